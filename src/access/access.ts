@@ -1,0 +1,53 @@
+// Builds the access services over one store and one policy source: the object every front-end talks to.
+import type { Clock } from '../domain/clock.js';
+import type { Caller, LockTargetKind } from '../domain/model.js';
+import type { Policy } from '../policy/compile.js';
+import type { Store } from '../store/store.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { makeChangeBus } from './change-bus.js';
+import { makeUnitOfWork } from './unit-of-work.js';
+import { makeTokenService } from './tokens.js';
+import { makeGrantService } from './grants.js';
+import { makeRequestService } from './requests.js';
+import { makeReviewService } from './reviews.js';
+import { makeLockService } from './locks.js';
+import { makeExpiryScheduler } from './expiry.js';
+import { makeSessionRegistry } from './session-registry.js';
+
+export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; policy: () => Policy; onError?: (e: unknown) => void }) {
+  const { store, clock, audit, policy } = deps;
+  const bus = makeChangeBus();
+  const uow = makeUnitOfWork({ store, audit, bus });
+  const isAdmin = (c: Caller) => policy().isAdmin(c.principal);
+  const tokens = makeTokenService({ store, clock, uow, audit, policy });
+  const grants = makeGrantService({ store, clock, uow, isAdmin });
+  const requests = makeRequestService({ store, clock, uow, grants, audit, policy });
+  const reviews = makeReviewService({ store, clock, uow, grants, audit, policy });
+  const locks = makeLockService({
+    store,
+    clock,
+    uow,
+    isAdmin,
+    exists: (kind: LockTargetKind, name: string) => (kind === 'principal' ? policy().principal(name) : kind === 'resource' ? policy().resource(name) : policy().role(name)) !== undefined,
+    endGrantsFor: (trx, rec, m, reason, actor) => grants.endForLock(trx, rec, m, reason, actor),
+  });
+  const expiry = makeExpiryScheduler({ clock, grants, requests, onError: deps.onError });
+  const sessions = makeSessionRegistry();
+
+  // Keep the scheduler told about what this process creates; other processes' grants arrive by resync.
+  bus.subscribe((c) => {
+    if (c.kind === 'grant' && c.event === 'activated') {
+      void grants.get(c.id).then((g) => g && expiry.add('grant', g.id, g.expires_at));
+    } else if (c.kind === 'request' && c.event === 'created') {
+      void requests.get(c.id).then((r) => r && r.status === 'pending' && expiry.add('request', r.id, r.timeout_at));
+    }
+  });
+  // Ended grants end their live sessions at once, with the reason.
+  grants.hooks.ended.push(({ grant, message }) => {
+    sessions.kill({ grant_id: grant.id }, message);
+  });
+
+  return { store, clock, audit, policy, bus, uow, tokens, grants, requests, reviews, locks, expiry, sessions };
+}
+
+export type Access = ReturnType<typeof makeAccess>;

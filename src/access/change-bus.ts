@@ -1,0 +1,33 @@
+// Changes to requests, grants and locks, told to whoever watches (the SSE stream, `--wait`, the console)
+// after they are committed.
+import { EventEmitter } from 'node:events';
+
+export type ChangeKind = 'request' | 'grant' | 'lock' | 'session' | 'policy';
+
+export interface Change {
+  kind: ChangeKind;
+  id: string;
+  /** e.g. 'created', 'approved', 'denied', 'expired', 'revoked'. */
+  event: string;
+  status?: string;
+  principal?: string;
+  resource?: string;
+  role?: string;
+  time: string;
+}
+
+export function makeChangeBus() {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  return {
+    publish(changes: Change[]): void {
+      for (const c of changes) emitter.emit('change', c);
+    },
+    subscribe(fn: (c: Change) => void): () => void {
+      emitter.on('change', fn);
+      return () => emitter.off('change', fn);
+    },
+  };
+}
+
+export type ChangeBus = ReturnType<typeof makeChangeBus>;

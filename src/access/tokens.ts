@@ -1,0 +1,156 @@
+// Access tokens: created once and shown once, stored only as a SHA-256 hash and a SCRAM verifier.
+import { createHash, randomBytes } from 'node:crypto';
+import { AirlockError } from '../domain/errors.js';
+import type { Clock } from '../domain/clock.js';
+import { newId } from '../domain/ids.js';
+import type { Caller, Principal, TokenRecord } from '../domain/model.js';
+import { principalSalt, scramVerifier, SCRAM_ITERATIONS } from '../domain/scram.js';
+import { formatDuration } from '../domain/duration.js';
+import type { Store } from '../store/store.js';
+import { toToken } from '../store/records.js';
+import type { UnitOfWork } from './unit-of-work.js';
+import type { AuditLog } from '../audit/audit-log.js';
+
+export const TOKEN_PREFIX = 'alk_';
+const MAX_TTL_SECONDS = 366 * 86400;
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export interface PolicyView {
+  principal(name: string): Principal | undefined;
+  isAdmin(p: Principal): boolean;
+}
+
+export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOfWork; audit: Pick<AuditLog, 'append'>; policy: () => PolicyView }) {
+  const { store, clock, uow } = deps;
+
+  function mint(): string {
+    return TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  }
+
+  async function insert(token: string, principal: string, ttlSeconds: number, createdBy: string, label: string | null, trx = store.db) {
+    const now = clock.now();
+    const v = scramVerifier(token, principalSalt(principal));
+    const row = {
+      id: newId('tok'),
+      principal,
+      hash: hashToken(token),
+      scram_stored_key: v.stored_key.toString('hex'),
+      scram_server_key: v.server_key.toString('hex'),
+      label,
+      created_at: now.toISOString(),
+      expires_at: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
+      revoked_at: null,
+      created_by: createdBy,
+    };
+    await trx.insertInto('tokens').values(row).execute();
+    return toToken(row);
+  }
+
+  return {
+    /** Admins create tokens for anyone; others only for themselves and never outliving the token they use. */
+    async create(caller: Caller, principalName: string, ttlSeconds: number, label: string | null = null): Promise<{ token: string; record: TokenRecord }> {
+      const policy = deps.policy();
+      const target = policy.principal(principalName);
+      if (!target) throw new AirlockError('AIRLOCK_UNKNOWN_PRINCIPAL', `There is no principal named "${principalName}" in the policy.`);
+      if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > MAX_TTL_SECONDS) {
+        throw new AirlockError('AIRLOCK_BAD_DURATION', `A token lives between 1s and ${formatDuration(MAX_TTL_SECONDS)}; use e.g. --ttl 8h.`);
+      }
+      const admin = policy.isAdmin(caller.principal);
+      if (!admin && caller.principal.name !== principalName) {
+        throw new AirlockError('AIRLOCK_FORBIDDEN', 'Only an admin can create tokens for someone else.');
+      }
+      if (!admin && caller.token_id) {
+        const own = await store.db.selectFrom('tokens').select('expires_at').where('id', '=', caller.token_id).executeTakeFirst();
+        const limit = own ? (new Date(own.expires_at).getTime() - clock.now().getTime()) / 1000 : 0;
+        if (ttlSeconds > limit) throw new AirlockError('AIRLOCK_BAD_DURATION', `A token you create cannot outlive the one you are using (${formatDuration(Math.max(0, Math.floor(limit)))} left).`);
+      }
+      const token = mint();
+      const record = await uow(async (trx, rec) => {
+        const r = await insert(token, principalName, ttlSeconds, caller.principal.name, label, trx);
+        rec.audit({ actor: caller.principal.name, action: 'token.create', target: principalName, source: caller.source, details: { token_id: r.id, expires_at: r.expires_at, label } });
+        return r;
+      });
+      return { token, record };
+    },
+
+    /** Makes sure `token` exists for the bootstrap admin (AIRLOCK_BOOTSTRAP_TOKEN); returns false when it already did. */
+    async ensure(token: string, principal: string, ttlSeconds: number, label: string): Promise<boolean> {
+      const hash = hashToken(token);
+      const now = clock.now().toISOString();
+      const existing = await store.db.selectFrom('tokens').selectAll().where('hash', '=', hash).executeTakeFirst();
+      if (existing && existing.revoked_at === null && existing.expires_at > now && existing.principal === principal) return false;
+      await uow(async (trx, rec) => {
+        if (existing) await trx.deleteFrom('tokens').where('id', '=', existing.id).execute();
+        const r = await insert(token, principal, ttlSeconds, 'airlock', label, trx);
+        rec.audit({ actor: 'airlock', action: 'token.bootstrap', target: principal, details: { token_id: r.id, expires_at: r.expires_at, label } });
+      });
+      return true;
+    },
+
+    /** Checks a bearer token; throws a clear error (and audits the refusal) when it is not valid. */
+    async authenticate(token: string, source: string | null): Promise<Caller> {
+      const refuse = async (code: 'AIRLOCK_TOKEN_INVALID' | 'AIRLOCK_TOKEN_EXPIRED', message: string, details: Record<string, unknown>) => {
+        await deps.audit.append({ actor: (details.principal as string) ?? 'unknown', action: 'auth.refused', source, details: { ...details, reason: code } });
+        throw new AirlockError(code, message);
+      };
+      if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) {
+        return refuse('AIRLOCK_TOKEN_INVALID', 'This is not an Airlock token. Tokens start with "alk_"; get one with `airlock token create` or from your admin.', {});
+      }
+      const row = await store.db.selectFrom('tokens').selectAll().where('hash', '=', hashToken(token)).executeTakeFirst();
+      if (!row) return refuse('AIRLOCK_TOKEN_INVALID', 'The token is not known (it may have been revoked or mistyped). Ask for a new one.', {});
+      if (row.revoked_at) return refuse('AIRLOCK_TOKEN_INVALID', `The token was revoked at ${row.revoked_at}. Ask for a new one.`, { principal: row.principal, token_id: row.id });
+      if (row.expires_at <= clock.now().toISOString()) {
+        return refuse('AIRLOCK_TOKEN_EXPIRED', `The token expired at ${row.expires_at}. Log in again or ask for a new one.`, { principal: row.principal, token_id: row.id });
+      }
+      const principal = deps.policy().principal(row.principal);
+      if (!principal) return refuse('AIRLOCK_TOKEN_INVALID', `The token belongs to "${row.principal}", who is no longer in the policy.`, { principal: row.principal, token_id: row.id });
+      return { principal, source, token_id: row.id };
+    },
+
+    /** SCRAM material for every valid token of a principal (for database logins). */
+    async scramCredentials(principalName: string) {
+      const rows = await store.db
+        .selectFrom('tokens')
+        .select(['id', 'scram_stored_key', 'scram_server_key'])
+        .where('principal', '=', principalName)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', clock.now().toISOString())
+        .execute();
+      return {
+        salt: principalSalt(principalName),
+        iterations: SCRAM_ITERATIONS,
+        keys: rows.map((r) => ({ token_id: r.id, stored_key: Buffer.from(r.scram_stored_key, 'hex'), server_key: Buffer.from(r.scram_server_key, 'hex') })),
+      };
+    },
+
+    async byId(id: string): Promise<(TokenRecord & { valid: boolean }) | undefined> {
+      const row = await store.db.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row) return undefined;
+      return { ...toToken(row), valid: row.revoked_at === null && row.expires_at > clock.now().toISOString() };
+    },
+
+    async list(principal?: string): Promise<TokenRecord[]> {
+      let q = store.db.selectFrom('tokens').selectAll().orderBy('created_at', 'desc');
+      if (principal) q = q.where('principal', '=', principal);
+      return (await q.execute()).map(toToken);
+    },
+
+    async revoke(caller: Caller, id: string): Promise<TokenRecord> {
+      const policy = deps.policy();
+      return uow(async (trx, rec) => {
+        const row = await trx.selectFrom('tokens').selectAll().where('id', '=', id).executeTakeFirst();
+        if (!row) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no token ${id}.`);
+        if (!policy.isAdmin(caller.principal) && row.principal !== caller.principal.name) throw new AirlockError('AIRLOCK_FORBIDDEN', 'Only an admin can revoke someone else\'s token.');
+        const now = clock.now().toISOString();
+        await trx.updateTable('tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+        rec.audit({ actor: caller.principal.name, action: 'token.revoke', target: row.principal, source: caller.source, details: { token_id: id } });
+        return toToken({ ...row, revoked_at: row.revoked_at ?? now });
+      });
+    },
+  };
+}
+
+export type TokenService = ReturnType<typeof makeTokenService>;

@@ -1,0 +1,69 @@
+// The hash chain: a canonical encoding of each event and the SHA-256 that links it to the one before.
+import { createHash } from 'node:crypto';
+import type { AuditEvent } from '../domain/model.js';
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** JSON with keys sorted at every depth and no whitespace: the same event always encodes to the same bytes. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  if (typeof v === 'number' && !Number.isFinite(v)) return 'null';
+  return JSON.stringify(v);
+}
+
+export type UnhashedEvent = Omit<AuditEvent, 'hash'>;
+
+/** hash = SHA-256(canonical encoding of every field but the hash itself, including prev_hash). */
+export function eventHash(e: UnhashedEvent): string {
+  return createHash('sha256')
+    .update(canonicalJson({ seq: e.seq, time: e.time, actor: e.actor, action: e.action, target: e.target, source: e.source, details: e.details, prev_hash: e.prev_hash }))
+    .digest('hex');
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  events: number;
+  head: { seq: number; hash: string };
+  first_bad_seq?: number;
+  reason?: string;
+}
+
+/**
+ * Checks a stream of events in seq order. Names the first bad sequence number for an edit (hash mismatch),
+ * a deletion or insertion (a gap or a repeat in seq, or a broken link), a reordering (a broken link), and a
+ * truncated tail (when the expected head is given).
+ */
+export async function verifyEvents(events: AsyncIterable<AuditEvent> | Iterable<AuditEvent>, opts: { expectHead?: { seq: number; hash?: string }; startAfter?: { seq: number; hash: string } } = {}): Promise<VerifyResult> {
+  let prevSeq = opts.startAfter?.seq ?? 0;
+  let prevHash = opts.startAfter?.hash ?? GENESIS_HASH;
+  let count = 0;
+  const fail = (seq: number, reason: string): VerifyResult => ({ ok: false, events: count, head: { seq: prevSeq, hash: prevHash }, first_bad_seq: seq, reason });
+  for await (const e of events) {
+    const expected = prevSeq + 1;
+    if (e.seq !== expected) {
+      if (e.seq > expected) return fail(expected, `event ${expected} is missing (the next event found is ${e.seq}): events were deleted`);
+      return fail(e.seq, `event ${e.seq} appears after event ${prevSeq}: events were inserted or reordered`);
+    }
+    if (e.prev_hash !== prevHash) return fail(e.seq, `event ${e.seq} does not link to event ${prevSeq}: events were inserted, deleted or reordered`);
+    if (eventHash(e) !== e.hash) return fail(e.seq, `event ${e.seq} was edited: its content does not match its hash`);
+    prevSeq = e.seq;
+    prevHash = e.hash;
+    count++;
+  }
+  if (opts.expectHead) {
+    if (opts.expectHead.seq > prevSeq) return fail(prevSeq + 1, `the log ends at event ${prevSeq} but the chain head says ${opts.expectHead.seq}: events at the end were deleted`);
+    if (opts.expectHead.seq === prevSeq && opts.expectHead.hash !== undefined && opts.expectHead.hash !== prevHash) {
+      return fail(prevSeq, `event ${prevSeq} does not match the recorded chain head`);
+    }
+  }
+  return { ok: true, events: count, head: { seq: prevSeq, hash: prevHash } };
+}

@@ -1,0 +1,66 @@
+// The catalog of Airlock errors: one stable code each, shared by the API, the CLI's exit codes and the gateways.
+
+export type ErrorKind = 'usage' | 'refused' | 'not_found' | 'conflict' | 'auth' | 'internal';
+
+interface ErrorSpec {
+  status: number;
+  kind: ErrorKind;
+  title: string;
+}
+
+export const ERRORS = {
+  AIRLOCK_BAD_INPUT: { status: 400, kind: 'usage', title: 'The input is not valid' },
+  AIRLOCK_BODY_TOO_LARGE: { status: 413, kind: 'usage', title: 'The request body is too large' },
+  AIRLOCK_UNAUTHENTICATED: { status: 401, kind: 'auth', title: 'Authentication required' },
+  AIRLOCK_TOKEN_INVALID: { status: 401, kind: 'auth', title: 'The access token is not valid' },
+  AIRLOCK_TOKEN_EXPIRED: { status: 401, kind: 'auth', title: 'The access token has expired' },
+  AIRLOCK_FORBIDDEN: { status: 403, kind: 'refused', title: 'Not allowed' },
+  AIRLOCK_NOT_FOUND: { status: 404, kind: 'not_found', title: 'Not found' },
+  AIRLOCK_UNKNOWN_RESOURCE: { status: 404, kind: 'not_found', title: 'Unknown resource' },
+  AIRLOCK_UNKNOWN_ROLE: { status: 404, kind: 'not_found', title: 'Unknown role' },
+  AIRLOCK_UNKNOWN_PRINCIPAL: { status: 404, kind: 'not_found', title: 'Unknown principal' },
+  AIRLOCK_ROLE_NOT_FOR_RESOURCE: { status: 403, kind: 'refused', title: 'The role does not cover this resource' },
+  AIRLOCK_NOT_REQUESTABLE: { status: 403, kind: 'refused', title: 'You may not request this role' },
+  AIRLOCK_BAD_DURATION: { status: 400, kind: 'usage', title: 'The duration is not allowed' },
+  AIRLOCK_JUSTIFICATION: { status: 400, kind: 'refused', title: 'The justification does not meet the rule' },
+  AIRLOCK_BREAK_GLASS_NOT_ALLOWED: { status: 403, kind: 'refused', title: 'Break-glass is not allowed for this role' },
+  AIRLOCK_SELF_APPROVAL: { status: 403, kind: 'refused', title: 'You cannot approve your own request' },
+  AIRLOCK_NOT_APPROVER: { status: 403, kind: 'refused', title: 'You are not an approver for this role' },
+  AIRLOCK_ALREADY_REVIEWED: { status: 409, kind: 'conflict', title: 'You already reviewed this request' },
+  AIRLOCK_REQUEST_NOT_PENDING: { status: 409, kind: 'conflict', title: 'The request is no longer pending' },
+  AIRLOCK_NOT_REQUESTER: { status: 403, kind: 'refused', title: 'Only the requester can do this' },
+  AIRLOCK_GRANT_NOT_ACTIVE: { status: 409, kind: 'conflict', title: 'The grant is not active' },
+  AIRLOCK_NO_GRANT: { status: 403, kind: 'refused', title: 'No active grant' },
+  AIRLOCK_LOCKED: { status: 403, kind: 'refused', title: 'Locked by an administrator' },
+  AIRLOCK_POLICY_INVALID: { status: 400, kind: 'usage', title: 'The policy is not valid' },
+  AIRLOCK_AUDIT_BROKEN: { status: 500, kind: 'internal', title: 'The audit chain is broken' },
+  AIRLOCK_STATEMENT_REFUSED: { status: 403, kind: 'refused', title: 'The statement was refused by a guardrail' },
+  AIRLOCK_INTERNAL: { status: 500, kind: 'internal', title: 'Internal error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error a person can act on: a stable code plus a sentence that says what happened and what to do. */
+export class AirlockError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'AirlockError';
+    this.code = code;
+    this.details = details;
+  }
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+  get kind(): ErrorKind {
+    return ERRORS[this.code].kind;
+  }
+  get title(): string {
+    return ERRORS[this.code].title;
+  }
+}
+
+export function isAirlockError(e: unknown): e is AirlockError {
+  return e instanceof AirlockError;
+}

@@ -1,0 +1,59 @@
+// What every protocol front-end needs from the services below it: authenticate, plan a session, register it, audit it.
+import type { Grant, Principal, AuditInput } from '../domain/model.js';
+import type { ResourceDef, RoleDef } from '../policy/schema.js';
+import type { GuardrailConfig } from '../inspect/index.js';
+import type { SessionRegistry } from '../access/session-registry.js';
+
+export interface UpstreamLogin {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  /** Never logged, never sent to the client. */
+  password: string;
+}
+
+/** Everything decided once when a session opens. */
+export interface SessionPlan {
+  principal: Principal;
+  grant: Grant;
+  resource: ResourceDef;
+  role: RoleDef;
+  upstream: UpstreamLogin;
+  guardrails: GuardrailConfig;
+  read_only: boolean;
+}
+
+export interface ScramCredentials {
+  salt: Buffer;
+  iterations: number;
+  /** One entry per valid (unexpired, unrevoked) token of the principal; empty when none or unknown principal. */
+  keys: { token_id: string; stored_key: Buffer; server_key: Buffer }[];
+}
+
+export interface GatewayAccess {
+  /** SCRAM-SHA-256 material for a principal's tokens (see src/domain/scram.ts). */
+  scramCredentials(principalName: string): Promise<ScramCredentials>;
+  /** After a successful SCRAM exchange: re-checks the token (expiry, revocation, locks) and returns the principal. */
+  principalByToken(principalName: string, tokenId: string): Promise<Principal>;
+  /** Checks an access token for a principal name; throws AirlockError (AIRLOCK_TOKEN_INVALID / _EXPIRED / AIRLOCK_UNKNOWN_PRINCIPAL). */
+  authenticate(principalName: string, token: string): Promise<Principal>;
+  /**
+   * Finds the principal's active grant for the resource and builds the session plan; throws AirlockError
+   * (AIRLOCK_UNKNOWN_RESOURCE, AIRLOCK_NO_GRANT, AIRLOCK_LOCKED) whose message tells the user what to do.
+   * `database` is the optional part after "/" in "resource/dbname".
+   */
+  planSession(principal: Principal, resource: string, database: string | undefined): Promise<SessionPlan>;
+}
+
+/** Audit events from the hot path: batched, durable before the returned promise resolves. */
+export interface AuditSink {
+  append(event: AuditInput): Promise<void>;
+}
+
+export interface GatewayDeps {
+  access: GatewayAccess;
+  sessions: SessionRegistry;
+  audit: AuditSink;
+  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+}

@@ -1,0 +1,105 @@
+// Turns a validated policy document into fast lookups: by name, by resource, by group.
+import { createHash } from 'node:crypto';
+import type { Principal } from '../domain/model.js';
+import type { PolicyDoc, ResourceDef, RoleDef, TimeWindow } from './schema.js';
+
+/** The identity that the bootstrap token belongs to; always an admin, even when the policy does not name it. */
+export const BOOTSTRAP_ADMIN = 'admin';
+
+export interface Policy {
+  readonly file: string;
+  readonly doc: PolicyDoc;
+  /** SHA-256 of the validated document, to tell versions apart in the audit log. */
+  readonly hash: string;
+  readonly principals: readonly Principal[];
+  readonly resources: readonly ResourceDef[];
+  readonly roles: readonly RoleDef[];
+  principal(name: string): Principal | undefined;
+  resource(name: string): ResourceDef | undefined;
+  role(name: string): RoleDef | undefined;
+  roleCovers(role: RoleDef, resource: ResourceDef): boolean;
+  rolesFor(resource: ResourceDef): RoleDef[];
+  canRequest(p: Principal, role: RoleDef): boolean;
+  isApprover(p: Principal, role: RoleDef): boolean;
+  approversFor(role: RoleDef): Principal[];
+  isAdmin(p: Principal): boolean;
+  isAuditor(p: Principal): boolean;
+  /** Index of the first auto-approval rule that matches, or -1. */
+  autoApproveRule(p: Principal, role: RoleDef, durationSeconds: number, now: Date): number;
+}
+
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+
+function inGroups(p: Principal, groups: readonly string[]): boolean {
+  for (const g of groups) if (p.groups.includes(g)) return true;
+  return false;
+}
+
+/** Whether `now` falls inside the window, read on the wall clock of the window's zone. */
+export function inTimeWindow(w: TimeWindow, now: Date): boolean {
+  const parts = new Intl.DateTimeFormat('en-US', { timeZone: w.zone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(now);
+  const get = (t: string) => parts.find((x) => x.type === t)?.value ?? '';
+  const day = get('weekday').slice(0, 3).toLowerCase();
+  if (!w.days.includes(day as (typeof DAYS)[number])) return false;
+  const minutes = Number(get('hour')) * 60 + Number(get('minute'));
+  const [fh, fm] = w.from.split(':').map(Number) as [number, number];
+  const [th, tm] = w.to.split(':').map(Number) as [number, number];
+  return minutes >= fh * 60 + fm && minutes < th * 60 + tm;
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v as object)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+export function compilePolicy(doc: PolicyDoc, file: string): Policy {
+  const principals: Principal[] = doc.principals.map((p) => ({ name: p.name, kind: p.kind, groups: p.groups, email: p.email }));
+  if (!principals.some((p) => p.name === BOOTSTRAP_ADMIN)) principals.push({ name: BOOTSTRAP_ADMIN, kind: 'user', groups: [] });
+  const byPrincipal = new Map(principals.map((p) => [p.name, p]));
+  const byResource = new Map(doc.resources.map((r) => [r.name, r]));
+  const byRole = new Map(doc.roles.map((r) => [r.name, r]));
+
+  const roleCovers = (role: RoleDef, resource: ResourceDef): boolean => {
+    if (role.resources.names.includes(resource.name)) return true;
+    const labels = role.resources.labels;
+    if (!labels) return false;
+    for (const [k, v] of Object.entries(labels)) if (resource.labels[k] !== v) return false;
+    return true;
+  };
+  const rolesByResource = new Map(doc.resources.map((res) => [res.name, doc.roles.filter((role) => roleCovers(role, res))]));
+
+  const isApprover = (p: Principal, role: RoleDef) => role.approval.approver_principals.includes(p.name) || inGroups(p, role.approval.approver_groups);
+
+  return {
+    file,
+    doc,
+    hash: createHash('sha256').update(canonical(doc)).digest('hex'),
+    principals,
+    resources: doc.resources,
+    roles: doc.roles,
+    principal: (n) => byPrincipal.get(n),
+    resource: (n) => byResource.get(n),
+    role: (n) => byRole.get(n),
+    roleCovers,
+    rolesFor: (res) => rolesByResource.get(res.name) ?? doc.roles.filter((role) => roleCovers(role, res)),
+    canRequest: (p, role) => role.requestable_by.principals.includes(p.name) || inGroups(p, role.requestable_by.groups),
+    isApprover,
+    approversFor: (role) => principals.filter((p) => isApprover(p, role)),
+    isAdmin: (p) => p.name === BOOTSTRAP_ADMIN || doc.admins.principals.includes(p.name) || inGroups(p, doc.admins.groups),
+    isAuditor: (p) => doc.auditors.principals.includes(p.name) || inGroups(p, doc.auditors.groups),
+    autoApproveRule(p, role, durationSeconds, now) {
+      return role.approval.auto_approve.findIndex(
+        (rule) =>
+          inGroups(p, rule.requester_groups) &&
+          (rule.max_duration === undefined || durationSeconds <= rule.max_duration) &&
+          (rule.time_window === undefined || inTimeWindow(rule.time_window, now)),
+      );
+    },
+  };
+}

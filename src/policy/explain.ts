@@ -1,0 +1,74 @@
+// "Why can or can't P do this on R": every role for every matching resource, with its limits, approvers and refusals.
+import { formatDuration } from '../domain/duration.js';
+import { AirlockError } from '../domain/errors.js';
+import type { Policy } from './compile.js';
+import { eligibility, type Refusal } from './decide.js';
+
+export interface ExplainEntry {
+  resource: string;
+  role: string;
+  allowed: boolean;
+  max_duration: string;
+  max_duration_seconds: number;
+  approval: {
+    approvals: number;
+    approvers: string[];
+    approver_groups: string[];
+    self_approval: boolean;
+    auto_approve: { requester_groups: string[]; max_duration: string | null; time_window: string | null; applies_to_principal: boolean }[];
+  };
+  justification: { required: boolean; pattern: string | null; ticket_required: boolean; hint: string | null };
+  break_glass: boolean;
+  read_only: boolean;
+  refusals: Refusal[];
+}
+
+export interface Explanation {
+  principal: { name: string; kind: string; groups: string[]; admin: boolean; auditor: boolean };
+  policy_hash: string;
+  entries: ExplainEntry[];
+}
+
+export function explain(policy: Policy, principalName: string, resourceName?: string): Explanation {
+  const p = policy.principal(principalName);
+  if (!p) throw new AirlockError('AIRLOCK_UNKNOWN_PRINCIPAL', `There is no principal named "${principalName}" in ${policy.file}.`);
+  const resources = resourceName === undefined ? policy.resources : [policy.resource(resourceName)];
+  if (resources[0] === undefined) throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `There is no resource named "${resourceName}" in ${policy.file}.`);
+  const entries: ExplainEntry[] = [];
+  for (const res of resources) {
+    if (!res) continue;
+    // With one resource named, show every role so refusals explain themselves; otherwise only roles that cover it.
+    const roles = resourceName === undefined ? policy.rolesFor(res) : policy.roles;
+    for (const role of roles) {
+      const refusals = eligibility(policy, p, role, res);
+      entries.push({
+        resource: res.name,
+        role: role.name,
+        allowed: refusals.length === 0,
+        max_duration: formatDuration(role.max_duration),
+        max_duration_seconds: role.max_duration,
+        approval: {
+          approvals: role.approval.approvals,
+          approvers: policy.approversFor(role).filter((a) => role.approval.allow_self_approval || a.name !== p.name).map((a) => a.name),
+          approver_groups: role.approval.approver_groups,
+          self_approval: role.approval.allow_self_approval,
+          auto_approve: role.approval.auto_approve.map((r) => ({
+            requester_groups: r.requester_groups,
+            max_duration: r.max_duration === undefined ? null : formatDuration(r.max_duration),
+            time_window: r.time_window ? `${r.time_window.days.join(',')} ${r.time_window.from}-${r.time_window.to} ${r.time_window.zone}` : null,
+            applies_to_principal: r.requester_groups.some((g) => p.groups.includes(g)),
+          })),
+        },
+        justification: { required: role.justification.required, pattern: role.justification.pattern ?? null, ticket_required: role.justification.ticket_required, hint: role.justification.hint ?? null },
+        break_glass: role.break_glass,
+        read_only: role.privileges.sql === 'read',
+        refusals,
+      });
+    }
+  }
+  return {
+    principal: { name: p.name, kind: p.kind, groups: p.groups, admin: policy.isAdmin(p), auditor: policy.isAuditor(p) },
+    policy_hash: policy.hash,
+    entries,
+  };
+}

@@ -1,0 +1,117 @@
+// Loads a policy file: YAML → zod → cross-checks, with every problem named by file, line and field.
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import type { z } from 'zod';
+import { policySchema, type PolicyDoc } from './schema.js';
+import { compilePolicy, type Policy } from './compile.js';
+
+export interface PolicyProblem {
+  file: string;
+  line: number;
+  column: number;
+  field: string;
+  message: string;
+}
+
+export class PolicyError extends Error {
+  readonly problems: PolicyProblem[];
+  constructor(problems: PolicyProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'PolicyError';
+    this.problems = problems;
+  }
+}
+
+export function formatProblem(p: PolicyProblem): string {
+  return `${p.file}:${p.line}:${p.column}: ${p.field ? `${p.field}: ` : ''}${p.message}`;
+}
+
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
+}
+
+/** The closest YAML node for a path: the deepest ancestor that exists, so "missing field" points at its parent. */
+function locate(doc: Document, lc: LineCounter, path: readonly PropertyKey[]): { line: number; column: number } {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as (string | number)[], true);
+    if (isNode(node) && node.range) {
+      const pos = lc.linePos(node.range[0]);
+      return { line: pos.line, column: pos.col };
+    }
+  }
+  return { line: 1, column: 1 };
+}
+
+/** Parses and validates policy text; throws PolicyError listing every problem found. */
+export function parsePolicy(text: string, file = 'airlock.yaml'): Policy {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new PolicyError(
+      doc.errors.map((e) => {
+        const pos = lc.linePos(e.pos[0]);
+        return { file, line: pos.line, column: pos.col, field: '', message: `YAML: ${e.message.split('\n')[0]}` };
+      }),
+    );
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  const parsed = policySchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new PolicyError(parsed.error.issues.map((i: z.core.$ZodIssue) => ({ file, ...locate(doc, lc, i.path), field: fieldName(i.path), message: i.message })));
+  }
+  const problems = crossCheck(parsed.data).map((p) => ({ file, ...locate(doc, lc, p.path), field: fieldName(p.path), message: p.message }));
+  if (problems.length > 0) throw new PolicyError(problems);
+  return compilePolicy(parsed.data, file);
+}
+
+export function loadPolicyFile(file: string): Policy {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new PolicyError([{ file, line: 0, column: 0, field: '', message: `cannot read the policy file: ${(e as NodeJS.ErrnoException).code ?? String(e)}` }]);
+  }
+  return parsePolicy(text, file);
+}
+
+interface RawProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+/** Rules that span entries: unique names, references to things that exist. */
+function crossCheck(doc: PolicyDoc): RawProblem[] {
+  const out: RawProblem[] = [];
+  const dupes = (list: { name: string }[], key: string) => {
+    const seen = new Map<string, number>();
+    list.forEach((x, i) => {
+      if (seen.has(x.name)) out.push({ path: [key, i, 'name'], message: `"${x.name}" is defined twice (first at ${key}[${seen.get(x.name)}])` });
+      else seen.set(x.name, i);
+    });
+  };
+  dupes(doc.principals, 'principals');
+  dupes(doc.resources, 'resources');
+  dupes(doc.roles, 'roles');
+  const resources = new Set(doc.resources.map((r) => r.name));
+  const principals = new Set(doc.principals.map((p) => p.name));
+  doc.roles.forEach((role, i) => {
+    role.resources.names.forEach((n, j) => {
+      if (!resources.has(n)) out.push({ path: ['roles', i, 'resources', 'names', j], message: `unknown resource "${n}"; define it under resources:` });
+    });
+    role.approval.approver_principals.forEach((n, j) => {
+      if (!principals.has(n)) out.push({ path: ['roles', i, 'approval', 'approver_principals', j], message: `unknown principal "${n}"` });
+    });
+    role.requestable_by.principals.forEach((n, j) => {
+      if (!principals.has(n)) out.push({ path: ['roles', i, 'requestable_by', 'principals', j], message: `unknown principal "${n}"` });
+    });
+    role.approval.auto_approve.forEach((rule, j) => {
+      if (rule.max_duration !== undefined && rule.max_duration > role.max_duration) {
+        out.push({ path: ['roles', i, 'approval', 'auto_approve', j, 'max_duration'], message: 'the auto-approval ceiling is longer than the role\'s max_duration' });
+      }
+    });
+    if (role.approval.approvals > 1 && role.approval.approver_principals.length > 0 && role.approval.approver_groups.length === 0 && role.approval.approver_principals.length < role.approval.approvals) {
+      out.push({ path: ['roles', i, 'approval', 'approvals'], message: `needs ${role.approval.approvals} approvals but names only ${role.approval.approver_principals.length} approver(s)` });
+    }
+  });
+  return out;
+}

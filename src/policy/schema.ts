@@ -1,0 +1,143 @@
+// The policy file's schema (zod): what an airlock.yaml may say, with defaults and the rules that tie fields together.
+import { z } from 'zod';
+import { parseDuration } from '../domain/duration.js';
+
+const name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
+
+const duration = z.string().transform((s, ctx) => {
+  const v = parseDuration(s);
+  if (v === undefined || v <= 0) {
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not a duration; write e.g. 30m, 1h, 8h, 2d` });
+    return z.NEVER;
+  }
+  return v;
+});
+
+const regex = z.string().refine((s) => {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'not a valid regular expression');
+
+/** A reference to a secret held outside the policy: an environment variable or a file. Inline secrets are refused. */
+export const secretRef = z.union([
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
+  z.strictObject({ file: z.string().min(1) }),
+]);
+
+export const principalSchema = z.strictObject({
+  name,
+  kind: z.enum(['user', 'agent']).default('user'),
+  groups: z.array(name).default([]),
+  email: z.string().optional(),
+});
+
+export const resourceSchema = z.strictObject({
+  name,
+  kind: z.enum(['postgres', 'mysql', 'ssh', 'exec', 'http']),
+  address: z.string().min(1).describe('host:port (or URL for http)'),
+  database: z.string().optional().describe('default database name for postgres/mysql'),
+  labels: z.record(z.string(), z.string()).default({}),
+  credential: z
+    .strictObject({
+      username: z.string().min(1),
+      password: secretRef,
+      mode: z.enum(['injected', 'per_grant_role']).default('per_grant_role'),
+    })
+    .optional(),
+  description: z.string().optional(),
+});
+
+const subjectSelector = z.strictObject({
+  groups: z.array(name).default([]),
+  principals: z.array(name).default([]),
+});
+
+const timeWindow = z.strictObject({
+  days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+  from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM'),
+  to: z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'HH:MM'),
+  zone: z.string().default('UTC').refine((zone) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: zone });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'an IANA time zone such as Europe/Berlin or UTC'),
+});
+
+const autoApprove = z.strictObject({
+  requester_groups: z.array(name).min(1),
+  max_duration: duration.optional(),
+  time_window: timeWindow.optional(),
+});
+
+export const roleSchema = z.strictObject({
+  name,
+  description: z.string().optional(),
+  resources: z
+    .strictObject({
+      names: z.array(name).default([]),
+      labels: z.record(z.string(), z.string()).optional(),
+    })
+    .refine((r) => r.names.length > 0 || r.labels !== undefined, 'select resources by names or by labels'),
+  privileges: z
+    .strictObject({
+      sql: z.enum(['read', 'write', 'admin']).default('read'),
+      member_of: z.array(z.string()).optional(),
+      grants: z.array(z.string().refine((g) => !g.includes(';'), 'a grant must not contain ";"')).optional(),
+    })
+    .default({ sql: 'read' }),
+  max_duration: duration,
+  requestable_by: subjectSelector,
+  approval: z
+    .strictObject({
+      approvals: z.number().int().min(1).max(10).default(1),
+      approver_groups: z.array(name).default([]),
+      approver_principals: z.array(name).default([]),
+      allow_self_approval: z.boolean().default(false),
+      auto_approve: z.array(autoApprove).default([]),
+    })
+    .refine((a) => a.approver_groups.length + a.approver_principals.length > 0 || a.auto_approve.length > 0, 'name approver_groups or approver_principals (or auto_approve rules)'),
+  justification: z
+    .strictObject({
+      required: z.boolean().default(true),
+      pattern: regex.optional(),
+      ticket_required: z.boolean().default(false),
+      ticket_pattern: regex.optional(),
+      hint: z.string().optional(),
+    })
+    .default({ required: true, ticket_required: false }),
+  break_glass: z.boolean().default(false),
+  pending_timeout: duration.default(3600),
+  guardrails: z
+    .strictObject({
+      deny_kinds: z.array(z.string()).default([]),
+      require_where: z.boolean().default(false),
+      max_rows: z.number().int().positive().nullable().default(null),
+      keep_literals: z.boolean().default(false),
+    })
+    .optional(),
+  masking: z.strictObject({ columns: z.array(z.string()).default([]) }).optional(),
+});
+
+export const policySchema = z.strictObject({
+  version: z.literal(1),
+  principals: z.array(principalSchema).default([]),
+  admins: subjectSelector.default({ groups: [], principals: [] }),
+  auditors: subjectSelector.default({ groups: [], principals: [] }),
+  resources: z.array(resourceSchema).default([]),
+  roles: z.array(roleSchema).default([]),
+});
+
+export type PolicyDoc = z.infer<typeof policySchema>;
+export type PrincipalDef = z.infer<typeof principalSchema>;
+export type ResourceDef = z.infer<typeof resourceSchema>;
+export type RoleDef = z.infer<typeof roleSchema>;
+export type SecretRef = z.infer<typeof secretRef>;
+export type AutoApproveRule = z.infer<typeof autoApprove>;
+export type TimeWindow = z.infer<typeof timeWindow>;

@@ -1,0 +1,133 @@
+// Schema migrations, run on every start; the same statements serve SQLite and PostgreSQL.
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+const migrations: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('duration_seconds', 'integer', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('ticket', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('break_glass', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('auto_approved_by', 'text')
+        .addColumn('extends_grant_id', 'text')
+        .addColumn('grant_id', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('timeout_at', 'text', (c) => c.notNull())
+        .addColumn('decided_at', 'text')
+        .addColumn('decided_by', 'text')
+        .addColumn('source_addr', 'text')
+        .execute();
+      await db.schema.createIndex('requests_status_timeout').on('requests').columns(['status', 'timeout_at']).execute();
+      await db.schema.createIndex('requests_principal').on('requests').columns(['principal', 'created_at']).execute();
+
+      await db.schema
+        .createTable('reviews')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('request_id', 'text', (c) => c.notNull())
+        .addColumn('reviewer', 'text', (c) => c.notNull())
+        .addColumn('decision', 'text', (c) => c.notNull())
+        .addColumn('comment', 'text')
+        .addColumn('post_hoc', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      // One review per reviewer per request: a second click cannot count twice, even from two processes.
+      await db.schema.createIndex('reviews_once').on('reviews').columns(['request_id', 'reviewer', 'post_hoc']).unique().execute();
+
+      await db.schema
+        .createTable('grants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('request_id', 'text', (c) => c.notNull().unique())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('starts_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('ended_at', 'text')
+        .addColumn('end_reason', 'text')
+        .addColumn('ended_by', 'text')
+        .addColumn('break_glass', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('needs_review', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.createIndex('grants_status_expires').on('grants').columns(['status', 'expires_at']).execute();
+      await db.schema.createIndex('grants_principal_resource').on('grants').columns(['principal', 'resource', 'status']).execute();
+
+      await db.schema
+        .createTable('locks')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('target_kind', 'text', (c) => c.notNull())
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('lifted_at', 'text')
+        .addColumn('lifted_by', 'text')
+        .execute();
+
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('scram_stored_key', 'text', (c) => c.notNull())
+        .addColumn('scram_server_key', 'text', (c) => c.notNull())
+        .addColumn('label', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('revoked_at', 'text')
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('tokens_principal').on('tokens').columns(['principal']).execute();
+
+      await db.schema
+        .createTable('audit_events')
+        .addColumn('seq', 'integer', (c) => c.primaryKey())
+        .addColumn('time', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target', 'text')
+        .addColumn('source', 'text')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_events_time').on('audit_events').columns(['time']).execute();
+
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await sql`insert into audit_head (id, seq, hash) values (1, 0, ${'0'.repeat(64)})`.execute(db);
+
+      await db.schema
+        .createTable('grant_credentials')
+        .addColumn('grant_id', 'text', (c) => c.primaryKey())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('dropped_at', 'text')
+        .execute();
+
+      await db.schema
+        .createTable('meta')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

@@ -1,0 +1,123 @@
+// The tables, as Kysely sees them. Times are ISO-8601 UTC text (fixed width, so text order is time order);
+// booleans are 0/1 integers so SQLite and PostgreSQL read the same.
+import type { Generated } from 'kysely';
+
+export interface RequestsTable {
+  id: string;
+  principal: string;
+  resource: string;
+  role: string;
+  duration_seconds: number;
+  reason: string;
+  ticket: string | null;
+  status: string;
+  break_glass: number;
+  auto_approved_by: string | null;
+  extends_grant_id: string | null;
+  grant_id: string | null;
+  created_at: string;
+  updated_at: string;
+  timeout_at: string;
+  decided_at: string | null;
+  decided_by: string | null;
+  source_addr: string | null;
+}
+
+export interface ReviewsTable {
+  id: string;
+  request_id: string;
+  reviewer: string;
+  decision: string;
+  comment: string | null;
+  post_hoc: number;
+  created_at: string;
+}
+
+export interface GrantsTable {
+  id: string;
+  request_id: string;
+  principal: string;
+  resource: string;
+  role: string;
+  status: string;
+  starts_at: string;
+  expires_at: string;
+  ended_at: string | null;
+  end_reason: string | null;
+  ended_by: string | null;
+  break_glass: number;
+  needs_review: number;
+}
+
+export interface LocksTable {
+  id: string;
+  target_kind: string;
+  target: string;
+  reason: string;
+  created_by: string;
+  created_at: string;
+  lifted_at: string | null;
+  lifted_by: string | null;
+}
+
+export interface TokensTable {
+  id: string;
+  principal: string;
+  /** SHA-256 of the token, hex. */
+  hash: string;
+  /** SCRAM-SHA-256 StoredKey and ServerKey, hex: database clients log in with the token without it being stored. */
+  scram_stored_key: string;
+  scram_server_key: string;
+  label: string | null;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+  created_by: string;
+}
+
+export interface AuditEventsTable {
+  seq: number;
+  time: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  source: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** One row (id = 1) holding the chain's last seq and hash; locking it serialises appends across processes. */
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+export interface GrantCredentialsTable {
+  grant_id: string;
+  resource: string;
+  username: string;
+  /** AES-256-GCM ciphertext of the per-grant password. */
+  secret: string;
+  created_at: string;
+  dropped_at: string | null;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface DB {
+  requests: RequestsTable;
+  reviews: ReviewsTable;
+  grants: GrantsTable;
+  locks: LocksTable;
+  tokens: TokensTable;
+  audit_events: AuditEventsTable;
+  audit_head: AuditHeadTable;
+  grant_credentials: GrantCredentialsTable;
+  meta: MetaTable;
+  _unused?: { id: Generated<number> };
+}
