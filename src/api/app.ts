@@ -1,0 +1,53 @@
+// The HTTP API: Fastify with bearer-token auth, problem+json errors, the routes, SSE and the OpenAPI document.
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
+import { z } from 'zod';
+import { AirlockError } from '../domain/errors.js';
+import type { Caller } from '../domain/model.js';
+import type { Access } from '../access/access.js';
+import type { PolicySource } from '../policy/source.js';
+import { openApiDocument, defineRoutes, type RouteDef } from './routing.js';
+import { sendProblem } from './problem.js';
+import { accessRoutes } from './routes-access.js';
+import { adminRoutes } from './routes-admin.js';
+import { registerEventStream } from './events.js';
+
+export const BODY_LIMIT = 64 * 1024;
+
+export interface ApiDeps {
+  access: Access;
+  policySource: PolicySource;
+  reloadPolicy(actor: string, source: string | null): Promise<unknown>;
+  version: string;
+  logger?: FastifyBaseLogger | boolean;
+}
+
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const { access } = deps;
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT,
+    trustProxy: false,
+    logger: deps.logger ?? false,
+  }) as unknown as FastifyInstance;
+
+  async function authenticate(req: FastifyRequest): Promise<Caller> {
+    const h = req.headers.authorization;
+    if (!h) throw new AirlockError('AIRLOCK_UNAUTHENTICATED', 'Send your access token as "Authorization: Bearer alk_…" (the CLI reads AIRLOCK_TOKEN or `airlock login`).');
+    const m = /^Bearer\s+(\S+)$/i.exec(h);
+    if (!m) throw new AirlockError('AIRLOCK_UNAUTHENTICATED', 'The Authorization header must be "Bearer <token>".');
+    return access.tokens.authenticate(m[1]!, req.ip);
+  }
+
+  app.setErrorHandler((err, req, reply) => sendProblem(reply, err, req));
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, new AirlockError('AIRLOCK_NOT_FOUND', `There is no ${req.method} ${req.url.split('?')[0]} in the API; see /api/v1/openapi.json.`), req));
+
+  const routes: RouteDef<any, any, any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
+    { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, handler: async () => ({ ok: true, version: deps.version }) },
+    { method: 'GET', url: '/api/v1/openapi.json', tag: 'meta', summary: 'This document', auth: false, handler: async () => doc },
+    ...accessRoutes(access),
+    ...adminRoutes({ access, policySource: deps.policySource, reloadPolicy: deps.reloadPolicy }),
+  ];
+  defineRoutes(app, authenticate, routes);
+  registerEventStream(app, access, authenticate);
+  const doc = openApiDocument([...routes, { method: 'GET', url: '/api/v1/events', tag: 'events', summary: 'Server-sent events: request, grant, lock and session changes you may see', query: z.strictObject({}), handler: async () => undefined }], deps.version);
+  return app;
+}

@@ -1,0 +1,160 @@
+// API routes for admins and auditors: locks, tokens, sessions, policy, audit.
+import { z } from 'zod';
+import { AirlockError } from '../domain/errors.js';
+import { parseDuration } from '../domain/duration.js';
+import type { Access } from '../access/access.js';
+import { explain } from '../policy/explain.js';
+import type { PolicySource } from '../policy/source.js';
+import type { RouteDef } from './routing.js';
+import { forbidden } from './routing.js';
+import { canSeeAll } from './routes-access.js';
+
+const id = z.strictObject({ id: z.string().min(1).max(100) });
+
+export interface AdminRouteDeps {
+  access: Access;
+  policySource: PolicySource;
+  /** Reloads the policy and audits the outcome (shared with SIGHUP and file watching). */
+  reloadPolicy(actor: string, source: string | null): Promise<unknown>;
+}
+
+const auditFilter = z.strictObject({
+  since: z.string().datetime({ offset: true }).optional().describe('ISO time, inclusive'),
+  until: z.string().datetime({ offset: true }).optional().describe('ISO time, exclusive'),
+  after_seq: z.coerce.number().int().min(0).optional(),
+  actor: z.string().max(100).optional(),
+  action: z.string().max(100).optional().describe('exact, or a prefix ending in * (e.g. grant.*)'),
+  target: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(100000).default(1000),
+  format: z.enum(['json', 'jsonl']).default('json'),
+});
+
+export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const { access } = deps;
+  const requireAdmin = (c: Parameters<RouteDef['handler']>[0]['caller'], what: string) => {
+    if (!access.policy().isAdmin(c.principal)) throw forbidden(`Only an admin can ${what}.`);
+  };
+  const requireAuditor = (c: Parameters<RouteDef['handler']>[0]['caller']) => {
+    if (!canSeeAll(access, c)) throw forbidden('Only admins and auditors can read the audit log.');
+  };
+  return [
+    {
+      method: 'GET', url: '/api/v1/locks', tag: 'locks', summary: 'Locks (active ones, or all)',
+      query: z.strictObject({ active: z.enum(['true', 'false']).default('true') }),
+      handler: async ({ query }) => ({ locks: await access.locks.list({ active: query.active === 'true' }) }),
+    },
+    {
+      method: 'POST', url: '/api/v1/locks', tag: 'locks', summary: 'Lock a principal, resource or role: refuses new grants and sessions and ends live ones',
+      body: z.strictObject({ target_kind: z.enum(['principal', 'resource', 'role']), target: z.string().min(1).max(100), reason: z.string().max(2000) }),
+      async handler({ caller, body, reply }) {
+        const out = await access.locks.create(caller, body.target_kind, body.target, body.reason);
+        reply.status(201);
+        return { ...out.lock, grants_ended: out.grants_ended };
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/locks/:id/lift', tag: 'locks', summary: 'Lift a lock', params: id,
+      handler: ({ caller, params }) => access.locks.lift(caller, params.id),
+    },
+    {
+      method: 'GET', url: '/api/v1/tokens', tag: 'identity', summary: 'Tokens (never their values): yours, or anyone\'s for admins',
+      query: z.strictObject({ principal: z.string().max(100).optional() }),
+      async handler({ caller, query }) {
+        const admin = access.policy().isAdmin(caller.principal);
+        if (query.principal && query.principal !== caller.principal.name && !admin) throw forbidden('Only an admin can list other people\'s tokens.');
+        return { tokens: await access.tokens.list(admin ? query.principal : caller.principal.name) };
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/tokens', tag: 'identity', summary: 'Create an access token (shown once)',
+      body: z.strictObject({ principal: z.string().min(1).max(100), ttl: z.string().max(32).default('8h').describe('lifetime, e.g. 8h, 30d'), label: z.string().max(200).optional() }),
+      async handler({ caller, body, reply }) {
+        const ttl = parseDuration(body.ttl);
+        if (ttl === undefined) throw new AirlockError('AIRLOCK_BAD_DURATION', `"${body.ttl}" is not a duration; write e.g. 8h or 30d.`);
+        const { token, record } = await access.tokens.create(caller, body.principal, ttl, body.label ?? null);
+        reply.status(201).header('cache-control', 'no-store');
+        return { token, ...record };
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/tokens/:id/revoke', tag: 'identity', summary: 'Revoke a token', params: id,
+      handler: ({ caller, params }) => access.tokens.revoke(caller, params.id),
+    },
+    {
+      method: 'GET', url: '/api/v1/sessions', tag: 'sessions', summary: 'Live sessions on this gateway process',
+      async handler({ caller }) {
+        const all = canSeeAll(access, caller);
+        return { sessions: access.sessions.list(all ? {} : { principal: caller.principal.name }) };
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/sessions/:id/kill', tag: 'sessions', summary: 'End a live session now (admin)', params: id,
+      body: z.strictObject({ reason: z.string().max(2000).default('') }),
+      async handler({ caller, params, body }) {
+        requireAdmin(caller, 'kill sessions');
+        const s = access.sessions.list({ session_id: params.id })[0];
+        if (!s) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no live session ${params.id}.`);
+        const why = body.reason.trim() ? `: ${body.reason.trim()}` : '';
+        await access.audit.append({ actor: caller.principal.name, action: 'session.kill', target: s.resource, source: caller.source, details: { session_id: s.id, grant_id: s.grant_id, principal: s.principal, reason: body.reason } });
+        access.sessions.kill({ session_id: params.id }, `your session was ended by ${caller.principal.name}${why}`);
+        return { killed: true, session: s };
+      },
+    },
+    {
+      method: 'GET', url: '/api/v1/policy', tag: 'policy', summary: 'The loaded policy (admins and auditors)',
+      async handler({ caller }) {
+        requireAuditor(caller);
+        const p = access.policy();
+        return { file: p.file, hash: p.hash, policy: p.doc };
+      },
+    },
+    {
+      method: 'GET', url: '/api/v1/policy/explain', tag: 'policy', summary: 'Which roles a principal may request on a resource, with limits, approvers and the rule behind each refusal',
+      query: z.strictObject({ principal: z.string().max(100).optional(), resource: z.string().max(100).optional() }),
+      async handler({ caller, query }) {
+        const who = query.principal ?? caller.principal.name;
+        if (who !== caller.principal.name && !canSeeAll(access, caller)) throw forbidden('Only admins and auditors can explain the policy for someone else.');
+        return explain(access.policy(), who, query.resource);
+      },
+    },
+    {
+      method: 'POST', url: '/api/v1/policy/reload', tag: 'policy', summary: 'Reload the policy file now (admin); an invalid file is refused and the old policy kept',
+      async handler({ caller }) {
+        requireAdmin(caller, 'reload the policy');
+        return deps.reloadPolicy(caller.principal.name, caller.source);
+      },
+    },
+    {
+      method: 'GET', url: '/api/v1/audit/verify', tag: 'audit', summary: 'Check the whole hash chain; names the first bad sequence number',
+      async handler({ caller }) {
+        requireAuditor(caller);
+        return access.audit.verify();
+      },
+    },
+    {
+      method: 'GET', url: '/api/v1/audit/events', tag: 'audit', summary: 'Audit events in order; format=jsonl streams them (for a SIEM)', query: auditFilter,
+      async handler({ caller, query, reply }) {
+        requireAuditor(caller);
+        await access.audit.flush();
+        const filter = { since: query.since && new Date(query.since).toISOString(), until: query.until && new Date(query.until).toISOString(), afterSeq: query.after_seq, actor: query.actor, action: query.action, target: query.target };
+        if (query.format === 'jsonl') {
+          reply.hijack();
+          reply.raw.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
+          let n = 0;
+          for await (const e of access.audit.events(filter)) {
+            if (n++ >= query.limit) break;
+            if (!reply.raw.write(`${JSON.stringify(e)}\n`)) await new Promise((r) => reply.raw.once('drain', r));
+          }
+          reply.raw.end();
+          return undefined;
+        }
+        const events = [];
+        for await (const e of access.audit.events(filter)) {
+          if (events.length >= query.limit) break;
+          events.push(e);
+        }
+        return { events, head: await access.audit.head() };
+      },
+    },
+  ];
+}

@@ -1,0 +1,61 @@
+// `airlock policy check|explain`: check a file locally; explain through the server or against a local file.
+import type { Command } from 'commander';
+import { run } from './main.js';
+import { EXIT, table } from './output.js';
+import { qs } from './client.js';
+import { loadPolicyFile, PolicyError, formatProblem } from '../policy/load.js';
+import { explain, type Explanation } from '../policy/explain.js';
+
+function explainText(e: Explanation): string {
+  const head = `${e.principal.name} (${e.principal.kind}), groups: ${e.principal.groups.join(', ') || 'none'}${e.principal.admin ? ', admin' : ''}${e.principal.auditor ? ', auditor' : ''}\n`;
+  const rows = e.entries.map((x) => ({
+    resource: x.resource,
+    role: x.role,
+    may: x.allowed ? 'yes' : 'no',
+    max: x.max_duration,
+    approval: x.allowed ? `${x.approval.approvals} of ${x.approval.approvers.join(', ') || '(nobody)'}${x.approval.auto_approve.some((a) => a.applies_to_principal) ? ' or auto' : ''}` : '-',
+    why: x.allowed ? (x.justification.hint ?? (x.justification.required ? 'reason required' : '')) : x.refusals.map((r) => `${r.message} [${r.rule}]`).join('; '),
+  }));
+  return head + table(rows, ['resource', 'role', 'may', 'max', 'approval', 'why']);
+}
+
+export function registerPolicyCommands(program: Command): void {
+  const policy = program.command('policy').description('policy as code');
+  policy
+    .command('check')
+    .description('validate a policy file; lists every problem with file, line and field')
+    .argument('<file>', 'the YAML policy')
+    .option('--json', 'print only JSON')
+    .action(
+      run(async (ctx, file: string) => {
+        try {
+          const p = loadPolicyFile(file);
+          ctx.out(`${file}: ok (${p.principals.length} principals, ${p.resources.length} resources, ${p.roles.length} roles; hash ${p.hash.slice(0, 12)})`, { ok: true, file, hash: p.hash, principals: p.principals.length, resources: p.resources.length, roles: p.roles.length });
+          return EXIT.ok;
+        } catch (e) {
+          if (!(e instanceof PolicyError)) throw e;
+          ctx.out(`${e.problems.map(formatProblem).join('\n')}\n${e.problems.length} problem(s) in ${file}`, { ok: false, file, problems: e.problems });
+          return EXIT.error;
+        }
+      }),
+    );
+  policy
+    .command('explain')
+    .description('which roles a principal may request on a resource, with limits, approvers, and the rule behind each refusal')
+    .option('--principal <name>', 'who (default: you)')
+    .option('--resource <name>', 'on what (default: every resource)')
+    .option('--config <file>', 'explain against this local policy file instead of the server')
+    .option('--json', 'print only JSON')
+    .action(
+      run(async (ctx, o: { principal?: string; resource?: string; config?: string }) => {
+        let e: Explanation;
+        if (o.config) {
+          if (!o.principal) throw new Error('With --config, name the --principal.');
+          e = explain(loadPolicyFile(o.config), o.principal, o.resource);
+        } else {
+          e = await ctx.client().get<Explanation>(`/api/v1/policy/explain${qs({ principal: o.principal, resource: o.resource })}`);
+        }
+        ctx.out(explainText(e), e);
+      }),
+    );
+}

@@ -1,0 +1,160 @@
+// The composition root: builds the store, policy, audit log, access services, API and gateways, then listens.
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino, { type Logger } from 'pino';
+import { systemClock, type Clock } from './domain/clock.js';
+import { openStore, type Store } from './store/store.js';
+import { makeAuditLog, type AuditLog } from './audit/audit-log.js';
+import { makePolicySource, type PolicySource, type ReloadOutcome } from './policy/source.js';
+import { formatProblem } from './policy/load.js';
+import { BOOTSTRAP_ADMIN } from './policy/compile.js';
+import { makeAccess, type Access } from './access/access.js';
+import { buildApi } from './api/app.js';
+import type { FastifyInstance } from 'fastify';
+
+export const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+export interface ServerOptions {
+  config: string;
+  dataDir: string;
+  listen: { host: string; port: number };
+  /** postgres://… for a shared store; default SQLite in dataDir. */
+  storeUrl?: string;
+  bootstrapToken?: string;
+  clock?: Clock;
+  logger?: Logger;
+  watchPolicy?: boolean;
+  /** Extra start-up work after the services exist and before listening (the demo database, gateways). */
+  extensions?: ServerExtension[];
+}
+
+export interface ServerExtension {
+  name: string;
+  start(ctx: ServerContext): Promise<{ info?: Record<string, string>; stop(): Promise<void> } | void>;
+}
+
+export interface ServerContext {
+  store: Store;
+  audit: AuditLog;
+  access: Access;
+  policySource: PolicySource;
+  log: Logger;
+  dataDir: string;
+}
+
+export interface RunningServer extends ServerContext {
+  apiUrl: string;
+  app: FastifyInstance;
+  /** The admin token made at first start, shown once; null when it already existed. */
+  bootstrapToken: string | null;
+  info: Record<string, string>;
+  reloadPolicy(actor: string, source: string | null): Promise<ReloadOutcome>;
+  close(): Promise<void>;
+}
+
+const BOOTSTRAP_TTL = 7 * 86400;
+const ENV_BOOTSTRAP_TTL = 366 * 86400;
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const log = opts.logger ?? pino({ level: process.env.AIRLOCK_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const clock = opts.clock ?? systemClock;
+  const dataDir = resolve(opts.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const policySource = makePolicySource(opts.config);
+  const store = await openStore({ url: opts.storeUrl ?? join(dataDir, 'airlock.db') });
+  const audit = makeAuditLog({ store, clock });
+  const access = makeAccess({ store, clock, audit, policy: () => policySource.current(), onError: (e) => log.error({ err: e }, 'expiry scheduler error') });
+
+  async function reloadPolicy(actor: string, source: string | null): Promise<ReloadOutcome> {
+    const o = policySource.reload();
+    if (o.ok) {
+      log.info({ hash: o.policy.hash, changed: o.changed }, 'policy reloaded');
+      await access.uow(async (_trx, rec) => {
+        rec.audit({ actor, action: 'policy.reload', target: opts.config, source, details: { previous_hash: o.previous_hash, hash: o.policy.hash, changed: o.changed } });
+        rec.change({ kind: 'policy', id: o.policy.hash, event: 'reloaded', time: clock.now().toISOString() });
+      });
+    } else {
+      log.error({ problems: o.problems.map(formatProblem) }, 'policy reload refused; keeping the previous policy');
+      await audit.append({ actor, action: 'policy.reload_refused', target: opts.config, source, details: { kept_hash: o.kept_hash, problems: o.problems.map(formatProblem) } });
+    }
+    return o;
+  }
+
+  // Access ends on time even across downtime: expire everything overdue before serving anything.
+  const overdue = await access.expiry.start();
+  if (overdue.grants || overdue.requests) log.info(overdue, 'expired overdue grants and timed out requests from while Airlock was down');
+
+  let bootstrapToken: string | null = null;
+  if (opts.bootstrapToken) {
+    await access.tokens.ensure(opts.bootstrapToken, BOOTSTRAP_ADMIN, ENV_BOOTSTRAP_TTL, 'AIRLOCK_BOOTSTRAP_TOKEN');
+  } else {
+    const done = await store.db.selectFrom('meta').select('value').where('key', '=', 'bootstrapped').executeTakeFirst();
+    if (!done) {
+      bootstrapToken = `alk_${(await import('node:crypto')).randomBytes(32).toString('base64url')}`;
+      await access.tokens.ensure(bootstrapToken, BOOTSTRAP_ADMIN, BOOTSTRAP_TTL, 'first start');
+      await store.db.insertInto('meta').values({ key: 'bootstrapped', value: clock.now().toISOString() }).execute();
+    }
+  }
+
+  await access.uow(async (_trx, rec) => {
+    rec.audit({ actor: 'airlock', action: 'server.start', details: { version: VERSION, policy_hash: policySource.current().hash, store: store.dialect, overdue } });
+  });
+
+  const ctx: ServerContext = { store, audit, access, policySource, log, dataDir };
+  const stops: (() => Promise<void>)[] = [];
+  const info: Record<string, string> = {};
+  for (const ext of opts.extensions ?? []) {
+    const r = await ext.start(ctx);
+    if (r) {
+      stops.unshift(r.stop);
+      Object.assign(info, r.info ?? {});
+    }
+  }
+
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION });
+  await app.listen({ host: opts.listen.host, port: opts.listen.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.listen.port;
+  const host = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host === '0.0.0.0' ? '127.0.0.1' : opts.listen.host;
+  const apiUrl = `http://${host}:${port}`;
+
+  const onHup = () => void reloadPolicy('signal:SIGHUP', null);
+  process.on('SIGHUP', onHup);
+  if (opts.watchPolicy !== false) policySource.watch((o) => void logReload(o));
+  async function logReload(o: ReloadOutcome) {
+    if (o.ok) {
+      log.info({ hash: o.policy.hash }, 'policy file changed; reloaded');
+      await access.uow(async (_trx, rec) => rec.audit({ actor: 'file-watch', action: 'policy.reload', target: opts.config, details: { previous_hash: o.previous_hash, hash: o.policy.hash, changed: true } }));
+    } else {
+      log.error({ problems: o.problems.map(formatProblem) }, 'policy file changed but is invalid; keeping the previous policy');
+      await audit.append({ actor: 'file-watch', action: 'policy.reload_refused', target: opts.config, details: { kept_hash: o.kept_hash, problems: o.problems.map(formatProblem) } });
+    }
+  }
+
+  let closed = false;
+  return {
+    ...ctx,
+    apiUrl,
+    app,
+    bootstrapToken,
+    info,
+    reloadPolicy,
+    async close() {
+      if (closed) return;
+      closed = true;
+      process.off('SIGHUP', onHup);
+      policySource.close();
+      await app.close();
+      for (const s of stops) await s().catch((e) => log.error({ err: e }, 'stopping an extension failed'));
+      await access.expiry.stop();
+      await audit.flush();
+      await store.close();
+    },
+  };
+}
+
+/** The demo set-up writes its policy next to the data so the embedded database's port is right. */
+export function writeFileOnce(path: string, text: string): void {
+  if (!existsSync(path)) writeFileSync(path, text, { mode: 0o600 });
+}
