@@ -1,0 +1,99 @@
+// Runs the real `airlock server` as a child process and the real CLI against it, as a user would.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+export const BIN = join(ROOT, 'bin', 'airlock.js');
+
+export interface ServerProcess {
+  url: string;
+  adminToken: string;
+  dir: string;
+  config: string;
+  child: ChildProcess;
+  stderr: string[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startServerProcess(opts: { policy: string; dir?: string; adminToken?: string; storeUrl?: string; port?: number; extraArgs?: string[]; env?: Record<string, string> }): Promise<ServerProcess> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'airlock-e2e-'));
+  const config = join(dir, 'airlock.yaml');
+  writeFileSync(config, opts.policy);
+  const adminToken = opts.adminToken ?? `alk_${randomBytes(32).toString('base64url')}`;
+  const args = [BIN, 'server', '--json', '--config', config, '--data', join(dir, 'data'), '--listen', `127.0.0.1:${opts.port ?? 0}`, ...(opts.storeUrl ? ['--store', opts.storeUrl] : []), ...(opts.extraArgs ?? [])];
+  const child = spawn(process.execPath, args, { env: { ...process.env, AIRLOCK_BOOTSTRAP_TOKEN: adminToken, AIRLOCK_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
+  let out = '';
+  const info = await new Promise<{ api: string }>((resolveInfo, reject) => {
+    const t = setTimeout(() => reject(new Error(`server did not start in 60s:\n${stderr.join('\n')}`)), 60_000);
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      try {
+        const parsed = JSON.parse(out) as { api: string };
+        clearTimeout(t);
+        resolveInfo(parsed);
+      } catch {
+        // not the whole JSON yet
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`server exited with ${code}:\n${stderr.join('\n')}`));
+    });
+  });
+  return {
+    url: info.api.replace(/\/api\/v1$/, ''),
+    adminToken,
+    dir,
+    config,
+    child,
+    stderr,
+    stop(signal: NodeJS.Signals = 'SIGTERM') {
+      return new Promise((r) => {
+        if (child.exitCode !== null || child.signalCode !== null) return r(child.exitCode);
+        child.once('exit', (code) => r(code));
+        child.kill(signal);
+      });
+    },
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json<T = any>(): T; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** Runs `airlock ARGS…` with AIRLOCK_SERVER/AIRLOCK_TOKEN set. */
+export function cli(server: { url: string }, token: string | undefined, args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolveRun) => {
+    const env: Record<string, string | undefined> = { ...process.env, AIRLOCK_SERVER: server.url, AIRLOCK_TOKEN: token, AIRLOCK_CONFIG_DIR: join(tmpdir(), 'airlock-cli-test-none'), ...opts.env };
+    if (token === undefined) delete env.AIRLOCK_TOKEN;
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.stdin.end(opts.stdin ?? '');
+    child.on('exit', (code) =>
+      resolveRun({
+        code: code ?? -1,
+        stdout,
+        stderr,
+        json: () => {
+          try {
+            return JSON.parse(stdout);
+          } catch {
+            throw new Error(`not JSON (exit ${code}):\n${stdout}\n${stderr}`);
+          }
+        },
+      }),
+    );
+  });
+}
