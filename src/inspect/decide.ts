@@ -1,0 +1,94 @@
+// Applies a role's guardrails to the facts about a statement text and words the refusal for the person who sent it.
+
+import type { Analysis } from './analysis.js';
+import type { StatementInfo } from './classify.js';
+import { hasGuardrails, type GuardrailConfig } from './config.js';
+import { redactUnparsed } from './redact.js';
+
+export interface Decision {
+  allowed: boolean;
+  /** Stable rule id when refused: 'read_only', 'deny_kind:<kind>', 'require_where', 'parse_error', 'statement_too_large'. */
+  rule: string | null;
+  /** A sentence for the user, starting 'airlock: statement refused by rule <rule>: '. */
+  message: string | null;
+  statements: StatementInfo[];
+  /** libpg-query fingerprint of the whole text; null when it did not parse or holds no statement. */
+  fingerprint: string | null;
+  /** Text for the audit log: literals replaced by $n unless keep_literals; masked and truncated when unparsable. */
+  redacted: string;
+}
+
+const NO_STATEMENTS: StatementInfo[] = Object.freeze([]) as unknown as StatementInfo[];
+
+function refusal(rule: string, why: string): string {
+  return `airlock: statement refused by rule ${rule}: ${why}`;
+}
+
+/** 'security_label' → 'SECURITY LABEL', the way a person writes the statement. */
+function verbOf(kind: string): string {
+  return kind.replace(/_/g, ' ').toUpperCase();
+}
+
+function position(i: number, n: number): string {
+  return n > 1 ? ` (statement ${i + 1} of ${n})` : '';
+}
+
+/** The UTF-8 size of sql when it is over limit, else null; skips encoding work when the length alone decides. */
+export function bytesOverLimit(sql: string, limit: number): number | null {
+  // UTF-8 takes at most three bytes per UTF-16 code unit.
+  if (sql.length * 3 <= limit) return null;
+  const bytes = Buffer.byteLength(sql, 'utf8');
+  return bytes > limit ? bytes : null;
+}
+
+export function tooLarge(sql: string, bytes: number, c: GuardrailConfig): Decision {
+  const size = bytes.toLocaleString('en-US');
+  const limit = c.max_statement_bytes.toLocaleString('en-US');
+  return {
+    allowed: false,
+    rule: 'statement_too_large',
+    message: refusal('statement_too_large',
+      `the statement is ${size} bytes, more than the ${limit} bytes this role allows; send smaller statements or split the batch`),
+    statements: NO_STATEMENTS,
+    fingerprint: null,
+    redacted: redactUnparsed(sql, c.keep_literals),
+  };
+}
+
+export function decide(sql: string, a: Analysis, c: GuardrailConfig): Decision {
+  if (!a.ok) {
+    const redacted = redactUnparsed(sql, c.keep_literals);
+    // Fail closed: a restricted role never runs what the gateway could not check. Without guardrails the
+    // server reports the syntax error itself, which is the answer the user expects.
+    if (!hasGuardrails(c)) return { allowed: true, rule: null, message: null, statements: NO_STATEMENTS, fingerprint: null, redacted };
+    return {
+      allowed: false,
+      rule: 'parse_error',
+      message: refusal('parse_error', `the statement could not be parsed (${a.error}), and this role refuses statements it cannot check`),
+      statements: NO_STATEMENTS,
+      fingerprint: null,
+      redacted,
+    };
+  }
+  const statements = a.statements.map((f) => f.info);
+  const redacted = c.keep_literals ? sql : a.redacted;
+  // Decisions are built as literals of one shape: object spread here cost about 2 µs per hit on the hot path.
+  const answer = (rule: string | null, message: string | null): Decision =>
+    ({ allowed: rule === null, rule, message, statements, fingerprint: a.fingerprint, redacted });
+  const n = a.statements.length;
+  for (let i = 0; i < n; i++) {
+    const f = a.statements[i]!;
+    if (c.read_only && f.info.writes) {
+      return answer('read_only', refusal('read_only', `this role is read-only and ${f.reason ?? `${verbOf(f.info.kind)} can write`}${position(i, n)}`));
+    }
+    if (c.deny_kinds.includes(f.info.kind)) {
+      const rule = `deny_kind:${f.info.kind}`;
+      return answer(rule, refusal(rule, `this role does not allow ${verbOf(f.info.kind)} statements${position(i, n)}`));
+    }
+    if (c.require_where && f.unqualified !== null) {
+      const why = `this role requires a WHERE clause on UPDATE and DELETE, and this ${f.unqualified} has none, so it would touch every row${position(i, n)}`;
+      return answer('require_where', refusal('require_where', why));
+    }
+  }
+  return answer(null, null);
+}

@@ -1,0 +1,9 @@
+// Public surface of statement inspection: classification, guardrail decisions, parse cache, parser start-up.
+
+export { defaultGuardrails, hasGuardrails, DEFAULT_MAX_STATEMENT_BYTES, type GuardrailConfig } from './config.js';
+export type { StatementInfo } from './classify.js';
+export type { Decision } from './decide.js';
+export { initInspect } from './analysis.js';
+export { makeParseCache, type ParseCache, type ParseCacheStats, type ParseCacheLimits } from './parse-cache.js';
+export { makeInspector, sharedParseCache, closeInspectWorkers, ASYNC_THRESHOLD_CHARS, type Inspector } from './inspector.js';
+export { maskLiterals } from './redact.js';

@@ -1,0 +1,78 @@
+// The inspector a gateway session holds: size limit, cached analysis, guardrail decision; large texts parsed in a worker.
+
+import { analyze, initInspect, type Analysis } from './analysis.js';
+import { resolveGuardrails, type GuardrailConfig } from './config.js';
+import { bytesOverLimit, decide, tooLarge, type Decision } from './decide.js';
+import { makeParseCache, type ParseCache } from './parse-cache.js';
+import { makeParsePool, type ParsePool } from './parse-pool.js';
+
+export interface Inspector {
+  /** Decides inline. Fine for any text, but a large one blocks the event loop while it parses. */
+  inspect(sql: string): Decision;
+  /** Decides small texts inline and parses texts above ASYNC_THRESHOLD_CHARS in a worker thread. */
+  inspectAsync(sql: string): Promise<Decision>;
+  readonly config: GuardrailConfig;
+}
+
+/**
+ * Above this many UTF-16 units inspectAsync parses in a worker. Measured (docs/guardrails.md): parse, fingerprint
+ * and normalize of 8 KiB of ordinary SQL take a few ms, of 64 KiB about 30 ms; the worker round trip costs
+ * a fraction of a millisecond, so handing over from 8 KiB keeps the loop's pauses to single-digit ms.
+ */
+export const ASYNC_THRESHOLD_CHARS = 8 * 1024;
+
+let sharedCache: ParseCache | null = null;
+let sharedPool: ParsePool | null = null;
+
+/** The cache inspectors use when none is given: analyses do not depend on the role, so sessions share them. */
+export function sharedParseCache(): ParseCache {
+  sharedCache ??= makeParseCache();
+  return sharedCache;
+}
+
+function parsePool(): ParsePool {
+  sharedPool ??= makeParsePool();
+  return sharedPool;
+}
+
+/** Stops the parser worker threads (server shutdown, tests). A later inspectAsync starts new ones. */
+export async function closeInspectWorkers(): Promise<void> {
+  const pool = sharedPool;
+  sharedPool = null;
+  if (pool !== null) await pool.close();
+}
+
+export function makeInspector(config: Partial<GuardrailConfig>, cache?: ParseCache): Inspector {
+  const cfg = resolveGuardrails(config);
+  const lru = cache ?? sharedParseCache();
+
+  function remember(sql: string, a: Analysis): void {
+    if (a.ok || a.transient !== true) lru.set(sql, a);
+  }
+
+  function inspect(sql: string): Decision {
+    const bytes = bytesOverLimit(sql, cfg.max_statement_bytes);
+    if (bytes !== null) return tooLarge(sql, bytes, cfg);
+    let a = lru.get(sql);
+    if (a === undefined) {
+      a = analyze(sql);
+      remember(sql, a);
+    }
+    return decide(sql, a, cfg);
+  }
+
+  async function inspectAsync(sql: string): Promise<Decision> {
+    await initInspect();
+    if (sql.length <= ASYNC_THRESHOLD_CHARS) return inspect(sql);
+    const bytes = bytesOverLimit(sql, cfg.max_statement_bytes);
+    if (bytes !== null) return tooLarge(sql, bytes, cfg);
+    let a = lru.get(sql);
+    if (a === undefined) {
+      a = await parsePool().analyze(sql);
+      remember(sql, a);
+    }
+    return decide(sql, a, cfg);
+  }
+
+  return { config: cfg, inspect, inspectAsync };
+}
