@@ -66,6 +66,9 @@ export function makeExpiryScheduler(deps: { clock: Clock; grants: GrantService; 
   let running = false;
   let stopped = true;
   let busy: Promise<void> = Promise.resolve();
+  let lastResync = 0;
+  // Items added while a resync reads the store: the read may predate them, so they are put back after it.
+  let addedDuringResync: Due[] | null = null;
 
   function arm(): void {
     if (stopped) return;
@@ -94,10 +97,17 @@ export function makeExpiryScheduler(deps: { clock: Clock; grants: GrantService; 
 
   /** Reads the store again: the source of truth (other processes create grants too). */
   async function resync(): Promise<void> {
-    const [gs, rs] = await Promise.all([grants.activeSchedule(), requests.pendingSchedule()]);
-    queue.clear();
-    for (const g of gs) queue.push({ at: Date.parse(g.expires_at), kind: 'grant', id: g.id });
-    for (const r of rs) queue.push({ at: Date.parse(r.timeout_at), kind: 'request', id: r.id });
+    addedDuringResync = [];
+    try {
+      lastResync = clock.now().getTime();
+      const [gs, rs] = await Promise.all([grants.activeSchedule(), requests.pendingSchedule()]);
+      queue.clear();
+      for (const g of gs) queue.push({ at: Date.parse(g.expires_at), kind: 'grant', id: g.id });
+      for (const r of rs) queue.push({ at: Date.parse(r.timeout_at), kind: 'request', id: r.id });
+      for (const d of addedDuringResync) queue.push(d);
+    } finally {
+      addedDuringResync = null;
+    }
   }
 
   async function tick(why: 'due' | 'resync'): Promise<void> {
@@ -105,9 +115,12 @@ export function makeExpiryScheduler(deps: { clock: Clock; grants: GrantService; 
     running = true;
     busy = (async () => {
       try {
-        if (why === 'resync') await resync();
+        // Resync at least every MAX_WAIT_MS even when something is always due, or a busy process would never
+        // pick up grants made elsewhere.
+        if (why === 'resync' || clock.now().getTime() - lastResync >= MAX_WAIT_MS) await resync();
         await runDue();
       } catch (e) {
+        lastResync = 0; // what was popped but not ended is back in the store's schedule: read it on the next tick
         deps.onError?.(e);
       } finally {
         running = false;
@@ -136,7 +149,9 @@ export function makeExpiryScheduler(deps: { clock: Clock; grants: GrantService; 
     },
     /** Tells the scheduler about a new grant or pending request made by this process. */
     add(kind: 'grant' | 'request', id: string, at: string): void {
-      queue.push({ at: Date.parse(at), kind, id });
+      const d: Due = { at: Date.parse(at), kind, id };
+      queue.push(d);
+      addedDuringResync?.push(d);
       const head = queue.peek();
       if (head && head.id === id) arm();
     },

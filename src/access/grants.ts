@@ -124,16 +124,28 @@ export function makeGrantService(deps: { store: Store; clock: Clock; uow: UnitOf
       });
     },
 
-    /** Expires every grant in `ids` that is still active; one transaction for the batch. */
+    /** Expires every grant in `ids` that is still active: one conditional UPDATE and one transaction per batch. */
     async expire(ids: string[]): Promise<Grant[]> {
       if (ids.length === 0) return [];
       return uow(async (trx, rec) => {
+        const now = clock.now().toISOString();
         const out: Grant[] = [];
-        for (const id of ids) {
-          const row = await trx.selectFrom('grants').select(['resource', 'expires_at']).where('id', '=', id).executeTakeFirst();
-          if (!row) continue;
-          const g = await endInTx(trx, rec, id, 'expired', 'expired', 'airlock', `your grant for ${row.resource} expired at ${row.expires_at}`);
-          if (g) out.push(g);
+        // Bounded IN lists: SQLite caps bound parameters per statement.
+        for (let i = 0; i < ids.length; i += 500) {
+          const rows = await trx
+            .updateTable('grants')
+            .set({ status: 'expired', ended_at: now, end_reason: 'expired', ended_by: 'airlock' })
+            .where('id', 'in', ids.slice(i, i + 500))
+            .where('status', '=', 'active')
+            .returningAll()
+            .execute();
+          for (const row of rows) {
+            const g = toGrant(row);
+            rec.audit({ actor: 'airlock', action: 'grant.expire', target: g.resource, details: { grant_id: g.id, principal: g.principal, role: g.role, reason: 'expired', expires_at: g.expires_at, ended_at: now } });
+            rec.change({ kind: 'grant', id: g.id, event: 'expired', status: 'expired', principal: g.principal, resource: g.resource, role: g.role, time: now });
+            rec.afterCommit(() => runHooks(hooks.ended, { grant: g, message: `your grant for ${g.resource} expired at ${g.expires_at}` }));
+            out.push(g);
+          }
         }
         return out;
       });

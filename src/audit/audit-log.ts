@@ -23,7 +23,7 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
   const maxBatch = opts.maxBatch ?? 500;
   const batchDelayMs = opts.batchDelayMs ?? 5;
   const listeners = new Set<(events: AuditEvent[]) => void>();
-  let queue: { input: AuditInput; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  const queue: { input: AuditInput; resolve: () => void; reject: (e: unknown) => void }[] = [];
   let timer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> | null = null;
 
@@ -125,11 +125,21 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
         after = Number(rows[rows.length - 1]!.seq);
       }
     },
-    /** Walks the whole chain and compares its end with the head row. */
+    /**
+     * Walks the whole chain and compares it with the head row: the log must reach the head read before the walk,
+     * and must not go beyond the head read after it (appends move both in one transaction, so a row past the head
+     * was written around Airlock).
+     */
     async verify(): Promise<VerifyResult> {
       await flush();
       const head = await this.head();
-      return verifyEvents(this.events(), { expectHead: head });
+      const result = await verifyEvents(this.events(), { expectHead: head });
+      if (!result.ok) return result;
+      const after = await this.head();
+      if (result.head.seq > after.seq) {
+        return { ok: false, events: result.events - (result.head.seq - after.seq), head: after, first_bad_seq: after.seq + 1, reason: `event ${after.seq + 1} is past the chain head (${after.seq}): events were added without going through Airlock` };
+      }
+      return result;
     },
     async count(): Promise<number> {
       const r = await store.db.selectFrom('audit_events').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();

@@ -8,6 +8,9 @@ export const GENESIS_HASH = '0'.repeat(64);
 export function canonicalJson(v: unknown): string {
   if (v === null || v === undefined) return 'null';
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  // Encode what JSON.stringify stores (a Date as its ISO text, a Buffer as {type,data}), or the stored details
+  // would read back with a different hash than the one computed at append time.
+  if (typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((v as { toJSON(): unknown }).toJSON());
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
     return `{${Object.keys(o)
@@ -41,28 +44,42 @@ export interface VerifyResult {
  * Checks a stream of events in seq order. Names the first bad sequence number for an edit (hash mismatch),
  * a deletion or insertion (a gap or a repeat in seq, or a broken link), a reordering (a broken link), and a
  * truncated tail (when the expected head is given).
+ *
+ * `expectHead` is a head recorded earlier (the store's head row, or one kept elsewhere): the log must reach it and
+ * the event at that seq must carry that hash. Events after it are allowed (they were appended since).
  */
 export async function verifyEvents(events: AsyncIterable<AuditEvent> | Iterable<AuditEvent>, opts: { expectHead?: { seq: number; hash?: string }; startAfter?: { seq: number; hash: string } } = {}): Promise<VerifyResult> {
   let prevSeq = opts.startAfter?.seq ?? 0;
   let prevHash = opts.startAfter?.hash ?? GENESIS_HASH;
+  // The hash before prevHash: an event that links to it skips its predecessor, which was therefore put in.
+  let beforePrevHash: string | undefined;
+  let hashAtExpectedHead: string | undefined = opts.expectHead?.seq === prevSeq ? prevHash : undefined;
   let count = 0;
-  const fail = (seq: number, reason: string): VerifyResult => ({ ok: false, events: count, head: { seq: prevSeq, hash: prevHash }, first_bad_seq: seq, reason });
+  const fail = (seq: number, reason: string, last = { seq: prevSeq, hash: prevHash }, good = count): VerifyResult => ({ ok: false, events: good, head: last, first_bad_seq: seq, reason });
   for await (const e of events) {
     const expected = prevSeq + 1;
     if (e.seq !== expected) {
       if (e.seq > expected) return fail(expected, `event ${expected} is missing (the next event found is ${e.seq}): events were deleted`);
       return fail(e.seq, `event ${e.seq} appears after event ${prevSeq}: events were inserted or reordered`);
     }
-    if (e.prev_hash !== prevHash) return fail(e.seq, `event ${e.seq} does not link to event ${prevSeq}: events were inserted, deleted or reordered`);
+    if (e.prev_hash !== prevHash) {
+      if (beforePrevHash !== undefined && e.prev_hash === beforePrevHash) {
+        return fail(prevSeq, `event ${prevSeq} was inserted or replaced: event ${e.seq} links to the event before it`, { seq: prevSeq - 1, hash: beforePrevHash }, count - 1);
+      }
+      return fail(e.seq, `event ${e.seq} does not link to event ${prevSeq}: events were inserted, deleted or reordered`);
+    }
     if (eventHash(e) !== e.hash) return fail(e.seq, `event ${e.seq} was edited: its content does not match its hash`);
+    beforePrevHash = prevHash;
     prevSeq = e.seq;
     prevHash = e.hash;
+    if (e.seq === opts.expectHead?.seq) hashAtExpectedHead = e.hash;
     count++;
   }
   if (opts.expectHead) {
-    if (opts.expectHead.seq > prevSeq) return fail(prevSeq + 1, `the log ends at event ${prevSeq} but the chain head says ${opts.expectHead.seq}: events at the end were deleted`);
-    if (opts.expectHead.seq === prevSeq && opts.expectHead.hash !== undefined && opts.expectHead.hash !== prevHash) {
-      return fail(prevSeq, `event ${prevSeq} does not match the recorded chain head`);
+    const { seq, hash } = opts.expectHead;
+    if (seq > prevSeq) return fail(prevSeq + 1, `the log ends at event ${prevSeq} but the chain head says ${seq}: events at the end were deleted`);
+    if (hash !== undefined && hashAtExpectedHead !== undefined && hashAtExpectedHead !== hash) {
+      return fail(seq, `event ${seq} does not match the recorded chain head: the chain was rewritten up to it`);
     }
   }
   return { ok: true, events: count, head: { seq: prevSeq, hash: prevHash } };

@@ -33,7 +33,7 @@ export function explain(policy: Policy, principalName: string, resourceName?: st
   const p = policy.principal(principalName);
   if (!p) throw new AirlockError('AIRLOCK_UNKNOWN_PRINCIPAL', `There is no principal named "${principalName}" in ${policy.file}.`);
   const resources = resourceName === undefined ? policy.resources : [policy.resource(resourceName)];
-  if (resources[0] === undefined) throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `There is no resource named "${resourceName}" in ${policy.file}.`);
+  if (resourceName !== undefined && resources[0] === undefined) throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `There is no resource named "${resourceName}" in ${policy.file}.`);
   const entries: ExplainEntry[] = [];
   for (const res of resources) {
     if (!res) continue;

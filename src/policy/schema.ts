@@ -4,10 +4,11 @@ import { parseDuration } from '../domain/duration.js';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
 
-const duration = z.string().transform((s, ctx) => {
-  const v = parseDuration(s);
+// A number is accepted by the parser only to say what is wrong with it: a duration needs a unit.
+const duration = z.union([z.string(), z.number()]).transform((s, ctx) => {
+  const v = typeof s === 'string' ? parseDuration(s) : undefined;
   if (v === undefined || v <= 0) {
-    ctx.addIssue({ code: 'custom', message: `"${s}" is not a duration; write e.g. 30m, 1h, 8h, 2d` });
+    ctx.addIssue({ code: 'custom', message: typeof s === 'number' ? `${s} has no unit; write e.g. 90s, 30m, 1h` : `"${s}" is not a duration; write e.g. 30m, 1h, 8h, 2d` });
     return z.NEVER;
   }
   return v;
@@ -23,10 +24,11 @@ const regex = z.string().refine((s) => {
 }, 'not a valid regular expression');
 
 /** A reference to a secret held outside the policy: an environment variable or a file. Inline secrets are refused. */
-export const secretRef = z.union([
-  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }),
-  z.strictObject({ file: z.string().min(1) }),
-]);
+export const secretRef = z.union(
+  [z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }), z.strictObject({ file: z.string().min(1) })],
+  // Never echo the input: it may be the very secret that must not be written here (or into logs).
+  { error: (iss) => (typeof iss.input === 'string' ? 'an inline secret is not allowed here; write a reference: { env: VARIABLE } or { file: /path/to/secret }' : 'write a reference to the secret: { env: VARIABLE } or { file: /path/to/secret }') },
+);
 
 export const principalSchema = z.strictObject({
   name,
@@ -56,10 +58,13 @@ const subjectSelector = z.strictObject({
   principals: z.array(name).default([]),
 });
 
+const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
+const HHMM_END = /^([01]\d|2[0-3]):[0-5]\d$|^24:00$/;
+
 const timeWindow = z.strictObject({
   days: z.array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])).default(['mon', 'tue', 'wed', 'thu', 'fri']),
-  from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM'),
-  to: z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, 'HH:MM'),
+  from: z.string().regex(HHMM, 'HH:MM'),
+  to: z.string().regex(HHMM_END, 'HH:MM'),
   zone: z.string().default('UTC').refine((zone) => {
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: zone });
@@ -68,7 +73,9 @@ const timeWindow = z.strictObject({
       return false;
     }
   }, 'an IANA time zone such as Europe/Berlin or UTC'),
-});
+})
+  // A window that wraps midnight (22:00-06:00) would otherwise never match; ask for two rules instead.
+  .refine((w) => !(HHMM.test(w.from) && HHMM_END.test(w.to)) || w.from < w.to, { message: '"to" must be later than "from" on the same day; split a window across midnight into two rules', path: ['to'] });
 
 const autoApprove = z.strictObject({
   requester_groups: z.array(name).min(1),
