@@ -10,7 +10,13 @@ import { makePolicySource, type PolicySource, type ReloadOutcome } from './polic
 import { formatProblem } from './policy/load.js';
 import { BOOTSTRAP_ADMIN } from './policy/compile.js';
 import { makeAccess, type Access } from './access/access.js';
-import { buildApi } from './api/app.js';
+import { buildApi, type GatewayInfo } from './api/app.js';
+import { makePgGateway, loadOrCreateTls } from './gateway/postgres/index.js';
+import { makePgCredentials } from './gateway/pg-credentials.js';
+import { makeGatewayAccess } from './gateway/session-planner.js';
+import { makeWebhookNotifier } from './notify/webhooks.js';
+import { attachNotifications } from './access/notifications.js';
+import { resolveSecret } from './credentials/secret-ref.js';
 import type { FastifyInstance } from 'fastify';
 
 export const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -21,6 +27,10 @@ export interface ServerOptions {
   listen: { host: string; port: number };
   /** postgres://… for a shared store; default SQLite in dataDir. */
   storeUrl?: string;
+  /** The PostgreSQL gateway's address; null turns it off. Default 127.0.0.1:6432. */
+  pgListen?: { host: string; port: number } | null;
+  /** Accept non-TLS database logins from loopback clients (tests, local demos). */
+  pgAllowCleartextLoopback?: boolean;
   bootstrapToken?: string;
   clock?: Clock;
   logger?: Logger;
@@ -45,6 +55,7 @@ export interface ServerContext {
 
 export interface RunningServer extends ServerContext {
   apiUrl: string;
+  gateways: GatewayInfo;
   app: FastifyInstance;
   /** The admin token made at first start, shown once; null when it already existed. */
   bootstrapToken: string | null;
@@ -66,20 +77,32 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const audit = makeAuditLog({ store, clock });
   const access = makeAccess({ store, clock, audit, policy: () => policySource.current(), onError: (e) => log.error({ err: e }, 'expiry scheduler error') });
 
-  async function reloadPolicy(actor: string, source: string | null): Promise<ReloadOutcome> {
-    const o = policySource.reload();
+  const notifier = makeWebhookNotifier({
+    webhooks: () => policySource.current().doc.notify.webhooks,
+    resolveSecret: (ref) => resolveSecret(ref),
+    log,
+    onDelivery: (d) => {
+      if (!d.ok) void audit.append({ actor: 'airlock', action: 'notify.failed', target: d.webhook, details: { event: d.event, status: d.status, attempts: d.attempts, error: d.error } });
+    },
+  });
+  const detachNotifications = attachNotifications(access, (n) => notifier.send(n), (e) => log.warn({ err: (e as Error).message }, 'could not build a notification'));
+
+  /** Audits (and, when refused, announces) the outcome of a reload, whatever triggered it. */
+  async function recordReload(o: ReloadOutcome, actor: string, source: string | null): Promise<ReloadOutcome> {
     if (o.ok) {
-      log.info({ hash: o.policy.hash, changed: o.changed }, 'policy reloaded');
+      log.info({ hash: o.policy.hash, changed: o.changed, by: actor }, 'policy reloaded');
       await access.uow(async (_trx, rec) => {
         rec.audit({ actor, action: 'policy.reload', target: opts.config, source, details: { previous_hash: o.previous_hash, hash: o.policy.hash, changed: o.changed } });
         rec.change({ kind: 'policy', id: o.policy.hash, event: 'reloaded', time: clock.now().toISOString() });
       });
     } else {
-      log.error({ problems: o.problems.map(formatProblem) }, 'policy reload refused; keeping the previous policy');
+      log.error({ problems: o.problems.map(formatProblem), by: actor }, 'policy reload refused; keeping the previous policy');
       await audit.append({ actor, action: 'policy.reload_refused', target: opts.config, source, details: { kept_hash: o.kept_hash, problems: o.problems.map(formatProblem) } });
+      notifier.send({ event: 'policy.reload_refused', time: clock.now().toISOString(), text: `The policy file ${opts.config} was not loaded (${o.problems.length} problem(s)); the previous policy stays in force. First: ${formatProblem(o.problems[0]!)}`, data: { file: opts.config, problems: o.problems.map(formatProblem) } });
     }
     return o;
   }
+  const reloadPolicy = (actor: string, source: string | null) => recordReload(policySource.reload(), actor, source);
 
   // Access ends on time even across downtime: expire everything overdue before serving anything.
   const overdue = await access.expiry.start();
@@ -104,6 +127,26 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const ctx: ServerContext = { store, audit, access, policySource, log, dataDir };
   const stops: (() => Promise<void>)[] = [];
   const info: Record<string, string> = {};
+  const gateways: GatewayInfo = {};
+
+  // Database credentials: per-grant roles follow the grants; those of grants that ended while we were down go now.
+  const pgCredentials = makePgCredentials({ access, dataDir, log });
+  pgCredentials.attach();
+  stops.push(() => pgCredentials.close());
+  const cleaned = await pgCredentials.cleanup();
+  if (cleaned) log.info({ roles: cleaned }, 'dropped per-grant database roles of grants that ended');
+
+  if (opts.pgListen !== null) {
+    const tls = await loadOrCreateTls(dataDir);
+    const gw = makePgGateway(
+      { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit, log },
+      { listen: opts.pgListen ?? { host: '127.0.0.1', port: 6432 }, tls: { key: tls.key, cert: tls.cert }, allowCleartextWithoutTls: opts.pgAllowCleartextLoopback ?? false },
+    );
+    const addr = await gw.start();
+    stops.unshift(() => gw.stop());
+    gateways.postgres = { host: addr.host, port: addr.port, ca: tls.ca, ca_path: tls.caPath };
+    info.gateway_postgres = `${addr.host}:${addr.port} (TLS; CA: ${tls.caPath})`;
+  }
   for (const ext of opts.extensions ?? []) {
     const r = await ext.start(ctx);
     if (r) {
@@ -112,7 +155,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   }
 
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION });
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways });
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.listen.port;
@@ -121,21 +164,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const onHup = () => void reloadPolicy('signal:SIGHUP', null);
   process.on('SIGHUP', onHup);
-  if (opts.watchPolicy !== false) policySource.watch((o) => void logReload(o));
-  async function logReload(o: ReloadOutcome) {
-    if (o.ok) {
-      log.info({ hash: o.policy.hash }, 'policy file changed; reloaded');
-      await access.uow(async (_trx, rec) => rec.audit({ actor: 'file-watch', action: 'policy.reload', target: opts.config, details: { previous_hash: o.previous_hash, hash: o.policy.hash, changed: true } }));
-    } else {
-      log.error({ problems: o.problems.map(formatProblem) }, 'policy file changed but is invalid; keeping the previous policy');
-      await audit.append({ actor: 'file-watch', action: 'policy.reload_refused', target: opts.config, details: { kept_hash: o.kept_hash, problems: o.problems.map(formatProblem) } });
-    }
-  }
+  if (opts.watchPolicy !== false) policySource.watch((o) => void recordReload(o, 'file-watch', null));
 
   let closed = false;
   return {
     ...ctx,
     apiUrl,
+    gateways,
     app,
     bootstrapToken,
     info,
@@ -144,10 +179,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (closed) return;
       closed = true;
       process.off('SIGHUP', onHup);
+      detachNotifications();
       policySource.close();
       await app.close();
       for (const s of stops) await s().catch((e) => log.error({ err: e }, 'stopping an extension failed'));
       await access.expiry.stop();
+      await notifier.drain();
       await audit.flush();
       await store.close();
     },

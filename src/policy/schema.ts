@@ -132,6 +132,16 @@ export const roleSchema = z.strictObject({
   masking: z.strictObject({ columns: z.array(z.string()).default([]) }).optional(),
 });
 
+export const NOTIFY_EVENTS = ['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'request.timed_out', 'grant.revoked', 'lock.created', 'policy.reload_refused'] as const;
+
+const webhookSchema = z.strictObject({
+  name,
+  url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL'),
+  events: z.array(z.enum(NOTIFY_EVENTS)).min(1).default([...NOTIFY_EVENTS]),
+  /** Signs each body: X-Airlock-Signature: sha256=<HMAC-SHA256(secret, body)>. */
+  secret: secretRef.optional(),
+});
+
 export const policySchema = z.strictObject({
   version: z.literal(1),
   principals: z.array(principalSchema).default([]),
@@ -139,6 +149,7 @@ export const policySchema = z.strictObject({
   auditors: subjectSelector.default({ groups: [], principals: [] }),
   resources: z.array(resourceSchema).default([]),
   roles: z.array(roleSchema).default([]),
+  notify: z.strictObject({ webhooks: z.array(webhookSchema).default([]) }).default({ webhooks: [] }),
 });
 
 export type PolicyDoc = z.infer<typeof policySchema>;
@@ -148,3 +159,5 @@ export type RoleDef = z.infer<typeof roleSchema>;
 export type SecretRef = z.infer<typeof secretRef>;
 export type AutoApproveRule = z.infer<typeof autoApprove>;
 export type TimeWindow = z.infer<typeof timeWindow>;
+export type WebhookDef = z.infer<typeof webhookSchema>;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
