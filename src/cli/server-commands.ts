@@ -24,11 +24,14 @@ export function registerServerCommands(program: Command): void {
     .option('--data <dir>', 'data directory (SQLite store, keys, certificates)', './data')
     .option('--listen <host:port>', 'API and console address', '127.0.0.1:8080')
     .option('--store <url>', 'postgres://… to keep all state in PostgreSQL (several processes may share it)')
+    .option('--pg-listen <host:port>', 'PostgreSQL gateway address ("off" to disable)', '127.0.0.1:6432')
+    .option('--pg-allow-loopback-cleartext', 'accept database logins without TLS from loopback clients (local demos, benchmarks)')
     .option('--demo', 'also start an embedded demo PostgreSQL with sample data and print demo tokens')
     .option('--json', 'print the start-up information as JSON')
     .action(
-      run(async (ctx, o: { config: string; data: string; listen: string; store?: string; demo?: boolean }, cmd: Command) => {
+      run(async (ctx, o: { config: string; data: string; listen: string; store?: string; pgListen: string; pgAllowLoopbackCleartext?: boolean; demo?: boolean }, cmd: Command) => {
         const listen = parseHostPort(o.listen, '--listen');
+        const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, '--pg-listen');
         const dataDir = resolve(o.data);
         let config = o.config;
         const extensions: ServerExtension[] = [];
@@ -43,7 +46,7 @@ export function registerServerCommands(program: Command): void {
         }
         let server: RunningServer;
         try {
-          server = await startServer({ config, dataDir, listen, storeUrl: o.store, bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, extensions });
+          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, extensions });
         } catch (e) {
           await demoStop?.();
           throw e;

@@ -69,7 +69,7 @@ async function stopLeftover(dir: string, log: (l: string) => void): Promise<void
  * Starts (initialising on first use) a cluster in `dir`. With `persistent`, the data stays for the next start.
  * The superuser password is kept in `<dir>.password`, so a persistent cluster can be reopened.
  */
-export async function startEmbeddedPostgres(opts: { dir: string; port?: number; persistent?: boolean; log?: (line: string) => void }): Promise<EmbeddedPg> {
+export async function startEmbeddedPostgres(opts: { dir: string; port?: number; persistent?: boolean; maxConnections?: number; log?: (line: string) => void }): Promise<EmbeddedPg> {
   ensurePostgresUser();
   const port = opts.port ?? (await freePort());
   const pwFile = `${opts.dir}.password`;
@@ -90,7 +90,7 @@ export async function startEmbeddedPostgres(opts: { dir: string; port?: number; 
     authMethod: 'scram-sha-256',
     persistent: opts.persistent ?? false,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', `max_connections=${opts.maxConnections ?? 300}`],
     onLog: (m) => {
       lines.push(String(m).trim());
       if (lines.length > 20) lines.shift();

@@ -1,0 +1,62 @@
+// The gateways' view of access: token checks and the once-per-session decision (grant, role, guardrails, upstream).
+import { AirlockError } from '../domain/errors.js';
+import type { Access } from '../access/access.js';
+import { findLock, describeLock } from '../access/locks.js';
+import { explain } from '../policy/explain.js';
+import { defaultGuardrails, type GuardrailConfig } from '../inspect/index.js';
+import type { RoleDef } from '../policy/schema.js';
+import type { GatewayAccess, SessionPlan } from './types.js';
+import type { PgCredentials } from './pg-credentials.js';
+
+export function guardrailsFor(role: RoleDef): GuardrailConfig {
+  const g = role.guardrails;
+  return {
+    ...defaultGuardrails,
+    read_only: role.privileges.sql === 'read',
+    deny_kinds: g?.deny_kinds ?? [],
+    require_where: g?.require_where ?? false,
+    max_rows: g?.max_rows ?? null,
+    keep_literals: g?.keep_literals ?? false,
+  };
+}
+
+export function makeGatewayAccess(deps: { access: Access; credentials: PgCredentials }): GatewayAccess {
+  const { access } = deps;
+  return {
+    scramCredentials: (name) => access.tokens.scramCredentials(name),
+
+    async authenticate(name, token) {
+      const caller = await access.tokens.authenticate(token, null);
+      if (caller.principal.name !== name) throw new AirlockError('AIRLOCK_TOKEN_INVALID', `This token belongs to another principal, not "${name}".`);
+      return caller.principal;
+    },
+
+    async principalByToken(name, tokenId) {
+      const t = await access.tokens.byId(tokenId);
+      if (!t || t.principal !== name || !t.valid) throw new AirlockError('AIRLOCK_TOKEN_INVALID', 'The access token is not valid (expired or revoked). Get a new one: airlock token create');
+      const p = access.policy().principal(name);
+      if (!p) throw new AirlockError('AIRLOCK_UNKNOWN_PRINCIPAL', `"${name}" is no longer in the policy.`);
+      return p;
+    },
+
+    async planSession(principal, resourceName, database): Promise<SessionPlan> {
+      const policy = access.policy();
+      const resource = policy.resource(resourceName);
+      if (!resource) throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `there is no resource named "${resourceName}"; list them with: airlock resources`);
+      if (resource.kind !== 'postgres') throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `"${resourceName}" is a ${resource.kind} resource, not a PostgreSQL database`);
+      const grant = await access.grants.activeFor(principal.name, resource.name);
+      if (!grant) {
+        const roles = explain(policy, principal.name, resource.name).entries.filter((e) => e.allowed);
+        const role = roles[0];
+        const hint = role ? `request one: airlock request ${resource.name} --role ${role.role} --for ${role.max_duration_seconds >= 3600 ? '1h' : role.max_duration} --reason "…"` : 'no role lets you request it; ask an admin';
+        throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${resource.name} — ${hint}`);
+      }
+      const lock = await findLock(access.store.db, { principal: principal.name, resource: resource.name, role: grant.role });
+      if (lock) throw new AirlockError('AIRLOCK_LOCKED', `${describeLock(lock)}`);
+      const role = policy.role(grant.role);
+      if (!role) throw new AirlockError('AIRLOCK_UNKNOWN_ROLE', `role "${grant.role}" of your grant is no longer in the policy; ask an admin`);
+      const upstream = await deps.credentials.upstreamFor(grant, resource, database);
+      return { principal, grant, resource, role, upstream, guardrails: guardrailsFor(role), read_only: role.privileges.sql === 'read' };
+    },
+  };
+}
