@@ -16,6 +16,7 @@ import { makePgCredentials } from './gateway/pg-credentials.js';
 import { makeGatewayAccess } from './gateway/session-planner.js';
 import { makeWebhookNotifier } from './notify/webhooks.js';
 import { attachNotifications } from './access/notifications.js';
+import { attachClusterFanout } from './access/cluster.js';
 import { resolveSecret } from './credentials/secret-ref.js';
 import type { FastifyInstance } from 'fastify';
 
@@ -126,6 +127,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const ctx: ServerContext = { store, audit, access, policySource, log, dataDir };
   const stops: (() => Promise<void>)[] = [];
+  if (store.dialect === 'postgres' && opts.storeUrl) {
+    const fanout = attachClusterFanout(access, opts.storeUrl, log);
+    await fanout.start();
+    stops.push(() => fanout.stop());
+  }
   const info: Record<string, string> = {};
   const gateways: GatewayInfo = {};
 

@@ -1,6 +1,7 @@
 // Changes to requests, grants and locks, told to whoever watches (the SSE stream, `--wait`, the console)
 // after they are committed.
 import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
 
 export type ChangeKind = 'request' | 'grant' | 'lock' | 'session' | 'policy';
 
@@ -14,12 +15,18 @@ export interface Change {
   resource?: string;
   role?: string;
   time: string;
+  /** For a grant that ended: the sentence its live sessions are ended with. */
+  message?: string;
+  /** The process that made the change (set when changes travel between processes). */
+  origin?: string;
 }
 
 export function makeChangeBus() {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   return {
+    /** This process's id, so a process can tell its own changes from others' when they come back over the store. */
+    origin: randomUUID(),
     publish(changes: Change[]): void {
       for (const c of changes) emitter.emit('change', c);
     },

@@ -72,7 +72,7 @@ export function makeGrantService(deps: { store: Store; clock: Clock; uow: UnitOf
     if (!row) return undefined;
     const g = toGrant(row);
     rec.audit({ actor, action: status === 'expired' ? 'grant.expire' : 'grant.revoke', target: g.resource, details: { grant_id: g.id, principal: g.principal, role: g.role, reason, expires_at: g.expires_at, ended_at: now } });
-    rec.change({ kind: 'grant', id: g.id, event: status, status, principal: g.principal, resource: g.resource, role: g.role, time: now });
+    rec.change({ kind: 'grant', id: g.id, event: status, status, principal: g.principal, resource: g.resource, role: g.role, time: now, message });
     rec.afterCommit(() => runHooks(hooks.ended, { grant: g, message }));
     return g;
   }
@@ -142,8 +142,9 @@ export function makeGrantService(deps: { store: Store; clock: Clock; uow: UnitOf
           for (const row of rows) {
             const g = toGrant(row);
             rec.audit({ actor: 'airlock', action: 'grant.expire', target: g.resource, details: { grant_id: g.id, principal: g.principal, role: g.role, reason: 'expired', expires_at: g.expires_at, ended_at: now } });
-            rec.change({ kind: 'grant', id: g.id, event: 'expired', status: 'expired', principal: g.principal, resource: g.resource, role: g.role, time: now });
-            rec.afterCommit(() => runHooks(hooks.ended, { grant: g, message: `your grant for ${g.resource} expired at ${g.expires_at}` }));
+            const message = `your grant for ${g.resource} expired at ${g.expires_at}`;
+            rec.change({ kind: 'grant', id: g.id, event: 'expired', status: 'expired', principal: g.principal, resource: g.resource, role: g.role, time: now, message });
+            rec.afterCommit(() => runHooks(hooks.ended, { grant: g, message }));
             out.push(g);
           }
         }

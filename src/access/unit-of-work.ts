@@ -1,10 +1,13 @@
 // One state change = one transaction that also appends its audit events; watchers hear of it only after commit.
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { AuditInput, AuditEvent } from '../domain/model.js';
 import type { DB } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Change, ChangeBus } from './change-bus.js';
+
+/** The LISTEN/NOTIFY channel that carries committed changes between processes sharing a PostgreSQL store. */
+export const CHANGE_CHANNEL = 'airlock_changes';
 
 export interface Recorder {
   audit(e: AuditInput): void;
@@ -25,6 +28,10 @@ export function makeUnitOfWork(deps: { store: Store; audit: Pick<AuditLog, 'appe
       after.length = 0;
       const r = await fn(trx, { audit: (e) => audits.push(e), change: (c) => changes.push(c), afterCommit: (f) => after.push(f) });
       events = await deps.audit.appendInTx(trx, audits);
+      // Other processes on the same PostgreSQL store hear of the change when (and only if) this commits.
+      if (deps.store.dialect === 'postgres') {
+        for (const c of changes) await sql`select pg_notify(${CHANGE_CHANNEL}, ${JSON.stringify({ ...c, origin: deps.bus.origin })})`.execute(trx);
+      }
       return r;
     });
     deps.audit.published(events);

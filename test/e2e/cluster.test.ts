@@ -1,0 +1,83 @@
+// Two Airlock processes on one PostgreSQL store: a revocation made through one ends, within a second, a live
+// session held by the other; both serve the same requests and grants, and expiry happens once.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { createTestDatabase, adminUrl, type TestDatabase } from '../support/pg.js';
+
+const dbs: TestDatabase[] = [];
+const servers: ServerProcess[] = [];
+after(async () => {
+  for (const s of servers) await s.stop();
+  for (const d of dbs) await d.drop();
+});
+
+async function api<T = any>(s: ServerProcess, token: string, method: string, path: string, body?: unknown): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await fetch(s.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const j = (await res.json()) as T;
+  if (!res.ok) throw new Error(JSON.stringify(j));
+  return j;
+}
+
+test('a revoke through process A ends a session on process B within a second; expiry is recorded once', async () => {
+  const store = await createTestDatabase('airlock_cluster_store');
+  const target = await createTestDatabase('airlock_cluster_target');
+  dbs.push(store, target);
+  const up = new URL(adminUrl());
+  const policy = `
+version: 1
+principals:
+  - { name: alice, groups: [engineers] }
+  - { name: bob, groups: [dba] }
+resources:
+  - name: shared-db
+    kind: postgres
+    address: "${up.hostname}:${up.port || 5432}"
+    database: ${target.name}
+    credential: { username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: CLUSTER_PG_PASSWORD }, mode: injected }
+roles:
+  - name: rw
+    resources: { names: [shared-db] }
+    privileges: { sql: write }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
+    justification: { required: false }
+`;
+  const env = { CLUSTER_PG_PASSWORD: decodeURIComponent(up.password) || 'unused' };
+  const a = await startServerProcess({ policy, storeUrl: store.url, env });
+  servers.push(a);
+  const b = await startServerProcess({ policy, storeUrl: store.url, env, adminToken: a.adminToken });
+  servers.push(b);
+  const alice = (await api(a, a.adminToken, 'POST', '/api/v1/tokens', { principal: 'alice', ttl: '1h' })).token as string;
+  const bob = (await api(b, a.adminToken, 'POST', '/api/v1/tokens', { principal: 'bob', ttl: '1h' })).token as string;
+
+  // Requested on A, approved on B: one store.
+  const req = await api(a, alice, 'POST', '/api/v1/requests', { resource: 'shared-db', role: 'rw', duration: '30m' });
+  const grantId = (await api(b, bob, 'POST', `/api/v1/requests/${req.id}/approve`, {})).grant_id as string;
+
+  const gwB = (await api(b, alice, 'GET', '/api/v1/gateways')).postgres as { host: string; port: number };
+  const c = new pg.Client({ host: gwB.host, port: gwB.port, user: 'alice', database: 'shared-db', password: alice, ssl: { rejectUnauthorized: false } });
+  await c.connect();
+  const ended = new Promise<{ err: Error; at: number }>((resolve) => {
+    c.on('error', (err) => resolve({ err, at: performance.now() }));
+    c.query('select pg_sleep(30)').catch((err: Error) => resolve({ err, at: performance.now() }));
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = performance.now();
+  await api(a, alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'moving on' });
+  const { err, at } = await Promise.race([ended, new Promise<{ err: Error; at: number }>((r) => setTimeout(() => r({ err: new Error('the session on B is still running 5 s after the revoke'), at: Infinity }), 5000))]);
+  assert.ok(at - t0 < 1000, `session on B ended ${Math.round(at - t0)} ms after the revoke on A`);
+  assert.match(err.message, /your grant for shared-db was revoked by you: moving on/);
+  await c.end().catch(() => {});
+
+  // A short grant that both processes schedule: it ends exactly once.
+  const r2 = await api(a, alice, 'POST', '/api/v1/requests', { resource: 'shared-db', role: 'rw', duration: '2s' });
+  const g2 = (await api(a, bob, 'POST', `/api/v1/requests/${r2.id}/approve`, {})).grant_id as string;
+  await new Promise((r) => setTimeout(r, 3500));
+  assert.equal((await api(b, alice, 'GET', `/api/v1/grants/${g2}`)).status, 'expired');
+  const expires = (await api(a, a.adminToken, 'GET', '/api/v1/audit/events?action=grant.expire')).events as { details: { grant_id: string } }[];
+  assert.equal(expires.filter((e) => e.details.grant_id === g2).length, 1, 'one expiry event, not one per process');
+  assert.equal((await api(b, a.adminToken, 'GET', '/api/v1/audit/verify')).ok, true);
+});
