@@ -1,0 +1,378 @@
+// Relays one authenticated session: client messages are inspected and forwarded in order; the server's replies
+// stream back as slices, paired with the requests that caused them (FIFO) for refusals, row limits and audit.
+import type { Socket } from 'node:net';
+import type { Inspector, Decision } from '../../inspect/index.js';
+import { BackendScanner, type MessageReader } from './framing.js';
+import { F, B, ProtocolError, TERMINATE, errorResponse, parseMessage, queryMessage, readCString, typeName } from './protocol.js';
+import { Replies, type Pending, type Run, type StatementRecord } from './replies.js';
+
+export type { StatementRecord } from './replies.js';
+
+/**
+ * What the upstream runs in place of a refused statement: it fails in the server's parser, so the server's own
+ * error handling (aborted transaction, skip to Sync) applies exactly as if the refused statement had failed there,
+ * and the gateway rewrites that error into the refusal. In the server's log it reads as what it is.
+ */
+export const REFUSED_SQL = '/* airlock: statement refused by a guardrail */ airlock_refused_statement';
+
+/** Client messages the gateway relays; any other type ends the session (fail closed). */
+const RELAYED = new Set<number>([F.Query, F.Parse, F.Bind, F.Describe, F.Execute, F.Sync, F.Flush, F.Close, F.CopyData, F.CopyDone, F.CopyFail, F.Terminate]);
+
+/** Unprocessed client bytes above which the gateway stops reading from the client until it catches up. */
+const CLIENT_QUEUE_LIMIT = 1 << 20;
+
+export interface RelayOptions {
+  client: Socket;
+  upstream: Socket;
+  /** The reader that framed the client's stream so far, and the messages it has already produced. */
+  clientReader: MessageReader;
+  clientQueued: Buffer[];
+  upstreamLeftover: Buffer;
+  inspector: Inspector;
+  maxRows: number | null;
+  maxMessageBytes: number;
+  cancelUpstream(): Promise<void>;
+  onStatement(record: StatementRecord): void;
+  /** Called once, with why the session ended. */
+  onEnd(reason: string): void;
+  log: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+}
+
+export class Relay {
+  private readonly client: Socket;
+  private readonly upstream: Socket;
+  private readonly inq: Buffer[] = [];
+  private inHead = 0;
+  private inBytes = 0;
+  private pumping = false;
+  private toUpstream: Buffer[] = [];
+  private upstreamFull = false;
+  private clientFull = false;
+  private holdUpstream = false;
+  private readingClient = false;
+  private readingUpstream = false;
+  /** Ending, but a message is partly sent to the client: keep relaying (with backpressure) until it is whole. */
+  private finishingMessage = false;
+  /** After a refused Parse, client messages up to Sync are dropped, as the server does after an error. */
+  private clientSkipping = false;
+  private readonly statements = new Map<string, Decision | null>();
+  private readonly portals = new Map<string, { decision: Decision | null; limit: { rows: number } }>();
+  private readonly replies: Replies;
+  private readonly scanner: BackendScanner;
+  private ending = false;
+
+  constructor(private readonly o: RelayOptions) {
+    this.client = o.client;
+    this.upstream = o.upstream;
+    this.replies = new Replies({
+      maxRows: o.maxRows,
+      toClient: (b) => this.toClient(b),
+      cut: () => this.scanner.cut(),
+      cancelUpstream: () => o.cancelUpstream(),
+      onStatement: o.onStatement,
+      hold: (on) => {
+        this.holdUpstream = on;
+        this.updateFlow();
+      },
+      skipClientToSync: () => (this.clientSkipping = true),
+      onIdle: () => this.portals.clear(),
+    });
+    this.scanner = new BackendScanner(new Set([B.CommandComplete, B.ErrorResponse, B.ReadyForQuery]), o.maxMessageBytes, this.replies);
+  }
+
+  start(): void {
+    this.client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    this.upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    this.client.on('drain', () => {
+      this.clientFull = false;
+      this.updateFlow();
+    });
+    this.upstream.on('drain', () => {
+      this.upstreamFull = false;
+      this.updateFlow();
+    });
+    this.client.on('close', () => this.end('client closed'));
+    this.upstream.on('close', () => this.end('upstream closed'));
+    // Either side may have gone while the session was being set up.
+    if (this.client.destroyed) return this.end('client closed');
+    if (this.upstream.destroyed) return this.end('upstream closed');
+    this.client.on('error', () => {});
+    this.upstream.on('error', () => {});
+    if (this.o.upstreamLeftover.length) this.onUpstreamData(this.o.upstreamLeftover);
+    try {
+      for (const m of this.o.clientQueued) this.enqueue(m);
+    } catch (err) {
+      return this.protocolError(err);
+    }
+    // The login left both sockets paused.
+    this.client.pause();
+    this.upstream.pause();
+    this.updateFlow();
+    void this.pump();
+  }
+
+  /** Ends the session with a FATAL the client can read; the upstream query is cancelled and its backend released. */
+  kill(reason: string, sqlstate = '57P01'): void {
+    this.shutdown(reason, errorResponse({ severity: 'FATAL', code: sqlstate, message: `airlock: ${reason}` }));
+  }
+
+  /** True while the upstream is working on something the client sent. */
+  get busy(): boolean {
+    return this.replies.outstanding > 0;
+  }
+
+  private onClientData(chunk: Buffer): void {
+    if (this.ending) return;
+    try {
+      this.o.clientReader.push(chunk, (m) => this.enqueue(m));
+    } catch (err) {
+      return this.protocolError(err);
+    }
+    void this.pump();
+  }
+
+  private enqueue(msg: Buffer): void {
+    const type = msg[0]!;
+    if (!RELAYED.has(type)) {
+      throw new ProtocolError(type === F.FunctionCall ? 'the fast-path function call protocol is not allowed through the gateway' : `unexpected message type ${typeName(type)}`);
+    }
+    this.inq.push(msg);
+    this.inBytes += msg.length;
+    this.updateFlow();
+  }
+
+  private onUpstreamData(chunk: Buffer): void {
+    this.client.cork();
+    try {
+      this.scanner.feed(chunk);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.o.log.error({ err: message }, 'postgres gateway: the upstream stream could not be read');
+      this.shutdown(`upstream protocol error: ${message}`, errorResponse({ severity: 'FATAL', code: '08P01', message: 'airlock: the database server sent something the gateway cannot relay; the session was ended' }));
+    } finally {
+      this.client.uncork();
+    }
+  }
+
+  private toClient(bytes: Buffer): void {
+    if (!this.client.writable) return;
+    if (!this.client.write(bytes) && !this.clientFull) {
+      this.clientFull = true;
+      this.updateFlow();
+    }
+  }
+
+  private sendUpstream(msg: Buffer): void {
+    this.toUpstream.push(msg);
+  }
+
+  private flushUpstream(): void {
+    if (this.toUpstream.length === 0 || !this.upstream.writable) return;
+    const buf = this.toUpstream.length === 1 ? this.toUpstream[0]! : Buffer.concat(this.toUpstream);
+    this.toUpstream = [];
+    if (!this.upstream.write(buf)) this.upstreamFull = true;
+    this.updateFlow();
+  }
+
+  /** Backpressure both ways: a full socket stops reading from the other side until it drains. */
+  private updateFlow(): void {
+    // While ending, the client is not read any more; the upstream only until the message in flight is complete.
+    if (this.ending && !this.finishingMessage) return;
+    const readClient = !this.ending && !this.upstreamFull && this.inBytes <= CLIENT_QUEUE_LIMIT;
+    if (readClient !== this.readingClient) {
+      this.readingClient = readClient;
+      if (readClient) this.client.resume();
+      else this.client.pause();
+    }
+    const readUpstream = !this.clientFull && !this.holdUpstream;
+    if (readUpstream !== this.readingUpstream) {
+      this.readingUpstream = readUpstream;
+      if (readUpstream) this.upstream.resume();
+      else this.upstream.pause();
+    }
+  }
+
+  private forward(msg: Buffer, type: number, run: Run | null = null, refusal: string | null = null): void {
+    this.sendUpstream(msg);
+    this.replies.expect({ type, run, refusal } satisfies Pending);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.inHead < this.inq.length && !this.ending) {
+        const msg = this.inq[this.inHead]!;
+        this.inq[this.inHead++] = EMPTY;
+        this.inBytes -= msg.length;
+        const type = msg[0]!;
+        if (this.clientSkipping && type !== F.Sync && type !== F.Terminate) continue;
+        if (type === F.Query) await this.onQuery(msg);
+        else if (type === F.Parse) await this.onParse(msg);
+        else if (type === F.Bind) this.onBind(msg);
+        else if (type === F.Execute) this.onExecute(msg);
+        else if (type === F.Close) this.onClose(msg);
+        else if (type === F.Describe) this.forward(msg, type);
+        else if (type === F.Sync) {
+          this.clientSkipping = false;
+          this.forward(msg, type);
+        } else if (type === F.Terminate) return this.terminate();
+        else this.sendUpstream(msg); // Flush, CopyData, CopyDone, CopyFail: no reply of their own
+      }
+      if (this.inHead === this.inq.length) {
+        this.inq.length = 0;
+        this.inHead = 0;
+      }
+    } catch (err) {
+      return this.protocolError(err);
+    } finally {
+      this.pumping = false;
+      if (!this.ending) this.flushUpstream();
+    }
+    if (this.inHead < this.inq.length && !this.ending) void this.pump();
+  }
+
+  private async inspect(sql: string): Promise<Decision> {
+    // Earlier messages go out now: an inspection that takes a while must not delay what was already allowed.
+    this.flushUpstream();
+    try {
+      return await this.o.inspector.inspectAsync(sql);
+    } catch (err) {
+      this.o.log.error({ err: err instanceof Error ? err.message : String(err) }, 'postgres gateway: a statement could not be inspected');
+      return { allowed: false, rule: 'inspection_failed', message: 'airlock: the statement could not be checked, so it was refused', statements: [], fingerprint: null, redacted: '' };
+    }
+  }
+
+  private async onQuery(msg: Buffer): Promise<void> {
+    const [sql, end] = readCString(msg, 5, msg.length);
+    if (end !== msg.length) throw new ProtocolError('Query message has bytes after its text');
+    const d = await this.inspect(sql);
+    if (this.ending) return;
+    const run = newRun(d);
+    if (d.allowed) return this.forward(msg, F.Query, run);
+    this.refused(run);
+    this.forward(queryMessage(REFUSED_SQL), F.Query, null, refusalMessage(d));
+  }
+
+  private async onParse(msg: Buffer): Promise<void> {
+    const [name, at] = readCString(msg, 5, msg.length);
+    const [sql] = readCString(msg, at, msg.length);
+    const d = await this.inspect(sql);
+    if (this.ending) return;
+    if (d.allowed) {
+      this.statements.set(name, d);
+      return this.forward(msg, F.Parse);
+    }
+    this.refused(newRun(d));
+    if (name === '') this.statements.delete('');
+    this.forward(parseMessage(name, REFUSED_SQL), F.Parse, null, refusalMessage(d));
+    this.clientSkipping = true;
+  }
+
+  private onBind(msg: Buffer): void {
+    const [portal, at] = readCString(msg, 5, msg.length);
+    const [statement] = readCString(msg, at, msg.length);
+    this.portals.set(portal, { decision: this.statements.get(statement) ?? null, limit: { rows: 0 } });
+    this.forward(msg, F.Bind);
+  }
+
+  private onExecute(msg: Buffer): void {
+    const [portal] = readCString(msg, 5, msg.length);
+    const p = this.portals.get(portal);
+    this.forward(msg, F.Execute, p?.decision ? newRun(p.decision, p.limit) : unknownRun());
+  }
+
+  private onClose(msg: Buffer): void {
+    if (msg.length < 7) throw new ProtocolError('Close message is too short');
+    const [name] = readCString(msg, 6, msg.length);
+    if (msg[5] === 0x53) this.statements.delete(name);
+    else if (msg[5] === 0x50) this.portals.delete(name);
+    this.forward(msg, F.Close);
+  }
+
+  private refused(run: Run): void {
+    run.decision = 'refused';
+    this.o.onStatement(this.replies.record(run));
+  }
+
+  private terminate(): void {
+    this.flushUpstream();
+    this.ending = true;
+    this.upstream.end(TERMINATE);
+    this.client.end();
+    this.replies.abandon('client closed');
+    this.o.onEnd('client closed');
+  }
+
+  private protocolError(err: unknown): void {
+    const text = err instanceof ProtocolError ? err.userText : 'internal error in the gateway; the error is in its log';
+    if (!(err instanceof ProtocolError)) this.o.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'postgres gateway: relay failed');
+    this.shutdown(err instanceof ProtocolError ? `protocol error: ${err.message}` : 'internal error', errorResponse({ severity: 'FATAL', code: err instanceof ProtocolError ? '08P01' : 'XX000', message: `airlock: ${text}` }));
+  }
+
+  /**
+   * Stops both directions: cancels what the upstream runs (a backend busy in a long query would not notice its
+   * socket closing), sends the client `fatal` at the next message boundary, and closes both sockets.
+   */
+  private shutdown(reason: string, fatal: Buffer | null): void {
+    if (this.ending) return;
+    this.ending = true;
+    if (this.busy) void this.o.cancelUpstream();
+    const close = () => {
+      this.finishingMessage = false;
+      this.upstream.pause();
+      if (fatal && this.client.writable) this.client.write(fatal);
+      this.client.end();
+      if (this.upstream.writable) this.upstream.end(TERMINATE);
+    };
+    // A message already partly sent must be completed before the FATAL can follow it; a client that does not read
+    // it is cut off by the timer below.
+    this.finishingMessage = this.scanner.midMessage;
+    this.readingClient = false;
+    this.client.pause();
+    this.updateFlow();
+    this.scanner.stopWhenAtBoundary(close);
+    const timer = setTimeout(() => {
+      this.client.destroy();
+      this.upstream.destroy();
+    }, 1000);
+    timer.unref();
+    this.replies.abandon(reason);
+    this.o.onEnd(reason);
+  }
+
+  /** Called when either socket closed: the other one goes too. */
+  private end(reason: string): void {
+    if (!this.ending) {
+      this.ending = true;
+      // A backend does not notice its client leaving while it runs a query; stop the query with the session.
+      if (reason === 'client closed' && this.busy) void this.o.cancelUpstream();
+      this.replies.abandon(reason);
+      this.o.onEnd(reason);
+    }
+    if (reason === 'upstream closed') this.client.end();
+    else if (this.upstream.writable) this.upstream.end(TERMINATE);
+    setTimeout(() => {
+      this.client.destroy();
+      this.upstream.destroy();
+    }, 1000).unref();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function refusalMessage(d: Decision): string {
+  return d.message ?? `airlock: statement refused by rule ${d.rule ?? 'unknown'}`;
+}
+
+function newRun(d: Decision, limit = { rows: 0 }): Run {
+  return { text: d.redacted, fingerprint: d.fingerprint, rule: d.rule ?? null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit, truncated: false, error: null };
+}
+
+/**
+ * An Execute of a portal bound to a statement the gateway has no text for: one prepared with SQL PREPARE (whose
+ * text was inspected as that statement) or none at all (the server will refuse it).
+ */
+function unknownRun(): Run {
+  return { text: '(a statement prepared with SQL PREPARE, or an unknown portal)', fingerprint: null, rule: null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit: { rows: 0 }, truncated: false, error: null };
+}

@@ -1,0 +1,255 @@
+// Pairs the server's replies with the client requests that caused them (a FIFO, as the protocol guarantees), to
+// count rows, enforce max_rows, rewrite the error of a refused statement, and time each statement for the audit.
+import { Parser } from 'pg-protocol/dist/parser.js';
+import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
+import type { ScanSink } from './framing.js';
+import { B, F, ProtocolError, errorResponse, typeName } from './protocol.js';
+
+/** One statement as the audit sees it: a simple Query, or one Execute of a prepared statement. */
+export interface Run {
+  text: string;
+  fingerprint: string | null;
+  rule: string | null;
+  decision: 'allowed' | 'refused';
+  started: number;
+  /** Rows from CommandComplete tags. */
+  rows: number;
+  /** DataRows sent to the client. */
+  forwarded: number;
+  /**
+   * The DataRow count max_rows applies to: per statement of a Query (reset at each CommandComplete), and per portal
+   * for Execute (shared by every Execute of one Bind, so fetching a portal in batches does not evade the limit).
+   */
+  limit: { rows: number };
+  truncated: boolean;
+  error: string | null;
+}
+
+export interface StatementRecord {
+  text: string;
+  fingerprint: string | null;
+  decision: 'allowed' | 'refused';
+  rule: string | null;
+  rows: number;
+  duration_ms: number;
+  error: string | null;
+}
+
+/** A request the server will answer: its message type, its audit run, and the refusal to put in place of its error. */
+export interface Pending {
+  type: number;
+  run: Run | null;
+  refusal: string | null;
+}
+
+export interface RepliesDeps {
+  maxRows: number | null;
+  toClient(bytes: Buffer): void;
+  /** Forwards what the scanner holds before the current message, so a message of ours goes out in order. */
+  cut(): void;
+  cancelUpstream(): Promise<void>;
+  onStatement(record: StatementRecord): void;
+  /** Stop (true) or resume (false) reading from the upstream. */
+  hold(on: boolean): void;
+  skipClientToSync(): void;
+  /** The server is idle outside a transaction with nothing outstanding: its portals are gone. */
+  onIdle(): void;
+}
+
+/** Server messages that may arrive at any time and belong to no request. */
+const ASYNC = new Set<number>([B.NoticeResponse, B.NotificationResponse, B.ParameterStatus]);
+/** Messages that are part of a reply and need no bookkeeping beyond their position. */
+const PASSIVE = new Set<number>([B.RowDescription, B.ParameterDescription, B.CopyInResponse, B.CopyOutResponse, B.CopyData, B.CopyDone]);
+
+export class Replies implements ScanSink {
+  private fifo: Pending[] = [];
+  private head = 0;
+  /** The server hit an error in an extended-protocol request and ignores everything up to the next Sync. */
+  private serverSkipping = false;
+  /** max_rows was exceeded: the rest of the request's replies are dropped up to ReadyForQuery. */
+  private truncation: { cancelled: boolean; heldReady: Buffer | null } | null = null;
+  private readonly parser = new Parser();
+
+  constructor(private readonly d: RepliesDeps) {}
+
+  get outstanding(): number {
+    return this.fifo.length - this.head;
+  }
+
+  expect(p: Pending): void {
+    this.fifo.push(p);
+  }
+
+  record(run: Run): StatementRecord {
+    return {
+      text: run.text,
+      fingerprint: run.fingerprint,
+      decision: run.decision,
+      rule: run.rule,
+      rows: run.truncated ? run.forwarded : run.rows,
+      duration_ms: run.decision === 'refused' ? 0 : Math.round((performance.now() - run.started) * 1000) / 1000,
+      error: run.error,
+    };
+  }
+
+  /** The session ended with requests in flight: each statement among them is audited with why it did not finish. */
+  abandon(reason: string): void {
+    for (let i = this.head; i < this.fifo.length; i++) {
+      const run = this.fifo[i]!.run;
+      if (!run) continue;
+      run.error ??= `session ended: ${reason}`;
+      this.d.onStatement(this.record(run));
+    }
+    this.fifo = [];
+    this.head = 0;
+  }
+
+  out(bytes: Buffer): void {
+    this.d.toClient(bytes);
+  }
+
+  streamed(type: number, _length: number): boolean {
+    if (ASYNC.has(type)) return true;
+    const p = this.current();
+    if (type === B.DataRow) return this.dataRow(p);
+    if (PASSIVE.has(type)) {
+      if (type === B.RowDescription && p?.type === F.Describe) this.pop();
+    } else if (type === B.NoData) {
+      if (p?.type === F.Describe) this.pop();
+    } else if (type === B.ParseComplete || type === B.BindComplete || type === B.CloseComplete) {
+      this.pop();
+    } else if (type === B.EmptyQueryResponse || type === B.PortalSuspended) {
+      if (p?.type === F.Execute) this.complete(this.pop()!);
+    } else {
+      throw new ProtocolError(`unexpected message ${typeName(type)} from the database server`);
+    }
+    return this.truncation === null;
+  }
+
+  whole(msg: Buffer): Buffer | null {
+    const type = msg[0]!;
+    if (type === B.CommandComplete) return this.commandComplete(msg);
+    if (type === B.ErrorResponse) return this.error(msg);
+    return this.ready(msg);
+  }
+
+  /** The request the next reply belongs to; requests the server skipped after an error are dropped first. */
+  private current(): Pending | undefined {
+    if (this.serverSkipping) {
+      while (this.head < this.fifo.length && this.fifo[this.head]!.type !== F.Sync) this.head++;
+    }
+    return this.fifo[this.head];
+  }
+
+  private pop(): Pending | undefined {
+    const p = this.fifo[this.head];
+    if (!p) return undefined;
+    this.head++;
+    if (this.head === this.fifo.length) {
+      this.fifo = [];
+      this.head = 0;
+    } else if (this.head > 1024) {
+      this.fifo = this.fifo.slice(this.head);
+      this.head = 0;
+    }
+    return p;
+  }
+
+  private complete(p: Pending): void {
+    if (p.run) this.d.onStatement(this.record(p.run));
+  }
+
+  private dataRow(p: Pending | undefined): boolean {
+    if (this.truncation) return false;
+    const run = p?.run;
+    if (!run) return true;
+    run.limit.rows++;
+    if (this.d.maxRows !== null && run.limit.rows > this.d.maxRows) {
+      this.truncate(p!, run, this.d.maxRows);
+      return false;
+    }
+    run.forwarded++;
+    return true;
+  }
+
+  /**
+   * The statement has more rows than max_rows allows: the client gets an error naming the guardrail in place of
+   * the rest, the upstream statement is cancelled, and everything else the server says for this request is dropped
+   * up to ReadyForQuery — which is held until the cancel request has been delivered, so it cannot hit a later query.
+   */
+  private truncate(p: Pending, run: Run, max: number): void {
+    this.d.cut();
+    const message = `airlock: the statement returned more than ${max} rows, the limit of this role's max_rows guardrail; the rest was not sent and the statement was cancelled — add a LIMIT or narrow the WHERE clause`;
+    this.d.toClient(errorResponse({ severity: 'ERROR', code: '54000', message }));
+    run.truncated = true;
+    run.rule = 'max_rows';
+    run.error = `54000: ${message}`;
+    const t = { cancelled: false, heldReady: null as Buffer | null };
+    this.truncation = t;
+    // In the extended protocol the client now expects the server to skip to Sync; if its Sync is not yet forwarded,
+    // the gateway drops the client's messages up to it.
+    if (p.type === F.Execute && !this.fifo.slice(this.head).some((q) => q.type === F.Sync)) this.d.skipClientToSync();
+    void this.d.cancelUpstream().finally(() => {
+      t.cancelled = true;
+      if (t.heldReady) {
+        this.truncation = null;
+        this.d.toClient(t.heldReady);
+        this.d.hold(false);
+      }
+    });
+  }
+
+  private commandComplete(msg: Buffer): Buffer | null {
+    const p = this.current();
+    const run = p?.run;
+    if (run) {
+      run.rows += rowsOfTag(msg.toString('utf8', 5, msg.length - 1));
+      if (p.type === F.Execute) this.complete(this.pop()!);
+      else run.limit.rows = 0;
+    }
+    return this.truncation ? null : msg;
+  }
+
+  private error(msg: Buffer): Buffer | null {
+    let e: DatabaseError | undefined;
+    this.parser.parse(msg, (m: BackendMessage) => (e = m as DatabaseError));
+    const p = this.current();
+    if (!p) return msg; // e.g. FATAL on an administrator's termination: the client should read it
+    let out: Buffer | null = msg;
+    if (p.refusal) out = errorResponse({ severity: 'ERROR', code: '42501', message: p.refusal });
+    else if (p.run) p.run.error ??= `${e?.code ?? ''}: ${e?.message ?? ''}`;
+    if (p.type !== F.Query && p.type !== F.Sync) {
+      this.pop();
+      if (p.type === F.Execute) this.complete(p);
+      this.serverSkipping = true;
+    }
+    return this.truncation ? null : out;
+  }
+
+  private ready(msg: Buffer): Buffer | null {
+    const p = this.current();
+    if (p?.type === F.Query || p?.type === F.Sync) {
+      this.pop();
+      if (p.type === F.Query && p.run) this.complete(p);
+    }
+    this.serverSkipping = false;
+    if (msg[5] === 0x49 && this.outstanding === 0) this.d.onIdle();
+    const t = this.truncation;
+    if (!t) return msg;
+    if (t.cancelled) {
+      this.truncation = null;
+      return msg;
+    }
+    t.heldReady = Buffer.from(msg);
+    this.d.hold(true);
+    return null;
+  }
+}
+
+const COUNTED = /^(?:SELECT|UPDATE|DELETE|MERGE|COPY|FETCH|MOVE|INSERT \d+) (\d+)$/;
+
+/** Rows from a CommandComplete tag such as "SELECT 5", "INSERT 0 3", "COPY 10"; 0 for tags without a count. */
+export function rowsOfTag(tag: string): number {
+  const m = COUNTED.exec(tag);
+  return m ? Number(m[1]) : 0;
+}

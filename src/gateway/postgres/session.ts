@@ -1,0 +1,265 @@
+// One client connection from first byte to last: TLS, startup, SCRAM with the access token, the session plan, the
+// upstream login, registration with the session registry, the relay, and the session's audit events.
+import type { Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import { isAirlockError, type AirlockError } from '../../domain/errors.js';
+import { newId } from '../../domain/ids.js';
+import type { Principal } from '../../domain/model.js';
+import type { Inspector } from '../../inspect/index.js';
+import type { GatewayDeps, SessionPlan } from '../types.js';
+import { ClientChannel, ClientGone } from './client-channel.js';
+import { AUTH_OK, F, ProtocolError, backendKeyData, errorResponse, negotiateProtocolVersion, readyForQuery } from './protocol.js';
+import { Relay, type StatementRecord } from './relay.js';
+import { scramServerExchange } from './scram-server.js';
+import { StartupRefusal, escapeOption, parseStartupPacket, readStartupRequest, type StartupRequest } from './startup.js';
+import { UpstreamLoginError, openUpstream, sendCancel, type UpstreamConnection } from './upstream.js';
+import type { CancelKeys } from './cancel-keys.js';
+
+/** Messages before authentication are small (SCRAM messages are well under this); PostgreSQL allows 64 KiB too. */
+const LOGIN_MESSAGE_LIMIT = 65_536;
+
+export interface SessionContext {
+  deps: GatewayDeps;
+  tls: { context: SecureContext; endPoint: Buffer | null } | null;
+  allowCleartextWithoutTls: boolean;
+  maxMessageBytes: number;
+  loginTimeoutMs: number;
+  cancelKeys: CancelKeys;
+  /** Sessions past login, by their client's TCP socket, so the gateway can end them when it stops. */
+  live: Map<Socket, (reason: string) => void>;
+  inspectorFor(plan: SessionPlan): Inspector;
+}
+
+/** A refusal the client reads as a FATAL ErrorResponse: 'airlock: ' + message. */
+class Refusal extends Error {
+  constructor(
+    readonly sqlstate: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Serves one connection; resolves when it is over (including its session.end audit event). */
+export async function serveConnection(ctx: SessionContext, socket: Socket): Promise<void> {
+  socket.setNoDelay(true);
+  socket.setKeepAlive(true, 60_000);
+  const source = normalizeAddress(socket.remoteAddress);
+  const channel = new ClientChannel(socket);
+  const timer = setTimeout(() => refuse(channel, new Refusal('08P01', `the login did not complete within ${Math.round(ctx.loginTimeoutMs / 1000)} s`)), ctx.loginTimeoutMs);
+  let principal: Principal | null = null;
+  let req: StartupRequest | null = null;
+  try {
+    req = await negotiate(ctx, channel, source);
+    if (!req) return;
+    principal = await authenticate(ctx, channel, req);
+    const plan = await ctx.deps.access.planSession(principal, req.resource, req.database);
+    const upstream = await openPlanUpstream(plan, req);
+    clearTimeout(timer);
+    if (!channel.socket.writable) return void upstream.socket.destroy(); // the client left (or timed out) meanwhile
+    await runSession(ctx, channel, { plan, upstream, req, source, tcp: socket });
+  } catch (err) {
+    clearTimeout(timer);
+    if (err instanceof ClientGone) return void channel.socket.destroy();
+    const refusal = toRefusal(err, ctx);
+    refuse(channel, refusal);
+    if (principal && req) {
+      await ctx.deps.audit
+        .append({ actor: principal.name, action: 'session.refused', target: req.resource, source, details: { protocol: 'postgres', code: refusal.sqlstate, reason: refusal.message } })
+        .catch((e: unknown) => ctx.deps.log.error({ err: String(e) }, 'postgres gateway: could not audit a refused session'));
+    } else {
+      ctx.deps.log.info({ source, reason: refusal.message }, 'postgres gateway: connection refused');
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** SSL/GSS negotiation and the StartupMessage; null when the connection was a cancel request. */
+async function negotiate(ctx: SessionContext, channel: ClientChannel, source: string | null): Promise<StartupRequest | null> {
+  for (let round = 0; ; round++) {
+    if (round > 3) throw new ProtocolError('too many negotiation requests');
+    const pkt = parseStartupPacket(await channel.startupPacket());
+    if (pkt.kind === 'cancel') {
+      ctx.cancelKeys.cancel(pkt.pid, pkt.secret);
+      channel.socket.end();
+      return null;
+    }
+    if (pkt.kind === 'gssenc') {
+      if (channel.encrypted) throw new ProtocolError('GSSENCRequest after the TLS handshake');
+      channel.socket.write('N');
+      continue;
+    }
+    if (pkt.kind === 'ssl') {
+      if (channel.encrypted) throw new ProtocolError('SSLRequest after the TLS handshake');
+      if (!ctx.tls) {
+        channel.socket.write('N');
+        continue;
+      }
+      // Bytes sent after SSLRequest but before the handshake would be read as if they were encrypted (CVE-2021-23214).
+      if (channel.hasBuffered) throw new ProtocolError('unencrypted bytes after SSLRequest');
+      channel.socket.write('S');
+      try {
+        await channel.upgrade(ctx.tls.context);
+      } catch (err) {
+        if (err instanceof ClientGone) throw err;
+        ctx.deps.log.info({ source, err: (err as Error).message }, 'postgres gateway: TLS handshake failed');
+        throw new ClientGone();
+      }
+      continue;
+    }
+    if (!channel.encrypted && !(ctx.allowCleartextWithoutTls && isLoopback(source))) {
+      throw new Refusal(
+        '28000',
+        ctx.tls ? 'this gateway accepts only encrypted connections: connect with sslmode=require (better: sslmode=verify-full and sslrootcert=<the Airlock CA>)' : 'this gateway has no TLS configured and accepts unencrypted connections only from this machine',
+      );
+    }
+    channel.beginTyped(LOGIN_MESSAGE_LIMIT);
+    const req = readStartupRequest(pkt.params);
+    if (pkt.minor > 0 || req.unsupported_options.length > 0) channel.socket.write(negotiateProtocolVersion(0, req.unsupported_options));
+    return req;
+  }
+}
+
+/** SCRAM-SHA-256 with the access token as the password; then the token is re-checked and the principal loaded. */
+async function authenticate(ctx: SessionContext, channel: ClientChannel, req: StartupRequest): Promise<Principal> {
+  const creds = await ctx.deps.access.scramCredentials(req.user);
+  const io = {
+    send: (msg: Buffer) => void channel.socket.write(msg),
+    receive: async () => {
+      const m = await channel.message();
+      if (m[0] !== F.Password) throw new ProtocolError('expected a SASL response from the client');
+      return m.subarray(5);
+    },
+  };
+  const outcome = await scramServerExchange(io, req.user, creds, channel.encrypted ? (ctx.tls?.endPoint ?? null) : null);
+  if (!outcome.ok) {
+    throw new Refusal('28P01', `password authentication failed for user "${req.user}": the password must be one of your valid Airlock access tokens`);
+  }
+  channel.socket.write(AUTH_OK);
+  return ctx.deps.access.principalByToken(req.user, outcome.token_id);
+}
+
+async function openPlanUpstream(plan: SessionPlan, req: StartupRequest): Promise<UpstreamConnection> {
+  const params: Record<string, string> = { ...req.settings };
+  // Defense in depth: the per-grant role is read-only already; this makes every transaction read-only too.
+  if (plan.read_only) params.options = `-c ${escapeOption('default_transaction_read_only=on')}`;
+  try {
+    return await openUpstream(plan.upstream, params);
+  } catch (err) {
+    const why = err instanceof UpstreamLoginError ? err.message : 'the connection failed';
+    throw new Refusal('08001', `could not open the upstream database for ${plan.resource.name}: ${why}`);
+  }
+}
+
+interface Opened {
+  plan: SessionPlan;
+  upstream: UpstreamConnection;
+  req: StartupRequest;
+  source: string | null;
+  tcp: Socket;
+}
+
+async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened): Promise<void> {
+  const { deps } = ctx;
+  const { plan, upstream, req, source } = o;
+  const id = newId('ses');
+  const started = Date.now();
+  const info = { id, protocol: 'postgres', principal: plan.principal.name, resource: plan.resource.name, role: plan.role.name, grant_id: plan.grant.id, started_at: new Date(started).toISOString(), source, statements: 0 };
+  const audit = (action: string, details: Record<string, unknown>) => deps.audit.append({ actor: info.principal, action, target: info.resource, source, details: { session_id: id, ...details } });
+
+  try {
+    await audit('session.start', { grant_id: info.grant_id, resource: info.resource, role: info.role, source, application_name: req.application_name });
+  } catch (err) {
+    upstream.socket.destroy();
+    deps.log.error({ err: String(err) }, 'postgres gateway: could not audit a session start');
+    throw new Refusal('58000', 'the audit log is unavailable, so no session can be opened; try again shortly');
+  }
+
+  const cancelUpstream = () => sendCancel(plan.upstream.host, plan.upstream.port, upstream.pid, upstream.secret);
+  const key = ctx.cancelKeys.issue(() => void cancelUpstream());
+  const { socket, reader, queued } = channel.release();
+  reader.maxMessageBytes = ctx.maxMessageBytes;
+  let endReason = '';
+  let unregister: () => void = () => {};
+  const ended = new Promise<void>((resolve) => {
+    const relay = new Relay({
+      client: socket,
+      upstream: upstream.socket,
+      clientReader: reader,
+      clientQueued: queued,
+      upstreamLeftover: upstream.leftover,
+      inspector: ctx.inspectorFor(plan),
+      maxRows: plan.guardrails.max_rows ?? null,
+      maxMessageBytes: ctx.maxMessageBytes,
+      cancelUpstream,
+      onStatement(r: StatementRecord) {
+        info.statements++;
+        audit('statement', { grant_id: info.grant_id, ...r }).catch((err: unknown) => {
+          deps.log.error({ err: String(err), session_id: id }, 'postgres gateway: could not audit a statement; ending the session');
+          relay.kill('the audit log is unavailable, so the session was ended', '58000');
+        });
+      },
+      onEnd(reason: string) {
+        endReason = reason;
+        resolve();
+      },
+      log: deps.log,
+    });
+    const kill = (reason: string) => relay.kill(reason);
+    unregister = deps.sessions.register({ info, kill });
+    ctx.live.set(o.tcp, kill);
+    for (const m of upstream.greeting) socket.write(m);
+    socket.write(backendKeyData(key.pid, key.secret));
+    socket.write(readyForQuery(upstream.txStatus));
+    relay.start();
+  });
+  deps.log.info({ session_id: id, principal: info.principal, resource: info.resource, role: info.role, source }, 'postgres session started');
+  await ended;
+  unregister();
+  ctx.live.delete(o.tcp);
+  ctx.cancelKeys.release(key.pid);
+  deps.log.info({ session_id: id, reason: endReason, statements: info.statements }, 'postgres session ended');
+  await audit('session.end', { reason: endReason, statements: info.statements, duration_ms: Date.now() - started }).catch((err: unknown) =>
+    deps.log.error({ err: String(err), session_id: id }, 'postgres gateway: could not audit a session end'),
+  );
+}
+
+function toRefusal(err: unknown, ctx: SessionContext): Refusal {
+  if (err instanceof Refusal) return err;
+  if (err instanceof StartupRefusal) return new Refusal(err.sqlstate, err.message);
+  if (err instanceof ProtocolError) return new Refusal('08P01', err.userText);
+  if (isAirlockError(err)) return new Refusal(sqlstateOf(err), err.message);
+  ctx.deps.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'postgres gateway: login failed unexpectedly');
+  return new Refusal('XX000', 'internal error in the gateway; the error is in its log');
+}
+
+/** SQLSTATEs clients know: 28P01 bad password, 28000 other login refusals, 3D000 no such database, 42501 not allowed. */
+export function sqlstateOf(err: AirlockError): string {
+  switch (err.code) {
+    case 'AIRLOCK_TOKEN_INVALID':
+    case 'AIRLOCK_TOKEN_EXPIRED':
+    case 'AIRLOCK_UNKNOWN_PRINCIPAL':
+      return '28P01';
+    case 'AIRLOCK_UNKNOWN_RESOURCE':
+      return '3D000';
+    case 'AIRLOCK_INTERNAL':
+      return 'XX000';
+  }
+  return err.kind === 'auth' ? '28000' : '42501';
+}
+
+function refuse(channel: ClientChannel, r: Refusal): void {
+  const s = channel.socket;
+  if (s.writable) s.end(errorResponse({ severity: 'FATAL', code: r.sqlstate, message: `airlock: ${r.message}` }));
+  setTimeout(() => s.destroy(), 1000).unref();
+}
+
+function normalizeAddress(addr: string | undefined): string | null {
+  if (!addr) return null;
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}
+
+function isLoopback(addr: string | null): boolean {
+  return addr !== null && (addr === '::1' || addr.startsWith('127.'));
+}

@@ -1,0 +1,137 @@
+// SCRAM-SHA-256 as the gateway speaks it: a token verifier accepts its token and nothing else, unknown principals get
+// an exchange indistinguishable from a real one, and channel binding cannot be downgraded.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { principalSalt, scramVerifier, SCRAM_ITERATIONS } from '../../src/domain/scram.js';
+import type { ScramCredentials } from '../../src/gateway/types.js';
+import { scramServerExchange, tlsServerEndPoint, type SaslIO } from '../../src/gateway/postgres/scram-server.js';
+import { ScramClient } from '../../src/gateway/postgres/upstream.js';
+import { ProtocolError } from '../../src/gateway/postgres/protocol.js';
+import { loadOrCreateTls } from '../../src/gateway/postgres/tls.js';
+
+function creds(name: string, tokens: Record<string, string>): ScramCredentials {
+  const salt = principalSalt(name);
+  return {
+    salt,
+    iterations: SCRAM_ITERATIONS,
+    keys: Object.entries(tokens).map(([id, t]) => {
+      const v = scramVerifier(t, salt);
+      return { token_id: id, stored_key: v.stored_key, server_key: v.server_key };
+    }),
+  };
+}
+
+/** Drives the server with scripted client messages; returns the server's messages (payloads after the type/length/code). */
+function scripted(clientMessages: (sent: string[]) => Buffer[] | Buffer): { io: SaslIO; sent: string[] } {
+  const sent: string[] = [];
+  const queue: Buffer[] = [];
+  const io: SaslIO = {
+    send(msg) {
+      sent.push(msg.toString('utf8', 9));
+      const next = clientMessages(sent);
+      queue.push(...(Array.isArray(next) ? next : [next]));
+    },
+    async receive() {
+      const m = queue.shift();
+      if (!m) throw new Error('the script has no more client messages');
+      return m;
+    },
+  };
+  return { io, sent };
+}
+
+function initial(mechanism: string, clientFirst: string): Buffer {
+  const data = Buffer.from(clientFirst);
+  const len = Buffer.alloc(4);
+  len.writeInt32BE(data.length);
+  return Buffer.concat([Buffer.from(`${mechanism}\0`), len, data]);
+}
+
+/** A full exchange with the real client implementation and `password`. */
+async function exchange(c: ScramCredentials, password: string) {
+  const client = new ScramClient(password);
+  let final = '';
+  const { io, sent } = scripted((s) => {
+    if (s.length === 1) return initial('SCRAM-SHA-256', client.first());
+    if (s.length === 2) return Buffer.from(client.final(s[1]!));
+    final = s[2]!;
+    return [];
+  });
+  const outcome = await scramServerExchange(io, 'alice', c, null);
+  if (outcome.ok) client.verify(final); // the server proves it knows the verifier, too
+  return { outcome, sent };
+}
+
+test('a valid token authenticates and names the matching token; the server signature verifies', async () => {
+  const { outcome, sent } = await exchange(creds('alice', { tok_a: 'first-token', tok_b: 'second-token' }), 'second-token');
+  assert.deepEqual(outcome, { ok: true, token_id: 'tok_b' });
+  assert.match(sent[0]!, /^SCRAM-SHA-256\0\0$/);
+  assert.match(sent[1]!, new RegExp(`,s=${principalSalt('alice').toString('base64').replace(/[+/]/g, '\\$&')},i=4096$`));
+});
+
+test('a wrong token fails at the proof, after a complete exchange', async () => {
+  const { outcome, sent } = await exchange(creds('alice', { tok_a: 'first-token' }), 'not-the-token');
+  assert.deepEqual(outcome, { ok: false });
+  assert.equal(sent.length, 2, 'no SASLFinal for a failed proof');
+});
+
+test('an unknown principal sees the same salt and iterations a real one would, and fails the same way', async () => {
+  const unknown: ScramCredentials = { salt: Buffer.alloc(0), iterations: 0, keys: [] };
+  const { outcome, sent } = await exchange(unknown, 'anything');
+  assert.deepEqual(outcome, { ok: false });
+  assert.ok(sent[1]!.includes(`,s=${principalSalt('alice').toString('base64')},i=${SCRAM_ITERATIONS}`));
+});
+
+test('over TLS the server offers SCRAM-SHA-256-PLUS, and a client claiming "y" (downgrade) is refused', async () => {
+  const endPoint = createHash('sha256').update('cert').digest();
+  const { io, sent } = scripted(() => initial('SCRAM-SHA-256', 'y,,n=,r=abcdefgh'));
+  await assert.rejects(scramServerExchange(io, 'alice', creds('alice', { t: 'x' }), endPoint), /channel binding negotiation error/);
+  assert.match(sent[0]!, /^SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0$/);
+  const plain = scripted(() => initial('SCRAM-SHA-256-PLUS', 'p=tls-server-end-point,,n=,r=abcdefgh'));
+  await assert.rejects(scramServerExchange(plain.io, 'alice', creds('alice', { t: 'x' }), null), /was not offered/);
+});
+
+test('SCRAM-SHA-256-PLUS checks the channel-binding data against the server certificate', async () => {
+  const endPoint = createHash('sha256').update('cert').digest();
+  const c = creds('alice', { t: 'tok' });
+  for (const [cb, expectOk] of [[endPoint, true], [createHash('sha256').update('other').digest(), false]] as const) {
+    const { io } = scripted((s) => {
+      if (s.length === 1) return initial('SCRAM-SHA-256-PLUS', 'p=tls-server-end-point,,n=,r=clientnonce');
+      const nonce = /r=([^,]+)/.exec(s[1]!)![1]!;
+      const binding = Buffer.concat([Buffer.from('p=tls-server-end-point,,'), cb]).toString('base64');
+      return Buffer.from(`c=${binding},r=${nonce},p=${Buffer.alloc(32).toString('base64')}`);
+    });
+    if (expectOk) assert.deepEqual(await scramServerExchange(io, 'alice', c, endPoint), { ok: false }, 'binding accepted, then the (zero) proof fails');
+    else await assert.rejects(scramServerExchange(io, 'alice', c, endPoint), /channel binding check failed/);
+  }
+});
+
+test('malformed SCRAM messages are protocol errors', async () => {
+  const bad: Buffer[] = [
+    Buffer.from('SCRAM-SHA-256\0'), // no length
+    initial('SCRAM-SHA-256', 'n,a=admin,n=,r=x'), // authzid
+    initial('SCRAM-SHA-256', 'n,,r=x'), // no n=
+    initial('SCRAM-SHA-256', 'n,,n=,r=a\x01b'), // a nonce must be printable
+    initial('SCRAM-SHA-256', 'n,,n=,r=abc'), // fine, but the final message below echoes a nonce that is not the server's
+    initial('MD5', 'n,,n=,r=x'),
+  ];
+  for (const [i, msg] of bad.entries()) {
+    const { io } = scripted((s) => (s.length === 1 ? msg : Buffer.from('c=biws,r=wrong,p=AAAA')));
+    await assert.rejects(scramServerExchange(io, 'alice', creds('alice', { t: 'x' }), null), ProtocolError, `case ${i}`);
+  }
+});
+
+test('tls-server-end-point is the SHA-256 of the generated ECDSA-SHA256 server certificate', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-cb-'));
+  try {
+    const tls = await loadOrCreateTls(dir);
+    const der = new X509Certificate(tls.cert).raw;
+    assert.deepEqual(tlsServerEndPoint(tls.cert), createHash('sha256').update(der).digest());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
