@@ -1,5 +1,5 @@
 // The HTTP API: Fastify with bearer-token auth, problem+json errors, the routes, SSE and the OpenAPI document.
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
 import { z } from 'zod';
 import { AirlockError } from '../domain/errors.js';
 import type { Caller } from '../domain/model.js';
@@ -10,15 +10,27 @@ import { sendProblem } from './problem.js';
 import { accessRoutes } from './routes-access.js';
 import { adminRoutes } from './routes-admin.js';
 import { registerEventStream } from './events.js';
+import { makePasswordService } from '../access/passwords.js';
+import { makeConsoleAuth } from './console-auth.js';
+import { consoleRoutes, publishSessionChanges } from './routes-console.js';
+import { registerConsoleStatic } from './static.js';
 
 export const BODY_LIMIT = 64 * 1024;
+
+/** Where the protocol gateways listen, for `airlock connect` and the console. */
+export interface GatewayInfo {
+  postgres?: { host: string; port: number; ca: string; ca_path: string };
+}
 
 export interface ApiDeps {
   access: Access;
   policySource: PolicySource;
   reloadPolicy(actor: string, source: string | null): Promise<unknown>;
   version: string;
+  gateways?: () => GatewayInfo;
   logger?: FastifyBaseLogger | boolean;
+  /** The built console (default dist/web). */
+  webRoot?: string;
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
@@ -29,8 +41,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     logger: deps.logger ?? false,
   }) as unknown as FastifyInstance;
 
+  const passwords = makePasswordService({ store: access.store, clock: access.clock, uow: access.uow, policy: access.policy });
+  const consoleAuth = makeConsoleAuth({ access, passwords });
+  publishSessionChanges(access);
+
   async function authenticate(req: FastifyRequest): Promise<Caller> {
     const h = req.headers.authorization;
+    // No bearer token: the console's session cookie (with its CSRF header for changes), if there is one.
+    const fromCookie = h ? undefined : await consoleAuth.authenticate(req);
+    if (fromCookie) return fromCookie;
     if (!h) throw new AirlockError('AIRLOCK_UNAUTHENTICATED', 'Send your access token as "Authorization: Bearer alk_…" (the CLI reads AIRLOCK_TOKEN or `airlock login`).');
     const m = /^Bearer\s+(\S+)$/i.exec(h);
     if (!m) throw new AirlockError('AIRLOCK_UNAUTHENTICATED', 'The Authorization header must be "Bearer <token>".');
@@ -38,16 +57,26 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   }
 
   app.setErrorHandler((err, req, reply) => sendProblem(reply, err, req));
-  app.setNotFoundHandler((req, reply) => sendProblem(reply, new AirlockError('AIRLOCK_NOT_FOUND', `There is no ${req.method} ${req.url.split('?')[0]} in the API; see /api/v1/openapi.json.`), req));
+  const apiNotFound = (req: FastifyRequest, reply: FastifyReply) => sendProblem(reply, new AirlockError('AIRLOCK_NOT_FOUND', `There is no ${req.method} ${req.url.split('?')[0]} in the API; see /api/v1/openapi.json.`), req);
+  app.setNotFoundHandler(apiNotFound);
 
   const routes: RouteDef<any, any, any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
     { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, handler: async () => ({ ok: true, version: deps.version }) },
+    {
+      method: 'GET', url: '/api/v1/gateways', tag: 'meta', summary: 'Where the database gateways listen, and the CA certificate that signs their TLS certificates', auth: false,
+      handler: async () => {
+        const g = deps.gateways?.() ?? {};
+        return { postgres: g.postgres ? { host: g.postgres.host, port: g.postgres.port, ca: g.postgres.ca } : null };
+      },
+    },
     { method: 'GET', url: '/api/v1/openapi.json', tag: 'meta', summary: 'This document', auth: false, handler: async () => doc },
     ...accessRoutes(access),
     ...adminRoutes({ access, policySource: deps.policySource, reloadPolicy: deps.reloadPolicy }),
+    ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => deps.gateways?.().postgres?.ca ?? null }),
   ];
   defineRoutes(app, authenticate, routes);
   registerEventStream(app, access, authenticate);
+  registerConsoleStatic(app, { root: deps.webRoot, apiNotFound });
   const doc = openApiDocument([...routes, { method: 'GET', url: '/api/v1/events', tag: 'events', summary: 'Server-sent events: request, grant, lock and session changes you may see', query: z.strictObject({}), handler: async () => undefined }], deps.version);
   return app;
 }

@@ -6,6 +6,8 @@ import { waitForDecision } from './wait.js';
 import { registerServerCommands } from './server-commands.js';
 import { registerAuditCommands } from './audit-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { registerConnectCommands } from './connect-commands.js';
+import { registerPasswdCommand } from './passwd-command.js';
 
 export interface Ctx {
   json: boolean;
@@ -341,6 +343,8 @@ export function buildProgram(): Command {
 
   registerAuditCommands(program);
   registerPolicyCommands(program);
+  registerConnectCommands(program);
+  registerPasswdCommand(program);
   return program;
 }
 

@@ -126,6 +126,33 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0002_console': {
+    async up(db: Kysely<unknown>) {
+      // Local console passwords: scrypt hashes with a per-principal salt (the salt is inside the hash text).
+      await db.schema
+        .createTable('passwords')
+        .addColumn('principal', 'text', (c) => c.primaryKey())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('updated_by', 'text', (c) => c.notNull())
+        .execute();
+
+      // Console sessions: the cookie's value is kept only as its SHA-256; the row's id is what logs may name.
+      await db.schema
+        .createTable('console_sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('method', 'text', (c) => c.notNull())
+        .addColumn('token_id', 'text')
+        .addColumn('source', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('console_sessions_principal').on('console_sessions').columns(['principal']).execute();
+      await db.schema.createIndex('console_sessions_expires').on('console_sessions').columns(['expires_at']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

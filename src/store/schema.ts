@@ -104,6 +104,28 @@ export interface GrantCredentialsTable {
   dropped_at: string | null;
 }
 
+export interface PasswordsTable {
+  principal: string;
+  /** scrypt$N$r$p$salt$key (base64url parts). */
+  hash: string;
+  updated_at: string;
+  updated_by: string;
+}
+
+export interface ConsoleSessionsTable {
+  id: string;
+  /** SHA-256 of the session cookie's value, hex. */
+  hash: string;
+  principal: string;
+  /** 'password' or 'token'. */
+  method: string;
+  /** The access token signed in with; the session ends when that token does. */
+  token_id: string | null;
+  source: string | null;
+  created_at: string;
+  expires_at: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -119,5 +141,7 @@ export interface DB {
   audit_head: AuditHeadTable;
   grant_credentials: GrantCredentialsTable;
   meta: MetaTable;
+  passwords: PasswordsTable;
+  console_sessions: ConsoleSessionsTable;
   _unused?: { id: Generated<number> };
 }
