@@ -1,7 +1,8 @@
 // Classifies one parsed statement: its kind, whether it can write, why, and whether it updates or deletes every row.
 
 import { IDENTITY_SETTINGS, READ_ONLY_SETTINGS, isTrueSetting } from './side-effects.js';
-import { walkTree, type TreeFindings } from './tree-walk.js';
+import { walkTree, isObj, type Obj, type TreeFindings } from './tree-walk.js';
+import { textSettingRisk } from './text-settings.js';
 
 export interface StatementInfo {
   kind: string;
@@ -15,13 +16,10 @@ export interface StatementFacts {
   reason: string | null;
   /** An UPDATE or DELETE without WHERE that would run (not one under plain EXPLAIN). */
   unqualified: 'UPDATE' | 'DELETE' | null;
+  /** Set when the statement changes how the server reads statement text (refused under any guardrail). */
+  textRisk?: string | null;
 }
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null;
-}
 
 /** Statement types that can neither write nor change the session's identity, by their fixed kind word. */
 const PLAIN_KINDS: Readonly<Record<string, string>> = {
@@ -61,6 +59,12 @@ const WRITING_KINDS: Readonly<Record<string, readonly [string, string]>> = {
 
 /** Classifies the statement wrapped in a RawStmt's `stmt` (a one-key object named after the statement type). */
 export function classifyStatement(node: unknown): StatementFacts {
+  const facts = classifyKind(node);
+  const risk = textSettingRisk(node);
+  return risk === null ? facts : { ...facts, textRisk: risk };
+}
+
+function classifyKind(node: unknown): StatementFacts {
   if (!isObj(node)) return other('an empty statement node');
   const type = Object.keys(node)[0] ?? '';
   const body = node[type];

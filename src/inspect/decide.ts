@@ -7,7 +7,7 @@ import { redactUnparsed } from './redact.js';
 
 export interface Decision {
   allowed: boolean;
-  /** Stable rule id when refused: 'read_only', 'deny_kind:<kind>', 'require_where', 'parse_error', 'statement_too_large'. */
+  /** Stable rule id when refused: 'read_only', 'deny_kind:<kind>', 'require_where', 'text_setting', 'parse_error', 'statement_too_large'. */
   rule: string | null;
   /** A sentence for the user, starting 'airlock: statement refused by rule <rule>: '. */
   message: string | null;
@@ -76,8 +76,12 @@ export function decide(sql: string, a: Analysis, c: GuardrailConfig): Decision {
   const answer = (rule: string | null, message: string | null): Decision =>
     ({ allowed: rule === null, rule, message, statements, fingerprint: a.fingerprint, redacted });
   const n = a.statements.length;
+  const guarded = hasGuardrails(c);
   for (let i = 0; i < n; i++) {
     const f = a.statements[i]!;
+    if (guarded && f.textRisk) {
+      return answer('text_setting', refusal('text_setting', `${f.textRisk}, which would let the server read a statement differently from the check${position(i, n)}`));
+    }
     if (c.read_only && f.info.writes) {
       return answer('read_only', refusal('read_only', `this role is read-only and ${f.reason ?? `${verbOf(f.info.kind)} can write`}${position(i, n)}`));
     }

@@ -7,3 +7,4 @@ export { initInspect } from './analysis.js';
 export { makeParseCache, type ParseCache, type ParseCacheStats, type ParseCacheLimits } from './parse-cache.js';
 export { makeInspector, sharedParseCache, closeInspectWorkers, ASYNC_THRESHOLD_CHARS, type Inspector } from './inspector.js';
 export { maskLiterals } from './redact.js';
+export { isUnsafeEncoding } from './text-settings.js';

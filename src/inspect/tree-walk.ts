@@ -33,9 +33,9 @@ const STRENGTH: Readonly<Record<string, string>> = {
   LCS_FORKEYSHARE: 'FOR KEY SHARE',
 };
 
-type Obj = Record<string, unknown>;
+export type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
+export function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null;
 }
 

@@ -206,3 +206,21 @@ test('guardrails of the write role, and every statement in the audit log', async
   const v = await api(bob, 'GET', '/api/v1/audit/verify');
   assert.equal(v.ok, true, v.reason);
 });
+
+test('a write cannot hide in a string literal: text settings are refused, at login and in a session', async () => {
+  await grant('write', '30m');
+  const c = client();
+  await c.connect();
+  await assert.rejects(c.query('SET standard_conforming_strings = off'), /rule text_setting/);
+  // With standard_conforming_strings off the server would read this as a SELECT and then a DELETE; the parser (and,
+  // since the gateway keeps the setting on, the server too) read one SELECT of two strings.
+  const r = await c.query("SELECT 'a\\' , ' ; DELETE FROM orders WHERE id > 0; --' AS x");
+  assert.equal(r.rows.length, 1);
+  assert.equal((await c.query('show standard_conforming_strings')).rows[0].standard_conforming_strings, 'on');
+  await c.end();
+  assert.equal((await admin('select count(*)::int n from orders'))[0].n, 100);
+  for (const options of ['-c standard_conforming_strings=off', '-c client_encoding=SJIS']) {
+    const bad = new pg.Client({ host: gw.host, port: gw.port, user: 'alice', database: 'orders-db', password: alice, ssl: { ca: gw.ca, servername: 'localhost' }, options });
+    await assert.rejects(bad.connect(), /standard_conforming_strings must stay on|client encoding SJIS is not allowed/);
+  }
+});

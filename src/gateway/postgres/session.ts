@@ -141,7 +141,9 @@ async function authenticate(ctx: SessionContext, channel: ClientChannel, req: St
 }
 
 async function openPlanUpstream(plan: SessionPlan, req: StartupRequest): Promise<UpstreamConnection> {
-  const params: Record<string, string> = { ...req.settings };
+  // The server must read statement text the way the guardrails' parser does, whatever its own defaults say;
+  // a startup value is also what RESET and DISCARD go back to.
+  const params: Record<string, string> = { ...req.settings, standard_conforming_strings: 'on' };
   // Defense in depth: the per-grant role is read-only already; this makes every transaction read-only too.
   if (plan.read_only) params.options = `-c ${escapeOption('default_transaction_read_only=on')}`;
   try {

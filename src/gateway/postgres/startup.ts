@@ -1,6 +1,7 @@
 // Reads the client's startup packets (SSL/GSS negotiation, cancel, StartupMessage) and decides which connection
 // parameters may reach the upstream server: only harmless session settings, never ones that loosen a guard.
 import { CANCEL_REQUEST, GSSENC_REQUEST, ProtocolError, SSL_REQUEST, readCString } from './protocol.js';
+import { isUnsafeEncoding } from '../../inspect/index.js';
 
 export type StartupPacket =
   | { kind: 'ssl' }
@@ -112,6 +113,12 @@ function addSetting(settings: Record<string, string>, name: string, value: strin
       '42501',
       `the connection setting "${name}" is not passed through the gateway; allowed: ${[...ALLOWED_SETTINGS.values()].join(', ')}`,
     );
+  }
+  if (canonical === 'standard_conforming_strings' && !['on', 'true', 'yes', '1'].includes(value.trim().toLowerCase())) {
+    throw new StartupRefusal('42501', 'standard_conforming_strings must stay on through the gateway (the guardrails read statements that way)');
+  }
+  if (canonical === 'client_encoding' && isUnsafeEncoding(value.trim())) {
+    throw new StartupRefusal('42501', `client encoding ${value} is not allowed through the gateway: its multibyte characters can hide quotes; use UTF8`);
   }
   settings[canonical] = value;
 }
