@@ -5,6 +5,7 @@ import { resolveGuardrails, type GuardrailConfig } from './config.js';
 import { bytesOverLimit, decide, tooLarge, type Decision } from './decide.js';
 import { makeParseCache, type ParseCache } from './parse-cache.js';
 import { makeParsePool, type ParsePool } from './parse-pool.js';
+import { shapeAgreesWithLexer, shapeOf } from './shape.js';
 
 export interface Inspector {
   /** Decides inline. Fine for any text, but a large one blocks the event loop while it parses. */
@@ -42,23 +43,52 @@ export async function closeInspectWorkers(): Promise<void> {
   if (pool !== null) await pool.close();
 }
 
+/** Per text cache, the cache of analyses by shape (texts that differ only in constants) that goes with it. */
+const shapeCaches = new WeakMap<ParseCache, ParseCache>();
+
+/** Statement kinds whose guardrail decision depends on structure and names only, never on a constant's value. */
+const SHAPE_SAFE_KINDS = new Set(['select', 'insert', 'update', 'delete']);
+
+function shapeSafe(a: Analysis): boolean {
+  return a.ok && a.fingerprint !== null && a.statements.length > 0 && a.statements.every((f) => SHAPE_SAFE_KINDS.has(f.info.kind) && !f.textRisk);
+}
+
 export function makeInspector(config: Partial<GuardrailConfig>, cache?: ParseCache): Inspector {
   const cfg = resolveGuardrails(config);
   const lru = cache ?? sharedParseCache();
+  let shapes = shapeCaches.get(lru);
+  if (!shapes) {
+    shapes = makeParseCache(lru.maxEntries, { maxBytes: lru.maxBytes, maxTextChars: lru.maxTextChars });
+    shapeCaches.set(lru, shapes);
+  }
+  const byShape = shapes;
 
   function remember(sql: string, a: Analysis): void {
     if (a.ok || a.transient !== true) lru.set(sql, a);
   }
 
+  /**
+   * The analysis of a text: by text, else by shape (a plain SELECT/INSERT/UPDATE/DELETE seen before with other
+   * constants), else a full parse — which also teaches the shape cache when PostgreSQL's lexer agrees on the constants.
+   */
+  function analysisOf(sql: string): Analysis {
+    const known = lru.get(sql);
+    if (known !== undefined) return known;
+    const shape = shapeOf(sql);
+    if (shape !== null) {
+      const same = byShape.get(shape.key);
+      if (same !== undefined && same.ok) return { ...same, redacted: shape.redacted };
+    }
+    const a = analyze(sql);
+    remember(sql, a);
+    if (shape !== null && shapeSafe(a) && shapeAgreesWithLexer(sql, shape)) byShape.set(shape.key, a);
+    return a;
+  }
+
   function inspect(sql: string): Decision {
     const bytes = bytesOverLimit(sql, cfg.max_statement_bytes);
     if (bytes !== null) return tooLarge(sql, bytes, cfg);
-    let a = lru.get(sql);
-    if (a === undefined) {
-      a = analyze(sql);
-      remember(sql, a);
-    }
-    return decide(sql, a, cfg);
+    return decide(sql, analysisOf(sql), cfg);
   }
 
   async function inspectAsync(sql: string): Promise<Decision> {

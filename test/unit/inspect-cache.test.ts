@@ -50,18 +50,19 @@ describe('parse cache', () => {
     assert.equal(cache.stats().hits, 1);
   });
 
+  // Texts without constants: texts that differ only in constants share one analysis by shape (tested below).
   test('entries are bounded and the least recently used goes first', () => {
     const cache = makeParseCache(10);
     const insp = makeInspector({}, cache);
-    for (let i = 0; i < 10; i++) insp.inspect(`SELECT ${i}`);
-    insp.inspect('SELECT 0'); // the most recently used now; SELECT 1 is the least
-    insp.inspect('SELECT 10');
+    for (let i = 0; i < 10; i++) insp.inspect(`SELECT c${i} FROM t`);
+    insp.inspect('SELECT c0 FROM t'); // the most recently used now; SELECT c1 is the least
+    insp.inspect('SELECT c10 FROM t');
     const { hits, misses } = cache.stats();
-    insp.inspect('SELECT 0');
+    insp.inspect('SELECT c0 FROM t');
     assert.equal(cache.stats().hits, hits + 1, 'a recently used entry survives');
-    insp.inspect('SELECT 1');
+    insp.inspect('SELECT c1 FROM t');
     assert.equal(cache.stats().misses, misses + 1, 'the least recently used entry was evicted');
-    for (let i = 100; i < 200; i++) insp.inspect(`SELECT ${i}`);
+    for (let i = 100; i < 200; i++) insp.inspect(`SELECT c${i} FROM t`);
     assert.equal(cache.stats().entries, 10);
     assert.equal(cache.stats().evictions, 12 + 100 - 10);
   });
