@@ -42,7 +42,9 @@ roles:
 }
 
 async function api<T = any>(s: ServerProcess, token: string, method: string, path: string, body?: unknown): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const res = await fetch(s.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const send = () => fetch(s.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  // A keep-alive socket left idle through a long pgbench run may have been closed by the server: try once more.
+  const res = await send().catch(() => send());
   const j = (await res.json()) as T;
   if (!res.ok) throw new Error(JSON.stringify(j));
   return j;
@@ -111,8 +113,8 @@ async function throughput(db: { name: string }, pgPort: number) {
   const base = new URL(adminUrl());
   execFileSync('pgbench', ['-i', '-q', '-s', '10', '-h', base.hostname, '-p', String(pgPort), '-U', 'postgres', db.name], { stdio: 'ignore' });
   const bouncer = await startPgBouncer({ host: base.hostname, port: pgPort, database: db.name });
-  const tls = await airlockWithGrant(base.hostname, pgPort, db.name, decodeURIComponent(base.password));
-  const plain = await airlockWithGrant(base.hostname, pgPort, db.name, decodeURIComponent(base.password), ['--pg-allow-loopback-cleartext']);
+  const tls = await airlockWithGrant(base.hostname, pgPort, db.name, decodeURIComponent(base.password) || 'unused-with-trust-auth');
+  const plain = await airlockWithGrant(base.hostname, pgPort, db.name, decodeURIComponent(base.password) || 'unused-with-trust-auth', ['--pg-allow-loopback-cleartext']);
   const targets = {
     direct: { args: ['-h', base.hostname, '-p', String(pgPort), '-U', 'postgres', db.name], env: { PGPASSWORD: decodeURIComponent(base.password), PGSSLMODE: 'disable' } },
     pgbouncer: { args: ['-h', '127.0.0.1', '-p', String(bouncer.port), '-U', 'postgres', db.name], env: { PGSSLMODE: 'disable' } },

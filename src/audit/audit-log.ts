@@ -12,6 +12,8 @@ export interface AuditLogOptions {
   maxBatch?: number;
   /** How long the first event of a batch may wait for company, in ms. */
   batchDelayMs?: number;
+  /** How long a hot-path event (a gateway's statement, append(e, { lazy: true })) may wait, in ms. */
+  lazyDelayMs?: number;
 }
 
 function rowToEvent(r: DB['audit_events']): AuditEvent {
@@ -22,6 +24,9 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
   const { store, clock } = deps;
   const maxBatch = opts.maxBatch ?? 500;
   const batchDelayMs = opts.batchDelayMs ?? 5;
+  const lazyDelayMs = opts.lazyDelayMs ?? 50;
+  /** When the armed timer fires (ms since epoch), to tell whether an eager event must bring it forward. */
+  let timerDue = 0;
   const listeners = new Set<(events: AuditEvent[]) => void>();
   const queue: { input: AuditInput; resolve: () => void; reject: (e: unknown) => void }[] = [];
   let timer: NodeJS.Timeout | null = null;
@@ -73,6 +78,12 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
     }
   }
 
+  function arm(delay: number): void {
+    if (timer) clearTimeout(timer);
+    timerDue = Date.now() + delay;
+    timer = setTimeout(() => void flush(), delay);
+  }
+
   function flush(): Promise<void> {
     if (timer) {
       clearTimeout(timer);
@@ -84,7 +95,7 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
       })().finally(() => {
         flushing = null;
         // Events queued after the loop's last check but before this point still need a flush.
-        if (queue.length > 0 && !timer) timer = setTimeout(() => void flush(), batchDelayMs);
+        if (queue.length > 0 && !timer) arm(batchDelayMs);
       });
     }
     return flushing;
@@ -94,10 +105,15 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
     appendInTx,
     published,
     /** Hot-path append: batched with others; the promise resolves once the event is committed. */
-    append(input: AuditInput): Promise<void> {
+    append(input: AuditInput, how: { lazy?: boolean } = {}): Promise<void> {
       const p = new Promise<void>((resolve, reject) => queue.push({ input: { ...input, time: input.time ?? clock.now().toISOString() }, resolve, reject }));
       if (queue.length >= maxBatch) void flush();
-      else if (!timer && !flushing) timer = setTimeout(() => void flush(), batchDelayMs);
+      else if (!flushing) {
+        // A statement may wait up to lazyDelayMs for company (fewer commits, i.e. fewer fsyncs on the event loop);
+        // anything else brings the commit forward to batchDelayMs.
+        const delay = how.lazy ? lazyDelayMs : batchDelayMs;
+        if (!timer || Date.now() + delay < timerDue) arm(delay);
+      }
       return p;
     },
     flush,
