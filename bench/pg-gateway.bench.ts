@@ -1,6 +1,6 @@
 // PostgreSQL gateway benchmark: pgbench -S through Airlock vs PgBouncer (session mode) vs direct, interleaved in
 // one run against the same PostgreSQL; plus idle-connection memory, memory during a 1 GB result, and the time
-// from revoke to disconnect. Run: node --import tsx bench/pg-gateway.bench.ts [--seconds 8] [--rounds 2]
+// from revoke to disconnect. Run: node --import tsx bench/pg-gateway.bench.ts [--seconds 8] [--rounds 2] [--skip-throughput]
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,8 @@ const arg = (name: string, def: number) => {
 };
 const SECONDS = arg('seconds', 8);
 const ROUNDS = arg('rounds', 2);
+/** Rows of 1,000 bytes in the big-result measurement (1,000,000 ≈ 1 GB). */
+const ROWS = arg('rows', 1_000_000);
 
 function policyFor(host: string, port: number, database: string): string {
   return `
@@ -148,9 +150,6 @@ async function throughput(db: { name: string }, pgPort: number) {
 async function revokeToDisconnect(a: Awaited<ReturnType<typeof airlockWithGrant>>): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const req = await api(a.s, a.alice, 'POST', '/api/v1/requests', { resource: 'bench', role: 'read', duration: '1h', reason: 'revoke timing' });
-    const grantId = (await api(a.s, a.bob, 'POST', `/api/v1/requests/${req.id}/approve`, {})).grant_id as string;
-    // Revoke the long grant too, so the session runs under the new one only.
     const c = new pg.Client({ host: '127.0.0.1', port: a.gwPort, user: 'alice', database: 'bench', password: a.alice, ssl: { rejectUnauthorized: false } });
     await c.connect();
     c.on('error', () => {});
@@ -159,10 +158,14 @@ async function revokeToDisconnect(a: Awaited<ReturnType<typeof airlockWithGrant>
       () => performance.now(),
     );
     await new Promise((r) => setTimeout(r, 300));
+    // The grant this session runs under (the newest active one), then a fresh one for the next round.
+    const grantId = (await api<{ sessions: { grant_id: string }[] }>(a.s, a.admin, 'GET', '/api/v1/sessions')).sessions[0]!.grant_id;
     const t0 = performance.now();
     await api(a.s, a.admin, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'bench' });
     out.push((await ended) - t0);
     await c.end().catch(() => {});
+    const req = await api(a.s, a.alice, 'POST', '/api/v1/requests', { resource: 'bench', role: 'read', duration: '1h', reason: 'revoke timing' });
+    await api(a.s, a.bob, 'POST', `/api/v1/requests/${req.id}/approve`, {});
   }
   return out;
 }
@@ -177,6 +180,19 @@ async function memory(): Promise<{ idleKbPerConn: number; conns: number; bigResu
     const a = await airlockWithGrant('127.0.0.1', emb.port, 'postgres', decodeURIComponent(u.password));
     const pid = a.s.child.pid!;
     try {
+      // A big result first, on a fresh gateway, read by psql into /dev/null; sample the gateway's RSS meanwhile.
+      const base = rssKb(pid);
+      let peak = base;
+      const sampler = setInterval(() => (peak = Math.max(peak, rssKb(pid))), 50);
+      const t0 = performance.now();
+      // Asynchronous, so the sampler above keeps running while psql reads.
+      const code = await new Promise<number>((resolve) => {
+        const child = spawn('psql', ['-X', '-q', '-h', '127.0.0.1', '-p', String(a.gwPort), '-U', 'alice', '-d', 'bench', '-c', `copy (select repeat('x', 1000) from generate_series(1, ${ROWS})) to stdout`], { env: { ...process.env, PGPASSWORD: a.alice, PGSSLMODE: 'require' }, stdio: ['ignore', 'ignore', 'inherit'] });
+        child.on('exit', (c) => resolve(c ?? 1));
+      });
+      clearInterval(sampler);
+      if (code !== 0) throw new Error(`psql failed with ${code}`);
+      console.log(`# ${ROWS / 1000} MB COPY through the gateway took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       const before = rssKb(pid);
       const clients: pg.Client[] = [];
       const N = 1000;
@@ -193,17 +209,7 @@ async function memory(): Promise<{ idleKbPerConn: number; conns: number; bigResu
       await new Promise((r) => setTimeout(r, 1000));
       const after = rssKb(pid);
       await Promise.all(clients.map((c) => c.end().catch(() => {})));
-      // A 1 GB result through the gateway, read by psql into /dev/null; sample the gateway's RSS meanwhile.
-      await new Promise((r) => setTimeout(r, 1000));
-      const base = rssKb(pid);
-      let peak = base;
-      const sampler = setInterval(() => (peak = Math.max(peak, rssKb(pid))), 50);
-      const t0 = performance.now();
-      const r = spawnSync('psql', ['-X', '-q', '-h', '127.0.0.1', '-p', String(a.gwPort), '-U', 'alice', '-d', 'bench', '-c', "copy (select repeat('x', 1000) from generate_series(1, 1000000)) to stdout"], { env: { ...process.env, PGPASSWORD: a.alice, PGSSLMODE: 'require' }, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 20 });
-      clearInterval(sampler);
-      if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
-      console.log(`# 1 GB COPY through the gateway took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      return { idleKbPerConn: (after - before) / N, conns: N, bigResultPeakMb: (peak - base) / 1024, bigResultMb: 1000 };
+      return { idleKbPerConn: (after - before) / N, conns: N, bigResultPeakMb: (peak - base) / 1024, bigResultMb: ROWS / 1000 };
     } finally {
       await a.s.stop();
     }
@@ -219,11 +225,19 @@ async function main() {
     console.log(`# pgbench -S, ${SECONDS}s per run, ${ROUNDS} interleaved rounds, median TPS`);
     console.log('| mode | clients | direct | PgBouncer | Airlock (TLS) | Airlock (no TLS) | Airlock TLS / direct | Airlock TLS / PgBouncer | Airlock no-TLS / PgBouncer | added latency µs (1 client, TLS) |');
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-    const t = await throughput(db, pgPort);
-    const revoke = await revokeToDisconnect(t.tls);
-    console.log(`# revoke → client disconnected (ms): ${revoke.map((x) => x.toFixed(0)).join(', ')}`);
-    await t.tls.s.stop();
-    await t.plain.s.stop();
+    if (!process.argv.includes('--skip-throughput')) {
+      const t = await throughput(db, pgPort);
+      await t.tls.s.stop();
+      await t.plain.s.stop();
+    }
+    const base = new URL(adminUrl());
+    const a = await airlockWithGrant(base.hostname, pgPort, db.name, decodeURIComponent(base.password) || 'unused-with-trust-auth');
+    try {
+      const revoke = await revokeToDisconnect(a);
+      console.log(`# revoke → client disconnected (ms): ${revoke.map((x) => x.toFixed(0)).join(', ')}`);
+    } finally {
+      await a.s.stop();
+    }
     const mem = await memory();
     console.log(`# gateway memory per idle connection (${mem.conns} connections, TLS): ${mem.idleKbPerConn.toFixed(1)} KiB`);
     console.log(`# gateway RSS growth during a ${mem.bigResultMb} MB result: ${mem.bigResultPeakMb.toFixed(1)} MB`);
