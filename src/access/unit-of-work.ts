@@ -29,8 +29,9 @@ export function makeUnitOfWork(deps: { store: Store; audit: Pick<AuditLog, 'appe
       const r = await fn(trx, { audit: (e) => audits.push(e), change: (c) => changes.push(c), afterCommit: (f) => after.push(f) });
       events = await deps.audit.appendInTx(trx, audits);
       // Other processes on the same PostgreSQL store hear of the change when (and only if) this commits.
-      if (deps.store.dialect === 'postgres') {
-        for (const c of changes) await sql`select pg_notify(${CHANGE_CHANNEL}, ${JSON.stringify({ ...c, origin: deps.bus.origin })})`.execute(trx);
+      if (deps.store.dialect === 'postgres' && changes.length > 0) {
+        const payloads = changes.map((c) => JSON.stringify({ ...c, origin: deps.bus.origin }));
+        await sql`select pg_notify(${CHANGE_CHANNEL}, p) from unnest(${payloads}::text[]) as p`.execute(trx);
       }
       return r;
     });
