@@ -5,9 +5,14 @@ import { closeInspectWorkers, initInspect, makeInspector, makeParseCache } from 
 
 await initInspect();
 
-/** A typical ~200-byte application SELECT; i makes each text distinct so it misses the cache. */
+/** A typical ~200-byte application SELECT; i changes a constant, so texts differ but share one shape. */
 function typical(i: number): string {
   return `SELECT o.id, o.total, c.email FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.status = 'open' AND o.created_at > now() - interval '7 days' AND o.id > ${i} ORDER BY o.id LIMIT 50`;
+}
+
+/** The same SELECT with a distinct column alias: a new shape every time, so nothing is cached. */
+function distinct(i: number): string {
+  return typical(i).replace('c.email FROM', `c.email AS e${i} FROM`);
 }
 
 /** Many ordinary statements up to about `bytes`. */
@@ -37,8 +42,9 @@ const rows: string[][] = [];
 // Cache miss vs hit.
 {
   const insp = makeInspector({ read_only: true }, makeParseCache(100_000));
-  timeEach(2000, (i) => insp.inspect(typical(1_000_000 + i))); // JIT warm-up
-  const cold = timeEach(5000, (i) => insp.inspect(typical(i)));
+  timeEach(2000, (i) => insp.inspect(distinct(1_000_000 + i))); // JIT warm-up
+  const cold = timeEach(5000, (i) => insp.inspect(distinct(i)));
+  const shaped = timeEach(5000, (i) => insp.inspect(typical(2_000_000 + i)));
   const warmText = typical(0);
   const warm = timeEach(200_000, () => insp.inspect(warmText));
   console.log(`typical SELECT: ${Buffer.byteLength(warmText)} bytes`);
@@ -46,8 +52,10 @@ const rows: string[][] = [];
   const line = (label: string, value: string): void => console.log(`${label.padEnd(48)}${value}`);
   line('case', 'µs/inspect'.padStart(10));
   line('cold (cache miss: parse+fingerprint+normalize)', fmt(cold, 2));
+  line('same shape, new constant (shape cache hit)', fmt(shaped, 2));
   line('warm (cache hit)', fmt(warm, 2));
   line('ratio miss/hit', `${fmt(cold / warm, 0)}x`);
+  line('ratio miss/shape hit', `${fmt(cold / shaped, 0)}x`);
   console.log('');
 }
 
