@@ -75,7 +75,7 @@ test('property: with shapes, every decision equals a fresh full parse', () => {
     (a: string, b: string) => `SELECT ${a} FROM orders FOR UPDATE; SELECT ${b}`,
     (a: string, b: string) => `WITH d AS (DELETE FROM orders WHERE id = ${a} RETURNING *) SELECT ${b} FROM d`,
     (a: string, b: string) => `SELECT pg_terminate_backend(${a}), ${b}`,
-    (a: string, b: string) => `UPDATE orders SET note = ${a}`,
+    (a: string, _b: string) => `UPDATE orders SET note = ${a}`,
   ];
   const constant = fc.oneof(
     fc.integer({ min: 0, max: 1e9 }).map(String),
