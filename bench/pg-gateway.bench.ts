@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startServerProcess, type ServerProcess } from '../test/support/server-process.js';
+import { startServerProcess, apiJson as api } from '../test/support/server-process.js';
 import { createTestDatabase, adminUrl } from '../test/support/pg.js';
 import { freePort, startEmbeddedPostgres } from '../src/store/embedded-postgres.js';
 
@@ -43,14 +43,6 @@ roles:
 `;
 }
 
-async function api<T = any>(s: ServerProcess, token: string, method: string, path: string, body?: unknown): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const send = () => fetch(s.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  // A keep-alive socket left idle through a long pgbench run may have been closed by the server: try once more.
-  const res = await send().catch(() => send());
-  const j = (await res.json()) as T;
-  if (!res.ok) throw new Error(JSON.stringify(j));
-  return j;
-}
 
 /** Starts Airlock as its own process and gives alice an approved grant; returns her token and the gateway port. */
 async function airlockWithGrant(host: string, port: number, database: string, password: string, extraArgs: string[] = []) {

@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startServerProcess, type ServerProcess } from '../support/server-process.js';
+import { startServerProcess, apiJson as api, type ServerProcess } from '../support/server-process.js';
 import { createTestDatabase, adminUrl, type TestDatabase } from '../support/pg.js';
 
 const dbs: TestDatabase[] = [];
@@ -13,12 +13,6 @@ after(async () => {
   for (const d of dbs) await d.drop();
 });
 
-async function api<T = any>(s: ServerProcess, token: string, method: string, path: string, body?: unknown): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const res = await fetch(s.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const j = (await res.json()) as T;
-  if (!res.ok) throw new Error(JSON.stringify(j));
-  return j;
-}
 
 test('a revoke through process A ends a session on process B within a second; expiry is recorded once', async () => {
   const store = await createTestDatabase('airlock_cluster_store');

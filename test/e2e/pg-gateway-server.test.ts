@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
-import { startServerProcess, cli, type ServerProcess } from '../support/server-process.js';
+import { startServerProcess, cli, apiJson, type ServerProcess } from '../support/server-process.js';
 import { createTestDatabase, adminUrl, type TestDatabase } from '../support/pg.js';
 
 let s: ServerProcess;
@@ -14,12 +14,8 @@ let alice: string;
 let bob: string;
 let gw: { host: string; port: number; ca: string };
 
-async function api<T = any>(token: string, method: string, path: string, body?: unknown): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const res = await fetch(s.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const j = (await res.json()) as T;
-  if (!res.ok) throw new Error(JSON.stringify(j));
-  return j;
-}
+const api = <T = any>(token: string, method: string, path: string, body?: unknown) => apiJson<T>(s, token, method, path, body); // eslint-disable-line @typescript-eslint/no-explicit-any
+
 
 async function grant(role: string, duration: string): Promise<string> {
   const req = await api(alice, 'POST', '/api/v1/requests', { resource: 'orders-db', role, duration, reason: 'OPS-1 gateway test' });

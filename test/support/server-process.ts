@@ -97,3 +97,13 @@ export function cli(server: { url: string }, token: string | undefined, args: st
     );
   });
 }
+
+/** One API call as a client makes it; throws with the problem's text when the answer is not 2xx. */
+export async function apiJson<T = any>(server: { url: string }, token: string, method: string, path: string, body?: unknown): Promise<T> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const send = () => fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  // A keep-alive socket left idle for long (a benchmark run) may have been closed by the server: try once more.
+  const res = await send().catch(() => send());
+  const j = (await res.json()) as T;
+  if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${JSON.stringify(j)}`);
+  return j;
+}

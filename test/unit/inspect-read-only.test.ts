@@ -2,14 +2,13 @@
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initInspect, makeInspector, makeParseCache, type Decision } from '../../src/inspect/index.js';
+import { initInspect, makeInspector, makeParseCache } from '../../src/inspect/index.js';
+import { check, type Case } from '../support/inspect-cases.js';
 
 before(async () => {
   await initInspect();
 });
 
-/** [sql, expected]: 'ok' for allowed, or the rule id that must refuse it. */
-type Case = readonly [string, string];
 
 const REFUSED_BY_READ_ONLY: readonly Case[] = [
   // Plain DML.
@@ -272,18 +271,6 @@ const ALLOWED_UNDER_READ_ONLY: readonly Case[] = [
   [';', 'ok'],
 ];
 
-function check(inspect: (sql: string) => Decision, [sql, expected]: Case): void {
-  const d = inspect(sql);
-  if (expected === 'ok') {
-    assert.equal(d.allowed, true, `expected allowed: ${sql} (got ${d.rule}: ${d.message})`);
-    assert.equal(d.rule, null);
-    assert.equal(d.message, null);
-  } else {
-    assert.equal(d.allowed, false, `expected refusal by ${expected}: ${sql}`);
-    assert.equal(d.rule, expected, `wrong rule for: ${sql}`);
-    assert.ok(d.message?.startsWith(`airlock: statement refused by rule ${expected}: `), `message: ${d.message}`);
-  }
-}
 
 describe('read_only', () => {
   const ro = makeInspector({ read_only: true }, makeParseCache());
