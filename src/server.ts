@@ -1,5 +1,5 @@
 // The composition root: builds the store, policy, audit log, access services, API and gateways, then listens.
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
@@ -200,9 +200,4 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await store.close();
     },
   };
-}
-
-/** The demo set-up writes its policy next to the data so the embedded database's port is right. */
-export function writeFileOnce(path: string, text: string): void {
-  if (!existsSync(path)) writeFileSync(path, text, { mode: 0o600 });
 }

@@ -35,10 +35,9 @@ export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; 
   const sessions = makeSessionRegistry();
 
   // Keep the scheduler told about what this process creates; other processes' grants arrive by resync.
+  grants.hooks.activated.push((g) => expiry.add('grant', g.id, g.expires_at));
   bus.subscribe((c) => {
-    if (c.kind === 'grant' && c.event === 'activated') {
-      void grants.get(c.id).then((g) => g && expiry.add('grant', g.id, g.expires_at));
-    } else if (c.kind === 'request' && c.event === 'created') {
+    if (c.kind === 'request' && c.event === 'created') {
       void requests.get(c.id).then((r) => r && r.status === 'pending' && expiry.add('request', r.id, r.timeout_at));
     }
   });

