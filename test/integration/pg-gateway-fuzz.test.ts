@@ -2,11 +2,11 @@
 // startup packets, and random messages after login each end only their own session; the process and others go on.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import fc from 'fast-check';
 import pg from 'pg';
 import { startRig, waitFor, type Rig } from './pg-gateway-harness.js';
-import { openUpstream } from '../../src/gateway/postgres/upstream.js';
+import { openUpstream, type UpstreamConnection } from '../../src/gateway/postgres/upstream.js';
 import { startupMessage, typedMessage, queryMessage, SSL_REQUEST } from '../../src/gateway/postgres/protocol.js';
 
 let rig: Rig;
@@ -22,15 +22,18 @@ after(async () => {
 });
 
 /** Sends `bytes`, half-closes, and resolves when the gateway has closed the connection (or rejects after `ms`). */
-function sendAndAwaitClose(bytes: Buffer, ms = 4000, socket?: Socket): Promise<Buffer> {
+function sendAndAwaitClose(bytes: Buffer, ms = 4000, upstream?: UpstreamConnection): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const socket = upstream?.socket;
     const s = socket ?? connect(rig.port, '127.0.0.1');
     const got: Buffer[] = [];
     const timer = setTimeout(() => {
       s.destroy();
       reject(new Error(`the gateway kept the connection open after ${bytes.length} bytes: ${bytes.subarray(0, 40).toString('hex')}`));
     }, ms);
-    s.on('data', (d: Buffer) => got.push(d));
+    // An upstream connection's bytes come through `read`, as views of a shared buffer.
+    if (upstream) upstream.read((d) => got.push(Buffer.from(d)));
+    else s.on('data', (d: Buffer) => got.push(d));
     s.on('error', () => {});
     s.on('close', () => {
       clearTimeout(timer);
@@ -110,7 +113,7 @@ test('random messages after login end that session with an error (or are answere
   await fc.assert(
     fc.asyncProperty(fc.constantFrom('rw', 'ro'), fc.array(message, { minLength: 1, maxLength: 6 }), async (resource, msgs) => {
       const conn = await openUpstream({ host: '127.0.0.1', port: rig.port, user: 'alice', password: rig.token, database: resource }, {});
-      await sendAndAwaitClose(Buffer.concat(msgs), 8000, conn.socket);
+      await sendAndAwaitClose(Buffer.concat(msgs), 8000, conn);
     }),
     { numRuns: 40 },
   );
@@ -123,18 +126,20 @@ test('a message over maxMessageBytes ends the session with a FATAL that says so'
   const header = Buffer.alloc(5);
   header[0] = 0x51;
   header.writeInt32BE(100 * 1024 * 1024, 1);
-  const reply = await sendAndAwaitClose(header, 4000, conn.socket);
+  const reply = await sendAndAwaitClose(header, 4000, conn);
   assert.equal(reply[0], 0x45);
   assert.match(reply.toString('utf8'), /FATAL.*08P01.*airlock: message 'Q' of 104857596 bytes exceeds the gateway's limit of 65536 bytes/s);
   await stillServing();
 });
 
 /** Sends `bytes` and keeps the socket open: the gateway itself must answer with a FATAL and close. */
-async function gatewayCloses(bytes: Buffer, socket?: Socket): Promise<string> {
+async function gatewayCloses(bytes: Buffer, upstream?: UpstreamConnection): Promise<string> {
+  const socket = upstream?.socket;
   const s = socket ?? connect(rig.port, '127.0.0.1');
   if (!socket) await new Promise((r) => s.once('connect', r));
   const got: Buffer[] = [];
-  s.on('data', (d: Buffer) => got.push(d));
+  if (upstream) upstream.read((d) => got.push(Buffer.from(d)));
+  else s.on('data', (d: Buffer) => got.push(d));
   s.resume();
   const closed = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the gateway did not close the connection')), 1500);
@@ -152,7 +157,7 @@ test('the gateway itself ends a connection that is not PostgreSQL, and a session
   assert.match(await gatewayCloses(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')), /FATAL.*08P01.*airlock: protocol error: invalid startup packet/s);
   for (const [type, why] of [[0x5a, /unexpected message type 'Z'/], [0x00, /unexpected message type 0x00/], [0x46, /fast-path function call protocol is not allowed/]] as const) {
     const conn = await openUpstream({ host: '127.0.0.1', port: rig.port, user: 'alice', password: rig.token, database: 'rw' }, {});
-    const reply = await gatewayCloses(Buffer.concat([queryMessage('select 1'), typedMessage(type, Buffer.from('xyz'))]), conn.socket);
+    const reply = await gatewayCloses(Buffer.concat([queryMessage('select 1'), typedMessage(type, Buffer.from('xyz'))]), conn);
     assert.match(reply, /FATAL.*08P01.*airlock: protocol error: /s);
     assert.match(reply, why);
   }

@@ -109,7 +109,7 @@ test('extended protocol on the wire: after a refused Parse everything up to Sync
     const reader = new MessageReader(1 << 20);
     let seen = '';
     let ready = 0;
-    conn.socket.on('data', (chunk: Buffer) =>
+    conn.read((chunk: Buffer) =>
       reader.push(chunk, (m) => {
         seen += String.fromCharCode(m[0]!);
         if (m[0] === B.ReadyForQuery && ++ready === 2) resolve(seen);

@@ -71,7 +71,7 @@ test('backpressure: a 5M-row (~500 MB) result to a client that stops reading gro
       out: () => {},
     });
     const finished = new Promise<void>((resolve) => conn.socket.once('done', () => resolve()));
-    conn.socket.on('data', (chunk: Buffer) => {
+    conn.read((chunk: Buffer) => {
       bytes += chunk.length;
       scanner.feed(chunk);
     });
@@ -128,7 +128,7 @@ test('backpressure the other way: COPY data into a server that does not read (ta
     assert.ok(held < 50 * 1024 * 1024, `memory grew ${(held / 1048576).toFixed(1)} MB`);
     const done = new Promise<string>((resolve) => {
       let text = '';
-      conn.socket.on('data', (d: Buffer) => {
+      conn.read((d: Buffer) => {
         text += d.toString('latin1');
         if (/COPY \d+/.test(text) && text.endsWith('Z\0\0\0\x05I')) resolve(/COPY \d+/.exec(text)![0]);
       });

@@ -24,6 +24,8 @@ const CLIENT_QUEUE_LIMIT = 1 << 20;
 export interface RelayOptions {
   client: Socket;
   upstream: Socket;
+  /** Routes the upstream's bytes to a handler (views of a shared buffer, valid during the call; see upstream.ts). */
+  readUpstream(handler: (chunk: Buffer) => void): void;
   /** The reader that framed the client's stream so far, and the messages it has already produced. */
   clientReader: MessageReader;
   clientQueued: Buffer[];
@@ -60,6 +62,9 @@ export class Relay {
   private readonly replies: Replies;
   private readonly scanner: BackendScanner;
   private ending = false;
+  /** While a chunk from the upstream is being scanned: what goes to the client, sent as one write at the end. */
+  private clientOut: Buffer[] | null = null;
+  private clientOutBytes = 0;
 
   constructor(private readonly o: RelayOptions) {
     this.client = o.client;
@@ -82,7 +87,7 @@ export class Relay {
 
   start(): void {
     this.client.on('data', (chunk: Buffer) => this.onClientData(chunk));
-    this.upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    this.o.readUpstream((chunk) => this.onUpstreamData(chunk));
     this.client.on('drain', () => {
       this.clientFull = false;
       this.updateFlow();
@@ -108,7 +113,7 @@ export class Relay {
     this.client.pause();
     this.upstream.pause();
     this.updateFlow();
-    void this.pump();
+    this.pump();
   }
 
   /** Ends the session with a FATAL the client can read; the upstream query is cancelled and its backend released. */
@@ -128,7 +133,7 @@ export class Relay {
     } catch (err) {
       return this.protocolError(err);
     }
-    void this.pump();
+    this.pump();
   }
 
   private enqueue(msg: Buffer): void {
@@ -141,8 +146,13 @@ export class Relay {
     this.updateFlow();
   }
 
+  /**
+   * Scans a chunk from the upstream (a view of the shared read buffer) and sends what the client gets as one write:
+   * the slices are copied out of the shared buffer into a buffer of their own, which is also the one write.
+   */
   private onUpstreamData(chunk: Buffer): void {
-    this.client.cork();
+    this.clientOut = [];
+    this.clientOutBytes = 0;
     try {
       this.scanner.feed(chunk);
     } catch (err) {
@@ -150,11 +160,29 @@ export class Relay {
       this.o.log.error({ err: message }, 'postgres gateway: the upstream stream could not be read');
       this.shutdown(`upstream protocol error: ${message}`, errorResponse({ severity: 'FATAL', code: '08P01', message: 'airlock: the database server sent something the gateway cannot relay; the session was ended' }));
     } finally {
-      this.client.uncork();
+      this.flushClient();
+      this.clientOut = null;
     }
   }
 
   private toClient(bytes: Buffer): void {
+    if (this.clientOut) {
+      this.clientOut.push(bytes);
+      this.clientOutBytes += bytes.length;
+    } else this.writeClient(bytes);
+  }
+
+  /** Sends what was gathered while scanning, copied into one buffer (the parts may be views of the shared buffer). */
+  private flushClient(): void {
+    const parts = this.clientOut;
+    if (!parts || parts.length === 0) return;
+    this.clientOut = [];
+    const total = this.clientOutBytes;
+    this.clientOutBytes = 0;
+    this.writeClient(Buffer.concat(parts, total));
+  }
+
+  private writeClient(bytes: Buffer): void {
     if (!this.client.writable) return;
     if (!this.client.write(bytes) && !this.clientFull) {
       this.clientFull = true;
@@ -197,9 +225,15 @@ export class Relay {
     this.replies.expect({ type, run, refusal } satisfies Pending);
   }
 
-  private async pump(): Promise<void> {
+  /**
+   * Handles queued client messages in order. Statements are decided inline when the inspector can (almost always:
+   * a cached or small text); a text that must be parsed in a worker suspends the pump until its decision is back,
+   * so nothing after it overtakes it.
+   */
+  private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
+    let suspended = false;
     try {
       while (this.inHead < this.inq.length && !this.ending) {
         const msg = this.inq[this.inHead]!;
@@ -207,9 +241,16 @@ export class Relay {
         this.inBytes -= msg.length;
         const type = msg[0]!;
         if (this.clientSkipping && type !== F.Sync && type !== F.Terminate) continue;
-        if (type === F.Query) await this.onQuery(msg);
-        else if (type === F.Parse) await this.onParse(msg);
-        else if (type === F.Bind) this.onBind(msg);
+        if (type === F.Query || type === F.Parse) {
+          const stmt = type === F.Query ? queryText(msg) : parseText(msg);
+          const d = this.decideNow(stmt.sql);
+          if (d === null) {
+            suspended = true;
+            void this.decideLater(msg, stmt);
+            return;
+          }
+          this.statement(msg, stmt, d);
+        } else if (type === F.Bind) this.onBind(msg);
         else if (type === F.Execute) this.onExecute(msg);
         else if (type === F.Close) this.onClose(msg);
         else if (type === F.Describe) this.forward(msg, type);
@@ -226,39 +267,55 @@ export class Relay {
     } catch (err) {
       return this.protocolError(err);
     } finally {
-      this.pumping = false;
-      if (!this.ending) this.flushUpstream();
+      if (!suspended) {
+        this.pumping = false;
+        if (!this.ending) this.flushUpstream();
+      }
     }
-    if (this.inHead < this.inq.length && !this.ending) void this.pump();
   }
 
-  private async inspect(sql: string): Promise<Decision> {
-    // Earlier messages go out now: an inspection that takes a while must not delay what was already allowed.
-    this.flushUpstream();
+  private decideNow(sql: string): Decision | null {
     try {
-      return await this.o.inspector.inspectAsync(sql);
+      return this.o.inspector.inspectNow(sql);
     } catch (err) {
-      this.o.log.error({ err: err instanceof Error ? err.message : String(err) }, 'postgres gateway: a statement could not be inspected');
-      return { allowed: false, rule: 'inspection_failed', message: 'airlock: the statement could not be checked, so it was refused', statements: [], fingerprint: null, redacted: '' };
+      return this.inspectionFailed(err);
     }
   }
 
-  private async onQuery(msg: Buffer): Promise<void> {
-    const [sql, end] = readCString(msg, 5, msg.length);
-    if (end !== msg.length) throw new ProtocolError('Query message has bytes after its text');
-    const d = await this.inspect(sql);
+  /** A statement only a worker can parse: what was allowed before it goes out now; the pump resumes after it. */
+  private async decideLater(msg: Buffer, stmt: StatementText): Promise<void> {
+    this.flushUpstream();
+    let d: Decision;
+    try {
+      d = await this.o.inspector.inspectAsync(stmt.sql);
+    } catch (err) {
+      d = this.inspectionFailed(err);
+    }
+    this.pumping = false;
     if (this.ending) return;
-    const run = newRun(d);
-    if (d.allowed) return this.forward(msg, F.Query, run);
-    this.refused(run);
-    this.forward(queryMessage(REFUSED_SQL), F.Query, null, refusalMessage(d));
+    try {
+      this.statement(msg, stmt, d);
+    } catch (err) {
+      return this.protocolError(err);
+    }
+    this.pump();
   }
 
-  private async onParse(msg: Buffer): Promise<void> {
-    const [name, at] = readCString(msg, 5, msg.length);
-    const [sql] = readCString(msg, at, msg.length);
-    const d = await this.inspect(sql);
-    if (this.ending) return;
+  private inspectionFailed(err: unknown): Decision {
+    this.o.log.error({ err: err instanceof Error ? err.message : String(err) }, 'postgres gateway: a statement could not be inspected');
+    return { allowed: false, rule: 'inspection_failed', message: 'airlock: the statement could not be checked, so it was refused', statements: [], fingerprint: null, redacted: '' };
+  }
+
+  /** A Query (stmt.name === null) or a Parse, with the guardrails' decision on its text. */
+  private statement(msg: Buffer, stmt: StatementText, d: Decision): void {
+    if (stmt.name === null) {
+      const run = newRun(d);
+      if (d.allowed) return this.forward(msg, F.Query, run);
+      this.refused(run);
+      this.forward(queryMessage(REFUSED_SQL), F.Query, null, refusalMessage(d));
+      return;
+    }
+    const name = stmt.name;
     if (d.allowed) {
       this.statements.set(name, d);
       return this.forward(msg, F.Parse);
@@ -321,7 +378,8 @@ export class Relay {
     const close = () => {
       this.finishingMessage = false;
       this.upstream.pause();
-      if (fatal && this.client.writable) this.client.write(fatal);
+      if (fatal) this.toClient(fatal);
+      this.flushClient();
       this.client.end();
       if (this.upstream.writable) this.upstream.end(TERMINATE);
     };
@@ -360,6 +418,24 @@ export class Relay {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** The text of a Query (name null) or of a Parse (the prepared statement's name, '' for the unnamed one). */
+interface StatementText {
+  sql: string;
+  name: string | null;
+}
+
+function queryText(msg: Buffer): StatementText {
+  const [sql, end] = readCString(msg, 5, msg.length);
+  if (end !== msg.length) throw new ProtocolError('Query message has bytes after its text');
+  return { sql, name: null };
+}
+
+function parseText(msg: Buffer): StatementText {
+  const [name, at] = readCString(msg, 5, msg.length);
+  const [sql] = readCString(msg, at, msg.length);
+  return { sql, name };
+}
 
 function refusalMessage(d: Decision): string {
   return d.message ?? `airlock: statement refused by rule ${d.rule ?? 'unknown'}`;

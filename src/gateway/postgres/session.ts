@@ -188,6 +188,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
     const relay = new Relay({
       client: socket,
       upstream: upstream.socket,
+      readUpstream: upstream.read,
       clientReader: reader,
       clientQueued: queued,
       upstreamLeftover: upstream.leftover,

@@ -9,7 +9,13 @@ import { MessageReader } from './framing.js';
 import { B, cancelRequest, passwordMessage, saslInitialResponse, saslResponse, startupMessage } from './protocol.js';
 
 export interface UpstreamConnection {
+  /** Paused after login. Its bytes do not come as 'data' events: call `read` (see there). */
   socket: Socket;
+  /**
+   * Where the socket's bytes go from now on. Each chunk is a view of a read buffer that all upstream connections
+   * share (no allocation per read): it is valid only during the call, so copy what you keep.
+   */
+  read(handler: (chunk: Buffer) => void): void;
   /** ParameterStatus and NoticeResponse messages of the login, as received, for the client. */
   greeting: Buffer[];
   /** The server's real backend key: only the gateway uses it, to cancel. */
@@ -34,10 +40,28 @@ export class UpstreamLoginError extends Error {
 
 const LOGIN_MESSAGE_LIMIT = 1 << 20;
 
+/**
+ * The buffer every upstream socket reads into (net's `onread`): the event loop runs one read callback at a time and
+ * each consumer copies what it keeps, so one buffer serves all connections, and a large result streams without a
+ * fresh 64 KiB allocation per read for the garbage collector to find later.
+ */
+const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 /** Connects and logs in; resolves at the server's first ReadyForQuery. */
 export function openUpstream(login: UpstreamLogin, params: Record<string, string>, timeoutMs = 10_000): Promise<UpstreamConnection> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: login.host, port: login.port });
+    let handler: (chunk: Buffer) => void = onData;
+    const socket = connect({
+      host: login.host,
+      port: login.port,
+      onread: {
+        buffer: SHARED_READ_BUFFER,
+        callback: (n: number, buf: Uint8Array) => {
+          handler((buf as Buffer).subarray(0, n));
+          return true;
+        },
+      },
+    });
     socket.setNoDelay(true);
     socket.on('error', () => {}); // errors are seen through 'close' and the listeners below; never an uncaught throw
     const reader = new MessageReader(LOGIN_MESSAGE_LIMIT);
@@ -62,12 +86,13 @@ export function openUpstream(login: UpstreamLogin, params: Record<string, string
     function finish(txStatus: number) {
       done = true;
       clearTimeout(timer);
-      socket.off('data', onData);
+      handler = ignoreChunk;
       socket.off('error', fail);
       socket.off('close', onClose);
-      // A flowing socket without a 'data' listener drops what arrives; hold it until the relay takes over.
+      // Nothing is read until the relay takes over.
       socket.pause();
-      resolve({ socket, greeting, pid, secret, txStatus, leftover: Buffer.concat([...after, reader.pending()]) });
+      const read = (h: (chunk: Buffer) => void) => void (handler = h);
+      resolve({ socket, read, greeting, pid, secret, txStatus, leftover: Buffer.concat([...after, reader.pending()]) });
     }
     function onClose() {
       fail(new UpstreamLoginError('the server closed the connection during login', undefined));
@@ -138,12 +163,13 @@ export function openUpstream(login: UpstreamLogin, params: Record<string, string
       // Whatever followed ReadyForQuery in this chunk is in `after` by now, so the leftover is complete.
       if (ready >= 0 && !done) finish(ready);
     }
-    socket.on('data', onData);
     socket.on('error', fail);
     socket.on('close', onClose);
     socket.once('connect', () => socket.write(startupMessage({ user: login.user, database: login.database, ...params })));
   });
 }
+
+function ignoreChunk(): void {}
 
 /** Asks the server to cancel what a backend runs; resolves once the server has taken the request (it then closes). */
 export function sendCancel(host: string, port: number, pid: number, secret: number, timeoutMs = 5_000): Promise<void> {
