@@ -1,25 +1,47 @@
-// PostgreSQL gateway benchmark: pgbench -S through Airlock vs PgBouncer (session mode) vs direct, interleaved in
-// one run against the same PostgreSQL; plus idle-connection memory, memory during a 1 GB result, and the time
-// from revoke to disconnect. Run: node --import tsx bench/pg-gateway.bench.ts [--seconds 8] [--rounds 2] [--skip-throughput]
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+// PostgreSQL gateway benchmark: pgbench -S through Airlock, with and without TLS, against like-for-like references in
+// one interleaved run on the same PostgreSQL — direct, PgBouncer (session mode) without and with client TLS, and the
+// thinnest Node.js TCP relay (the floor any Node proxy pays here) — and each proxy's CPU time per transaction; then the
+// time from revoke to disconnect, idle-connection memory and memory during a 1 GB result.
+// Run: node --import tsx bench/pg-gateway.bench.ts [--seconds 8] [--rounds 2] [--rows 1000000]
+//   [--modes simple,extended,prepared] [--clients 1,8] [--warmup 2] [--skip-throughput] [--skip-revoke] [--skip-memory]
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, chmodSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { startServerProcess, apiJson as api } from '../test/support/server-process.js';
 import { createTestDatabase, adminUrl } from '../test/support/pg.js';
 import { freePort, startEmbeddedPostgres } from '../src/store/embedded-postgres.js';
 
-const arg = (name: string, def: number) => {
+const option = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : def;
+  return i > 0 ? process.argv[i + 1] : undefined;
 };
-const SECONDS = arg('seconds', 8);
-const ROUNDS = arg('rounds', 2);
-/** Rows of 1,000 bytes in the big-result measurement (1,000,000 ≈ 1 GB). */
-const ROWS = arg('rows', 1_000_000);
+const num = (name: string, def: number) => Number(option(name) ?? def);
+const list = (name: string, def: string) => (option(name) ?? def).split(',').map((s) => s.trim()).filter(Boolean);
+const flag = (name: string) => process.argv.includes(`--${name}`);
 
-function policyFor(host: string, port: number, database: string): string {
+const SECONDS = num('seconds', 8);
+const ROUNDS = num('rounds', 2);
+/** Rows of 1,000 bytes in the big-result measurement (1,000,000 ≈ 1 GB). */
+const ROWS = num('rows', 1_000_000);
+/** Seconds of unmeasured pgbench per target and mode before the rounds; 0 skips the warm-up. */
+const WARMUP = num('warmup', 2);
+const MODES = list('modes', 'simple,extended,prepared');
+const CLIENTS = list('clients', '1,8').map(Number);
+if (MODES.some((m) => !['simple', 'extended', 'prepared'].includes(m))) throw new Error(`--modes ${MODES.join(',')}: each one of simple, extended, prepared`);
+if (CLIENTS.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--clients ${CLIENTS.join(',')}: positive integers`);
+
+/** The PostgreSQL every target ends at. */
+interface Upstream {
+  host: string;
+  port: number;
+  database: string;
+  password: string;
+}
+
+function policyFor(up: Upstream): string {
   return `
 version: 1
 principals:
@@ -28,8 +50,8 @@ principals:
 resources:
   - name: bench
     kind: postgres
-    address: "${host}:${port}"
-    database: ${database}
+    address: "${up.host}:${up.port}"
+    database: ${up.database}
     labels: { env: bench }
     credential: { username: postgres, password: { env: BENCH_PG_PASSWORD }, mode: injected }
 roles:
@@ -43,16 +65,20 @@ roles:
 `;
 }
 
-
 /** Starts Airlock as its own process and gives alice an approved grant; returns her token and the gateway port. */
-async function airlockWithGrant(host: string, port: number, database: string, password: string, extraArgs: string[] = []) {
-  const s = await startServerProcess({ policy: policyFor(host, port, database), env: { BENCH_PG_PASSWORD: password }, extraArgs });
-  const alice = (await api(s, s.adminToken, 'POST', '/api/v1/tokens', { principal: 'alice', ttl: '8h' })).token as string;
-  const bob = (await api(s, s.adminToken, 'POST', '/api/v1/tokens', { principal: 'bob', ttl: '8h' })).token as string;
-  const req = await api(s, alice, 'POST', '/api/v1/requests', { resource: 'bench', role: 'read', duration: '8h', reason: 'benchmark' });
-  const approved = await api(s, bob, 'POST', `/api/v1/requests/${req.id}/approve`, {});
-  const gw = await api<{ postgres: { port: number } }>(s, alice, 'GET', '/api/v1/gateways');
-  return { s, alice, bob, admin: s.adminToken, grantId: approved.grant_id as string, gwPort: gw.postgres.port };
+async function airlockWithGrant(up: Upstream, extraArgs: string[] = []) {
+  const s = await startServerProcess({ policy: policyFor(up), env: { BENCH_PG_PASSWORD: up.password || 'unused-with-trust-auth' }, extraArgs });
+  try {
+    const alice = (await api(s, s.adminToken, 'POST', '/api/v1/tokens', { principal: 'alice', ttl: '8h' })).token as string;
+    const bob = (await api(s, s.adminToken, 'POST', '/api/v1/tokens', { principal: 'bob', ttl: '8h' })).token as string;
+    const req = await api(s, alice, 'POST', '/api/v1/requests', { resource: 'bench', role: 'read', duration: '8h', reason: 'benchmark' });
+    const approved = await api(s, bob, 'POST', `/api/v1/requests/${req.id}/approve`, {});
+    const gw = await api<{ postgres: { port: number } }>(s, alice, 'GET', '/api/v1/gateways');
+    return { s, alice, bob, admin: s.adminToken, grantId: approved.grant_id as string, gwPort: gw.postgres.port };
+  } catch (e) {
+    await s.stop();
+    throw e;
+  }
 }
 
 function rssKb(pid: number): number {
@@ -60,12 +86,23 @@ function rssKb(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 
-function pgbench(args: string[], env: Record<string, string>): { tps: number; latencyMs: number } {
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU time a process (all its threads) has used so far, in µs: /proc/PID/stat utime and stime, in clock ticks. */
+function cpuUs(pid: number): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces: count from the last ')'. Field 3 comes first, so utime (14) is [11].
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: (Number(f[11]) * 1e6) / CLK_TCK, sys: (Number(f[12]) * 1e6) / CLK_TCK };
+}
+
+function pgbench(args: string[], env: Record<string, string>): { tps: number; latencyMs: number; transactions: number } {
   const r = spawnSync('pgbench', args, { env: { ...process.env, ...env }, encoding: 'utf8' });
   const tps = /tps = ([\d.]+)/.exec(r.stdout);
   const lat = /latency average = ([\d.]+) ms/.exec(r.stdout);
-  if (!tps) throw new Error(`pgbench failed: ${r.stdout}\n${r.stderr}`);
-  return { tps: Number(tps[1]), latencyMs: lat ? Number(lat[1]) : NaN };
+  const tx = /number of transactions actually processed: (\d+)/.exec(r.stdout);
+  if (!tps || !tx) throw new Error(`pgbench failed: ${r.stdout}\n${r.stderr}`);
+  return { tps: Number(tps[1]), latencyMs: lat ? Number(lat[1]) : NaN, transactions: Number(tx[1]) };
 }
 
 function median(xs: number[]): number {
@@ -73,70 +110,234 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-/** PgBouncer in session mode in front of the same server; runs as the postgres user (it refuses root). */
-async function startPgBouncer(target: { host: string; port: number; database: string }) {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-pgbouncer-'));
-  chmodSync(dir, 0o777);
+/** SIGTERM, then SIGKILL if the process is still there after 5 s; resolves once it has exited. */
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** A throwaway self-signed certificate; the key is made world-readable because pgbouncer reads it as postgres. */
+function selfSignedCert(dir: string): { key: string; cert: string } {
+  const key = join(dir, 'server.key');
+  const cert = join(dir, 'server.crt');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  chmodSync(key, 0o644);
+  return { key, cert };
+}
+
+/**
+ * PgBouncer in session mode in front of the same server, with client TLS required when `tls` is given. As root it runs
+ * as the postgres user (it refuses root) through `-u`, which switches user in place: without `-d` it does not fork,
+ * so the spawned pid is pgbouncer itself (checked below), the process whose CPU time we read.
+ */
+async function startPgBouncer(dir: string, up: Upstream, tls?: { key: string; cert: string }) {
+  const name = tls ? 'pgbouncer-tls' : 'pgbouncer';
   const port = await freePort();
+  const log = join(dir, `${name}.log`);
   writeFileSync(join(dir, 'users.txt'), '"postgres" ""\n');
-  writeFileSync(
-    join(dir, 'pgbouncer.ini'),
-    `[databases]\n${target.database} = host=${target.host} port=${target.port} dbname=${target.database}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = ${port}\nauth_type = trust\nauth_file = ${join(dir, 'users.txt')}\npool_mode = session\nmax_client_conn = 2000\ndefault_pool_size = 50\nlogfile = ${join(dir, 'pgbouncer.log')}\nunix_socket_dir =\n`,
-  );
+  const settings = [
+    '[databases]',
+    `${up.database} = host=${up.host} port=${up.port} dbname=${up.database}`,
+    '[pgbouncer]',
+    'listen_addr = 127.0.0.1',
+    `listen_port = ${port}`,
+    'auth_type = trust',
+    `auth_file = ${join(dir, 'users.txt')}`,
+    'pool_mode = session',
+    'max_client_conn = 2000',
+    'default_pool_size = 50',
+    `logfile = ${log}`,
+    'unix_socket_dir =',
+    ...(tls ? ['client_tls_sslmode = require', `client_tls_key_file = ${tls.key}`, `client_tls_cert_file = ${tls.cert}`] : []),
+  ];
+  writeFileSync(join(dir, `${name}.ini`), settings.join('\n') + '\n');
   const asRoot = process.getuid?.() === 0;
-  const child = spawn('pgbouncer', [...(asRoot ? ['-u', 'postgres'] : []), join(dir, 'pgbouncer.ini')], { stdio: 'ignore' });
+  const child = spawn('pgbouncer', [...(asRoot ? ['-u', 'postgres'] : []), join(dir, `${name}.ini`)], { stdio: 'ignore' });
+  const logTail = () => {
+    try {
+      return readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  };
   for (let i = 0; i < 50; i++) {
     await new Promise((r) => setTimeout(r, 100));
-    const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: target.database });
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${logTail()}`);
+    const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: up.database, ssl: tls ? { rejectUnauthorized: false } : false });
     try {
       await c.connect();
       await c.end();
-      return { port, stop: () => child.kill('SIGINT') };
-    } catch {
+      const comm = readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim();
+      if (comm !== 'pgbouncer') throw new Error(`${name}: pid ${child.pid} is ${comm}, not pgbouncer`);
+      return { port, pid: child.pid!, stop: () => stopChild(child) };
+    } catch (e) {
       await c.end().catch(() => {});
+      if (e instanceof Error && e.message.includes('not pgbouncer')) throw e;
     }
   }
-  throw new Error('pgbouncer did not start');
+  await stopChild(child);
+  throw new Error(`${name} did not start:\n${logTail()}`);
 }
 
-async function throughput(db: { name: string }, pgPort: number) {
+/** The thinnest Node.js relay: bytes in, bytes out, no parsing, no backpressure handling, no TLS. */
+const NODE_PIPE = `import net from 'node:net';
+const [host, port] = [process.argv[2], Number(process.argv[3])];
+const server = net.createServer((client) => {
+  const upstream = net.connect({ host, port });
+  client.setNoDelay(true);
+  upstream.setNoDelay(true);
+  client.on('data', (b) => upstream.write(b));
+  upstream.on('data', (b) => client.write(b));
+  client.on('close', () => upstream.destroy());
+  upstream.on('close', () => client.destroy());
+  client.on('error', () => {});
+  upstream.on('error', () => {});
+});
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+`;
+
+/** Runs NODE_PIPE as its own process, so its CPU time is its own; resolves with the port it listens on. */
+async function startNodePipe(dir: string, up: Upstream) {
+  const file = join(dir, 'node-pipe.mjs');
+  writeFileSync(file, NODE_PIPE);
+  const child = spawn(process.execPath, [file, up.host, String(up.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('node pipe did not start in 10 s')), 10_000);
+    createInterface({ input: child.stdout! }).once('line', (l) => {
+      clearTimeout(t);
+      resolve(Number(l));
+    });
+    child.once('exit', (code) => reject(new Error(`node pipe exited with ${code}`)));
+  }).catch(async (e) => {
+    await stopChild(child);
+    throw e;
+  });
+  return { port, pid: child.pid!, stop: () => stopChild(child) };
+}
+
+interface Target {
+  args: string[];
+  env: Record<string, string>;
+  /** The proxy process whose CPU time per transaction is reported; none for direct. */
+  pid?: number;
+}
+const TARGETS = ['direct', 'pgbouncer', 'pgbouncer_tls', 'node_pipe', 'airlock_tls', 'airlock_plain'] as const;
+type TargetName = (typeof TARGETS)[number];
+const LABELS: Record<TargetName, string> = { direct: 'direct', pgbouncer: 'PgBouncer', pgbouncer_tls: 'PgBouncer TLS', node_pipe: 'Node pipe', airlock_tls: 'Airlock TLS', airlock_plain: 'Airlock no TLS' };
+const PROXIES = TARGETS.filter((t) => t !== 'direct');
+
+/** The TLS protocol and cipher libpq (as in pgbench) negotiates with a target, as psql's \conninfo reports them. */
+function negotiatedTls(t: Target): string {
+  const r = spawnSync('psql', ['-X', '-c', '\\conninfo', ...t.args], { env: { ...process.env, ...t.env }, encoding: 'utf8' });
+  const m = /protocol: ([^,]+), cipher: ([^,]+)/.exec(r.stdout);
+  return m ? `${m[1]} ${m[2]}` : `unknown (${(r.stdout + r.stderr).trim()})`;
+}
+
+interface Sample {
+  tps: number;
+  latencyMs: number;
+  userUsPerTx: number;
+  sysUsPerTx: number;
+}
+
+function pgbenchS(t: Target, mode: string, clients: number, seconds: number) {
+  return pgbench(['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), ...t.args], t.env);
+}
+
+/** ROUNDS rounds, each running every target once, so a slow moment of the machine hits all of them alike. */
+function measure(targets: Record<TargetName, Target>, mode: string, clients: number): Record<TargetName, Sample[]> {
+  const samples = Object.fromEntries(TARGETS.map((n) => [n, [] as Sample[]])) as Record<TargetName, Sample[]>;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of TARGETS) {
+      const t = targets[name];
+      const before = t.pid ? cpuUs(t.pid) : undefined;
+      const r = pgbenchS(t, mode, clients, SECONDS);
+      const after = t.pid ? cpuUs(t.pid) : undefined;
+      const perTx = (k: 'user' | 'sys') => (before && after ? (after[k] - before[k]) / r.transactions : NaN);
+      samples[name].push({ tps: r.tps, latencyMs: r.latencyMs, userUsPerTx: perTx('user'), sysUsPerTx: perTx('sys') });
+    }
+  }
+  return samples;
+}
+
+function tpsRow(mode: string, clients: number, s: Record<TargetName, Sample[]>): string {
+  const tps = (n: TargetName) => median(s[n].map((x) => x.tps));
+  const lat = (n: TargetName) => median(s[n].map((x) => x.latencyMs));
+  const ratio = (a: TargetName, b: TargetName) => (tps(a) / tps(b)).toFixed(2);
+  const added = (a: TargetName, b: TargetName) => (clients === 1 ? ((lat(a) - lat(b)) * 1000).toFixed(0) : '–');
+  const cells = [mode, clients, ...TARGETS.map((n) => tps(n).toFixed(0)), `**${ratio('airlock_tls', 'pgbouncer_tls')}**`, `**${ratio('airlock_plain', 'pgbouncer')}**`, ratio('airlock_plain', 'node_pipe'), added('airlock_tls', 'pgbouncer_tls'), added('airlock_plain', 'pgbouncer')];
+  return `| ${cells.join(' | ')} |`;
+}
+
+function cpuRow(mode: string, clients: number, s: Record<TargetName, Sample[]>): string {
+  const cell = (n: TargetName) => {
+    const user = median(s[n].map((x) => x.userUsPerTx));
+    const sys = median(s[n].map((x) => x.sysUsPerTx));
+    return `${user.toFixed(1)} + ${sys.toFixed(1)} = ${(user + sys).toFixed(1)}`;
+  };
+  return `| ${[mode, clients, ...PROXIES.map(cell)].join(' | ')} |`;
+}
+
+async function throughput(up: Upstream) {
   if (spawnSync('which', ['pgbouncer']).status !== 0) {
     console.log('# pgbouncer is missing: installing the Debian package');
     execFileSync('apt-get', ['install', '-y', '-qq', 'pgbouncer'], { stdio: 'inherit' });
   }
-  const base = new URL(adminUrl());
-  execFileSync('pgbench', ['-i', '-q', '-s', '10', '-h', base.hostname, '-p', String(pgPort), '-U', 'postgres', db.name], { stdio: 'ignore' });
-  const bouncer = await startPgBouncer({ host: base.hostname, port: pgPort, database: db.name });
-  const tls = await airlockWithGrant(base.hostname, pgPort, db.name, decodeURIComponent(base.password) || 'unused-with-trust-auth');
-  const plain = await airlockWithGrant(base.hostname, pgPort, db.name, decodeURIComponent(base.password) || 'unused-with-trust-auth', ['--pg-allow-loopback-cleartext']);
-  const targets = {
-    direct: { args: ['-h', base.hostname, '-p', String(pgPort), '-U', 'postgres', db.name], env: { PGPASSWORD: decodeURIComponent(base.password), PGSSLMODE: 'disable' } },
-    pgbouncer: { args: ['-h', '127.0.0.1', '-p', String(bouncer.port), '-U', 'postgres', db.name], env: { PGSSLMODE: 'disable' } },
-    airlock_tls: { args: ['-h', '127.0.0.1', '-p', String(tls.gwPort), '-U', 'alice', 'bench'], env: { PGPASSWORD: tls.alice, PGSSLMODE: 'require' } },
-    airlock_plain: { args: ['-h', '127.0.0.1', '-p', String(plain.gwPort), '-U', 'alice', 'bench'], env: { PGPASSWORD: plain.alice, PGSSLMODE: 'disable' } },
-  };
-  const rows: string[] = [];
+  execFileSync('pgbench', ['-i', '-q', '-s', '10', '-h', up.host, '-p', String(up.port), '-U', 'postgres', up.database], { stdio: 'ignore', env: { ...process.env, PGPASSWORD: up.password } });
+  // Readable by the postgres user pgbouncer runs as.
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-gw-'));
+  chmodSync(dir, 0o777);
+  const stops: (() => Promise<unknown>)[] = [];
   try {
-    for (const mode of ['simple', 'extended', 'prepared']) {
-      for (const clients of [1, 8]) {
-        const res: Record<string, { tps: number[]; lat: number[] }> = {};
-        for (let round = 0; round < ROUNDS; round++) {
-          for (const [name, t] of Object.entries(targets)) {
-            const r = pgbench(['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(SECONDS), ...t.args], t.env);
-            (res[name] ??= { tps: [], lat: [] }).tps.push(r.tps);
-            res[name].lat.push(r.latencyMs);
-          }
-        }
-        const m = (n: string) => median(res[n]!.tps);
-        const l = (n: string) => median(res[n]!.lat);
-        rows.push(`| ${mode} | ${clients} | ${m('direct').toFixed(0)} | ${m('pgbouncer').toFixed(0)} | ${m('airlock_tls').toFixed(0)} | ${m('airlock_plain').toFixed(0)} | ${(m('airlock_tls') / m('direct')).toFixed(2)} | ${(m('airlock_tls') / m('pgbouncer')).toFixed(2)} | ${(m('airlock_plain') / m('pgbouncer')).toFixed(2)} | ${clients === 1 ? ((l('airlock_tls') - l('direct')) * 1000).toFixed(0) : '–'} |`);
-        console.log(rows[rows.length - 1]);
+    const bouncer = await startPgBouncer(dir, up);
+    stops.push(bouncer.stop);
+    const bouncerTls = await startPgBouncer(dir, up, selfSignedCert(dir));
+    stops.push(bouncerTls.stop);
+    const pipe = await startNodePipe(dir, up);
+    stops.push(pipe.stop);
+    const tls = await airlockWithGrant(up);
+    stops.push(() => tls.s.stop());
+    const plain = await airlockWithGrant(up, ['--pg-allow-loopback-cleartext']);
+    stops.push(() => plain.s.stop());
+    const local = (port: number, user: string, database: string) => ['-h', '127.0.0.1', '-p', String(port), '-U', user, database];
+    const targets: Record<TargetName, Target> = {
+      direct: { args: ['-h', up.host, '-p', String(up.port), '-U', 'postgres', up.database], env: { PGPASSWORD: up.password, PGSSLMODE: 'disable' } },
+      pgbouncer: { args: local(bouncer.port, 'postgres', up.database), env: { PGSSLMODE: 'disable' }, pid: bouncer.pid },
+      pgbouncer_tls: { args: local(bouncerTls.port, 'postgres', up.database), env: { PGSSLMODE: 'require' }, pid: bouncerTls.pid },
+      node_pipe: { args: local(pipe.port, 'postgres', up.database), env: { PGPASSWORD: up.password, PGSSLMODE: 'disable' }, pid: pipe.pid },
+      airlock_tls: { args: local(tls.gwPort, 'alice', 'bench'), env: { PGPASSWORD: tls.alice, PGSSLMODE: 'require' }, pid: tls.s.child.pid },
+      airlock_plain: { args: local(plain.gwPort, 'alice', 'bench'), env: { PGPASSWORD: plain.alice, PGSSLMODE: 'disable' }, pid: plain.s.child.pid },
+    };
+    console.log(`# TLS as libpq negotiates it: PgBouncer TLS ${negotiatedTls(targets.pgbouncer_tls)}; Airlock TLS ${negotiatedTls(targets.airlock_tls)}`);
+    // Node processes compile hot code and Airlock fills its statement caches on first use; without a warm-up the first
+    // row would measure that instead of steady traffic.
+    for (const mode of WARMUP > 0 ? MODES : []) for (const name of TARGETS) pgbenchS(targets[name], mode, Math.max(...CLIENTS), WARMUP);
+    console.log(`# pgbench -S, ${SECONDS}s per run after ${WARMUP}s of warm-up per target and mode, ${ROUNDS} interleaved round(s), median TPS; added latency in µs at 1 client`);
+    console.log(`| mode | clients | ${TARGETS.map((n) => LABELS[n]).join(' | ')} | **Airlock TLS / PgBouncer TLS** | **Airlock no-TLS / PgBouncer** | Airlock no-TLS / Node pipe | added latency, TLS vs PgBouncer TLS | added latency, no TLS vs PgBouncer |`);
+    console.log(`|${' --- |'.repeat(2 + TARGETS.length + 5)}`);
+    const cpuRows: string[] = [];
+    for (const mode of MODES) {
+      for (const clients of CLIENTS) {
+        const samples = measure(targets, mode, clients);
+        console.log(tpsRow(mode, clients, samples));
+        cpuRows.push(cpuRow(mode, clients, samples));
       }
     }
+    console.log(`\n# proxy process CPU per transaction, µs user + system = total (/proc/PID/stat over each pgbench run, median)`);
+    console.log(`| mode | clients | ${PROXIES.map((n) => LABELS[n]).join(' | ')} |`);
+    console.log(`|${' --- |'.repeat(2 + PROXIES.length)}`);
+    for (const row of cpuRows) console.log(row);
   } finally {
-    bouncer.stop();
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
   }
-  return { rows, tls, plain };
 }
 
 async function revokeToDisconnect(a: Awaited<ReturnType<typeof airlockWithGrant>>): Promise<number[]> {
@@ -169,7 +370,7 @@ async function memory(): Promise<{ idleKbPerConn: number; conns: number; bigResu
   const emb = await startEmbeddedPostgres({ dir: join(dir, 'pg'), maxConnections: 1100 });
   try {
     const u = new URL(emb.url);
-    const a = await airlockWithGrant('127.0.0.1', emb.port, 'postgres', decodeURIComponent(u.password));
+    const a = await airlockWithGrant({ host: '127.0.0.1', port: emb.port, database: 'postgres', password: decodeURIComponent(u.password) });
     const pid = a.s.child.pid!;
     try {
       // A big result first, on a fresh gateway, read by psql into /dev/null; sample the gateway's RSS meanwhile.
@@ -212,27 +413,24 @@ async function memory(): Promise<{ idleKbPerConn: number; conns: number; bigResu
 
 async function main() {
   const db = await createTestDatabase('airlock_bench');
-  const pgPort = Number(new URL(adminUrl()).port || 5432);
+  const base = new URL(adminUrl());
+  const up: Upstream = { host: base.hostname, port: Number(base.port || 5432), database: db.name, password: decodeURIComponent(base.password) };
   try {
-    console.log(`# pgbench -S, ${SECONDS}s per run, ${ROUNDS} interleaved rounds, median TPS`);
-    console.log('| mode | clients | direct | PgBouncer | Airlock (TLS) | Airlock (no TLS) | Airlock TLS / direct | Airlock TLS / PgBouncer | Airlock no-TLS / PgBouncer | added latency µs (1 client, TLS) |');
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
-    if (!process.argv.includes('--skip-throughput')) {
-      const t = await throughput(db, pgPort);
-      await t.tls.s.stop();
-      await t.plain.s.stop();
+    if (!flag('skip-throughput')) await throughput(up);
+    if (!flag('skip-revoke')) {
+      const a = await airlockWithGrant(up);
+      try {
+        const revoke = await revokeToDisconnect(a);
+        console.log(`# revoke → client disconnected (ms): ${revoke.map((x) => x.toFixed(0)).join(', ')}`);
+      } finally {
+        await a.s.stop();
+      }
     }
-    const base = new URL(adminUrl());
-    const a = await airlockWithGrant(base.hostname, pgPort, db.name, decodeURIComponent(base.password) || 'unused-with-trust-auth');
-    try {
-      const revoke = await revokeToDisconnect(a);
-      console.log(`# revoke → client disconnected (ms): ${revoke.map((x) => x.toFixed(0)).join(', ')}`);
-    } finally {
-      await a.s.stop();
+    if (!flag('skip-memory')) {
+      const mem = await memory();
+      console.log(`# gateway memory per idle connection (${mem.conns} connections, TLS): ${mem.idleKbPerConn.toFixed(1)} KiB`);
+      console.log(`# gateway RSS growth during a ${mem.bigResultMb} MB result: ${mem.bigResultPeakMb.toFixed(1)} MB`);
     }
-    const mem = await memory();
-    console.log(`# gateway memory per idle connection (${mem.conns} connections, TLS): ${mem.idleKbPerConn.toFixed(1)} KiB`);
-    console.log(`# gateway RSS growth during a ${mem.bigResultMb} MB result: ${mem.bigResultPeakMb.toFixed(1)} MB`);
   } finally {
     await db.drop();
   }
