@@ -363,29 +363,51 @@ async function revokeToDisconnect(a: Awaited<ReturnType<typeof airlockWithGrant>
   return out;
 }
 
-async function memory(): Promise<{ idleKbPerConn: number; conns: number; bigResultPeakMb: number; bigResultMb: number }> {
+/** Runs `copy … to stdout` of `rows` 1,000-byte rows through a port with psql into /dev/null; samples `pid`'s RSS meanwhile. */
+async function copyThrough(pid: number, port: number, user: string, database: string, env: Record<string, string>, rows: number): Promise<{ growthMb: number; seconds: number }> {
+  const base = rssKb(pid);
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssKb(pid))), 50);
+  const t0 = performance.now();
+  // Asynchronous, so the sampler above keeps running while psql reads.
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn('psql', ['-X', '-q', '-h', '127.0.0.1', '-p', String(port), '-U', user, '-d', database, '-c', `copy (select repeat('x', 1000) from generate_series(1, ${rows})) to stdout`], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('exit', (c) => resolve(c ?? 1));
+  });
+  clearInterval(sampler);
+  if (code !== 0) throw new Error(`psql failed with ${code}`);
+  return { growthMb: (peak - base) / 1024, seconds: (performance.now() - t0) / 1000 };
+}
+
+interface MemoryFigures {
+  idleKbPerConn: number;
+  conns: number;
+  bigResultMb: number;
+  airlock: { growthMb: number; seconds: number };
+  pipe: { growthMb: number; seconds: number };
+}
+
+async function memory(): Promise<MemoryFigures> {
   // 1,000 upstream connections need a server that allows them: an embedded PostgreSQL with max_connections raised.
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-pg-'));
   chmodSync(dir, 0o711);
   const emb = await startEmbeddedPostgres({ dir: join(dir, 'pg'), maxConnections: 1100 });
   try {
     const u = new URL(emb.url);
-    const a = await airlockWithGrant({ host: '127.0.0.1', port: emb.port, database: 'postgres', password: decodeURIComponent(u.password) });
+    const up: Upstream = { host: '127.0.0.1', port: emb.port, database: 'postgres', password: decodeURIComponent(u.password) };
+    const a = await airlockWithGrant(up);
     const pid = a.s.child.pid!;
+    const pipe = await startNodePipe(dir, up);
     try {
-      // A big result first, on a fresh gateway, read by psql into /dev/null; sample the gateway's RSS meanwhile.
-      const base = rssKb(pid);
-      let peak = base;
-      const sampler = setInterval(() => (peak = Math.max(peak, rssKb(pid))), 50);
-      const t0 = performance.now();
-      // Asynchronous, so the sampler above keeps running while psql reads.
-      const code = await new Promise<number>((resolve) => {
-        const child = spawn('psql', ['-X', '-q', '-h', '127.0.0.1', '-p', String(a.gwPort), '-U', 'alice', '-d', 'bench', '-c', `copy (select repeat('x', 1000) from generate_series(1, ${ROWS})) to stdout`], { env: { ...process.env, PGPASSWORD: a.alice, PGSSLMODE: 'require' }, stdio: ['ignore', 'ignore', 'inherit'] });
-        child.on('exit', (c) => resolve(c ?? 1));
-      });
-      clearInterval(sampler);
-      if (code !== 0) throw new Error(`psql failed with ${code}`);
-      console.log(`# ${ROWS / 1000} MB COPY through the gateway took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      // A big result on a warm gateway (one small COPY first: the first statement of a process loads the SQL parser,
+      // ~50 MB once, which is not what this measures), read by psql into /dev/null. The same through a bare Node pipe
+      // is the baseline: what V8 and libuv themselves take to stream that much.
+      const airlockEnv = { PGPASSWORD: a.alice, PGSSLMODE: 'require' };
+      const pipeEnv = { PGPASSWORD: up.password, PGSSLMODE: 'disable' };
+      await copyThrough(pid, a.gwPort, 'alice', 'bench', airlockEnv, 1000);
+      await copyThrough(pipe.pid, pipe.port, u.username || 'postgres', up.database, pipeEnv, 1000);
+      const airlock = await copyThrough(pid, a.gwPort, 'alice', 'bench', airlockEnv, ROWS);
+      const pipeRun = await copyThrough(pipe.pid, pipe.port, u.username || 'postgres', up.database, pipeEnv, ROWS);
       const before = rssKb(pid);
       const clients: pg.Client[] = [];
       const N = 1000;
@@ -402,8 +424,9 @@ async function memory(): Promise<{ idleKbPerConn: number; conns: number; bigResu
       await new Promise((r) => setTimeout(r, 1000));
       const after = rssKb(pid);
       await Promise.all(clients.map((c) => c.end().catch(() => {})));
-      return { idleKbPerConn: (after - before) / N, conns: N, bigResultPeakMb: (peak - base) / 1024, bigResultMb: ROWS / 1000 };
+      return { idleKbPerConn: (after - before) / N, conns: N, bigResultMb: ROWS / 1000, airlock, pipe: pipeRun };
     } finally {
+      await pipe.stop();
       await a.s.stop();
     }
   } finally {
@@ -429,7 +452,7 @@ async function main() {
     if (!flag('skip-memory')) {
       const mem = await memory();
       console.log(`# gateway memory per idle connection (${mem.conns} connections, TLS): ${mem.idleKbPerConn.toFixed(1)} KiB`);
-      console.log(`# gateway RSS growth during a ${mem.bigResultMb} MB result: ${mem.bigResultPeakMb.toFixed(1)} MB`);
+      console.log(`# RSS growth during a ${mem.bigResultMb} MB COPY result: Airlock (TLS) ${mem.airlock.growthMb.toFixed(1)} MB in ${mem.airlock.seconds.toFixed(1)} s; bare Node pipe (no TLS) ${mem.pipe.growthMb.toFixed(1)} MB in ${mem.pipe.seconds.toFixed(1)} s`);
     }
   } finally {
     await db.drop();

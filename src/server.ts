@@ -143,9 +143,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const cleaned = await pgCredentials.cleanup();
   if (cleaned) log.info({ roles: cleaned }, 'dropped per-grant database roles of grants that ended');
 
-  // Statements are appended lazily: one commit (an fsync) per 50 ms at most rather than per 5 ms, so a busy session
-  // does not wait behind the disk; sessions still await their events when they end.
-  const statementAudit = { append: (e: AuditInput) => audit.append(e, { lazy: e.action === 'statement' }) };
+  // Statements are appended lazily (appendLazy): one commit (an fsync) per 50 ms at most rather than per 5 ms, so a
+  // busy session does not wait behind the disk; sessions still await their events when they end.
+  const statementAudit = { append: (e: AuditInput) => audit.append(e), appendLazy: (e: AuditInput, onError: (err: unknown) => void) => audit.appendLazy(e, onError) };
 
   if (opts.pgListen !== null) {
     const tls = await loadOrCreateTls(dataDir);

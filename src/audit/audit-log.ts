@@ -4,8 +4,9 @@ import { sql, type Transaction } from 'kysely';
 import type { AuditEvent, AuditInput } from '../domain/model.js';
 import type { Clock } from '../domain/clock.js';
 import type { DB } from '../store/schema.js';
-import type { Executor, Store } from '../store/store.js';
-import { eventHash, verifyEvents, type VerifyResult } from './chain.js';
+import type { AuditRow, Executor, Store } from '../store/store.js';
+import { canonicalJson, canonicalJsonOfData } from '../domain/canonical-json.js';
+import { canonicalEventJson, sha256Hex, verifyEvents, type VerifyResult } from './chain.js';
 
 export interface AuditLogOptions {
   /** Largest batch written in one transaction. */
@@ -14,6 +15,14 @@ export interface AuditLogOptions {
   batchDelayMs?: number;
   /** How long a hot-path event (a gateway's statement, append(e, { lazy: true })) may wait, in ms. */
   lazyDelayMs?: number;
+}
+
+/** An event waiting for its batch: the caller's fields, copied when it was queued, and whom to tell how the batch went. */
+interface Queued extends AuditInput {
+  time: string;
+  /** null for appendLazy, which has nobody to tell of success. */
+  resolve: (() => void) | null;
+  reject: (err: unknown) => void;
 }
 
 function rowToEvent(r: DB['audit_events']): AuditEvent {
@@ -28,35 +37,39 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
   /** When the armed timer fires (ms since epoch), to tell whether an eager event must bring it forward. */
   let timerDue = 0;
   const listeners = new Set<(events: AuditEvent[]) => void>();
-  const queue: { input: AuditInput; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  const queue: Queued[] = [];
   let timer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> | null = null;
+  // Queued events are stamped with the time they were queued; events queued within one millisecond share its text.
+  let stampMs = NaN;
+  let stampText = '';
 
   /**
    * Appends events inside `trx`. The head row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions are
    * already serial), so appends from several processes form one chain. Visible to others only when trx commits.
    */
-  async function appendInTx(trx: Transaction<DB>, inputs: AuditInput[]): Promise<AuditEvent[]> {
+  async function appendInTx(trx: Transaction<DB>, inputs: readonly AuditInput[]): Promise<AuditEvent[]> {
     if (inputs.length === 0) return [];
     const headQuery = trx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
     const head = await (store.dialect === 'postgres' ? headQuery.forUpdate() : headQuery).executeTakeFirstOrThrow();
     let seq = Number(head.seq);
     let prev = head.hash;
     const now = clock.now().toISOString();
-    const events: AuditEvent[] = inputs.map((i) => {
+    const events: AuditEvent[] = [];
+    const rows: AuditRow[] = [];
+    for (const i of inputs) {
       seq += 1;
-      const e = { seq, time: i.time ?? now, actor: i.actor, action: i.action, target: i.target ?? null, source: i.source ?? null, details: i.details ?? {}, prev_hash: prev };
-      const hash = eventHash(e);
-      prev = hash;
-      return { ...e, hash };
-    });
-    // Insert in slices: SQLite caps bound parameters per statement.
-    for (let i = 0; i < events.length; i += 100) {
-      await trx
-        .insertInto('audit_events')
-        .values(events.slice(i, i + 100).map((e) => ({ ...e, details: JSON.stringify(e.details) })))
-        .execute();
+      const e: AuditEvent = { seq, time: i.time ?? now, actor: i.actor, action: i.action, target: i.target ?? null, source: i.source ?? null, details: i.details ?? {}, prev_hash: prev, hash: '' };
+      // The details column holds the same canonical text the hash covers, so details are encoded once. Details that
+      // canonicalJson does not encode as JSON (a function, a bigint) keep JSON.stringify's text, as they always had.
+      const canonical = canonicalJsonOfData(e.details);
+      const detailsJson = canonical ?? canonicalJson(e.details);
+      e.hash = sha256Hex(canonicalEventJson(e, detailsJson));
+      prev = e.hash;
+      events.push(e);
+      rows.push({ seq, time: e.time, actor: e.actor, action: e.action, target: e.target, source: e.source, details: canonical ?? JSON.stringify(e.details), prev_hash: e.prev_hash, hash: e.hash });
     }
+    await store.insertAuditRows(trx, rows);
     await trx.updateTable('audit_head').set({ seq, hash: prev }).where('id', '=', 1).execute();
     return events;
   }
@@ -69,12 +82,50 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
   async function flushOnce(): Promise<void> {
     const batch = queue.splice(0, maxBatch);
     if (batch.length === 0) return;
+    let events: AuditEvent[];
     try {
-      const events = await store.transaction((trx) => appendInTx(trx, batch.map((b) => b.input)));
-      for (const b of batch) b.resolve();
-      published(events);
+      events = await store.transaction((trx) => appendInTx(trx, batch));
     } catch (e) {
-      for (const b of batch) b.reject(e);
+      for (const b of batch) failed(b, e);
+      return;
+    }
+    for (const b of batch) if (b.resolve !== null) b.resolve();
+    try {
+      published(events);
+    } catch {
+      // The batch is committed and its appends have succeeded; a listener's failure is its own.
+    }
+  }
+
+  function failed(b: Queued, err: unknown): void {
+    try {
+      b.reject(err);
+    } catch (thrown) {
+      // An appendLazy onError that throws must not keep the rest of the batch from hearing: report it as uncaught.
+      queueMicrotask(() => {
+        throw thrown;
+      });
+    }
+  }
+
+  function stamp(): string {
+    const now = clock.now();
+    const ms = now.getTime();
+    if (ms !== stampMs) {
+      stampText = now.toISOString();
+      stampMs = ms;
+    }
+    return stampText;
+  }
+
+  function enqueue(input: AuditInput, lazy: boolean, resolve: (() => void) | null, reject: (err: unknown) => void): void {
+    queue.push({ actor: input.actor, action: input.action, target: input.target, source: input.source, details: input.details, time: input.time ?? stamp(), resolve, reject });
+    if (queue.length >= maxBatch) void flush();
+    else if (!flushing) {
+      // A statement may wait up to lazyDelayMs for company (fewer commits, i.e. fewer fsyncs on the event loop);
+      // anything else brings the commit forward to batchDelayMs.
+      const delay = lazy ? lazyDelayMs : batchDelayMs;
+      if (!timer || Date.now() + delay < timerDue) arm(delay);
     }
   }
 
@@ -106,15 +157,14 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
     published,
     /** Hot-path append: batched with others; the promise resolves once the event is committed. */
     append(input: AuditInput, how: { lazy?: boolean } = {}): Promise<void> {
-      const p = new Promise<void>((resolve, reject) => queue.push({ input: { ...input, time: input.time ?? clock.now().toISOString() }, resolve, reject }));
-      if (queue.length >= maxBatch) void flush();
-      else if (!flushing) {
-        // A statement may wait up to lazyDelayMs for company (fewer commits, i.e. fewer fsyncs on the event loop);
-        // anything else brings the commit forward to batchDelayMs.
-        const delay = how.lazy ? lazyDelayMs : batchDelayMs;
-        if (!timer || Date.now() + delay < timerDue) arm(delay);
-      }
-      return p;
+      return new Promise<void>((resolve, reject) => enqueue(input, Boolean(how.lazy), resolve, reject));
+    },
+    /**
+     * append(input, { lazy: true }) without a promise, for a gateway's statements: queued in the same order, committed
+     * in the next batch (flush() included); `onError` is called if that batch fails, and must not throw.
+     */
+    appendLazy(input: AuditInput, onError: (err: unknown) => void): void {
+      enqueue(input, true, null, onError);
     },
     flush,
     onAppended(fn: (events: AuditEvent[]) => void): () => void {

@@ -1,7 +1,7 @@
 // The hash chain: a canonical encoding of each event and the SHA-256 that links it to the one before.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { AuditEvent } from '../domain/model.js';
-import { canonicalJson } from '../domain/canonical-json.js';
+import { canonicalJson, quoteJson } from '../domain/canonical-json.js';
 
 export { canonicalJson };
 
@@ -9,11 +9,34 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 export type UnhashedEvent = Omit<AuditEvent, 'hash'>;
 
+/** SHA-256 in hex; crypto.hash (Node 20.12+) spares the Hash object createHash makes. */
+export const sha256Hex: (text: string) => string =
+  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text).digest('hex');
+
 /** hash = SHA-256(canonical encoding of every field but the hash itself, including prev_hash). */
 export function eventHash(e: UnhashedEvent): string {
-  return createHash('sha256')
-    .update(canonicalJson({ seq: e.seq, time: e.time, actor: e.actor, action: e.action, target: e.target, source: e.source, details: e.details, prev_hash: e.prev_hash }))
-    .digest('hex');
+  return sha256Hex(canonicalJson({ seq: e.seq, time: e.time, actor: e.actor, action: e.action, target: e.target, source: e.source, details: e.details, prev_hash: e.prev_hash }));
+}
+
+/**
+ * The text eventHash hashes, given the details already encoded (`detailsJson` = canonicalJson(e.details)), so the
+ * append path encodes details once, for the hash and for the details column. Byte-identical to eventHash's input.
+ */
+export function canonicalEventJson(e: UnhashedEvent, detailsJson: string): string {
+  if (e.action === undefined || e.actor === undefined || e.details === undefined || e.prev_hash === undefined || e.seq === undefined || e.source === undefined || e.target === undefined || e.time === undefined) {
+    // canonicalJson leaves such a field out; not worth a fast path.
+    return canonicalJson({ seq: e.seq, time: e.time, actor: e.actor, action: e.action, target: e.target, source: e.source, details: e.details, prev_hash: e.prev_hash });
+  }
+  // The keys in sorted order.
+  return `{"action":${field(e.action)},"actor":${field(e.actor)},"details":${detailsJson},"prev_hash":${field(e.prev_hash)},"seq":${field(e.seq)},"source":${field(e.source)},"target":${field(e.target)},"time":${field(e.time)}}`;
+}
+
+/** canonicalJson of one field, with the usual string, number and null done inline. */
+function field(v: unknown): string {
+  if (typeof v === 'string') return quoteJson(v);
+  if (typeof v === 'number' && Number.isFinite(v)) return `${v}`;
+  if (v === null) return 'null';
+  return `${canonicalJson(v)}`;
 }
 
 export interface VerifyResult {

@@ -46,9 +46,15 @@ export interface GatewayAccess {
   planSession(principal: Principal, resource: string, database: string | undefined): Promise<SessionPlan>;
 }
 
-/** Audit events from the hot path: batched, durable before the returned promise resolves. */
+/** Audit events from the gateways, batched. */
 export interface AuditSink {
+  /** Durable before the returned promise resolves (session start and end, refusals). */
   append(event: AuditInput): Promise<void>;
+  /**
+   * A statement: queued behind everything appended before it and committed with its batch (an `append` after it
+   * resolves only once it is committed too), with no promise of its own; `onError` hears if its batch failed.
+   */
+  appendLazy(event: AuditInput, onError: (err: unknown) => void): void;
 }
 
 export interface GatewayDeps {

@@ -6,6 +6,9 @@ import pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
 import type { DB } from './schema.js';
 import { migrationProvider } from './migrations.js';
+import { postgresAuditRows, sqliteAuditRows, type AuditRow, type InsertAuditRows } from './audit-rows.js';
+
+export type { AuditRow };
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Executor = Kysely<DB> | Transaction<DB>;
@@ -16,6 +19,8 @@ export interface Store {
   /** Where the data lives, without credentials: a file path or host/database. */
   readonly location: string;
   transaction<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T>;
+  /** Inserts audit_events rows inside `trx` in the fewest round trips the dialect allows (the audit log's hot path). */
+  insertAuditRows(trx: Transaction<DB>, rows: readonly AuditRow[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -37,6 +42,7 @@ function redactUrl(url: string): string {
 export async function openStore(opts: StoreOptions): Promise<Store> {
   const isPg = /^postgres(ql)?:\/\//.test(opts.url);
   let db: Kysely<DB>;
+  let insertAuditRows: InsertAuditRows;
   if (isPg) {
     const pool = new pg.Pool({
       connectionString: opts.url,
@@ -46,6 +52,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     });
     pool.on('error', () => {}); // an idle client losing its server is reported by the next query instead
     db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    insertAuditRows = postgresAuditRows();
   } else {
     if (opts.url !== ':memory:') mkdirSync(dirname(opts.url), { recursive: true });
     const sqlite = new Database(opts.url);
@@ -55,6 +62,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
     db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+    insertAuditRows = sqliteAuditRows(sqlite);
   }
   const migrator = new Migrator({ db, provider: migrationProvider, migrationTableName: 'airlock_migrations', migrationLockTableName: 'airlock_migrations_lock' });
   const { error } = await migrator.migrateToLatest();
@@ -67,6 +75,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     dialect: isPg ? 'postgres' : 'sqlite',
     location: isPg ? redactUrl(opts.url) : opts.url,
     transaction: (fn) => db.transaction().execute(fn),
+    insertAuditRows,
     close: () => db.destroy(),
   };
 }

@@ -31,9 +31,11 @@ test('whoami tells who the token belongs to', async () => {
   assert.equal(r.json().admin, false);
 });
 
+// The grant lasts 8 s: long enough that the CLI calls after the approval (each a new Node process, slow on a loaded
+// machine) still find it active.
 test('request --wait follows the request live until bob approves; the grant then expires on time', async () => {
   const waiting = new Promise<{ code: number; out: string; err: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'request', 'prod-orders', '--role', 'read', '--for', '3s', '--reason', 'OPS-1 check order 42', '--wait', '--json'], { env: { ...process.env, AIRLOCK_SERVER: server.url, AIRLOCK_TOKEN: alice } });
+    const child = spawn(process.execPath, [BIN, 'request', 'prod-orders', '--role', 'read', '--for', '8s', '--reason', 'OPS-1 check order 42', '--wait', '--json'], { env: { ...process.env, AIRLOCK_SERVER: server.url, AIRLOCK_TOKEN: alice } });
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));
@@ -62,7 +64,7 @@ test('request --wait follows the request live until bob approves; the grant then
   const g = grants.find((x) => x.id === decided.grant_id);
   assert.ok(g, 'the grant is listed as active');
   assert.deepEqual([g.principal, g.resource, g.role, g.status], ['alice', 'prod-orders', 'read', 'active']);
-  assert.equal(Date.parse(g.expires_at) - Date.parse(g.starts_at), 3000);
+  assert.equal(Date.parse(g.expires_at) - Date.parse(g.starts_at), 8000);
 
   await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(g.expires_at) - Date.now()) + 1200));
   const after = (await cli(server, alice, ['grants', '--json'])).json() as { id: string; status: string; ended_at: string; expires_at: string }[];

@@ -95,7 +95,7 @@ export async function startRig(opts: { extra?: Record<string, ResourceSetup>; ga
 
   const log = { info() {}, warn(o: object) { errors.push(o); }, error(o: object) { errors.push(o); } };
   const gateway = makePgGateway(
-    { access, sessions: registry, audit: { async append(e) { events.push(e); } }, log },
+    { access, sessions: registry, audit: { async append(e) { events.push(e); }, appendLazy(e) { events.push(e); } }, log },
     { listen: { host: '127.0.0.1', port: 0 }, tls: { key: tls.key, cert: tls.cert }, ...opts.gateway },
   );
   const { port } = await gateway.start();

@@ -198,10 +198,8 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       cancelUpstream,
       onStatement(r: StatementRecord) {
         info.statements++;
-        audit('statement', { grant_id: info.grant_id, ...r }).catch((err: unknown) => {
-          deps.log.error({ err: String(err), session_id: id }, 'postgres gateway: could not audit a statement; ending the session');
-          relay.kill('the audit log is unavailable, so the session was ended', '58000');
-        });
+        const details = { session_id: id, grant_id: info.grant_id, text: r.text, fingerprint: r.fingerprint, decision: r.decision, rule: r.rule, rows: r.rows, duration_ms: r.duration_ms, error: r.error };
+        deps.audit.appendLazy({ actor: info.principal, action: 'statement', target: info.resource, source, details }, auditFailed);
       },
       onEnd(reason: string) {
         endReason = reason;
@@ -209,6 +207,13 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       },
       log: deps.log,
     });
+    let auditFailedOnce = false;
+    const auditFailed = (err: unknown) => {
+      if (auditFailedOnce) return;
+      auditFailedOnce = true;
+      deps.log.error({ err: String(err), session_id: id }, 'postgres gateway: could not audit a statement; ending the session');
+      relay.kill('the audit log is unavailable, so the session was ended', '58000');
+    };
     const kill = (reason: string) => relay.kill(reason);
     unregister = deps.sessions.register({ info, kill });
     ctx.live.set(o.tcp, kill);
