@@ -21,8 +21,8 @@ const RELAYED = new Set<number>([F.Query, F.Parse, F.Bind, F.Describe, F.Execute
 /**
  * Client writes of at least POOLED_WRITE_MIN bytes (a streaming result) reuse buffers of WRITE_BUFFER_SIZE, the size
  * of the shared read buffer, from a free list; a buffer returns to it when its write is done. Backpressure keeps
- * a session to one or two buffers in flight, so a result of any size streams through a few fixed buffers instead of
- * a new 64 KiB allocation per read that the garbage collector would find only later (RSS grew by 100+ MB).
+ * a session to a few buffers in flight, so a result of any size streams through a few fixed buffers instead of a
+ * new allocation per read for the garbage collector to find later. (Smaller writes come from Node's own pool.)
  */
 const POOLED_WRITE_MIN = 4 * 1024;
 const WRITE_BUFFER_SIZE = 64 * 1024;
