@@ -11,7 +11,7 @@ import { stringify } from 'yaml';
 import { openStore, type Store } from '../src/store/store.js';
 import { makeAuditLog, type AuditLog } from '../src/audit/audit-log.js';
 import { canonicalEventJson, eventHash, sha256Hex } from '../src/audit/chain.js';
-import { canonicalJsonOfData } from '../src/domain/canonical-json.js';
+import { canonicalJson, canonicalJsonOfData } from '../src/domain/canonical-json.js';
 import { makeAccess } from '../src/access/access.js';
 import { parsePolicy } from '../src/policy/load.js';
 import { checkRequest, type RequestAsk } from '../src/policy/decide.js';
@@ -167,7 +167,7 @@ async function benchAudit(kind: Kind): Promise<void> {
   }
 }
 
-/** What the append path spends on one statement event's encoding and hash, against eventHash (verification's way). */
+/** What append and verify spend on one statement event's encoding and hash, against the reference encoding (canonicalJson). */
 function benchEncoding(): void {
   const events = Array.from({ length: 20_000 }, (_, i) => {
     const s = statement(i);
@@ -182,10 +182,12 @@ function benchEncoding(): void {
     }
     return best;
   };
-  const reference = time(eventHash);
-  report('audit statement event: eventHash (canonicalJson)', '-', `${fmt(reference, 2)} µs`, 'baseline; what verify does');
+  const reference = time((e) => sha256Hex(canonicalJson({ seq: e.seq, time: e.time, actor: e.actor, action: e.action, target: e.target, source: e.source, details: e.details, prev_hash: e.prev_hash })));
+  report('audit statement event: canonicalJson + SHA-256 (the definition)', '-', `${fmt(reference, 2)} µs`, 'baseline');
   const fast = time((e) => sha256Hex(canonicalEventJson(e, canonicalJsonOfData(e.details)!)));
-  report('audit statement event: append path encoding + hash', '-', `${fmt(fast, 2)} µs`, `${fmt(fast / reference, 2)}x eventHash`);
+  report('audit statement event: append path encoding + hash', '-', `${fmt(fast, 2)} µs`, `${fmt(fast / reference, 2)}x the definition`);
+  const verify = time(eventHash);
+  report('audit statement event: eventHash (what verify does)', '-', `${fmt(verify, 2)} µs`, `${fmt(verify / reference, 2)}x the definition`);
 }
 
 // ── policy decisions ──────────────────────────────────────────────────────────────────────────────────

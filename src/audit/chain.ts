@@ -1,7 +1,7 @@
 // The hash chain: a canonical encoding of each event and the SHA-256 that links it to the one before.
 import * as crypto from 'node:crypto';
 import type { AuditEvent } from '../domain/model.js';
-import { canonicalJson, quoteJson } from '../domain/canonical-json.js';
+import { canonicalJson, canonicalJsonOfData, quoteJson } from '../domain/canonical-json.js';
 
 export { canonicalJson };
 
@@ -13,9 +13,13 @@ export type UnhashedEvent = Omit<AuditEvent, 'hash'>;
 export const sha256Hex: (text: string) => string =
   typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text).digest('hex');
 
-/** hash = SHA-256(canonical encoding of every field but the hash itself, including prev_hash). */
+/**
+ * hash = SHA-256(canonical encoding of every field but the hash itself, including prev_hash): canonicalJson of
+ * { seq, time, actor, action, target, source, details, prev_hash }. Built by the fast encoder, which gives the same
+ * bytes (test/unit/audit-canonical-json.test.ts holds it to canonicalJson), so verification runs at append speed.
+ */
 export function eventHash(e: UnhashedEvent): string {
-  return sha256Hex(canonicalJson({ seq: e.seq, time: e.time, actor: e.actor, action: e.action, target: e.target, source: e.source, details: e.details, prev_hash: e.prev_hash }));
+  return sha256Hex(canonicalEventJson(e, canonicalJsonOfData(e.details) ?? canonicalJson(e.details)));
 }
 
 /**

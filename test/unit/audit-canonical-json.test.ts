@@ -1,5 +1,6 @@
 // The audit append path's fast encoders against the definition: canonicalJsonOfData and canonicalEventJson must give
 // canonicalJson's bytes for every value, or the chain written would not be the chain verify recomputes.
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -101,6 +102,8 @@ test('canonicalEventJson gives eventHash’s input, for random events, fields le
       const text = canonicalEventJson(ev, canonicalJsonOfData(ev.details) ?? canonicalJson(ev.details));
       assert.equal(text, reference);
       assert.equal(sha256Hex(text), eventHash(ev));
+      // eventHash uses the fast encoder too: hold it to SHA-256 of the reference encoding, computed independently.
+      assert.equal(eventHash(ev), createHash('sha256').update(reference).digest('hex'));
     }),
     { numRuns: 3000 },
   );
