@@ -130,6 +130,35 @@ export function CopyLine(props: { label: string; text: string; testId?: string }
 
 export type Tone = 'neutral' | 'good' | 'warn' | 'bad' | 'info';
 
+/**
+ * A table that stacks into labelled cards on narrow screens (class `stack`; each cell carries its data-label). A
+ * column given as `{ hidden: … }` has a header only screen readers read (an actions column). Rows are the children.
+ */
+export function DataTable(props: { columns: (string | { hidden: string })[]; className?: string; children: ReactNode }) {
+  return (
+    <div className="table-wrap">
+      <table className={props.className ? `stack ${props.className}` : 'stack'}>
+        <thead>
+          <tr>
+            {props.columns.map((c) =>
+              typeof c === 'string' ? (
+                <th scope="col" key={c}>
+                  {c}
+                </th>
+              ) : (
+                <th scope="col" key={c.hidden}>
+                  <span className="visually-hidden">{c.hidden}</span>
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 export function Badge(props: { tone?: Tone; children: ReactNode; title?: string }) {
   return (
     <span className={`badge ${props.tone ?? 'neutral'}`} title={props.title}>

@@ -5,7 +5,7 @@ import { getJson, postJson } from '../api/client.js';
 import { makeLock, makePolicyView, makePrincipalInfo, makeToken, type PolicyView, type PrincipalInfo } from '../api/models.js';
 import { Explain, PolicyRender } from './policy.js';
 import { api } from '../api/urls.js';
-import { Badge, CopyButton, Empty, ErrorNote, Field, Loaded, Section, Time, useAction } from '../components/ui.js';
+import { Badge, CopyButton, DataTable, Empty, ErrorNote, Field, Loaded, Section, Time, useAction } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
 import { useViewer } from '../viewer.js';
 
@@ -140,27 +140,11 @@ function Principals() {
           ps.length === 0 ? (
             <Empty>The policy names no principals.</Empty>
           ) : (
-            <div className="table-wrap">
-              <table className="stack">
-                <thead>
-                  <tr>
-                    <th scope="col">Principal</th>
-                    <th scope="col">Groups</th>
-                    <th scope="col">May</th>
-                    <th scope="col">Password</th>
-                    <th scope="col">Valid tokens</th>
-                    <th scope="col">
-                      <span className="visually-hidden">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {ps.map((p) => (
-                    <PrincipalRow key={p.name} p={p} open={open === p.name} canManage={me.admin} onToggle={() => setOpen(open === p.name ? null : p.name)} onChanged={principals.reload} />
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <DataTable columns={['Principal', 'Groups', 'May', 'Password', 'Valid tokens', { hidden: 'Actions' }]}>
+              {ps.map((p) => (
+                <PrincipalRow key={p.name} p={p} open={open === p.name} canManage={me.admin} onToggle={() => setOpen(open === p.name ? null : p.name)} onChanged={principals.reload} />
+              ))}
+            </DataTable>
           )
         }
       </Loaded>

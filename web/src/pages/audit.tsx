@@ -4,7 +4,7 @@ import { useState, type FormEvent } from 'react';
 import { getJson } from '../api/client.js';
 import { makeAuditEvent, makeChainStatus, type AuditEvent } from '../api/models.js';
 import { api, type AuditQuery } from '../api/urls.js';
-import { Empty, ErrorNote, Field, Loaded, Section, Time, useAction } from '../components/ui.js';
+import { DataTable, Empty, ErrorNote, Field, Loaded, Section, Time, useAction } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
 import { localInputToIso } from '../lib/time.js';
 
@@ -120,41 +120,27 @@ export function Audit() {
                 <p className="muted small" role="status">
                   {all.length} event{all.length === 1 ? '' : 's'}, oldest first. Times are in your zone.
                 </p>
-                <div className="table-wrap">
-                  <table className="stack audit">
-                    <thead>
-                      <tr>
-                        <th scope="col">#</th>
-                        <th scope="col">Time</th>
-                        <th scope="col">Actor</th>
-                        <th scope="col">Action</th>
-                        <th scope="col">Target</th>
-                        <th scope="col">Details</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {all.map((e) => (
-                        <tr key={e.seq} data-testid="audit-event" data-action={e.action}>
-                          <td data-label="#" className="nowrap">{e.seq}</td>
-                          <td data-label="Time" className="nowrap small">
-                            <Time date={e.time} now={now} />
-                          </td>
-                          <td data-label="Actor">{e.actor}</td>
-                          <td data-label="Action">
-                            <code>{e.action}</code>
-                          </td>
-                          <td data-label="Target">{e.target ?? '–'}</td>
-                          <td data-label="Details" className="details small">
-                            <details>
-                              <summary>{summary(e.details) || '–'}</summary>
-                              <pre>{JSON.stringify({ ...e.details, source: e.source, hash: e.hash }, null, 2)}</pre>
-                            </details>
-                          </td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                <DataTable columns={['#', 'Time', 'Actor', 'Action', 'Target', 'Details']} className="audit">
+                  {all.map((e) => (
+                    <tr key={e.seq} data-testid="audit-event" data-action={e.action}>
+                      <td data-label="#" className="nowrap">{e.seq}</td>
+                      <td data-label="Time" className="nowrap small">
+                        <Time date={e.time} now={now} />
+                      </td>
+                      <td data-label="Actor">{e.actor}</td>
+                      <td data-label="Action">
+                        <code>{e.action}</code>
+                      </td>
+                      <td data-label="Target">{e.target ?? '–'}</td>
+                      <td data-label="Details" className="details small">
+                        <details>
+                          <summary>{summary(e.details) || '–'}</summary>
+                          <pre>{JSON.stringify({ ...e.details, source: e.source, hash: e.hash }, null, 2)}</pre>
+                        </details>
+                      </td>
+                    </tr>
+                  ))}
+                </DataTable>
                 {hasMore && (
                   <button type="button" onClick={() => void loadMore.run()} disabled={loadMore.busy}>
                     {loadMore.busy ? 'Loading…' : 'Load more'}

@@ -4,7 +4,7 @@ import { useEffect, useState } from 'react';
 import { getJson, postJson } from '../api/client.js';
 import { makeGrant, makePostgresGateway, makeRequest, makeResource, type AccessRequest, type Grant, type PostgresGateway, type Resource } from '../api/models.js';
 import { api, page } from '../api/urls.js';
-import { Badge, CopyLine, Countdown, Empty, ErrorNote, Field, Link, Loaded, Section, StatusBadge, Time, useAction } from '../components/ui.js';
+import { Badge, CopyLine, Countdown, DataTable, Empty, ErrorNote, Field, Link, Loaded, Section, StatusBadge, Time, useAction } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
 import { CA_FILE, connectionInfo } from '../lib/connect.js';
 import { formatDuration } from '../lib/time.js';
@@ -244,57 +244,40 @@ function Offers(props: { resources: Resource[]; onChoose: (resource: string, rol
   const offered = props.resources.filter((r) => r.roles.length > 0);
   if (offered.length === 0) return <Empty>No role lets you request any resource.</Empty>;
   return (
-    <div className="table-wrap">
-      <table className="stack">
-        <thead>
-          <tr>
-            <th scope="col">Resource</th>
-            <th scope="col">Role</th>
-            <th scope="col">Access</th>
-            <th scope="col">Up to</th>
-            <th scope="col">Approval</th>
-            <th scope="col">Reason</th>
-            <th scope="col">
-              <span className="visually-hidden">Action</span>
-            </th>
+    <DataTable columns={['Resource', 'Role', 'Access', 'Up to', 'Approval', 'Reason', { hidden: 'Action' }]}>
+      {offered.flatMap((r) =>
+        r.roles.map((o) => (
+          <tr key={`${r.name}/${o.role}`}>
+            <td data-label="Resource">
+              <strong>{r.name}</strong> <span className="muted small">{r.kind}</span>
+              <div className="labels">
+                {Object.entries(r.labels).map(([k, v]) => (
+                  <Badge key={k} tone={k === 'env' && /^prod/i.test(v) ? 'warn' : 'neutral'}>
+                    {k}={v}
+                  </Badge>
+                ))}
+              </div>
+            </td>
+            <td data-label="Role">{o.role}</td>
+            <td data-label="Access">{o.readOnly ? 'read-only' : <Badge tone="warn">write</Badge>}</td>
+            <td data-label="Up to">{o.maxDuration}</td>
+            <td data-label="Approval">
+              {o.approvals} of {o.approvers.join(', ') || 'nobody'}
+              {o.autoApprove.length > 0 && <div className="small muted">auto-approved: {o.autoApprove.map((a) => [a.maxDuration && `up to ${a.maxDuration}`, a.timeWindow].filter(Boolean).join(', ') || 'always').join('; ')}</div>}
+              {o.breakGlass && <div className="small muted">break-glass allowed</div>}
+            </td>
+            <td data-label="Reason" className="small">
+              {o.justification.hint ?? (o.justification.required ? 'required' : 'optional')}
+              {o.justification.ticketRequired && ' · ticket required'}
+            </td>
+            <td>
+              <button type="button" className="small" onClick={() => props.onChoose(r.name, o.role)} aria-label={`Request ${o.role} on ${r.name}`}>
+                Request…
+              </button>
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {offered.flatMap((r) =>
-            r.roles.map((o) => (
-              <tr key={`${r.name}/${o.role}`}>
-                <td data-label="Resource">
-                  <strong>{r.name}</strong> <span className="muted small">{r.kind}</span>
-                  <div className="labels">
-                    {Object.entries(r.labels).map(([k, v]) => (
-                      <Badge key={k} tone={k === 'env' && /^prod/i.test(v) ? 'warn' : 'neutral'}>
-                        {k}={v}
-                      </Badge>
-                    ))}
-                  </div>
-                </td>
-                <td data-label="Role">{o.role}</td>
-                <td data-label="Access">{o.readOnly ? 'read-only' : <Badge tone="warn">write</Badge>}</td>
-                <td data-label="Up to">{o.maxDuration}</td>
-                <td data-label="Approval">
-                  {o.approvals} of {o.approvers.join(', ') || 'nobody'}
-                  {o.autoApprove.length > 0 && <div className="small muted">auto-approved: {o.autoApprove.map((a) => [a.maxDuration && `up to ${a.maxDuration}`, a.timeWindow].filter(Boolean).join(', ') || 'always').join('; ')}</div>}
-                  {o.breakGlass && <div className="small muted">break-glass allowed</div>}
-                </td>
-                <td data-label="Reason" className="small">
-                  {o.justification.hint ?? (o.justification.required ? 'required' : 'optional')}
-                  {o.justification.ticketRequired && ' · ticket required'}
-                </td>
-                <td>
-                  <button type="button" className="small" onClick={() => props.onChoose(r.name, o.role)} aria-label={`Request ${o.role} on ${r.name}`}>
-                    Request…
-                  </button>
-                </td>
-              </tr>
-            )),
-          )}
-        </tbody>
-      </table>
-    </div>
+        )),
+      )}
+    </DataTable>
   );
 }

@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { getJson } from '../api/client.js';
 import { makeExplanation, type PolicyView } from '../api/models.js';
 import { api } from '../api/urls.js';
-import { Badge, Empty, Field, Loaded, Section } from '../components/ui.js';
+import { Badge, DataTable, Empty, Field, Loaded, Section } from '../components/ui.js';
 import { useLoad } from '../lib/hooks.js';
 
 export function Explain(props: { policy: PolicyView | undefined }) {
@@ -106,39 +106,27 @@ export function PolicyRender(props: { policy: PolicyView }) {
         <dd>{subjects(p.auditors)}</dd>
       </dl>
       <h3>Resources</h3>
-      <div className="table-wrap">
-        <table className="stack">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Labels</th>
-              <th scope="col">Credential</th>
-            </tr>
-          </thead>
-          <tbody>
-            {p.resources.map((r) => (
-              <tr key={r.name}>
-                <td data-label="Name">
-                  <strong>{r.name}</strong>
-                  {r.description && <div className="small muted">{r.description}</div>}
-                </td>
-                <td data-label="Kind">{r.kind}</td>
-                <td data-label="Labels">
-                  {Object.entries(r.labels).map(([k, v]) => (
-                    <Badge key={k}>
-                      {k}={v}
-                    </Badge>
-                  )) }
-                </td>
-                <td data-label="Credential" className="small">
-                  {r.credentialMode === 'injected' ? 'stored secret, injected by Airlock' : r.credentialMode ? 'a database role per grant' : 'none'}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable columns={['Name', 'Kind', 'Labels', 'Credential']}>
+        {p.resources.map((r) => (
+          <tr key={r.name}>
+            <td data-label="Name">
+              <strong>{r.name}</strong>
+              {r.description && <div className="small muted">{r.description}</div>}
+            </td>
+            <td data-label="Kind">{r.kind}</td>
+            <td data-label="Labels">
+              {Object.entries(r.labels).map(([k, v]) => (
+                <Badge key={k}>
+                  {k}={v}
+                </Badge>
+              )) }
+            </td>
+            <td data-label="Credential" className="small">
+              {r.credentialMode === 'injected' ? 'stored secret, injected by Airlock' : r.credentialMode ? 'a database role per grant' : 'none'}
+            </td>
+          </tr>
+        ))}
+      </DataTable>
       <h3>Roles</h3>
       <ul className="cards">
         {p.roles.map((r) => (

@@ -4,7 +4,7 @@ import { useState } from 'react';
 import { getJson, postJson } from '../api/client.js';
 import { makeLiveSession, makeSessionSummary, makeStatement, type LiveSession, type SessionSummary } from '../api/models.js';
 import { api, page } from '../api/urls.js';
-import { Badge, Empty, ErrorNote, Field, Link, Loaded, Section, StatusBadge, Time, useAction } from '../components/ui.js';
+import { Badge, DataTable, Empty, ErrorNote, Field, Link, Loaded, Section, StatusBadge, Time, useAction } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
 import { formatDuration, formatMs, formatTime } from '../lib/time.js';
 import { useViewer } from '../viewer.js';
@@ -38,27 +38,11 @@ export function Sessions() {
 
 function LiveTable(props: { sessions: LiveSession[]; now: Date; canKill: boolean; onKilled: () => void }) {
   return (
-    <div className="table-wrap">
-      <table className="stack">
-        <thead>
-          <tr>
-            <th scope="col">Principal</th>
-            <th scope="col">Resource</th>
-            <th scope="col">Since</th>
-            <th scope="col">Statements</th>
-            <th scope="col">From</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.sessions.map((s) => (
-            <LiveRow key={s.id} s={s} now={props.now} canKill={props.canKill} onKilled={props.onKilled} />
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable columns={['Principal', 'Resource', 'Since', 'Statements', 'From', { hidden: 'Actions' }]}>
+      {props.sessions.map((s) => (
+        <LiveRow key={s.id} s={s} now={props.now} canKill={props.canKill} onKilled={props.onKilled} />
+      ))}
+    </DataTable>
   );
 }
 
@@ -125,40 +109,26 @@ function LiveRow(props: { s: LiveSession; now: Date; canKill: boolean; onKilled:
 
 function EndedTable(props: { sessions: SessionSummary[]; now: Date }) {
   return (
-    <div className="table-wrap">
-      <table className="stack">
-        <thead>
-          <tr>
-            <th scope="col">Principal</th>
-            <th scope="col">Resource</th>
-            <th scope="col">Started</th>
-            <th scope="col">Lasted</th>
-            <th scope="col">Statements</th>
-            <th scope="col">How it ended</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.sessions.map((s) => (
-            <tr key={s.id} data-testid="ended-session" data-session-id={s.id}>
-              <td data-label="Principal">
-                <strong>{s.principal}</strong>
-              </td>
-              <td data-label="Resource">
-                <Link to={page.session(s.id)}>{s.resource}</Link> {s.role && <span className="muted small">as {s.role}</span>}
-              </td>
-              <td data-label="Started">
-                <Time date={s.startedAt} now={props.now} />
-              </td>
-              <td data-label="Lasted">{s.durationMs !== null ? formatDuration(Math.max(1, Math.round(s.durationMs / 1000))) : '–'}</td>
-              <td data-label="Statements">{s.statements ?? '–'}</td>
-              <td data-label="How it ended" className="small">
-                {s.killedBy && <Badge tone="bad">killed by {s.killedBy}</Badge>} {s.endReason ?? '–'}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <DataTable columns={['Principal', 'Resource', 'Started', 'Lasted', 'Statements', 'How it ended']}>
+      {props.sessions.map((s) => (
+        <tr key={s.id} data-testid="ended-session" data-session-id={s.id}>
+          <td data-label="Principal">
+            <strong>{s.principal}</strong>
+          </td>
+          <td data-label="Resource">
+            <Link to={page.session(s.id)}>{s.resource}</Link> {s.role && <span className="muted small">as {s.role}</span>}
+          </td>
+          <td data-label="Started">
+            <Time date={s.startedAt} now={props.now} />
+          </td>
+          <td data-label="Lasted">{s.durationMs !== null ? formatDuration(Math.max(1, Math.round(s.durationMs / 1000))) : '–'}</td>
+          <td data-label="Statements">{s.statements ?? '–'}</td>
+          <td data-label="How it ended" className="small">
+            {s.killedBy && <Badge tone="bad">killed by {s.killedBy}</Badge>} {s.endReason ?? '–'}
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }
 
@@ -220,43 +190,29 @@ export function SessionTimeline(props: { id: string }) {
               {statements.length === 0 ? (
                 <Empty>No statements{s.live ? ' yet' : ''}.</Empty>
               ) : (
-                <div className="table-wrap">
-                  <table className="stack statements">
-                    <thead>
-                      <tr>
-                        <th scope="col">Time</th>
-                        <th scope="col">Statement</th>
-                        <th scope="col">Decision</th>
-                        <th scope="col">Rows</th>
-                        <th scope="col">Duration</th>
-                        <th scope="col">Error</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {statements.map((st) => (
-                        <tr key={st.seq} data-testid="statement">
-                          <td data-label="Time" className="small nowrap" title={formatTime(st.time)}>
-                            {formatTime(st.time).split(' ')[1]}
-                          </td>
-                          <td data-label="Statement">
-                            <code className="sql">{st.text}</code>
-                          </td>
-                          <td data-label="Decision">
-                            <StatusBadge status={st.decision} />
-                            {st.rule && <div className="small muted">{st.rule}</div>}
-                          </td>
-                          <td data-label="Rows">{st.rows ?? '–'}</td>
-                          <td data-label="Duration" className="nowrap">
-                            {formatMs(st.durationMs)}
-                          </td>
-                          <td data-label="Error" className="small">
-                            {st.error ?? ''}
-                          </td>
-                        </tr>
-                      ))}
-                    </tbody>
-                  </table>
-                </div>
+                <DataTable columns={['Time', 'Statement', 'Decision', 'Rows', 'Duration', 'Error']} className="statements">
+                  {statements.map((st) => (
+                    <tr key={st.seq} data-testid="statement">
+                      <td data-label="Time" className="small nowrap" title={formatTime(st.time)}>
+                        {formatTime(st.time).split(' ')[1]}
+                      </td>
+                      <td data-label="Statement">
+                        <code className="sql">{st.text}</code>
+                      </td>
+                      <td data-label="Decision">
+                        <StatusBadge status={st.decision} />
+                        {st.rule && <div className="small muted">{st.rule}</div>}
+                      </td>
+                      <td data-label="Rows">{st.rows ?? '–'}</td>
+                      <td data-label="Duration" className="nowrap">
+                        {formatMs(st.durationMs)}
+                      </td>
+                      <td data-label="Error" className="small">
+                        {st.error ?? ''}
+                      </td>
+                    </tr>
+                  ))}
+                </DataTable>
               )}
               {truncated && <p className="hint">Only the first statements are shown; export the audit log for all of them.</p>}
             </Section>
