@@ -2,6 +2,7 @@
 
 import { fingerprintSync, normalizeSync, parseSync } from 'libpg-query';
 import { closeInspectWorkers, initInspect, makeInspector, makeParseCache } from '../src/inspect/index.js';
+import { longestPause } from '../test/support/event-loop.js';
 
 await initInspect();
 
@@ -77,19 +78,7 @@ console.log('');
 
 // Longest event-loop pause while a 1 MB statement is inspected: inline vs inspectAsync (worker).
 async function worstPause(run: () => Promise<unknown>): Promise<number> {
-  let last = performance.now();
-  let worst = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - last);
-    last = now;
-  }, 1);
-  await new Promise((r) => setTimeout(r, 5));
-  last = performance.now();
-  await run();
-  await new Promise((r) => setTimeout(r, 5));
-  clearInterval(timer);
-  return worst;
+  return (await longestPause(run)).worstMs;
 }
 {
   const insp = makeInspector({ read_only: true, max_statement_bytes: 2_000_000 }, makeParseCache());
