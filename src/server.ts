@@ -6,7 +6,6 @@ import pino, { type Logger } from 'pino';
 import { systemClock, type Clock } from './domain/clock.js';
 import { openStore, type Store } from './store/store.js';
 import { makeAuditLog, type AuditLog } from './audit/audit-log.js';
-import type { AuditInput } from './domain/model.js';
 import { makePolicySource, type PolicySource, type ReloadOutcome } from './policy/source.js';
 import { formatProblem } from './policy/load.js';
 import { BOOTSTRAP_ADMIN } from './policy/compile.js';
@@ -143,14 +142,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const cleaned = await pgCredentials.cleanup();
   if (cleaned) log.info({ roles: cleaned }, 'dropped per-grant database roles of grants that ended');
 
-  // Statements are appended lazily (appendLazy): one commit (an fsync) per 50 ms at most rather than per 5 ms, so a
-  // busy session does not wait behind the disk; sessions still await their events when they end.
-  const statementAudit = { append: (e: AuditInput) => audit.append(e), appendLazy: (e: AuditInput, onError: (err: unknown) => void) => audit.appendLazy(e, onError) };
-
   if (opts.pgListen !== null) {
     const tls = await loadOrCreateTls(dataDir);
     const gw = makePgGateway(
-      { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit: statementAudit, log },
+      { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit, log },
       { listen: opts.pgListen ?? { host: '127.0.0.1', port: 6432 }, tls: { key: tls.key, cert: tls.cert }, allowCleartextWithoutTls: opts.pgAllowCleartextLoopback ?? false },
     );
     const addr = await gw.start();

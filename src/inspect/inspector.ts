@@ -98,14 +98,11 @@ export function makeInspector(config: Partial<GuardrailConfig>, cache?: ParseCac
 
   async function inspectAsync(sql: string): Promise<Decision> {
     await initInspect();
-    if (sql.length <= ASYNC_THRESHOLD_CHARS) return inspect(sql);
-    const bytes = bytesOverLimit(sql, cfg.max_statement_bytes);
-    if (bytes !== null) return tooLarge(sql, bytes, cfg);
-    let a = lru.get(sql);
-    if (a === undefined) {
-      a = await parsePool().analyze(sql);
-      remember(sql, a);
-    }
+    // Everything but a large text nobody has analysed yet is decided now; that one goes to a worker.
+    const now = inspectNow(sql);
+    if (now !== null) return now;
+    const a = await parsePool().analyze(sql);
+    remember(sql, a);
     return decide(sql, a, cfg);
   }
 
