@@ -1,6 +1,6 @@
 // Benchmark of statement inspection: cache miss vs hit for a typical SELECT, parse cost by size, event-loop stall inline vs worker.
 
-import { fingerprintSync, normalizeSync, parseSync } from 'libpg-query';
+import { fingerprintSync, normalizeSync, parseSync } from '../src/inspect/pg-parser.js';
 import { closeInspectWorkers, initInspect, makeInspector, makeParseCache } from '../src/inspect/index.js';
 import { longestPause } from '../test/support/event-loop.js';
 

@@ -399,9 +399,9 @@ async function memory(): Promise<MemoryFigures> {
     const pid = a.s.child.pid!;
     const pipe = await startNodePipe(dir, up);
     try {
-      // A big result on a warm gateway (one small COPY first: the first statement of a process loads the SQL parser,
-      // ~50 MB once, which is not what this measures), read by psql into /dev/null. The same through a bare Node pipe
-      // is the baseline: what V8 and libuv themselves take to stream that much.
+      // A big result on a warm gateway (one small COPY first: the first session of a process sets up its TLS,
+      // upstream and audit paths once, which is not what this measures), read by psql into /dev/null. The same
+      // through a bare Node pipe is the baseline: what V8 and libuv themselves take to stream that much.
       const airlockEnv = { PGPASSWORD: a.alice, PGSSLMODE: 'require' };
       const pipeEnv = { PGPASSWORD: up.password, PGSSLMODE: 'disable' };
       await copyThrough(pid, a.gwPort, 'alice', 'bench', airlockEnv, 1000);

@@ -1,6 +1,6 @@
 // Turns SQL text into config-independent facts (statements, fingerprint, audit text) with the real PostgreSQL parser.
 
-import { fingerprintSync, loadModule, normalizeSync, parseSync } from 'libpg-query';
+import { fingerprintSync, loadModule, normalizeSync, parseSync } from './pg-parser.js';
 import { classifyStatement, type StatementFacts } from './classify.js';
 import { maskLiterals } from './redact.js';
 

@@ -3,7 +3,7 @@
 // (comments, E'' or dollar quoting, backslashes, non-ASCII, numbers glued to words) yields no shape, and the text
 // is parsed in full. Two texts share a shape only if every byte outside their constants is the same.
 
-import { scanSync } from 'libpg-query';
+import { scanSync } from './pg-parser.js';
 
 /** Marks a constant in a shape key; never part of a text that has a shape (control characters yield none). */
 const HOLE = '\u0001';

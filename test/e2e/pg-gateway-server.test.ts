@@ -3,7 +3,8 @@
 // the role is dropped; every statement is in the audit log, and the chain verifies.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { startServerProcess, cli, apiJson, type ServerProcess } from '../support/server-process.js';
 import { createTestDatabase, adminUrl, type TestDatabase } from '../support/pg.js';
@@ -219,4 +220,40 @@ test('a write cannot hide in a string literal: text settings are refused, at log
     const bad = new pg.Client({ host: gw.host, port: gw.port, user: 'alice', database: 'orders-db', password: alice, ssl: { ca: gw.ca, servername: 'localhost' }, options });
     await assert.rejects(bad.connect(), /standard_conforming_strings must stay on|client encoding SJIS is not allowed/);
   }
+});
+
+function rssMb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+/** psql over verified TLS as alice; resolves with its exit code and how many bytes it wrote to stdout. */
+function psqlBytes(sql: string): Promise<{ code: number | null; bytes: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const env = { ...process.env, PGHOST: gw.host, PGPORT: String(gw.port), PGUSER: 'alice', PGDATABASE: 'orders-db', PGPASSWORD: alice, PGSSLMODE: 'verify-ca', PGSSLROOTCERT: `${s.dir}/ca.pem` };
+    const child = spawn('psql', ['-X', '-q', '-c', sql], { env });
+    let bytes = 0;
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (bytes += c.length));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => resolve({ code, bytes, stderr }));
+  });
+}
+
+test('a 500 MB result streams through the server process while its memory (RSS) grows by only a few MB', { timeout: 120_000 }, async () => {
+  const grantId = await grant('read', '30m');
+  writeFileSync(`${s.dir}/ca.pem`, gw.ca);
+  const pid = s.child.pid!;
+  // A warm gateway: the session machinery, the SQL parser and TLS have all been used once.
+  const warm = await psqlBytes("copy (select repeat('x', 1000) from generate_series(1, 1000)) to stdout");
+  assert.equal(warm.code, 0, warm.stderr);
+  await new Promise((r) => setTimeout(r, 500));
+  const base = rssMb(pid);
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 20);
+  const big = await psqlBytes("copy (select repeat('x', 1000) from generate_series(1, 500000)) to stdout");
+  clearInterval(sampler);
+  assert.equal(big.code, 0, big.stderr);
+  assert.equal(big.bytes, 500000 * 1001, 'every row arrived');
+  assert.ok(peak - base < 16, `the server's RSS grew ${(peak - base).toFixed(1)} MB (from ${base.toFixed(0)} MB) while 500 MB streamed`);
+  await api(alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
 });

@@ -2,6 +2,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import {
   ASYNC_THRESHOLD_CHARS, closeInspectWorkers, defaultGuardrails, initInspect, makeInspector, makeParseCache,
 } from '../../src/inspect/index.js';
@@ -230,4 +231,23 @@ describe('inspectAsync', () => {
     const a = await pool.analyze('SELECT 1');
     assert.equal(a.ok, false);
   });
+});
+
+test('the parser stays on the baseline compiler: hundreds of new statements do not add ~100 MB to the process', async () => {
+  // In a fresh process, as the gateway would be. V8's optimizing tier would recompile the grammar in the background
+  // after a few hundred parses and keep ~100 MB of it resident (src/inspect/baseline-wasm.ts).
+  const index = new URL('../../src/inspect/index.ts', import.meta.url).href;
+  const script = `
+    const { initInspect, makeInspector } = await import(${JSON.stringify(index)});
+    await initInspect();
+    const before = process.memoryUsage().rss;
+    const inspector = makeInspector({});
+    for (let i = 0; i < 400; i++) inspector.inspect('SELECT a' + i + ', b FROM t' + i + ' JOIN u ON u.id = t.id WHERE x = ' + i + ' ORDER BY 1');
+    await new Promise((r) => setTimeout(r, 1500));
+    console.log(JSON.stringify({ grewMb: (process.memoryUsage().rss - before) / 1048576 }));
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const { grewMb } = JSON.parse(r.stdout) as { grewMb: number };
+  assert.ok(grewMb < 40, `RSS grew ${grewMb.toFixed(1)} MB after 400 new statements`);
 });
