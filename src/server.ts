@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { systemClock, type Clock } from './domain/clock.js';
 import { openStore, type Store } from './store/store.js';
 import { makeAuditLog, type AuditLog } from './audit/audit-log.js';
+import { startAuditWriter } from './audit/audit-writer.js';
 import { makePolicySource, type PolicySource, type ReloadOutcome } from './policy/source.js';
 import { formatProblem } from './policy/load.js';
 import { BOOTSTRAP_ADMIN } from './policy/compile.js';
@@ -74,8 +75,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const policySource = makePolicySource(opts.config);
-  const store = await openStore({ url: opts.storeUrl ?? join(dataDir, 'airlock.db') });
-  const audit = makeAuditLog({ store, clock });
+  const storeUrl = opts.storeUrl ?? join(dataDir, 'airlock.db');
+  const store = await openStore({ url: storeUrl });
+  // Batched audit appends commit on their own thread (a ":memory:" store has no second connection to give it).
+  const writer = storeUrl === ':memory:' ? undefined : startAuditWriter(storeUrl);
+  const audit = makeAuditLog({ store, clock, writer });
   const access = makeAccess({ store, clock, audit, policy: () => policySource.current(), onError: (e) => log.error({ err: e }, 'expiry scheduler error') });
 
   const notifier = makeWebhookNotifier({
@@ -161,6 +165,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   }
 
+  // Nothing is served before the audit writer is up (it started next to everything above); if it cannot start, neither does the server.
+  await writer?.ready;
   const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways });
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();
@@ -192,6 +198,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       await access.expiry.stop();
       await notifier.drain();
       await audit.flush();
+      await writer?.close();
       await store.close();
     },
   };

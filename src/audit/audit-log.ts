@@ -7,6 +7,7 @@ import type { DB } from '../store/schema.js';
 import type { AuditRow, Executor, Store } from '../store/store.js';
 import { canonicalJson, canonicalJsonOfData } from '../domain/canonical-json.js';
 import { canonicalEventJson, sha256Hex, verifyEvents, type VerifyResult } from './chain.js';
+import type { AuditWriter } from './audit-writer.js';
 
 export interface AuditLogOptions {
   /** Largest batch written in one transaction. */
@@ -29,8 +30,12 @@ function rowToEvent(r: DB['audit_events']): AuditEvent {
   return { seq: Number(r.seq), time: r.time, actor: r.actor, action: r.action, target: r.target, source: r.source, details: JSON.parse(r.details) as Record<string, unknown>, prev_hash: r.prev_hash, hash: r.hash };
 }
 
-export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLogOptions = {}) {
-  const { store, clock } = deps;
+/**
+ * `writer`, when given, commits the batched appends (append, appendLazy) on its thread; appendInTx always runs on the
+ * caller's transaction. Without it (tests, ":memory:" stores, offline tools) batches commit on this thread.
+ */
+export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditWriter }, opts: AuditLogOptions = {}) {
+  const { store, clock, writer } = deps;
   const maxBatch = opts.maxBatch ?? 500;
   const batchDelayMs = opts.batchDelayMs ?? 5;
   const lazyDelayMs = opts.lazyDelayMs ?? 50;
@@ -61,13 +66,17 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
       seq += 1;
       const e: AuditEvent = { seq, time: i.time ?? now, actor: i.actor, action: i.action, target: i.target ?? null, source: i.source ?? null, details: i.details ?? {}, prev_hash: prev, hash: '' };
       // The details column holds the same canonical text the hash covers, so details are encoded once. Details that
-      // canonicalJson does not encode as JSON (a function, a bigint) keep JSON.stringify's text, as they always had.
-      const canonical = canonicalJsonOfData(e.details);
-      const detailsJson = canonical ?? canonicalJson(e.details);
+      // are not plain JSON data (a function somewhere in them) are first reduced to what JSON keeps of them, so the
+      // stored text is what the hash covers and the chain still verifies.
+      let detailsJson = canonicalJsonOfData(e.details);
+      if (detailsJson === undefined) {
+        e.details = JSON.parse(JSON.stringify(e.details)) as Record<string, unknown>;
+        detailsJson = canonicalJsonOfData(e.details) ?? canonicalJson(e.details);
+      }
       e.hash = sha256Hex(canonicalEventJson(e, detailsJson));
       prev = e.hash;
       events.push(e);
-      rows.push({ seq, time: e.time, actor: e.actor, action: e.action, target: e.target, source: e.source, details: canonical ?? JSON.stringify(e.details), prev_hash: e.prev_hash, hash: e.hash });
+      rows.push({ seq, time: e.time, actor: e.actor, action: e.action, target: e.target, source: e.source, details: detailsJson, prev_hash: e.prev_hash, hash: e.hash });
     }
     await store.insertAuditRows(trx, rows);
     await trx.updateTable('audit_head').set({ seq, hash: prev }).where('id', '=', 1).execute();
@@ -82,19 +91,34 @@ export function makeAuditLog(deps: { store: Store; clock: Clock }, opts: AuditLo
   async function flushOnce(): Promise<void> {
     const batch = queue.splice(0, maxBatch);
     if (batch.length === 0) return;
-    let events: AuditEvent[];
+    let events: AuditEvent[] | null;
     try {
-      events = await store.transaction((trx) => appendInTx(trx, batch));
+      events = await commitBatch(batch);
     } catch (e) {
       for (const b of batch) failed(b, e);
       return;
     }
     for (const b of batch) if (b.resolve !== null) b.resolve();
+    if (events === null) return;
     try {
       published(events);
     } catch {
       // The batch is committed and its appends have succeeded; a listener's failure is its own.
     }
+  }
+
+  /** Commits a batch on the writer thread when there is one; null when nobody listens for the committed events. */
+  async function commitBatch(batch: readonly Queued[]): Promise<AuditEvent[] | null> {
+    if (writer) {
+      const inputs = batch.map((b) => ({ actor: b.actor, action: b.action, target: b.target, source: b.source, details: b.details, time: b.time }));
+      try {
+        return await writer.append(inputs, listeners.size > 0);
+      } catch (e) {
+        // Details that cannot cross to the thread (a function, say) were never sent: this batch commits here.
+        if ((e as Error).name !== 'DataCloneError') throw e;
+      }
+    }
+    return store.transaction((trx) => appendInTx(trx, batch));
   }
 
   function failed(b: Queued, err: unknown): void {

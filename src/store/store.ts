@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig, type Transaction } from 'kysely';
 import type { DB } from './schema.js';
 import { migrationProvider } from './migrations.js';
 import { postgresAuditRows, sqliteAuditRows, type AuditRow, type InsertAuditRows } from './audit-rows.js';
@@ -39,6 +39,27 @@ function redactUrl(url: string): string {
   }
 }
 
+/**
+ * SQLite transactions take the write lock when they begin (BEGIN IMMEDIATE). The audit writer thread has its own
+ * connection to the same file; a deferred transaction that read first and then wrote could find the other connection
+ * had committed in between and fail with SQLITE_BUSY, which no busy timeout retries. An immediate one waits its turn.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly sqliteConfig: SqliteDialectConfig) {
+    super(sqliteConfig);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.sqliteConfig);
+  }
+}
+
 export async function openStore(opts: StoreOptions): Promise<Store> {
   const isPg = /^postgres(ql)?:\/\//.test(opts.url);
   let db: Kysely<DB>;
@@ -61,7 +82,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = new Kysely<DB>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
     insertAuditRows = sqliteAuditRows(sqlite);
   }
   const migrator = new Migrator({ db, provider: migrationProvider, migrationTableName: 'airlock_migrations', migrationLockTableName: 'airlock_migrations_lock' });

@@ -24,8 +24,8 @@ interface Ack {
 }
 
 /** Runs the writer until it has acknowledged `killAfter` appends, then SIGKILLs it; returns every ACK it printed. */
-async function runAndKill(url: string, firstN: number, killAfter: number): Promise<Ack[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WRITER, url, String(firstN)], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function runAndKill(url: string, firstN: number, killAfter: number, mode: Mode): Promise<Ack[]> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WRITER, url, String(firstN), ...(mode === 'writer thread' ? ['thread'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const acks: Ack[] = [];
@@ -49,8 +49,11 @@ async function runAndKill(url: string, firstN: number, killAfter: number): Promi
   return acks;
 }
 
-for (const kind of STORE_KINDS) {
-  describe(`audit durability on ${kind}`, () => {
+/** Where the batched appends commit: on the writer process's main thread, or on its audit writer thread (the server's way). */
+type Mode = 'main thread' | 'writer thread';
+
+for (const kind of STORE_KINDS) for (const mode of ['main thread', 'writer thread'] as Mode[]) {
+  describe(`audit durability on ${kind}, batches committed on the ${mode}`, () => {
     let url: string;
     let dir: string | undefined;
     let pgdb: TestDatabase | undefined;
@@ -73,7 +76,7 @@ for (const kind of STORE_KINDS) {
       let firstN = 0;
       for (let round = 0; round < ROUNDS; round++) {
         // Kill at a different point each round, while 16 appends are in flight.
-        const acks = await runAndKill(url, firstN, 150 + round * 97);
+        const acks = await runAndKill(url, firstN, 150 + round * 97, mode);
         firstN += 1_000_000;
         all.push(...acks);
         assert.ok(acks.some((a) => a.how === 'uow') && acks.some((a) => a.how === 'batch'), 'both ways of appending were acknowledged');

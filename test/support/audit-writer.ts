@@ -1,22 +1,26 @@
 // A child process for the durability test: appends audit events without pause, batched and through units of work,
 // and prints "ACK <seq> <n> <how>" once each append has resolved, until it is killed.
-// Usage: node --import tsx test/support/audit-writer.ts <store url> <first n>
+// Usage: node --import tsx test/support/audit-writer.ts <store url> <first n> [thread]
 import { openStore } from '../../src/store/store.js';
 import { makeAuditLog } from '../../src/audit/audit-log.js';
+import { startAuditWriter } from '../../src/audit/audit-writer.js';
 import { makeUnitOfWork } from '../../src/access/unit-of-work.js';
 import { makeChangeBus } from '../../src/access/change-bus.js';
 import { systemClock } from '../../src/domain/clock.js';
 
-const [url, firstArg] = process.argv.slice(2);
+const [url, firstArg, mode] = process.argv.slice(2);
 if (!url) {
-  console.error('usage: audit-writer.ts <store url> <first n>');
+  console.error('usage: audit-writer.ts <store url> <first n> [thread]');
   process.exit(2);
 }
 // Never outlive a parent that failed to kill us.
 setTimeout(() => process.exit(3), 60_000).unref();
 
 const store = await openStore({ url });
-const audit = makeAuditLog({ store, clock: systemClock }, { maxBatch: 50, batchDelayMs: 2 });
+// "thread": the batched appends commit on the audit writer thread, as in the server.
+const writer = mode === 'thread' ? startAuditWriter(url) : undefined;
+await writer?.ready;
+const audit = makeAuditLog({ store, clock: systemClock, writer }, { maxBatch: 50, batchDelayMs: 2 });
 const uow = makeUnitOfWork({ store, audit, bus: makeChangeBus() });
 
 // Which seq each event got, by its n: listeners hear of events after commit and before the append resolves.

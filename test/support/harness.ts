@@ -65,15 +65,17 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function openTestStore(kind: StoreKind): Promise<{ store: Store; cleanup: () => Promise<void> }> {
+/** A fresh store of `kind`; `url` opens the same store again (another connection, another thread). */
+export async function openTestStore(kind: StoreKind): Promise<{ store: Store; url: string; cleanup: () => Promise<void> }> {
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'airlock-store-'));
-    const store = await openStore({ url: join(dir, 'airlock.db') });
-    return { store, cleanup: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
+    const url = join(dir, 'airlock.db');
+    const store = await openStore({ url });
+    return { store, url, cleanup: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
   }
   const db = await createTestDatabase('airlock_store');
   const store = await openStore({ url: db.url });
-  return { store, cleanup: async () => { await store.close(); await db.drop(); } };
+  return { store, url: db.url, cleanup: async () => { await store.close(); await db.drop(); } };
 }
 
 export async function makeHarness(kind: StoreKind, opts: { policy?: string; clock?: Clock; start?: string } = {}): Promise<Harness> {

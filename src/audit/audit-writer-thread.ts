@@ -1,0 +1,40 @@
+// The audit writer thread (see audit-writer.ts): its own connection to the store, one transaction per batch, batches
+// strictly in the order they arrive.
+import { parentPort, workerData } from 'node:worker_threads';
+import { systemClock } from '../domain/clock.js';
+import { openStore } from '../store/store.js';
+import { makeAuditLog } from './audit-log.js';
+import type { WriterReply, WriterRequest } from './audit-writer.js';
+
+const port = parentPort!;
+const store = await openStore({ url: (workerData as { url: string }).url, poolSize: 1 });
+const log = makeAuditLog({ store, clock: systemClock });
+
+/** SQLite answers SQLITE_BUSY when the main thread held the write lock past busy_timeout; such a batch is retried. */
+const BUSY_RETRY_FOR_MS = 30_000;
+
+async function commit(req: Extract<WriterRequest, { inputs: unknown }>): Promise<WriterReply> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      const events = await store.transaction((trx) => log.appendInTx(trx, req.inputs));
+      return { id: req.id, ok: true, events: req.wantEvents ? events : null };
+    } catch (e) {
+      const busy = (e as { code?: string }).code === 'SQLITE_BUSY';
+      if (!busy || Date.now() - started > BUSY_RETRY_FOR_MS) return { id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };
+    }
+  }
+}
+
+let chain = Promise.resolve();
+port.on('message', (req: WriterRequest) => {
+  chain = chain.then(async () => {
+    if ('close' in req) {
+      await store.close();
+      port.close();
+      return;
+    }
+    port.postMessage(await commit(req));
+  });
+});
+port.postMessage({ ready: true } satisfies WriterReply);

@@ -1,0 +1,151 @@
+// The audit writer thread: the batched appends (a gateway's statements and sessions, the API's hot-path events) are
+// encoded, hashed and committed on a worker thread with its own connection to the store, so neither their CPU nor
+// the commit's fsync holds up the event loop that relays sessions. Appends inside a caller's transaction stay on the
+// main thread; both kinds lock the chain head, so they still form one chain.
+import { Worker } from 'node:worker_threads';
+import type { AuditEvent, AuditInput } from '../domain/model.js';
+
+/** One batch as it crosses to the thread: the caller's fields, time already stamped. */
+export type WriterInput = AuditInput & { time: string };
+
+export type WriterRequest = { id: number; inputs: WriterInput[]; wantEvents: boolean } | { id: number; close: true };
+export type WriterReply = { ready: true } | { id: number; ok: true; events: AuditEvent[] | null } | { id: number; ok: false; error: string };
+
+export interface AuditWriter {
+  /**
+   * Commits `inputs` as one transaction on the writer thread, in the order given and after every batch sent before;
+   * resolves with the committed events when `wantEvents`, else null. Throws DataCloneError at once (nothing sent)
+   * when an input cannot cross to the thread, e.g. details holding a function.
+   */
+  append(inputs: WriterInput[], wantEvents: boolean): Promise<AuditEvent[] | null>;
+  /** Settles when the first thread is up (rejects if it could not start). */
+  readonly ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Above this a writer thread that does not come up is given up on. */
+const START_TIMEOUT_MS = 30_000;
+
+/**
+ * Starts the writer thread on the store at `url` (a SQLite file or postgres://…; not ":memory:", which another
+ * connection cannot see; the store must be migrated already). Batches wait for the thread to be up. A thread that
+ * dies fails the batches it held; the next batch starts a new one.
+ */
+export function startAuditWriter(url: string): AuditWriter {
+  let current: Promise<Thread> | null = null;
+  let closed = false;
+
+  function thread(): Promise<Thread> {
+    if (current === null) {
+      const spawned: Promise<Thread> = spawnThread(url, () => {
+        // The thread died: the next batch starts another one.
+        if (current === spawned) current = null;
+      });
+      current = spawned;
+      spawned.catch(() => {
+        if (current === spawned) current = null;
+      });
+    }
+    return current;
+  }
+
+  const ready = thread().then(() => {});
+  ready.catch(() => {}); // also reported to whoever awaits `ready` or sends a batch
+  return {
+    ready,
+    async append(inputs, wantEvents) {
+      if (closed) throw new Error('the audit writer is closed');
+      const t = await thread();
+      return t.send(inputs, wantEvents);
+    },
+    async close() {
+      closed = true;
+      const t = current;
+      current = null;
+      if (t) await (await t.catch(() => null))?.close();
+    },
+  };
+}
+
+interface Thread {
+  send(inputs: WriterInput[], wantEvents: boolean): Promise<AuditEvent[] | null>;
+  close(): Promise<void>;
+}
+
+function spawnThread(url: string, onDeath: () => void): Promise<Thread> {
+  const worker = spawnWorker(url);
+  const pending = new Map<number, { resolve: (e: AuditEvent[] | null) => void; reject: (err: Error) => void }>();
+  let nextId = 1;
+  let dead: Error | null = null;
+
+  function die(err: Error): void {
+    if (dead) return;
+    dead = err;
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+    onDeath();
+  }
+
+  return new Promise<Thread>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void worker.terminate();
+      reject(new Error(`the audit writer thread did not start within ${START_TIMEOUT_MS / 1000} s`));
+    }, START_TIMEOUT_MS);
+    worker.on('message', (m: WriterReply) => {
+      if ('ready' in m) {
+        clearTimeout(timer);
+        resolve(thread);
+        return;
+      }
+      const p = pending.get(m.id);
+      if (!p) return;
+      pending.delete(m.id);
+      if (pending.size === 0) worker.unref();
+      if (m.ok) p.resolve(m.events);
+      else p.reject(new Error(m.error));
+    });
+    worker.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+      die(new Error(`the audit writer thread failed: ${err.message}`));
+    });
+    worker.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the audit writer thread exited (code ${code}) before it was ready`));
+      die(new Error(`the audit writer thread exited (code ${code})`));
+    });
+    // Idle, the thread does not keep the process alive; while a batch is out, it does (its commit is awaited).
+    worker.unref();
+
+    const thread: Thread = {
+      send(inputs, wantEvents) {
+        if (dead) return Promise.reject(dead);
+        const id = nextId++;
+        worker.postMessage({ id, inputs, wantEvents } satisfies WriterRequest);
+        if (pending.size === 0) worker.ref();
+        return new Promise((res, rej) => pending.set(id, { resolve: res, reject: rej }));
+      },
+      async close() {
+        if (dead) return;
+        const id = nextId++;
+        const done = new Promise<void>((res) => worker.once('exit', () => res()));
+        worker.ref();
+        worker.postMessage({ id, close: true } satisfies WriterRequest);
+        await done;
+      },
+    };
+  });
+}
+
+/**
+ * Under tsx (sources are .ts) the worker registers tsx itself: hooks registered in the parent, as bin/airlock.js
+ * does, are not inherited by worker threads. (src/inspect/parse-pool.ts starts its parser threads the same way.)
+ */
+function spawnWorker(url: string): Worker {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new Worker(new URL('./audit-writer-thread.js', here), { workerData: { url } });
+  const entry = new URL('./audit-writer-thread.ts', here).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(boot, { eval: true, workerData: { url } });
+}

@@ -1,0 +1,106 @@
+// The audit writer thread on both stores: batched appends commit on the thread, appends inside the main thread's own
+// transactions go on at the same time, and the result is one chain with every event, in call order per caller; a
+// batch the thread cannot commit is reported to every event in it; details that cannot cross to the thread commit here.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openTestStore, STORE_KINDS } from '../support/harness.js';
+import { makeAuditLog, type AuditLog } from '../../src/audit/audit-log.js';
+import { startAuditWriter } from '../../src/audit/audit-writer.js';
+import { systemClock } from '../../src/domain/clock.js';
+import type { AuditEvent } from '../../src/domain/model.js';
+import type { Store } from '../../src/store/store.js';
+
+async function collect(audit: AuditLog): Promise<AuditEvent[]> {
+  const out: AuditEvent[] = [];
+  for await (const e of audit.events()) out.push(e);
+  return out;
+}
+
+/** A store, an audit log whose batches go through a writer thread, and the store's location for that thread. */
+async function withThread(kind: (typeof STORE_KINDS)[number], fn: (store: Store, audit: AuditLog) => Promise<void>): Promise<void> {
+  const { store, url, cleanup } = await openTestStore(kind);
+  const writer = startAuditWriter(url);
+  try {
+    await writer.ready;
+    await fn(store, makeAuditLog({ store, clock: systemClock, writer }, { maxBatch: 100, batchDelayMs: 2, lazyDelayMs: 5 }));
+  } finally {
+    await writer.close();
+    await cleanup();
+  }
+}
+
+for (const kind of STORE_KINDS) {
+  describe(`audit writer thread on ${kind}`, () => {
+    test('batched appends on the thread and transactions on the main thread interleave into one intact chain', async () => {
+      await withThread(kind, async (store, audit) => {
+        const errors: unknown[] = [];
+        const acks: Promise<void>[] = [];
+        const inTx: Promise<unknown>[] = [];
+        for (let i = 0; i < 1000; i++) {
+          audit.appendLazy({ actor: 'alice', action: 'statement', target: 'prod-orders', details: { session_id: 'ses_a', n: i, text: `select ${i} -- Grüße` } }, (e) => errors.push(e));
+          if (i % 100 === 99) acks.push(audit.append({ actor: 'alice', action: 'session.mark', details: { session_id: 'ses_a', after: i } }));
+          // A control-plane change with its event in its own transaction, while batches are in flight on the thread.
+          if (i % 50 === 0) inTx.push(store.transaction((trx) => audit.appendInTx(trx, [{ actor: 'bob', action: 'grant.revoke', details: { n: i } }])));
+          if (i % 200 === 0) await new Promise((r) => setImmediate(r));
+        }
+        await Promise.all(inTx);
+        await audit.append({ actor: 'alice', action: 'session.end', details: { session_id: 'ses_a' } });
+        await Promise.all(acks);
+        assert.deepEqual(errors, []);
+
+        const events = await collect(audit);
+        assert.equal(events.length, 1000 + 10 + 20 + 1);
+        assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'no gaps');
+        // One caller's appends keep their order, and the session's end follows every statement of it.
+        const mine = events.filter((e) => e.actor === 'alice');
+        const order = mine.map((e) => (e.action === 'statement' ? `s${e.details.n}` : e.action === 'session.mark' ? `m${e.details.after}` : 'end'));
+        const expected: string[] = [];
+        for (let i = 0; i < 1000; i++) {
+          expected.push(`s${i}`);
+          if (i % 100 === 99) expected.push(`m${i}`);
+        }
+        expected.push('end');
+        assert.deepEqual(order, expected);
+        assert.equal(events.find((e) => e.details.n === 7 && e.action === 'statement')!.details.text, 'select 7 -- Grüße');
+        const v = await audit.verify();
+        assert.equal(v.ok, true, JSON.stringify(v));
+        assert.equal(v.head.seq, events.length);
+      });
+    });
+
+    test('a batch the thread cannot commit fails every event in it, and the next batch commits', async () => {
+      await withThread(kind, async (_store, audit) => {
+        await audit.append({ actor: 'alice', action: 'statement', details: { n: 1 } });
+        // actor is NOT NULL in the store: the thread's INSERT fails and its transaction rolls back.
+        const failures: unknown[] = [];
+        audit.appendLazy({ actor: 'alice', action: 'statement', details: { n: 2 } }, (e) => failures.push(e));
+        const bad = audit.append({ actor: null as unknown as string, action: 'statement', details: { n: 3 } });
+        await assert.rejects(bad, /null|NOT NULL/i);
+        assert.equal(failures.length, 1, 'the other event of the failed batch was told');
+        await audit.append({ actor: 'alice', action: 'statement', details: { n: 4 } });
+        const events = await collect(audit);
+        assert.deepEqual(events.map((e) => e.details.n), [1, 4]);
+        assert.equal((await audit.verify()).ok, true);
+      });
+    });
+
+    test('details that cannot cross to the thread (a function) commit on the main thread, in order', async () => {
+      await withThread(kind, async (_store, audit) => {
+        await audit.append({ actor: 'alice', action: 'a', details: { n: 1 } });
+        await audit.append({ actor: 'alice', action: 'b', details: { n: 2, callback: () => 1 } as Record<string, unknown> });
+        await audit.append({ actor: 'alice', action: 'c', details: { n: 3 } });
+        const events = await collect(audit);
+        assert.deepEqual(events.map((e) => e.action), ['a', 'b', 'c']);
+        assert.equal((await audit.verify()).ok, true);
+      });
+    });
+  });
+}
+
+test('a writer thread that cannot open its store says so, and so does every batch sent to it', async () => {
+  // Nothing listens on port 1: the thread's connection is refused while it starts.
+  const writer = startAuditWriter('postgres://airlock@127.0.0.1:1/none');
+  await assert.rejects(writer.ready, /ECONNREFUSED|connect/);
+  await assert.rejects(writer.append([{ actor: 'alice', action: 'statement', time: new Date().toISOString() }], false), /ECONNREFUSED|connect/);
+  await writer.close();
+});
