@@ -2,8 +2,8 @@
 // encoded, hashed and committed on a worker thread with its own connection to the store, so neither their CPU nor
 // the commit's fsync holds up the event loop that relays sessions. Appends inside a caller's transaction stay on the
 // main thread; both kinds lock the chain head, so they still form one chain.
-import { Worker } from 'node:worker_threads';
 import type { AuditEvent, AuditInput } from '../domain/model.js';
+import { startWorker } from '../domain/worker.js';
 
 /** One batch as it crosses to the thread: the caller's fields, time already stamped. */
 export type WriterInput = AuditInput & { time: string };
@@ -73,7 +73,7 @@ interface Thread {
 }
 
 function spawnThread(url: string, onDeath: () => void): Promise<Thread> {
-  const worker = spawnWorker(url);
+  const worker = startWorker(import.meta.url, './audit-writer-thread', { workerData: { url } });
   const pending = new Map<number, { resolve: (e: AuditEvent[] | null) => void; reject: (err: Error) => void }>();
   let nextId = 1;
   let dead: Error | null = null;
@@ -135,17 +135,4 @@ function spawnThread(url: string, onDeath: () => void): Promise<Thread> {
       },
     };
   });
-}
-
-/**
- * Under tsx (sources are .ts) the worker registers tsx itself: hooks registered in the parent, as bin/airlock.js
- * does, are not inherited by worker threads. (src/inspect/parse-pool.ts starts its parser threads the same way.)
- */
-function spawnWorker(url: string): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./audit-writer-thread.js', here), { workerData: { url } });
-  const entry = new URL('./audit-writer-thread.ts', here).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true, workerData: { url } });
 }

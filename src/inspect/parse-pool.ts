@@ -1,7 +1,8 @@
 // A small pool of parser worker threads for large statements: one job per worker at a time, each with a deadline.
 
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../domain/worker.js';
 import { freezeAnalysis, type Analysis } from './analysis.js';
 import type { ParseJob, ParseReply } from './parse-worker.js';
 
@@ -34,19 +35,6 @@ interface Slot {
 }
 
 export const DEFAULT_PARSE_TIMEOUT_MS = 10_000;
-
-/**
- * Starts the worker. Under tsx (sources are .ts) the worker must register tsx itself: hooks registered with
- * tsx's register() in the parent, as bin/airlock.js does, are not inherited by worker threads.
- */
-function spawnWorker(): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./parse-worker.js', here));
-  const entry = new URL('./parse-worker.ts', here).href;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true });
-}
 
 export function makeParsePool(options: ParsePoolOptions = {}): ParsePool {
   const size = options.size ?? Math.max(1, Math.min(2, availableParallelism() - 1));
@@ -94,7 +82,7 @@ export function makeParsePool(options: ParsePoolOptions = {}): ParsePool {
   }
 
   function makeSlot(): Slot {
-    const slot: Slot = { worker: spawnWorker(), queue: [], timer: null, dead: false };
+    const slot: Slot = { worker: startWorker(import.meta.url, './parse-worker'), queue: [], timer: null, dead: false };
     slot.worker.on('message', (reply: ParseReply) => {
       const job = slot.queue[0];
       if (slot.dead || job === undefined || job.id !== reply.id) return;
