@@ -21,6 +21,8 @@ export interface AuditLogOptions {
 /** An event waiting for its batch: the caller's fields, copied when it was queued, and whom to tell how the batch went. */
 interface Queued extends AuditInput {
   time: string;
+  /** May wait lazyDelayMs for company (a gateway's statement); otherwise batchDelayMs at most. */
+  lazy: boolean;
   /** null for appendLazy, which has nobody to tell of success. */
   resolve: (() => void) | null;
   reject: (err: unknown) => void;
@@ -28,6 +30,31 @@ interface Queued extends AuditInput {
 
 function rowToEvent(r: DB['audit_events']): AuditEvent {
   return { seq: Number(r.seq), time: r.time, actor: r.actor, action: r.action, target: r.target, source: r.source, details: JSON.parse(r.details) as Record<string, unknown>, prev_hash: r.prev_hash, hash: r.hash };
+}
+
+/** An event on its way into the chain, its details already encoded as canonical JSON (what crosses to the writer thread). */
+export interface EncodedInput {
+  actor: string;
+  action: string;
+  target: string | null;
+  source: string | null;
+  time: string;
+  detailsJson: string;
+}
+
+/** canonicalEventJson reads details only when a field is missing, which EncodedInput does not allow. */
+const NOT_READ: Record<string, unknown> = Object.freeze({});
+
+/**
+ * Details and their canonical JSON, encoded once for the column and the hash. Details that are not plain JSON data
+ * (a function somewhere in them) are first reduced to what JSON keeps of them, so the stored text is what the hash
+ * covers and the chain verifies.
+ */
+export function plainDetails(details: Record<string, unknown>): { details: Record<string, unknown>; json: string } {
+  const json = canonicalJsonOfData(details);
+  if (json !== undefined) return { details, json };
+  const reduced = JSON.parse(JSON.stringify(details)) as Record<string, unknown>;
+  return { details: reduced, json: canonicalJsonOfData(reduced) ?? canonicalJson(reduced) };
 }
 
 /**
@@ -45,42 +72,49 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
   const queue: Queued[] = [];
   let timer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> | null = null;
+  /** Queued events that are not lazy. */
+  let eagerQueued = 0;
   // Queued events are stamped with the time they were queued; events queued within one millisecond share its text.
   let stampMs = NaN;
   let stampText = '';
 
   /**
-   * Appends events inside `trx`. The head row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions are
-   * already serial), so appends from several processes form one chain. Visible to others only when trx commits.
+   * Appends events inside `trx`. The head row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions take
+   * the write lock when they begin), so appends from several processes and threads form one chain. Visible to
+   * others only when trx commits.
    */
   async function appendInTx(trx: Transaction<DB>, inputs: readonly AuditInput[]): Promise<AuditEvent[]> {
+    if (inputs.length === 0) return [];
+    const now = clock.now().toISOString();
+    const details: Record<string, unknown>[] = [];
+    const encoded = inputs.map((i) => {
+      const d = plainDetails(i.details ?? {});
+      details.push(d.details);
+      return { actor: i.actor, action: i.action, target: i.target ?? null, source: i.source ?? null, time: i.time ?? now, detailsJson: d.json };
+    });
+    const rows = await appendEncodedInTx(trx, encoded);
+    return rows.map((r, k) => ({ seq: r.seq, time: r.time, actor: r.actor, action: r.action, target: r.target, source: r.source, details: details[k]!, prev_hash: r.prev_hash, hash: r.hash }));
+  }
+
+  /** appendInTx for events whose details are already canonical JSON text; returns the rows as written. */
+  async function appendEncodedInTx(trx: Transaction<DB>, inputs: readonly EncodedInput[]): Promise<AuditRow[]> {
     if (inputs.length === 0) return [];
     const headQuery = trx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1);
     const head = await (store.dialect === 'postgres' ? headQuery.forUpdate() : headQuery).executeTakeFirstOrThrow();
     let seq = Number(head.seq);
     let prev = head.hash;
-    const now = clock.now().toISOString();
-    const events: AuditEvent[] = [];
     const rows: AuditRow[] = [];
     for (const i of inputs) {
       seq += 1;
-      const e: AuditEvent = { seq, time: i.time ?? now, actor: i.actor, action: i.action, target: i.target ?? null, source: i.source ?? null, details: i.details ?? {}, prev_hash: prev, hash: '' };
-      // The details column holds the same canonical text the hash covers, so details are encoded once. Details that
-      // are not plain JSON data (a function somewhere in them) are first reduced to what JSON keeps of them, so the
-      // stored text is what the hash covers and the chain still verifies.
-      let detailsJson = canonicalJsonOfData(e.details);
-      if (detailsJson === undefined) {
-        e.details = JSON.parse(JSON.stringify(e.details)) as Record<string, unknown>;
-        detailsJson = canonicalJsonOfData(e.details) ?? canonicalJson(e.details);
-      }
-      e.hash = sha256Hex(canonicalEventJson(e, detailsJson));
-      prev = e.hash;
-      events.push(e);
-      rows.push({ seq, time: e.time, actor: e.actor, action: e.action, target: e.target, source: e.source, details: detailsJson, prev_hash: e.prev_hash, hash: e.hash });
+      // The details column holds the same canonical text the hash covers.
+      const row: AuditRow = { seq, time: i.time, actor: i.actor, action: i.action, target: i.target, source: i.source, details: i.detailsJson, prev_hash: prev, hash: '' };
+      row.hash = sha256Hex(canonicalEventJson({ ...row, details: NOT_READ }, i.detailsJson));
+      prev = row.hash;
+      rows.push(row);
     }
     await store.insertAuditRows(trx, rows);
     await trx.updateTable('audit_head').set({ seq, hash: prev }).where('id', '=', 1).execute();
-    return events;
+    return rows;
   }
 
   /** Tells listeners (the SSE stream) about events once they are committed. */
@@ -91,6 +125,7 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
   async function flushOnce(): Promise<void> {
     const batch = queue.splice(0, maxBatch);
     if (batch.length === 0) return;
+    for (const b of batch) if (!b.lazy) eagerQueued--;
     let events: AuditEvent[] | null;
     try {
       events = await commitBatch(batch);
@@ -107,18 +142,12 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
     }
   }
 
-  /** Commits a batch on the writer thread when there is one; null when nobody listens for the committed events. */
+  /** Commits a batch, on the writer thread when there is one; null when nobody listens for the committed events. */
   async function commitBatch(batch: readonly Queued[]): Promise<AuditEvent[] | null> {
-    if (writer) {
-      const inputs = batch.map((b) => ({ actor: b.actor, action: b.action, target: b.target, source: b.source, details: b.details, time: b.time }));
-      try {
-        return await writer.append(inputs, listeners.size > 0);
-      } catch (e) {
-        // Details that cannot cross to the thread (a function, say) were never sent: this batch commits here.
-        if ((e as Error).name !== 'DataCloneError') throw e;
-      }
-    }
-    return store.transaction((trx) => appendInTx(trx, batch));
+    if (!writer) return store.transaction((trx) => appendInTx(trx, batch));
+    // Details cross as their canonical text: a string is cheap to copy to the thread, and it is what is hashed.
+    const encoded = batch.map((b) => ({ actor: b.actor, action: b.action, target: b.target ?? null, source: b.source ?? null, time: b.time, detailsJson: plainDetails(b.details ?? {}).json }));
+    return writer.append(encoded, listeners.size > 0);
   }
 
   function failed(b: Queued, err: unknown): void {
@@ -143,8 +172,9 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
   }
 
   function enqueue(input: AuditInput, lazy: boolean, resolve: (() => void) | null, reject: (err: unknown) => void): void {
-    queue.push({ actor: input.actor, action: input.action, target: input.target, source: input.source, details: input.details, time: input.time ?? stamp(), resolve, reject });
-    if (queue.length >= maxBatch) void flush();
+    queue.push({ actor: input.actor, action: input.action, target: input.target, source: input.source, details: input.details, time: input.time ?? stamp(), lazy, resolve, reject });
+    if (!lazy) eagerQueued++;
+    if (queue.length >= maxBatch) void drain(false);
     else if (!flushing) {
       // A statement may wait up to lazyDelayMs for company (fewer commits, i.e. fewer fsyncs on the event loop);
       // anything else brings the commit forward to batchDelayMs.
@@ -156,28 +186,40 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
   function arm(delay: number): void {
     if (timer) clearTimeout(timer);
     timerDue = Date.now() + delay;
-    timer = setTimeout(() => void flush(), delay);
+    timer = setTimeout(() => void drain(false), delay);
   }
 
+  /** Commits everything queued so far (shutdown, verification, tests). */
   function flush(): Promise<void> {
+    return drain(true);
+  }
+
+  /**
+   * Commits batches in order. After one commits, the next goes at once only if it is full or holds an event that
+   * may not wait (or `all`); lazy events queued meanwhile wait out their delay for company. (While the writer thread
+   * commits, the event loop goes on queueing; without this rule every commit would be followed at once by a small one.)
+   */
+  function drain(all: boolean): Promise<void> {
     if (timer) {
       clearTimeout(timer);
       timer = null;
     }
-    if (!flushing) {
-      flushing = (async () => {
-        while (queue.length > 0) await flushOnce();
-      })().finally(() => {
-        flushing = null;
-        // Events queued after the loop's last check but before this point still need a flush.
-        if (queue.length > 0 && !timer) arm(batchDelayMs);
-      });
-    }
-    return flushing;
+    if (flushing) return all ? flushing.then(() => drain(true)) : flushing;
+    const run = (async () => {
+      do await flushOnce();
+      while (queue.length > 0 && (all || queue.length >= maxBatch || eagerQueued > 0));
+    })().finally(() => {
+      flushing = null;
+      // Lazy events left (or queued after the loop's last check) get a timer of their own.
+      if (queue.length > 0 && !timer) arm(eagerQueued > 0 ? batchDelayMs : lazyDelayMs);
+    });
+    flushing = run;
+    return run;
   }
 
   return {
     appendInTx,
+    appendEncodedInTx,
     published,
     /** Hot-path append: batched with others; the promise resolves once the event is committed. */
     append(input: AuditInput, how: { lazy?: boolean } = {}): Promise<void> {

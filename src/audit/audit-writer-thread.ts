@@ -17,8 +17,9 @@ async function commit(req: Extract<WriterRequest, { inputs: unknown }>): Promise
   const started = Date.now();
   for (;;) {
     try {
-      const events = await store.transaction((trx) => log.appendInTx(trx, req.inputs));
-      return { id: req.id, ok: true, events: req.wantEvents ? events : null };
+      const rows = await store.transaction((trx) => log.appendEncodedInTx(trx, req.inputs));
+      const events = req.wantEvents ? rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> })) : null;
+      return { id: req.id, ok: true, events };
     } catch (e) {
       const busy = (e as { code?: string }).code === 'SQLITE_BUSY';
       if (!busy || Date.now() - started > BUSY_RETRY_FOR_MS) return { id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };

@@ -2,11 +2,12 @@
 // encoded, hashed and committed on a worker thread with its own connection to the store, so neither their CPU nor
 // the commit's fsync holds up the event loop that relays sessions. Appends inside a caller's transaction stay on the
 // main thread; both kinds lock the chain head, so they still form one chain.
-import type { AuditEvent, AuditInput } from '../domain/model.js';
+import type { AuditEvent } from '../domain/model.js';
+import type { EncodedInput } from './audit-log.js';
 import { startWorker } from '../domain/worker.js';
 
-/** One batch as it crosses to the thread: the caller's fields, time already stamped. */
-export type WriterInput = AuditInput & { time: string };
+/** One event as it crosses to the thread: time stamped, details already canonical JSON text. */
+export type WriterInput = EncodedInput;
 
 export type WriterRequest = { id: number; inputs: WriterInput[]; wantEvents: boolean } | { id: number; close: true };
 export type WriterReply = { ready: true } | { id: number; ok: true; events: AuditEvent[] | null } | { id: number; ok: false; error: string };
@@ -14,8 +15,7 @@ export type WriterReply = { ready: true } | { id: number; ok: true; events: Audi
 export interface AuditWriter {
   /**
    * Commits `inputs` as one transaction on the writer thread, in the order given and after every batch sent before;
-   * resolves with the committed events when `wantEvents`, else null. Throws DataCloneError at once (nothing sent)
-   * when an input cannot cross to the thread, e.g. details holding a function.
+   * resolves with the committed events when `wantEvents`, else null.
    */
   append(inputs: WriterInput[], wantEvents: boolean): Promise<AuditEvent[] | null>;
   /** Settles when the first thread is up (rejects if it could not start). */

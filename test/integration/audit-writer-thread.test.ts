@@ -1,6 +1,6 @@
 // The audit writer thread on both stores: batched appends commit on the thread, appends inside the main thread's own
 // transactions go on at the same time, and the result is one chain with every event, in call order per caller; a
-// batch the thread cannot commit is reported to every event in it; details that cannot cross to the thread commit here.
+// batch the thread cannot commit is reported to every event in it; details that are not plain data still verify.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openTestStore, STORE_KINDS } from '../support/harness.js';
@@ -84,13 +84,14 @@ for (const kind of STORE_KINDS) {
       });
     });
 
-    test('details that cannot cross to the thread (a function) commit on the main thread, in order', async () => {
+    test('details that are not plain data (a function, a toJSON) are stored as JSON keeps them, and the chain verifies', async () => {
       await withThread(kind, async (_store, audit) => {
         await audit.append({ actor: 'alice', action: 'a', details: { n: 1 } });
-        await audit.append({ actor: 'alice', action: 'b', details: { n: 2, callback: () => 1 } as Record<string, unknown> });
+        await audit.append({ actor: 'alice', action: 'b', details: { n: 2, callback: () => 1, at: { toJSON: () => 'then' } } as Record<string, unknown> });
         await audit.append({ actor: 'alice', action: 'c', details: { n: 3 } });
         const events = await collect(audit);
         assert.deepEqual(events.map((e) => e.action), ['a', 'b', 'c']);
+        assert.deepEqual(events[1]!.details, { n: 2, at: 'then' });
         assert.equal((await audit.verify()).ok, true);
       });
     });
@@ -101,6 +102,6 @@ test('a writer thread that cannot open its store says so, and so does every batc
   // Nothing listens on port 1: the thread's connection is refused while it starts.
   const writer = startAuditWriter('postgres://airlock@127.0.0.1:1/none');
   await assert.rejects(writer.ready, /ECONNREFUSED|connect/);
-  await assert.rejects(writer.append([{ actor: 'alice', action: 'statement', time: new Date().toISOString() }], false), /ECONNREFUSED|connect/);
+  await assert.rejects(writer.append([{ actor: 'alice', action: 'statement', target: null, source: null, time: new Date().toISOString(), detailsJson: '{}' }], false), /ECONNREFUSED|connect/);
   await writer.close();
 });

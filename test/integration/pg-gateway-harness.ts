@@ -44,7 +44,8 @@ function guardrails(g: Partial<GuardrailConfig> = {}): GuardrailConfig {
  * Resources: "rw" (writable), "ro" (read-only plan), "limited" (max_rows 100), plus `extra`; "prod-orders" has
  * no grant, anything else is unknown. The upstream login is the test server's own (a superuser), on a fresh database.
  */
-export async function startRig(opts: { extra?: Record<string, ResourceSetup>; gateway?: Partial<PgGatewayOptions> } = {}): Promise<Rig> {
+/** `auditFailure`: the audit sink fails every statement event with this error, as a store that cannot commit would. */
+export async function startRig(opts: { extra?: Record<string, ResourceSetup>; gateway?: Partial<PgGatewayOptions>; auditFailure?: Error } = {}): Promise<Rig> {
   const db = await createTestDatabase('airlock_pgw');
   const dataDir = mkdtempSync(join(tmpdir(), 'airlock-pgw-'));
   const tls = await loadOrCreateTls(dataDir);
@@ -95,7 +96,19 @@ export async function startRig(opts: { extra?: Record<string, ResourceSetup>; ga
 
   const log = { info() {}, warn(o: object) { errors.push(o); }, error(o: object) { errors.push(o); } };
   const gateway = makePgGateway(
-    { access, sessions: registry, audit: { async append(e) { events.push(e); }, appendLazy(e) { events.push(e); } }, log },
+    {
+      access,
+      sessions: registry,
+      audit: {
+        async append(e) { events.push(e); },
+        appendLazy(e, onError) {
+          // The real log reports a failed batch after the fact, never inside the call.
+          if (opts.auditFailure) setTimeout(() => onError(opts.auditFailure), 1);
+          else events.push(e);
+        },
+      },
+      log,
+    },
     { listen: { host: '127.0.0.1', port: 0 }, tls: { key: tls.key, cert: tls.cert }, ...opts.gateway },
   );
   const { port } = await gateway.start();

@@ -158,3 +158,24 @@ test('stopping the gateway ends its sessions with a reason and waits for them', 
   assert.equal(other.registry.size, 0);
   assert.ok(other.events.some((e) => e.action === 'session.end' && e.details?.reason === 'the Airlock gateway is shutting down'));
 });
+
+test('a statement the audit log cannot take ends the session with 58000 and why; nothing more runs on it', async () => {
+  const failing = await startRig({ auditFailure: new Error('database or disk is full') });
+  try {
+    const c = new pg.Client({ host: '127.0.0.1', port: failing.port, user: 'alice', password: failing.token, database: 'rw', ssl: { ca: failing.tls.ca } });
+    const errors: PgError[] = [];
+    c.on('error', (e) => errors.push(e));
+    await c.connect();
+    // The statement itself ran (its event is written after its result); the failed event ends the session.
+    await c.query('select 1').catch(() => {});
+    await waitFor(() => errors.length > 0, 2000, 'the session to end');
+    assert.equal(errors[0]!.code, '58000');
+    assert.equal(errors[0]!.message, 'airlock: the audit log is unavailable, so the session was ended');
+    await assert.rejects(c.query('select 2'));
+    assert.ok(failing.errors.some((o) => String((o as { err?: string }).err).includes('database or disk is full')), 'the cause is in the log');
+    await waitFor(() => failing.registry.size === 0, 2000, 'the registry to drop the session');
+    await c.end().catch(() => {});
+  } finally {
+    await failing.stop();
+  }
+});
