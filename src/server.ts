@@ -165,7 +165,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   }
 
-  // Nothing is served before the audit writer is up (it started next to everything above); if it cannot start, neither does the server.
+  // Nothing is served before the audit writer is up (it started next to everything above); if it cannot start,
+  // neither does the server.
   await writer?.ready;
   const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways });
   await app.listen({ host: opts.listen.host, port: opts.listen.port });

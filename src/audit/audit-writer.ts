@@ -1,7 +1,8 @@
 // The audit writer thread: the batched appends (a gateway's statements and sessions, the API's hot-path events) are
-// encoded, hashed and committed on a worker thread with its own connection to the store, so neither their CPU nor
-// the commit's fsync holds up the event loop that relays sessions. Appends inside a caller's transaction stay on the
-// main thread; both kinds lock the chain head, so they still form one chain.
+// hashed, inserted and committed on a worker thread with its own connection to the store, so neither that work nor
+// the commit's fsync holds up the event loop that relays sessions (their details are encoded to canonical JSON
+// before they cross). Appends inside a caller's transaction stay on the main thread; both kinds lock the chain head,
+// so they still form one chain.
 import type { AuditEvent } from '../domain/model.js';
 import type { EncodedInput } from './audit-log.js';
 import { startWorker } from '../domain/worker.js';

@@ -1,4 +1,4 @@
-// Imported before libpg-query, whose WASM module starts compiling as soon as it is imported.
+// Keeps the SQL parser's WASM on V8's baseline compiler; imported before libpg-query, which compiles on import.
 //
 // The parser runs on V8's baseline WASM compiler only (Liftoff). By default V8 recompiles hot WASM functions with its
 // optimizing compiler in the background; for PostgreSQL's grammar that costs ~100 MB of resident memory that is
