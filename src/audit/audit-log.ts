@@ -28,7 +28,8 @@ interface Queued extends AuditInput {
   reject: (err: unknown) => void;
 }
 
-function rowToEvent(r: DB['audit_events']): AuditEvent {
+/** A stored row as an event (details parsed back from their JSON text). */
+export function rowToEvent(r: DB['audit_events']): AuditEvent {
   return { seq: Number(r.seq), time: r.time, actor: r.actor, action: r.action, target: r.target, source: r.source, details: JSON.parse(r.details) as Record<string, unknown>, prev_hash: r.prev_hash, hash: r.hash };
 }
 
@@ -55,6 +56,11 @@ export function plainDetails(details: Record<string, unknown>): { details: Recor
   if (json !== undefined) return { details, json };
   const reduced = JSON.parse(JSON.stringify(details)) as Record<string, unknown>;
   return { details: reduced, json: canonicalJsonOfData(reduced) ?? canonicalJson(reduced) };
+}
+
+/** An input as it enters the chain: `time` already decided, details as their canonical text (from plainDetails). */
+function encodedInput(i: AuditInput, time: string, detailsJson: string): EncodedInput {
+  return { actor: i.actor, action: i.action, target: i.target ?? null, source: i.source ?? null, time, detailsJson };
 }
 
 /**
@@ -90,7 +96,7 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
     const encoded = inputs.map((i) => {
       const d = plainDetails(i.details ?? {});
       details.push(d.details);
-      return { actor: i.actor, action: i.action, target: i.target ?? null, source: i.source ?? null, time: i.time ?? now, detailsJson: d.json };
+      return encodedInput(i, i.time ?? now, d.json);
     });
     const rows = await appendEncodedInTx(trx, encoded);
     return rows.map((r, k) => ({ seq: r.seq, time: r.time, actor: r.actor, action: r.action, target: r.target, source: r.source, details: details[k]!, prev_hash: r.prev_hash, hash: r.hash }));
@@ -146,8 +152,7 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
   async function commitBatch(batch: readonly Queued[]): Promise<AuditEvent[] | null> {
     if (!writer) return store.transaction((trx) => appendInTx(trx, batch));
     // Details cross as their canonical text: a string is cheap to copy to the thread, and it is what is hashed.
-    const encoded = batch.map((b) => ({ actor: b.actor, action: b.action, target: b.target ?? null, source: b.source ?? null, time: b.time, detailsJson: plainDetails(b.details ?? {}).json }));
-    return writer.append(encoded, listeners.size > 0);
+    return writer.append(batch.map((b) => encodedInput(b, b.time, plainDetails(b.details ?? {}).json)), listeners.size > 0);
   }
 
   function failed(b: Queued, err: unknown): void {

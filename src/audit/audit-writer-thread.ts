@@ -3,7 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../domain/clock.js';
 import { openStore } from '../store/store.js';
-import { makeAuditLog } from './audit-log.js';
+import { makeAuditLog, rowToEvent } from './audit-log.js';
 import type { WriterReply, WriterRequest } from './audit-writer.js';
 
 const port = parentPort!;
@@ -18,7 +18,7 @@ async function commit(req: Extract<WriterRequest, { inputs: unknown }>): Promise
   for (;;) {
     try {
       const rows = await store.transaction((trx) => log.appendEncodedInTx(trx, req.inputs));
-      const events = req.wantEvents ? rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> })) : null;
+      const events = req.wantEvents ? rows.map(rowToEvent) : null;
       return { id: req.id, ok: true, events };
     } catch (e) {
       const busy = (e as { code?: string }).code === 'SQLITE_BUSY';
