@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
-import { startServerProcess, apiJson as api } from '../test/support/server-process.js';
+import { startServerProcess, apiJson as api, rssKb } from '../test/support/server-process.js';
 import { createTestDatabase, adminUrl } from '../test/support/pg.js';
 import { freePort, startEmbeddedPostgres } from '../src/store/embedded-postgres.js';
 
@@ -79,11 +79,6 @@ async function airlockWithGrant(up: Upstream, extraArgs: string[] = []) {
     await s.stop();
     throw e;
   }
-}
-
-function rssKb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
 }
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;

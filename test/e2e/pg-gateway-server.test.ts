@@ -5,9 +5,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import pg from 'pg';
-import { startServerProcess, cli, apiJson, type ServerProcess } from '../support/server-process.js';
+import { startServerProcess, cli, apiJson, rssKb, type ServerProcess } from '../support/server-process.js';
 import { createTestDatabase, adminUrl, type TestDatabase } from '../support/pg.js';
 
 let s: ServerProcess;
@@ -224,7 +224,7 @@ test('a write cannot hide in a string literal: text settings are refused, at log
 });
 
 function rssMb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  return rssKb(pid) / 1024;
 }
 
 /** psql over verified TLS as alice; resolves with its exit code and how many bytes it wrote to stdout. */

@@ -5,12 +5,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import { openTestStore, STORE_KINDS, type StoreKind } from '../support/harness.js';
+import { auditEvents, openTestStore, STORE_KINDS, type StoreKind } from '../support/harness.js';
 import { makeAuditLog, type AuditLog, type AuditLogOptions } from '../../src/audit/audit-log.js';
 import { canonicalJson } from '../../src/domain/canonical-json.js';
 import { manualClock } from '../../src/domain/clock.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import type { AuditEvent, AuditInput } from '../../src/domain/model.js';
+import type { AuditInput } from '../../src/domain/model.js';
 import { createTestDatabase } from '../support/pg.js';
 
 /** Details a careless encoding would change: unicode, quotes, control chars, nesting, odd numbers, undefined, a Date. */
@@ -22,12 +22,6 @@ function input(i: number, action = 'statement'): AuditInput {
     { text: 'select 1', at: new Date(Date.UTC(2026, 2, 2, 10, 0, i % 60)), gone: undefined, list: [undefined, null, 'x'] },
   ][i % 4]!;
   return { actor: i % 5 === 0 ? 'agent-1' : 'alice', action, target: i % 7 === 0 ? null : 'prod-orders', source: i % 2 ? '10.0.0.7:5123' : undefined, details: { session_id: 'ses_1', i, ...odd } };
-}
-
-async function collect(audit: AuditLog): Promise<AuditEvent[]> {
-  const out: AuditEvent[] = [];
-  for await (const e of audit.events()) out.push(e);
-  return out;
 }
 
 async function withLog(kind: StoreKind, opts: AuditLogOptions, fn: (store: Store, audit: AuditLog) => Promise<void>): Promise<void> {
@@ -60,7 +54,7 @@ for (const kind of STORE_KINDS) {
         await Promise.all(acks);
         assert.deepEqual(errors, []);
 
-        const events = await collect(audit);
+        const events = await auditEvents(audit);
         assert.deepEqual(events.map((e) => e.details.i), inputs.map((_, i) => i), 'seq order is call order');
         const rows = await store.db.selectFrom('audit_events').select(['seq', 'details', 'target', 'source']).orderBy('seq').execute();
         for (const [i, r] of rows.entries()) {
@@ -106,7 +100,7 @@ for (const kind of STORE_KINDS) {
         await sql`alter table audit_events_away rename to audit_events`.execute(store.db);
         audit.appendLazy(input(10, 'after'), (err) => assert.fail(String(err)));
         await audit.flush();
-        const events = await collect(audit);
+        const events = await auditEvents(audit);
         assert.deepEqual(events.map((e) => [e.seq, e.action]), [[1, 'before'], [2, 'after']]);
         assert.equal((await audit.verify()).ok, true);
       });

@@ -3,18 +3,11 @@
 // batch the thread cannot commit is reported to every event in it; details that are not plain data still verify.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openTestStore, STORE_KINDS } from '../support/harness.js';
+import { auditEvents, openTestStore, STORE_KINDS } from '../support/harness.js';
 import { makeAuditLog, type AuditLog } from '../../src/audit/audit-log.js';
 import { startAuditWriter } from '../../src/audit/audit-writer.js';
 import { systemClock } from '../../src/domain/clock.js';
-import type { AuditEvent } from '../../src/domain/model.js';
 import type { Store } from '../../src/store/store.js';
-
-async function collect(audit: AuditLog): Promise<AuditEvent[]> {
-  const out: AuditEvent[] = [];
-  for await (const e of audit.events()) out.push(e);
-  return out;
-}
 
 /** A store, an audit log whose batches go through a writer thread, and the store's location for that thread. */
 async function withThread(kind: (typeof STORE_KINDS)[number], fn: (store: Store, audit: AuditLog) => Promise<void>): Promise<void> {
@@ -48,7 +41,7 @@ for (const kind of STORE_KINDS) {
         await Promise.all(acks);
         assert.deepEqual(errors, []);
 
-        const events = await collect(audit);
+        const events = await auditEvents(audit);
         assert.equal(events.length, 1000 + 10 + 20 + 1);
         assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'no gaps');
         // One caller's appends keep their order, and the session's end follows every statement of it.
@@ -78,7 +71,7 @@ for (const kind of STORE_KINDS) {
         await assert.rejects(bad, /null|NOT NULL/i);
         assert.equal(failures.length, 1, 'the other event of the failed batch was told');
         await audit.append({ actor: 'alice', action: 'statement', details: { n: 4 } });
-        const events = await collect(audit);
+        const events = await auditEvents(audit);
         assert.deepEqual(events.map((e) => e.details.n), [1, 4]);
         assert.equal((await audit.verify()).ok, true);
       });
@@ -89,7 +82,7 @@ for (const kind of STORE_KINDS) {
         await audit.append({ actor: 'alice', action: 'a', details: { n: 1 } });
         await audit.append({ actor: 'alice', action: 'b', details: { n: 2, callback: () => 1, at: { toJSON: () => 'then' } } as Record<string, unknown> });
         await audit.append({ actor: 'alice', action: 'c', details: { n: 3 } });
-        const events = await collect(audit);
+        const events = await auditEvents(audit);
         assert.deepEqual(events.map((e) => e.action), ['a', 'b', 'c']);
         assert.deepEqual(events[1]!.details, { n: 2, at: 'then' });
         assert.equal((await audit.verify()).ok, true);

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type Store } from '../../src/store/store.js';
-import { makeAuditLog } from '../../src/audit/audit-log.js';
+import { makeAuditLog, type AuditLog } from '../../src/audit/audit-log.js';
 import { makeAccess, type Access } from '../../src/access/access.js';
 import { parsePolicy } from '../../src/policy/load.js';
 import type { Policy } from '../../src/policy/compile.js';
 import { manualClock, type Clock } from '../../src/domain/clock.js';
-import type { Caller } from '../../src/domain/model.js';
+import type { AuditEvent, Caller } from '../../src/domain/model.js';
 import { createTestDatabase } from './pg.js';
 
 export const TEST_POLICY = `
@@ -63,6 +63,13 @@ export interface Harness {
   clock: ReturnType<typeof manualClock>;
   caller(name: string, source?: string): Caller;
   close(): Promise<void>;
+}
+
+/** Every event of the log, in seq order. */
+export async function auditEvents(audit: AuditLog): Promise<AuditEvent[]> {
+  const out: AuditEvent[] = [];
+  for await (const e of audit.events()) out.push(e);
+  return out;
 }
 
 /** A fresh store of `kind`; `url` opens the same store again (another connection, another thread). */

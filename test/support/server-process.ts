@@ -1,6 +1,6 @@
 // Runs the real `airlock server` as a child process and the real CLI against it, as a user would.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -106,4 +106,11 @@ export async function apiJson<T = any>(server: { url: string }, token: string, m
   const j = (await res.json()) as T;
   if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${JSON.stringify(j)}`);
   return j;
+}
+
+/** A process's resident memory (VmRSS) in KiB, from /proc (Linux). */
+export function rssKb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(m[1]);
 }
