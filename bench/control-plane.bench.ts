@@ -10,6 +10,7 @@ import pg from 'pg';
 import { stringify } from 'yaml';
 import { openStore, type Store } from '../src/store/store.js';
 import { makeAuditLog, type AuditLog } from '../src/audit/audit-log.js';
+import { startAuditWriter } from '../src/audit/audit-writer.js';
 import { canonicalEventJson, eventHash, sha256Hex } from '../src/audit/chain.js';
 import { canonicalJson, canonicalJsonOfData } from '../src/domain/canonical-json.js';
 import { makeAccess } from '../src/access/access.js';
@@ -60,18 +61,20 @@ async function adminQuery(text: string): Promise<void> {
   }
 }
 
-async function freshStore(kind: Kind): Promise<{ store: Store; done: () => Promise<void> }> {
+/** A fresh store; `url` opens it again (the audit writer thread does). */
+async function freshStore(kind: Kind): Promise<{ store: Store; url: string; done: () => Promise<void> }> {
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
-    const store = await openStore({ url: join(dir, 'airlock.db') });
-    return { store, done: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
+    const url = join(dir, 'airlock.db');
+    const store = await openStore({ url });
+    return { store, url, done: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }); } };
   }
   const name = `airlock_bench_${randomBytes(5).toString('hex')}`;
   await adminQuery(`CREATE DATABASE ${name}`);
   const u = new URL(PG_ADMIN);
   u.pathname = `/${name}`;
   const store = await openStore({ url: u.toString() });
-  return { store, done: async () => { await store.close(); await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } };
+  return { store, url: u.toString(), done: async () => { await store.close(); await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } };
 }
 
 // ── audit ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -131,7 +134,7 @@ async function cpuPerStatement(audit: AuditLog, enqueue: Enqueue): Promise<numbe
 }
 
 async function benchAudit(kind: Kind): Promise<void> {
-  const { store, done } = await freshStore(kind);
+  const { store, url, done } = await freshStore(kind);
   try {
     const audit = makeAuditLog({ store, clock: systemClock });
     // Baseline: each event in its own transaction (what the hot path would cost without batching).
@@ -156,6 +159,19 @@ async function benchAudit(kind: Kind): Promise<void> {
     report(`audit statement event, append(lazy): ${threadCpu.what} per event`, kind, `${fmt(promised, 1)} µs`, 'all-in: queue, encode, hash, insert, commit');
     const lazyCpu = await cpuPerStatement(audit, lazyNoPromise);
     report(`audit statement event, appendLazy: ${threadCpu.what} per event`, kind, `${fmt(lazyCpu, 1)} µs`, `${fmt(lazyCpu / promised, 2)}x append(lazy)`);
+
+    // As the server does it: the batches hashed, inserted and committed on the audit writer thread.
+    const writer = startAuditWriter(url);
+    try {
+      await writer.ready;
+      const threaded = makeAuditLog({ store, clock: systemClock, writer });
+      const threadedRate = 1e6 / (await queueStatements(threaded, statements, lazyNoPromise)).wallUs;
+      report('audit statement event, appendLazy, writer thread', kind, `${fmt(threadedRate)} events/s`, `${fmt(threadedRate / lazyRate, 2)}x on the event loop`);
+      const threadedCpu = await cpuPerStatement(threaded, lazyNoPromise);
+      report(`audit statement event, appendLazy, writer thread: ${threadCpu.what} per event`, kind, `${fmt(threadedCpu, 1)} µs`, `${fmt(threadedCpu / lazyCpu, 2)}x on the event loop`);
+    } finally {
+      await writer.close();
+    }
 
     t = performance.now();
     const v = await audit.verify();
