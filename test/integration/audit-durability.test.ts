@@ -23,28 +23,58 @@ interface Ack {
   how: 'uow' | 'batch';
 }
 
-/** Runs the writer until it has acknowledged `killAfter` appends, then SIGKILLs it; returns every ACK it printed. */
-async function runAndKill(url: string, firstN: number, killAfter: number, mode: Mode): Promise<Ack[]> {
+/** The writer ACKs many times a second; this long without a line from it means it stopped acknowledging. */
+const QUIET_LIMIT_MS = 20_000;
+/** A run takes seconds; past this it is given up on, before the writer's own exit at 60 s would hide why. */
+const RUN_LIMIT_MS = 50_000;
+
+/**
+ * Runs the writer until it has acknowledged `killAfter` appends, then SIGKILLs it; returns every ACK it printed.
+ * A writer that stops acknowledging is killed too, and the run fails saying where it stood.
+ */
+async function runAndKill(url: string, firstN: number, killAfter: number, mode: Mode, kind: string): Promise<Ack[]> {
   const child = spawn(process.execPath, ['--import', 'tsx', WRITER, url, String(firstN), ...(mode === 'writer thread' ? ['thread'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const acks: Ack[] = [];
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('close', (code, signal) => resolve(signal ?? code)));
   let killed = false;
-  for await (const line of createInterface({ input: child.stdout })) {
-    const m = /^ACK (\S+) (\d+) (uow|batch)$/.exec(line);
-    if (!m) {
-      assert.equal(line, 'READY', `unexpected output from the writer: ${line}`);
-      continue;
+  const started = performance.now();
+  let lastLine = started;
+  let stuck: string | null = null;
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    if (now - lastLine > QUIET_LIMIT_MS) stuck = `no line from it for ${QUIET_LIMIT_MS / 1000} s`;
+    else if (now - started > RUN_LIMIT_MS) stuck = `the run went past ${RUN_LIMIT_MS / 1000} s`;
+    else return;
+    clearInterval(watchdog);
+    child.kill('SIGKILL');
+  }, 1000);
+  try {
+    for await (const line of createInterface({ input: child.stdout })) {
+      lastLine = performance.now();
+      const m = /^ACK (\S+) (\d+) (uow|batch)$/.exec(line);
+      if (!m) {
+        assert.equal(line, 'READY', `unexpected output from the writer: ${line}`);
+        continue;
+      }
+      assert.notEqual(m[1], '?', `the writer did not learn the seq of n=${m[2]} before its append resolved`);
+      acks.push({ seq: Number(m[1]), n: Number(m[2]), how: m[3] as Ack['how'] });
+      if (!killed && acks.length >= killAfter) {
+        killed = child.kill('SIGKILL');
+      }
     }
-    assert.notEqual(m[1], '?', `the writer did not learn the seq of n=${m[2]} before its append resolved`);
-    acks.push({ seq: Number(m[1]), n: Number(m[2]), how: m[3] as Ack['how'] });
-    if (!killed && acks.length >= killAfter) {
-      killed = child.kill('SIGKILL');
-    }
+  } catch (e) {
+    // A writer left running with nobody reading its stdout blocks on the full pipe and keeps this file alive.
+    child.kill('SIGKILL');
+    throw e;
+  } finally {
+    clearInterval(watchdog);
   }
   const how = await exited;
-  assert.ok(killed, `the writer ended before it was killed (${String(how)}): ${stderr}`);
+  const where = `${mode}, ${kind}: ${acks.length} of ${killAfter} ACKs in ${Math.round((performance.now() - started) / 1000)} s, the last ${JSON.stringify(acks.slice(-5))}; stderr: ${stderr || '(empty)'}`;
+  if (stuck) assert.fail(`the writer stopped acknowledging (${stuck}) and was killed; ${where}`);
+  assert.ok(killed, `the writer ended before it was killed (${String(how)}); ${where}`);
   assert.equal(how, 'SIGKILL', stderr);
   return acks;
 }
@@ -76,7 +106,7 @@ for (const kind of STORE_KINDS) for (const mode of ['main thread', 'writer threa
       let firstN = 0;
       for (let round = 0; round < ROUNDS; round++) {
         // Kill at a different point each round, while 16 appends are in flight.
-        const acks = await runAndKill(url, firstN, 150 + round * 97, mode);
+        const acks = await runAndKill(url, firstN, 150 + round * 97, mode, kind);
         firstN += 1_000_000;
         all.push(...acks);
         assert.ok(acks.some((a) => a.how === 'uow') && acks.some((a) => a.how === 'batch'), 'both ways of appending were acknowledged');
