@@ -4,15 +4,16 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../domain/clock.js';
 import { openStore } from '../store/store.js';
 import { makeAuditLog, rowToEvent } from './audit-log.js';
-import type { WriterReply, WriterRequest } from './audit-writer.js';
+import { BUSY_RETRY_FOR_MS, type WriterReply, type WriterRequest } from './audit-writer.js';
 
 const port = parentPort!;
 const store = await openStore({ url: (workerData as { url: string }).url, poolSize: 1 });
 const log = makeAuditLog({ store, clock: systemClock });
 
-/** SQLite answers SQLITE_BUSY when the main thread held the write lock past busy_timeout; such a batch is retried. */
-const BUSY_RETRY_FOR_MS = 30_000;
-
+/**
+ * SQLite answers SQLITE_BUSY when the main thread held the write lock past busy_timeout; such a batch is retried for
+ * BUSY_RETRY_FOR_MS, a bound the main side's reply deadline is derived from.
+ */
 async function commit(req: Extract<WriterRequest, { inputs: unknown }>): Promise<WriterReply> {
   const started = Date.now();
   for (;;) {

@@ -27,18 +27,36 @@ export interface AuditWriter {
 /** Above this a writer thread that does not come up is given up on. */
 const START_TIMEOUT_MS = 30_000;
 
+/** How long the thread retries a batch that finds SQLite's write lock taken (each try may wait busy_timeout, 5 s). */
+export const BUSY_RETRY_FOR_MS = 30_000;
+
+/**
+ * How long a thread with batches out may go without answering before it is held dead. A batch that is slow but
+ * alive must not be cut short: on SQLite the thread retries a busy batch for BUSY_RETRY_FOR_MS, and its last try can
+ * begin just before that bound and wait out the 5 s busy_timeout before its fsync. The thread takes its bound from
+ * here, so the two cannot drift apart; the 15 s above it cover that last try and a loaded machine.
+ */
+export const REPLY_DEADLINE_MS = BUSY_RETRY_FOR_MS + 15_000;
+
+export interface AuditWriterOptions {
+  /** How long the thread may go without answering while batches are out (REPLY_DEADLINE_MS); tests shorten it. */
+  replyDeadlineMs?: number;
+}
+
 /**
  * Starts the writer thread on the store at `url` (a SQLite file or postgres://…; not ":memory:", which another
  * connection cannot see; the store must be migrated already). Batches wait for the thread to be up. A thread that
- * dies fails the batches it held; the next batch starts a new one.
+ * dies, or that leaves its batches unanswered for `replyDeadlineMs`, fails the batches it held; the next batch starts
+ * a new one.
  */
-export function startAuditWriter(url: string): AuditWriter {
+export function startAuditWriter(url: string, opts: AuditWriterOptions = {}): AuditWriter {
+  const replyDeadlineMs = opts.replyDeadlineMs ?? REPLY_DEADLINE_MS;
   let current: Promise<Thread> | null = null;
   let closed = false;
 
   function thread(): Promise<Thread> {
     if (current === null) {
-      const spawned: Promise<Thread> = spawnThread(url, () => {
+      const spawned: Promise<Thread> = spawnThread(url, replyDeadlineMs, () => {
         // The thread died: the next batch starts another one.
         if (current === spawned) current = null;
       });
@@ -73,18 +91,45 @@ interface Thread {
   close(): Promise<void>;
 }
 
-function spawnThread(url: string, onDeath: () => void): Promise<Thread> {
+function spawnThread(url: string, replyDeadlineMs: number, onDeath: () => void): Promise<Thread> {
   const worker = startWorker(import.meta.url, './audit-writer-thread', { workerData: { url } });
   const pending = new Map<number, { resolve: (e: AuditEvent[] | null) => void; reject: (err: Error) => void }>();
   let nextId = 1;
   let dead: Error | null = null;
+  /**
+   * Since when the thread owes an answer (performance.now()): the send that found nothing out, then each reply while
+   * more are out. The thread commits batches one after another, so this is about when it began the batch it is on: a
+   * thread that is behind but answering is not held dead, however long the last batch in its queue has waited.
+   */
+  let owedSince = 0;
+  /** The one timer that checks owedSince (not one per batch: the hot path sends many); re-armed while batches are out. */
+  let watch: NodeJS.Timeout | null = null;
 
   function die(err: Error): void {
     if (dead) return;
     dead = err;
+    if (watch) clearTimeout(watch);
     for (const p of pending.values()) p.reject(err);
     pending.clear();
     onDeath();
+  }
+
+  function watchReplies(delay: number): void {
+    watch = setTimeout(checkReplies, delay);
+    // While batches are out the thread itself keeps the process alive (see send); idle, nothing should.
+    watch.unref();
+  }
+
+  function checkReplies(): void {
+    watch = null;
+    if (dead || pending.size === 0) return;
+    const waited = performance.now() - owedSince;
+    if (waited < replyDeadlineMs) return watchReplies(replyDeadlineMs - waited);
+    // Alive but silent (a lock never granted, a store that stopped answering): its batches fail now, as if it had
+    // died, and the next batch starts a new thread. A commit already on its way may still land: the chain stays whole,
+    // and an event can then be in the log although its append was reported failed, never the reverse.
+    die(new Error(`the audit writer thread did not answer within ${replyDeadlineMs / 1000} s`));
+    void worker.terminate();
   }
 
   return new Promise<Thread>((resolve, reject) => {
@@ -101,6 +146,7 @@ function spawnThread(url: string, onDeath: () => void): Promise<Thread> {
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
+      owedSince = performance.now();
       if (pending.size === 0) worker.unref();
       if (m.ok) p.resolve(m.events);
       else p.reject(new Error(m.error));
@@ -123,7 +169,11 @@ function spawnThread(url: string, onDeath: () => void): Promise<Thread> {
         if (dead) return Promise.reject(dead);
         const id = nextId++;
         worker.postMessage({ id, inputs, wantEvents } satisfies WriterRequest);
-        if (pending.size === 0) worker.ref();
+        if (pending.size === 0) {
+          worker.ref();
+          owedSince = performance.now();
+          if (!watch) watchReplies(replyDeadlineMs);
+        }
         return new Promise((res, rej) => pending.set(id, { resolve: res, reject: rej }));
       },
       async close() {

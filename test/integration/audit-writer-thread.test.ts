@@ -1,25 +1,54 @@
 // The audit writer thread on both stores: batched appends commit on the thread, appends inside the main thread's own
 // transactions go on at the same time, and the result is one chain with every event, in call order per caller; a
-// batch the thread cannot commit is reported to every event in it; details that are not plain data still verify.
+// batch the thread cannot commit is reported to every event in it; a thread that stops answering is given up on;
+// details that are not plain data still verify.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { auditEvents, openTestStore, STORE_KINDS } from '../support/harness.js';
 import { makeAuditLog, type AuditLog } from '../../src/audit/audit-log.js';
-import { startAuditWriter } from '../../src/audit/audit-writer.js';
+import { startAuditWriter, type AuditWriterOptions } from '../../src/audit/audit-writer.js';
 import { systemClock } from '../../src/domain/clock.js';
 import type { Store } from '../../src/store/store.js';
 
+type StoreKind = (typeof STORE_KINDS)[number];
+
 /** A store, an audit log whose batches go through a writer thread, and the store's location for that thread. */
-async function withThread(kind: (typeof STORE_KINDS)[number], fn: (store: Store, audit: AuditLog) => Promise<void>): Promise<void> {
+async function withThread(kind: StoreKind, fn: (store: Store, audit: AuditLog, url: string) => Promise<void>, opts: AuditWriterOptions = {}): Promise<void> {
   const { store, url, cleanup } = await openTestStore(kind);
-  const writer = startAuditWriter(url);
+  const writer = startAuditWriter(url, opts);
   try {
     await writer.ready;
-    await fn(store, makeAuditLog({ store, clock: systemClock, writer }, { maxBatch: 100, batchDelayMs: 2, lazyDelayMs: 5 }));
+    await fn(store, makeAuditLog({ store, clock: systemClock, writer }, { maxBatch: 100, batchDelayMs: 2, lazyDelayMs: 5 }), url);
   } finally {
     await writer.close();
     await cleanup();
   }
+}
+
+/**
+ * Makes the writer thread's next transaction wait: another connection holds the chain head (PostgreSQL: its row
+ * FOR UPDATE, as every append takes it; SQLite: the write lock, as every append's BEGIN IMMEDIATE takes it, so the
+ * thread waits busy_timeout and then retries). Returns the release.
+ */
+async function holdChainHead(kind: StoreKind, url: string): Promise<() => Promise<void>> {
+  if (kind === 'sqlite') {
+    const db = new Database(url);
+    db.exec('BEGIN IMMEDIATE');
+    return async () => {
+      db.exec('ROLLBACK');
+      db.close();
+    };
+  }
+  const c = new pg.Client(url);
+  await c.connect();
+  await c.query('BEGIN');
+  await c.query('SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE');
+  return async () => {
+    await c.query('ROLLBACK');
+    await c.end();
+  };
 }
 
 for (const kind of STORE_KINDS) {
@@ -75,6 +104,33 @@ for (const kind of STORE_KINDS) {
         assert.deepEqual(events.map((e) => e.details.n), [1, 4]);
         assert.equal((await audit.verify()).ok, true);
       });
+    });
+
+    test('a thread that does not answer (the chain head held by another connection) fails its batch at the reply deadline, and a new thread commits the next', async () => {
+      await withThread(
+        kind,
+        async (_store, audit, url) => {
+          await audit.append({ actor: 'alice', action: 'statement', details: { n: 1 } });
+          const release = await holdChainHead(kind, url);
+          try {
+            const sent = performance.now();
+            await assert.rejects(audit.append({ actor: 'alice', action: 'statement', details: { n: 2 } }), /the audit writer thread did not answer within 0\.3 s/);
+            const waited = performance.now() - sent;
+            // Well under the thread's own 30 s busy retry on SQLite: the deadline ended the wait, not the store.
+            assert.ok(waited >= 250 && waited < 5000, `rejected after ${Math.round(waited)} ms`);
+          } finally {
+            await release();
+          }
+          await audit.append({ actor: 'alice', action: 'statement', details: { n: 3 } });
+          const v = await audit.verify();
+          assert.equal(v.ok, true, JSON.stringify(v));
+          // The given-up batch was reported failed; had its thread got the lock before it was terminated, it could
+          // still have committed (never the reverse), so n=2 is left out of the comparison.
+          const events = await auditEvents(audit);
+          assert.deepEqual(events.map((e) => e.details.n).filter((n) => n !== 2), [1, 3]);
+        },
+        { replyDeadlineMs: 300 },
+      );
     });
 
     test('details that are not plain data (a function, a toJSON) are stored as JSON keeps them, and the chain verifies', async () => {
