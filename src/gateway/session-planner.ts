@@ -55,6 +55,15 @@ export function makeGatewayAccess(deps: { access: Access; credentials: PgCredent
       if (lock) throw new AirlockError('AIRLOCK_LOCKED', `${describeLock(lock)}`);
       const role = policy.role(grant.role);
       if (!role) throw new AirlockError('AIRLOCK_UNKNOWN_ROLE', `role "${grant.role}" of your grant is no longer in the policy; ask an admin`);
+      // Fail closed: the relay does not mask result columns yet, so a role that asks for masking gets no session
+      // rather than one that shows those columns in clear.
+      const masked = role.masking?.columns ?? [];
+      if (masked.length > 0) {
+        throw new AirlockError(
+          'AIRLOCK_MASKING_UNSUPPORTED',
+          `role "${role.name}" masks ${masked.join(', ')}, and this gateway cannot mask result columns yet, so the session was refused rather than show them unmasked; an admin can remove masking from the role (see docs/policy.md)`,
+        );
+      }
       const upstream = await deps.credentials.upstreamFor(grant, resource, database);
       return { principal, grant, resource, role, upstream, guardrails: guardrailsFor(role), read_only: role.privileges.sql === 'read' };
     },

@@ -89,6 +89,13 @@ roles:
     requestable_by: { groups: [engineers] }
     approval: { approver_groups: [dba] }
     guardrails: { require_where: true, deny_kinds: [drop, truncate] }
+  - name: masked-read
+    resources: { names: [orders-db] }
+    privileges: { sql: read }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
+    masking: { columns: [orders.customer] }
 `;
   s = await startServerProcess({ policy, env: { GW_TEST_PG_PASSWORD: decodeURIComponent(up.password) || 'unused-with-trust-auth' } });
   alice = (await api(s.adminToken, 'POST', '/api/v1/tokens', { principal: 'alice', ttl: '1h' })).token;
@@ -121,6 +128,17 @@ test('a read grant: psql works through `airlock connect`, writes are refused, th
   assert.notEqual(w.code, 0);
   assert.match(w.stderr, /statement refused by rule read_only/);
   assert.equal((await admin('select count(*)::int n from orders'))[0].n, 100);
+  await api(alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
+});
+
+test('a role with column masking gets no session (masking is not enforced yet), and the refusal is audited', async () => {
+  const grantId = await grant('masked-read', '30m');
+  const r = await cli(s, alice, ['connect', 'orders-db', '--exec', 'psql', '--', '-X', '-A', '-t', '-c', 'select customer from orders limit 1']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /airlock: role "masked-read" masks orders\.customer, and this gateway cannot mask result columns yet, so the session was refused/);
+  assert.doesNotMatch(r.stdout, /c1/, 'no unmasked value reached the client');
+  const refused = (await api(bob, 'GET', '/api/v1/audit/events?action=session.refused')).events as { actor: string; details: { code: string; reason: string } }[];
+  assert.ok(refused.some((e) => e.actor === 'alice' && e.details.code === '42501' && /cannot mask/.test(e.details.reason)), JSON.stringify(refused));
   await api(alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
 });
 
