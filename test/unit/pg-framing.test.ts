@@ -203,3 +203,11 @@ test('BackendScanner: random chunkings of random backend streams forward every b
     { numRuns: 300 },
   );
 });
+
+test('BackendScanner: complete replies in one chunk, forwarded unchanged, leave as one slice (CommandComplete and ReadyForQuery included)', () => {
+  const reply = Buffer.concat([typedMessage(B.BindComplete, Buffer.alloc(0)), dataRow('1'), commandComplete('SELECT 1'), readyForQuery(0x49)]);
+  const r = scan([reply]);
+  assert.equal(r.writes, 1);
+  assert.deepEqual(r.bytes, reply);
+  assert.deepEqual(r.seen, [B.BindComplete, B.DataRow, B.CommandComplete, B.ReadyForQuery]);
+});

@@ -88,7 +88,11 @@ export interface ScanSink {
    * drop them. Called when its header is complete; may call scanner.cut() and then write messages of its own.
    */
   streamed(type: number, length: number): boolean;
-  /** A message the relay reads whole (see `wholeTypes`): return the bytes to forward in its place, or null. */
+  /**
+   * A message the relay reads whole (see `wholeTypes`): return the bytes to forward in its place (`msg` itself to
+   * forward it unchanged), or null. `msg` may be a view of the chunk, valid only during the call: copy what you keep.
+   * Must not write (out) or cut: what it returns is what goes out, in its place.
+   */
   whole(msg: Buffer): Buffer | null;
   /** Bytes to forward, in order. */
   out(bytes: Buffer): void;
@@ -143,8 +147,7 @@ export class BackendScanner {
       }
       if (this.headLen === 0 && n - i >= 5) {
         this.msgStart = i;
-        i += 5;
-        this.begin(chunk[this.msgStart]!, chunk.readInt32BE(this.msgStart + 1), false, i);
+        i = this.begin(chunk[this.msgStart]!, chunk.readInt32BE(this.msgStart + 1), false, i + 5);
         continue;
       }
       // A header cut by the chunk's end: keep its bytes in `head`, forward nothing of it yet. Whenever it completes
@@ -154,7 +157,7 @@ export class BackendScanner {
       if (this.headLen === 5) {
         this.headLen = 0;
         this.msgStart = 0;
-        this.begin(this.head[0]!, this.head.readInt32BE(1), true, i);
+        i = this.begin(this.head[0]!, this.head.readInt32BE(1), true, i);
       }
     }
     if (!this.stopped && this.headLen === 0) this.flushRun(n);
@@ -176,12 +179,15 @@ export class BackendScanner {
     }
   }
 
-  private begin(type: number, length: number, headerSpanned: boolean, bodyAt: number): void {
+  /** Starts the message whose body begins at `bodyAt`; returns where the walk goes on. */
+  private begin(type: number, length: number, headerSpanned: boolean, bodyAt: number): number {
     if (length < 4) throw new ProtocolError(`the database server sent message ${typeName(type)} with an invalid length (${length})`);
     this.left = length - 4;
     this.collected = 0;
     if (this.wholeTypes.has(type)) {
       if (length + 1 > this.maxWhole) throw new ProtocolError(`the database server sent message ${typeName(type)} of ${length} bytes, over the limit`);
+      const end = bodyAt + this.left;
+      if (!headerSpanned && end <= this.chunk.length) return this.wholeInChunk(end);
       this.flushRun(this.msgStart);
       this.collect = Buffer.allocUnsafe(length + 1);
       if (headerSpanned) this.head.copy(this.collect, 0, 0, 5);
@@ -202,6 +208,25 @@ export class BackendScanner {
       this.mode = 'drop';
     }
     if (this.left === 0) this.finish(bodyAt);
+    return bodyAt;
+  }
+
+  /**
+   * A message of `wholeTypes` that lies entirely in this chunk (the usual case): the sink reads it in place, and if it
+   * is forwarded unchanged its bytes stay in the run of forwarded bytes (no copy, no extra write part).
+   */
+  private wholeInChunk(end: number): number {
+    const view = this.chunk.subarray(this.msgStart, end);
+    this.left = 0;
+    const replacement = this.sink.whole(view);
+    if (replacement === view) {
+      if (this.runStart < 0) this.runStart = this.msgStart;
+    } else {
+      this.flushRun(this.msgStart);
+      if (replacement) this.sink.out(replacement);
+    }
+    this.finish(end);
+    return end;
   }
 
   private finish(end: number): void {
