@@ -140,12 +140,15 @@ export class Relay {
   private onClientData(chunk: Buffer): void {
     if (this.ending) return;
     try {
-      this.o.clientReader.push(chunk, (m) => this.enqueue(m));
+      this.o.clientReader.push(chunk, this.enqueueMessage);
     } catch (err) {
       return this.protocolError(err);
     }
     this.pump();
   }
+
+  /** enqueue as a callback made once, not one closure per read from the client. */
+  private readonly enqueueMessage = (msg: Buffer): void => this.enqueue(msg);
 
   private enqueue(msg: Buffer): void {
     const type = msg[0]!;
