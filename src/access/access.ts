@@ -13,6 +13,7 @@ import { makeReviewService } from './reviews.js';
 import { makeLockService } from './locks.js';
 import { makeExpiryScheduler } from './expiry.js';
 import { makeSessionRegistry } from './session-registry.js';
+import { makeSessionKill } from './session-kill.js';
 
 export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; policy: () => Policy; onError?: (e: unknown) => void }) {
   const { store, clock, audit, policy } = deps;
@@ -46,7 +47,9 @@ export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; 
     sessions.kill({ grant_id: grant.id }, message);
   });
 
-  return { store, clock, audit, policy, bus, uow, tokens, grants, requests, reviews, locks, expiry, sessions };
+  const kills = makeSessionKill({ sessions, audit, store, bus, uow, clock });
+
+  return { store, clock, audit, policy, bus, uow, tokens, grants, requests, reviews, locks, expiry, sessions, kills };
 }
 
 export type Access = ReturnType<typeof makeAccess>;

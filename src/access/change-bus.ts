@@ -2,6 +2,7 @@
 // after they are committed.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
+import type { LiveSessionInfo } from './session-registry.js';
 
 export type ChangeKind = 'request' | 'grant' | 'lock' | 'session' | 'policy';
 
@@ -19,6 +20,10 @@ export interface Change {
   message?: string;
   /** The process that made the change (set when changes travel between processes). */
   origin?: string;
+  /** event 'kill': an admin's kill of a session that may be held by another process (see session-kill.ts). */
+  kill?: { actor: string; source: string | null; session_id: string; reason: string };
+  /** event 'killed': the session the process that held it has ended. */
+  session?: LiveSessionInfo;
 }
 
 export function makeChangeBus() {

@@ -16,6 +16,11 @@ export function attachClusterFanout(access: Access, storeUrl: string, log: { inf
     if (c.kind === 'grant' && (c.event === 'expired' || c.event === 'revoked')) {
       const n = access.sessions.kill({ grant_id: c.id }, c.message ?? `your grant for ${c.resource} ended`);
       if (n) log.info({ grant_id: c.id, sessions: n, origin: c.origin }, 'ended live sessions of a grant ended by another process');
+    } else if (c.kind === 'session' && c.event === 'kill') {
+      access.kills.onRequest(c).then(
+        (ended) => ended && log.info({ session_id: c.id, by: c.kill?.actor, origin: c.origin }, 'ended a live session killed through another process'),
+        (e: unknown) => log.warn({ session_id: c.id, err: e instanceof Error ? e.message : String(e) }, 'could not end a session killed through another process'),
+      );
     } else if (c.kind === 'grant' && c.event === 'activated') {
       void access.grants.get(c.id).then((g) => g && access.expiry.add('grant', g.id, g.expires_at));
     }

@@ -88,16 +88,12 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
       },
     },
     {
-      method: 'POST', url: '/api/v1/sessions/:id/kill', tag: 'sessions', summary: 'End a live session now (admin)', params: id,
+      method: 'POST', url: '/api/v1/sessions/:id/kill', tag: 'sessions', summary: 'End a live session now (admin), on whichever gateway process holds it', params: id,
       body: z.strictObject({ reason: z.string().max(2000).default('') }),
       async handler({ caller, params, body }) {
         requireAdmin(caller, 'kill sessions');
-        const s = access.sessions.list({ session_id: params.id })[0];
-        if (!s) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no live session ${params.id}.`);
-        const why = body.reason.trim() ? `: ${body.reason.trim()}` : '';
-        await access.audit.append({ actor: caller.principal.name, action: 'session.kill', target: s.resource, source: caller.source, details: { session_id: s.id, grant_id: s.grant_id, principal: s.principal, reason: body.reason } });
-        access.sessions.kill({ session_id: params.id }, `your session was ended by ${caller.principal.name}${why}`);
-        return { killed: true, session: s };
+        const session = await access.kills.kill({ actor: caller.principal.name, source: caller.source, session_id: params.id, reason: body.reason });
+        return { killed: true, session };
       },
     },
     {
