@@ -246,11 +246,15 @@ function pgbenchS(t: Target, mode: string, clients: number, seconds: number) {
   return pgbench(['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), ...t.args], t.env);
 }
 
-/** ROUNDS rounds, each running every target once, so a slow moment of the machine hits all of them alike. */
+/**
+ * ROUNDS rounds, each running every target once, so a slow moment of the machine hits all of them alike. Every other
+ * round runs them in reverse order: in A/B pairs on this machine the run that came first did 5-15 % better whichever
+ * gateway it was, so a fixed order would favour the targets early in it.
+ */
 function measure(targets: Record<TargetName, Target>, mode: string, clients: number): Record<TargetName, Sample[]> {
   const samples = Object.fromEntries(TARGETS.map((n) => [n, [] as Sample[]])) as Record<TargetName, Sample[]>;
   for (let round = 0; round < ROUNDS; round++) {
-    for (const name of TARGETS) {
+    for (const name of round % 2 === 0 ? TARGETS : [...TARGETS].reverse()) {
       const t = targets[name];
       const before = t.pid ? cpuUs(t.pid) : undefined;
       const r = pgbenchS(t, mode, clients, SECONDS);
@@ -314,7 +318,7 @@ async function throughput(up: Upstream) {
     // Node processes compile hot code and Airlock fills its statement caches on first use; without a warm-up the first
     // row would measure that instead of steady traffic.
     for (const mode of WARMUP > 0 ? MODES : []) for (const name of TARGETS) pgbenchS(targets[name], mode, Math.max(...CLIENTS), WARMUP);
-    console.log(`# pgbench -S, ${SECONDS}s per run after ${WARMUP}s of warm-up per target and mode, ${ROUNDS} interleaved round(s), median TPS; added latency in µs at 1 client`);
+    console.log(`# pgbench -S, ${SECONDS}s per run after ${WARMUP}s of warm-up per target and mode, ${ROUNDS} interleaved round(s) (every other one in reverse order), median TPS; added latency in µs at 1 client`);
     console.log(`| mode | clients | ${TARGETS.map((n) => LABELS[n]).join(' | ')} | **Airlock TLS / PgBouncer TLS** | **Airlock no-TLS / PgBouncer** | Airlock no-TLS / Node pipe | added latency, TLS vs PgBouncer TLS | added latency, no TLS vs PgBouncer |`);
     console.log(`|${' --- |'.repeat(2 + TARGETS.length + 5)}`);
     const cpuRows: string[] = [];
