@@ -249,7 +249,7 @@ function pgbenchS(t: Target, mode: string, clients: number, seconds: number) {
 /**
  * ROUNDS rounds, each running every target once, so a slow moment of the machine hits all of them alike. Every other
  * round runs them in reverse order, so that no target always follows the same one: in some A/B pairs on this machine
- * the run that came first did 5-15 % better, whichever gateway it was.
+ * the run that came first did 7-32 % better, whichever gateway it was.
  */
 function measure(targets: Record<TargetName, Target>, mode: string, clients: number): Record<TargetName, Sample[]> {
   const samples = Object.fromEntries(TARGETS.map((n) => [n, [] as Sample[]])) as Record<TargetName, Sample[]>;
