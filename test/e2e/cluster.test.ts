@@ -14,7 +14,6 @@ after(async () => {
   for (const d of dbs) await d.drop();
 });
 
-
 let a: ServerProcess;
 let b: ServerProcess;
 let alice: string;
@@ -72,7 +71,6 @@ function within(ms: number, p: Promise<{ err: Error; at: number }>): Promise<{ e
 }
 
 test('a revoke through process A ends a session on process B within a second; expiry is recorded once', async () => {
-
   // Requested on A, approved on B: one store.
   const req = await api(a, alice, 'POST', '/api/v1/requests', { resource: 'shared-db', role: 'rw', duration: '30m' });
   const grantId = (await api(b, bob, 'POST', `/api/v1/requests/${req.id}/approve`, {})).grant_id as string;
