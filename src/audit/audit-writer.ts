@@ -16,8 +16,11 @@ export type WriterInput = EncodedInput;
  */
 export type WriterRequest = { id: number; fields: (string | null)[]; wantEvents: boolean } | { id: number; close: true };
 
+export type WriterReply = { ready: true } | { id: number; ok: true; events: AuditEvent[] | null } | { id: number; ok: false; error: string };
+
 const FIELDS_PER_INPUT = 6;
 
+/** A batch as the flat array a WriterRequest carries. */
 export function packInputs(inputs: readonly WriterInput[]): (string | null)[] {
   const fields: (string | null)[] = new Array(inputs.length * FIELDS_PER_INPUT);
   let k = 0;
@@ -32,6 +35,7 @@ export function packInputs(inputs: readonly WriterInput[]): (string | null)[] {
   return fields;
 }
 
+/** The thread's side of packInputs. */
 export function unpackInputs(fields: readonly (string | null)[]): WriterInput[] {
   const inputs: WriterInput[] = [];
   for (let k = 0; k + FIELDS_PER_INPUT <= fields.length; k += FIELDS_PER_INPUT) {
@@ -39,7 +43,6 @@ export function unpackInputs(fields: readonly (string | null)[]): WriterInput[] 
   }
   return inputs;
 }
-export type WriterReply = { ready: true } | { id: number; ok: true; events: AuditEvent[] | null } | { id: number; ok: false; error: string };
 
 export interface AuditWriter {
   /**
