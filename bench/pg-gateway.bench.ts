@@ -1,7 +1,8 @@
 // PostgreSQL gateway benchmark: pgbench -S through Airlock, with and without TLS, against like-for-like references in
 // one interleaved run on the same PostgreSQL — direct, PgBouncer (session mode) without and with client TLS, and the
-// thinnest Node.js TCP relay (the floor any Node proxy pays here) — and each proxy's CPU time per transaction; then the
-// time from revoke to disconnect, idle-connection memory and memory during a 1 GB result.
+// thinnest Node.js relay without and with client TLS (what any proxy on Node's socket API pays here, so its TPS is
+// the ceiling for one) — and each proxy's CPU time per transaction; then the time from revoke to disconnect,
+// idle-connection memory and memory during a 1 GB result.
 // Run: node --import tsx bench/pg-gateway.bench.ts [--seconds 8] [--rounds 2] [--rows 1000000]
 //   [--modes simple,extended,prepared] [--clients 1,8] [--warmup 2] [--skip-throughput] [--skip-revoke] [--skip-memory]
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
@@ -181,12 +182,19 @@ async function startPgBouncer(dir: string, up: Upstream, tls?: { key: string; ce
   throw new Error(`${name} did not start:\n${logTail()}`);
 }
 
-/** The thinnest Node.js relay: bytes in, bytes out, no parsing, no backpressure handling, no TLS. */
+/**
+ * The thinnest Node.js relay: bytes in, bytes out, no parsing, no backpressure handling. Given a certificate and key it
+ * ends client TLS the way PostgreSQL starts it (an SSLRequest in the clear, answered 'S', then the handshake) and talks
+ * plain TCP upstream, as Airlock does. Any proxy built on Node's socket and TLS APIs does at least this much work per
+ * message, so its TPS is the ceiling for such a proxy on this machine.
+ */
 const NODE_PIPE = `import net from 'node:net';
-const [host, port] = [process.argv[2], Number(process.argv[3])];
-const server = net.createServer((client) => {
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+const [host, port, certFile, keyFile] = [process.argv[2], Number(process.argv[3]), process.argv[4], process.argv[5]];
+const context = certFile ? tls.createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) }) : null;
+function relay(client) {
   const upstream = net.connect({ host, port });
-  client.setNoDelay(true);
   upstream.setNoDelay(true);
   client.on('data', (b) => upstream.write(b));
   upstream.on('data', (b) => client.write(b));
@@ -194,15 +202,26 @@ const server = net.createServer((client) => {
   upstream.on('close', () => client.destroy());
   client.on('error', () => {});
   upstream.on('error', () => {});
+}
+const server = net.createServer((socket) => {
+  socket.setNoDelay(true);
+  socket.on('error', () => {});
+  if (!context) return relay(socket);
+  socket.once('data', (b) => {
+    if (b.length !== 8 || b.readInt32BE(4) !== 80877103) return socket.destroy();
+    socket.pause();
+    socket.write('S');
+    relay(new tls.TLSSocket(socket, { isServer: true, secureContext: context }));
+  });
 });
 server.listen(0, '127.0.0.1', () => console.log(server.address().port));
 `;
 
 /** Runs NODE_PIPE as its own process, so its CPU time is its own; resolves with the port it listens on. */
-async function startNodePipe(dir: string, up: Upstream) {
+async function startNodePipe(dir: string, up: Upstream, tls?: { key: string; cert: string }) {
   const file = join(dir, 'node-pipe.mjs');
   writeFileSync(file, NODE_PIPE);
-  const child = spawn(process.execPath, [file, up.host, String(up.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [file, up.host, String(up.port), ...(tls ? [tls.cert, tls.key] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('node pipe did not start in 10 s')), 10_000);
     createInterface({ input: child.stdout! }).once('line', (l) => {
@@ -223,9 +242,9 @@ interface Target {
   /** The proxy process whose CPU time per transaction is reported; none for direct. */
   pid?: number;
 }
-const TARGETS = ['direct', 'pgbouncer', 'pgbouncer_tls', 'node_pipe', 'airlock_tls', 'airlock_plain'] as const;
+const TARGETS = ['direct', 'pgbouncer', 'pgbouncer_tls', 'node_pipe', 'node_pipe_tls', 'airlock_tls', 'airlock_plain'] as const;
 type TargetName = (typeof TARGETS)[number];
-const LABELS: Record<TargetName, string> = { direct: 'direct', pgbouncer: 'PgBouncer', pgbouncer_tls: 'PgBouncer TLS', node_pipe: 'Node pipe', airlock_tls: 'Airlock TLS', airlock_plain: 'Airlock no TLS' };
+const LABELS: Record<TargetName, string> = { direct: 'direct', pgbouncer: 'PgBouncer', pgbouncer_tls: 'PgBouncer TLS', node_pipe: 'Node pipe', node_pipe_tls: 'Node TLS pipe', airlock_tls: 'Airlock TLS', airlock_plain: 'Airlock no TLS' };
 const PROXIES = TARGETS.filter((t) => t !== 'direct');
 
 /** The TLS protocol and cipher libpq (as in pgbench) negotiates with a target, as psql's \conninfo reports them. */
@@ -268,10 +287,19 @@ function measure(targets: Record<TargetName, Target>, mode: string, clients: num
 
 function tpsRow(mode: string, clients: number, s: Record<TargetName, Sample[]>): string {
   const tps = (n: TargetName) => median(s[n].map((x) => x.tps));
+  return `| ${[mode, clients, ...TARGETS.map((n) => tps(n).toFixed(0))].join(' | ')} |`;
+}
+
+/**
+ * The targets' ratios: Airlock against PgBouncer (the issue's target, 0.8), the Node pipe against PgBouncer (the most
+ * any proxy on Node's socket and TLS APIs can reach here), Airlock against the Node pipe, and the latency Airlock adds.
+ */
+function ratioRow(mode: string, clients: number, s: Record<TargetName, Sample[]>): string {
+  const tps = (n: TargetName) => median(s[n].map((x) => x.tps));
   const lat = (n: TargetName) => median(s[n].map((x) => x.latencyMs));
   const ratio = (a: TargetName, b: TargetName) => (tps(a) / tps(b)).toFixed(2);
   const added = (a: TargetName, b: TargetName) => (clients === 1 ? ((lat(a) - lat(b)) * 1000).toFixed(0) : '–');
-  const cells = [mode, clients, ...TARGETS.map((n) => tps(n).toFixed(0)), `**${ratio('airlock_tls', 'pgbouncer_tls')}**`, `**${ratio('airlock_plain', 'pgbouncer')}**`, ratio('airlock_plain', 'node_pipe'), added('airlock_tls', 'pgbouncer_tls'), added('airlock_plain', 'pgbouncer')];
+  const cells = [mode, clients, `**${ratio('airlock_tls', 'pgbouncer_tls')}**`, ratio('node_pipe_tls', 'pgbouncer_tls'), `**${ratio('airlock_plain', 'pgbouncer')}**`, ratio('node_pipe', 'pgbouncer'), ratio('airlock_tls', 'node_pipe_tls'), ratio('airlock_plain', 'node_pipe'), added('airlock_tls', 'pgbouncer_tls'), added('airlock_plain', 'pgbouncer')];
   return `| ${cells.join(' | ')} |`;
 }
 
@@ -297,10 +325,13 @@ async function throughput(up: Upstream) {
   try {
     const bouncer = await startPgBouncer(dir, up);
     stops.push(bouncer.stop);
-    const bouncerTls = await startPgBouncer(dir, up, selfSignedCert(dir));
+    const cert = selfSignedCert(dir);
+    const bouncerTls = await startPgBouncer(dir, up, cert);
     stops.push(bouncerTls.stop);
     const pipe = await startNodePipe(dir, up);
     stops.push(pipe.stop);
+    const pipeTls = await startNodePipe(dir, up, cert);
+    stops.push(pipeTls.stop);
     const tls = await airlockWithGrant(up);
     stops.push(() => tls.s.stop());
     const plain = await airlockWithGrant(up, ['--pg-allow-loopback-cleartext']);
@@ -311,24 +342,31 @@ async function throughput(up: Upstream) {
       pgbouncer: { args: local(bouncer.port, 'postgres', up.database), env: { PGSSLMODE: 'disable' }, pid: bouncer.pid },
       pgbouncer_tls: { args: local(bouncerTls.port, 'postgres', up.database), env: { PGSSLMODE: 'require' }, pid: bouncerTls.pid },
       node_pipe: { args: local(pipe.port, 'postgres', up.database), env: { PGPASSWORD: up.password, PGSSLMODE: 'disable' }, pid: pipe.pid },
+      node_pipe_tls: { args: local(pipeTls.port, 'postgres', up.database), env: { PGPASSWORD: up.password, PGSSLMODE: 'require' }, pid: pipeTls.pid },
       airlock_tls: { args: local(tls.gwPort, 'alice', 'bench'), env: { PGPASSWORD: tls.alice, PGSSLMODE: 'require' }, pid: tls.s.child.pid },
       airlock_plain: { args: local(plain.gwPort, 'alice', 'bench'), env: { PGPASSWORD: plain.alice, PGSSLMODE: 'disable' }, pid: plain.s.child.pid },
     };
-    console.log(`# TLS as libpq negotiates it: PgBouncer TLS ${negotiatedTls(targets.pgbouncer_tls)}; Airlock TLS ${negotiatedTls(targets.airlock_tls)}`);
+    console.log(`# TLS as libpq negotiates it: PgBouncer TLS ${negotiatedTls(targets.pgbouncer_tls)}; Node TLS pipe ${negotiatedTls(targets.node_pipe_tls)}; Airlock TLS ${negotiatedTls(targets.airlock_tls)}`);
     // Node processes compile hot code and Airlock fills its statement caches on first use; without a warm-up the first
     // row would measure that instead of steady traffic.
     for (const mode of WARMUP > 0 ? MODES : []) for (const name of TARGETS) pgbenchS(targets[name], mode, Math.max(...CLIENTS), WARMUP);
-    console.log(`# pgbench -S, ${SECONDS}s per run after ${WARMUP}s of warm-up per target and mode, ${ROUNDS} interleaved round(s) (every other one in reverse order), median TPS; added latency in µs at 1 client`);
-    console.log(`| mode | clients | ${TARGETS.map((n) => LABELS[n]).join(' | ')} | **Airlock TLS / PgBouncer TLS** | **Airlock no-TLS / PgBouncer** | Airlock no-TLS / Node pipe | added latency, TLS vs PgBouncer TLS | added latency, no TLS vs PgBouncer |`);
-    console.log(`|${' --- |'.repeat(2 + TARGETS.length + 5)}`);
+    console.log(`# pgbench -S, ${SECONDS}s per run after ${WARMUP}s of warm-up per target and mode, ${ROUNDS} interleaved round(s) (every other one in reverse order), median TPS`);
+    console.log(`| mode | clients | ${TARGETS.map((n) => LABELS[n]).join(' | ')} |`);
+    console.log(`|${' --- |'.repeat(2 + TARGETS.length)}`);
+    const ratioRows: string[] = [];
     const cpuRows: string[] = [];
     for (const mode of MODES) {
       for (const clients of CLIENTS) {
         const samples = measure(targets, mode, clients);
         console.log(tpsRow(mode, clients, samples));
+        ratioRows.push(ratioRow(mode, clients, samples));
         cpuRows.push(cpuRow(mode, clients, samples));
       }
     }
+    console.log(`\n# TPS ratios of the medians above (target: Airlock ≥ 0.8 × PgBouncer); a Node pipe ÷ PgBouncer below 0.8 means no proxy on Node's socket API reaches 0.8 there; added latency in µs at 1 client`);
+    console.log('| mode | clients | **Airlock TLS / PgBouncer TLS** | Node TLS pipe / PgBouncer TLS | **Airlock no-TLS / PgBouncer** | Node pipe / PgBouncer | Airlock TLS / Node TLS pipe | Airlock no-TLS / Node pipe | added latency, TLS vs PgBouncer TLS | added latency, no TLS vs PgBouncer |');
+    console.log(`|${' --- |'.repeat(10)}`);
+    for (const row of ratioRows) console.log(row);
     console.log(`\n# proxy process CPU per transaction, µs user + system = total (/proc/PID/stat over each pgbench run, median)`);
     console.log(`| mode | clients | ${PROXIES.map((n) => LABELS[n]).join(' | ')} |`);
     console.log(`|${' --- |'.repeat(2 + PROXIES.length)}`);
