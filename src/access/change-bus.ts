@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { LiveSessionInfo } from './session-registry.js';
+import type { KillRequest } from './session-kill.js';
 
 export type ChangeKind = 'request' | 'grant' | 'lock' | 'session' | 'policy';
 
@@ -21,7 +22,7 @@ export interface Change {
   /** The process that made the change (set when changes travel between processes). */
   origin?: string;
   /** event 'kill': an admin's kill of a session that may be held by another process (see session-kill.ts). */
-  kill?: { actor: string; source: string | null; session_id: string; reason: string };
+  kill?: KillRequest;
   /** event 'killed': the session the process that held it has ended. */
   session?: LiveSessionInfo;
 }

@@ -6,13 +6,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { auditEvents, openTestStore, STORE_KINDS } from '../support/harness.js';
+import { auditEvents, openTestStore, STORE_KINDS, type StoreKind } from '../support/harness.js';
 import { makeAuditLog, type AuditLog } from '../../src/audit/audit-log.js';
 import { startAuditWriter, type AuditWriterOptions } from '../../src/audit/audit-writer.js';
 import { systemClock } from '../../src/domain/clock.js';
 import type { Store } from '../../src/store/store.js';
-
-type StoreKind = (typeof STORE_KINDS)[number];
 
 /** A store, an audit log whose batches go through a writer thread, and the store's location for that thread. */
 async function withThread(kind: StoreKind, fn: (store: Store, audit: AuditLog, url: string) => Promise<void>, opts: AuditWriterOptions = {}): Promise<void> {
