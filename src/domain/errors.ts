@@ -35,6 +35,7 @@ export const ERRORS = {
   AIRLOCK_POLICY_INVALID: { status: 400, kind: 'usage', title: 'The policy is not valid' },
   AIRLOCK_AUDIT_BROKEN: { status: 500, kind: 'internal', title: 'The audit chain is broken' },
   AIRLOCK_MASKING_UNSUPPORTED: { status: 403, kind: 'refused', title: 'Column masking is not enforced yet' },
+  AIRLOCK_DATABASE_NOT_ALLOWED: { status: 403, kind: 'refused', title: 'The resource does not cover this database' },
   AIRLOCK_STATEMENT_REFUSED: { status: 403, kind: 'refused', title: 'The statement was refused by a guardrail' },
   AIRLOCK_INTERNAL: { status: 500, kind: 'internal', title: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;

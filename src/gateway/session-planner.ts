@@ -5,6 +5,7 @@ import { findLock, describeLock } from '../access/locks.js';
 import { explain } from '../policy/explain.js';
 import { defaultGuardrails, type GuardrailConfig } from '../inspect/index.js';
 import type { RoleDef } from '../policy/schema.js';
+import { coveredDatabase, coveredDatabases } from '../policy/databases.js';
 import type { GatewayAccess, SessionPlan } from './types.js';
 import type { PgCredentials } from './pg-credentials.js';
 
@@ -64,7 +65,18 @@ export function makeGatewayAccess(deps: { access: Access; credentials: PgCredent
           `role "${role.name}" masks ${masked.join(', ')}, and this gateway cannot mask result columns yet, so the session was refused rather than show them unmasked; an admin can remove masking from the role (see docs/policy.md)`,
         );
       }
-      const upstream = await deps.credentials.upstreamFor(grant, resource, database);
+      // The wall between databases on one server: the upstream login may be able to connect to any of them
+      // (PostgreSQL grants CONNECT to PUBLIC by default), so the gateway opens only those the resource names.
+      const db = coveredDatabase(resource, database);
+      if (db === undefined) {
+        const allowed = coveredDatabases(resource);
+        throw new AirlockError(
+          'AIRLOCK_DATABASE_NOT_ALLOWED',
+          `resource ${resource.name} does not cover the database "${String(database).slice(0, 100)}"; it covers ${allowed.map((d) => `"${d}"`).join(', ')} (dbname=${resource.name}/<one of these>, or dbname=${resource.name} for "${allowed[0]}"); an admin can add databases to the resource in the policy`,
+          { resource: resource.name, database, allowed },
+        );
+      }
+      const upstream = await deps.credentials.upstreamFor(grant, resource, db);
       return { principal, grant, resource, role, upstream, guardrails: guardrailsFor(role), read_only: role.privileges.sql === 'read' };
     },
   };

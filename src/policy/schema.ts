@@ -30,6 +30,13 @@ export const secretRef = z.union(
   { error: (iss) => (typeof iss.input === 'string' ? 'an inline secret is not allowed here; write a reference: { env: VARIABLE } or { file: /path/to/secret }' : 'write a reference to the secret: { env: VARIABLE } or { file: /path/to/secret }') },
 );
 
+// PostgreSQL compares database names byte for byte and cuts them at 63 bytes: a longer name would silently mean another.
+const databaseName = z
+  .string()
+  .min(1, 'a database name cannot be empty')
+  .refine((d) => !d.includes('\0'), 'a database name cannot contain a NUL character')
+  .refine((d) => Buffer.byteLength(d, 'utf8') <= 63, 'a database name is at most 63 bytes (PostgreSQL would cut it and mean another database)');
+
 export const principalSchema = z.strictObject({
   name,
   kind: z.enum(['user', 'agent']).default('user'),
@@ -41,7 +48,8 @@ export const resourceSchema = z.strictObject({
   name,
   kind: z.enum(['postgres', 'mysql', 'ssh', 'exec', 'http']),
   address: z.string().min(1).describe('host:port (or URL for http)'),
-  database: z.string().optional().describe('default database name for postgres/mysql'),
+  database: databaseName.optional().describe('the database sessions open when dbname names only the resource; with no `databases`, the only one it covers'),
+  databases: z.array(databaseName).min(1, 'list at least one database, or leave databases out').optional().describe('every database on the server this resource covers (dbname=<resource>/<database>)'),
   labels: z.record(z.string(), z.string()).default({}),
   credential: z
     .strictObject({
@@ -51,6 +59,18 @@ export const resourceSchema = z.strictObject({
     })
     .optional(),
   description: z.string().optional(),
+}).superRefine((r, ctx) => {
+  const list = r.databases;
+  if (!list) return;
+  const seen = new Set<string>();
+  for (const [i, d] of list.entries()) {
+    if (seen.has(d)) ctx.addIssue({ code: 'custom', message: `"${d}" is listed twice`, path: ['databases', i] });
+    seen.add(d);
+  }
+  if (r.database !== undefined && !seen.has(r.database)) {
+    ctx.addIssue({ code: 'custom', message: `the default database "${r.database}" is not in databases (${list.join(', ')}); add it there or remove database`, path: ['database'] });
+  }
+  if (r.kind !== 'postgres' && r.kind !== 'mysql') ctx.addIssue({ code: 'custom', message: `a ${r.kind} resource has no databases`, path: ['databases'] });
 });
 
 const subjectSelector = z.strictObject({

@@ -171,7 +171,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   const audit = (action: string, details: Record<string, unknown>) => deps.audit.append({ actor: info.principal, action, target: info.resource, source, details: { session_id: id, ...details } });
 
   try {
-    await audit('session.start', { grant_id: info.grant_id, resource: info.resource, role: info.role, source, application_name: req.application_name });
+    await audit('session.start', { grant_id: info.grant_id, resource: info.resource, database: plan.upstream.database, role: info.role, source, application_name: req.application_name });
   } catch (err) {
     upstream.socket.destroy();
     deps.log.error({ err: String(err) }, 'postgres gateway: could not audit a session start');
