@@ -19,6 +19,8 @@ import { makeWebhookNotifier } from './notify/webhooks.js';
 import { attachNotifications } from './access/notifications.js';
 import { attachClusterFanout } from './access/cluster.js';
 import { resolveSecret } from './credentials/secret-ref.js';
+import { checkDeploymentId, newDeploymentId } from './credentials/pg-role-names.js';
+import { AirlockError } from './domain/errors.js';
 import type { FastifyInstance } from 'fastify';
 
 export const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -34,6 +36,11 @@ export interface ServerOptions {
   /** Accept non-TLS database logins from loopback clients (tests, local demos). */
   pgAllowCleartextLoopback?: boolean;
   bootstrapToken?: string;
+  /**
+   * Which Airlock this is on shared database servers (1-12 of [a-z0-9]); its per-grant roles carry it. Default: the
+   * id kept in the store, chosen at first start.
+   */
+  deploymentId?: string;
   clock?: Clock;
   logger?: Logger;
   watchPolicy?: boolean;
@@ -67,6 +74,26 @@ export interface RunningServer extends ServerContext {
 }
 
 const BOOTSTRAP_TTL = 7 * 86400;
+
+/**
+ * The deployment id lives in the store, so every process of a cluster shares it and a restart keeps it: a new id
+ * would leave the roles made under the old one to nobody. A configured id must match the stored one for that reason.
+ */
+async function deploymentId(store: Store, configured: string | undefined): Promise<string> {
+  const key = 'deployment_id';
+  const read = async () => (await store.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst())?.value;
+  const stored = await read();
+  if (stored !== undefined) {
+    if (configured !== undefined && configured !== stored) {
+      throw new AirlockError('AIRLOCK_BAD_INPUT', `the deployment id "${configured}" differs from "${stored}", which this store was started with and its per-grant database roles carry; remove the setting or set it to "${stored}"`);
+    }
+    return stored;
+  }
+  const id = checkDeploymentId(configured ?? newDeploymentId());
+  // Two processes starting together on a new shared store: the first insert wins and both use it.
+  await store.db.insertInto('meta').values({ key, value: id }).onConflict((oc) => oc.column('key').doNothing()).execute();
+  return (await read()) ?? id;
+}
 const ENV_BOOTSTRAP_TTL = 366 * 86400;
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
@@ -140,7 +167,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const gateways: GatewayInfo = {};
 
   // Database credentials: per-grant roles follow the grants; those of grants that ended while we were down go now.
-  const pgCredentials = makePgCredentials({ access, dataDir, log });
+  const deployment = await deploymentId(store, opts.deploymentId ?? process.env.AIRLOCK_DEPLOYMENT_ID);
+  info.deployment_id = deployment;
+  const pgCredentials = makePgCredentials({ access, dataDir, deploymentId: deployment, log });
   pgCredentials.attach();
   stops.push(() => pgCredentials.close());
   const cleaned = await pgCredentials.cleanup();

@@ -26,10 +26,11 @@ export function registerServerCommands(program: Command): void {
     .option('--store <url>', 'postgres://… to keep all state in PostgreSQL (several processes may share it)')
     .option('--pg-listen <host:port>', 'PostgreSQL gateway address ("off" to disable)', '127.0.0.1:6432')
     .option('--pg-allow-loopback-cleartext', 'accept database logins without TLS from loopback clients (local demos, benchmarks)')
+    .option('--deployment-id <id>', 'this Airlock\'s id on shared database servers (1-12 of a-z0-9; default: chosen at first start and kept in the store; env AIRLOCK_DEPLOYMENT_ID)')
     .option('--demo', 'also start an embedded demo PostgreSQL with sample data and print demo tokens')
     .option('--json', 'print the start-up information as JSON')
     .action(
-      run(async (ctx, o: { config: string; data: string; listen: string; store?: string; pgListen: string; pgAllowLoopbackCleartext?: boolean; demo?: boolean }, cmd: Command) => {
+      run(async (ctx, o: { config: string; data: string; listen: string; store?: string; pgListen: string; pgAllowLoopbackCleartext?: boolean; deploymentId?: string; demo?: boolean }, cmd: Command) => {
         const listen = parseHostPort(o.listen, '--listen');
         const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, '--pg-listen');
         const dataDir = resolve(o.data);
@@ -46,7 +47,7 @@ export function registerServerCommands(program: Command): void {
         }
         let server: RunningServer;
         try {
-          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, extensions });
+          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, extensions });
         } catch (e) {
           await demoStop?.();
           throw e;

@@ -1,9 +1,11 @@
 // Per-grant PostgreSQL roles: created for one grant with least privilege and VALID UNTIL, disabled and dropped when it ends.
 import pg from 'pg';
 import { AirlockError } from '../domain/errors.js';
-import { shortId } from '../domain/ids.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { checkGrantBody, checkPlainRoleName, generatePassword, grantWrites, quoteIdent, quoteLiteral, scramVerifier } from './pg-sql.js';
+import { LEGACY_MARKER, checkDeploymentId, checkGrantId, markerRoleName, parseRoleComment, pgRoleName, roleComment } from './pg-role-names.js';
+
+export { pgRoleName, sanitizePrincipal } from './pg-role-names.js';
 
 /** What a policy role grants on a PostgreSQL resource, applied to the per-grant role. */
 export interface PgPrivileges {
@@ -19,16 +21,25 @@ export interface PgGrantRoleSpec {
   grantId: string;
   principal: string;
   expiresAt: Date;
-  /** The database the grant is for: CONNECT and the grants apply there. */
+  /** The database the grant is for: the role is made there, and CONNECT and the grants apply there. */
   database: string;
+  /** Further databases the grant covers: CONNECT and the grants are applied in each too. */
+  otherDatabases?: string[];
   privileges: PgPrivileges;
 }
 
 export interface PgGrantRolesOptions {
   /** A connection URL with CREATEROLE (and admin of the member_of roles); its database is where cluster-wide work runs. */
   adminUrl: string;
-  /** The NOLOGIN role every per-grant role joins: Airlock only ever drops members of it. */
+  /**
+   * Which Airlock this is, when several share one database server: it goes into the marker role's name, every role
+   * name and every role comment, and this instance acts only on roles that carry it.
+   */
+  deploymentId?: string;
+  /** The NOLOGIN role every per-grant role joins: Airlock only ever drops members of it. Default from deploymentId. */
   markerRole?: string;
+  /** Told of each role made, dropped, or that could not be dropped (for the audit log); awaited, its errors logged. */
+  onEvent?: (e: PgRoleEvent) => void | Promise<void>;
   log?: (msg: string, fields?: object) => void;
   /** Who receives the objects a dropped role owned (REASSIGN OWNED); the admin connection's user by default. */
   reassignOwnedTo?: string;
@@ -40,6 +51,11 @@ export interface PgRoleCredentials {
   password: string;
 }
 
+export type PgRoleEvent =
+  | { kind: 'created'; role: string; grantId: string; databases: string[]; validUntil: string }
+  | { kind: 'dropped'; role: string; grantId: string | null; reason: string | undefined; terminated: number }
+  | { kind: 'drop_failed'; role: string; grantId: string | null; reason: string | undefined; error: string };
+
 export interface ManagedPgRole {
   name: string;
   /** From the role's comment; null when the comment is missing or not Airlock's. */
@@ -48,37 +64,11 @@ export interface ManagedPgRole {
   canLogin: boolean;
 }
 
-const COMMENT_PREFIX = 'airlock grant ';
-const GRANT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** Membership in these hands out the server's files or programs, i.e. the operating system; no grant needs that. */
 const REFUSED_MEMBERSHIPS = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
 const PG_DUPLICATE_OBJECT = '42710';
 const PG_UNIQUE_VIOLATION = '23505';
 const PG_UNDEFINED_OBJECT = '42704';
-
-/** The principal's part of a role name: lower case [a-z0-9_], runs of other characters folded to one '_', at most 30 characters. */
-export function sanitizePrincipal(principal: string): string {
-  const s = principal.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/_+/g, '_').replace(/^_|_$/g, '');
-  return s.slice(0, 30).replace(/_$/, '') || 'principal';
-}
-
-/** airlock_<principal>_<8 characters of the grant id>: readable in pg_stat_activity, at most 47 bytes (PostgreSQL allows 63). */
-export function pgRoleName(principal: string, grantId: string): string {
-  checkGrantId(grantId);
-  const grantPart = shortId(grantId, 8).toLowerCase().replace(/[^a-z0-9]/g, '');
-  if (!grantPart) throw new AirlockError('AIRLOCK_BAD_INPUT', `the grant id "${grantId}" has no characters usable in a role name`);
-  return `airlock_${sanitizePrincipal(principal)}_${grantPart}`;
-}
-
-function checkGrantId(grantId: string): void {
-  if (!GRANT_ID.test(grantId)) throw new AirlockError('AIRLOCK_BAD_INPUT', `"${grantId.slice(0, 40)}" is not a grant id`);
-}
-
-function parseComment(comment: string | null): string | null {
-  if (!comment?.startsWith(COMMENT_PREFIX)) return null;
-  const id = comment.slice(COMMENT_PREFIX.length);
-  return GRANT_ID.test(id) ? id : null;
-}
 
 /** The server's words and SQLSTATE, never the statement: some statements carry a password verifier. */
 function pgReason(e: unknown): { text: string; code: string | undefined } {
@@ -114,8 +104,18 @@ function checkSpec(spec: PgGrantRoleSpec, now: Date): void {
 }
 
 export function makePgGrantRoles(opts: PgGrantRolesOptions) {
-  const marker = checkPlainRoleName(opts.markerRole ?? 'airlock_managed', 'the marker role');
+  const deployment = opts.deploymentId === undefined ? undefined : checkDeploymentId(opts.deploymentId);
+  const marker = checkPlainRoleName(opts.markerRole ?? markerRoleName(deployment), 'the marker role');
   const log = opts.log ?? (() => {});
+  const roleName = (principal: string, grantId: string) => pgRoleName(principal, grantId, deployment);
+  const parseComment = (comment: string | null, legacy = false) => parseRoleComment(comment, deployment, legacy);
+  async function emit(e: PgRoleEvent): Promise<void> {
+    try {
+      await opts.onEvent?.(e);
+    } catch (err) {
+      log('pg role event not recorded', { level: 'error', event: e.kind, role: e.role, error: (err as Error).message });
+    }
+  }
   const clock = opts.clock ?? systemClock;
   const reassignTo = opts.reassignOwnedTo ? quoteIdent(checkPlainRoleName(opts.reassignOwnedTo, 'reassignOwnedTo')) : 'CURRENT_USER';
   // lock_timeout: a DROP OWNED stuck behind someone's long transaction fails (the role is already NOLOGIN) instead of hanging.
@@ -124,6 +124,23 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
   // An idle client's error (e.g. the server restarting) would otherwise crash the process.
   admin.on('error', (e) => log('pg admin connection error', { level: 'warn', error: pgReason(e).text }));
   let markerReady: Promise<void> | undefined;
+  let adminReady: Promise<AdminFacts> | undefined;
+
+  /**
+   * A CREATEROLE admin that is not a superuser may drop a role, but REASSIGN OWNED and DROP OWNED need the role's
+   * privileges too. PostgreSQL before 16 gives them through plain membership, which CREATEROLE may grant; 16 and
+   * later make the creator a member WITH ADMIN OPTION but without INHERIT, unless createrole_self_grant says so.
+   */
+  function adminFacts(): Promise<AdminFacts> {
+    adminReady ??= admin
+      .query<{ version: number; superuser: boolean }>("select current_setting('server_version_num')::int as version, rolsuper as superuser from pg_roles where rolname = current_user")
+      .then((r) => ({ version: r.rows[0]!.version, superuser: r.rows[0]!.superuser }))
+      .catch((e) => {
+        adminReady = undefined;
+        throw e;
+      });
+    return adminReady;
+  }
 
   /** A short-lived connection to another database: grants on schema objects only work from inside their database. */
   async function inDatabase<T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -198,51 +215,78 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
     await ensureMarker();
     const { privileges: p, database, grantId } = spec;
     await checkMemberships(p.member_of);
-    const username = pgRoleName(spec.principal, grantId);
+    const username = roleName(spec.principal, grantId);
     const role = quoteIdent(username);
     const password = generatePassword();
     const limit = p.connection_limit === undefined ? '' : ` CONNECTION LIMIT ${p.connection_limit}`;
     // One transaction in the target database: CREATE ROLE is transactional, so a failure at any step leaves nothing behind.
+    const facts = await adminFacts();
+    const selfGrant: Array<[string, string]> = facts.superuser ? [] : facts.version >= 160000
+      // Only for this transaction: the admin's own setting, whatever it is, stays as the operator left it.
+      ? [['self grant', "SET LOCAL createrole_self_grant = 'set, inherit'"]]
+      : [];
     const steps: Array<[label: string, sql: string]> = [
+      ...selfGrant,
       ['create role', `CREATE ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT${limit}` +
         ` PASSWORD ${quoteLiteral(await scramVerifier(password))} VALID UNTIL ${quoteLiteral(spec.expiresAt.toISOString())} IN ROLE ${quoteIdent(marker)}`],
-      ['comment', `COMMENT ON ROLE ${role} IS ${quoteLiteral(COMMENT_PREFIX + grantId)}`],
-      ['connect', `GRANT CONNECT ON DATABASE ${quoteIdent(database)} TO ${role}`],
+      ['comment', `COMMENT ON ROLE ${role} IS ${quoteLiteral(roleComment(grantId, deployment))}`],
+      // Before 16 the creator holds nothing of the role it made; membership is what lets it clean up later.
+      ...(!facts.superuser && facts.version < 160000 ? [['admin membership', `GRANT ${role} TO CURRENT_USER`] as [string, string]] : []),
+      ...inDatabaseSteps(database),
       ...p.member_of.map((r): [string, string] => [`member_of ${r}`, `GRANT ${quoteIdent(r)} TO ${role}`]),
-      ...p.grants.map((g): [string, string] => [`grant "${checkGrantBody(g)}"`, `GRANT ${checkGrantBody(g)} TO ${role}`]),
       // Defense in depth: the privileges are what keep a read-only role from writing; this makes a slip fail loudly too.
       ...(p.read_only ? [['read only', `ALTER ROLE ${role} SET default_transaction_read_only = on`] as [string, string]] : []),
     ];
+    // Grants on schema objects only work from inside their database, so each further database gets its own transaction.
+    function inDatabaseSteps(db: string): Array<[string, string]> {
+      return [
+        ['connect', `GRANT CONNECT ON DATABASE ${quoteIdent(db)} TO ${role}`],
+        ...p.grants.map((g): [string, string] => [`grant "${checkGrantBody(g)}"`, `GRANT ${checkGrantBody(g)} TO ${role}`]),
+      ];
+    }
+    const plan: Array<[string, Array<[string, string]>]> = [[database, steps], ...(spec.otherDatabases ?? []).filter((d) => d !== database).map((d): [string, Array<[string, string]>] => [d, inDatabaseSteps(d)])];
     let step = 'connect to the database';
+    let at = database;
     let committing = false;
     try {
-      await inDatabase(database, async (c) => {
-        try {
-          await c.query('BEGIN');
-          for (const [label, sql] of steps) {
-            step = label;
-            await c.query(sql);
+      for (const [db, dbSteps] of plan) {
+        at = db;
+        step = 'connect to the database';
+        await inDatabase(db, async (c) => {
+          try {
+            await c.query('BEGIN');
+            for (const [label, sql] of dbSteps) {
+              step = label;
+              await c.query(sql);
+            }
+            step = 'commit';
+            committing = true;
+            await c.query('COMMIT');
+          } catch (e) {
+            await c.query('ROLLBACK').catch(() => {});
+            throw e;
           }
-          step = 'commit';
-          committing = true;
-          await c.query('COMMIT');
-        } catch (e) {
-          await c.query('ROLLBACK').catch(() => {});
-          throw e;
-        }
-      });
+        });
+      }
     } catch (e) {
-      // A COMMIT whose answer was lost may have happened: remove the role rather than leave an unknown login behind.
+      // The role may exist (a later database failed, or a COMMIT's answer was lost): remove it rather than leave an unknown login behind.
       if (committing) await dropRole(username, grantId, 'create failed').catch(() => {});
       const { text, code } = pgReason(e);
       const why = code === PG_DUPLICATE_OBJECT && step === 'create role' ? `a role named ${username} already exists` : text;
-      log('pg grant role not created', { level: 'error', role: username, grantId, database, step, error: why });
-      throw new AirlockError('AIRLOCK_INTERNAL', `could not create the database role ${username} for grant ${grantId} in ${database} (at: ${step}): ${why}`, {
-        role: username, grantId, database, step, sqlstate: code,
+      log('pg grant role not created', { level: 'error', role: username, grantId, database: at, step, error: why });
+      throw new AirlockError('AIRLOCK_INTERNAL', `could not create the database role ${username} for grant ${grantId} in ${at} (at: ${step}): ${why}`, {
+        role: username, grantId, database: at, step, sqlstate: code,
       });
     }
-    log('pg grant role created', { role: username, grantId, database, validUntil: spec.expiresAt.toISOString(), readOnly: p.read_only });
+    const databases = plan.map(([d]) => d);
+    log('pg grant role created', { role: username, grantId, database, validUntil: spec.expiresAt.toISOString(), readOnly: p.read_only, ...(databases.length > 1 ? { databases } : {}) });
+    await emit({ kind: 'created', role: username, grantId, databases, validUntil: spec.expiresAt.toISOString() });
     return { username, password };
+  }
+
+  interface AdminFacts {
+    version: number;
+    superuser: boolean;
   }
 
   interface RoleInfo {
@@ -250,20 +294,28 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
     grantId: string | null;
   }
 
-  async function inspectRole(name: string): Promise<RoleInfo | undefined> {
-    const r = await admin.query<{ managed: boolean; comment: string | null }>(
+  /**
+   * With `legacy`, a role of the marker Airlock used before deployment ids counts too, but only with the older
+   * comment naming the grant: the caller has the name from its own store, which recorded creating it.
+   */
+  async function inspectRole(name: string, legacy = false): Promise<RoleInfo | undefined> {
+    const r = await admin.query<{ managed: boolean; legacy: boolean; comment: string | null }>(
       `select exists(select 1 from pg_auth_members m join pg_roles mk on mk.oid = m.roleid where m.member = r.oid and mk.rolname = $2) as managed,
+              exists(select 1 from pg_auth_members m join pg_roles mk on mk.oid = m.roleid where m.member = r.oid and mk.rolname = $3) as legacy,
               shobj_description(r.oid, 'pg_authid') as comment
          from pg_roles r where r.rolname = $1`,
-      [name, marker],
+      [name, marker, LEGACY_MARKER],
     );
     const row = r.rows[0];
-    return row ? { managed: row.managed, grantId: parseComment(row.comment) } : undefined;
+    if (!row) return undefined;
+    if (row.managed) return { managed: true, grantId: parseComment(row.comment) };
+    const legacyId = legacy && row.legacy && marker !== LEGACY_MARKER ? parseComment(row.comment, true) : null;
+    return { managed: legacyId !== null, grantId: legacyId };
   }
 
   /** Whether Airlock may act on the role: it must be a member of the marker, and not carry another grant's id. */
-  async function ownRole(name: string, grantId: string | null, action: string): Promise<boolean> {
-    const info = await inspectRole(name);
+  async function ownRole(name: string, grantId: string | null, action: string, legacy = false): Promise<boolean> {
+    const info = await inspectRole(name, legacy);
     if (!info) return false;
     if (!info.managed) {
       log(`pg role not ${action}: it is not a member of ${marker}, so not Airlock's`, { level: 'warn', role: name, grantId });
@@ -299,7 +351,7 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
   }
 
   async function disable(grantId: string, principal: string): Promise<{ disabled: boolean; terminated: number }> {
-    const name = pgRoleName(principal, grantId);
+    const name = roleName(principal, grantId);
     if (!(await ownRole(name, grantId, 'disabled'))) return { disabled: false, terminated: 0 };
     let terminated: number;
     try {
@@ -313,12 +365,22 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
     return { disabled: true, terminated };
   }
 
-  async function dropRole(name: string, grantId: string | null, reason: string | undefined): Promise<{ dropped: boolean; terminated: number }> {
-    if (!(await ownRole(name, grantId, 'dropped'))) return { dropped: false, terminated: 0 };
+  /** REASSIGN OWNED and DROP OWNED need the role's privileges; a role made before this was known may lack the membership. */
+  async function holdPrivilegesOf(name: string): Promise<void> {
+    const facts = await adminFacts();
+    if (facts.superuser) return;
+    const r = await admin.query<{ ok: boolean }>("select pg_has_role(current_user, $1::name, 'USAGE') as ok", [name]);
+    if (r.rows[0]?.ok) return;
+    await admin.query(`GRANT ${quoteIdent(name)} TO CURRENT_USER${facts.version >= 160000 ? ' WITH INHERIT TRUE' : ''}`);
+  }
+
+  async function dropRole(name: string, grantId: string | null, reason: string | undefined, legacy = false): Promise<{ dropped: boolean; terminated: number }> {
+    if (!(await ownRole(name, grantId, 'dropped', legacy))) return { dropped: false, terminated: 0 };
     const role = quoteIdent(name);
     try {
       // NOLOGIN first, so nothing reconnects between the termination and the DROP.
       const terminated = await disableRole(name);
+      await holdPrivilegesOf(name);
       // pg_shdepend lists every database holding objects or privileges of the role; dbid 0 (shared objects) is
       // handled by DROP OWNED in any database, which the admin database covers.
       const dbs = await admin.query<{ datname: string }>(
@@ -332,17 +394,26 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
       await admin.query(owned);
       await admin.query(`DROP ROLE IF EXISTS ${role}`);
       log('pg grant role dropped', { role: name, grantId, reason, terminated, databases: dbs.rows.map((d) => d.datname) });
+      await emit({ kind: 'dropped', role: name, grantId, reason, terminated });
       return { dropped: true, terminated };
     } catch (e) {
       const { text, code } = pgReason(e);
       // A concurrent drop (another process's expiry, or cleanup) got there first.
-      if (code === PG_UNDEFINED_OBJECT && !(await inspectRole(name))) return { dropped: false, terminated: 0 };
+      if (code === PG_UNDEFINED_OBJECT && !(await inspectRole(name).catch(() => ({})))) return { dropped: false, terminated: 0 };
+      log('pg grant role not dropped', { level: 'error', role: name, grantId, reason, error: text });
+      await emit({ kind: 'drop_failed', role: name, grantId, reason, error: text });
       throw new AirlockError('AIRLOCK_INTERNAL', `could not drop the database role ${name}: ${text}`, { role: name, grantId, sqlstate: code });
     }
   }
 
   function drop(grantId: string, principal: string, reason?: string): Promise<{ dropped: boolean; terminated: number }> {
-    return dropRole(pgRoleName(principal, grantId), grantId, reason);
+    return dropRole(roleName(principal, grantId), grantId, reason);
+  }
+
+  /** Drops a role by the name the caller recorded when it was made (also one of the marker Airlock used before deployment ids). */
+  function dropNamed(name: string, grantId: string, reason?: string): Promise<{ dropped: boolean; terminated: number }> {
+    checkGrantId(grantId);
+    return dropRole(name, grantId, reason, true);
   }
 
   async function list(): Promise<ManagedPgRole[]> {
@@ -382,9 +453,12 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
 
   return {
     ensureMarker,
-    roleName: pgRoleName,
+    roleName,
+    marker,
+    deploymentId: deployment,
     create,
     drop,
+    dropNamed,
     disable,
     cleanup,
     list,

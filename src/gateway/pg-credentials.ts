@@ -5,7 +5,8 @@ import type { Grant } from '../domain/model.js';
 import { AirlockError } from '../domain/errors.js';
 import type { Access } from '../access/access.js';
 import type { ResourceDef, RoleDef } from '../policy/schema.js';
-import { makePgGrantRoles, type PgGrantRoles, type PgPrivileges } from '../credentials/pg-grant-roles.js';
+import { makePgGrantRoles, type PgGrantRoles, type PgPrivileges, type PgRoleEvent } from '../credentials/pg-grant-roles.js';
+import { coveredDatabases, defaultDatabase } from '../policy/databases.js';
 import { resolveSecret } from '../credentials/secret-ref.js';
 import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
 import type { UpstreamLogin } from './types.js';
@@ -24,8 +25,30 @@ export function pgPrivilegesFor(role: RoleDef): PgPrivileges {
   return { read_only: readOnly, member_of: p.member_of ?? (p.grants ? [] : defaults), grants: p.grants ?? [] };
 }
 
-export function makePgCredentials(deps: { access: Access; dataDir: string; log: { warn(o: object, m?: string): void; error(o: object, m?: string): void; info(o: object, m?: string): void } }) {
+/** First retry of a failed drop after 5 s, doubling up to 15 min: quick for a passing lock, gentle for a lasting fault. */
+export function dropRetryDelayMs(attempts: number): number {
+  return Math.min(5000 * 2 ** Math.max(0, attempts - 1), 15 * 60_000);
+}
+
+export interface PendingDrop {
+  grant_id: string;
+  resource: string;
+  username: string;
+  attempts: number;
+  error: string | null;
+  next_attempt_at: string | null;
+}
+
+export function makePgCredentials(deps: {
+  access: Access;
+  dataDir: string;
+  /** This deployment's id: in the marker role, role names and comments, so it never touches another Airlock's roles. */
+  deploymentId?: string;
+  log: { warn(o: object, m?: string): void; error(o: object, m?: string): void; info(o: object, m?: string): void };
+}) {
   const { access, log } = deps;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let closed = false;
   const key = loadKey({ keyFile: join(deps.dataDir, 'secret.key') });
   const managers = new Map<string, PgGrantRoles>();
 
@@ -37,11 +60,18 @@ export function makePgCredentials(deps: { access: Access; dataDir: string; log: 
   function managerFor(resource: ResourceDef): PgGrantRoles {
     const { host, port } = splitAddress(resource.address, 5432);
     const admin = injected(resource);
-    const url = `postgres://${encodeURIComponent(admin.user)}:${encodeURIComponent(admin.password)}@${host.includes(':') ? `[${host}]` : host}:${port}/${encodeURIComponent(resource.database ?? 'postgres')}`;
+    const url = `postgres://${encodeURIComponent(admin.user)}:${encodeURIComponent(admin.password)}@${host.includes(':') ? `[${host}]` : host}:${port}/${encodeURIComponent(defaultDatabase(resource))}`;
     const id = `${resource.name}\0${url}`;
     let m = managers.get(id);
     if (!m) {
-      m = makePgGrantRoles({ adminUrl: url, clock: access.clock, log: (msg, fields) => log.info({ resource: resource.name, ...fields }, msg) });
+      const name = resource.name;
+      m = makePgGrantRoles({
+        adminUrl: url,
+        clock: access.clock,
+        deploymentId: deps.deploymentId,
+        log: (msg, fields) => log.info({ resource: name, ...fields }, msg),
+        onEvent: (e) => recordEvent(name, e),
+      });
       managers.set(id, m);
     }
     return m;
@@ -56,7 +86,8 @@ export function makePgCredentials(deps: { access: Access; dataDir: string; log: 
     if (!perGrant(resource) || !role) return undefined;
     const m = managerFor(resource);
     await m.ensureMarker();
-    const creds = await m.create({ grantId: grant.id, principal: grant.principal, expiresAt: new Date(grant.expires_at), database: resource.database ?? 'postgres', privileges: pgPrivilegesFor(role) });
+    const [database, ...otherDatabases] = coveredDatabases(resource);
+    const creds = await m.create({ grantId: grant.id, principal: grant.principal, expiresAt: new Date(grant.expires_at), database: database!, otherDatabases, privileges: pgPrivilegesFor(role) });
     await access.store.db
       .insertInto('grant_credentials')
       .values({ grant_id: grant.id, resource: resource.name, username: creds.username, secret: encrypt(key, creds.password, grant.id), created_at: access.clock.now().toISOString(), dropped_at: null })
@@ -64,13 +95,67 @@ export function makePgCredentials(deps: { access: Access; dataDir: string; log: 
     return creds;
   }
 
+  /** The audit record of each role made or removed, and the store's record of a drop that failed (retried with back-off). */
+  async function recordEvent(resource: string, e: PgRoleEvent): Promise<void> {
+    const now = access.clock.now();
+    const db = access.store.db;
+    if (e.kind === 'created') {
+      await access.audit.append({ actor: 'airlock', action: 'credential.created', target: resource, details: { grant_id: e.grantId, role: e.role, databases: e.databases, valid_until: e.validUntil } });
+      return;
+    }
+    if (e.kind === 'dropped') {
+      await db.updateTable('grant_credentials').set({ dropped_at: now.toISOString(), next_drop_at: null }).where('username', '=', e.role).where('dropped_at', 'is', null).execute();
+      await access.audit.append({ actor: 'airlock', action: 'credential.dropped', target: resource, details: { grant_id: e.grantId, role: e.role, reason: e.reason ?? null, sessions_ended: e.terminated } });
+      return;
+    }
+    const row = await db.selectFrom('grant_credentials').select(['drop_attempts']).where('username', '=', e.role).where('dropped_at', 'is', null).executeTakeFirst();
+    const attempts = (row?.drop_attempts ?? 0) + 1;
+    const next = row ? new Date(now.getTime() + dropRetryDelayMs(attempts)).toISOString() : null;
+    if (row) await db.updateTable('grant_credentials').set({ drop_attempts: attempts, drop_error: e.error, next_drop_at: next }).where('username', '=', e.role).where('dropped_at', 'is', null).execute();
+    await access.audit.append({ actor: 'airlock', action: 'credential.drop_failed', target: resource, details: { grant_id: e.grantId, role: e.role, reason: e.reason ?? null, attempt: attempts, error: e.error, next_attempt_at: next } });
+    log.error({ resource, grant_id: e.grantId, role: e.role, attempt: attempts, next_attempt_at: next, err: e.error }, 'could not drop a per-grant database role; it is disabled by VALID UNTIL and will be tried again');
+    scheduleRetry();
+  }
+
   async function dropFor(grant: Grant): Promise<void> {
     const resource = access.policy().resource(grant.resource);
     const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
     if (!row || row.dropped_at || !perGrant(resource)) return;
-    const m = managerFor(resource);
-    await m.drop(grant.id, grant.principal, 'grant ended');
-    await access.store.db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString() }).where('grant_id', '=', grant.id).execute();
+    // By the recorded name: the role may predate this deployment's naming (or a change of principal name).
+    const { dropped } = await managerFor(resource).dropNamed(row.username, grant.id, 'grant ended');
+    // Already gone (another process, or by hand): nothing is pending any more.
+    if (!dropped) await access.store.db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString(), next_drop_at: null }).where('grant_id', '=', grant.id).where('dropped_at', 'is', null).execute();
+  }
+
+  async function pendingDrops(): Promise<PendingDrop[]> {
+    const rows = await access.store.db.selectFrom('grant_credentials').select(['grant_id', 'resource', 'username', 'drop_attempts', 'drop_error', 'next_drop_at'])
+      .where('dropped_at', 'is', null).where('next_drop_at', 'is not', null).orderBy('next_drop_at').execute();
+    return rows.map((r) => ({ grant_id: r.grant_id, resource: r.resource, username: r.username, attempts: r.drop_attempts, error: r.drop_error, next_attempt_at: r.next_drop_at }));
+  }
+
+  /** Tries every pending drop that is due; a failure reschedules itself through recordEvent. */
+  async function retryDue(): Promise<void> {
+    const now = access.clock.now().toISOString();
+    for (const p of await pendingDrops()) {
+      if (closed || (p.next_attempt_at && p.next_attempt_at > now)) continue;
+      const grant = await access.grants.get(p.grant_id);
+      if (!grant || grant.status === 'active') continue;
+      await dropFor(grant).catch(() => {});
+    }
+  }
+
+  function scheduleRetry(): void {
+    if (closed) return;
+    void pendingDrops().then((pending) => {
+      const first = pending[0]?.next_attempt_at;
+      if (closed || !first) return;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        void retryDue().catch((e) => log.warn({ err: (e as Error).message }, 'retrying per-grant role drops failed')).finally(scheduleRetry);
+      }, Math.max(0, Date.parse(first) - access.clock.now().getTime()));
+      retryTimer.unref?.();
+    }).catch((e) => log.warn({ err: (e as Error).message }, 'could not read the pending per-grant role drops'));
   }
 
   return {
@@ -92,9 +177,20 @@ export function makePgCredentials(deps: { access: Access; dataDir: string; log: 
       });
     },
 
+    /** Roles whose grant ended but whose drop failed: their last error and when the next attempt is due. */
+    pendingDrops,
+    retryDue,
+
     /** On start: drop every Airlock role whose grant is over, on every per-grant resource that answers. */
     async cleanup(): Promise<number> {
       let n = 0;
+      // Roles this store recorded but whose drop never happened (e.g. Airlock stopped first), by their recorded names.
+      const undropped = await access.store.db.selectFrom('grant_credentials').innerJoin('grants', 'grants.id', 'grant_credentials.grant_id')
+        .select(['grant_credentials.grant_id']).where('grant_credentials.dropped_at', 'is', null).where('grants.status', '<>', 'active').execute();
+      for (const { grant_id } of undropped) {
+        const grant = await access.grants.get(grant_id);
+        if (grant) await dropFor(grant).catch(() => {});
+      }
       for (const resource of access.policy().resources.filter(perGrant)) {
         try {
           const dropped = await managerFor(resource).cleanup(async (grantId) => (await access.grants.get(grantId))?.status === 'active');
@@ -110,7 +206,7 @@ export function makePgCredentials(deps: { access: Access; dataDir: string; log: 
     /** The login the gateway uses upstream for this grant. */
     async upstreamFor(grant: Grant, resource: ResourceDef, database: string | undefined): Promise<UpstreamLogin> {
       const { host, port } = splitAddress(resource.address, resource.kind === 'mysql' ? 3306 : 5432);
-      const db = database ?? resource.database ?? 'postgres';
+      const db = database ?? defaultDatabase(resource);
       if (!perGrant(resource)) return { host, port, database: db, ...injected(resource) };
       const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
       if (row && !row.dropped_at) return { host, port, database: db, user: row.username, password: decrypt(key, row.secret, grant.id) };
@@ -120,6 +216,9 @@ export function makePgCredentials(deps: { access: Access; dataDir: string; log: 
     },
 
     async close(): Promise<void> {
+      closed = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = null;
       for (const m of managers.values()) await m.close().catch(() => {});
       managers.clear();
     },

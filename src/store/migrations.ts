@@ -153,6 +153,21 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('console_sessions_expires').on('console_sessions').columns(['expires_at']).execute();
     },
   },
+  '0003_credential_drops': {
+    async up(db: Kysely<unknown>) {
+      // A per-grant role that could not be dropped stays on record, with its last error, until a retry succeeds.
+      await db.schema.alterTable('grant_credentials').addColumn('drop_attempts', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      await db.schema.alterTable('grant_credentials').addColumn('drop_error', 'text').execute();
+      await db.schema.alterTable('grant_credentials').addColumn('next_drop_at', 'text').execute();
+    },
+  },
+  '0004_tokens_minted_in_console': {
+    async up(db: Kysely<unknown>) {
+      // A token minted in a password console session is revoked when that session ends (sign-out, expiry).
+      await db.schema.alterTable('tokens').addColumn('console_session_id', 'text').execute();
+      await db.schema.createIndex('tokens_console_session').on('tokens').columns(['console_session_id']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -73,6 +73,8 @@ export interface TokensTable {
   expires_at: string;
   revoked_at: string | null;
   created_by: string;
+  /** The password console session it was minted in, which it cannot outlive; null otherwise. */
+  console_session_id?: string | null;
 }
 
 export interface AuditEventsTable {
@@ -102,6 +104,10 @@ export interface GrantCredentialsTable {
   secret: string;
   created_at: string;
   dropped_at: string | null;
+  /** Failed attempts to drop the role since its grant ended; a pending drop has dropped_at null and next_drop_at set. */
+  drop_attempts: Generated<number>;
+  drop_error: string | null;
+  next_drop_at: string | null;
 }
 
 export interface PasswordsTable {
