@@ -1,0 +1,48 @@
+// Loads, for read-only sessions, what the upstream database defines itself (functions, operators, views, row policies),
+// so the guardrails know which names may reach code that writes; one load per database serves sessions for a minute.
+import pg from 'pg';
+import { buildCatalog, CATALOG_QUERIES, type CatalogRows, type FunctionCatalog } from '../../inspect/index.js';
+import type { UpstreamLogin } from '../types.js';
+
+/** How long a loaded catalog serves new sessions; a session keeps the catalog it started with. */
+export const CATALOG_TTL_MS = 60_000;
+
+export interface FunctionCatalogs {
+  /** The catalog of the login's database; rejects (and caches nothing) when it cannot be read. */
+  forLogin(key: string, login: UpstreamLogin, ssl?: pg.ClientConfig['ssl']): Promise<FunctionCatalog>;
+}
+
+export function makeFunctionCatalogs(now: () => number = Date.now): FunctionCatalogs {
+  const cache = new Map<string, { at: number; catalog: Promise<FunctionCatalog> }>();
+
+  async function load(login: UpstreamLogin, ssl: pg.ClientConfig['ssl']): Promise<FunctionCatalog> {
+    const client = new pg.Client({ host: login.host, port: login.port, database: login.database, user: login.user, password: login.password, ssl, connectionTimeoutMillis: 10_000 });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      await client.query('BEGIN READ ONLY');
+      const rows = {} as CatalogRows;
+      for (const [name, sql] of Object.entries(CATALOG_QUERIES)) {
+        (rows as unknown as Record<string, unknown[]>)[name] = (await client.query(sql)).rows;
+      }
+      await client.query('COMMIT');
+      return buildCatalog(rows);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  return {
+    forLogin(key, login, ssl) {
+      const hit = cache.get(key);
+      if (hit && now() - hit.at < CATALOG_TTL_MS) return hit.catalog;
+      const catalog = load(login, ssl);
+      const entry = { at: now(), catalog };
+      cache.set(key, entry);
+      catalog.catch(() => {
+        if (cache.get(key) === entry) cache.delete(key);
+      });
+      return catalog;
+    },
+  };
+}
