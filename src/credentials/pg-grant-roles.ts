@@ -1,6 +1,7 @@
 // Per-grant PostgreSQL roles: created for one grant with least privilege and VALID UNTIL, disabled and dropped when it ends.
 import pg from 'pg';
 import { AirlockError } from '../domain/errors.js';
+import type { PgAdminConnection } from './pg-upstream-security.js';
 import { systemClock, type Clock } from '../domain/clock.js';
 import { checkGrantBody, checkPlainRoleName, generatePassword, grantWrites, quoteIdent, quoteLiteral, scramVerifier } from './pg-sql.js';
 import { LEGACY_MARKER, checkDeploymentId, checkGrantId, markerRoleName, parseRoleComment, pgRoleName, roleComment } from './pg-role-names.js';
@@ -44,6 +45,8 @@ export interface PgGrantRolesOptions {
   /** Who receives the objects a dropped role owned (REASSIGN OWNED); the admin connection's user by default. */
   reassignOwnedTo?: string;
   clock?: Clock;
+  /** TLS and the password methods every admin connection may use (pg-upstream-security.ts); pg's defaults when absent. */
+  connect?: PgAdminConnection;
 }
 
 export interface PgRoleCredentials {
@@ -66,16 +69,23 @@ export interface ManagedPgRole {
 
 /** Membership in these hands out the server's files or programs, i.e. the operating system; no grant needs that. */
 const REFUSED_MEMBERSHIPS = ['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files'];
+/**
+ * On PostgreSQL 16+ the CREATEROLE admin that made the marker is itself a member of it (WITH ADMIN OPTION), and an
+ * operator may make other admins members: a role that can create roles, or is a superuser, is never one Airlock made.
+ */
+const NOT_THE_ADMIN = 'r.rolname <> current_user and not r.rolcreaterole and not r.rolsuper';
 const PG_DUPLICATE_OBJECT = '42710';
 const PG_UNIQUE_VIOLATION = '23505';
 const PG_UNDEFINED_OBJECT = '42704';
 
 /** The server's words and SQLSTATE, never the statement: some statements carry a password verifier. */
 function pgReason(e: unknown): { text: string; code: string | undefined } {
-  const err = e as { message?: unknown; code?: unknown };
+  const err = e as { message?: unknown; code?: unknown; detail?: unknown };
   const code = typeof err.code === 'string' ? err.code : undefined;
+  // The detail names what is in the way (e.g. the objects a role still owns), which is what an operator needs.
+  const detail = typeof err.detail === 'string' && code !== undefined && code.startsWith('2B') ? `: ${err.detail.replace(/\s+/g, ' ').slice(0, 300)}` : '';
   const message = typeof err.message === 'string' ? err.message : String(e);
-  return { text: code ? `${message} (SQLSTATE ${code})` : message, code };
+  return { text: code ? `${message}${detail} (SQLSTATE ${code})` : message, code };
 }
 
 function databaseUrl(adminUrl: string, database: string): string {
@@ -119,8 +129,9 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
   const clock = opts.clock ?? systemClock;
   const reassignTo = opts.reassignOwnedTo ? quoteIdent(checkPlainRoleName(opts.reassignOwnedTo, 'reassignOwnedTo')) : 'CURRENT_USER';
   // lock_timeout: a DROP OWNED stuck behind someone's long transaction fails (the role is already NOLOGIN) instead of hanging.
-  const connection = { application_name: 'airlock-credentials', connectionTimeoutMillis: 10_000, lock_timeout: 10_000 };
-  const admin = new pg.Pool({ connectionString: opts.adminUrl, max: 3, idleTimeoutMillis: 10_000, ...connection });
+  const { Client = pg.Client, ...security } = opts.connect ?? {};
+  const connection = { application_name: 'airlock-credentials', connectionTimeoutMillis: 10_000, lock_timeout: 10_000, ...security };
+  const admin = new pg.Pool({ connectionString: opts.adminUrl, max: 3, idleTimeoutMillis: 10_000, Client, ...connection });
   // An idle client's error (e.g. the server restarting) would otherwise crash the process.
   admin.on('error', (e) => log('pg admin connection error', { level: 'warn', error: pgReason(e).text }));
   let markerReady: Promise<void> | undefined;
@@ -144,7 +155,7 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
 
   /** A short-lived connection to another database: grants on schema objects only work from inside their database. */
   async function inDatabase<T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-    const client = new pg.Client({ connectionString: databaseUrl(opts.adminUrl, database), ...connection });
+    const client = new Client({ connectionString: databaseUrl(opts.adminUrl, database), ...connection });
     client.on('error', () => {});
     await client.connect();
     try {
@@ -300,8 +311,8 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
    */
   async function inspectRole(name: string, legacy = false): Promise<RoleInfo | undefined> {
     const r = await admin.query<{ managed: boolean; legacy: boolean; comment: string | null }>(
-      `select exists(select 1 from pg_auth_members m join pg_roles mk on mk.oid = m.roleid where m.member = r.oid and mk.rolname = $2) as managed,
-              exists(select 1 from pg_auth_members m join pg_roles mk on mk.oid = m.roleid where m.member = r.oid and mk.rolname = $3) as legacy,
+      `select ${NOT_THE_ADMIN} and exists(select 1 from pg_auth_members m join pg_roles mk on mk.oid = m.roleid where m.member = r.oid and mk.rolname = $2) as managed,
+              ${NOT_THE_ADMIN} and exists(select 1 from pg_auth_members m join pg_roles mk on mk.oid = m.roleid where m.member = r.oid and mk.rolname = $3) as legacy,
               shobj_description(r.oid, 'pg_authid') as comment
          from pg_roles r where r.rolname = $1`,
       [name, marker, LEGACY_MARKER],
@@ -420,7 +431,7 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
     const r = await admin.query<{ rolname: string; comment: string | null; rolvaliduntil: Date | null; rolcanlogin: boolean }>(
       `select r.rolname, shobj_description(r.oid, 'pg_authid') as comment, r.rolvaliduntil, r.rolcanlogin
          from pg_roles r join pg_auth_members m on m.member = r.oid join pg_roles mk on mk.oid = m.roleid
-        where mk.rolname = $1 order by r.rolname`,
+        where mk.rolname = $1 and ${NOT_THE_ADMIN} order by r.rolname`,
       [marker],
     );
     return r.rows.map((row) => ({ name: row.rolname, grantId: parseComment(row.comment), validUntil: row.rolvaliduntil, canLogin: row.rolcanlogin }));
