@@ -3,6 +3,8 @@
 import { fingerprintSync, loadModule, normalizeSync, parseSync } from './pg-parser.js';
 import { classifyStatement, type StatementFacts } from './classify.js';
 import { maskLiterals } from './redact.js';
+import { withCursor } from './cursors.js';
+import { callsSetConfig } from './text-settings.js';
 
 /**
  * Everything a decision needs that does not depend on the role, so one cache entry serves every session.
@@ -64,7 +66,10 @@ export function analyze(sql: string): Analysis {
   let statements: StatementFacts[];
   try {
     const tree = parseSync(sql);
-    statements = (tree.stmts ?? []).map((raw) => classifyStatement(raw.stmt));
+    statements = (tree.stmts ?? []).map((raw) => {
+      const facts = withCursor(classifyStatement(raw.stmt), raw.stmt);
+      return callsSetConfig(raw.stmt) ? { ...facts, constantSensitive: true } : facts;
+    });
   } catch (e) {
     return freezeAnalysis({ ok: false, error: errorText(e) });
   }

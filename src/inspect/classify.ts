@@ -3,10 +3,14 @@
 import { IDENTITY_SETTINGS, READ_ONLY_SETTINGS, isTrueSetting } from './side-effects.js';
 import { walkTree, isObj, type Obj, type TreeFindings } from './tree-walk.js';
 import { textSettingRisk } from './text-settings.js';
+import type { CursorOp } from './cursors.js';
+import { functionFacts, type FunctionFacts } from './function-rules.js';
 
 export interface StatementInfo {
   kind: string;
   writes: boolean;
+  /** DECLARE, FETCH, MOVE and CLOSE of a SQL cursor: max_rows counts a cursor's rows over all its FETCHes. */
+  cursor?: CursorOp;
 }
 
 /** What the guardrails need to know about one statement; plain data so it can cross a worker boundary and sit in the cache. */
@@ -18,6 +22,10 @@ export interface StatementFacts {
   unqualified: 'UPDATE' | 'DELETE' | null;
   /** Set when the statement changes how the server reads statement text (refused under any guardrail). */
   textRisk?: string | null;
+  /** Its decision depends on a constant's value (a set_config() call): never reuse it for a text of the same shape. */
+  constantSensitive?: boolean;
+  /** The functions, operators and relations it reaches, for the read-only function rule and hidden_sql. */
+  functions?: FunctionFacts;
 }
 
 
@@ -59,9 +67,14 @@ const WRITING_KINDS: Readonly<Record<string, readonly [string, string]>> = {
 
 /** Classifies the statement wrapped in a RawStmt's `stmt` (a one-key object named after the statement type). */
 export function classifyStatement(node: unknown): StatementFacts {
-  const facts = classifyKind(node);
+  let facts = classifyKind(node);
   const risk = textSettingRisk(node);
-  return risk === null ? facts : { ...facts, textRisk: risk };
+  if (risk !== null) facts = { ...facts, textRisk: risk };
+  const functions = functionFacts(walkTree(node).refs);
+  if (functions.unsafe !== null && !facts.info.writes) {
+    facts = { ...facts, info: { kind: facts.info.kind, writes: true }, reason: `the function ${functions.unsafe.name} ${functions.unsafe.why}` };
+  }
+  return { ...facts, functions };
 }
 
 function classifyKind(node: unknown): StatementFacts {
@@ -218,6 +231,11 @@ function classifyTransaction(b: Obj): StatementFacts {
   return other('this transaction statement is not known to be read-only');
 }
 
+/** Session settings a read-only role keeps as it logged in with, and why. */
+const PINNED_SETTINGS: Readonly<Record<string, string>> = {
+  search_path: 'changes which schema\'s functions and tables unqualified names mean, and the gateway checks them as pg_catalog first; qualify names instead',
+};
+
 /** True when the single value of SET x = value reads as on/true for PostgreSQL's bool parser. */
 function setValueIsTrue(args: unknown): boolean {
   if (!Array.isArray(args) || args.length !== 1) return false;
@@ -247,5 +265,7 @@ function classifySet(b: Obj): StatementFacts {
   if (READ_ONLY_SETTINGS.has(name) && !(setKind === 'VAR_SET_VALUE' && setValueIsTrue(b.args))) {
     return writes('set', `${verb} ${name} can turn read-only transactions off`);
   }
+  // RESET returns to the value the gateway checked at login; any other change lasts past the statement.
+  if (setKind !== 'VAR_RESET' && PINNED_SETTINGS[name] !== undefined) return writes('set', `${verb} ${name} ${PINNED_SETTINGS[name]}`);
   return reads('set');
 }

@@ -2,7 +2,8 @@
 
 import { analyze, initInspect, isInspectReady, type Analysis } from './analysis.js';
 import { resolveGuardrails, type GuardrailConfig } from './config.js';
-import { bytesOverLimit, decide, tooLarge, type Decision } from './decide.js';
+import { bytesOverLimit, decide, tooLarge, type DecideContext, type Decision } from './decide.js';
+import type { FunctionCatalog } from './function-rules.js';
 import { makeParseCache, type ParseCache } from './parse-cache.js';
 import { makeParsePool, type ParsePool } from './parse-pool.js';
 import { shapeAgreesWithLexer, shapeOf } from './shape.js';
@@ -55,11 +56,16 @@ const shapeCaches = new WeakMap<ParseCache, ParseCache>();
 const SHAPE_SAFE_KINDS = new Set(['select', 'insert', 'update', 'delete']);
 
 function shapeSafe(a: Analysis): boolean {
-  return a.ok && a.fingerprint !== null && a.statements.length > 0 && a.statements.every((f) => SHAPE_SAFE_KINDS.has(f.info.kind) && !f.textRisk);
+  return a.ok && a.fingerprint !== null && a.statements.length > 0 && a.statements.every((f) => SHAPE_SAFE_KINDS.has(f.info.kind) && !f.textRisk && !f.constantSensitive);
 }
 
-export function makeInspector(config: Partial<GuardrailConfig>, cache?: ParseCache): Inspector {
+/**
+ * `catalog` is the database's own functions, operators and views as a gateway session loaded them (see
+ * database-catalog.ts); without it a read-only decision knows only the built-ins and the role's allow list.
+ */
+export function makeInspector(config: Partial<GuardrailConfig>, cache?: ParseCache, catalog: FunctionCatalog | null = null): Inspector {
   const cfg = resolveGuardrails(config);
+  const ctx: DecideContext = { allow: new Set(cfg.allow_functions), catalog };
   const lru = cache ?? sharedParseCache();
   let shapes = shapeCaches.get(lru);
   if (!shapes) {
@@ -93,7 +99,7 @@ export function makeInspector(config: Partial<GuardrailConfig>, cache?: ParseCac
   function inspect(sql: string): Decision {
     const bytes = bytesOverLimit(sql, cfg.max_statement_bytes);
     if (bytes !== null) return tooLarge(sql, bytes, cfg);
-    return decide(sql, analysisOf(sql), cfg);
+    return decide(sql, analysisOf(sql), cfg, ctx);
   }
 
   async function inspectAsync(sql: string): Promise<Decision> {
@@ -103,7 +109,7 @@ export function makeInspector(config: Partial<GuardrailConfig>, cache?: ParseCac
     if (now !== null) return now;
     const a = await parsePool().analyze(sql);
     remember(sql, a);
-    return decide(sql, a, cfg);
+    return decide(sql, a, cfg, ctx);
   }
 
   function inspectNow(sql: string): Decision | null {
@@ -112,7 +118,7 @@ export function makeInspector(config: Partial<GuardrailConfig>, cache?: ParseCac
     const bytes = bytesOverLimit(sql, cfg.max_statement_bytes);
     if (bytes !== null) return tooLarge(sql, bytes, cfg);
     const a = lru.get(sql);
-    return a === undefined ? null : decide(sql, a, cfg);
+    return a === undefined ? null : decide(sql, a, cfg, ctx);
   }
 
   return { config: cfg, inspect, inspectAsync, inspectNow };

@@ -1,15 +1,10 @@
 // Settings that change how the server reads statement text. If a client could turn standard_conforming_strings
-// off, or switch to an encoding whose multibyte characters end in a backslash byte, the server would split a
-// string differently from the parser the guardrails use, and a write could hide inside what looks like a literal.
+// off, or switch to an encoding other than the UTF-8 the gateway decodes (SJIS, whose multibyte characters can end
+// in a backslash or quote byte, or any other), the server would split a string differently from the parser the
+// guardrails use, and a write could hide inside what looks like a literal.
 
+import { isSessionEncoding } from './encodings.js';
 import { isObj, type Obj } from './tree-walk.js';
-
-/** Client encodings whose second bytes can be ASCII (0x5c '\\' among them): unsafe, as PostgreSQL itself warns. */
-const UNSAFE_ENCODINGS = new Set(['sjis', 'shiftjis', 'mskanji', 'windows932', 'big5', 'windows950', 'gbk', 'windows936', 'cp936', 'uhc', 'windows949', 'cp949', 'gb18030', 'johab', 'shiftjis2004']);
-
-export function isUnsafeEncoding(name: string): boolean {
-  return UNSAFE_ENCODINGS.has(name.toLowerCase().replace(/[-_\s]/g, ''));
-}
 
 const TRUE_WORDS = new Set(['on', 'true', 'yes', '1', 't', 'y']);
 
@@ -31,9 +26,9 @@ function settingRisk(name: string, value: string | null, reset: boolean): string
     case 'backslash_quote':
       return 'backslash_quote changes how the server reads quotes in string literals';
     case 'client_encoding':
-      if (reset) return null; // back to the encoding given at login, which the gateway checked
-      if (value === null || isUnsafeEncoding(value)) return `client encoding ${value ?? '(computed)'} lets a multibyte character hide a quote from the parser`;
-      return null;
+      if (reset) return null; // back to the login's UTF8, which the gateway always sets upstream
+      if (value !== null && isSessionEncoding(value)) return null;
+      return `client encoding ${value ?? '(computed)'} is not UTF8, the only encoding in which the server reads statements as the gateway does`;
     default:
       return null;
   }
@@ -83,4 +78,17 @@ function isSetConfig(call: Obj): boolean {
   if (!Array.isArray(call.funcname) || call.funcname.length === 0) return false;
   const last: unknown = call.funcname[call.funcname.length - 1];
   return isObj(last) && isObj(last.String) && String(last.String.sval).toLowerCase() === 'set_config';
+}
+
+/**
+ * True when the statement calls set_config() anywhere: whether it is allowed depends on its constants (the setting's
+ * name and value), so its analysis must never be reused for another text of the same shape.
+ */
+export function callsSetConfig(node: unknown): boolean {
+  if (Array.isArray(node)) return node.some(callsSetConfig);
+  if (!isObj(node)) return false;
+  const call: unknown = node.FuncCall;
+  if (isObj(call) && isSetConfig(call)) return true;
+  for (const k of Object.keys(node)) if (callsSetConfig((node as Obj)[k])) return true;
+  return false;
 }

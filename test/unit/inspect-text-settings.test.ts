@@ -20,7 +20,10 @@ const cases: [string, boolean][] = [
   ["SET NAMES 'BIG5'", false],
   ["SET client_encoding = 'GBK'", false],
   ["SET client_encoding = 'UTF8'", true],
-  ["SET client_encoding = 'LATIN1'", true],
+  ["SET client_encoding = 'LATIN1'", false],
+  ["SET client_encoding = 'win932'", false],
+  ["SET NAMES 'S.JIS'", false],
+  ["SET client_encoding = 'utf-8'", true],
   ["SELECT set_config('standard_conforming_strings', 'off', false)", false],
   ["SELECT pg_catalog.set_config('client_encoding', 'sjis', false)", false],
   ["SELECT set_config(name, 'off', false) FROM (VALUES ('standard_conforming_strings')) v(name)", false],
@@ -49,4 +52,13 @@ test('read-only roles refuse them too (by the same rule, before anything else)',
 test('a role without guardrails is not restricted', () => {
   const insp = makeInspector({}, makeParseCache());
   assert.equal(insp.inspect('SET standard_conforming_strings = off').allowed, true);
+});
+
+test('a set_config() that passed does not vouch for one of the same shape with other constants (no shape-cache reuse)', () => {
+  const cache = makeParseCache();
+  const insp = makeInspector({ require_where: true }, cache);
+  for (const [ok, bad] of [["'client_encoding', 'UTF8'", "'client_encoding', 'SJIS'"], ["'standard_conforming_strings', 'on'", "'standard_conforming_strings', 'off'"]]) {
+    assert.equal(insp.inspect(`SELECT set_config(${ok}, false)`).allowed, true);
+    assert.equal(insp.inspect(`SELECT set_config(${bad}, false)`).rule, 'text_setting');
+  }
 });

@@ -119,7 +119,7 @@ const BACKEND_FIXTURE = Buffer.concat([
   dataRow('333'),
   commandComplete('SELECT 3'),
   typedMessage(B.NoticeResponse, Buffer.from('SNOTICE\0Mhello\0\0')),
-  errorResponse({ severity: 'ERROR', code: '22012', message: 'division by zero' }),
+  errorResponse({ airlock: 'AIRLOCK_INTERNAL', severity: 'ERROR', code: '22012', message: 'division by zero' }),
   readyForQuery(0x49),
 ]);
 const WHOLE_TYPES = new Set([B.CommandComplete, B.ErrorResponse, B.ReadyForQuery]);
@@ -152,7 +152,7 @@ test('BackendScanner sends runs of forwarded messages as slices: one write for a
 });
 
 test('BackendScanner drops and rewrites messages at every split point without disturbing the rest', () => {
-  const replacement = errorResponse({ severity: 'ERROR', code: '42501', message: 'airlock: refused' });
+  const replacement = errorResponse({ airlock: 'AIRLOCK_INTERNAL', severity: 'ERROR', code: '42501', message: 'airlock: refused' });
   const expected = Buffer.concat([
     BACKEND_FIXTURE.subarray(0, BACKEND_FIXTURE.indexOf(dataRow('333'))), // RowDescription, rows 1 and 22
     commandComplete('SELECT 3'),

@@ -30,9 +30,10 @@ function rig(maxRows: number | null = null) {
     hold: (on) => holds.push(on),
     skipClientToSync: () => (skipped = true),
     onIdle: () => {},
+    parameterStatus: () => true,
   });
   const scanner = new BackendScanner(new Set([B.CommandComplete, B.ErrorResponse, B.ReadyForQuery]), 1 << 16, replies);
-  const run = (): Run => ({ text: 'select', fingerprint: 'f', rule: null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit: { rows: 0 }, truncated: false, error: null });
+  const run = (): Run => ({ text: 'select', fingerprint: 'f', rule: null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit: { rows: 0 }, truncated: false, error: null, cursorOps: null, stmt: 0, limitReady: false });
   const types = () => splitTypes(Buffer.concat(out));
   return { replies, scanner, out, records, holds, run, types, cancels: () => cancels, releaseCancel: () => releaseCancel(), skipped: () => skipped };
 }
@@ -57,7 +58,7 @@ test('a simple Query: rows from the tag, one record at ReadyForQuery', () => {
 test('max_rows: rows past the limit become one error; ReadyForQuery waits for the cancel to be delivered', async () => {
   const r = rig(2);
   r.replies.expect({ type: F.Query, run: r.run(), refusal: null });
-  r.scanner.feed(Buffer.concat([rowDesc, row, row, row, row, errorResponse({ severity: 'ERROR', code: '57014', message: 'canceling statement' }), readyForQuery(0x49)]));
+  r.scanner.feed(Buffer.concat([rowDesc, row, row, row, row, errorResponse({ airlock: 'AIRLOCK_INTERNAL', severity: 'ERROR', code: '57014', message: 'canceling statement' }), readyForQuery(0x49)]));
   assert.equal(r.types(), 'TDDE', 'the server error of the cancelled statement is dropped; Z is held');
   assert.match(Buffer.concat(r.out).toString(), /54000.*max_rows/s);
   assert.equal(r.cancels(), 1);
@@ -85,7 +86,7 @@ test('a refused statement: the error of its stand-in is replaced by the refusal'
   const r = rig();
   r.replies.expect({ type: F.Parse, run: null, refusal: 'airlock: statement refused by rule read_only: no' });
   r.replies.expect({ type: F.Sync, run: null, refusal: null });
-  r.scanner.feed(Buffer.concat([errorResponse({ severity: 'ERROR', code: '42601', message: 'syntax error at or near "airlock_refused_statement"' }), readyForQuery(0x49)]));
+  r.scanner.feed(Buffer.concat([errorResponse({ airlock: 'AIRLOCK_INTERNAL', severity: 'ERROR', code: '42601', message: 'syntax error at or near "airlock_refused_statement"' }), readyForQuery(0x49)]));
   const text = Buffer.concat(r.out).toString();
   assert.match(text, /C42501\0Mairlock: statement refused by rule read_only: no\0/);
   assert.doesNotMatch(text, /syntax error/);
@@ -95,7 +96,7 @@ test('a refused statement: the error of its stand-in is replaced by the refusal'
 test('after an extended-protocol error the requests up to Sync get no reply and no audit record', () => {
   const r = rig();
   for (const type of [F.Parse, F.Bind, F.Execute, F.Sync]) r.replies.expect({ type, run: type === F.Execute ? r.run() : null, refusal: null });
-  r.scanner.feed(Buffer.concat([ok(B.ParseComplete), errorResponse({ severity: 'ERROR', code: '22P02', message: 'bad input' }), readyForQuery(0x49)]));
+  r.scanner.feed(Buffer.concat([ok(B.ParseComplete), errorResponse({ airlock: 'AIRLOCK_INTERNAL', severity: 'ERROR', code: '22P02', message: 'bad input' }), readyForQuery(0x49)]));
   assert.equal(r.types(), '1EZ');
   assert.equal(r.records.length, 0, 'the skipped Execute did not run');
   assert.equal(r.replies.outstanding, 0);

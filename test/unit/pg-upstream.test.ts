@@ -100,7 +100,7 @@ test('SCRAM-SHA-256: a server that proves it knows the password is accepted, one
 
 test('a login error reaches the caller without the upstream user or password in it', async () => {
   const port = await fakeServer(async (s) => {
-    s.write(errorResponse({ severity: 'FATAL', code: '28P01', message: 'password authentication failed for user "airlock_g_abc" (tried s3cret-pw)' }));
+    s.write(errorResponse({ airlock: 'AIRLOCK_INTERNAL', severity: 'FATAL', code: '28P01', message: 'password authentication failed for user "airlock_g_abc" (tried s3cret-pw)' }));
     s.end();
   });
   await assert.rejects(openUpstream({ ...LOGIN, port }, {}), (e: unknown) => {

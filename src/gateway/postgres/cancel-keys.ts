@@ -9,6 +9,7 @@ export interface CancelKey {
 
 export class CancelKeys {
   private readonly keys = new Map<number, { secret: Buffer; cancel: () => void }>();
+  private readonly decoy = randomBytes(4);
 
   /** A fresh key (positive 31-bit process id, 32-bit secret) for a session whose cancel is `cancel`. */
   issue(cancel: () => void): CancelKey {
@@ -24,12 +25,16 @@ export class CancelKeys {
     this.keys.delete(pid);
   }
 
-  /** Cancels the session's running query when the key matches; as in PostgreSQL, the sender learns nothing either way. */
+  /**
+   * Cancels the session's running query when the key matches; as in PostgreSQL, the sender learns nothing either
+   * way. An unknown process id is compared against a decoy secret, so the time taken does not tell whether it exists.
+   */
   cancel(pid: number, secret: number): boolean {
     const entry = this.keys.get(pid);
     const given = Buffer.alloc(4);
     given.writeInt32BE(secret, 0);
-    if (!entry || !timingSafeEqual(entry.secret, given)) return false;
+    const same = timingSafeEqual(entry?.secret ?? this.decoy, given);
+    if (!entry || !same) return false;
     entry.cancel();
     return true;
   }

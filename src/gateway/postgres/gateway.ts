@@ -5,6 +5,8 @@ import { createSecureContext } from 'node:tls';
 import { initInspect, makeInspector } from '../../inspect/index.js';
 import type { GatewayDeps, SessionPlan } from '../types.js';
 import { CancelKeys } from './cancel-keys.js';
+import { makeFunctionCatalogs } from './function-catalogs.js';
+import { CancelRateLimit, type CancelRateLimitOptions } from './cancel-rate-limit.js';
 import { tlsServerEndPoint } from './scram-server.js';
 import { serveConnection, type SessionContext } from './session.js';
 
@@ -17,12 +19,15 @@ export interface PgGatewayOptions {
   maxMessageBytes?: number;
   /** Time a client has from connecting to a ready session. Default 30 s. */
   loginTimeoutMs?: number;
+  /** CancelRequests per source address (an IPv6 /64 counts as one): default 20 a second, bursts of 50. */
+  cancelRateLimit?: CancelRateLimitOptions;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export function makePgGateway(deps: GatewayDeps, opts: PgGatewayOptions) {
   const cancelKeys = new CancelKeys();
+  const catalogs = makeFunctionCatalogs();
   const connections = new Map<Socket, Promise<void>>();
   let server: Server | null = null;
 
@@ -35,9 +40,13 @@ export function makePgGateway(deps: GatewayDeps, opts: PgGatewayOptions) {
     maxMessageBytes: opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     loginTimeoutMs: opts.loginTimeoutMs ?? 30_000,
     cancelKeys,
+    cancelRateLimit: new CancelRateLimit(opts.cancelRateLimit),
     live: new Map(),
-    inspectorFor(plan: SessionPlan) {
-      return makeInspector({ ...plan.guardrails, read_only: plan.read_only || plan.guardrails.read_only });
+    inspectorFor(plan: SessionPlan, catalog) {
+      return makeInspector({ ...plan.guardrails, read_only: plan.read_only || plan.guardrails.read_only }, undefined, catalog);
+    },
+    catalogFor(plan: SessionPlan) {
+      return catalogs.forLogin(`${plan.resource.name}/${plan.upstream.database}`, plan.upstream);
     },
   };
 

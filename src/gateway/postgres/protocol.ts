@@ -1,4 +1,5 @@
 // PostgreSQL wire-protocol constants and the few messages the gateway writes itself, in both directions.
+import type { ErrorCode } from '../../domain/errors.js';
 
 /** Startup-phase request codes: the int32 after the length in an untyped packet. */
 export const PROTOCOL_3_0 = 196608; // 3 << 16
@@ -98,15 +99,23 @@ export interface ErrorFields {
   severity: 'ERROR' | 'FATAL';
   code: string;
   message: string;
+  /** The stable Airlock code (docs/errors.md), which every error the gateway writes carries in its hint. */
+  airlock: ErrorCode;
   detail?: string;
   hint?: string;
 }
 
-/** ErrorResponse with S (localized severity), V (non-localized severity), C (SQLSTATE), M, and optional D/H. */
+/** The hint line that names an error's Airlock code, so a user can look it up. */
+export function airlockCodeHint(code: ErrorCode): string {
+  return `Airlock error code ${code}; see docs/errors.md`;
+}
+
+/** ErrorResponse with S (localized severity), V (non-localized severity), C (SQLSTATE), M, optional D, and H. */
 export function errorResponse(f: ErrorFields): Buffer {
   const w = new BodyWriter().byte(0x53).cstring(f.severity).byte(0x56).cstring(f.severity).byte(0x43).cstring(f.code).byte(0x4d).cstring(f.message);
   if (f.detail) w.byte(0x44).cstring(f.detail);
-  if (f.hint) w.byte(0x48).cstring(f.hint);
+  const codeHint = airlockCodeHint(f.airlock);
+  w.byte(0x48).cstring(f.hint ? `${f.hint}\n${codeHint}` : codeHint);
   return typedMessage(B.ErrorResponse, w.byte(0).build());
 }
 

@@ -5,6 +5,9 @@ import type { Inspector, Decision } from '../../inspect/index.js';
 import { BackendScanner, type MessageReader } from './framing.js';
 import { F, B, ProtocolError, TERMINATE, errorResponse, parseMessage, queryMessage, readCString, typeName } from './protocol.js';
 import { Replies, type Pending, type Run, type StatementRecord } from './replies.js';
+import { reportedSettingRisk } from './startup.js';
+import { cursorOpsOf, type RowLimit } from './cursor-limits.js';
+import type { ErrorCode } from '../../domain/errors.js';
 
 export type { StatementRecord } from './replies.js';
 
@@ -46,6 +49,12 @@ export interface RelayOptions {
   maxMessageBytes: number;
   cancelUpstream(): Promise<void>;
   onStatement(record: StatementRecord): void;
+  /**
+   * For a session whose statements may write (docs/postgres-gateway.md, "Audit events"): called with each allowed
+   * Query and Execute before it is forwarded, which waits (and everything after it) until the promise resolves, i.e.
+   * its event is durable; a rejection ends the session. null: statements are forwarded at once, audited on completion.
+   */
+  logBeforeForward: ((run: Run) => Promise<void>) | null;
   /** Called once, with why the session ended. */
   onEnd(reason: string): void;
   log: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
@@ -76,6 +85,18 @@ export class Relay {
   /** While a chunk from the upstream is being scanned: what goes to the client, sent as one write at the end. */
   private clientOut: Buffer[] | null = null;
   private clientOutBytes = 0;
+  /**
+   * Messages behind a statement whose event is not yet durable, in order: each goes upstream once every event
+   * issued before it (up to `need`) has committed. The statement's Run gets its start time when it is released.
+   */
+  private held: { need: number; msg: Buffer; run: Run | null }[] = [];
+  private heldBytes = 0;
+  /** Events issued through logBeforeForward, and how many of them (from the first, without gaps) are durable. */
+  private logsIssued = 0;
+  private logsDone = 0;
+  private readonly logsSettled = new Set<number>();
+  /** The client sent Terminate while messages were held: they go first, then the Terminate. */
+  private terminateAfterHeld = false;
 
   constructor(private readonly o: RelayOptions) {
     this.client = o.client;
@@ -92,8 +113,9 @@ export class Relay {
       },
       skipClientToSync: () => (this.clientSkipping = true),
       onIdle: () => this.portals.clear(),
+      parameterStatus: (msg) => this.checkReportedSetting(msg),
     });
-    this.scanner = new BackendScanner(new Set([B.CommandComplete, B.ErrorResponse, B.ReadyForQuery]), o.maxMessageBytes, this.replies);
+    this.scanner = new BackendScanner(new Set([B.CommandComplete, B.ErrorResponse, B.ReadyForQuery, B.ParameterStatus]), o.maxMessageBytes, this.replies);
   }
 
   start(): void {
@@ -128,8 +150,21 @@ export class Relay {
   }
 
   /** Ends the session with a FATAL the client can read; the upstream query is cancelled and its backend released. */
-  kill(reason: string, sqlstate = '57P01'): void {
-    this.shutdown(reason, errorResponse({ severity: 'FATAL', code: sqlstate, message: `airlock: ${reason}` }));
+  kill(reason: string, sqlstate = '57P01', airlock: ErrorCode = sqlstate === '58000' ? 'AIRLOCK_AUDIT_UNAVAILABLE' : 'AIRLOCK_SESSION_ENDED'): void {
+    this.shutdown(reason, errorResponse({ severity: 'FATAL', code: sqlstate, message: `airlock: ${reason}`, airlock }));
+  }
+
+  /**
+   * Fail closed on a server that now reads statement text differently from the gateway (a function or setting
+   * changed client_encoding or standard_conforming_strings despite the guardrails): the session ends at once, and
+   * the client never sees the change. False when the message must not be forwarded.
+   */
+  private checkReportedSetting(msg: Buffer): boolean {
+    const risk = reportedSettingRisk(msg);
+    if (risk === null) return true;
+    this.o.log.warn({ risk }, 'postgres gateway: the database server changed how it reads statements; ending the session');
+    this.shutdown(risk, errorResponse({ severity: 'FATAL', code: '55000', message: `airlock: ${risk}; the session was ended`, airlock: 'AIRLOCK_TEXT_SETTING_CHANGED' }));
+    return false;
   }
 
   /** True while the upstream is working on something the client sent. */
@@ -172,7 +207,7 @@ export class Relay {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.o.log.error({ err: message }, 'postgres gateway: the upstream stream could not be read');
-      this.shutdown(`upstream protocol error: ${message}`, errorResponse({ severity: 'FATAL', code: '08P01', message: 'airlock: the database server sent something the gateway cannot relay; the session was ended' }));
+      this.shutdown(`upstream protocol error: ${message}`, errorResponse({ severity: 'FATAL', code: '08P01', message: 'airlock: the database server sent something the gateway cannot relay; the session was ended', airlock: 'AIRLOCK_UPSTREAM_PROTOCOL' }));
     } finally {
       this.flushClient();
       this.clientOut = null;
@@ -213,8 +248,47 @@ export class Relay {
     }
   }
 
-  private sendUpstream(msg: Buffer): void {
-    this.toUpstream.push(msg);
+  private sendUpstream(msg: Buffer, run: Run | null = null): void {
+    if (this.logsIssued > this.logsDone) {
+      this.held.push({ need: this.logsIssued, msg, run });
+      this.heldBytes += msg.length;
+    } else this.toUpstream.push(msg);
+  }
+
+  /** The statement's event goes to the log first; the statement and what follows it wait for the commit. */
+  private logFirst(run: Run): void {
+    const k = ++this.logsIssued;
+    run.logged = k;
+    this.o.logBeforeForward!(run).then(
+      () => this.logCommitted(k),
+      (err: unknown) => {
+        if (this.ending) return;
+        this.o.log.error({ err: String(err) }, 'postgres gateway: could not audit a statement before forwarding it; ending the session');
+        this.kill('the audit log is unavailable, so the session was ended', '58000');
+      },
+    );
+  }
+
+  private logCommitted(k: number): void {
+    this.logsSettled.add(k);
+    while (this.logsSettled.delete(this.logsDone + 1)) this.logsDone++;
+    if (this.ending && !this.terminateAfterHeld) return;
+    let n = 0;
+    const now = performance.now();
+    for (const h of this.held) {
+      if (h.need > this.logsDone) break;
+      if (h.run) h.run.started = now;
+      this.toUpstream.push(h.msg);
+      this.heldBytes -= h.msg.length;
+      n++;
+    }
+    if (n === 0) return;
+    this.held.splice(0, n);
+    this.flushUpstream();
+    if (this.terminateAfterHeld && this.held.length === 0) {
+      this.terminateAfterHeld = false;
+      if (this.upstream.writable) this.upstream.end(TERMINATE);
+    }
   }
 
   private flushUpstream(): void {
@@ -229,7 +303,7 @@ export class Relay {
   private updateFlow(): void {
     // While ending, the client is not read any more; the upstream only until the message in flight is complete.
     if (this.ending && !this.finishingMessage) return;
-    const readClient = !this.ending && !this.upstreamFull && this.inBytes <= CLIENT_QUEUE_LIMIT;
+    const readClient = !this.ending && !this.upstreamFull && this.inBytes + this.heldBytes <= CLIENT_QUEUE_LIMIT;
     if (readClient !== this.readingClient) {
       this.readingClient = readClient;
       if (readClient) this.client.resume();
@@ -244,7 +318,8 @@ export class Relay {
   }
 
   private forward(msg: Buffer, type: number, run: Run | null = null, refusal: string | null = null): void {
-    this.sendUpstream(msg);
+    if (run !== null && this.o.logBeforeForward !== null) this.logFirst(run);
+    this.sendUpstream(msg, run);
     this.replies.expect({ type, run, refusal } satisfies Pending);
   }
 
@@ -378,7 +453,9 @@ export class Relay {
   private terminate(): void {
     this.flushUpstream();
     this.ending = true;
-    this.upstream.end(TERMINATE);
+    // Statements the client sent before it left still run, once their events are durable.
+    if (this.held.length > 0) this.terminateAfterHeld = true;
+    else this.upstream.end(TERMINATE);
     this.client.end();
     this.replies.abandon('client closed');
     this.o.onEnd('client closed');
@@ -387,7 +464,7 @@ export class Relay {
   private protocolError(err: unknown): void {
     const text = err instanceof ProtocolError ? err.userText : 'internal error in the gateway; the error is in its log';
     if (!(err instanceof ProtocolError)) this.o.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'postgres gateway: relay failed');
-    this.shutdown(err instanceof ProtocolError ? `protocol error: ${err.message}` : 'internal error', errorResponse({ severity: 'FATAL', code: err instanceof ProtocolError ? '08P01' : 'XX000', message: `airlock: ${text}` }));
+    this.shutdown(err instanceof ProtocolError ? `protocol error: ${err.message}` : 'internal error', errorResponse({ severity: 'FATAL', code: err instanceof ProtocolError ? '08P01' : 'XX000', message: `airlock: ${text}`, airlock: err instanceof ProtocolError ? 'AIRLOCK_PROTOCOL_ERROR' : 'AIRLOCK_INTERNAL' }));
   }
 
   /**
@@ -432,7 +509,7 @@ export class Relay {
       this.o.onEnd(reason);
     }
     if (reason === 'upstream closed') this.client.end();
-    else if (this.upstream.writable) this.upstream.end(TERMINATE);
+    else if (this.upstream.writable && !this.terminateAfterHeld) this.upstream.end(TERMINATE);
     setTimeout(() => {
       this.client.destroy();
       this.upstream.destroy();
@@ -464,8 +541,8 @@ function refusalMessage(d: Decision): string {
   return d.message ?? `airlock: statement refused by rule ${d.rule ?? 'unknown'}`;
 }
 
-function newRun(d: Decision, limit = { rows: 0 }): Run {
-  return { text: d.redacted, fingerprint: d.fingerprint, rule: d.rule ?? null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit, truncated: false, error: null };
+function newRun(d: Decision, limit: RowLimit = { rows: 0 }): Run {
+  return { text: d.redacted, fingerprint: d.fingerprint, rule: d.rule ?? null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit, truncated: false, error: null, cursorOps: cursorOpsOf(d.statements), stmt: 0, limitReady: false };
 }
 
 /**
@@ -473,5 +550,5 @@ function newRun(d: Decision, limit = { rows: 0 }): Run {
  * text was inspected as that statement) or none at all (the server will refuse it).
  */
 function unknownRun(): Run {
-  return { text: '(a statement prepared with SQL PREPARE, or an unknown portal)', fingerprint: null, rule: null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit: { rows: 0 }, truncated: false, error: null };
+  return { text: '(a statement prepared with SQL PREPARE, or an unknown portal)', fingerprint: null, rule: null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit: { rows: 0 }, truncated: false, error: null, cursorOps: null, stmt: 0, limitReady: false };
 }

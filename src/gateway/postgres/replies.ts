@@ -4,6 +4,8 @@ import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
 import type { ScanSink } from './framing.js';
 import { B, F, ProtocolError, errorResponse, typeName } from './protocol.js';
+import { CursorLimits, type RowLimit } from './cursor-limits.js';
+import type { CursorOp } from '../../inspect/index.js';
 
 /** One statement as the audit sees it: a simple Query, or one Execute of a prepared statement. */
 export interface Run {
@@ -17,12 +19,23 @@ export interface Run {
   /** DataRows sent to the client. */
   forwarded: number;
   /**
-   * The DataRow count max_rows applies to: per statement of a Query (reset at each CommandComplete), and per portal
-   * for Execute (shared by every Execute of one Bind, so fetching a portal in batches does not evade the limit).
+   * The DataRow count max_rows applies to: per statement of a Query (reset at each CommandComplete), per portal
+   * for Execute (shared by every Execute of one Bind, so fetching a portal in batches does not evade the limit),
+   * and per SQL cursor for FETCH (shared by all its FETCHes; see cursor-limits.ts).
    */
-  limit: { rows: number };
+  limit: RowLimit;
+  /** The cursor operation of each statement, when any of them has one (else null): see cursor-limits.ts. */
+  cursorOps: readonly (CursorOp | null)[] | null;
+  /** With cursorOps: the statement the replies are at, and whether `limit` is already that statement's. */
+  stmt: number;
+  limitReady: boolean;
   truncated: boolean;
   error: string | null;
+  /**
+   * Set when the statement's statement.start event was made durable before it was forwarded (it may write): its
+   * number among the session's statements so logged, which its `statement` event repeats.
+   */
+  logged?: number;
 }
 
 export interface StatementRecord {
@@ -33,6 +46,8 @@ export interface StatementRecord {
   rows: number;
   duration_ms: number;
   error: string | null;
+  /** Run.logged: the statement's statement.start is in the log already (its statement_no). */
+  logged?: number;
 }
 
 /** A request the server will answer: its message type, its audit run, and the refusal to put in place of its error. */
@@ -54,10 +69,12 @@ export interface RepliesDeps {
   skipClientToSync(): void;
   /** The server is idle outside a transaction with nothing outstanding: its portals are gone. */
   onIdle(): void;
+  /** A ParameterStatus from the server: false when it must not reach the client (the session is ending). */
+  parameterStatus(msg: Buffer): boolean;
 }
 
 /** Server messages that may arrive at any time and belong to no request. */
-const ASYNC = new Set<number>([B.NoticeResponse, B.NotificationResponse, B.ParameterStatus]);
+const ASYNC = new Set<number>([B.NoticeResponse, B.NotificationResponse]);
 /** Messages that are part of a reply and need no bookkeeping beyond their position. */
 const PASSIVE = new Set<number>([B.RowDescription, B.ParameterDescription, B.CopyInResponse, B.CopyOutResponse, B.CopyData, B.CopyDone]);
 
@@ -69,6 +86,7 @@ export class Replies implements ScanSink {
   /** max_rows was exceeded: the rest of the request's replies are dropped up to ReadyForQuery. */
   private truncation: { cancelled: boolean; heldReady: Buffer | null } | null = null;
   private readonly parser = new Parser();
+  private readonly cursors = new CursorLimits();
 
   constructor(private readonly d: RepliesDeps) {}
 
@@ -89,6 +107,7 @@ export class Replies implements ScanSink {
       rows: run.truncated ? run.forwarded : run.rows,
       duration_ms: run.decision === 'refused' ? 0 : Math.round((performance.now() - run.started) * 1000) / 1000,
       error: run.error,
+      logged: run.logged,
     };
   }
 
@@ -130,6 +149,7 @@ export class Replies implements ScanSink {
     const type = msg[0]!;
     if (type === B.CommandComplete) return this.commandComplete(msg);
     if (type === B.ErrorResponse) return this.error(msg);
+    if (type === B.ParameterStatus) return this.d.parameterStatus(msg) ? msg : null;
     return this.ready(msg);
   }
 
@@ -163,6 +183,7 @@ export class Replies implements ScanSink {
     if (this.truncation) return false;
     const run = p?.run;
     if (!run) return true;
+    if (run.cursorOps !== null && !run.limitReady) this.resolveLimit(run);
     run.limit.rows++;
     if (this.d.maxRows !== null && run.limit.rows > this.d.maxRows) {
       this.truncate(p!, run, this.d.maxRows);
@@ -179,8 +200,11 @@ export class Replies implements ScanSink {
    */
   private truncate(p: Pending, run: Run, max: number): void {
     this.d.cut();
-    const message = `airlock: the statement returned more than ${max} rows, the limit of this role's max_rows guardrail; the rest was not sent and the statement was cancelled — add a LIMIT or narrow the WHERE clause`;
-    this.d.toClient(errorResponse({ severity: 'ERROR', code: '54000', message }));
+    const cursor = run.limit.cursor;
+    const message = cursor === undefined
+      ? `airlock: the statement returned more than ${max} rows, the limit of this role's max_rows guardrail; the rest was not sent and the statement was cancelled — add a LIMIT or narrow the WHERE clause`
+      : `airlock: the cursor "${cursor}" has returned more than ${max} rows in all, the limit of this role's max_rows guardrail; the rest was not sent and no further FETCH from it returns rows — narrow the cursor's query`;
+    this.d.toClient(errorResponse({ severity: 'ERROR', code: '54000', message, airlock: 'AIRLOCK_MAX_ROWS' }));
     run.truncated = true;
     run.rule = 'max_rows';
     run.error = `54000: ${message}`;
@@ -199,13 +223,29 @@ export class Replies implements ScanSink {
     });
   }
 
+  /** A statement with a cursor operation has run: its rows counted toward its cursor's limit (resolveLimit). */
+  private resolveLimit(run: Run): void {
+    run.limit = this.cursors.limitFor(run.cursorOps![run.stmt]);
+    run.limitReady = true;
+  }
+
+  /** The statement completed: DECLARE/CLOSE take effect, and the next statement of a Query gets its own count. */
+  private cursorStatementDone(run: Run): void {
+    if (!run.limitReady) this.resolveLimit(run);
+    this.cursors.completed(run.cursorOps![run.stmt]);
+    run.stmt++;
+    run.limitReady = false;
+    run.limit = { rows: 0 };
+  }
+
   private commandComplete(msg: Buffer): Buffer | null {
     const p = this.current();
     const run = p?.run;
     if (run) {
       run.rows += rowsOfTag(msg.toString('utf8', 5, msg.length - 1));
+      if (run.cursorOps !== null) this.cursorStatementDone(run);
       if (p.type === F.Execute) this.complete(this.pop()!);
-      else run.limit.rows = 0;
+      else if (run.cursorOps === null) run.limit.rows = 0;
     }
     return this.truncation ? null : msg;
   }
@@ -216,7 +256,7 @@ export class Replies implements ScanSink {
     const p = this.current();
     if (!p) return msg; // e.g. FATAL on an administrator's termination: the client should read it
     let out: Buffer | null = msg;
-    if (p.refusal) out = errorResponse({ severity: 'ERROR', code: '42501', message: p.refusal });
+    if (p.refusal) out = errorResponse({ severity: 'ERROR', code: '42501', message: p.refusal, airlock: 'AIRLOCK_STATEMENT_REFUSED' });
     else if (p.run) p.run.error ??= `${e?.code ?? ''}: ${e?.message ?? ''}`;
     if (p.type !== F.Query && p.type !== F.Sync) {
       this.pop();
@@ -233,7 +273,10 @@ export class Replies implements ScanSink {
       if (p.type === F.Query && p.run) this.complete(p);
     }
     this.serverSkipping = false;
-    if (msg[5] === 0x49 && this.outstanding === 0) this.d.onIdle();
+    if (msg[5] === 0x49) {
+      this.cursors.transactionEnded();
+      if (this.outstanding === 0) this.d.onIdle();
+    }
     const t = this.truncation;
     if (!t) return msg;
     if (t.cancelled) {

@@ -2,18 +2,19 @@
 // upstream login, registration with the session registry, the relay, and the session's audit events.
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import { isAirlockError, type AirlockError } from '../../domain/errors.js';
+import { isAirlockError, type AirlockError, type ErrorCode } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
 import type { Principal } from '../../domain/model.js';
-import type { Inspector } from '../../inspect/index.js';
+import type { FunctionCatalog, Inspector } from '../../inspect/index.js';
 import type { GatewayDeps, SessionPlan } from '../types.js';
 import { ClientChannel, ClientGone } from './client-channel.js';
-import { AUTH_OK, F, ProtocolError, backendKeyData, errorResponse, negotiateProtocolVersion, readyForQuery } from './protocol.js';
+import { AUTH_OK, B, F, ProtocolError, backendKeyData, errorResponse, negotiateProtocolVersion, readyForQuery } from './protocol.js';
 import { Relay, type StatementRecord } from './relay.js';
 import { scramServerExchange } from './scram-server.js';
-import { StartupRefusal, escapeOption, parseStartupPacket, readStartupRequest, type StartupRequest } from './startup.js';
+import { StartupRefusal, escapeOption, parseStartupPacket, readStartupRequest, reportedSettingRisk, type StartupRequest } from './startup.js';
 import { UpstreamLoginError, openUpstream, sendCancel, type UpstreamConnection } from './upstream.js';
 import type { CancelKeys } from './cancel-keys.js';
+import type { CancelRateLimit } from './cancel-rate-limit.js';
 
 /** Messages before authentication are small (SCRAM messages are well under this); PostgreSQL allows 64 KiB too. */
 const LOGIN_MESSAGE_LIMIT = 65_536;
@@ -25,9 +26,12 @@ export interface SessionContext {
   maxMessageBytes: number;
   loginTimeoutMs: number;
   cancelKeys: CancelKeys;
+  cancelRateLimit: CancelRateLimit;
   /** Sessions past login, by their client's TCP socket, so the gateway can end them when it stops. */
   live: Map<Socket, (reason: string) => void>;
-  inspectorFor(plan: SessionPlan): Inspector;
+  inspectorFor(plan: SessionPlan, catalog: FunctionCatalog | null): Inspector;
+  /** The upstream database's own functions, views and operators, for read-only sessions (see function-catalogs.ts). */
+  catalogFor(plan: SessionPlan): Promise<FunctionCatalog>;
 }
 
 /** A refusal the client reads as a FATAL ErrorResponse: 'airlock: ' + message. */
@@ -35,6 +39,7 @@ class Refusal extends Error {
   constructor(
     readonly sqlstate: string,
     message: string,
+    readonly airlock: ErrorCode,
   ) {
     super(message);
   }
@@ -46,18 +51,20 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
   socket.setKeepAlive(true, 60_000);
   const source = normalizeAddress(socket.remoteAddress);
   const channel = new ClientChannel(socket);
-  const timer = setTimeout(() => refuse(channel, new Refusal('08P01', `the login did not complete within ${Math.round(ctx.loginTimeoutMs / 1000)} s`)), ctx.loginTimeoutMs);
+  const timer = setTimeout(() => refuse(channel, new Refusal('08P01', `the login did not complete within ${Math.round(ctx.loginTimeoutMs / 1000)} s`, 'AIRLOCK_LOGIN_TIMEOUT')), ctx.loginTimeoutMs);
   let principal: Principal | null = null;
   let req: StartupRequest | null = null;
   try {
     req = await negotiate(ctx, channel, source);
     if (!req) return;
-    principal = await authenticate(ctx, channel, req);
+    const login = await authenticate(ctx, channel, req);
+    principal = login.principal;
     const plan = await ctx.deps.access.planSession(principal, req.resource, req.database);
+    const catalog = await readOnlyCatalog(ctx, plan, req);
     const upstream = await openPlanUpstream(plan, req);
     clearTimeout(timer);
     if (!channel.socket.writable) return void upstream.socket.destroy(); // the client left (or timed out) meanwhile
-    await runSession(ctx, channel, { plan, upstream, req, source, tcp: socket });
+    await runSession(ctx, channel, { plan, upstream, req, source, tcp: socket, token: login.token, catalog });
   } catch (err) {
     clearTimeout(timer);
     if (err instanceof ClientGone) return void channel.socket.destroy();
@@ -65,7 +72,7 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
     refuse(channel, refusal);
     if (principal && req) {
       await ctx.deps.audit
-        .append({ actor: principal.name, action: 'session.refused', target: req.resource, source, details: { protocol: 'postgres', code: refusal.sqlstate, reason: refusal.message } })
+        .append({ actor: principal.name, action: 'session.refused', target: req.resource, source, details: { protocol: 'postgres', code: refusal.sqlstate, airlock_code: refusal.airlock, reason: refusal.message } })
         .catch((e: unknown) => ctx.deps.log.error({ err: String(e) }, 'postgres gateway: could not audit a refused session'));
     } else {
       ctx.deps.log.info({ source, reason: refusal.message }, 'postgres gateway: connection refused');
@@ -81,8 +88,15 @@ async function negotiate(ctx: SessionContext, channel: ClientChannel, source: st
     if (round > 3) throw new ProtocolError('too many negotiation requests');
     const pkt = parseStartupPacket(await channel.startupPacket());
     if (pkt.kind === 'cancel') {
-      ctx.cancelKeys.cancel(pkt.pid, pkt.secret);
-      channel.socket.end();
+      const admitted = ctx.cancelRateLimit.take(source);
+      if (admitted === 'allowed') {
+        ctx.cancelKeys.cancel(pkt.pid, pkt.secret);
+        channel.socket.end();
+      } else {
+        // Over the limit the key is not even looked at: guessing gains nothing however fast it is sent.
+        if (admitted === 'throttled_first') ctx.deps.log.warn({ source }, 'postgres gateway: cancel requests from this address are over the rate limit; further ones are dropped unchecked (reported once a minute)');
+        channel.socket.destroy();
+      }
       return null;
     }
     if (pkt.kind === 'gssenc') {
@@ -112,6 +126,7 @@ async function negotiate(ctx: SessionContext, channel: ClientChannel, source: st
       throw new Refusal(
         '28000',
         ctx.tls ? 'this gateway accepts only encrypted connections: connect with sslmode=require (better: sslmode=verify-full and sslrootcert=<the Airlock CA>)' : 'this gateway has no TLS configured and accepts unencrypted connections only from this machine',
+        'AIRLOCK_TLS_REQUIRED',
       );
     }
     channel.beginTyped(LOGIN_MESSAGE_LIMIT);
@@ -121,8 +136,11 @@ async function negotiate(ctx: SessionContext, channel: ClientChannel, source: st
   }
 }
 
-/** SCRAM-SHA-256 with the access token as the password; then the token is re-checked and the principal loaded. */
-async function authenticate(ctx: SessionContext, channel: ClientChannel, req: StartupRequest): Promise<Principal> {
+/**
+ * SCRAM-SHA-256 with the access token as the password; then the token is re-checked and the principal loaded. The
+ * token is returned too: the session ends when it is revoked or expires.
+ */
+async function authenticate(ctx: SessionContext, channel: ClientChannel, req: StartupRequest): Promise<{ principal: Principal; token: LoginToken }> {
   const creds = await ctx.deps.access.scramCredentials(req.user);
   const io = {
     send: (msg: Buffer) => void channel.socket.write(msg),
@@ -134,32 +152,69 @@ async function authenticate(ctx: SessionContext, channel: ClientChannel, req: St
   };
   const outcome = await scramServerExchange(io, req.user, creds, channel.encrypted ? (ctx.tls?.endPoint ?? null) : null);
   if (!outcome.ok) {
-    throw new Refusal('28P01', `password authentication failed for user "${req.user}": the password must be one of your valid Airlock access tokens`);
+    throw new Refusal('28P01', `password authentication failed for user "${req.user}": the password must be one of your valid Airlock access tokens`, 'AIRLOCK_TOKEN_INVALID');
   }
   channel.socket.write(AUTH_OK);
-  return ctx.deps.access.principalByToken(req.user, outcome.token_id);
+  const principal = await ctx.deps.access.principalByToken(req.user, outcome.token_id);
+  const key = creds.keys.find((k) => k.token_id === outcome.token_id);
+  return { principal, token: { id: outcome.token_id, expires_at: key?.expires_at ?? null } };
+}
+
+interface LoginToken {
+  id: string;
+  expires_at: string | null;
+}
+
+/**
+ * A read-only session's guardrails judge names against the database's own objects, so the catalog is read before
+ * the session opens; if it cannot be read the session is refused rather than checked half-blind.
+ */
+async function readOnlyCatalog(ctx: SessionContext, plan: SessionPlan, req: StartupRequest): Promise<FunctionCatalog | null> {
+  if (!(plan.read_only || plan.guardrails.read_only)) return null;
+  // Which schema an unqualified name means is part of the check: pg_catalog first, then the role's own default.
+  if (req.settings.search_path !== undefined) {
+    throw new Refusal('42501', 'a read-only session keeps the database\'s search_path: remove search_path from the connection options and qualify names instead', 'AIRLOCK_SETTING_REFUSED');
+  }
+  try {
+    return await ctx.catalogFor(plan);
+  } catch (err) {
+    ctx.deps.log.warn({ resource: plan.resource.name, err: err instanceof Error ? err.message : String(err) }, 'postgres gateway: could not read the upstream catalog');
+    throw new Refusal('08001', `could not read the function catalog of ${plan.resource.name}, which a read-only session is checked against; try again shortly`, 'AIRLOCK_UPSTREAM_UNAVAILABLE');
+  }
 }
 
 async function openPlanUpstream(plan: SessionPlan, req: StartupRequest): Promise<UpstreamConnection> {
   // The server must read statement text the way the guardrails' parser does, whatever its own defaults say;
   // a startup value is also what RESET and DISCARD go back to.
-  const params: Record<string, string> = { ...req.settings, standard_conforming_strings: 'on' };
+  const params: Record<string, string> = { ...req.settings, client_encoding: 'UTF8', standard_conforming_strings: 'on' };
   // Defense in depth: the per-grant role is read-only already; this makes every transaction read-only too.
   if (plan.read_only) params.options = `-c ${escapeOption('default_transaction_read_only=on')}`;
+  let upstream: UpstreamConnection;
   try {
-    return await openUpstream(plan.upstream, params);
+    upstream = await openUpstream(plan.upstream, params);
   } catch (err) {
     const why = err instanceof UpstreamLoginError ? err.message : 'the connection failed';
-    throw new Refusal('08001', `could not open the upstream database for ${plan.resource.name}: ${why}`);
+    const code = (err instanceof UpstreamLoginError && err.airlockCode) || 'AIRLOCK_UPSTREAM_UNAVAILABLE';
+    throw new Refusal('08001', `could not open the upstream database for ${plan.resource.name}: ${why}`, code);
   }
+  for (const m of upstream.greeting) {
+    const risk = m[0] === B.ParameterStatus ? reportedSettingRisk(m) : null;
+    if (risk) {
+      upstream.socket.destroy();
+      throw new Refusal('55000', `${risk}; no session was opened`, 'AIRLOCK_TEXT_SETTING_CHANGED');
+    }
+  }
+  return upstream;
 }
 
 interface Opened {
   plan: SessionPlan;
+  catalog: FunctionCatalog | null;
   upstream: UpstreamConnection;
   req: StartupRequest;
   source: string | null;
   tcp: Socket;
+  token: LoginToken;
 }
 
 async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened): Promise<void> {
@@ -167,18 +222,18 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   const { plan, upstream, req, source } = o;
   const id = newId('ses');
   const started = Date.now();
-  const info = { id, protocol: 'postgres', principal: plan.principal.name, resource: plan.resource.name, role: plan.role.name, grant_id: plan.grant.id, started_at: new Date(started).toISOString(), source, statements: 0 };
+  const info = { id, protocol: 'postgres', principal: plan.principal.name, resource: plan.resource.name, role: plan.role.name, grant_id: plan.grant.id, started_at: new Date(started).toISOString(), source, statements: 0, token_id: o.token.id, token_expires_at: o.token.expires_at };
   const audit = (action: string, details: Record<string, unknown>) => deps.audit.append({ actor: info.principal, action, target: info.resource, source, details: { session_id: id, ...details } });
 
   try {
-    await audit('session.start', { grant_id: info.grant_id, resource: info.resource, database: plan.upstream.database, role: info.role, source, application_name: req.application_name });
+    await audit('session.start', { grant_id: info.grant_id, resource: info.resource, database: plan.upstream.database, role: info.role, source, application_name: req.application_name, gateway_instance: deps.instance ?? null, token_id: o.token.id });
   } catch (err) {
     upstream.socket.destroy();
     deps.log.error({ err: String(err) }, 'postgres gateway: could not audit a session start');
-    throw new Refusal('58000', 'the audit log is unavailable, so no session can be opened; try again shortly');
+    throw new Refusal('58000', 'the audit log is unavailable, so no session can be opened; try again shortly', 'AIRLOCK_AUDIT_UNAVAILABLE');
   }
 
-  const cancelUpstream = () => sendCancel(plan.upstream.host, plan.upstream.port, upstream.pid, upstream.secret);
+  const cancelUpstream = () => sendCancel(plan.upstream, upstream.pid, upstream.secret);
   const key = ctx.cancelKeys.issue(() => void cancelUpstream());
   const { socket, reader, queued } = channel.release();
   reader.maxMessageBytes = ctx.maxMessageBytes;
@@ -192,15 +247,23 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       clientReader: reader,
       clientQueued: queued,
       upstreamLeftover: upstream.leftover,
-      inspector: ctx.inspectorFor(plan),
+      inspector: ctx.inspectorFor(plan, o.catalog),
       maxRows: plan.guardrails.max_rows ?? null,
       maxMessageBytes: ctx.maxMessageBytes,
       cancelUpstream,
       onStatement(r: StatementRecord) {
         info.statements++;
-        const details = { session_id: id, grant_id: info.grant_id, text: r.text, fingerprint: r.fingerprint, decision: r.decision, rule: r.rule, rows: r.rows, duration_ms: r.duration_ms, error: r.error };
+        const details = { session_id: id, grant_id: info.grant_id, text: r.text, fingerprint: r.fingerprint, decision: r.decision, rule: r.rule, rows: r.rows, duration_ms: r.duration_ms, error: r.error, statement_no: r.logged };
         deps.audit.appendLazy({ actor: info.principal, action: 'statement', target: info.resource, source, details }, auditFailed);
       },
+      // A session that may write: each statement's statement.start is in the log before the database sees it; its
+      // `statement` event follows on completion, as in a read-only session (docs/postgres-gateway.md, "Audit events").
+      logBeforeForward: plan.read_only
+        ? null
+        : (run) => {
+          const details = { session_id: id, grant_id: info.grant_id, statement_no: run.logged, text: run.text, fingerprint: run.fingerprint };
+          return deps.audit.append({ actor: info.principal, action: 'statement.start', target: info.resource, source, details }, { urgent: true });
+        },
       onEnd(reason: string) {
         endReason = reason;
         resolve();
@@ -235,11 +298,11 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
 
 function toRefusal(err: unknown, ctx: SessionContext): Refusal {
   if (err instanceof Refusal) return err;
-  if (err instanceof StartupRefusal) return new Refusal(err.sqlstate, err.message);
-  if (err instanceof ProtocolError) return new Refusal('08P01', err.userText);
-  if (isAirlockError(err)) return new Refusal(sqlstateOf(err), err.message);
+  if (err instanceof StartupRefusal) return new Refusal(err.sqlstate, err.message, err.airlock);
+  if (err instanceof ProtocolError) return new Refusal('08P01', err.userText, 'AIRLOCK_PROTOCOL_ERROR');
+  if (isAirlockError(err)) return new Refusal(sqlstateOf(err), err.message, err.code);
   ctx.deps.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'postgres gateway: login failed unexpectedly');
-  return new Refusal('XX000', 'internal error in the gateway; the error is in its log');
+  return new Refusal('XX000', 'internal error in the gateway; the error is in its log', 'AIRLOCK_INTERNAL');
 }
 
 /** SQLSTATEs clients know: 28P01 bad password, 28000 other login refusals, 3D000 no such database, 42501 not allowed. */
@@ -259,7 +322,7 @@ export function sqlstateOf(err: AirlockError): string {
 
 function refuse(channel: ClientChannel, r: Refusal): void {
   const s = channel.socket;
-  if (s.writable) s.end(errorResponse({ severity: 'FATAL', code: r.sqlstate, message: `airlock: ${r.message}` }));
+  if (s.writable) s.end(errorResponse({ severity: 'FATAL', code: r.sqlstate, message: `airlock: ${r.message}`, airlock: r.airlock }));
   setTimeout(() => s.destroy(), 1000).unref();
 }
 

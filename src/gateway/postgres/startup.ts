@@ -1,7 +1,8 @@
 // Reads the client's startup packets (SSL/GSS negotiation, cancel, StartupMessage) and decides which connection
 // parameters may reach the upstream server: only harmless session settings, never ones that loosen a guard.
 import { CANCEL_REQUEST, GSSENC_REQUEST, ProtocolError, SSL_REQUEST, readCString } from './protocol.js';
-import { isUnsafeEncoding } from '../../inspect/index.js';
+import type { ErrorCode } from '../../domain/errors.js';
+import { SESSION_ENCODING, encodingOf } from '../../inspect/index.js';
 
 export type StartupPacket =
   | { kind: 'ssl' }
@@ -80,7 +81,7 @@ export interface StartupRequest {
 /** Turns StartupMessage parameters into a request; throws StartupRefusal for settings the gateway won't pass on. */
 export function readStartupRequest(params: Map<string, string>): StartupRequest {
   const user = params.get('user');
-  if (!user) throw new StartupRefusal('28000', 'no user name given: connect with user=<your Airlock principal name>');
+  if (!user) throw new StartupRefusal('28000', 'no user name given: connect with user=<your Airlock principal name>', 'AIRLOCK_UNAUTHENTICATED');
   const dbParam = params.get('database') || user;
   const slash = dbParam.indexOf('/');
   const resource = slash < 0 ? dbParam : dbParam.slice(0, slash);
@@ -117,8 +118,19 @@ function addSetting(settings: Record<string, string>, name: string, value: strin
   if (canonical === 'standard_conforming_strings' && !['on', 'true', 'yes', '1'].includes(value.trim().toLowerCase())) {
     throw new StartupRefusal('42501', 'standard_conforming_strings must stay on through the gateway (the guardrails read statements that way)');
   }
-  if (canonical === 'client_encoding' && isUnsafeEncoding(value.trim())) {
-    throw new StartupRefusal('42501', `client encoding ${value} is not allowed through the gateway: its multibyte characters can hide quotes; use UTF8`);
+  if (canonical === 'client_encoding') {
+    // SQL_ASCII is what libpq asks for in the C locale ("no conversion"); on the UTF8 the gateway sets instead the
+    // server still checks every byte as UTF-8, so such clients work, and see the text they would have seen.
+    const enc = encodingOf(value);
+    if (enc !== SESSION_ENCODING && enc !== 'SQL_ASCII') {
+      throw new StartupRefusal(
+        '42501',
+        `client encoding "${value}" is not allowed through the gateway, which reads statements as UTF-8 (another encoding could hide a quote or a second statement inside a character): connect with client_encoding=UTF8 (PGCLIENTENCODING=UTF8)`,
+        'AIRLOCK_ENCODING_REFUSED',
+      );
+    }
+    settings[canonical] = SESSION_ENCODING;
+    return;
   }
   settings[canonical] = value;
 }
@@ -167,6 +179,7 @@ export class StartupRefusal extends Error {
   constructor(
     readonly sqlstate: string,
     message: string,
+    readonly airlock: ErrorCode = 'AIRLOCK_SETTING_REFUSED',
   ) {
     super(message);
     this.name = 'StartupRefusal';
@@ -176,4 +189,23 @@ export class StartupRefusal extends Error {
 /** Escapes a value for the `options` startup parameter, whose words are split at whitespace. */
 export function escapeOption(s: string): string {
   return s.replace(/[\\\s]/g, (c) => `\\${c}`);
+}
+
+/**
+ * Why a ParameterStatus from the server (at login or at any later time) shows a session the gateway cannot inspect
+ * faithfully, or null. The gateway logs in with client_encoding=UTF8 and standard_conforming_strings=on and refuses
+ * statements that change them, but a function, a role or database setting, or a server it does not know might
+ * change them anyway; the server reports both whenever they change, so this check is the last word.
+ */
+export function reportedSettingRisk(msg: Buffer): string | null {
+  const [name, at] = readCString(msg, 5, msg.length);
+  const [value] = readCString(msg, at, msg.length);
+  switch (name.toLowerCase()) {
+    case 'client_encoding':
+      return encodingOf(value) === SESSION_ENCODING ? null : `the database server reported client_encoding ${value}, but the gateway reads statements only as UTF8`;
+    case 'standard_conforming_strings':
+      return value === 'on' ? null : `the database server reported standard_conforming_strings ${value}, but the gateway reads string literals only with it on`;
+    default:
+      return null;
+  }
 }
