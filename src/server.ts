@@ -18,6 +18,7 @@ import { makeGatewayAccess } from './gateway/session-planner.js';
 import { makeWebhookNotifier } from './notify/webhooks.js';
 import { attachNotifications } from './access/notifications.js';
 import { attachClusterFanout } from './access/cluster.js';
+import { endUnendedSessions, liveInstances } from './access/unended-sessions.js';
 import { resolveSecret } from './credentials/secret-ref.js';
 import { checkDeploymentId, newDeploymentId } from './credentials/pg-role-names.js';
 import { AirlockError } from './domain/errors.js';
@@ -163,6 +164,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await fanout.start();
     stops.push(() => fanout.stop());
   }
+  // Sessions an earlier run left open (it was killed) get their end before this one serves; with several processes
+  // on one store, those another live process holds are left alone (docs/lifecycle.md).
+  const unended = await endUnendedSessions({ store, audit, clock, instance: access.bus.origin, live: () => liveInstances(store) });
+  if (unended) log.info({ sessions: unended }, 'recorded the end of gateway sessions left open by an earlier run');
   const info: Record<string, string> = {};
   const gateways: GatewayInfo = {};
 
@@ -178,7 +183,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.pgListen !== null) {
     const tls = await loadOrCreateTls(dataDir);
     const gw = makePgGateway(
-      { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit, log },
+      { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit, instance: access.bus.origin, log },
       { listen: opts.pgListen ?? { host: '127.0.0.1', port: 6432 }, tls: { key: tls.key, cert: tls.cert }, allowCleartextWithoutTls: opts.pgAllowCleartextLoopback ?? false },
     );
     const addr = await gw.start();

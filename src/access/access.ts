@@ -33,7 +33,7 @@ export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; 
     endGrantsFor: (trx, rec, m, reason, actor) => grants.endForLock(trx, rec, m, reason, actor),
   });
   const expiry = makeExpiryScheduler({ clock, grants, requests, onError: deps.onError });
-  const sessions = makeSessionRegistry();
+  const sessions = makeSessionRegistry({ clock });
 
   // Keep the scheduler told about what this process creates; other processes' grants arrive by resync.
   grants.hooks.activated.push((g) => expiry.add('grant', g.id, g.expires_at));
@@ -45,6 +45,12 @@ export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; 
   // Ended grants end their live sessions at once, with the reason.
   grants.hooks.ended.push(({ grant, message }) => {
     sessions.kill({ grant_id: grant.id }, message);
+  });
+
+  // A revoked token ends the sessions opened with it; a revocation made by another process arrives on the bus too
+  // (cluster.ts publishes it here).
+  bus.subscribe((c) => {
+    if (c.kind === 'token' && c.event === 'revoked') sessions.kill({ token_id: c.id }, c.message ?? 'the access token this session logged in with was revoked');
   });
 
   const kills = makeSessionKill({ sessions, audit, store, bus, uow, clock });

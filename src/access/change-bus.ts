@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { LiveSessionInfo } from './session-registry.js';
 import type { KillRequest } from './session-kill.js';
 
-export type ChangeKind = 'request' | 'grant' | 'lock' | 'session' | 'policy';
+export type ChangeKind = 'request' | 'grant' | 'lock' | 'session' | 'policy' | 'token';
 
 export interface Change {
   kind: ChangeKind;
@@ -17,7 +17,7 @@ export interface Change {
   resource?: string;
   role?: string;
   time: string;
-  /** For a grant that ended: the sentence its live sessions are ended with. */
+  /** For a grant that ended or a token revoked: the sentence its live sessions are ended with. */
   message?: string;
   /** The process that made the change (set when changes travel between processes). */
   origin?: string;

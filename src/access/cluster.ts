@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Access } from './access.js';
 import type { Change } from './change-bus.js';
 import { CHANGE_CHANNEL } from './unit-of-work.js';
+import { instanceAppName } from './unended-sessions.js';
 
 export function attachClusterFanout(access: Access, storeUrl: string, log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }) {
   let client: pg.Client | null = null;
@@ -27,7 +28,8 @@ export function attachClusterFanout(access: Access, storeUrl: string, log: { inf
   }
 
   async function connect(): Promise<void> {
-    const c = new pg.Client({ connectionString: storeUrl });
+    // Named after this process, so another one starting can tell that the sessions it holds are live.
+    const c = new pg.Client({ connectionString: storeUrl, application_name: instanceAppName(access.bus.origin) });
     c.on('notification', (n) => {
       if (n.channel !== CHANGE_CHANNEL || !n.payload) return;
       try {

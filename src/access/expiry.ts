@@ -6,7 +6,8 @@ import type { RequestService } from './requests.js';
 
 interface Due {
   at: number;
-  kind: 'grant' | 'request';
+  /** 'token': a live session's token expiry (the session registry's own queue). */
+  kind: 'grant' | 'request' | 'token';
   id: string;
 }
 

@@ -1,6 +1,8 @@
 // The live sessions of this process: every gateway registers its connections here so that
 // expiry, revocation, locks and an admin's kill can end them within a second.
 import { EventEmitter } from 'node:events';
+import { systemClock, type Clock } from '../domain/clock.js';
+import { DueQueue } from './expiry.js';
 
 export interface LiveSessionInfo {
   id: string;
@@ -12,6 +14,10 @@ export interface LiveSessionInfo {
   started_at: string;
   source: string | null;
   statements: number;
+  /** The access token the session logged in with: revoking it ends the session. */
+  token_id?: string | null;
+  /** When that token expires: the session ends then, at the second. */
+  token_expires_at?: string | null;
 }
 
 export interface LiveSession {
@@ -26,11 +32,53 @@ export interface SessionMatch {
   resource?: string;
   role?: string;
   session_id?: string;
+  token_id?: string;
 }
 
-export function makeSessionRegistry() {
+/** Longest single wait of the token-expiry timer (a later expiry is re-armed from there). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function makeSessionRegistry(deps: { clock?: Clock } = {}) {
+  const clock = deps.clock ?? systemClock;
   const sessions = new Map<string, LiveSession>();
   const events = new EventEmitter();
+  // The tokens' expiries, earliest first, with one timer for the earliest: a token's end is acted on at the
+  // second, like a grant's, not noticed at the next login. One entry per token (not per session, so reconnecting
+  // clients do not grow the queue), queued while it has sessions here or until it has expired.
+  const tokenExpiries = new DueQueue();
+  const queuedTokens = new Set<string>();
+  const byToken = new Map<string, Set<LiveSession>>();
+  let timer: NodeJS.Timeout | null = null;
+  let timerAt = Infinity;
+
+  function armTokenTimer(): void {
+    const next = tokenExpiries.peek();
+    if (!next) {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      timerAt = Infinity;
+      return;
+    }
+    if (timer && timerAt <= next.at) return;
+    if (timer) clearTimeout(timer);
+    timerAt = next.at;
+    timer = setTimeout(endExpiredTokens, Math.min(MAX_TIMER_MS, Math.max(0, next.at - clock.now().getTime())));
+    timer.unref();
+  }
+
+  function endExpiredTokens(): void {
+    timer = null;
+    timerAt = Infinity;
+    const now = clock.now().getTime();
+    while (tokenExpiries.size > 0 && tokenExpiries.peek()!.at <= now) {
+      const id = tokenExpiries.pop()!.id;
+      queuedTokens.delete(id);
+      for (const s of [...(byToken.get(id) ?? [])]) {
+        s.kill(`the access token this session logged in with expired at ${s.info.token_expires_at}; connect again with a valid token`);
+      }
+    }
+    armTokenTimer();
+  }
 
   function matches(s: LiveSessionInfo, m: SessionMatch): boolean {
     return (
@@ -38,7 +86,8 @@ export function makeSessionRegistry() {
       (m.principal === undefined || s.principal === m.principal) &&
       (m.resource === undefined || s.resource === m.resource) &&
       (m.role === undefined || s.role === m.role) &&
-      (m.session_id === undefined || s.id === m.session_id)
+      (m.session_id === undefined || s.id === m.session_id) &&
+      (m.token_id === undefined || s.token_id === m.token_id)
     );
   }
 
@@ -47,7 +96,22 @@ export function makeSessionRegistry() {
     register(session: LiveSession): () => void {
       sessions.set(session.info.id, session);
       events.emit('started', session.info);
+      const { token_id: tokenId, token_expires_at: expires } = session.info;
+      if (tokenId && expires) {
+        let set = byToken.get(tokenId);
+        if (!set) byToken.set(tokenId, (set = new Set()));
+        set.add(session);
+        if (!queuedTokens.has(tokenId)) {
+          queuedTokens.add(tokenId);
+          tokenExpiries.push({ at: Date.parse(expires), kind: 'token', id: tokenId });
+          armTokenTimer();
+        }
+      }
       return function unregister() {
+        if (tokenId) {
+          const set = byToken.get(tokenId);
+          if (set?.delete(session) && set.size === 0) byToken.delete(tokenId);
+        }
         if (sessions.delete(session.info.id)) events.emit('ended', session.info);
       };
     },

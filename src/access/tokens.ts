@@ -8,7 +8,8 @@ import { principalSalt, scramVerifier, SCRAM_ITERATIONS } from '../domain/scram.
 import { formatDuration } from '../domain/duration.js';
 import type { Store } from '../store/store.js';
 import { toToken } from '../store/records.js';
-import type { UnitOfWork } from './unit-of-work.js';
+import type { Recorder, UnitOfWork } from './unit-of-work.js';
+import type { Executor } from '../store/store.js';
 import type { AuditLog } from '../audit/audit-log.js';
 
 export const TOKEN_PREFIX = 'alk_';
@@ -26,12 +27,18 @@ export interface PolicyView {
 export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOfWork; audit: Pick<AuditLog, 'append'>; policy: () => PolicyView }) {
   const { store, clock, uow } = deps;
 
+  /** Live sessions opened with the token end on this change, here and (over the store) on every other process. */
+  function announceRevoked(rec: Recorder, id: string, principal: string, time: string, message: string): void {
+    rec.change({ kind: 'token', id, event: 'revoked', principal, time, message });
+  }
+
   function mint(): string {
     return TOKEN_PREFIX + randomBytes(32).toString('base64url');
   }
 
-  async function insert(token: string, principal: string, ttlSeconds: number, createdBy: string, label: string | null, trx = store.db) {
+  async function insert(token: string, principal: string, ttlSeconds: number, createdBy: string, label: string | null, trx = store.db, consoleSession: { id: string; expires_at: string } | null = null) {
     const now = clock.now();
+    const asked = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
     const v = scramVerifier(token, principalSalt(principal));
     const row = {
       id: newId('tok'),
@@ -41,9 +48,11 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
       scram_server_key: v.server_key.toString('hex'),
       label,
       created_at: now.toISOString(),
-      expires_at: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
+      // Minted in a console session: it cannot outlive it (and sign-out revokes it).
+      expires_at: consoleSession && consoleSession.expires_at < asked ? consoleSession.expires_at : asked,
       revoked_at: null,
       created_by: createdBy,
+      console_session_id: consoleSession?.id ?? null,
     };
     await trx.insertInto('tokens').values(row).execute();
     return toToken(row);
@@ -69,8 +78,12 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
       }
       const token = mint();
       const record = await uow(async (trx, rec) => {
-        const r = await insert(token, principalName, ttlSeconds, caller.principal.name, label, trx);
-        rec.audit({ actor: caller.principal.name, action: 'token.create', target: principalName, source: caller.source, details: { token_id: r.id, expires_at: r.expires_at, label } });
+        // A token someone mints for themselves in a password console session belongs to that session.
+        const consoleSession = caller.console_session_id && caller.principal.name === principalName
+          ? ((await trx.selectFrom('console_sessions').select(['id', 'expires_at']).where('id', '=', caller.console_session_id).executeTakeFirst()) ?? null)
+          : null;
+        const r = await insert(token, principalName, ttlSeconds, caller.principal.name, label, trx, consoleSession);
+        rec.audit({ actor: caller.principal.name, action: 'token.create', target: principalName, source: caller.source, details: { token_id: r.id, expires_at: r.expires_at, label, console_session_id: consoleSession?.id ?? null } });
         return r;
       });
       return { token, record };
@@ -114,7 +127,7 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
     async scramCredentials(principalName: string) {
       const rows = await store.db
         .selectFrom('tokens')
-        .select(['id', 'scram_stored_key', 'scram_server_key'])
+        .select(['id', 'scram_stored_key', 'scram_server_key', 'expires_at'])
         .where('principal', '=', principalName)
         .where('revoked_at', 'is', null)
         .where('expires_at', '>', clock.now().toISOString())
@@ -122,7 +135,7 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
       return {
         salt: principalSalt(principalName),
         iterations: SCRAM_ITERATIONS,
-        keys: rows.map((r) => ({ token_id: r.id, stored_key: Buffer.from(r.scram_stored_key, 'hex'), server_key: Buffer.from(r.scram_server_key, 'hex') })),
+        keys: rows.map((r) => ({ token_id: r.id, stored_key: Buffer.from(r.scram_stored_key, 'hex'), server_key: Buffer.from(r.scram_server_key, 'hex'), expires_at: r.expires_at })),
       };
     },
 
@@ -147,8 +160,26 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
         const now = clock.now().toISOString();
         await trx.updateTable('tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
         rec.audit({ actor: caller.principal.name, action: 'token.revoke', target: row.principal, source: caller.source, details: { token_id: id } });
+        if (row.revoked_at === null) announceRevoked(rec, id, row.principal, now, `the access token this session logged in with was revoked by ${caller.principal.name}`);
         return toToken({ ...row, revoked_at: row.revoked_at ?? now });
       });
+    },
+
+    /**
+     * Revokes, inside a console session's end (`trx`), the tokens minted in those sessions; returns how many.
+     * `why` completes "the access token this session logged in with was revoked: …".
+     */
+    async revokeMintedIn(trx: Executor, rec: Recorder, consoleSessionIds: readonly string[], actor: string, source: string | null, why: string): Promise<number> {
+      if (consoleSessionIds.length === 0) return 0;
+      const rows = await trx.selectFrom('tokens').select(['id', 'principal', 'console_session_id']).where('console_session_id', 'in', consoleSessionIds).where('revoked_at', 'is', null).execute();
+      if (rows.length === 0) return 0;
+      const now = clock.now().toISOString();
+      await trx.updateTable('tokens').set({ revoked_at: now }).where('id', 'in', rows.map((r) => r.id)).where('revoked_at', 'is', null).execute();
+      for (const r of rows) {
+        rec.audit({ actor, action: 'token.revoke', target: r.principal, source, details: { token_id: r.id, console_session_id: r.console_session_id, reason: why } });
+        announceRevoked(rec, r.id, r.principal, now, `the access token this session logged in with was revoked: ${why}`);
+      }
+      return rows.length;
     },
   };
 }

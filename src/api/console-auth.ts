@@ -168,7 +168,9 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
       checkCsrf(req, csrfFor(secret));
       await access.uow(async (trx, rec) => {
         await trx.deleteFrom('console_sessions').where('id', '=', row.id).execute();
-        rec.audit({ actor: row.principal, action: 'console.sign_out', target: row.principal, source: req.ip, details: { console_session_id: row.id, method: row.method } });
+        // Tokens minted in this session end with it, and with them the database sessions opened with them.
+        const revoked = await access.tokens.revokeMintedIn(trx, rec, [row.id], row.principal, req.ip, `${row.principal} signed out of the console session that minted it`);
+        rec.audit({ actor: row.principal, action: 'console.sign_out', target: row.principal, source: req.ip, details: { console_session_id: row.id, method: row.method, tokens_revoked: revoked } });
       });
       return { signed_out: true };
     },
@@ -187,7 +189,7 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
       if (!isSafeMethod(req.method)) checkCsrf(req, s.view.csrf);
       const principal = access.policy().principal(s.view.principal);
       if (!principal) throw new AirlockError('AIRLOCK_UNAUTHENTICATED', `"${s.view.principal}" is no longer in the policy.`);
-      return { principal, source: req.ip, token_id: s.tokenId };
+      return { principal, source: req.ip, token_id: s.tokenId, console_session_id: s.view.method === 'password' ? s.view.id : null };
     },
   };
 }

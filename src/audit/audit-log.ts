@@ -21,7 +21,7 @@ export interface AuditLogOptions {
 /** An event waiting for its batch: the caller's fields, copied when it was queued, and whom to tell how the batch went. */
 interface Queued extends AuditInput {
   time: string;
-  /** May wait lazyDelayMs for company (a gateway's statement); otherwise batchDelayMs at most. */
+  /** May wait lazyDelayMs for company (a gateway's statement); otherwise batchDelayMs at most (0 when urgent). */
   lazy: boolean;
   /** null for appendLazy, which has nobody to tell of success. */
   resolve: (() => void) | null;
@@ -176,14 +176,16 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
     return stampText;
   }
 
-  function enqueue(input: AuditInput, lazy: boolean, resolve: (() => void) | null, reject: (err: unknown) => void): void {
+  function enqueue(input: AuditInput, lazy: boolean, resolve: (() => void) | null, reject: (err: unknown) => void, urgent = false): void {
     queue.push({ actor: input.actor, action: input.action, target: input.target, source: input.source, details: input.details, time: input.time ?? stamp(), lazy, resolve, reject });
     if (!lazy) eagerQueued++;
     if (queue.length >= maxBatch) void drain(false);
     else if (!flushing) {
       // A statement may wait up to lazyDelayMs for company (fewer commits, i.e. fewer fsyncs on the event loop);
-      // anything else brings the commit forward to batchDelayMs.
-      const delay = lazy ? lazyDelayMs : batchDelayMs;
+      // anything else brings the commit forward to batchDelayMs. An urgent event (a write the gateway holds until
+      // its event is durable) waits only for the rest of this turn of the event loop: group commit comes from the
+      // events that arrive while a batch commits, which go together in the next one at once (see drain).
+      const delay = urgent ? 0 : lazy ? lazyDelayMs : batchDelayMs;
       if (!timer || Date.now() + delay < timerDue) arm(delay);
     }
   }
@@ -226,9 +228,12 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
     appendInTx,
     appendEncodedInTx,
     published,
-    /** Hot-path append: batched with others; the promise resolves once the event is committed. */
-    append(input: AuditInput, how: { lazy?: boolean } = {}): Promise<void> {
-      return new Promise<void>((resolve, reject) => enqueue(input, Boolean(how.lazy), resolve, reject));
+    /**
+     * Hot-path append: batched with others; the promise resolves once the event is committed. `urgent`: committed
+     * in the next batch without waiting batchDelayMs for company (a caller holds something back until then).
+     */
+    append(input: AuditInput, how: { lazy?: boolean; urgent?: boolean } = {}): Promise<void> {
+      return new Promise<void>((resolve, reject) => enqueue(input, Boolean(how.lazy) && !how.urgent, resolve, reject, Boolean(how.urgent)));
     },
     /**
      * append(input, { lazy: true }) without a promise, for a gateway's statements: queued in the same order, committed

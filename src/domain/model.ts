@@ -115,4 +115,6 @@ export interface Caller {
   principal: Principal;
   source: string | null;
   token_id: string | null;
+  /** The password console session the call came through, if any: tokens minted for oneself in it end with it. */
+  console_session_id?: string | null;
 }

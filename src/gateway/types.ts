@@ -28,7 +28,7 @@ export interface ScramCredentials {
   salt: Buffer;
   iterations: number;
   /** One entry per valid (unexpired, unrevoked) token of the principal; empty when none or unknown principal. */
-  keys: { token_id: string; stored_key: Buffer; server_key: Buffer }[];
+  keys: { token_id: string; stored_key: Buffer; server_key: Buffer; expires_at?: string }[];
 }
 
 export interface GatewayAccess {
@@ -48,8 +48,12 @@ export interface GatewayAccess {
 
 /** Audit events from the gateways, batched. */
 export interface AuditSink {
-  /** Durable before the returned promise resolves (session start and end, refusals). */
-  append(event: AuditInput): Promise<void>;
+  /**
+   * Durable before the returned promise resolves (session start and end, refusals). `urgent`: the caller holds
+   * something back until then (a statement that may write), so the event goes in the next commit without waiting
+   * for company.
+   */
+  append(event: AuditInput, how?: { urgent?: boolean }): Promise<void>;
   /**
    * A statement: queued behind everything appended before it and committed with its batch (an `append` after it
    * resolves only once it is committed too), with no promise of its own; `onError` hears if its batch failed.
@@ -61,5 +65,7 @@ export interface GatewayDeps {
   access: GatewayAccess;
   sessions: SessionRegistry;
   audit: AuditSink;
+  /** This process's id (recorded in session.start), so a later start can tell whose sessions were left open. */
+  instance?: string;
   log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
 }

@@ -52,7 +52,7 @@ test('registry info describes the session', async () => {
   const { c, sessionId } = await connectAs('info-check');
   try {
     const info = rig.registry.list({ session_id: sessionId })[0]!;
-    assert.deepEqual({ ...info, id: 'x', started_at: 'x' }, { id: 'x', protocol: 'postgres', principal: 'alice', resource: 'rw', role: 'read', grant_id: 'grt_rw', started_at: 'x', source: '127.0.0.1', statements: 0 });
+    assert.deepEqual({ ...info, id: 'x', started_at: 'x' }, { id: 'x', protocol: 'postgres', principal: 'alice', resource: 'rw', role: 'read', grant_id: 'grt_rw', started_at: 'x', source: '127.0.0.1', statements: 0, token_id: 'tok_alice', token_expires_at: null });
     await c.query('select 1');
     assert.equal(rig.registry.list({ session_id: sessionId })[0]!.statements, 1);
   } finally {
