@@ -118,11 +118,21 @@ async function events(a: Airlock, action: string): Promise<Ev[]> {
   }
 }
 
+/** Client round trips of the statements run by runThenKill, for the report. */
+let latencies: number[] = [];
+
+function median(xs: number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  return a[Math.floor(a.length / 2)] ?? NaN;
+}
+
 /** Runs `statement(i)` one after another and SIGKILLs the server the moment the result of number `killAt` arrives. */
 async function runThenKill(a: Airlock, c: pg.Client, statement: (i: number) => string, killAt: number): Promise<{ acked: { i: number; at: number }[]; killedAt: number }> {
   const acked: { i: number; at: number }[] = [];
   for (let i = 1; ; i++) {
+    const sent = performance.now();
     await c.query(statement(i));
+    latencies.push(performance.now() - sent);
     const at = performance.now();
     acked.push({ i, at });
     if (i === killAt) {
@@ -141,12 +151,15 @@ async function sessionIdOf(a: Airlock, marker: string): Promise<string> {
 
 test('SIGKILL right after a client saw a result: no write is missing from the log, reads only within the window', async () => {
   const windows: number[] = [];
+  const writeMs: number[] = [];
+  const readMs: number[] = [];
   const lostReads: number[] = [];
   let a = await start();
   for (let run = 1; run <= RUNS; run++) {
     // Writes: each run kills after a different number of INSERTs, right after the client saw the last one's result.
     const w = await connect(a, 'kill-rw');
     const killAt = 20 + run * 7;
+    latencies = writeMs;
     const writes = await runThenKill(a, w, (i) => `insert into t (run, n) values (${run}, ${i})`, killAt);
     await a.s.stop();
     assert.equal(writes.acked.length, killAt);
@@ -169,6 +182,7 @@ test('SIGKILL right after a client saw a result: no write is missing from the lo
     // Reads: acknowledged before their events commit; what is lost must lie within the window before the kill.
     const r = await connect(a, 'kill-ro');
     const marker = `akill_${run}_`;
+    latencies = readMs;
     const reads = await runThenKill(a, r, (i) => `select ${i} as ${marker}${i}`, 300);
     await a.s.stop();
     a = await start();
@@ -181,5 +195,6 @@ test('SIGKILL right after a client saw a result: no write is missing from the lo
     for (const x of missing) assert.ok(x.i > reads.acked.length - missing.length, `run ${run}: only the last reads before the kill are lost (read ${x.i})`);
   }
   await a.s.stop();
+  console.log(`# client round trip, median: INSERT in a session that may write ${median(writeMs).toFixed(2)} ms (${writeMs.length}), SELECT in a read-only session ${median(readMs).toFixed(2)} ms (${readMs.length})`);
   console.log(`# reads lost per run: ${lostReads.join(', ')}; oldest lost read per run, ms before the kill: ${windows.map((x) => x.toFixed(1)).join(', ')}`);
 });
