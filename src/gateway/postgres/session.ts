@@ -94,7 +94,7 @@ async function negotiate(ctx: SessionContext, channel: ClientChannel, source: st
         channel.socket.end();
       } else {
         // Over the limit the key is not even looked at: guessing gains nothing however fast it is sent.
-        if (admitted === 'throttled_first') ctx.deps.log.warn({ source }, 'postgres gateway: cancel requests from this address are over the rate limit; further ones are dropped unchecked (reported once a minute)');
+        if (admitted === 'throttled_first') ctx.deps.log.warn({ source, event: 'cancel_rate_limited' }, 'postgres gateway: cancel requests from this address are over the rate limit; further ones are dropped unchecked (reported once a minute)');
         channel.socket.destroy();
       }
       return null;
