@@ -120,7 +120,7 @@ test('a read grant: psql works through `airlock connect`, writes are refused, th
   assert.equal(r.code, 0, r.stderr);
   const [count, user] = r.stdout.trim().split('\n');
   assert.equal(count, '100');
-  assert.match(user!, /^airlock_alice_/);
+  assert.match(user!, /^airlock_[a-z0-9]{1,12}_alice_/, 'airlock_<deployment id>_<principal>_<grant>');
   const roles = await admin<{ rolname: string; rolvaliduntil: Date; rolcanlogin: boolean }>('select rolname, rolvaliduntil, rolcanlogin from pg_roles where rolname = $1', [user]);
   const g = await api(alice, 'GET', `/api/v1/grants/${grantId}`);
   assert.equal(roles[0]!.rolvaliduntil.toISOString(), g.expires_at, 'PostgreSQL itself bars the role after the grant');
