@@ -105,6 +105,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const policySource = makePolicySource(opts.config);
   const storeUrl = opts.storeUrl ?? join(dataDir, 'airlock.db');
   const store = await openStore({ url: storeUrl });
+  // Checked before anything else starts, so a refused start leaves nothing running.
+  const deployment = await deploymentId(store, opts.deploymentId ?? process.env.AIRLOCK_DEPLOYMENT_ID).catch(async (e: unknown) => {
+    await store.close();
+    throw e;
+  });
   // Batched audit appends commit on their own thread (a ":memory:" store has no second connection to give it).
   const writer = storeUrl === ':memory:' ? undefined : startAuditWriter(storeUrl);
   const audit = makeAuditLog({ store, clock, writer });
@@ -172,7 +177,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const gateways: GatewayInfo = {};
 
   // Database credentials: per-grant roles follow the grants; those of grants that ended while we were down go now.
-  const deployment = await deploymentId(store, opts.deploymentId ?? process.env.AIRLOCK_DEPLOYMENT_ID);
   info.deployment_id = deployment;
   const pgCredentials = makePgCredentials({ access, dataDir, deploymentId: deployment, log });
   pgCredentials.attach();
