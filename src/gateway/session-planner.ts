@@ -18,6 +18,7 @@ export function guardrailsFor(role: RoleDef): GuardrailConfig {
     require_where: g?.require_where ?? false,
     max_rows: g?.max_rows ?? null,
     keep_literals: g?.keep_literals ?? false,
+    allow_functions: g?.allow_functions ?? [],
   };
 }
 

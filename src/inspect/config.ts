@@ -13,6 +13,11 @@ export interface GuardrailConfig {
   keep_literals: boolean;
   /** Statements bigger than this many UTF-8 bytes are refused before parsing. */
   max_statement_bytes: number;
+  /**
+   * Functions (`name` or `schema.name`, case-insensitive) a read_only role may call although the gateway cannot
+   * show they only read: the database's PL/pgSQL, SECURITY DEFINER or extension functions. See docs/guardrails.md.
+   */
+  allow_functions: string[];
 }
 
 export const DEFAULT_MAX_STATEMENT_BYTES = 1_048_576;
@@ -24,6 +29,7 @@ export const defaultGuardrails: GuardrailConfig = Object.freeze({
   max_rows: null,
   keep_literals: false,
   max_statement_bytes: DEFAULT_MAX_STATEMENT_BYTES,
+  allow_functions: Object.freeze([]) as unknown as string[],
 });
 
 /**
@@ -52,6 +58,7 @@ export function resolveGuardrails(partial: Partial<GuardrailConfig>): Readonly<G
     max_rows: c.max_rows,
     keep_literals: c.keep_literals === true,
     max_statement_bytes: c.max_statement_bytes,
+    allow_functions: Object.freeze([...new Set((c.allow_functions ?? []).map((f) => String(f).trim().toLowerCase()).filter((f) => f !== ''))]) as unknown as string[],
   });
 }
 

@@ -4,6 +4,7 @@ import type { Analysis } from './analysis.js';
 import type { StatementInfo } from './classify.js';
 import { hasGuardrails, type GuardrailConfig } from './config.js';
 import { redactUnparsed } from './redact.js';
+import { functionRefusal, type AllowList, type FunctionCatalog } from './function-rules.js';
 
 export interface Decision {
   allowed: boolean;
@@ -16,6 +17,13 @@ export interface Decision {
   fingerprint: string | null;
   /** Text for the audit log: literals replaced by $n unless keep_literals; masked and truncated when unparsable. */
   redacted: string;
+  /**
+   * Every statement is shown to only read: nothing in it writes, and every function, operator and view it reaches is
+   * a safe built-in, verified in the database's catalog or listed by the role. False whenever that cannot be shown
+   * (no catalog, a parse failure, an unknown function). The gateway lets such statements run before their audit
+   * event is durable; everything else waits for it.
+   */
+  reads_only: boolean;
 }
 
 const NO_STATEMENTS: StatementInfo[] = Object.freeze([]) as unknown as StatementInfo[];
@@ -52,6 +60,7 @@ export function tooLarge(sql: string, bytes: number, c: GuardrailConfig): Decisi
     statements: NO_STATEMENTS,
     fingerprint: null,
     redacted: redactUnparsed(sql, c.keep_literals),
+    reads_only: false,
   };
 }
 
@@ -60,16 +69,34 @@ export function tooLarge(sql: string, bytes: number, c: GuardrailConfig): Decisi
  * statement, and a closure made per call costs as much again where the code runs through tsx (esbuild's keepNames
  * names every such function with a defineProperty call).
  */
-function decision(statements: Decision['statements'], fingerprint: string | null, redacted: string, rule: string | null, message: string | null): Decision {
-  return { allowed: rule === null, rule, message, statements, fingerprint, redacted };
+function decision(statements: Decision['statements'], fingerprint: string | null, redacted: string, rule: string | null, message: string | null, readsOnly = false): Decision {
+  return { allowed: rule === null, rule, message, statements, fingerprint, redacted, reads_only: readsOnly };
 }
 
-export function decide(sql: string, a: Analysis, c: GuardrailConfig): Decision {
+/** See Decision.reads_only. Without the database's catalog the names in a statement cannot be cleared. */
+function readsOnly(a: Extract<Analysis, { ok: true }>, ctx: DecideContext): boolean {
+  if (ctx.catalog === null) return false;
+  for (const f of a.statements) {
+    if (f.info.writes || f.functions === undefined) return false;
+    if (f.functions.hiddenSql !== null || functionRefusal(f.functions, ctx.allow, ctx.catalog) !== null) return false;
+  }
+  return true;
+}
+
+/** What a read-only decision knows beyond the role: its allow list, and the database's objects when a gateway loaded them. */
+export interface DecideContext {
+  allow: AllowList;
+  catalog: FunctionCatalog | null;
+}
+
+const NO_CONTEXT: DecideContext = { allow: new Set(), catalog: null };
+
+export function decide(sql: string, a: Analysis, c: GuardrailConfig, ctx: DecideContext = NO_CONTEXT): Decision {
   if (!a.ok) {
     const redacted = redactUnparsed(sql, c.keep_literals);
     // Fail closed: a restricted role never runs what the gateway could not check. Without guardrails the
     // server reports the syntax error itself, which is the answer the user expects.
-    if (!hasGuardrails(c)) return { allowed: true, rule: null, message: null, statements: NO_STATEMENTS, fingerprint: null, redacted };
+    if (!hasGuardrails(c)) return { allowed: true, rule: null, message: null, statements: NO_STATEMENTS, fingerprint: null, redacted, reads_only: false };
     return {
       allowed: false,
       rule: 'parse_error',
@@ -77,6 +104,7 @@ export function decide(sql: string, a: Analysis, c: GuardrailConfig): Decision {
       statements: NO_STATEMENTS,
       fingerprint: null,
       redacted,
+      reads_only: false,
     };
   }
   const statements = a.statements.map((f) => f.info);
@@ -88,8 +116,16 @@ export function decide(sql: string, a: Analysis, c: GuardrailConfig): Decision {
     if (guarded && f.textRisk) {
       return decision(statements, a.fingerprint, redacted, 'text_setting', refusal('text_setting', `${f.textRisk}, which would let the server read a statement differently from the check${position(i, n)}`));
     }
+    if (guarded && f.functions?.hiddenSql) {
+      const h = f.functions.hiddenSql;
+      return decision(statements, a.fingerprint, redacted, 'hidden_sql', refusal('hidden_sql', `the function ${h.name} ${h.why}, so the gateway cannot check or log what it runs${position(i, n)}`));
+    }
     if (c.read_only && f.info.writes) {
       return decision(statements, a.fingerprint, redacted, 'read_only', refusal('read_only', `this role is read-only and ${f.reason ?? `${verbOf(f.info.kind)} can write`}${position(i, n)}`));
+    }
+    if (c.read_only && f.functions) {
+      const why = functionRefusal(f.functions, ctx.allow, ctx.catalog);
+      if (why !== null) return decision(statements, a.fingerprint, redacted, 'read_only', refusal('read_only', `this role is read-only and ${why}${position(i, n)}`));
     }
     if (c.deny_kinds.includes(f.info.kind)) {
       const rule = `deny_kind:${f.info.kind}`;
@@ -100,5 +136,5 @@ export function decide(sql: string, a: Analysis, c: GuardrailConfig): Decision {
       return decision(statements, a.fingerprint, redacted, 'require_where', refusal('require_where', why));
     }
   }
-  return decision(statements, a.fingerprint, redacted, null, null);
+  return decision(statements, a.fingerprint, redacted, null, null, readsOnly(a, ctx));
 }

@@ -26,7 +26,7 @@ describe('statement kinds', () => {
     ['TRUNCATE x', 'truncate', true],
     ['COPY x TO STDOUT', 'copy', false],
     ['COPY x FROM STDIN', 'copy', true],
-    ['SET search_path = a', 'set', false],
+    ['SET statement_timeout = 5', 'set', false],
     ['SHOW search_path', 'show', false],
     ['BEGIN', 'begin', false],
     ['START TRANSACTION', 'begin', false],

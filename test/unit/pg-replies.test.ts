@@ -33,7 +33,7 @@ function rig(maxRows: number | null = null) {
     parameterStatus: () => true,
   });
   const scanner = new BackendScanner(new Set([B.CommandComplete, B.ErrorResponse, B.ReadyForQuery]), 1 << 16, replies);
-  const run = (): Run => ({ text: 'select', fingerprint: 'f', rule: null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit: { rows: 0 }, truncated: false, error: null, cursorOps: null, stmt: 0, limitReady: false });
+  const run = (): Run => ({ text: 'select', fingerprint: 'f', rule: null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit: { rows: 0 }, truncated: false, error: null, cursorOps: null, stmt: 0, limitReady: false, readsOnly: false });
   const types = () => splitTypes(Buffer.concat(out));
   return { replies, scanner, out, records, holds, run, types, cancels: () => cancels, releaseCancel: () => releaseCancel(), skipped: () => skipped };
 }

@@ -55,6 +55,8 @@ export interface RelayOptions {
    * its event is durable; a rejection ends the session. null: statements are forwarded at once, audited on completion.
    */
   logBeforeForward: ((run: Run) => Promise<void>) | null;
+  /** The session is read-only: a server report that read-only transactions were turned off ends it. */
+  readOnly?: boolean;
   /** Called once, with why the session ended. */
   onEnd(reason: string): void;
   log: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
@@ -160,7 +162,7 @@ export class Relay {
    * the client never sees the change. False when the message must not be forwarded.
    */
   private checkReportedSetting(msg: Buffer): boolean {
-    const risk = reportedSettingRisk(msg);
+    const risk = reportedSettingRisk(msg, this.o.readOnly === true);
     if (risk === null) return true;
     this.o.log.warn({ risk }, 'postgres gateway: the database server changed how it reads statements; ending the session');
     this.shutdown(risk, errorResponse({ severity: 'FATAL', code: '55000', message: `airlock: ${risk}; the session was ended`, airlock: 'AIRLOCK_TEXT_SETTING_CHANGED' }));
@@ -318,7 +320,8 @@ export class Relay {
   }
 
   private forward(msg: Buffer, type: number, run: Run | null = null, refusal: string | null = null): void {
-    if (run !== null && this.o.logBeforeForward !== null) this.logFirst(run);
+    // A statement verified to only read may run before its event commits (the documented window); anything else waits.
+    if (run !== null && this.o.logBeforeForward !== null && !run.readsOnly) this.logFirst(run);
     this.sendUpstream(msg, run);
     this.replies.expect({ type, run, refusal } satisfies Pending);
   }
@@ -401,7 +404,7 @@ export class Relay {
 
   private inspectionFailed(err: unknown): Decision {
     this.o.log.error({ err: err instanceof Error ? err.message : String(err) }, 'postgres gateway: a statement could not be inspected');
-    return { allowed: false, rule: 'inspection_failed', message: 'airlock: the statement could not be checked, so it was refused', statements: [], fingerprint: null, redacted: '' };
+    return { allowed: false, rule: 'inspection_failed', message: 'airlock: the statement could not be checked, so it was refused', statements: [], fingerprint: null, redacted: '', reads_only: false };
   }
 
   /** A Query (stmt.name === null) or a Parse, with the guardrails' decision on its text. */
@@ -542,7 +545,7 @@ function refusalMessage(d: Decision): string {
 }
 
 function newRun(d: Decision, limit: RowLimit = { rows: 0 }): Run {
-  return { text: d.redacted, fingerprint: d.fingerprint, rule: d.rule ?? null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit, truncated: false, error: null, cursorOps: cursorOpsOf(d.statements), stmt: 0, limitReady: false };
+  return { text: d.redacted, fingerprint: d.fingerprint, rule: d.rule ?? null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit, truncated: false, error: null, cursorOps: cursorOpsOf(d.statements), stmt: 0, limitReady: false, readsOnly: d.reads_only };
 }
 
 /**
@@ -550,5 +553,5 @@ function newRun(d: Decision, limit: RowLimit = { rows: 0 }): Run {
  * text was inspected as that statement) or none at all (the server will refuse it).
  */
 function unknownRun(): Run {
-  return { text: '(a statement prepared with SQL PREPARE, or an unknown portal)', fingerprint: null, rule: null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit: { rows: 0 }, truncated: false, error: null, cursorOps: null, stmt: 0, limitReady: false };
+  return { text: '(a statement prepared with SQL PREPARE, or an unknown portal)', fingerprint: null, rule: null, decision: 'allowed', started: performance.now(), rows: 0, forwarded: 0, limit: { rows: 0 }, truncated: false, error: null, cursorOps: null, stmt: 0, limitReady: false, readsOnly: false };
 }

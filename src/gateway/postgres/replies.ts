@@ -9,6 +9,8 @@ import type { CursorOp } from '../../inspect/index.js';
 
 /** One statement as the audit sees it: a simple Query, or one Execute of a prepared statement. */
 export interface Run {
+  /** The decision found that every statement only reads (Decision.reads_only): it need not wait for its audit event. */
+  readsOnly: boolean;
   text: string;
   fingerprint: string | null;
   rule: string | null;

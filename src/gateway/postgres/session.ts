@@ -60,7 +60,7 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
     const login = await authenticate(ctx, channel, req);
     principal = login.principal;
     const plan = await ctx.deps.access.planSession(principal, req.resource, req.database);
-    const catalog = await readOnlyCatalog(ctx, plan, req);
+    const catalog = await sessionCatalog(ctx, plan, req);
     const upstream = await openPlanUpstream(plan, req);
     clearTimeout(timer);
     if (!channel.socket.writable) return void upstream.socket.destroy(); // the client left (or timed out) meanwhile
@@ -166,20 +166,26 @@ interface LoginToken {
 }
 
 /**
- * A read-only session's guardrails judge names against the database's own objects, so the catalog is read before
- * the session opens; if it cannot be read the session is refused rather than checked half-blind.
+ * Statements are judged against the database's own objects (read-only guardrails, and whether a statement may run
+ * before its audit event commits), so the catalog is read before the session opens; if it cannot be read the session
+ * is refused rather than checked half-blind.
  */
-async function readOnlyCatalog(ctx: SessionContext, plan: SessionPlan, req: StartupRequest): Promise<FunctionCatalog | null> {
-  if (!(plan.read_only || plan.guardrails.read_only)) return null;
+async function sessionCatalog(ctx: SessionContext, plan: SessionPlan, req: StartupRequest): Promise<FunctionCatalog> {
   // Which schema an unqualified name means is part of the check: pg_catalog first, then the role's own default.
-  if (req.settings.search_path !== undefined) {
+  if ((plan.read_only || plan.guardrails.read_only) && req.settings.search_path !== undefined) {
     throw new Refusal('42501', 'a read-only session keeps the database\'s search_path: remove search_path from the connection options and qualify names instead', 'AIRLOCK_SETTING_REFUSED');
   }
   try {
     return await ctx.catalogFor(plan);
   } catch (err) {
-    ctx.deps.log.warn({ resource: plan.resource.name, err: err instanceof Error ? err.message : String(err) }, 'postgres gateway: could not read the upstream catalog');
-    throw new Refusal('08001', `could not read the function catalog of ${plan.resource.name}, which a read-only session is checked against; try again shortly`, 'AIRLOCK_UPSTREAM_UNAVAILABLE');
+    const why = err instanceof Error ? err.message : String(err);
+    ctx.deps.log.warn({ resource: plan.resource.name, err: why }, 'postgres gateway: could not read the upstream catalog');
+    // The catalog is read with the session's own login before the session's connection, so a login failure (no such
+    // database, a refused password method, TLS) shows here first, in the server's words (they hold no password).
+    const login = (err as { code?: unknown }).code !== undefined || /TLS|SSL|certificate|password|Airlock does not send/i.test(why);
+    throw new Refusal('08001', login
+      ? `could not open the upstream database for ${plan.resource.name}: ${why}`
+      : `could not read the function catalog of ${plan.resource.name}, which every session's statements are checked against (${why}); try again shortly`, 'AIRLOCK_UPSTREAM_UNAVAILABLE');
   }
 }
 
@@ -188,7 +194,7 @@ async function openPlanUpstream(plan: SessionPlan, req: StartupRequest): Promise
   // a startup value is also what RESET and DISCARD go back to.
   const params: Record<string, string> = { ...req.settings, client_encoding: 'UTF8', standard_conforming_strings: 'on' };
   // Defense in depth: the per-grant role is read-only already; this makes every transaction read-only too.
-  if (plan.read_only) params.options = `-c ${escapeOption('default_transaction_read_only=on')}`;
+  if (plan.read_only || plan.guardrails.read_only) params.options = `-c ${escapeOption('default_transaction_read_only=on')}`;
   let upstream: UpstreamConnection;
   try {
     upstream = await openUpstream(plan.upstream, params);
@@ -198,7 +204,7 @@ async function openPlanUpstream(plan: SessionPlan, req: StartupRequest): Promise
     throw new Refusal('08001', `could not open the upstream database for ${plan.resource.name}: ${why}`, code);
   }
   for (const m of upstream.greeting) {
-    const risk = m[0] === B.ParameterStatus ? reportedSettingRisk(m) : null;
+    const risk = m[0] === B.ParameterStatus ? reportedSettingRisk(m, plan.read_only || plan.guardrails.read_only) : null;
     if (risk) {
       upstream.socket.destroy();
       throw new Refusal('55000', `${risk}; no session was opened`, 'AIRLOCK_TEXT_SETTING_CHANGED');
@@ -241,6 +247,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   let unregister: () => void = () => {};
   const ended = new Promise<void>((resolve) => {
     const relay = new Relay({
+      readOnly: plan.read_only || plan.guardrails.read_only,
       client: socket,
       upstream: upstream.socket,
       readUpstream: upstream.read,

@@ -197,10 +197,14 @@ export function escapeOption(s: string): string {
  * statements that change them, but a function, a role or database setting, or a server it does not know might
  * change them anyway; the server reports both whenever they change, so this check is the last word.
  */
-export function reportedSettingRisk(msg: Buffer): string | null {
+export function reportedSettingRisk(msg: Buffer, readOnly = false): string | null {
   const [name, at] = readCString(msg, 5, msg.length);
   const [value] = readCString(msg, at, msg.length);
   switch (name.toLowerCase()) {
+    // PostgreSQL 14+ reports it: a function the guardrails let through (one an admin listed) may have turned it off,
+    // and the next transaction would write.
+    case 'default_transaction_read_only':
+      return !readOnly || value === 'on' ? null : `the database server reported default_transaction_read_only ${value}, but this session is read-only`;
     case 'client_encoding':
       return encodingOf(value) === SESSION_ENCODING ? null : `the database server reported client_encoding ${value}, but the gateway reads statements only as UTF8`;
     case 'standard_conforming_strings':
