@@ -238,3 +238,24 @@ describe('the database\'s own objects', () => {
     allowed(insp(), 'SELECT * FROM v_plain JOIN orders USING (id)');
   });
 });
+
+describe('reads_only: which allowed statements may run before their audit event commits', () => {
+  const catalog = () => buildCatalog(rows({
+    functions: [fn('plpgsql_report'), fn('sql_total', { language: 'sql', volatility: 's', body: 'SELECT sum(total) FROM orders' })],
+    views: [{ schema: 'public', name: 'v_report', definition: ' SELECT plpgsql_report() AS r;' }],
+  }));
+  test('only statements shown to read, with the database catalog at hand', () => {
+    const rw = makeInspector({}, makeParseCache(), catalog());
+    for (const sql of ['SELECT 1', 'SELECT lower(name), count(*) FROM orders GROUP BY 1', 'SELECT sql_total()', 'SELECT * FROM t WHERE a BETWEEN 1 AND 2', 'SELECT 1; SELECT 2']) {
+      assert.equal(rw.inspect(sql).reads_only, true, sql);
+    }
+    for (const sql of [
+      'INSERT INTO t VALUES (1)', 'SELECT plpgsql_report()', 'SELECT * FROM v_report', "SELECT nextval('s')", 'SELECT * FROM t FOR UPDATE',
+      'SELECT unknown_fn()', 'SELECT 1; DELETE FROM t', 'WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d', 'SELEC oops', "SELECT query_to_xml('x', true, false, '')",
+    ]) assert.equal(rw.inspect(sql).reads_only, false, sql);
+    assert.equal(makeInspector({ allow_functions: ['plpgsql_report'] }, makeParseCache(), catalog()).inspect('SELECT plpgsql_report()').reads_only, true);
+  });
+  test('without a catalog nothing counts as shown to read', () => {
+    assert.equal(makeInspector({}, makeParseCache()).inspect('SELECT 1 FROM t').reads_only, false);
+  });
+});
