@@ -8,6 +8,7 @@ import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import { makePgGrantRoles, type PgGrantRoles, type PgPrivileges, type PgRoleEvent } from '../credentials/pg-grant-roles.js';
 import { coveredDatabases, defaultDatabase } from '../policy/databases.js';
 import { resolveSecret } from '../credentials/secret-ref.js';
+import { pgAdminConnection, pgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
 import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
 import type { UpstreamLogin } from './types.js';
 
@@ -61,12 +62,13 @@ export function makePgCredentials(deps: {
     const { host, port } = splitAddress(resource.address, 5432);
     const admin = injected(resource);
     const url = `postgres://${encodeURIComponent(admin.user)}:${encodeURIComponent(admin.password)}@${host.includes(':') ? `[${host}]` : host}:${port}/${encodeURIComponent(defaultDatabase(resource))}`;
-    const id = `${resource.name}\0${url}`;
+    const id = `${resource.name}\0${url}\0${JSON.stringify([resource.tls, resource.auth])}`;
     let m = managers.get(id);
     if (!m) {
       const name = resource.name;
       m = makePgGrantRoles({
         adminUrl: url,
+        connect: pgAdminConnection(pgUpstreamSecurity(resource, host), host, port),
         clock: access.clock,
         deploymentId: deps.deploymentId,
         log: (msg, fields) => log.info({ resource: name, ...fields }, msg),
@@ -207,12 +209,13 @@ export function makePgCredentials(deps: {
     async upstreamFor(grant: Grant, resource: ResourceDef, database: string | undefined): Promise<UpstreamLogin> {
       const { host, port } = splitAddress(resource.address, resource.kind === 'mysql' ? 3306 : 5432);
       const db = database ?? defaultDatabase(resource);
-      if (!perGrant(resource)) return { host, port, database: db, ...injected(resource) };
+      const security = pgUpstreamSecurity(resource, host);
+      if (!perGrant(resource)) return { host, port, database: db, security, ...injected(resource) };
       const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
-      if (row && !row.dropped_at) return { host, port, database: db, user: row.username, password: decrypt(key, row.secret, grant.id) };
+      if (row && !row.dropped_at) return { host, port, database: db, security, user: row.username, password: decrypt(key, row.secret, grant.id) };
       const made = await createFor(grant);
       if (!made) throw new AirlockError('AIRLOCK_INTERNAL', `No upstream login could be made for ${resource.name}.`);
-      return { host, port, database: db, user: made.username, password: made.password };
+      return { host, port, database: db, security, user: made.username, password: made.password };
     },
 
     async close(): Promise<void> {

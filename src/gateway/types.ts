@@ -3,6 +3,7 @@ import type { Grant, Principal, AuditInput } from '../domain/model.js';
 import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import type { GuardrailConfig } from '../inspect/index.js';
 import type { SessionRegistry } from '../access/session-registry.js';
+import type { PgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
 
 export interface UpstreamLogin {
   host: string;
@@ -11,6 +12,8 @@ export interface UpstreamLogin {
   user: string;
   /** Never logged, never sent to the client. */
   password: string;
+  /** TLS and the password methods the login may answer, from the resource (src/credentials/pg-upstream-security.ts). */
+  security: PgUpstreamSecurity;
 }
 
 /** Everything decided once when a session opens. */

@@ -37,6 +37,23 @@ const databaseName = z
   .refine((d) => !d.includes('\0'), 'a database name cannot contain a NUL character')
   .refine((d) => Buffer.byteLength(d, 'utf8') <= 63, 'a database name is at most 63 bytes (PostgreSQL would cut it and mean another database)');
 
+/** How the gateway and the per-grant-role admin reach a PostgreSQL server (see docs/postgres-gateway.md, "Upstream TLS"). */
+const upstreamTls = z
+  .strictObject({
+    mode: z.enum(['verify-full', 'verify-ca', 'require', 'disable'], { error: 'tls.mode is one of verify-full, verify-ca, require, disable' }),
+    ca: z.strictObject({ file: z.string().min(1) }).optional().describe('PEM file of the CA(s) that sign the server certificate; Node\'s bundled CA list when absent'),
+  })
+  .superRefine((t, ctx) => {
+    if (t.ca && (t.mode === 'require' || t.mode === 'disable')) {
+      ctx.addIssue({ code: 'custom', message: `with tls.mode ${t.mode} no certificate is checked, so tls.ca would be ignored; use mode verify-ca or verify-full, or remove ca`, path: ['ca'] });
+    }
+  });
+
+const upstreamAuth = z.strictObject({
+  allow_md5: z.boolean().default(false).describe('answer an MD5 password request (pg_hba method md5); off by default'),
+  allow_cleartext: z.boolean().default(false).describe('answer a clear-text password request (pg_hba method password), and only over TLS; off by default'),
+});
+
 export const principalSchema = z.strictObject({
   name,
   kind: z.enum(['user', 'agent']).default('user'),
@@ -58,8 +75,14 @@ export const resourceSchema = z.strictObject({
       mode: z.enum(['injected', 'per_grant_role']).default('per_grant_role'),
     })
     .optional(),
+  tls: upstreamTls.optional().describe('TLS to the server; default verify-full, or on a loopback address TLS when the server offers it'),
+  auth: upstreamAuth.optional().describe('password methods beyond SCRAM-SHA-256 the gateway may answer'),
   description: z.string().optional(),
 }).superRefine((r, ctx) => {
+  if ((r.tls || r.auth) && r.kind !== 'postgres') ctx.addIssue({ code: 'custom', message: `tls and auth are read for postgres resources only, not ${r.kind}`, path: [r.tls ? 'tls' : 'auth'] });
+  if (r.auth?.allow_cleartext && r.tls?.mode === 'disable') {
+    ctx.addIssue({ code: 'custom', message: 'a clear-text password is only ever sent over TLS, and tls.mode is disable; remove allow_cleartext or turn TLS on', path: ['auth', 'allow_cleartext'] });
+  }
   const list = r.databases;
   if (!list) return;
   const seen = new Set<string>();

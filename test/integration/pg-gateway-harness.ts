@@ -14,12 +14,15 @@ import type { GatewayAccess, SessionPlan } from '../../src/gateway/types.js';
 import type { GuardrailConfig } from '../../src/inspect/index.js';
 import { makePgGateway, loadOrCreateTls, type PgGatewayOptions, type TlsMaterial } from '../../src/gateway/postgres/index.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { pgUpstreamSecurity } from '../../src/credentials/pg-upstream-security.js';
 
 export const NO_GRANT_MESSAGE = 'no active grant for prod-orders — request one: airlock request prod-orders --role read --for 1h --reason "…"';
 
 export interface ResourceSetup {
   read_only?: boolean;
   guardrails?: Partial<GuardrailConfig>;
+  /** Another server than the test database's: its URL gives address, database and upstream login; tls/auth as in a policy. */
+  upstream?: { url: string; tls?: unknown; auth?: unknown };
 }
 
 export interface Rig {
@@ -76,6 +79,9 @@ export async function startRig(opts: { extra?: Record<string, ResourceSetup>; ga
       if (resource === 'prod-orders') throw new AirlockError('AIRLOCK_NO_GRANT', NO_GRANT_MESSAGE);
       const setup = resources[resource];
       if (!setup) throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `there is no resource named "${resource}"`);
+      const target = setup.upstream ? new URL(setup.upstream.url) : up;
+      const targetDb = setup.upstream ? decodeURIComponent(target.pathname.slice(1)) : db.name;
+      const def = resourceSchema.parse({ name: resource, kind: 'postgres', address: `${target.hostname}:${target.port || 5432}`, database: targetDb, tls: setup.upstream?.tls, auth: setup.upstream?.auth });
       const now = new Date();
       const grant: Grant = {
         id: `grt_${resource}`, request_id: 'req_1', principal: principal.name, resource, role: 'read', status: 'active',
@@ -85,9 +91,9 @@ export async function startRig(opts: { extra?: Record<string, ResourceSetup>; ga
       return {
         principal,
         grant,
-        resource: resourceSchema.parse({ name: resource, kind: 'postgres', address: `${up.hostname}:${up.port || 5432}`, database: db.name }),
+        resource: def,
         role: roleSchema.parse({ name: 'read', resources: { names: [resource] }, max_duration: '1h', requestable_by: { groups: ['engineers'] }, approval: { approver_groups: ['dba'] } }),
-        upstream: { host: up.hostname, port: Number(up.port || 5432), database: database ?? db.name, user: decodeURIComponent(up.username || 'postgres'), password: decodeURIComponent(up.password) },
+        upstream: { host: target.hostname, port: Number(target.port || 5432), database: database ?? def.database!, user: decodeURIComponent(target.username || 'postgres'), password: decodeURIComponent(target.password), security: pgUpstreamSecurity(def, target.hostname) },
         guardrails: guardrails(setup.guardrails),
         read_only: setup.read_only ?? false,
       };
