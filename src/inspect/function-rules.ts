@@ -158,11 +158,17 @@ function listed(ref: string, allow: AllowList): boolean {
   return allow.has(lower) || allow.has(lower.slice(lower.lastIndexOf('.') + 1));
 }
 
-function verdictRefusal(what: string, v: CatalogVerdict, allow: AllowList): string | null {
+const LIST_HINT = "(an admin can list it in the role's guardrails.allow_functions if it only reads)";
+
+function verdictRefusal(what: string, v: CatalogVerdict, allow: AllowList, self: string | null = null): string | null {
   if (v.unsafe !== null) return `${what} ${v.unsafe}`;
   const missing = v.needs.find((n) => !listed(n, allow));
   if (missing === undefined) return null;
-  return `${what} calls the function ${missing}, which is not known to be free of side effects (an admin can list it in the role's guardrails.allow_functions if it only reads)`;
+  // An opaque function needs only itself: say what it is rather than that it "calls" itself.
+  if (self !== null && (missing === self || missing.endsWith(`.${self}`))) {
+    return `${what} (${missing}) cannot be shown to only read: it is PL/pgSQL or another procedural language, SECURITY DEFINER, an aggregate, or volatile C ${LIST_HINT}`;
+  }
+  return `${what} calls the function ${missing}, which the gateway cannot show to only read ${LIST_HINT}`;
 }
 
 /**
@@ -174,17 +180,17 @@ export function functionRefusal(f: FunctionFacts, allow: AllowList, catalog: Fun
     if (listed(ref, allow)) continue;
     const v = catalog?.functions.get(ref);
     if (v !== undefined) {
-      const why = verdictRefusal(`the function ${ref}`, v, allow);
+      const why = verdictRefusal(`the function ${ref}`, v, allow, ref);
       if (why === null) continue;
       return why;
     }
-    return `the function ${ref} is not a built-in known to be free of side effects (an admin can list it in the role's guardrails.allow_functions if it only reads)`;
+    return `the function ${ref} is not a built-in known to be free of side effects ${LIST_HINT}`;
   }
   if (catalog === null) return null;
   for (const name of f.shadowable) {
     const v = catalog.functions.get(name);
     if (v === undefined || listed(name, allow)) continue;
-    const why = verdictRefusal(`the database's own function ${name}`, v, allow);
+    const why = verdictRefusal(`the database's own function ${name}`, v, allow, name);
     if (why !== null) return `${why}; it may be called here instead of a built-in or a column`;
   }
   for (const op of f.operators) {

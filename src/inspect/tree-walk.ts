@@ -92,6 +92,8 @@ export function walkTree(root: unknown): TreeFindings {
       else if (key === 'A_Expr') noteOperator(f, child);
       else if (key === 'SubLink' && Array.isArray(child.operName)) addRef(f.refs.operators, qualifiedName(child.operName));
       else if (key === 'RangeVar') addRef(f.refs.relations, relationName(child));
+      // Typed RangeVar fields carry no wrapper key (COPY t TO applies t's row policies).
+      else if ((key === 'relation' || key === 'rel') && typeof child.relname === 'string') addRef(f.refs.relations, relationName(child));
       else if (key === 'LockingClause') f.locking ??= STRENGTH[String(child.strength)] ?? 'FOR UPDATE';
       else if (key === 'SelectStmt' && isObj(child.intoClause)) f.selectInto = true;
       else if (key === 'CreateTableAsStmt') f.createTableAs = true;

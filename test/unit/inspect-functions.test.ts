@@ -259,3 +259,12 @@ describe('reads_only: which allowed statements may run before their audit event 
     assert.equal(makeInspector({}, makeParseCache()).inspect('SELECT 1 FROM t').reads_only, false);
   });
 });
+
+test('COPY of a table reaches its row policies; refusals of opaque functions say what they are', async () => {
+  await initInspect();
+  const catalog = buildCatalog(rows({ functions: [fn('evil', { security_definer: true })], policies: [{ schema: 'public', name: 'secured', qual: 'evil() IS NOT NULL' }] }));
+  const insp = makeInspector({ read_only: true }, makeParseCache(), catalog);
+  refused(insp, 'COPY secured TO STDOUT', 'read_only', /secured/);
+  refused(insp, 'TABLE secured');
+  refused(insp, 'SELECT * FROM evil()', 'read_only', /the function evil \(public\.evil\) cannot be shown to only read: it is PL\/pgSQL .*SECURITY DEFINER/);
+});
