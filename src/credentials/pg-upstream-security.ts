@@ -145,7 +145,15 @@ export function pgAdminConnection(sec: PgUpstreamSecurity, host: string, port: n
 }
 
 const PG_NO_TLS = 'The server does not support SSL connections';
-const TLS_ERROR_CODE = /CERT|TLS|SSL|SIGNED|ISSUER/;
+const TLS_ERROR_CODE = /CERT|TLS|SSL|SIGNED|SIGNATURE|ISSUER|VERIFY/;
+/** Errors of the admin client that are a refusal of the server's TLS: their message was rewritten to say what to change. */
+const TLS_REFUSALS = new WeakSet<Error>();
+
+/** The Airlock code of a refusal of the server's terms (TLS or password method) from any connection made here. */
+export function upstreamRefusalCode(err: unknown): 'AIRLOCK_UPSTREAM_TLS' | 'AIRLOCK_UPSTREAM_AUTH' | undefined {
+  if (err instanceof AirlockError && (err.code === 'AIRLOCK_UPSTREAM_TLS' || err.code === 'AIRLOCK_UPSTREAM_AUTH')) return err.code;
+  return err instanceof Error && TLS_REFUSALS.has(err) ? 'AIRLOCK_UPSTREAM_TLS' : undefined;
+}
 
 type ConnectCallback = ((err: Error) => void) | ((err: null, c: pg.Client) => void);
 
@@ -169,8 +177,10 @@ function guardedClient(sec: PgUpstreamSecurity, host: string, port: number): typ
       self.connection.on('authenticationCleartextPassword', () => (refusal = passwordRefusal(sec, 'cleartext', encrypted())));
       self.connection.on('error', (e: Error) => {
         const code = (e as NodeJS.ErrnoException).code;
-        if (e.message === PG_NO_TLS) e.message = noTlsRefusal(sec) ?? e.message;
-        else if (code && TLS_ERROR_CODE.test(code)) e.message = describeTlsFailure(sec, e);
+        const refusal = e.message === PG_NO_TLS ? noTlsRefusal(sec) : code && TLS_ERROR_CODE.test(code) ? describeTlsFailure(sec, e) : null;
+        if (!refusal) return;
+        e.message = refusal;
+        TLS_REFUSALS.add(e);
       });
       self.password = async () => {
         if (refusal) {

@@ -5,11 +5,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startRig, type ResourceSetup, type Rig } from './pg-gateway-harness.js';
+import { connect } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { startRig, waitFor, type ResourceSetup, type Rig } from './pg-gateway-harness.js';
 import { startTlsCluster, type TlsCluster } from '../support/pg-tls-cluster.js';
 import { adminUrl } from '../support/pg.js';
 import { openUpstream } from '../../src/gateway/postgres/upstream.js';
-import { pgUpstreamSecurity } from '../../src/credentials/pg-upstream-security.js';
+import { pgAdminConnection, pgUpstreamSecurity } from '../../src/credentials/pg-upstream-security.js';
+import { makePgGrantRoles, type PgGrantRoles } from '../../src/credentials/pg-grant-roles.js';
+import { cancelRequest } from '../../src/gateway/postgres/protocol.js';
 import { resourceSchema } from '../../src/policy/schema.js';
 
 let cluster: TlsCluster;
@@ -154,4 +158,80 @@ test('with TLS the upstream login is SCRAM-SHA-256-PLUS, bound to the server cer
   assert.equal(plain.auth, 'SCRAM-SHA-256');
   assert.equal(plain.tls, null);
   plain.socket.destroy();
+});
+
+/** The per-grant-role admin for a resource on the TLS cluster, connected as `user` by `host`, with the resource's tls/auth. */
+function adminFor(user: 'postgres' | 'md5' | 'cleartext', host: string, tls?: unknown, auth?: unknown, url = cluster.url(user, host)): PgGrantRoles {
+  const u = new URL(url);
+  const def = resourceSchema.parse({ name: 'admin-target', kind: 'postgres', address: `${host}:${u.port}`, tls, auth });
+  return makePgGrantRoles({ adminUrl: url, markerRole: `airlock_managed_tls_${randomBytes(3).toString('hex')}`, connect: pgAdminConnection(pgUpstreamSecurity(def, host), host, Number(u.port)) });
+}
+
+test('the per-grant-role admin connection uses the same TLS: a role is made and dropped over verify-full; a wrong CA or host name is refused', async () => {
+  const roles = adminFor('postgres', 'localhost', { mode: 'verify-full', ca: { file: cluster.caFile } });
+  try {
+    const made = await roles.create({ grantId: `grt_tls${randomBytes(4).toString('hex')}`, principal: 'alice', expiresAt: new Date(Date.now() + 3600_000), database: 'postgres', privileges: { read_only: true, member_of: [], grants: ['USAGE ON SCHEMA public'] } });
+    const probe = new pg.Client({ connectionString: cluster.url('postgres'), ssl: { rejectUnauthorized: false } });
+    await probe.connect();
+    try {
+      const r = await probe.query<{ ssl: boolean }>("select s.ssl from pg_stat_activity a join pg_stat_ssl s using (pid) where a.application_name = 'airlock-credentials'");
+      assert.ok(r.rows.length > 0 && r.rows.every((x) => x.ssl), 'every admin connection is encrypted');
+    } finally {
+      await probe.end();
+    }
+    const { grantId } = (await roles.list()).find((x) => x.name === made.username)!;
+    await roles.drop(grantId!, 'alice', 'test over');
+  } finally {
+    await roles.close();
+  }
+  for (const [host, tls, why] of [
+    ['localhost', { mode: 'verify-full', ca: { file: cluster.otherCaFile } }, /not signed by a CA the gateway trusts/],
+    ['127.0.0.1', { mode: 'verify-full', ca: { file: cluster.caFile } }, /does not name the host in the resource's address/],
+  ] as const) {
+    const bad = adminFor('postgres', host, tls);
+    await assert.rejects(bad.list(), why);
+    await bad.close();
+  }
+});
+
+test('the admin connection answers MD5 only with auth.allow_md5 and refuses "N" when TLS is asked for; a loopback default goes plain on a server without TLS', async () => {
+  const refused = adminFor('md5', 'localhost', { mode: 'verify-full', ca: { file: cluster.caFile } });
+  await assert.rejects(refused.list(), (e: unknown) => {
+    assert.match((e as Error).message, /asks for an MD5 password.*auth: \{ allow_md5: true \}/);
+    assert.ok(!(e as Error).message.includes(cluster.users.md5.password));
+    return true;
+  });
+  await refused.close();
+  const allowed = adminFor('md5', 'localhost', { mode: 'verify-full', ca: { file: cluster.caFile } }, { allow_md5: true });
+  assert.deepEqual(await allowed.list(), []);
+  await allowed.close();
+  const machine = new URL(adminUrl());
+  const noTls = adminFor('postgres', machine.hostname, { mode: 'require' }, undefined, adminUrl());
+  await assert.rejects(noTls.list(), /does not accept TLS \(it answered "N" to the SSLRequest\), and the resource's tls\.mode is require/);
+  await noTls.close();
+  const plain = adminFor('postgres', machine.hostname, undefined, undefined, adminUrl());
+  assert.deepEqual(await plain.list(), []);
+  await plain.close();
+});
+
+test('a cancel request to a TLS upstream goes inside TLS and stops the running statement', async () => {
+  const c = new pg.Client({ host: '127.0.0.1', port: rig.port, user: 'alice', password: rig.token, database: 'full-by-name', ssl: { rejectUnauthorized: false } });
+  await c.connect();
+  const probe = new pg.Client({ connectionString: cluster.url('postgres'), ssl: { rejectUnauthorized: false } });
+  await probe.connect();
+  try {
+    const running = c.query('select pg_sleep(30)').then(() => null, (e: Error & { code?: string }) => e);
+    await waitFor(async () => (await probe.query("select 1 from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'")).rowCount === 1, 5000, 'the statement to run upstream');
+    const gateway = c as unknown as { processID: number; secretKey: number };
+    await new Promise<void>((resolve) => {
+      const s = connect(rig.port, '127.0.0.1', () => s.end(cancelRequest(gateway.processID, gateway.secretKey)));
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+    });
+    const err = await running;
+    assert.equal(err?.code, '57014', 'canceling statement due to user request');
+  } finally {
+    await probe.end();
+    await c.end();
+  }
 });

@@ -12,7 +12,8 @@ import { AUTH_OK, B, F, ProtocolError, backendKeyData, errorResponse, negotiateP
 import { Relay, type StatementRecord } from './relay.js';
 import { scramServerExchange } from './scram-server.js';
 import { StartupRefusal, escapeOption, parseStartupPacket, readStartupRequest, reportedSettingRisk, type StartupRequest } from './startup.js';
-import { UpstreamLoginError, openUpstream, sendCancel, type UpstreamConnection } from './upstream.js';
+import { UpstreamLoginError, openUpstream, scrub, sendCancel, type UpstreamConnection } from './upstream.js';
+import { upstreamRefusalCode } from '../../credentials/pg-upstream-security.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { CancelRateLimit } from './cancel-rate-limit.js';
 
@@ -178,14 +179,16 @@ async function sessionCatalog(ctx: SessionContext, plan: SessionPlan, req: Start
   try {
     return await ctx.catalogFor(plan);
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
+    // The server's words name the login's user (a per-grant role's name is a credential too): never show it.
+    const why = scrub(err instanceof Error ? err.message : String(err), plan.upstream);
     ctx.deps.log.warn({ resource: plan.resource.name, err: why }, 'postgres gateway: could not read the upstream catalog');
     // The catalog is read with the session's own login before the session's connection, so a login failure (no such
     // database, a refused password method, TLS) shows here first, in the server's words (they hold no password).
-    const login = (err as { code?: unknown }).code !== undefined || /TLS|SSL|certificate|password|Airlock does not send/i.test(why);
+    const refused = upstreamRefusalCode(err);
+    const login = refused !== undefined || (err as { code?: unknown }).code !== undefined || /TLS|SSL|certificate|password|Airlock does not send/i.test(why);
     throw new Refusal('08001', login
       ? `could not open the upstream database for ${plan.resource.name}: ${why}`
-      : `could not read the function catalog of ${plan.resource.name}, which every session's statements are checked against (${why}); try again shortly`, 'AIRLOCK_UPSTREAM_UNAVAILABLE');
+      : `could not read the function catalog of ${plan.resource.name}, which every session's statements are checked against (${why}); try again shortly`, refused ?? 'AIRLOCK_UPSTREAM_UNAVAILABLE');
   }
 }
 

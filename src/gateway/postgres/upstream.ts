@@ -292,7 +292,7 @@ export function sendCancel(target: { host: string; port: number; security?: PgUp
 }
 
 /** Keeps the upstream user and password out of anything a client or log reads. */
-function scrub(message: string, login: LoginTarget): string {
+export function scrub(message: string, login: Pick<UpstreamLogin, 'user' | 'password'>): string {
   let out = message;
   if (login.password) out = out.split(login.password).join('***');
   if (login.user) out = out.split(login.user).join('<upstream user>');
