@@ -2,16 +2,18 @@
 // one interleaved run on the same PostgreSQL — direct, PgBouncer (session mode) without and with client TLS, and the
 // thinnest Node.js relay without and with client TLS (what any proxy on Node's socket API pays here, so its TPS is
 // the ceiling for one) — and each proxy's CPU time per transaction; then the time from revoke to disconnect,
-// idle-connection memory and memory during a 1 GB result.
+// idle-connection memory and memory during a 1 GB result. With --baseline-tree, Airlock from another checkout (the
+// code before a change) runs as two more targets in the same rounds, and each Airlock cell gets a new ÷ before ratio.
 // Run: node --import tsx bench/pg-gateway.bench.ts [--seconds 8] [--rounds 2] [--rows 1000000]
-//   [--modes simple,extended,prepared] [--clients 1,8] [--warmup 2] [--skip-throughput] [--skip-revoke] [--skip-memory]
+//   [--modes simple,extended,prepared] [--clients 1,8] [--warmup 2] [--baseline-tree DIR]
+//   [--skip-throughput] [--skip-revoke] [--skip-memory]
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, chmodSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, chmodSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
-import { startServerProcess, apiJson as api, rssKb } from '../test/support/server-process.js';
+import { startServerProcess, apiJson as api, rssKb, ROOT } from '../test/support/server-process.js';
 import { createTestDatabase, adminUrl } from '../test/support/pg.js';
 import { freePort, startEmbeddedPostgres } from '../src/store/embedded-postgres.js';
 
@@ -33,6 +35,10 @@ const MODES = list('modes', 'simple,extended,prepared');
 const CLIENTS = list('clients', '1,8').map(Number);
 if (MODES.some((m) => !['simple', 'extended', 'prepared'].includes(m))) throw new Error(`--modes ${MODES.join(',')}: each one of simple, extended, prepared`);
 if (CLIENTS.some((c) => !Number.isInteger(c) || c < 1)) throw new Error(`--clients ${CLIENTS.join(',')}: positive integers`);
+/** Another checkout of this repository (e.g. `git worktree add /tmp/airlock-before <commit>` with node_modules linked). */
+const BASELINE_TREE = option('baseline-tree') === undefined ? undefined : resolve(option('baseline-tree')!);
+if (BASELINE_TREE && !existsSync(join(BASELINE_TREE, 'bin', 'airlock.js'))) throw new Error(`--baseline-tree ${BASELINE_TREE}: no bin/airlock.js there; give the root of a checkout of this repository`);
+if (BASELINE_TREE && !existsSync(join(BASELINE_TREE, 'node_modules'))) throw new Error(`--baseline-tree ${BASELINE_TREE}: no node_modules there; link this checkout's (ln -s ${join(ROOT, 'node_modules')} ${join(BASELINE_TREE, 'node_modules')})`);
 
 /** The PostgreSQL every target ends at. */
 interface Upstream {
@@ -40,9 +46,16 @@ interface Upstream {
   port: number;
   database: string;
   password: string;
+  /** The server's `ssl` setting: with it on, the current build would encrypt its upstream link by default on loopback. */
+  offersTls: boolean;
 }
 
-function policyFor(up: Upstream): string {
+/**
+ * The same policy for every build. `upstreamTlsOff` adds `tls: { mode: disable }`, a field builds before issue 11 refuse
+ * (their resource schema is strict): the current build gets it only when the server offers TLS, so that it talks plain
+ * TCP to PostgreSQL like PgBouncer (server_tls_sslmode defaults to disable), the Node pipes and the older builds.
+ */
+function policyFor(up: Upstream, upstreamTlsOff = false): string {
   return `
 version: 1
 principals:
@@ -54,7 +67,7 @@ resources:
     address: "${up.host}:${up.port}"
     database: ${up.database}
     labels: { env: bench }
-    credential: { username: postgres, password: { env: BENCH_PG_PASSWORD }, mode: injected }
+    credential: { username: postgres, password: { env: BENCH_PG_PASSWORD }, mode: injected }${upstreamTlsOff ? '\n    tls: { mode: disable }' : ''}
 roles:
   - name: read
     resources: { names: [bench] }
@@ -66,9 +79,14 @@ roles:
 `;
 }
 
-/** Starts Airlock as its own process and gives alice an approved grant; returns her token and the gateway port. */
-async function airlockWithGrant(up: Upstream, extraArgs: string[] = []) {
-  const s = await startServerProcess({ policy: policyFor(up), env: { BENCH_PG_PASSWORD: up.password || 'unused-with-trust-auth' }, extraArgs });
+/**
+ * Starts Airlock as its own process and gives alice an approved grant; returns her token and the gateway port. `root`
+ * is another checkout to run (the baseline build), started with the same flags; none of them is new since b8addc7
+ * (`--deployment-id` is, and is left out: the injected credential makes no per-grant roles, and each process has its
+ * own store, where the current build settles an id at first start).
+ */
+async function airlockWithGrant(up: Upstream, extraArgs: string[] = [], root?: string) {
+  const s = await startServerProcess({ policy: policyFor(up, !root && up.offersTls), env: { BENCH_PG_PASSWORD: up.password || 'unused-with-trust-auth' }, extraArgs, root });
   try {
     const alice = (await api(s, s.adminToken, 'POST', '/api/v1/tokens', { principal: 'alice', ttl: '8h' })).token as string;
     const bob = (await api(s, s.adminToken, 'POST', '/api/v1/tokens', { principal: 'bob', ttl: '8h' })).token as string;
@@ -242,9 +260,16 @@ interface Target {
   /** The proxy process whose CPU time per transaction is reported; none for direct. */
   pid?: number;
 }
-const TARGETS = ['direct', 'pgbouncer', 'pgbouncer_tls', 'node_pipe', 'node_pipe_tls', 'airlock_tls', 'airlock_plain'] as const;
-type TargetName = (typeof TARGETS)[number];
-const LABELS: Record<TargetName, string> = { direct: 'direct', pgbouncer: 'PgBouncer', pgbouncer_tls: 'PgBouncer TLS', node_pipe: 'Node pipe', node_pipe_tls: 'Node TLS pipe', airlock_tls: 'Airlock TLS', airlock_plain: 'Airlock no TLS' };
+/**
+ * In round order. The baseline build's two targets sit between the current build's, so that in a round the TLS pair
+ * runs new-then-before and the no-TLS pair before-then-new (reversed in the next round): whichever position is
+ * favoured, the two pairs are favoured oppositely.
+ */
+const ALL_TARGETS = ['direct', 'pgbouncer', 'pgbouncer_tls', 'node_pipe', 'node_pipe_tls', 'airlock_tls', 'airlock_tls_before', 'airlock_plain_before', 'airlock_plain'] as const;
+type TargetName = (typeof ALL_TARGETS)[number];
+const BEFORE: readonly TargetName[] = ['airlock_tls_before', 'airlock_plain_before'];
+const TARGETS = ALL_TARGETS.filter((t) => BASELINE_TREE || !BEFORE.includes(t));
+const LABELS: Record<TargetName, string> = { direct: 'direct', pgbouncer: 'PgBouncer', pgbouncer_tls: 'PgBouncer TLS', node_pipe: 'Node pipe', node_pipe_tls: 'Node TLS pipe', airlock_tls: 'Airlock TLS', airlock_tls_before: 'Airlock TLS before', airlock_plain_before: 'Airlock no TLS before', airlock_plain: 'Airlock no TLS' };
 const PROXIES = TARGETS.filter((t) => t !== 'direct');
 
 /** The TLS protocol and cipher libpq (as in pgbench) negotiates with a target, as psql's \conninfo reports them. */
@@ -270,11 +295,11 @@ function pgbenchS(t: Target, mode: string, clients: number, seconds: number) {
  * round runs them in reverse order, so that no target always follows the same one: in some A/B pairs on this machine
  * the run that came first did 7-32 % better, whichever gateway it was.
  */
-function measure(targets: Record<TargetName, Target>, mode: string, clients: number): Record<TargetName, Sample[]> {
-  const samples = Object.fromEntries(TARGETS.map((n) => [n, [] as Sample[]])) as Record<TargetName, Sample[]>;
+function measure(targets: Partial<Record<TargetName, Target>>, mode: string, clients: number): Record<TargetName, Sample[]> {
+  const samples = Object.fromEntries(ALL_TARGETS.map((n) => [n, [] as Sample[]])) as Record<TargetName, Sample[]>;
   for (let round = 0; round < ROUNDS; round++) {
     for (const name of round % 2 === 0 ? TARGETS : [...TARGETS].reverse()) {
-      const t = targets[name];
+      const t = targets[name]!;
       const before = t.pid ? cpuUs(t.pid) : undefined;
       const r = pgbenchS(t, mode, clients, SECONDS);
       const after = t.pid ? cpuUs(t.pid) : undefined;
@@ -300,8 +325,24 @@ function ratioRow(mode: string, clients: number, s: Record<TargetName, Sample[]>
   const ratio = (a: TargetName, b: TargetName) => (tps(a) / tps(b)).toFixed(2);
   const added = (a: TargetName, b: TargetName) => (clients === 1 ? ((lat(a) - lat(b)) * 1000).toFixed(0) : '–');
   const cells = [mode, clients, `**${ratio('airlock_tls', 'pgbouncer_tls')}**`, ratio('node_pipe_tls', 'pgbouncer_tls'), `**${ratio('airlock_plain', 'pgbouncer')}**`, ratio('node_pipe', 'pgbouncer'), ratio('airlock_tls', 'node_pipe_tls'), ratio('airlock_plain', 'node_pipe'), added('airlock_tls', 'pgbouncer_tls'), added('airlock_plain', 'pgbouncer')];
+  if (BASELINE_TREE) {
+    // Three decimals: the question asked of these columns is a few per cent.
+    const change = (a: TargetName, b: TargetName) => `**${(tps(a) / tps(b)).toFixed(3)}**`;
+    cells.push(ratio('airlock_tls_before', 'pgbouncer_tls'), ratio('airlock_plain_before', 'pgbouncer'), change('airlock_tls', 'airlock_tls_before'), change('airlock_plain', 'airlock_plain_before'));
+  }
   return `| ${cells.join(' | ')} |`;
 }
+
+const RATIO_HEADER = ['mode', 'clients', '**Airlock TLS / PgBouncer TLS**', 'Node TLS pipe / PgBouncer TLS', '**Airlock no-TLS / PgBouncer**', 'Node pipe / PgBouncer', 'Airlock TLS / Node TLS pipe', 'Airlock no-TLS / Node pipe', 'added latency, TLS vs PgBouncer TLS', 'added latency, no TLS vs PgBouncer', ...(BASELINE_TREE ? ['Airlock TLS before / PgBouncer TLS', 'Airlock no-TLS before / PgBouncer', '**Airlock TLS new ÷ before**', '**Airlock no-TLS new ÷ before**'] : [])];
+
+/** The current build ÷ the baseline in each round, paired within the round (the two ran seconds apart). */
+function pairedRatios(s: Record<TargetName, Sample[]>): { tls: number[]; plain: number[] } {
+  const per = (a: TargetName, b: TargetName) => s[a].map((x, i) => x.tps / s[b][i]!.tps);
+  return { tls: per('airlock_tls', 'airlock_tls_before'), plain: per('airlock_plain', 'airlock_plain_before') };
+}
+
+const tpsOf = (s: Record<TargetName, Sample[]>, n: TargetName) => median(s[n].map((x) => x.tps));
+const geomean = (xs: number[]) => Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
 
 function cpuRow(mode: string, clients: number, s: Record<TargetName, Sample[]>): string {
   const cell = (n: TargetName) => {
@@ -336,37 +377,59 @@ async function throughput(up: Upstream) {
     stops.push(() => tls.s.stop());
     const plain = await airlockWithGrant(up, ['--pg-allow-loopback-cleartext']);
     stops.push(() => plain.s.stop());
+    const tlsBefore = BASELINE_TREE ? await airlockWithGrant(up, [], BASELINE_TREE) : undefined;
+    if (tlsBefore) stops.push(() => tlsBefore.s.stop());
+    const plainBefore = BASELINE_TREE ? await airlockWithGrant(up, ['--pg-allow-loopback-cleartext'], BASELINE_TREE) : undefined;
+    if (plainBefore) stops.push(() => plainBefore.s.stop());
     const local = (port: number, user: string, database: string) => ['-h', '127.0.0.1', '-p', String(port), '-U', user, database];
-    const targets: Record<TargetName, Target> = {
+    const airlockTarget = (a: Awaited<ReturnType<typeof airlockWithGrant>>, sslmode: string): Target => ({ args: local(a.gwPort, 'alice', 'bench'), env: { PGPASSWORD: a.alice, PGSSLMODE: sslmode }, pid: a.s.child.pid });
+    const targets: Partial<Record<TargetName, Target>> = {
       direct: { args: ['-h', up.host, '-p', String(up.port), '-U', 'postgres', up.database], env: { PGPASSWORD: up.password, PGSSLMODE: 'disable' } },
       pgbouncer: { args: local(bouncer.port, 'postgres', up.database), env: { PGSSLMODE: 'disable' }, pid: bouncer.pid },
       pgbouncer_tls: { args: local(bouncerTls.port, 'postgres', up.database), env: { PGSSLMODE: 'require' }, pid: bouncerTls.pid },
       node_pipe: { args: local(pipe.port, 'postgres', up.database), env: { PGPASSWORD: up.password, PGSSLMODE: 'disable' }, pid: pipe.pid },
       node_pipe_tls: { args: local(pipeTls.port, 'postgres', up.database), env: { PGPASSWORD: up.password, PGSSLMODE: 'require' }, pid: pipeTls.pid },
-      airlock_tls: { args: local(tls.gwPort, 'alice', 'bench'), env: { PGPASSWORD: tls.alice, PGSSLMODE: 'require' }, pid: tls.s.child.pid },
-      airlock_plain: { args: local(plain.gwPort, 'alice', 'bench'), env: { PGPASSWORD: plain.alice, PGSSLMODE: 'disable' }, pid: plain.s.child.pid },
+      airlock_tls: airlockTarget(tls, 'require'),
+      airlock_plain: airlockTarget(plain, 'disable'),
+      ...(tlsBefore && plainBefore ? { airlock_tls_before: airlockTarget(tlsBefore, 'require'), airlock_plain_before: airlockTarget(plainBefore, 'disable') } : {}),
     };
-    console.log(`# TLS as libpq negotiates it: PgBouncer TLS ${negotiatedTls(targets.pgbouncer_tls)}; Node TLS pipe ${negotiatedTls(targets.node_pipe_tls)}; Airlock TLS ${negotiatedTls(targets.airlock_tls)}`);
+    console.log(`# TLS as libpq negotiates it: PgBouncer TLS ${negotiatedTls(targets.pgbouncer_tls!)}; Node TLS pipe ${negotiatedTls(targets.node_pipe_tls!)}; Airlock TLS ${negotiatedTls(targets.airlock_tls!)}${tlsBefore ? `; Airlock TLS before ${negotiatedTls(targets.airlock_tls_before!)}` : ''}`);
     // Node processes compile hot code and Airlock fills its statement caches on first use; without a warm-up the first
     // row would measure that instead of steady traffic.
-    for (const mode of WARMUP > 0 ? MODES : []) for (const name of TARGETS) pgbenchS(targets[name], mode, Math.max(...CLIENTS), WARMUP);
+    for (const mode of WARMUP > 0 ? MODES : []) for (const name of TARGETS) pgbenchS(targets[name]!, mode, Math.max(...CLIENTS), WARMUP);
     console.log(`# pgbench -S, ${SECONDS}s per run after ${WARMUP}s of warm-up per target and mode, ${ROUNDS} interleaved round(s) (every other one in reverse order), median TPS`);
     console.log(`| mode | clients | ${TARGETS.map((n) => LABELS[n]).join(' | ')} |`);
     console.log(`|${' --- |'.repeat(2 + TARGETS.length)}`);
     const ratioRows: string[] = [];
     const cpuRows: string[] = [];
+    const pairedRows: string[] = [];
+    const change = { tls: [] as number[], plain: [] as number[] };
     for (const mode of MODES) {
       for (const clients of CLIENTS) {
         const samples = measure(targets, mode, clients);
         console.log(tpsRow(mode, clients, samples));
         ratioRows.push(ratioRow(mode, clients, samples));
         cpuRows.push(cpuRow(mode, clients, samples));
+        if (BASELINE_TREE) {
+          change.tls.push(tpsOf(samples, 'airlock_tls') / tpsOf(samples, 'airlock_tls_before'));
+          change.plain.push(tpsOf(samples, 'airlock_plain') / tpsOf(samples, 'airlock_plain_before'));
+          const p = pairedRatios(samples);
+          pairedRows.push(`| ${mode} | ${clients} | ${p.tls.map((x) => x.toFixed(3)).join(', ')} | ${p.plain.map((x) => x.toFixed(3)).join(', ')} |`);
+        }
       }
     }
     console.log(`\n# TPS ratios of the medians above (target: Airlock ≥ 0.8 × PgBouncer); a Node pipe ÷ PgBouncer below 0.8 means no proxy on Node's socket API reaches 0.8 there; added latency in µs at 1 client`);
-    console.log('| mode | clients | **Airlock TLS / PgBouncer TLS** | Node TLS pipe / PgBouncer TLS | **Airlock no-TLS / PgBouncer** | Node pipe / PgBouncer | Airlock TLS / Node TLS pipe | Airlock no-TLS / Node pipe | added latency, TLS vs PgBouncer TLS | added latency, no TLS vs PgBouncer |');
-    console.log(`|${' --- |'.repeat(10)}`);
+    console.log(`| ${RATIO_HEADER.join(' | ')} |`);
+    console.log(`|${' --- |'.repeat(RATIO_HEADER.length)}`);
     for (const row of ratioRows) console.log(row);
+    if (BASELINE_TREE) {
+      const all = [...change.tls, ...change.plain];
+      console.log(`\n# new ÷ before, geometric mean over the ${change.tls.length} cells: TLS ${geomean(change.tls).toFixed(3)}, no TLS ${geomean(change.plain).toFixed(3)}, all ${all.length} ${geomean(all).toFixed(3)} (range ${Math.min(...all).toFixed(3)}–${Math.max(...all).toFixed(3)})`);
+      console.log(`# new ÷ before per round (each pair ran back to back in that round), rounds in order`);
+      console.log('| mode | clients | Airlock TLS | Airlock no TLS |');
+      console.log(`|${' --- |'.repeat(4)}`);
+      for (const row of pairedRows) console.log(row);
+    }
     console.log(`\n# proxy process CPU per transaction, µs user + system = total (/proc/PID/stat over each pgbench run, median)`);
     console.log(`| mode | clients | ${PROXIES.map((n) => LABELS[n]).join(' | ')} |`);
     console.log(`|${' --- |'.repeat(2 + PROXIES.length)}`);
@@ -431,7 +494,8 @@ async function memory(): Promise<MemoryFigures> {
   const emb = await startEmbeddedPostgres({ dir: join(dir, 'pg'), maxConnections: 1100 });
   try {
     const u = new URL(emb.url);
-    const up: Upstream = { host: '127.0.0.1', port: emb.port, database: 'postgres', password: decodeURIComponent(u.password) };
+    const shape = { host: '127.0.0.1', port: emb.port, database: 'postgres', password: decodeURIComponent(u.password) };
+    const up: Upstream = { ...shape, offersTls: await serverOffersTls(shape) };
     const a = await airlockWithGrant(up);
     const pid = a.s.child.pid!;
     const pipe = await startNodePipe(dir, up);
@@ -471,19 +535,41 @@ async function memory(): Promise<MemoryFigures> {
   }
 }
 
+async function serverOffersTls(up: Omit<Upstream, 'offersTls'>): Promise<boolean> {
+  const c = new pg.Client({ host: up.host, port: up.port, user: 'postgres', password: up.password, database: up.database, ssl: false });
+  await c.connect();
+  try {
+    return (await c.query<{ ssl: string }>('show ssl')).rows[0]!.ssl === 'on';
+  } finally {
+    await c.end();
+  }
+}
+
+/** The commit a checkout is at, and whether its code differs from it (uncommitted edits in src/ or bin/). */
+function describeTree(dir: string): string {
+  const git = (...args: string[]) => execFileSync('git', ['-C', dir, ...args], { encoding: 'utf8' }).trim();
+  const dirty = git('status', '--porcelain', '--', 'src', 'bin').split('\n').filter(Boolean).length;
+  return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ` + ${dirty} uncommitted file(s) in src/ and bin/` : ''} (${dir})`;
+}
+
 async function main() {
   const db = await createTestDatabase('airlock_bench');
   const base = new URL(adminUrl());
-  const up: Upstream = { host: base.hostname, port: Number(base.port || 5432), database: db.name, password: decodeURIComponent(base.password) };
+  const shape = { host: base.hostname, port: Number(base.port || 5432), database: db.name, password: decodeURIComponent(base.password) };
+  const up: Upstream = { ...shape, offersTls: await serverOffersTls(shape) };
+  if (BASELINE_TREE) console.log(`# new build: ${describeTree(ROOT)}; before: ${describeTree(BASELINE_TREE)}`);
+  console.log(`# the upstream server's ssl is ${up.offersTls ? 'on: the current build\'s policy says tls: { mode: disable }, so every target talks plain TCP to it' : 'off: every target talks plain TCP to it'}`);
   try {
     if (!flag('skip-throughput')) await throughput(up);
     if (!flag('skip-revoke')) {
-      const a = await airlockWithGrant(up);
-      try {
-        const revoke = await revokeToDisconnect(a);
-        console.log(`# revoke → client disconnected (ms): ${revoke.map((x) => x.toFixed(0)).join(', ')}`);
-      } finally {
-        await a.s.stop();
+      for (const [label, root] of [['', undefined], ...(BASELINE_TREE ? [[' (before)', BASELINE_TREE]] : [])] as [string, string | undefined][]) {
+        const a = await airlockWithGrant(up, [], root);
+        try {
+          const revoke = await revokeToDisconnect(a);
+          console.log(`# revoke → client disconnected (ms)${label}: ${revoke.map((x) => x.toFixed(0)).join(', ')}`);
+        } finally {
+          await a.s.stop();
+        }
       }
     }
     if (!flag('skip-memory')) {

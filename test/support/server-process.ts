@@ -19,13 +19,18 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startServerProcess(opts: { policy: string; dir?: string; adminToken?: string; storeUrl?: string; port?: number; extraArgs?: string[]; env?: Record<string, string>; nodeArgs?: string[] }): Promise<ServerProcess> {
+/**
+ * `root` runs the server from another checkout of the repository (its own bin/airlock.js and src, with its directory as
+ * the working directory so tsx reads its tsconfig): the benchmark compares a build before a change with this one.
+ */
+export async function startServerProcess(opts: { policy: string; dir?: string; adminToken?: string; storeUrl?: string; port?: number; extraArgs?: string[]; env?: Record<string, string>; nodeArgs?: string[]; root?: string }): Promise<ServerProcess> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'airlock-e2e-'));
   const config = join(dir, 'airlock.yaml');
   writeFileSync(config, opts.policy);
   const adminToken = opts.adminToken ?? `alk_${randomBytes(32).toString('base64url')}`;
-  const args = [...(opts.nodeArgs ?? []), BIN, 'server', '--json', '--config', config, '--data', join(dir, 'data'), '--listen', `127.0.0.1:${opts.port ?? 0}`, '--pg-listen', '127.0.0.1:0', ...(opts.storeUrl ? ['--store', opts.storeUrl] : []), ...(opts.extraArgs ?? [])];
-  const child = spawn(process.execPath, args, { env: { ...process.env, AIRLOCK_BOOTSTRAP_TOKEN: adminToken, AIRLOCK_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const bin = opts.root ? join(resolve(opts.root), 'bin', 'airlock.js') : BIN;
+  const args = [...(opts.nodeArgs ?? []), bin, 'server', '--json', '--config', config, '--data', join(dir, 'data'), '--listen', `127.0.0.1:${opts.port ?? 0}`, '--pg-listen', '127.0.0.1:0', ...(opts.storeUrl ? ['--store', opts.storeUrl] : []), ...(opts.extraArgs ?? [])];
+  const child = spawn(process.execPath, args, { env: { ...process.env, AIRLOCK_BOOTSTRAP_TOKEN: adminToken, AIRLOCK_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], ...(opts.root ? { cwd: resolve(opts.root) } : {}) });
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
   let out = '';
