@@ -170,6 +170,10 @@ export const roleSchema = z.strictObject({
       require_where: z.boolean().default(false),
       max_rows: z.number().int().positive().nullable().default(null),
       keep_literals: z.boolean().default(false),
+      allow_functions: z
+        .array(z.string().regex(/^[^\s.]+(\.[^\s.]+)?$/, 'a function name, or schema.name'))
+        .default([])
+        .describe('functions a read-only role may call although the gateway cannot verify that they only read'),
     })
     .optional(),
   masking: z.strictObject({ columns: z.array(z.string()).default([]) }).optional(),

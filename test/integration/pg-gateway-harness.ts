@@ -40,7 +40,7 @@ export interface Rig {
 }
 
 function guardrails(g: Partial<GuardrailConfig> = {}): GuardrailConfig {
-  return { read_only: false, deny_kinds: [], require_where: false, max_rows: null, keep_literals: false, max_statement_bytes: 1 << 20, ...g };
+  return { read_only: false, deny_kinds: [], require_where: false, max_rows: null, keep_literals: false, max_statement_bytes: 1 << 20, allow_functions: [], ...g };
 }
 
 /**

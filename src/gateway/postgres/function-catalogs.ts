@@ -1,6 +1,6 @@
-// Loads, for read-only sessions, what the upstream database defines itself (functions, operators, views, row policies),
-// so the guardrails know which names may reach code that writes; one load per database serves sessions for a minute.
-import pg from 'pg';
+// Loads what the upstream database defines itself (functions, operators, views, row policies), so the guardrails and
+// the audit ordering know which names may reach code that writes; one load per database serves sessions for a minute.
+import { pgAdminConnection, serverOffersTls } from '../../credentials/pg-upstream-security.js';
 import { buildCatalog, CATALOG_QUERIES, type CatalogRows, type FunctionCatalog } from '../../inspect/index.js';
 import type { UpstreamLogin } from '../types.js';
 
@@ -9,14 +9,20 @@ export const CATALOG_TTL_MS = 60_000;
 
 export interface FunctionCatalogs {
   /** The catalog of the login's database; rejects (and caches nothing) when it cannot be read. */
-  forLogin(key: string, login: UpstreamLogin, ssl?: pg.ClientConfig['ssl']): Promise<FunctionCatalog>;
+  forLogin(key: string, login: UpstreamLogin): Promise<FunctionCatalog>;
 }
 
 export function makeFunctionCatalogs(now: () => number = Date.now): FunctionCatalogs {
   const cache = new Map<string, { at: number; catalog: Promise<FunctionCatalog> }>();
 
-  async function load(login: UpstreamLogin, ssl: pg.ClientConfig['ssl']): Promise<FunctionCatalog> {
-    const client = new pg.Client({ host: login.host, port: login.port, database: login.database, user: login.user, password: login.password, ssl, connectionTimeoutMillis: 10_000 });
+  async function load(login: UpstreamLogin): Promise<FunctionCatalog> {
+    // The same TLS and password rules as the session's own upstream login (src/credentials/pg-upstream-security.ts).
+    const conn = pgAdminConnection(login.security, login.host, login.port);
+    const ssl = login.security.mode === 'prefer' && !(await serverOffersTls(login.host, login.port)) ? false : conn.ssl;
+    const client = new conn.Client({
+      host: login.host, port: login.port, database: login.database, user: login.user, password: login.password,
+      ssl, enableChannelBinding: ssl !== false, connectionTimeoutMillis: 10_000, application_name: 'airlock-catalog',
+    });
     client.on('error', () => {});
     await client.connect();
     try {
@@ -33,10 +39,10 @@ export function makeFunctionCatalogs(now: () => number = Date.now): FunctionCata
   }
 
   return {
-    forLogin(key, login, ssl) {
+    forLogin(key, login) {
       const hit = cache.get(key);
       if (hit && now() - hit.at < CATALOG_TTL_MS) return hit.catalog;
-      const catalog = load(login, ssl);
+      const catalog = load(login);
       const entry = { at: now(), catalog };
       cache.set(key, entry);
       catalog.catch(() => {
