@@ -70,8 +70,11 @@ function security(over: Partial<PgUpstreamSecurity> = {}): PgUpstreamSecurity {
 function askOnce(request: Buffer, sent: Buffer[]) {
   return async (s: Socket, next: () => Promise<Buffer>) => {
     s.write(request);
-    s.on('close', () => sent.push(Buffer.from('closed')));
-    sent.push(await next());
+    const closed = new Promise<null>((r) => s.on('close', () => r(null)));
+    void closed.then(() => sent.push(Buffer.from('closed')));
+    // Ends (so the server closes) when the gateway answers or hangs up, whichever comes first.
+    const answer = await Promise.race([next(), closed]);
+    if (answer) sent.push(answer);
   };
 }
 
@@ -128,6 +131,7 @@ async function sslAnswering(answer: Buffer): Promise<number> {
   const server = createServer((s) => {
     s.once('data', () => s.write(answer));
     s.on('error', () => {});
+    server.close();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   server.unref();
