@@ -136,5 +136,6 @@ export function decide(sql: string, a: Analysis, c: GuardrailConfig, ctx: Decide
       return decision(statements, a.fingerprint, redacted, 'require_where', refusal('require_where', why));
     }
   }
-  return decision(statements, a.fingerprint, redacted, null, null, readsOnly(a, ctx));
+  // Under read_only every statement has just passed the same checks readsOnly makes; do not make them twice.
+  return decision(statements, a.fingerprint, redacted, null, null, c.read_only ? ctx.catalog !== null : readsOnly(a, ctx));
 }

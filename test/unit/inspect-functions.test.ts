@@ -268,3 +268,11 @@ test('COPY of a table reaches its row policies; refusals of opaque functions say
   refused(insp, 'TABLE secured');
   refused(insp, 'SELECT * FROM evil()', 'read_only', /the function evil \(public\.evil\) cannot be shown to only read: it is PL\/pgSQL .*SECURITY DEFINER/);
 });
+
+test('reads_only under read_only: every allowed statement with a catalog, none without', async () => {
+  await initInspect();
+  const withCatalog = makeInspector({ read_only: true }, makeParseCache(), buildCatalog(rows({})));
+  assert.equal(withCatalog.inspect('SELECT lower(name) FROM t').reads_only, true);
+  assert.equal(withCatalog.inspect('SELECT unknown_fn()').reads_only, false);
+  assert.equal(makeInspector({ read_only: true }, makeParseCache()).inspect('SELECT 1').reads_only, false);
+});
