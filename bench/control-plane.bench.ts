@@ -337,7 +337,7 @@ async function benchExpiry(kind: Kind): Promise<void> {
     const expiresAt = new Date(expiresAtMs).toISOString();
     const grants = Array.from({ length: GRANTS }, (_, i) => ({
       id: `grt_bench${String(i).padStart(6, '0')}`, request_id: `req_bench${String(i).padStart(6, '0')}`, principal: `user-${i % 1000}`, resource: 'prod-orders', role: 'read',
-      status: 'active', starts_at: startsAt, expires_at: expiresAt, ended_at: null, end_reason: null, ended_by: null, break_glass: 0, needs_review: 0,
+      status: 'active' as const, starts_at: startsAt, expires_at: expiresAt, ended_at: null, end_reason: null, ended_by: null, break_glass: 0, needs_review: 0,
     }));
     for (let i = 0; i < grants.length; i += 500) await store.db.insertInto('grants').values(grants.slice(i, i + 500)).execute();
     await access.expiry.start();

@@ -5,8 +5,9 @@ import type { Access } from './access.js';
 import type { Change } from './change-bus.js';
 import { CHANGE_CHANNEL } from './unit-of-work.js';
 import { instanceAppName } from './unended-sessions.js';
+import type { Log } from '../domain/log.js';
 
-export function attachClusterFanout(access: Access, storeUrl: string, log: { info(o: object, m?: string): void; warn(o: object, m?: string): void }) {
+export function attachClusterFanout(access: Access, storeUrl: string, log: Pick<Log, 'info' | 'warn'>) {
   let client: pg.Client | null = null;
   let stopped = false;
   let retry: NodeJS.Timeout | null = null;

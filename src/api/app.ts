@@ -1,11 +1,12 @@
 // The HTTP API: Fastify with bearer-token auth, problem+json errors, the routes, SSE and the OpenAPI document.
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
-import { z } from 'zod';
 import { AirlockError } from '../domain/errors.js';
 import type { Caller } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import type { PolicySource } from '../policy/source.js';
-import { openApiDocument, defineRoutes, type RouteDef } from './routing.js';
+import { defineRoutes, describeOnly, type RouteDef } from './routing.js';
+import { registerOpenApi } from './openapi.js';
+import { responses } from './schemas.js';
 import { sendProblem } from './problem.js';
 import { accessRoutes } from './routes-access.js';
 import { adminRoutes } from './routes-admin.js';
@@ -56,27 +57,27 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     return access.tokens.authenticate(m[1]!, req.ip);
   }
 
+  describeOnly(app);
+  await registerOpenApi(app, deps.version);
   app.setErrorHandler((err, req, reply) => sendProblem(reply, err, req));
   const apiNotFound = (req: FastifyRequest, reply: FastifyReply) => sendProblem(reply, new AirlockError('AIRLOCK_NOT_FOUND', `There is no ${req.method} ${req.url.split('?')[0]} in the API; see /api/v1/openapi.json.`), req);
-  app.setNotFoundHandler(apiNotFound);
 
   const routes: RouteDef<any, any, any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
-    { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, handler: async () => ({ ok: true, version: deps.version }) },
+    { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, response: responses.healthz, handler: async () => ({ ok: true, version: deps.version }) },
     {
-      method: 'GET', url: '/api/v1/gateways', tag: 'meta', summary: 'Where the database gateways listen, and the CA certificate that signs their TLS certificates', auth: false,
+      method: 'GET', url: '/api/v1/gateways', tag: 'meta', summary: 'Where the database gateways listen, and the CA certificate that signs their TLS certificates', auth: false, response: responses.gateways,
       handler: async () => {
         const g = deps.gateways?.() ?? {};
         return { postgres: g.postgres ? { host: g.postgres.host, port: g.postgres.port, ca: g.postgres.ca } : null };
       },
     },
-    { method: 'GET', url: '/api/v1/openapi.json', tag: 'meta', summary: 'This document', auth: false, handler: async () => doc },
+    { method: 'GET', url: '/api/v1/openapi.json', tag: 'meta', summary: 'This document', auth: false, response: responses.openapi, handler: async () => app.swagger() },
     ...accessRoutes(access),
     ...adminRoutes({ access, policySource: deps.policySource, reloadPolicy: deps.reloadPolicy }),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => deps.gateways?.().postgres?.ca ?? null }),
   ];
   defineRoutes(app, authenticate, routes);
   registerEventStream(app, access, authenticate);
-  registerConsoleStatic(app, { root: deps.webRoot, apiNotFound });
-  const doc = openApiDocument([...routes, { method: 'GET', url: '/api/v1/events', tag: 'events', summary: 'Server-sent events: request, grant, lock and session changes you may see', query: z.strictObject({}), handler: async () => undefined }], deps.version);
+  await registerConsoleStatic(app, { root: deps.webRoot, apiNotFound });
   return app;
 }

@@ -4,6 +4,7 @@ import type { Caller } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import type { Change } from '../access/change-bus.js';
 import { sendProblem } from './problem.js';
+import { EVENT_STREAM_ROUTE_SCHEMA } from './schemas.js';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -20,7 +21,7 @@ function visible(access: Access, caller: Caller, c: Change): boolean {
 }
 
 export function registerEventStream(app: FastifyInstance, access: Access, authenticate: (req: FastifyRequest) => Promise<Caller>): void {
-  app.get('/api/v1/events', async function eventStream(req, reply) {
+  app.get('/api/v1/events', { schema: EVENT_STREAM_ROUTE_SCHEMA }, async function eventStream(req, reply) {
     let caller: Caller;
     try {
       caller = await authenticate(req);

@@ -6,6 +6,7 @@ import type { Caller, AccessRequest } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import { explain } from '../policy/explain.js';
 import type { RouteDef } from './routing.js';
+import { responses } from './schemas.js';
 import { forbidden } from './routing.js';
 
 const id = z.strictObject({ id: z.string().min(1).max(100).describe('the id, e.g. req_… or grt_…') });
@@ -47,6 +48,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
   return [
     {
       method: 'GET', url: '/api/v1/whoami', tag: 'identity', summary: 'Who the token belongs to and what they may do',
+      response: responses.whoami,
       async handler({ caller }) {
         const p = access.policy();
         const approverOf = p.roles.filter((r) => p.isApprover(caller.principal, r)).map((r) => r.name);
@@ -56,6 +58,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
     },
     {
       method: 'GET', url: '/api/v1/resources', tag: 'access', summary: 'Resources, with the roles the caller may request on each and their limits',
+      response: responses.resources,
       async handler({ caller }) {
         const p = access.policy();
         const ex = explain(p, caller.principal.name);
@@ -72,6 +75,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
     },
     {
       method: 'POST', url: '/api/v1/requests', tag: 'access', summary: 'Ask for a role on a resource for a duration, with a reason', body: newRequest,
+      response: responses.requestCreated,
       async handler({ caller, body, reply }) {
         const b = body as z.infer<typeof newRequest>;
         const r = await access.requests.create(caller, { resource: b.resource, role: b.role, duration_seconds: b.duration, reason: b.reason, ticket: b.ticket, break_glass: b.break_glass, extends_grant_id: b.extends_grant_id });
@@ -81,6 +85,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
     },
     {
       method: 'GET', url: '/api/v1/requests', tag: 'access', summary: 'Requests: your own, those you may review, or all (admins and auditors)',
+      response: responses.requests,
       query: z.strictObject({
         status: z.enum(['pending', 'approved', 'denied', 'cancelled', 'timed_out']).optional(),
         scope: z.enum(['mine', 'reviewable', 'all']).default('mine').describe('mine: yours; reviewable: pending ones you may decide; all: admins and auditors'),
@@ -97,6 +102,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
     },
     {
       method: 'GET', url: '/api/v1/requests/:id', tag: 'access', summary: 'One request with its reviews', params: id,
+      response: responses.requestWithReviews,
       async handler({ caller, params }) {
         const r = await access.requests.get(params.id);
         if (!r || !canSeeRequest(access, caller, r)) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no request ${params.id} that you can see.`);
@@ -105,20 +111,24 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
     },
     {
       method: 'POST', url: '/api/v1/requests/:id/approve', tag: 'reviews', summary: 'Approve a request (the last approval needed creates the grant)', params: id,
+      response: responses.reviewOutcome,
       body: z.strictObject({ comment: z.string().max(2000).optional() }),
       handler: ({ caller, params, body }) => access.reviews.approve(caller, params.id, body.comment),
     },
     {
       method: 'POST', url: '/api/v1/requests/:id/deny', tag: 'reviews', summary: 'Deny a request, saying why', params: id,
+      response: responses.reviewOutcome,
       body: z.strictObject({ comment: z.string().max(2000).describe('why; the requester reads it') }),
       handler: ({ caller, params, body }) => access.reviews.deny(caller, params.id, body.comment),
     },
     {
       method: 'POST', url: '/api/v1/requests/:id/cancel', tag: 'access', summary: 'Cancel your own pending request', params: id,
+      response: responses.request,
       handler: ({ caller, params }) => access.requests.cancel(caller, params.id),
     },
     {
       method: 'GET', url: '/api/v1/grants', tag: 'access', summary: 'Grants: yours, or everyone\'s for admins and auditors',
+      response: responses.grants,
       query: z.strictObject({
         active: z.enum(['true', 'false']).optional().describe('only active grants'),
         principal: z.string().max(100).optional(),
@@ -134,6 +144,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
     },
     {
       method: 'GET', url: '/api/v1/grants/:id', tag: 'access', summary: 'One grant', params: id,
+      response: responses.grantWithSessions,
       async handler({ caller, params }) {
         const g = await access.grants.get(params.id);
         if (!g || (g.principal !== caller.principal.name && !canSeeAll(access, caller))) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no grant ${params.id} that you can see.`);
@@ -142,6 +153,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
     },
     {
       method: 'POST', url: '/api/v1/grants/:id/revoke', tag: 'access', summary: 'End a grant now (the grantee or an admin), saying why; live sessions end', params: id,
+      response: responses.grant,
       body: z.strictObject({ reason: z.string().max(2000) }),
       handler: ({ caller, params, body }) => access.grants.revoke(caller, params.id, body.reason),
     },

@@ -6,6 +6,7 @@ import type { Access } from '../access/access.js';
 import { explain } from '../policy/explain.js';
 import type { PolicySource } from '../policy/source.js';
 import type { RouteDef } from './routing.js';
+import { responses } from './schemas.js';
 import { forbidden } from './routing.js';
 import { canSeeAll } from './routes-access.js';
 
@@ -40,11 +41,13 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
   return [
     {
       method: 'GET', url: '/api/v1/locks', tag: 'locks', summary: 'Locks (active ones, or all)',
+      response: responses.locks,
       query: z.strictObject({ active: z.enum(['true', 'false']).default('true') }),
       handler: async ({ query }) => ({ locks: await access.locks.list({ active: query.active === 'true' }) }),
     },
     {
       method: 'POST', url: '/api/v1/locks', tag: 'locks', summary: 'Lock a principal, resource or role: refuses new grants and sessions and ends live ones',
+      response: responses.lockCreated,
       body: z.strictObject({ target_kind: z.enum(['principal', 'resource', 'role']), target: z.string().min(1).max(100), reason: z.string().max(2000) }),
       async handler({ caller, body, reply }) {
         const out = await access.locks.create(caller, body.target_kind, body.target, body.reason);
@@ -54,10 +57,12 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
     },
     {
       method: 'POST', url: '/api/v1/locks/:id/lift', tag: 'locks', summary: 'Lift a lock', params: id,
+      response: responses.lock,
       handler: ({ caller, params }) => access.locks.lift(caller, params.id),
     },
     {
       method: 'GET', url: '/api/v1/tokens', tag: 'identity', summary: 'Tokens (never their values): yours, or anyone\'s for admins',
+      response: responses.tokens,
       query: z.strictObject({ principal: z.string().max(100).optional() }),
       async handler({ caller, query }) {
         const admin = access.policy().isAdmin(caller.principal);
@@ -67,6 +72,7 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
     },
     {
       method: 'POST', url: '/api/v1/tokens', tag: 'identity', summary: 'Create an access token (shown once)',
+      response: responses.tokenCreated,
       body: z.strictObject({ principal: z.string().min(1).max(100), ttl: z.string().max(32).default('8h').describe('lifetime, e.g. 8h, 30d'), label: z.string().max(200).optional() }),
       async handler({ caller, body, reply }) {
         const ttl = parseDuration(body.ttl);
@@ -78,10 +84,12 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
     },
     {
       method: 'POST', url: '/api/v1/tokens/:id/revoke', tag: 'identity', summary: 'Revoke a token', params: id,
+      response: responses.token,
       handler: ({ caller, params }) => access.tokens.revoke(caller, params.id),
     },
     {
       method: 'GET', url: '/api/v1/sessions', tag: 'sessions', summary: 'Live sessions on this gateway process',
+      response: responses.sessions,
       async handler({ caller }) {
         const all = canSeeAll(access, caller);
         return { sessions: access.sessions.list(all ? {} : { principal: caller.principal.name }) };
@@ -89,6 +97,7 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
     },
     {
       method: 'POST', url: '/api/v1/sessions/:id/kill', tag: 'sessions', summary: 'End a live session now (admin), on whichever gateway process holds it', params: id,
+      response: responses.sessionKilled,
       body: z.strictObject({ reason: z.string().max(2000).default('') }),
       async handler({ caller, params, body }) {
         requireAdmin(caller, 'kill sessions');
@@ -98,6 +107,7 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
     },
     {
       method: 'GET', url: '/api/v1/policy', tag: 'policy', summary: 'The loaded policy (admins and auditors)',
+      response: responses.policy,
       async handler({ caller }) {
         requireAuditor(caller);
         const p = access.policy();
@@ -109,6 +119,7 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
     },
     {
       method: 'GET', url: '/api/v1/policy/explain', tag: 'policy', summary: 'Which roles a principal may request on a resource, with limits, approvers and the rule behind each refusal',
+      response: responses.explanation,
       query: z.strictObject({ principal: z.string().max(100).optional(), resource: z.string().max(100).optional() }),
       async handler({ caller, query }) {
         const who = query.principal ?? caller.principal.name;
@@ -118,6 +129,7 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
     },
     {
       method: 'POST', url: '/api/v1/policy/reload', tag: 'policy', summary: 'Reload the policy file now (admin); an invalid file is refused and the old policy kept',
+      response: responses.policyReload,
       async handler({ caller }) {
         requireAdmin(caller, 'reload the policy');
         return deps.reloadPolicy(caller.principal.name, caller.source);
@@ -125,6 +137,7 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
     },
     {
       method: 'GET', url: '/api/v1/audit/verify', tag: 'audit', summary: 'Check the whole hash chain; names the first bad sequence number',
+      response: responses.auditVerify,
       async handler({ caller }) {
         requireAuditor(caller);
         return access.audit.verify();
@@ -132,6 +145,7 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
     },
     {
       method: 'GET', url: '/api/v1/audit/events', tag: 'audit', summary: 'Audit events in order; format=jsonl streams them (for a SIEM)', query: auditFilter,
+      response: responses.auditEvents,
       async handler({ caller, query, reply }) {
         requireAuditor(caller);
         await access.audit.flush();

@@ -8,6 +8,7 @@ import type { PasswordService } from '../access/passwords.js';
 import { MAX_PASSWORD_LENGTH } from '../access/passwords.js';
 import type { LiveSessionInfo } from '../access/session-registry.js';
 import type { RouteDef } from './routing.js';
+import { responses } from './schemas.js';
 import { forbidden } from './routing.js';
 import { canSeeAll } from './routes-access.js';
 import { CSRF_HEADER, type ConsoleAuth } from './console-auth.js';
@@ -99,6 +100,7 @@ export function consoleRoutes(deps: { access: Access; passwords: PasswordService
   return [
     {
       method: 'POST', url: '/api/v1/console/sign-in', tag: 'console', summary: `Sign in to the console with a local password or an access token; sets an HttpOnly session cookie. Send the header ${CSRF_HEADER} (any value).`, auth: false,
+      response: responses.consoleSignIn,
       body: z.strictObject({
         principal: z.string().min(1).max(100).optional().describe('your principal name (with password)'),
         password: z.string().max(MAX_PASSWORD_LENGTH + 1).optional(),
@@ -114,10 +116,12 @@ export function consoleRoutes(deps: { access: Access; passwords: PasswordService
     },
     {
       method: 'POST', url: '/api/v1/console/sign-out', tag: 'console', summary: 'Sign out of the console: the session is deleted and the cookie cleared', auth: false,
+      response: responses.consoleSignOut,
       handler: ({ req, reply }) => consoleAuth.signOut(req, reply),
     },
     {
       method: 'GET', url: '/api/v1/console/session', tag: 'console', summary: 'The console session of this browser: who, until when, and the CSRF value for changes', auth: false,
+      response: responses.consoleSession,
       async handler({ req, reply }) {
         reply.header('cache-control', 'no-store');
         const s = await consoleAuth.current(req);
@@ -126,6 +130,7 @@ export function consoleRoutes(deps: { access: Access; passwords: PasswordService
     },
     {
       method: 'GET', url: '/api/v1/gateways/ca.crt', tag: 'meta', summary: 'The CA certificate of the database gateways, as a file (for sslrootcert)', auth: false,
+      response: responses.gatewayCa,
       async handler({ reply }) {
         const ca = deps.gatewayCa();
         if (!ca) throw new AirlockError('AIRLOCK_NOT_FOUND', 'This server runs no database gateway, so it has no gateway CA certificate.');
@@ -134,12 +139,14 @@ export function consoleRoutes(deps: { access: Access; passwords: PasswordService
     },
     {
       method: 'POST', url: '/api/v1/principals/:name/password', tag: 'console', summary: 'Set a console password (your own, or anyone\'s as admin); ends that principal\'s password sessions',
+      response: responses.passwordSet,
       params: z.strictObject({ name: z.string().min(1).max(100) }),
       body: z.strictObject({ password: z.string().max(MAX_PASSWORD_LENGTH + 1).describe('the new password, at least 12 characters') }),
       handler: ({ caller, params, body }) => passwords.set(caller, params.name, body.password),
     },
     {
       method: 'GET', url: '/api/v1/principals', tag: 'identity', summary: 'Principals in the policy, with whether they have a console password and how many valid tokens (admins and auditors)',
+      response: responses.principals,
       async handler({ caller }) {
         if (!canSeeAll(access, caller)) throw forbidden('Only admins and auditors can list principals.');
         const p = access.policy();
@@ -161,6 +168,7 @@ export function consoleRoutes(deps: { access: Access; passwords: PasswordService
     },
     {
       method: 'GET', url: '/api/v1/sessions/history', tag: 'sessions', summary: 'Sessions (live and ended) from the audit log, newest first: yours, or everyone\'s for admins and auditors',
+      response: responses.sessionHistory,
       query: z.strictObject({
         principal: z.string().max(100).optional(),
         resource: z.string().max(100).optional(),
@@ -173,6 +181,7 @@ export function consoleRoutes(deps: { access: Access; passwords: PasswordService
     },
     {
       method: 'GET', url: '/api/v1/sessions/:id/statements', tag: 'sessions', summary: 'One session\'s statement timeline: text, decision, rule, rows, duration, error',
+      response: responses.sessionStatements,
       params: z.strictObject({ id: z.string().min(1).max(100) }),
       query: z.strictObject({
         since: z.string().datetime({ offset: true }).optional().describe('when the session started, if known (faster)'),

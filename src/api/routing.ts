@@ -1,4 +1,5 @@
-// Route definitions with zod schemas: one table that both registers the Fastify routes and writes the OpenAPI page.
+// Route definitions with zod schemas: one table that registers the Fastify routes and, through their JSON Schemas,
+// feeds @fastify/swagger's OpenAPI document. zod checks requests; the JSON Schemas only describe.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z, ZodError, type ZodType } from 'zod';
 import type { Caller } from '../domain/model.js';
@@ -14,6 +15,14 @@ export interface RouteContext<B, Q, P> {
   reply: FastifyReply;
 }
 
+/** An answer that is not JSON (a file): its media type. */
+export interface RawResponse {
+  content: string;
+  description: string;
+}
+
+export type ResponseSpec = ZodType | { readonly [status: number]: ZodType | RawResponse };
+
 export interface RouteDef<B = unknown, Q = unknown, P = unknown> {
   method: 'GET' | 'POST' | 'DELETE';
   url: string;
@@ -22,6 +31,8 @@ export interface RouteDef<B = unknown, Q = unknown, P = unknown> {
   body?: ZodType<B>;
   query?: ZodType<Q>;
   params?: ZodType<P>;
+  /** The body of a 200 answer, or bodies by status (see schemas.ts). */
+  response?: ResponseSpec;
   /** false for the few public endpoints (health, OpenAPI). */
   auth?: boolean;
   handler(ctx: RouteContext<B, Q, P>): Promise<unknown>;
@@ -42,6 +53,7 @@ export function defineRoutes(app: FastifyInstance, authenticate: (req: FastifyRe
     app.route({
       method: r.method,
       url: r.url,
+      schema: routeSchema(r),
       handler: async function airlockRoute(req, reply) {
         const caller = r.auth === false ? (undefined as unknown as Caller) : await authenticate(req);
         const body = r.method === 'GET' ? undefined : parse(r.body ?? z.strictObject({}), req.body, 'request body');
@@ -55,55 +67,48 @@ export function defineRoutes(app: FastifyInstance, authenticate: (req: FastifyRe
   }
 }
 
-function jsonSchema(s: ZodType | undefined): Record<string, unknown> | undefined {
-  if (!s) return undefined;
+/**
+ * Requests are checked by zod in the handler (so errors read the same everywhere) and answers are sent as the
+ * handlers return them: Fastify's own compilers would check and reshape both from the descriptive JSON Schemas.
+ */
+export function describeOnly(app: FastifyInstance): void {
+  app.setValidatorCompiler(() => () => true);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+}
+
+export function jsonSchema(s: ZodType, io: 'input' | 'output'): Record<string, unknown> {
   try {
-    return z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+    const { $schema: _, ...js } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+    return js;
   } catch {
     return { type: 'object' };
   }
 }
 
-/** The OpenAPI 3.1 document for the routes given. */
-export function openApiDocument(routes: RouteDef<any, any, any>[], version: string): Record<string, unknown> { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const r of routes) {
-    const path = r.url.replace(/:([a-zA-Z_]+)/g, '{$1}');
-    const params: unknown[] = [];
-    for (const [where, schema] of [['path', r.params], ['query', r.query]] as const) {
-      const js = jsonSchema(schema);
-      const props = (js?.properties ?? {}) as Record<string, Record<string, unknown>>;
-      const required = new Set((js?.required as string[] | undefined) ?? []);
-      for (const [name, p] of Object.entries(props)) params.push({ name, in: where, required: where === 'path' || required.has(name), description: p.description, schema: p });
-    }
-    (paths[path] ??= {})[r.method.toLowerCase()] = {
-      summary: r.summary,
-      tags: [r.tag],
-      ...(r.auth === false ? { security: [] } : {}),
-      ...(params.length ? { parameters: params } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body) } } } } : {}),
-      responses: {
-        '200': { description: 'OK' },
-        default: { description: 'An error', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } },
-      },
-    };
+const isZod = (v: unknown): v is ZodType => v instanceof z.ZodType;
+
+function responseSchemas(spec: ResponseSpec | undefined): Record<string, unknown> {
+  const byStatus: Record<string, unknown> = {};
+  const entries = spec === undefined ? [] : isZod(spec) ? [[200, spec] as const] : Object.entries(spec);
+  for (const [status, body] of entries) {
+    byStatus[status] = isZod(body)
+      ? { description: body.description ?? 'OK', ...jsonSchema(body, 'output') }
+      : { description: body.description, content: { [body.content]: { schema: { type: 'string' } } } };
   }
+  byStatus.default = { description: 'An error', content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } } };
+  return byStatus;
+}
+
+/** The route's OpenAPI description, as Fastify route schema that @fastify/swagger reads. */
+function routeSchema(r: RouteDef<any, any, any>): Record<string, unknown> { // eslint-disable-line @typescript-eslint/no-explicit-any
   return {
-    openapi: '3.1.0',
-    info: { title: 'Airlock API', version, description: 'Just-in-time, time-bound, audited access. Errors are application/problem+json with a stable `code`.' },
-    servers: [{ url: '/' }],
-    security: [{ bearer: [] }],
-    components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An Airlock access token (alk_…)' } },
-      schemas: {
-        Problem: {
-          type: 'object',
-          required: ['type', 'title', 'status', 'code', 'detail'],
-          properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, code: { type: 'string' }, detail: { type: 'string', description: 'A sentence that says what happened and what to do' } },
-        },
-      },
-    },
-    paths,
+    summary: r.summary,
+    tags: [r.tag],
+    ...(r.auth === false ? { security: [] } : {}),
+    ...(r.params ? { params: jsonSchema(r.params, 'input') } : {}),
+    ...(r.query ? { querystring: jsonSchema(r.query, 'input') } : {}),
+    ...(r.body ? { body: jsonSchema(r.body, 'input') } : {}),
+    response: responseSchemas(r.response),
   };
 }
 

@@ -1,9 +1,7 @@
 // SQL text helpers for role management, where PostgreSQL takes no bind parameters: quoting, name checks, SCRAM verifiers.
-import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { AirlockError } from '../domain/errors.js';
-
-const pbkdf2Async = promisify(pbkdf2);
+import { postgresVerifierText, scramVerifierAsync, SCRAM_ITERATIONS } from '../domain/scram.js';
 
 /** PostgreSQL truncates identifiers to NAMEDATALEN-1 bytes; a truncated role name would silently point at another role. */
 export const MAX_IDENTIFIER_BYTES = 63;
@@ -68,19 +66,10 @@ export function generatePassword(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/** PostgreSQL's default scram_iterations. */
-const SCRAM_ITERATIONS = 4096;
-
 /**
- * The SCRAM-SHA-256 verifier PostgreSQL stores for a password (RFC 5802/7677), computed here like psql's \password does,
+ * The SCRAM-SHA-256 verifier PostgreSQL stores for a password, computed here like psql's \password does,
  * so CREATE ROLE never carries the plaintext: a server with log_statement = 'ddl' logs only the verifier.
- * The password is ASCII (base64url), for which SASLprep is the identity.
  */
 export async function scramVerifier(password: string, iterations = SCRAM_ITERATIONS): Promise<string> {
-  const salt = randomBytes(16);
-  const salted = await pbkdf2Async(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256');
-  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
-  const storedKey = createHash('sha256').update(clientKey).digest();
-  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
-  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+  return postgresVerifierText(await scramVerifierAsync(password, randomBytes(16), iterations));
 }

@@ -1,104 +1,118 @@
-// The records of the access lifecycle, as plain data shared by every layer.
+// The records of the access lifecycle, as plain data shared by every layer: each a zod schema (which the API's
+// response schemas and OpenAPI document reuse) and the type inferred from it, so the shape is written once.
+import { z } from 'zod';
 
-export type PrincipalKind = 'user' | 'agent';
+export const principalKind = z.enum(['user', 'agent']);
+export type PrincipalKind = z.infer<typeof principalKind>;
 
-export interface Principal {
-  name: string;
-  kind: PrincipalKind;
-  groups: string[];
-  email?: string | undefined;
-}
+export const principalRecord = z.object({
+  name: z.string(),
+  kind: principalKind,
+  groups: z.array(z.string()),
+  email: z.string().optional(),
+});
+export type Principal = z.infer<typeof principalRecord>;
 
-export type ResourceKind = 'postgres' | 'mysql' | 'ssh' | 'exec' | 'http';
+export const resourceKind = z.enum(['postgres', 'mysql', 'ssh', 'exec', 'http']);
+export type ResourceKind = z.infer<typeof resourceKind>;
 
-export type RequestStatus = 'pending' | 'approved' | 'denied' | 'cancelled' | 'timed_out';
-export type GrantStatus = 'active' | 'expired' | 'revoked';
-export type ReviewDecision = 'approve' | 'deny';
-export type LockTargetKind = 'principal' | 'resource' | 'role';
+export const requestStatus = z.enum(['pending', 'approved', 'denied', 'cancelled', 'timed_out']);
+export type RequestStatus = z.infer<typeof requestStatus>;
+export const grantStatus = z.enum(['active', 'expired', 'revoked']);
+export type GrantStatus = z.infer<typeof grantStatus>;
+export const reviewDecision = z.enum(['approve', 'deny']);
+export type ReviewDecision = z.infer<typeof reviewDecision>;
+export const lockTargetKind = z.enum(['principal', 'resource', 'role']);
+export type LockTargetKind = z.infer<typeof lockTargetKind>;
 
-export interface AccessRequest {
-  id: string;
-  principal: string;
-  resource: string;
-  role: string;
-  duration_seconds: number;
-  reason: string;
-  ticket: string | null;
-  status: RequestStatus;
-  break_glass: boolean;
-  /** 'rule:<index>' when a rule approved it, null otherwise. */
-  auto_approved_by: string | null;
-  extends_grant_id: string | null;
-  grant_id: string | null;
-  created_at: string;
-  updated_at: string;
-  timeout_at: string;
-  decided_at: string | null;
-  decided_by: string | null;
-  source_addr: string | null;
-}
+const time = z.string().describe('ISO-8601 UTC time');
 
-export interface Review {
-  id: string;
-  request_id: string;
-  reviewer: string;
-  decision: ReviewDecision;
-  comment: string | null;
-  /** True for the review that break-glass access needs after the fact. */
-  post_hoc: boolean;
-  created_at: string;
-}
+export const accessRequestRecord = z.object({
+  id: z.string().describe('req_…'),
+  principal: z.string(),
+  resource: z.string(),
+  role: z.string(),
+  duration_seconds: z.number().int(),
+  reason: z.string(),
+  ticket: z.string().nullable(),
+  status: requestStatus,
+  break_glass: z.boolean(),
+  auto_approved_by: z.string().nullable().describe("'rule:<index>' when a rule approved it, null otherwise"),
+  extends_grant_id: z.string().nullable(),
+  grant_id: z.string().nullable(),
+  created_at: time,
+  updated_at: time,
+  timeout_at: time,
+  decided_at: time.nullable(),
+  decided_by: z.string().nullable(),
+  source_addr: z.string().nullable(),
+});
+export type AccessRequest = z.infer<typeof accessRequestRecord>;
 
-export interface Grant {
-  id: string;
-  request_id: string;
-  principal: string;
-  resource: string;
-  role: string;
-  status: GrantStatus;
-  starts_at: string;
-  expires_at: string;
-  ended_at: string | null;
-  end_reason: string | null;
-  ended_by: string | null;
-  break_glass: boolean;
-  /** Break-glass grants need a review after the fact; cleared when one is recorded. */
-  needs_review: boolean;
-}
+export const reviewRecord = z.object({
+  id: z.string().describe('rev_…'),
+  request_id: z.string(),
+  reviewer: z.string(),
+  decision: reviewDecision,
+  comment: z.string().nullable(),
+  post_hoc: z.boolean().describe('true for the review that break-glass access needs after the fact'),
+  created_at: time,
+});
+export type Review = z.infer<typeof reviewRecord>;
 
-export interface Lock {
-  id: string;
-  target_kind: LockTargetKind;
-  target: string;
-  reason: string;
-  created_by: string;
-  created_at: string;
-  lifted_at: string | null;
-  lifted_by: string | null;
-}
+export const grantRecord = z.object({
+  id: z.string().describe('grt_…'),
+  request_id: z.string(),
+  principal: z.string(),
+  resource: z.string(),
+  role: z.string(),
+  status: grantStatus,
+  starts_at: time,
+  expires_at: time,
+  ended_at: time.nullable(),
+  end_reason: z.string().nullable(),
+  ended_by: z.string().nullable(),
+  break_glass: z.boolean(),
+  needs_review: z.boolean().describe('break-glass grants need a review after the fact; cleared when one is recorded'),
+});
+export type Grant = z.infer<typeof grantRecord>;
 
-export interface TokenRecord {
-  id: string;
-  principal: string;
-  label: string | null;
-  created_at: string;
-  expires_at: string;
-  revoked_at: string | null;
-  created_by: string;
-}
+export const lockRecord = z.object({
+  id: z.string().describe('lck_…'),
+  target_kind: lockTargetKind,
+  target: z.string(),
+  reason: z.string(),
+  created_by: z.string(),
+  created_at: time,
+  lifted_at: time.nullable(),
+  lifted_by: z.string().nullable(),
+});
+export type Lock = z.infer<typeof lockRecord>;
+
+export const tokenRecord = z.object({
+  id: z.string().describe('tok_…'),
+  principal: z.string(),
+  label: z.string().nullable(),
+  created_at: time,
+  expires_at: time,
+  revoked_at: time.nullable(),
+  created_by: z.string(),
+});
+export type TokenRecord = z.infer<typeof tokenRecord>;
 
 /** One entry of the hash-chained audit log. */
-export interface AuditEvent {
-  seq: number;
-  time: string;
-  actor: string;
-  action: string;
-  target: string | null;
-  source: string | null;
-  details: Record<string, unknown>;
-  prev_hash: string;
-  hash: string;
-}
+export const auditEventRecord = z.object({
+  seq: z.number().int(),
+  time,
+  actor: z.string(),
+  action: z.string(),
+  target: z.string().nullable(),
+  source: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  prev_hash: z.string(),
+  hash: z.string(),
+});
+export type AuditEvent = z.infer<typeof auditEventRecord>;
 
 /** What a caller hands to the audit log; the log assigns seq, time and the hashes. */
 export interface AuditInput {

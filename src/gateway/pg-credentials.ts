@@ -11,6 +11,7 @@ import { resolveSecret } from '../credentials/secret-ref.js';
 import { pgAdminConnection, pgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
 import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
 import type { UpstreamLogin } from './types.js';
+import { withFields, type Log } from '../domain/log.js';
 
 export function splitAddress(address: string, defaultPort: number): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(address.trim());
@@ -45,7 +46,7 @@ export function makePgCredentials(deps: {
   dataDir: string;
   /** This deployment's id: in the marker role, role names and comments, so it never touches another Airlock's roles. */
   deploymentId?: string;
-  log: { warn(o: object, m?: string): void; error(o: object, m?: string): void; info(o: object, m?: string): void };
+  log: Log;
 }) {
   const { access, log } = deps;
   let retryTimer: NodeJS.Timeout | null = null;
@@ -71,7 +72,7 @@ export function makePgCredentials(deps: {
         connect: pgAdminConnection(pgUpstreamSecurity(resource, host), host, port),
         clock: access.clock,
         deploymentId: deps.deploymentId,
-        log: (msg, fields) => log.info({ resource: name, ...fields }, msg),
+        log: withFields(log, { resource: name }),
         onEvent: (e) => recordEvent(name, e),
       });
       managers.set(id, m);

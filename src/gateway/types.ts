@@ -4,6 +4,7 @@ import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import type { GuardrailConfig } from '../inspect/index.js';
 import type { SessionRegistry } from '../access/session-registry.js';
 import type { PgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
+import type { Log } from '../domain/log.js';
 
 export interface UpstreamLogin {
   host: string;
@@ -70,5 +71,5 @@ export interface GatewayDeps {
   audit: AuditSink;
   /** This process's id (recorded in session.start), so a later start can tell whose sessions were left open. */
   instance?: string;
-  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  log: Log;
 }

@@ -2,6 +2,7 @@
 // retried a few times, and never in the way of the change that caused it.
 import { createHmac } from 'node:crypto';
 import type { NotifyEvent, WebhookDef, SecretRef } from '../policy/schema.js';
+import type { Log } from '../domain/log.js';
 
 export interface Notice {
   event: NotifyEvent;
@@ -15,7 +16,7 @@ export interface Notice {
 export interface WebhookDeps {
   webhooks: () => readonly WebhookDef[];
   resolveSecret: (ref: SecretRef) => string;
-  log: { warn(o: object, m?: string): void };
+  log: Pick<Log, 'warn'>;
   /** Delivery outcomes, e.g. for the audit log. */
   onDelivery?: (d: { webhook: string; event: NotifyEvent; ok: boolean; status: number | null; attempts: number; error?: string }) => void;
   retries?: number;

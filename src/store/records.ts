@@ -1,21 +1,21 @@
 // Row ↔ record conversion at one place: 0/1 integers become booleans, nothing else changes shape.
-import type { AccessRequest, Grant, Lock, Review, TokenRecord, RequestStatus, GrantStatus, ReviewDecision, LockTargetKind } from '../domain/model.js';
+import type { AccessRequest, Grant, Lock, Review, TokenRecord } from '../domain/model.js';
 import type { DB } from './schema.js';
 
 export function toRequest(r: DB['requests']): AccessRequest {
-  return { ...r, duration_seconds: Number(r.duration_seconds), status: r.status as RequestStatus, break_glass: Boolean(r.break_glass) };
+  return { ...r, duration_seconds: Number(r.duration_seconds), break_glass: Boolean(r.break_glass) };
 }
 
 export function toGrant(r: DB['grants']): Grant {
-  return { ...r, status: r.status as GrantStatus, break_glass: Boolean(r.break_glass), needs_review: Boolean(r.needs_review) };
+  return { ...r, break_glass: Boolean(r.break_glass), needs_review: Boolean(r.needs_review) };
 }
 
 export function toReview(r: DB['reviews']): Review {
-  return { ...r, decision: r.decision as ReviewDecision, post_hoc: Boolean(r.post_hoc) };
+  return { ...r, post_hoc: Boolean(r.post_hoc) };
 }
 
 export function toLock(r: DB['locks']): Lock {
-  return { ...r, target_kind: r.target_kind as LockTargetKind };
+  return { ...r };
 }
 
 export function toToken(r: DB['tokens']): TokenRecord {

@@ -1,93 +1,31 @@
-// The tables, as Kysely sees them. Times are ISO-8601 UTC text (fixed width, so text order is time order);
-// booleans are 0/1 integers so SQLite and PostgreSQL read the same.
+// The tables, as Kysely sees them: the domain's records (domain/model.ts) with their stored encodings. Times are
+// ISO-8601 UTC text (fixed width, so text order is time order); booleans are 0/1 integers so SQLite and PostgreSQL read the same.
 import type { Generated } from 'kysely';
+import type { AccessRequest, AuditEvent, Grant, Lock, Review, TokenRecord } from '../domain/model.js';
 
-export interface RequestsTable {
-  id: string;
-  principal: string;
-  resource: string;
-  role: string;
-  duration_seconds: number;
-  reason: string;
-  ticket: string | null;
-  status: string;
-  break_glass: number;
-  auto_approved_by: string | null;
-  extends_grant_id: string | null;
-  grant_id: string | null;
-  created_at: string;
-  updated_at: string;
-  timeout_at: string;
-  decided_at: string | null;
-  decided_by: string | null;
-  source_addr: string | null;
-}
+/** A domain record as a row: the named boolean fields stored as 0/1. */
+type Row<T, Booleans extends keyof T = never> = Omit<T, Booleans> & { [K in Booleans]: number };
 
-export interface ReviewsTable {
-  id: string;
-  request_id: string;
-  reviewer: string;
-  decision: string;
-  comment: string | null;
-  post_hoc: number;
-  created_at: string;
-}
+export type RequestsTable = Row<AccessRequest, 'break_glass'>;
 
-export interface GrantsTable {
-  id: string;
-  request_id: string;
-  principal: string;
-  resource: string;
-  role: string;
-  status: string;
-  starts_at: string;
-  expires_at: string;
-  ended_at: string | null;
-  end_reason: string | null;
-  ended_by: string | null;
-  break_glass: number;
-  needs_review: number;
-}
+export type ReviewsTable = Row<Review, 'post_hoc'>;
 
-export interface LocksTable {
-  id: string;
-  target_kind: string;
-  target: string;
-  reason: string;
-  created_by: string;
-  created_at: string;
-  lifted_at: string | null;
-  lifted_by: string | null;
-}
+export type GrantsTable = Row<Grant, 'break_glass' | 'needs_review'>;
 
-export interface TokensTable {
-  id: string;
-  principal: string;
+export type LocksTable = Lock;
+
+export interface TokensTable extends TokenRecord {
   /** SHA-256 of the token, hex. */
   hash: string;
   /** SCRAM-SHA-256 StoredKey and ServerKey, hex: database clients log in with the token without it being stored. */
   scram_stored_key: string;
   scram_server_key: string;
-  label: string | null;
-  created_at: string;
-  expires_at: string;
-  revoked_at: string | null;
-  created_by: string;
   /** The password console session it was minted in, which it cannot outlive; null otherwise. */
   console_session_id?: string | null;
 }
 
-export interface AuditEventsTable {
-  seq: number;
-  time: string;
-  actor: string;
-  action: string;
-  target: string | null;
-  source: string | null;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
+/** The details object as canonical JSON text (the text the hash covers). */
+export type AuditEventsTable = Omit<AuditEvent, 'details'> & { details: string };
 
 /** One row (id = 1) holding the chain's last seq and hash; locking it serialises appends across processes. */
 export interface AuditHeadTable {

@@ -6,7 +6,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { principalSalt, scramVerifier, SCRAM_ITERATIONS } from '../../src/domain/scram.js';
+import { clientProof, postgresVerifierText, principalSalt, proofMatches, saltedPassword, scramKeys, scramVerifier, scramVerifierAsync, serverSignature, SCRAM_ITERATIONS } from '../../src/domain/scram.js';
 import type { ScramCredentials } from '../../src/gateway/types.js';
 import { scramServerExchange, tlsServerEndPoint, type SaslIO } from '../../src/gateway/postgres/scram-server.js';
 import { ScramClient } from '../../src/gateway/postgres/upstream.js';
@@ -134,4 +134,47 @@ test('tls-server-end-point is the SHA-256 of the generated ECDSA-SHA256 server c
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// RFC 7677 section 3: user "user", password "pencil", without channel binding ("biws" is base64 of "n,,").
+const RFC7677 = {
+  password: 'pencil',
+  clientFirstBare: 'n=user,r=rOprNGfwEbeRWgbNEkqO',
+  serverFirst: 'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096',
+  clientFinalWithoutProof: 'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0',
+  proof: 'dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=',
+  serverSignature: '6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=',
+};
+
+test('RFC 7677 test vector: the client proof and the server signature are the RFC\'s, and the proof verifies', async () => {
+  const v = RFC7677;
+  const salt = Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64');
+  const authMessage = `${v.clientFirstBare},${v.serverFirst},${v.clientFinalWithoutProof}`;
+  const keys = scramKeys(saltedPassword(v.password, salt, 4096));
+  assert.equal(clientProof(keys.client_key, keys.stored_key, authMessage).toString('base64'), v.proof);
+  assert.equal(serverSignature(keys.server_key, authMessage).toString('base64'), v.serverSignature);
+  const verifier = scramVerifier(v.password, salt, 4096);
+  assert.ok(proofMatches(Buffer.from(v.proof, 'base64'), verifier.stored_key, authMessage), 'the RFC proof matches the verifier');
+  assert.ok(!proofMatches(Buffer.from(v.proof, 'base64'), verifier.stored_key, authMessage + ','), 'but not another exchange');
+  assert.ok(!proofMatches(Buffer.alloc(31), verifier.stored_key, authMessage), 'a short proof is refused');
+  assert.equal(serverSignature(verifier.server_key, authMessage).toString('base64'), v.serverSignature);
+  assert.deepEqual(await scramVerifierAsync(v.password, salt, 4096), verifier, 'the async verifier is the same');
+  assert.match(postgresVerifierText(verifier), /^SCRAM-SHA-256\$4096:W22ZaJ0SNY7soEsUEjb6gQ==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/);
+});
+
+test('RFC 7677 test vector through the client: with the RFC\'s nonce it sends the RFC\'s proof and accepts its signature', () => {
+  const v = RFC7677;
+  const client = new ScramClient(v.password);
+  // The client sends an empty user name (PostgreSQL ignores it); put the RFC's nonce and bare message in its place.
+  Object.assign(client, { nonce: 'rOprNGfwEbeRWgbNEkqO' });
+  client.first();
+  Object.assign(client, { bare: v.clientFirstBare });
+  assert.equal(client.final(v.serverFirst), `${v.clientFinalWithoutProof},p=${v.proof}`);
+  client.verify(`v=${v.serverSignature}`);
+  assert.equal(client.verified, true);
+  const forged = new ScramClient(v.password);
+  Object.assign(forged, { nonce: 'rOprNGfwEbeRWgbNEkqO' });
+  forged.first();
+  forged.final(v.serverFirst);
+  assert.throws(() => forged.verify(`v=${v.serverSignature}`), /server signature does not match/, 'a different AuthMessage gives a different signature');
 });

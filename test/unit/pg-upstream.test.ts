@@ -3,9 +3,10 @@
 // without credentials in them, and bytes after ReadyForQuery kept for the relay.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { openUpstream, UpstreamLoginError } from '../../src/gateway/postgres/upstream.js';
+import { scramVerifier, serverSignature } from '../../src/domain/scram.js';
 import type { PgUpstreamSecurity } from '../../src/credentials/pg-upstream-security.js';
 import { MessageReader } from '../../src/gateway/postgres/framing.js';
 import { AUTH_OK, B, authSasl, authSaslContinue, authSaslFinal, backendKeyData, errorResponse, readyForQuery, typedMessage } from '../../src/gateway/postgres/protocol.js';
@@ -163,9 +164,7 @@ function scramScript(knownPassword: string, forgeSignature = false, skipFinal = 
     s.write(authSaslContinue(serverFirst));
     const final = (await next()).toString('utf8', 5);
     const withoutProof = final.slice(0, final.lastIndexOf(',p='));
-    const salted = pbkdf2Sync(knownPassword, salt, 4096, 32, 'sha256');
-    const serverKey = createHmac('sha256', salted).update('Server Key').digest();
-    const sig = createHmac('sha256', serverKey).update(`${bare},${serverFirst},${withoutProof}`).digest();
+    const sig = serverSignature(scramVerifier(knownPassword, salt).server_key, `${bare},${serverFirst},${withoutProof}`);
     if (!skipFinal) s.write(authSaslFinal(`v=${(forgeSignature ? randomBytes(32) : sig).toString('base64')}`));
     greeting(s);
   };

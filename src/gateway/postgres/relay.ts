@@ -8,6 +8,7 @@ import { Replies, type Pending, type Run, type StatementRecord } from './replies
 import { reportedSettingRisk } from './startup.js';
 import { cursorOpsOf, type RowLimit } from './cursor-limits.js';
 import type { ErrorCode } from '../../domain/errors.js';
+import type { Log } from '../../domain/log.js';
 
 export type { StatementRecord } from './replies.js';
 
@@ -59,7 +60,7 @@ export interface RelayOptions {
   readOnly?: boolean;
   /** Called once, with why the session ended. */
   onEnd(reason: string): void;
-  log: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  log: Pick<Log, 'warn' | 'error'>;
 }
 
 export class Relay {

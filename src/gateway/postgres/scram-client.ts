@@ -1,6 +1,7 @@
 // The client side of SCRAM-SHA-256 (RFC 5802/7677) the gateway speaks upstream, with tls-server-end-point channel
 // binding (SCRAM-SHA-256-PLUS, RFC 5929) when the connection is TLS and the server offers it.
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { clientProof, saltedPassword, scramKeys, serverSignature } from '../../domain/scram.js';
 
 /**
  * The gs2 channel-binding flag: 'n' without TLS; 'y' on TLS when the server did not offer PLUS (so a server that did
@@ -41,16 +42,12 @@ export class ScramClient {
     const iterations = Number(attrs.i);
     if (!nonce.startsWith(this.nonce) || nonce.length === this.nonce.length) throw new Error('SCRAM: the server nonce is invalid');
     if (!Number.isInteger(iterations) || iterations < 1 || salt.length === 0) throw new Error('SCRAM: the server sent an invalid salt or iteration count');
-    const salted = pbkdf2Sync(saslPrep(this.password), salt, iterations, 32, 'sha256');
-    const clientKey = createHmac('sha256', salted).update('Client Key').digest();
-    const storedKey = createHash('sha256').update(clientKey).digest();
+    const keys = scramKeys(saltedPassword(this.password, salt, iterations));
     const cbind = Buffer.concat([Buffer.from(this.gs2Header()), this.binding.flag === 'p' ? this.binding.endPoint : Buffer.alloc(0)]);
     const withoutProof = `c=${cbind.toString('base64')},r=${nonce}`;
     const authMessage = `${this.bare},${serverFirst},${withoutProof}`;
-    const signature = createHmac('sha256', storedKey).update(authMessage).digest();
-    const proof = Buffer.from(clientKey.map((b, i) => b ^ signature[i]!));
-    const serverKey = createHmac('sha256', salted).update('Server Key').digest();
-    this.serverSignature = createHmac('sha256', serverKey).update(authMessage).digest();
+    const proof = clientProof(keys.client_key, keys.stored_key, authMessage);
+    this.serverSignature = serverSignature(keys.server_key, authMessage);
     return `${withoutProof},p=${proof.toString('base64')}`;
   }
 
@@ -61,9 +58,4 @@ export class ScramClient {
     if (got.length !== 32 || !timingSafeEqual(got, this.serverSignature)) throw new Error('SCRAM: the server signature does not match');
     this.verified = true;
   }
-}
-
-/** SASLprep is the identity on printable ASCII; other passwords get its normalization step (NFKC). */
-function saslPrep(password: string): string {
-  return /^[\x20-\x7e]*$/.test(password) ? password : password.normalize('NFKC');
 }

@@ -1,8 +1,8 @@
 // The server side of SCRAM-SHA-256 (RFC 5802/7677), with tls-server-end-point channel binding (RFC 5929) over TLS:
 // the client proves it holds one of the principal's access tokens without the gateway storing any token.
-import { createHash, createHmac, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import type { ScramCredentials } from '../types.js';
-import { SCRAM_ITERATIONS, principalSalt } from '../../domain/scram.js';
+import { SCRAM_ITERATIONS, principalSalt, proofMatches, serverSignature } from '../../domain/scram.js';
 import { ProtocolError, authSasl, authSaslContinue, authSaslFinal, readCString } from './protocol.js';
 
 export const SCRAM = 'SCRAM-SHA-256';
@@ -57,14 +57,11 @@ export async function scramServerExchange(io: SaslIO, user: string, creds: Scram
   let matched: { token_id: string; server_key: Buffer } | null = null;
   // Check every key, without stopping at the first match, so timing does not tell how many tokens exist.
   for (const key of creds.keys.length > 0 ? creds.keys : [{ token_id: '', stored_key: randomBytes(32), server_key: randomBytes(32) }]) {
-    const signature = createHmac('sha256', key.stored_key).update(authMessage).digest();
-    const clientKey = xor(proof, signature);
-    const ok = timingSafeEqual(createHash('sha256').update(clientKey).digest(), key.stored_key);
+    const ok = proofMatches(proof, key.stored_key, authMessage);
     if (ok && key.token_id && !matched) matched = key;
   }
   if (!matched) return { ok: false };
-  const serverSignature = createHmac('sha256', matched.server_key).update(authMessage).digest();
-  io.send(authSaslFinal(`v=${serverSignature.toString('base64')}`));
+  io.send(authSaslFinal(`v=${serverSignature(matched.server_key, authMessage).toString('base64')}`));
   return { ok: true, token_id: matched.token_id };
 }
 
@@ -96,12 +93,6 @@ function checkChannelBindingFlag(gs2Header: string, mechanism: string, offeredPl
   } else if (flag !== 'n') {
     throw new ProtocolError('SCRAM channel binding requires the SCRAM-SHA-256-PLUS mechanism');
   }
-}
-
-function xor(a: Buffer, b: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i]! ^ b[i]!;
-  return out;
 }
 
 /** Signature algorithms (DER of the OID) and the hash RFC 5929 prescribes for tls-server-end-point. */

@@ -1,0 +1,190 @@
+// The API's response bodies as zod schemas, built from the domain's records: each route names its own with one
+// `response:` line, and the OpenAPI document (@fastify/swagger) publishes them. Bodies are sent as the handlers
+// return them; test/integration/api-openapi.test.ts checks real answers against these schemas.
+import { z } from 'zod';
+import { accessRequestRecord, auditEventRecord, grantRecord, lockRecord, principalRecord, reviewRecord, tokenRecord } from '../domain/model.js';
+import { ERRORS, type ErrorCode } from '../domain/errors.js';
+import type { LiveSessionInfo } from '../access/session-registry.js';
+import type { VerifyResult } from '../audit/chain.js';
+import type { ReviewOutcome } from '../access/reviews.js';
+import type { Explanation } from '../policy/explain.js';
+
+const time = z.string().describe('ISO-8601 UTC time');
+const errorCode = z.enum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]]).describe('a stable code, listed in docs/errors.md');
+
+/** What every error answer is (application/problem+json), registered once as the `Problem` component. */
+export const PROBLEM_SCHEMA = {
+  $id: 'Problem',
+  type: 'object',
+  required: ['type', 'title', 'status', 'code', 'detail'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    code: { type: 'string', description: 'A stable AIRLOCK_… code, listed in docs/errors.md' },
+    detail: { type: 'string', description: 'A sentence that says what happened and what to do' },
+    details: { type: 'object' },
+  },
+} as const;
+
+const liveSession = z.object({
+  id: z.string().describe('ses_…'),
+  protocol: z.string(),
+  principal: z.string(),
+  resource: z.string(),
+  role: z.string(),
+  grant_id: z.string(),
+  started_at: time,
+  source: z.string().nullable(),
+  statements: z.number().int(),
+  token_id: z.string().nullable().optional(),
+  token_expires_at: time.nullable().optional(),
+}) satisfies z.ZodType<LiveSessionInfo>;
+
+const sessionSummary = z.object({
+  id: z.string(),
+  protocol: z.string(),
+  principal: z.string(),
+  resource: z.string().nullable(),
+  role: z.string().nullable(),
+  grant_id: z.string().nullable(),
+  source: z.string().nullable(),
+  started_at: time.nullable(),
+  ended_at: time.nullable(),
+  end_reason: z.string().nullable(),
+  killed_by: z.string().nullable(),
+  statements: z.number().int().nullable(),
+  duration_ms: z.number().nullable(),
+  live: z.boolean(),
+});
+
+const statementEntry = z.object({
+  seq: z.number().int(),
+  time,
+  text: z.string(),
+  fingerprint: z.string().nullable(),
+  decision: z.string(),
+  rule: z.string().nullable(),
+  rows: z.number().nullable(),
+  duration_ms: z.number().nullable(),
+  error: z.string().nullable(),
+});
+
+const chainHead = z.object({ seq: z.number().int(), hash: z.string() });
+
+const verifyResult = z.object({
+  ok: z.boolean(),
+  events: z.number().int(),
+  head: chainHead,
+  first_bad_seq: z.number().int().optional(),
+  reason: z.string().optional(),
+}) satisfies z.ZodType<VerifyResult>;
+
+const reviewOutcome = z.object({ request: accessRequestRecord, review: reviewRecord, grant_id: z.string().nullable() }) satisfies z.ZodType<ReviewOutcome>;
+
+const autoApprove = z.object({ requester_groups: z.array(z.string()), max_duration: z.string().nullable(), time_window: z.string().nullable(), applies_to_principal: z.boolean() });
+const justification = z.object({ required: z.boolean(), pattern: z.string().nullable(), ticket_required: z.boolean(), hint: z.string().nullable() });
+
+const explanation = z.object({
+  principal: z.object({ name: z.string(), kind: z.string(), groups: z.array(z.string()), admin: z.boolean(), auditor: z.boolean() }),
+  policy_hash: z.string(),
+  entries: z.array(z.object({
+    resource: z.string(),
+    role: z.string(),
+    allowed: z.boolean(),
+    max_duration: z.string(),
+    max_duration_seconds: z.number().int(),
+    approval: z.object({ approvals: z.number().int(), approvers: z.array(z.string()), approver_groups: z.array(z.string()), self_approval: z.boolean(), auto_approve: z.array(autoApprove) }),
+    justification,
+    break_glass: z.boolean(),
+    read_only: z.boolean(),
+    refusals: z.array(z.object({ code: errorCode, rule: z.string(), message: z.string() })),
+  })),
+}) satisfies z.ZodType<Explanation>;
+
+const consoleSession = z.object({ principal: z.string(), method: z.enum(['password', 'token']), created_at: time, expires_at: time, csrf: z.string().describe(`echo it in the x-airlock-csrf header of changes`) });
+
+/** Response bodies by route; a status key (201) where the route answers with another status than 200. */
+export const responses = {
+  healthz: z.object({ ok: z.literal(true), version: z.string() }),
+  gateways: z.object({ postgres: z.object({ host: z.string(), port: z.number().int(), ca: z.string().describe('PEM') }).nullable() }),
+  openapi: z.looseObject({ openapi: z.string() }).describe('this document'),
+  whoami: z.object({
+    principal: principalRecord,
+    admin: z.boolean(),
+    auditor: z.boolean(),
+    approver_of: z.array(z.string()).describe('roles whose requests the caller may review'),
+    token: z.object({ id: z.string(), expires_at: time }).nullable(),
+  }),
+  resources: z.object({
+    resources: z.array(z.object({
+      name: z.string(),
+      kind: z.string(),
+      labels: z.record(z.string(), z.string()),
+      description: z.string().nullable(),
+      roles: z.array(z.object({
+        role: z.string(),
+        max_duration: z.string(),
+        max_duration_seconds: z.number().int(),
+        approvals: z.number().int(),
+        approvers: z.array(z.string()),
+        justification,
+        break_glass: z.boolean(),
+        read_only: z.boolean(),
+        auto_approve: z.array(autoApprove),
+      })),
+    })),
+  }),
+  requestCreated: { 201: accessRequestRecord },
+  requests: z.object({ requests: z.array(accessRequestRecord) }),
+  requestWithReviews: accessRequestRecord.extend({ reviews: z.array(reviewRecord) }),
+  reviewOutcome,
+  request: accessRequestRecord,
+  grants: z.object({ grants: z.array(grantRecord) }),
+  grantWithSessions: grantRecord.extend({ sessions: z.array(liveSession).describe('its live sessions on this process') }),
+  grant: grantRecord,
+  locks: z.object({ locks: z.array(lockRecord) }),
+  lockCreated: { 201: lockRecord.extend({ grants_ended: z.number().int() }) },
+  lock: lockRecord,
+  tokens: z.object({ tokens: z.array(tokenRecord) }),
+  tokenCreated: { 201: tokenRecord.extend({ token: z.string().describe('the token itself (alk_…), shown this once') }) },
+  token: tokenRecord,
+  sessions: z.object({ sessions: z.array(liveSession) }),
+  sessionKilled: z.object({ killed: z.literal(true), session: liveSession }),
+  sessionHistory: z.object({ sessions: z.array(sessionSummary) }),
+  sessionStatements: z.object({ session: sessionSummary, statements: z.array(statementEntry), truncated: z.boolean() }),
+  policy: z.object({ file: z.string(), hash: z.string(), policy: z.looseObject({}).describe('the policy file as loaded; secret references hidden') }),
+  explanation,
+  policyReload: z.looseObject({ ok: z.boolean() }).describe('ok with changed and the hashes, or the problems found (the previous policy stays)'),
+  auditVerify: verifyResult,
+  auditEvents: z.object({ events: z.array(auditEventRecord), head: chainHead }).describe('with format=jsonl: one event per line (application/x-ndjson)'),
+  consoleSignIn: consoleSession.extend({ id: z.string() }),
+  consoleSignOut: z.object({ signed_out: z.boolean() }),
+  consoleSession,
+  passwordSet: z.object({ principal: z.string(), updated_at: time, console_sessions_ended: z.number().int() }),
+  principals: z.object({
+    principals: z.array(z.object({
+      name: z.string(),
+      kind: z.string(),
+      groups: z.array(z.string()),
+      email: z.string().nullable(),
+      admin: z.boolean(),
+      auditor: z.boolean(),
+      approver_of: z.array(z.string()),
+      password_set_at: time.nullable(),
+      valid_tokens: z.number().int(),
+    })),
+  }),
+  /** Not JSON: the certificate file itself. */
+  gatewayCa: { 200: { content: 'application/x-pem-file', description: 'the CA certificate (PEM)' } },
+} as const;
+
+/** The event stream is not JSON either, and its route is registered apart from the table (events.ts). */
+export const EVENT_STREAM_ROUTE_SCHEMA = {
+  summary: 'Server-sent events: request, grant, lock and session changes you may see',
+  tags: ['events'],
+  response: {
+    200: { description: 'text/event-stream; each event is a change as JSON', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+    default: { description: 'An error', content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } } },
+  },
+};

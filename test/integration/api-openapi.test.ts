@@ -1,0 +1,231 @@
+// The OpenAPI document is a contract a client can be generated from: it lists every route the server has, and the
+// real answers of every operation — a request's whole life, a live database session, console sign-in — match the
+// schemas it declares (bodies, statuses, media types, and problem+json for errors).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import Ajv2020Module from 'ajv/dist/2020.js';
+import type pg from 'pg';
+import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
+import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
+
+type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+interface Operation {
+  responses: Record<string, { content?: Record<string, { schema: object }> }>;
+}
+
+// ajv is CommonJS: under ESM its class is the default export's `default`.
+const Ajv2020 = (Ajv2020Module as unknown as { default: typeof Ajv2020Module.default }).default;
+const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+
+let a: InProcessAirlock;
+let db: TestDatabase;
+let doc: Json;
+let alice: string;
+let bob: string;
+let carol: string;
+/** "METHOD /path/{template}" of every operation a test called and checked. */
+const exercised = new Set<string>();
+
+before(async () => {
+  db = await createTestDatabase('airlock_oapi');
+  const up = new URL(adminUrl());
+  a = await startAirlock({
+    env: { OAPI_TEST_PG_PASSWORD: decodeURIComponent(up.password) || 'unused-with-trust-auth' },
+    policy: `
+version: 1
+principals:
+  - { name: alice, groups: [engineers], email: alice@example.com }
+  - { name: bob, groups: [dba] }
+  - { name: carol, groups: [engineers] }
+admins: { principals: [bob] }
+auditors: { principals: [bob] }
+resources:
+  - name: orders
+    kind: postgres
+    address: "${up.hostname}:${up.port || 5432}"
+    database: ${db.name}
+    labels: { env: prod }
+    description: the orders database
+    credential: { username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: OAPI_TEST_PG_PASSWORD }, mode: per_grant_role }
+roles:
+  - name: read
+    resources: { labels: { env: prod } }
+    privileges: { sql: read }
+    max_duration: 4h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
+`,
+  });
+  alice = await a.token('alice');
+  bob = await a.token('bob');
+  carol = await a.token('carol');
+  doc = await (await fetch(`${a.server.apiUrl}/api/v1/openapi.json`)).json();
+});
+
+after(async () => {
+  await a?.dropRoles(adminUrl());
+  await a?.stop();
+  await db?.drop();
+});
+
+/** The document's operation for a concrete path, and its template. */
+function operation(method: string, path: string): { template: string; op: Operation } | undefined {
+  for (const [template, ops] of Object.entries(doc.paths as Record<string, Record<string, Operation>>)) {
+    const re = new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+').replace(/\./g, '\\.')}$`);
+    if (re.test(path) && ops[method.toLowerCase()]) return { template, op: ops[method.toLowerCase()]! };
+  }
+  return undefined;
+}
+
+/** "METHOD /path/{param}" for each route in Fastify's printRoutes() tree (children print the rest of their path). */
+function routeList(tree: string): string[] {
+  const stack: string[] = [];
+  const out: string[] = [];
+  for (const line of tree.split('\n')) {
+    const m = /^([│ ]*)[├└]── (\S+)(?: \(([^)]+)\))?/.exec(line);
+    if (!m) continue;
+    const depth = m[1]!.length / 4;
+    stack.length = depth;
+    stack.push(m[2]!);
+    const path = stack.join('').replace(/:([A-Za-z_]+)/g, '{$1}');
+    for (const method of m[3]?.split(', ') ?? []) if (method !== 'HEAD') out.push(`${method} ${path}`);
+  }
+  return out;
+}
+
+/** Calls the API and checks the answer against the document: declared status, media type, and body schema. */
+async function call(token: string | null, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Json; headers: Headers }> {
+  const res = await fetch(a.server.apiUrl + url, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const path = url.split('?')[0]!;
+  const found = operation(method, path);
+  assert.ok(found, `${method} ${path} is in the OpenAPI document`);
+  const declared = found.op.responses[String(res.status)] ?? (res.status >= 400 ? found.op.responses.default : undefined);
+  assert.ok(declared, `${method} ${url} answered ${res.status}, a status the document does not declare: ${text.slice(0, 300)}`);
+  const [mediaType, media] = Object.entries(declared.content ?? {})[0] ?? [];
+  assert.ok(mediaType && media, `${method} ${path} ${res.status} declares a body`);
+  assert.equal(res.headers.get('content-type')?.split(';')[0], mediaType, `${method} ${url}: the media type declared`);
+  let parsed: Json = text;
+  if (mediaType.endsWith('json')) {
+    parsed = JSON.parse(text);
+    const validate = ajv.compile({ ...media.schema, components: doc.components });
+    assert.ok(validate(parsed), `${method} ${url} ${res.status} does not match its schema: ${ajv.errorsText(validate.errors)}\n${text.slice(0, 500)}`);
+  } else {
+    assert.equal(typeof parsed, 'string');
+  }
+  if (res.status < 400) exercised.add(`${method} ${found.template}`);
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+test('the document lists every route the server has, each with its answer and problem+json for errors', async () => {
+  assert.equal(doc.openapi, '3.1.0');
+  assert.ok(doc.components.schemas.Problem, 'the Problem schema is a component');
+  const routes = routeList(a.server.app.printRoutes({ commonPrefix: false })).filter((r) => / \/api\//.test(r));
+  assert.ok(routes.length >= 30, `the route listing was read (${routes.length})`);
+  const documented = Object.entries(doc.paths as Record<string, object>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
+  assert.deepEqual([...documented].sort(), [...routes].sort());
+  for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, Operation & { summary?: string }>>)) {
+    for (const [m, op] of Object.entries(ops)) {
+      assert.ok(op.summary, `${m} ${p} has a summary`);
+      const ok = Object.entries(op.responses).filter(([status]) => /^2\d\d$/.test(status));
+      assert.equal(ok.length, 1, `${m} ${p} declares its success answer`);
+      assert.ok(ok[0]![1].content, `${m} ${p} declares the body of its success answer`);
+      assert.deepEqual(op.responses.default?.content?.['application/problem+json']?.schema, { $ref: '#/components/schemas/Problem' }, `${m} ${p} errors`);
+    }
+  }
+  assert.ok(doc.paths['/api/v1/requests'].post.requestBody.content['application/json'].schema.properties.duration);
+});
+
+test('a request\'s whole life, tokens, locks, policy and audit answer as documented', async () => {
+  for (const url of ['/api/v1/healthz', '/api/v1/gateways', '/api/v1/openapi.json', '/api/v1/gateways/ca.crt']) await call(null, 'GET', url);
+  assert.equal((await call(alice, 'GET', '/api/v1/whoami')).body.principal.email, 'alice@example.com');
+  assert.equal((await call(alice, 'GET', '/api/v1/resources')).body.resources[0].roles[0].role, 'read');
+
+  const ask = (who: string, reason: string) => call(who, 'POST', '/api/v1/requests', { resource: 'orders', role: 'read', duration: '1h', reason });
+  const first = await ask(alice, 'OPS-1 approved');
+  assert.equal(first.status, 201);
+  await call(alice, 'GET', '/api/v1/requests');
+  await call(bob, 'GET', '/api/v1/requests?scope=reviewable');
+  await call(bob, 'GET', `/api/v1/requests/${first.body.id}`);
+  const approved = await call(bob, 'POST', `/api/v1/requests/${first.body.id}/approve`, { comment: 'ok' });
+  assert.match(approved.body.grant_id, /^grt_/);
+  assert.equal((await call(bob, 'GET', `/api/v1/requests/${first.body.id}`)).body.reviews.length, 1, 'with its review');
+  const denied = await ask(carol, 'OPS-2 denied');
+  await call(bob, 'POST', `/api/v1/requests/${denied.body.id}/deny`, { comment: 'not now' });
+  const cancelled = await ask(alice, 'OPS-3 cancelled');
+  await call(alice, 'POST', `/api/v1/requests/${cancelled.body.id}/cancel`, {});
+  await call(alice, 'GET', '/api/v1/grants?active=true');
+
+  const minted = await call(bob, 'POST', '/api/v1/tokens', { principal: 'carol', ttl: '1h', label: 'openapi test' });
+  assert.equal(minted.status, 201);
+  await call(bob, 'GET', '/api/v1/tokens?principal=carol');
+  await call(bob, 'POST', `/api/v1/tokens/${minted.body.id}/revoke`, {});
+
+  const lock = await call(bob, 'POST', '/api/v1/locks', { target_kind: 'principal', target: 'carol', reason: 'openapi test' });
+  assert.equal(lock.status, 201);
+  await call(bob, 'GET', '/api/v1/locks?active=false');
+  await call(bob, 'POST', `/api/v1/locks/${lock.body.id}/lift`, {});
+
+  await call(bob, 'GET', '/api/v1/policy');
+  await call(alice, 'GET', '/api/v1/policy/explain?resource=orders');
+  await call(bob, 'POST', '/api/v1/policy/reload');
+  await call(bob, 'GET', '/api/v1/principals');
+  await call(bob, 'POST', '/api/v1/principals/alice/password', { password: 'a long enough password' });
+  await call(bob, 'GET', '/api/v1/audit/verify');
+  assert.ok((await call(bob, 'GET', '/api/v1/audit/events?limit=500')).body.events.length > 10);
+
+  // Errors are problem+json as the document says, for unknown paths too.
+  assert.equal((await call(null, 'GET', '/api/v1/grants')).status, 401);
+  assert.equal((await call(alice, 'GET', '/api/v1/requests/req_nothing')).status, 404);
+  assert.equal((await call(alice, 'POST', '/api/v1/requests', { resource: 'orders' })).status, 400);
+});
+
+test('a live database session, its kill, history and statements answer as documented', async () => {
+  const grantId = await a.grant(alice, bob, 'orders', 'read', '30m');
+  const c: pg.Client = a.client(alice, 'alice', 'orders');
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    await c.query('select 1 as one');
+    const live = (await call(bob, 'GET', '/api/v1/sessions')).body.sessions;
+    assert.equal(live.length, 1);
+    // alice holds an earlier grant for the same role too; the session runs under one of them.
+    assert.equal((await call(alice, 'GET', `/api/v1/grants/${live[0].grant_id}`)).body.sessions.length, 1);
+    const history = (await call(bob, 'GET', '/api/v1/sessions/history')).body.sessions;
+    assert.equal(history[0].live, true);
+    await call(bob, 'POST', `/api/v1/sessions/${live[0].id}/kill`, { reason: 'openapi test' });
+    const ended = (await call(bob, 'GET', `/api/v1/sessions/${live[0].id}/statements`)).body;
+    assert.equal(ended.session.live, false);
+    assert.ok(ended.statements.some((s: { text: string }) => /select/i.test(s.text)));
+    assert.equal((await call(bob, 'GET', '/api/v1/sessions/history')).body.sessions[0].killed_by, 'bob');
+  } finally {
+    await c.end().catch(() => {});
+  }
+  await call(alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
+});
+
+test('console sign-in, its session and sign-out answer as documented', async () => {
+  const signIn = await call(null, 'POST', '/api/v1/console/sign-in', { token: alice }, { 'x-airlock-csrf': 'sign-in' });
+  const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+  const session = await call(null, 'GET', '/api/v1/console/session', undefined, { cookie });
+  assert.equal(session.body.principal, 'alice');
+  assert.equal((await call(null, 'POST', '/api/v1/console/sign-out', undefined, { cookie, 'x-airlock-csrf': session.body.csrf })).body.signed_out, true);
+});
+
+test('the event stream is documented as text/event-stream', async () => {
+  const ac = new AbortController();
+  const res = await fetch(`${a.server.apiUrl}/api/v1/events`, { headers: { authorization: `Bearer ${alice}` }, signal: ac.signal });
+  const declared = operation('GET', '/api/v1/events')!.op.responses['200']!;
+  assert.equal(res.headers.get('content-type')?.split(';')[0], Object.keys(declared.content!)[0]);
+  ac.abort();
+  exercised.add('GET /api/v1/events');
+});
+
+test('every documented operation was called above and its answer checked', () => {
+  const documented = Object.entries(doc.paths as Record<string, object>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
+  assert.deepEqual(documented.filter((o) => !exercised.has(o)), []);
+});
