@@ -8,6 +8,7 @@ import { Replies, type Pending, type Run, type StatementRecord } from './replies
 import { reportedSettingRisk } from './startup.js';
 import { cursorOpsOf, type RowLimit } from './cursor-limits.js';
 import type { ErrorCode } from '../../domain/errors.js';
+import type { RelayedBytes } from '../types.js';
 
 export type { StatementRecord } from './replies.js';
 
@@ -59,6 +60,8 @@ export interface RelayOptions {
   readOnly?: boolean;
   /** Called once, with why the session ended. */
   onEnd(reason: string): void;
+  /** Counts what is written to each side (shared by the gateway's sessions, read by /metrics). */
+  bytes?: RelayedBytes;
   log: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
 }
 
@@ -99,10 +102,12 @@ export class Relay {
   private readonly logsSettled = new Set<number>();
   /** The client sent Terminate while messages were held: they go first, then the Terminate. */
   private terminateAfterHeld = false;
+  private readonly bytes: RelayedBytes;
 
   constructor(private readonly o: RelayOptions) {
     this.client = o.client;
     this.upstream = o.upstream;
+    this.bytes = o.bytes ?? { toUpstream: 0, toClient: 0 };
     this.replies = new Replies({
       maxRows: o.maxRows,
       toClient: (b) => this.toClient(b),
@@ -244,6 +249,7 @@ export class Relay {
 
   private writeClient(bytes: Buffer, done?: (err?: Error | null) => void): void {
     if (!this.client.writable) return;
+    this.bytes.toClient += bytes.length;
     if (!this.client.write(bytes, done) && !this.clientFull) {
       this.clientFull = true;
       this.updateFlow();
@@ -297,6 +303,7 @@ export class Relay {
     if (this.toUpstream.length === 0 || !this.upstream.writable) return;
     const buf = this.toUpstream.length === 1 ? this.toUpstream[0]! : Buffer.concat(this.toUpstream);
     this.toUpstream = [];
+    this.bytes.toUpstream += buf.length;
     if (!this.upstream.write(buf)) this.upstreamFull = true;
     this.updateFlow();
   }
