@@ -35,7 +35,9 @@ function sampled(registry: Registry, name: string, help: string, type: 'counter'
 class GatewayCounts implements GatewayMetrics {
   started = 0;
   readonly refused = new Map<string, number>();
-  /** Statements by rule ('none' when no rule decided it), one map per decision. */
+  /** Allowed statements no rule spoke to: nearly all of them, so a field of their own rather than a map entry. */
+  allowedNone = 0;
+  /** The other statements by rule ('none' when no rule decided), one map per decision. */
   readonly allowed = new Map<string, number>();
   readonly refusedStatements = new Map<string, number>();
   readonly bytes = { toUpstream: 0, toClient: 0 };
@@ -55,11 +57,14 @@ class GatewayCounts implements GatewayMetrics {
   }
 
   statement(decision: 'allowed' | 'refused', rule: string | null, durationMs: number): void {
-    const byRule = decision === 'allowed' ? this.allowed : this.refusedStatements;
-    const key = rule ?? 'none';
-    byRule.set(key, (byRule.get(key) ?? 0) + 1);
-    // A refused statement never reached the database: it has no duration to speak of.
-    if (decision === 'refused') return;
+    if (decision === 'refused') {
+      const key = rule ?? 'none';
+      this.refusedStatements.set(key, (this.refusedStatements.get(key) ?? 0) + 1);
+      // A refused statement never reached the database: it has no duration to speak of.
+      return;
+    }
+    if (rule === null) this.allowedNone++;
+    else this.allowed.set(rule, (this.allowed.get(rule) ?? 0) + 1);
     const b = this.boundsMs;
     let i = 0;
     while (i < b.length && durationMs > b[i]!) i++;
@@ -83,6 +88,7 @@ export function makeMetrics(opts: { version: string }) {
   sampled(registry, 'airlock_sessions_started_total', 'Gateway sessions opened (past login, grant found, upstream connected, session.start audited)', 'counter', perGateway((g) => [{ labels: { kind: g.kind }, value: g.started }]));
   sampled(registry, 'airlock_sessions_refused_total', 'Gateway connections refused before a session opened, by Airlock error code (docs/errors.md)', 'counter', perGateway((g) => byKey(g.refused, g.kind, 'code')));
   sampled(registry, 'airlock_statements_total', 'Statements seen by a gateway, by decision and by the guardrail rule that decided (rule="none": no rule applied)', 'counter', perGateway((g) => [
+    { labels: { kind: g.kind, decision: 'allowed', rule: 'none' }, value: g.allowedNone },
     ...byKey(g.allowed, g.kind, 'rule', { decision: 'allowed' }),
     ...byKey(g.refusedStatements, g.kind, 'rule', { decision: 'refused' }),
   ]));
