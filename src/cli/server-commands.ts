@@ -31,11 +31,12 @@ export function registerServerCommands(program: Command): void {
     .option('--demo', 'also start an embedded demo PostgreSQL with sample data and print demo tokens')
     .option('--json', 'print the start-up information as JSON')
     .action(
-      run(async (ctx, o: { config: string; data: string; listen: string; store?: string; pgListen: string; pgAllowLoopbackCleartext?: boolean; deploymentId?: string; metricsListen?: string; demo?: boolean }, cmd: Command) => {
+      run(async (ctx, o: { config: string; data: string; listen: string; store?: string; pgListen: string; pgAllowLoopbackCleartext?: boolean; deploymentId?: string; demo?: boolean }, cmd: Command) => {
         const listen = parseHostPort(o.listen, '--listen');
         const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, '--pg-listen');
-        const metricsText = o.metricsListen ?? process.env.AIRLOCK_METRICS_LISTEN;
-        const metricsListen = metricsText ? parseHostPort(metricsText, o.metricsListen ? '--metrics-listen' : 'AIRLOCK_METRICS_LISTEN') : null;
+        const metricsFlag = cmd.getOptionValue('metricsListen') as string | undefined;
+        const metricsText = metricsFlag ?? process.env.AIRLOCK_METRICS_LISTEN;
+        const metricsListen = metricsText ? parseHostPort(metricsText, metricsFlag ? '--metrics-listen' : 'AIRLOCK_METRICS_LISTEN') : null;
         const dataDir = resolve(o.data);
         let config = o.config;
         const extensions: ServerExtension[] = [];
