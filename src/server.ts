@@ -22,6 +22,8 @@ import { endUnendedSessions, liveInstances } from './access/unended-sessions.js'
 import { resolveSecret } from './credentials/secret-ref.js';
 import { checkDeploymentId, newDeploymentId } from './credentials/pg-role-names.js';
 import { AirlockError } from './domain/errors.js';
+import { makeMetrics } from './metrics.js';
+import { startMetricsListener } from './api/routes-metrics.js';
 import type { FastifyInstance } from 'fastify';
 
 export const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -45,6 +47,8 @@ export interface ServerOptions {
   clock?: Clock;
   logger?: Logger;
   watchPolicy?: boolean;
+  /** Also serve GET /metrics on this address (it is always on the API listener too). */
+  metricsListen?: { host: string; port: number } | null;
   /** Extra start-up work after the services exist and before listening (the demo database, gateways). */
   extensions?: ServerExtension[];
 }
@@ -112,14 +116,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   // Batched audit appends commit on their own thread (a ":memory:" store has no second connection to give it).
   const writer = storeUrl === ':memory:' ? undefined : startAuditWriter(storeUrl);
-  const audit = makeAuditLog({ store, clock, writer });
+  const metrics = makeMetrics({ version: VERSION });
+  const audit = makeAuditLog({ store, clock, writer, metrics: metrics.audit });
   const access = makeAccess({ store, clock, audit, policy: () => policySource.current(), onError: (e) => log.error({ err: e }, 'expiry scheduler error') });
+  metrics.attach(access, audit);
 
   const notifier = makeWebhookNotifier({
     webhooks: () => policySource.current().doc.notify.webhooks,
     resolveSecret: (ref) => resolveSecret(ref),
     log,
     onDelivery: (d) => {
+      metrics.webhookDelivery(d);
       if (!d.ok) void audit.append({ actor: 'airlock', action: 'notify.failed', target: d.webhook, details: { event: d.event, status: d.status, attempts: d.attempts, error: d.error } });
     },
   });
@@ -187,7 +194,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   if (opts.pgListen !== null) {
     const tls = await loadOrCreateTls(dataDir);
     const gw = makePgGateway(
-      { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit, instance: access.bus.origin, log },
+      { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('postgres') },
       { listen: opts.pgListen ?? { host: '127.0.0.1', port: 6432 }, tls: { key: tls.key, cert: tls.cert }, allowCleartextWithoutTls: opts.pgAllowCleartextLoopback ?? false },
     );
     const addr = await gw.start();
@@ -206,12 +213,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // Nothing is served before the audit writer is up (it started next to everything above); if it cannot start,
   // neither does the server.
   await writer?.ready;
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways });
+  if (opts.metricsListen) {
+    const listener = await startMetricsListener(opts.metricsListen, metrics.api);
+    stops.push(() => listener.close());
+    info.metrics_listen = listener.url;
+  }
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, metrics: metrics.api });
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.listen.port;
   const host = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host === '0.0.0.0' ? '127.0.0.1' : opts.listen.host;
   const apiUrl = `http://${host}:${port}`;
+  info.metrics = `${apiUrl}/metrics`;
 
   const onHup = () => void reloadPolicy('signal:SIGHUP', null);
   process.on('SIGHUP', onHup);

@@ -15,6 +15,7 @@ import { makePasswordService } from '../access/passwords.js';
 import { makeConsoleAuth } from './console-auth.js';
 import { consoleRoutes, publishSessionChanges } from './routes-console.js';
 import { registerConsoleStatic } from './static.js';
+import { registerMetricsRoute, type ApiMetrics } from './routes-metrics.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -32,6 +33,8 @@ export interface ApiDeps {
   logger?: FastifyBaseLogger | boolean;
   /** The built console (default dist/web). */
   webRoot?: string;
+  /** GET /metrics and request durations (src/metrics.ts). */
+  metrics?: ApiMetrics;
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
@@ -61,6 +64,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await registerOpenApi(app, deps.version);
   app.setErrorHandler((err, req, reply) => sendProblem(reply, err, req));
   const apiNotFound = (req: FastifyRequest, reply: FastifyReply) => sendProblem(reply, new AirlockError('AIRLOCK_NOT_FOUND', `There is no ${req.method} ${req.url.split('?')[0]} in the API; see /api/v1/openapi.json.`), req);
+  if (deps.metrics) registerMetricsRoute(app, deps.metrics);
 
   const routes: RouteDef<any, any, any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
     { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, response: responses.healthz, handler: async () => ({ ok: true, version: deps.version }) },

@@ -18,6 +18,12 @@ export interface AuditLogOptions {
   lazyDelayMs?: number;
 }
 
+/** What the batched appends report for /metrics (src/metrics.ts). */
+export interface AuditMetrics {
+  /** One batch committed (ok) or failed, with its size and how long the commit took. */
+  batch(events: number, seconds: number, ok: boolean): void;
+}
+
 /** An event waiting for its batch: the caller's fields, copied when it was queued, and whom to tell how the batch went. */
 interface Queued extends AuditInput {
   time: string;
@@ -67,7 +73,7 @@ function encodedInput(i: AuditInput, time: string, detailsJson: string): Encoded
  * `writer`, when given, commits the batched appends (append, appendLazy) on its thread; appendInTx always runs on the
  * caller's transaction. Without it (tests, ":memory:" stores, offline tools) batches commit on this thread.
  */
-export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditWriter }, opts: AuditLogOptions = {}) {
+export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditWriter; metrics?: AuditMetrics }, opts: AuditLogOptions = {}) {
   const { store, clock, writer } = deps;
   const maxBatch = opts.maxBatch ?? 500;
   const batchDelayMs = opts.batchDelayMs ?? 5;
@@ -133,12 +139,15 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
     if (batch.length === 0) return;
     for (const b of batch) if (!b.lazy) eagerQueued--;
     let events: AuditEvent[] | null;
+    const started = performance.now();
     try {
       events = await commitBatch(batch);
     } catch (e) {
+      deps.metrics?.batch(batch.length, (performance.now() - started) / 1000, false);
       for (const b of batch) failed(b, e);
       return;
     }
+    deps.metrics?.batch(batch.length, (performance.now() - started) / 1000, true);
     for (const b of batch) if (b.resolve !== null) b.resolve();
     if (events === null) return;
     try {
@@ -243,6 +252,10 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
       enqueue(input, true, null, onError);
     },
     flush,
+    /** Events waiting for their batch to commit. */
+    get queued(): number {
+      return queue.length;
+    },
     onAppended(fn: (events: AuditEvent[]) => void): () => void {
       listeners.add(fn);
       return () => listeners.delete(fn);

@@ -27,12 +27,16 @@ export function registerServerCommands(program: Command): void {
     .option('--pg-listen <host:port>', 'PostgreSQL gateway address ("off" to disable)', '127.0.0.1:6432')
     .option('--pg-allow-loopback-cleartext', 'accept database logins without TLS from loopback clients (local demos, benchmarks)')
     .option('--deployment-id <id>', 'this Airlock\'s id on shared database servers (1-12 of a-z0-9; default: chosen at first start and kept in the store; env AIRLOCK_DEPLOYMENT_ID)')
+    .option('--metrics-listen <host:port>', 'also serve GET /metrics on this address (it is on the API listener too; env AIRLOCK_METRICS_LISTEN)')
     .option('--demo', 'also start an embedded demo PostgreSQL with sample data and print demo tokens')
     .option('--json', 'print the start-up information as JSON')
     .action(
       run(async (ctx, o: { config: string; data: string; listen: string; store?: string; pgListen: string; pgAllowLoopbackCleartext?: boolean; deploymentId?: string; demo?: boolean }, cmd: Command) => {
         const listen = parseHostPort(o.listen, '--listen');
         const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, '--pg-listen');
+        const metricsFlag = cmd.getOptionValue('metricsListen') as string | undefined;
+        const metricsText = metricsFlag ?? process.env.AIRLOCK_METRICS_LISTEN;
+        const metricsListen = metricsText ? parseHostPort(metricsText, metricsFlag ? '--metrics-listen' : 'AIRLOCK_METRICS_LISTEN') : null;
         const dataDir = resolve(o.data);
         let config = o.config;
         const extensions: ServerExtension[] = [];
@@ -47,7 +51,7 @@ export function registerServerCommands(program: Command): void {
         }
         let server: RunningServer;
         try {
-          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, extensions });
+          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions });
         } catch (e) {
           await demoStop?.();
           throw e;
@@ -88,6 +92,7 @@ function banner(info: Record<string, unknown>, demoTokens: Record<string, string
       .map(([k, v]) => `  ${k.replace('gateway_', '').padEnd(9)}: ${v}`),
     `  Data:      ${info.data} (${info.store})`,
     `  Policy:    ${info.policy} (reloads on change or SIGHUP)`,
+    `  Metrics:   ${[info.metrics, info.metrics_listen].filter(Boolean).join(' and ')}`,
   ];
   if (info.admin_token) lines.push('', `Admin token (shown only now; valid 7 days): ${info.admin_token}`);
   if (Object.keys(demoTokens).length) {

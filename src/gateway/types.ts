@@ -3,6 +3,7 @@ import type { Grant, Principal, AuditInput } from '../domain/model.js';
 import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import type { GuardrailConfig } from '../inspect/index.js';
 import type { SessionRegistry } from '../access/session-registry.js';
+import type { ErrorCode } from '../domain/errors.js';
 import type { PgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
 import type { Log } from '../domain/log.js';
 
@@ -65,11 +66,31 @@ export interface AuditSink {
   appendLazy(event: AuditInput, onError: (err: unknown) => void): void;
 }
 
+/**
+ * What a gateway counts for /metrics (src/metrics.ts, docs/metrics.md). Called on the hot path, so an implementation
+ * bumps plain fields and allocates nothing; the registry reads them when scraped.
+ */
+export interface GatewayMetrics {
+  sessionStarted(): void;
+  /** A connection refused before its session opened, with the code its client read. */
+  sessionRefused(code: ErrorCode): void;
+  /** `durationMs` as audited (0 for a refused statement). */
+  statement(decision: 'allowed' | 'refused', rule: string | null, durationMs: number): void;
+  /** Bytes written to each side of the sessions, added per write. */
+  readonly bytes: RelayedBytes;
+}
+
+export interface RelayedBytes {
+  toUpstream: number;
+  toClient: number;
+}
+
 export interface GatewayDeps {
   access: GatewayAccess;
   sessions: SessionRegistry;
   audit: AuditSink;
   /** This process's id (recorded in session.start), so a later start can tell whose sessions were left open. */
   instance?: string;
+  metrics?: GatewayMetrics;
   log: Log;
 }

@@ -11,6 +11,8 @@ export const BIN = join(ROOT, 'bin', 'airlock.js');
 
 export interface ServerProcess {
   url: string;
+  /** What `airlock server --json` printed at start. */
+  info: Record<string, unknown>;
   adminToken: string;
   dir: string;
   config: string;
@@ -34,12 +36,12 @@ export async function startServerProcess(opts: { policy: string; dir?: string; a
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));
   let out = '';
-  const info = await new Promise<{ api: string }>((resolveInfo, reject) => {
+  const info = await new Promise<{ api: string } & Record<string, unknown>>((resolveInfo, reject) => {
     const t = setTimeout(() => reject(new Error(`server did not start in 60s:\n${stderr.join('\n')}`)), 60_000);
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
       try {
-        const parsed = JSON.parse(out) as { api: string };
+        const parsed = JSON.parse(out) as { api: string } & Record<string, unknown>;
         clearTimeout(t);
         resolveInfo(parsed);
       } catch {
@@ -53,6 +55,7 @@ export async function startServerProcess(opts: { policy: string; dir?: string; a
   });
   return {
     url: info.api.replace(/\/api\/v1$/, ''),
+    info,
     adminToken,
     dir,
     config,

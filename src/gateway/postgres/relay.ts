@@ -9,6 +9,7 @@ import { reportedSettingRisk } from './startup.js';
 import { cursorOpsOf, type RowLimit } from './cursor-limits.js';
 import type { ErrorCode } from '../../domain/errors.js';
 import type { Log } from '../../domain/log.js';
+import type { RelayedBytes } from '../types.js';
 
 export type { StatementRecord } from './replies.js';
 
@@ -61,6 +62,8 @@ export interface RelayOptions {
   /** Called once, with why the session ended. */
   onEnd(reason: string): void;
   log: Pick<Log, 'warn' | 'error'>;
+  /** Counts what is written to each side (shared by the gateway's sessions, read by /metrics). */
+  bytes?: RelayedBytes;
 }
 
 export class Relay {
@@ -100,10 +103,12 @@ export class Relay {
   private readonly logsSettled = new Set<number>();
   /** The client sent Terminate while messages were held: they go first, then the Terminate. */
   private terminateAfterHeld = false;
+  private readonly bytes: RelayedBytes;
 
   constructor(private readonly o: RelayOptions) {
     this.client = o.client;
     this.upstream = o.upstream;
+    this.bytes = o.bytes ?? { toUpstream: 0, toClient: 0 };
     this.replies = new Replies({
       maxRows: o.maxRows,
       toClient: (b) => this.toClient(b),
@@ -245,6 +250,7 @@ export class Relay {
 
   private writeClient(bytes: Buffer, done?: (err?: Error | null) => void): void {
     if (!this.client.writable) return;
+    this.bytes.toClient += bytes.length;
     if (!this.client.write(bytes, done) && !this.clientFull) {
       this.clientFull = true;
       this.updateFlow();
@@ -298,6 +304,7 @@ export class Relay {
     if (this.toUpstream.length === 0 || !this.upstream.writable) return;
     const buf = this.toUpstream.length === 1 ? this.toUpstream[0]! : Buffer.concat(this.toUpstream);
     this.toUpstream = [];
+    this.bytes.toUpstream += buf.length;
     if (!this.upstream.write(buf)) this.upstreamFull = true;
     this.updateFlow();
   }

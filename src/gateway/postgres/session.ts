@@ -71,6 +71,7 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
     if (err instanceof ClientGone) return void channel.socket.destroy();
     const refusal = toRefusal(err, ctx);
     refuse(channel, refusal);
+    ctx.deps.metrics?.sessionRefused(refusal.airlock);
     if (principal && req) {
       await ctx.deps.audit
         .append({ actor: principal.name, action: 'session.refused', target: req.resource, source, details: { protocol: 'postgres', code: refusal.sqlstate, airlock_code: refusal.airlock, reason: refusal.message } })
@@ -263,6 +264,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       cancelUpstream,
       onStatement(r: StatementRecord) {
         info.statements++;
+        deps.metrics?.statement(r.decision, r.rule, r.duration_ms);
         const details = { session_id: id, grant_id: info.grant_id, text: r.text, fingerprint: r.fingerprint, decision: r.decision, rule: r.rule, rows: r.rows, duration_ms: r.duration_ms, error: r.error, statement_no: r.logged };
         deps.audit.appendLazy({ actor: info.principal, action: 'statement', target: info.resource, source, details }, auditFailed);
       },
@@ -279,6 +281,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
         resolve();
       },
       log: deps.log,
+      bytes: deps.metrics?.bytes,
     });
     let auditFailedOnce = false;
     const auditFailed = (err: unknown) => {
@@ -289,6 +292,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
     };
     const kill = (reason: string) => relay.kill(reason);
     unregister = deps.sessions.register({ info, kill });
+    deps.metrics?.sessionStarted();
     ctx.live.set(o.tcp, kill);
     for (const m of upstream.greeting) socket.write(m);
     socket.write(backendKeyData(key.pid, key.secret));
