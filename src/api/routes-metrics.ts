@@ -19,7 +19,7 @@ export function registerMetricsRoute(app: FastifyInstance, metrics: ApiMetrics):
     metrics.requestAnswered(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
-  app.get('/metrics', async function metricsExposition(_req, reply) {
+  app.get('/metrics', { schema: { hide: true } }, async function metricsExposition(_req, reply) {
     const body = await metrics.exposition();
     return reply.type(metrics.contentType).send(body);
   });
