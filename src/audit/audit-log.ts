@@ -83,6 +83,8 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
   // Queued events are stamped with the time they were queued; events queued within one millisecond share its text.
   let stampMs = NaN;
   let stampText = '';
+  /** Why the last batch failed to commit, until one commits again (for /readyz). */
+  let lastFailure: string | null = null;
 
   /**
    * Appends events inside `trx`. The head row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions take
@@ -136,9 +138,11 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
     try {
       events = await commitBatch(batch);
     } catch (e) {
+      lastFailure = e instanceof Error ? e.message : String(e);
       for (const b of batch) failed(b, e);
       return;
     }
+    lastFailure = null;
     for (const b of batch) if (b.resolve !== null) b.resolve();
     if (events === null) return;
     try {
@@ -243,6 +247,10 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
       enqueue(input, true, null, onError);
     },
     flush,
+    /** Whether the last batch committed (null) or why it did not, and how many events wait. */
+    health(): { lastFailure: string | null; queued: number } {
+      return { lastFailure, queued: queue.length };
+    },
     onAppended(fn: (events: AuditEvent[]) => void): () => void {
       listeners.add(fn);
       return () => listeners.delete(fn);

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { AirlockError } from '../domain/errors.js';
 import type { PgAdminConnection } from './pg-upstream-security.js';
 import { systemClock, type Clock } from '../domain/clock.js';
+import { silentLog, type Log } from '../domain/log.js';
 import { checkGrantBody, checkPlainRoleName, generatePassword, grantWrites, quoteIdent, quoteLiteral, scramVerifier } from './pg-sql.js';
 import { LEGACY_MARKER, checkDeploymentId, checkGrantId, markerRoleName, parseRoleComment, pgRoleName, roleComment } from './pg-role-names.js';
 
@@ -41,7 +42,7 @@ export interface PgGrantRolesOptions {
   markerRole?: string;
   /** Told of each role made, dropped, or that could not be dropped (for the audit log); awaited, its errors logged. */
   onEvent?: (e: PgRoleEvent) => void | Promise<void>;
-  log?: (msg: string, fields?: object) => void;
+  log?: Log;
   /** Who receives the objects a dropped role owned (REASSIGN OWNED); the admin connection's user by default. */
   reassignOwnedTo?: string;
   clock?: Clock;
@@ -116,14 +117,14 @@ function checkSpec(spec: PgGrantRoleSpec, now: Date): void {
 export function makePgGrantRoles(opts: PgGrantRolesOptions) {
   const deployment = opts.deploymentId === undefined ? undefined : checkDeploymentId(opts.deploymentId);
   const marker = checkPlainRoleName(opts.markerRole ?? markerRoleName(deployment), 'the marker role');
-  const log = opts.log ?? (() => {});
+  const log = opts.log ?? silentLog;
   const roleName = (principal: string, grantId: string) => pgRoleName(principal, grantId, deployment);
   const parseComment = (comment: string | null, legacy = false) => parseRoleComment(comment, deployment, legacy);
   async function emit(e: PgRoleEvent): Promise<void> {
     try {
       await opts.onEvent?.(e);
     } catch (err) {
-      log('pg role event not recorded', { level: 'error', event: e.kind, role: e.role, error: (err as Error).message });
+      log.error({ event: e.kind, role: e.role, error: (err as Error).message }, 'pg role event not recorded');
     }
   }
   const clock = opts.clock ?? systemClock;
@@ -133,7 +134,7 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
   const connection = { application_name: 'airlock-credentials', connectionTimeoutMillis: 10_000, lock_timeout: 10_000, ...security };
   const admin = new pg.Pool({ connectionString: opts.adminUrl, max: 3, idleTimeoutMillis: 10_000, Client, ...connection });
   // An idle client's error (e.g. the server restarting) would otherwise crash the process.
-  admin.on('error', (e) => log('pg admin connection error', { level: 'warn', error: pgReason(e).text }));
+  admin.on('error', (e) => log.warn({ error: pgReason(e).text }, 'pg admin connection error'));
   let markerReady: Promise<void> | undefined;
   let adminReady: Promise<AdminFacts> | undefined;
 
@@ -188,7 +189,7 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
       await client.query(`CREATE ROLE ${quoteIdent(marker)} NOLOGIN NOINHERIT`);
       await client.query(`COMMENT ON ROLE ${quoteIdent(marker)} IS ${quoteLiteral('airlock: its members are per-grant roles that Airlock creates and drops; grant it nothing')}`);
       await client.query('COMMIT');
-      log('pg marker role created', { role: marker });
+      log.info({ role: marker }, 'pg marker role created');
     } catch (e) {
       await client.query('ROLLBACK').catch(() => {});
       const { code, text } = pgReason(e);
@@ -284,13 +285,13 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
       if (committing) await dropRole(username, grantId, 'create failed').catch(() => {});
       const { text, code } = pgReason(e);
       const why = code === PG_DUPLICATE_OBJECT && step === 'create role' ? `a role named ${username} already exists` : text;
-      log('pg grant role not created', { level: 'error', role: username, grantId, database: at, step, error: why });
+      log.error({ role: username, grantId, database: at, step, error: why }, 'pg grant role not created');
       throw new AirlockError('AIRLOCK_INTERNAL', `could not create the database role ${username} for grant ${grantId} in ${at} (at: ${step}): ${why}`, {
         role: username, grantId, database: at, step, sqlstate: code,
       });
     }
     const databases = plan.map(([d]) => d);
-    log('pg grant role created', { role: username, grantId, database, validUntil: spec.expiresAt.toISOString(), readOnly: p.read_only, ...(databases.length > 1 ? { databases } : {}) });
+    log.info({ role: username, grantId, database, validUntil: spec.expiresAt.toISOString(), readOnly: p.read_only, ...(databases.length > 1 ? { databases } : {}) }, 'pg grant role created');
     await emit({ kind: 'created', role: username, grantId, databases, validUntil: spec.expiresAt.toISOString() });
     return { username, password };
   }
@@ -329,11 +330,11 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
     const info = await inspectRole(name, legacy);
     if (!info) return false;
     if (!info.managed) {
-      log(`pg role not ${action}: it is not a member of ${marker}, so not Airlock's`, { level: 'warn', role: name, grantId });
+      log.warn({ role: name, grantId }, `pg role not ${action}: it is not a member of ${marker}, so not Airlock's`);
       return false;
     }
     if (grantId && info.grantId && info.grantId !== grantId) {
-      log(`pg role not ${action}: it belongs to another grant`, { level: 'warn', role: name, grantId, roleGrantId: info.grantId });
+      log.warn({ role: name, grantId, roleGrantId: info.grantId }, `pg role not ${action}: it belongs to another grant`);
       return false;
     }
     return true;
@@ -372,7 +373,7 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
       if (code === PG_UNDEFINED_OBJECT) return { disabled: false, terminated: 0 };
       throw new AirlockError('AIRLOCK_INTERNAL', `could not disable the database role ${name}: ${text}`, { role: name, grantId, sqlstate: code });
     }
-    log('pg grant role disabled', { role: name, grantId, terminated });
+    log.info({ role: name, grantId, terminated }, 'pg grant role disabled');
     return { disabled: true, terminated };
   }
 
@@ -404,14 +405,14 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
       for (const { datname } of dbs.rows) await inDatabase(datname, (c) => c.query(owned));
       await admin.query(owned);
       await admin.query(`DROP ROLE IF EXISTS ${role}`);
-      log('pg grant role dropped', { role: name, grantId, reason, terminated, databases: dbs.rows.map((d) => d.datname) });
+      log.info({ role: name, grantId, reason, terminated, databases: dbs.rows.map((d) => d.datname) }, 'pg grant role dropped');
       await emit({ kind: 'dropped', role: name, grantId, reason, terminated });
       return { dropped: true, terminated };
     } catch (e) {
       const { text, code } = pgReason(e);
       // A concurrent drop (another process's expiry, or cleanup) got there first.
       if (code === PG_UNDEFINED_OBJECT && !(await inspectRole(name).catch(() => ({})))) return { dropped: false, terminated: 0 };
-      log('pg grant role not dropped', { level: 'error', role: name, grantId, reason, error: text });
+      log.error({ role: name, grantId, reason, error: text }, 'pg grant role not dropped');
       await emit({ kind: 'drop_failed', role: name, grantId, reason, error: text });
       throw new AirlockError('AIRLOCK_INTERNAL', `could not drop the database role ${name}: ${text}`, { role: name, grantId, sqlstate: code });
     }
@@ -448,15 +449,15 @@ export function makePgGrantRoles(opts: PgGrantRolesOptions) {
     for (const r of await list()) {
       if (r.grantId === null) {
         await disableRole(r.name);
-        log('pg managed role has no grant id in its comment: disabled, not dropped', { level: 'warn', role: r.name });
+        log.warn({ role: r.name }, 'pg managed role has no grant id in its comment: disabled, not dropped');
         continue;
       }
       if (await isGrantActive(r.grantId)) continue;
       try {
         if ((await dropRole(r.name, r.grantId, 'cleanup: grant not active')).dropped) dropped.push(r.name);
       } catch (e) {
-        log('pg grant role could not be dropped; disabling it', { level: 'error', role: r.name, grantId: r.grantId, error: (e as Error).message });
-        await disableRole(r.name).catch((e2) => log('pg grant role could not be disabled', { level: 'error', role: r.name, error: pgReason(e2).text }));
+        log.error({ role: r.name, grantId: r.grantId, error: (e as Error).message }, 'pg grant role could not be dropped; disabling it');
+        await disableRole(r.name).catch((e2) => log.error({ role: r.name, error: pgReason(e2).text }, 'pg grant role could not be disabled'));
       }
     }
     return dropped;

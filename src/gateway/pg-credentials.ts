@@ -71,7 +71,7 @@ export function makePgCredentials(deps: {
         connect: pgAdminConnection(pgUpstreamSecurity(resource, host), host, port),
         clock: access.clock,
         deploymentId: deps.deploymentId,
-        log: (msg, fields) => log.info({ resource: name, ...fields }, msg),
+        log: { info: (f, m) => log.info({ resource: name, ...f }, m), warn: (f, m) => log.warn({ resource: name, ...f }, m), error: (f, m) => log.error({ resource: name, ...f }, m) },
         onEvent: (e) => recordEvent(name, e),
       });
       managers.set(id, m);

@@ -14,6 +14,7 @@ const marker = `airlock_managed_t${suffix}`;
 const markers = [marker];
 const decoys: string[] = [];
 const logs: Array<{ msg: string; fields?: object }> = [];
+const note = (fields: object, msg?: string) => void logs.push({ msg: msg ?? '', fields });
 const passwords: string[] = [];
 const errorMessages: string[] = [];
 const instances: PgGrantRoles[] = [];
@@ -30,7 +31,7 @@ let db: TestDatabase;
 let roles: PgGrantRoles;
 
 function makeRoles(markerRole: string): PgGrantRoles {
-  const r = makePgGrantRoles({ adminUrl: adminUrl(), markerRole, log: (msg, fields) => logs.push({ msg, ...(fields ? { fields } : {}) }) });
+  const r = makePgGrantRoles({ adminUrl: adminUrl(), markerRole, log: { info: note, warn: note, error: note } });
   instances.push(r);
   return r;
 }
