@@ -64,7 +64,7 @@ export function prettyLine(jsonLine: string): string {
       if (e.stack) stack = `\n    ${e.stack.split('\n').slice(1).map((s) => s.trim()).join('\n    ')}`;
       continue;
     }
-    fields.push(`${k}=${quote(typeof v === 'string' ? v : JSON.stringify(v))}`);
+    fields.push(`${k}=${typeof v === 'string' ? quote(v) : typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(1) : JSON.stringify(v)}`);
   }
   return `${time} ${level} ${String(o.msg ?? '')}${fields.length ? ` ${fields.join(' ')}` : ''}${stack}\n`;
 }

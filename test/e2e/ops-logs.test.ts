@@ -1,12 +1,16 @@
-// The server's logs as an operator reads them: JSON lines on stderr (the banner on stdout), a 5xx logged with its error
-// and the request id its answer carries, and not one secret of a whole session in any line, at the most verbose level.
+// The server's logs and probes as an operator reads them: /readyz naming a failing check, JSON lines on stderr, a 5xx
+// logged with its error and the request id its answer carries, not one secret of a whole session in any line at the
+// most verbose level; and without --json, the banner alone on stdout with pretty log lines on stderr.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { startServerProcess, cli, apiJson, type ServerProcess } from '../support/server-process.js';
+import { startServerProcess, cli, apiJson, BIN, type ServerProcess } from '../support/server-process.js';
 import { createTestDatabase, adminUrl, type TestDatabase } from '../support/pg.js';
 
 let s: ServerProcess;
@@ -68,6 +72,33 @@ async function call(method: string, path: string, opts: { body?: unknown; bearer
 }
 
 const logLines = () => s.stderr.map((l) => JSON.parse(l) as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
+
+test('/readyz names the failing check: the audit log cannot commit until its table is back', async () => {
+  const ready = await call('GET', '/readyz');
+  assert.equal(ready.status, 200);
+  assert.deepEqual(Object.keys(ready.body.checks), ['store', 'policy', 'audit_writer', 'gateways']);
+  assert.ok(Object.values(ready.body.checks).every((c) => (c as { ok: boolean }).ok));
+  assert.equal((await call('GET', '/healthz')).body.ok, true);
+
+  const file = new Database(join(s.dir, 'data', 'airlock.db'));
+  try {
+    file.exec('ALTER TABLE audit_events RENAME TO audit_events_away');
+    // A refused token is audited before the answer: with no table to append to, the call fails.
+    const refused = await call('GET', '/api/v1/whoami', { bearer: `alk_${randomBytes(32).toString('base64url')}` });
+    assert.ok(refused.status >= 500, `status ${refused.status}`);
+    const notReady = await call('GET', '/readyz');
+    assert.equal(notReady.status, 503);
+    assert.equal(notReady.body.code, 'AIRLOCK_NOT_READY');
+    assert.deepEqual(notReady.body.failing, ['audit_writer']);
+    assert.match(notReady.body.checks.audit_writer.detail, /the last audit batch did not commit: .*no such table/);
+    assert.equal((await call('GET', '/healthz')).status, 200, 'alive all the same');
+  } finally {
+    file.exec('ALTER TABLE audit_events_away RENAME TO audit_events');
+    file.close();
+  }
+  assert.equal((await call('GET', '/api/v1/whoami', { bearer: `alk_${randomBytes(32).toString('base64url')}` })).status, 401);
+  assert.equal((await call('GET', '/readyz')).status, 200);
+});
 
 test('a whole session leaves no secret in the logs; a server error is logged with the request id its answer carries', async () => {
   const api = <T = any>(token: string, method: string, path: string, body?: unknown) => apiJson<T>(s, token, method, path, body); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -131,4 +162,32 @@ test('a whole session leaves no secret in the logs; a server error is logged wit
   const all = s.stderr.join('\n');
   assert.equal(Object.keys(secrets).length, 9);
   for (const [name, secret] of Object.entries(secrets)) assert.ok(!all.includes(secret), `the ${name} appears in the logs`);
+});
+
+test('without --json: the banner alone on stdout, --log-format pretty lines on stderr', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-pretty-'));
+  writeFileSync(join(dir, 'airlock.yaml'), 'version: 1\nprincipals: [{ name: alice }]\n');
+  const child = spawn(process.execPath, [BIN, 'server', '--config', join(dir, 'airlock.yaml'), '--data', join(dir, 'data'), '--listen', '127.0.0.1:0', '--pg-listen', 'off', '--log-format', 'pretty'], { env: { ...process.env, AIRLOCK_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (c) => (err += c));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (c) => {
+      out += c;
+      if (/Admin token/.test(out)) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+  });
+  const api = /API:\s+(\S+)\/api\/v1/.exec(out)![1]!;
+  assert.equal((await fetch(`${api}/healthz`)).status, 200);
+  child.kill('SIGTERM');
+  const code = await new Promise((r) => child.once('exit', r));
+  assert.equal(code, 0);
+  assert.match(out, /^Airlock \S+ is running\.\n {2}Console: {3}http:\/\/127\.0\.0\.1:\d+\//);
+  assert.ok(!out.includes('{'), 'no log line on stdout');
+  const lines = err.trim().split('\n');
+  assert.ok(lines.length >= 3);
+  for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC (TRACE|DEBUG|INFO |WARN |ERROR|FATAL) \S/);
+  assert.ok(lines.some((l) => /INFO  request completed reqId=req_\S+ res=\{"statusCode":200\}/.test(l)), err);
+  assert.ok(lines.some((l) => /INFO  Airlock stopped reason=SIGTERM/.test(l)), err);
 });
