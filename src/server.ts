@@ -2,7 +2,11 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pino, { type Logger } from 'pino';
+import { hostname as osHostname } from 'node:os';
+import type { Logger } from 'pino';
+import { sql } from 'kysely';
+import { makeLogger, checkLogOptions } from './logging.js';
+import { checkTokenShape } from './access/tokens.js';
 import { systemClock, type Clock } from './domain/clock.js';
 import { openStore, type Store } from './store/store.js';
 import { makeAuditLog, type AuditLog } from './audit/audit-log.js';
@@ -12,7 +16,10 @@ import { formatProblem } from './policy/load.js';
 import { BOOTSTRAP_ADMIN } from './policy/compile.js';
 import { makeAccess, type Access } from './access/access.js';
 import { buildApi, type GatewayInfo } from './api/app.js';
-import { makePgGateway, loadOrCreateTls } from './gateway/postgres/index.js';
+import { makePgGateway } from './gateway/postgres/index.js';
+import { loadOrCreateTls, type TlsMaterial } from './gateway/core/tls.js';
+import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
+import type { Readiness } from './api/health.js';
 import { makePgCredentials } from './gateway/pg-credentials.js';
 import { makeGatewayAccess } from './gateway/session-planner.js';
 import { makeWebhookNotifier } from './notify/webhooks.js';
@@ -46,6 +53,16 @@ export interface ServerOptions {
   deploymentId?: string;
   clock?: Clock;
   logger?: Logger;
+  /** For the logger made when none is given: level (default AIRLOCK_LOG_LEVEL or info) and format (json | pretty). */
+  logLevel?: string;
+  logFormat?: string;
+  /**
+   * HTTPS for the API and console: PEM files, or 'auto' for a server certificate from Airlock's own CA in
+   * <dataDir>/tls (the one the gateways use). None: plain HTTP, which is served only on loopback unless allowHttp.
+   */
+  tls?: { certFile: string; keyFile: string } | 'auto';
+  /** Serve plain HTTP on an address that is not loopback (behind a proxy that terminates TLS). */
+  allowHttp?: boolean;
   watchPolicy?: boolean;
   /** Also serve GET /metrics on this address (it is always on the API listener too). */
   metricsListen?: { host: string; port: number } | null;
@@ -75,7 +92,13 @@ export interface RunningServer extends ServerContext {
   bootstrapToken: string | null;
   info: Record<string, string>;
   reloadPolicy(actor: string, source: string | null): Promise<ReloadOutcome>;
-  close(): Promise<void>;
+  /**
+   * Stops accepting, ends event streams and gateway sessions (each told why), records server.stop, flushes the audit
+   * log and closes the store. `reason` goes into server.stop (e.g. "SIGTERM").
+   */
+  close(reason?: string): Promise<void>;
+  /** While close() runs: what it has not finished yet, e.g. ["postgres gateway (2 connections)"]. */
+  stillOpen(): string[];
 }
 
 const BOOTSTRAP_TTL = 7 * 86400;
@@ -102,7 +125,12 @@ async function deploymentId(store: Store, configured: string | undefined): Promi
 const ENV_BOOTSTRAP_TTL = 366 * 86400;
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
-  const log = opts.logger ?? pino({ level: process.env.AIRLOCK_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  // Settings are checked before anything opens, so a refused start leaves nothing behind.
+  const logSettings = checkLogOptions({ level: opts.logLevel ?? process.env.AIRLOCK_LOG_LEVEL, format: opts.logFormat });
+  if (opts.bootstrapToken) checkTokenShape(opts.bootstrapToken, 'AIRLOCK_BOOTSTRAP_TOKEN');
+  if (!opts.tls) checkPlainHttpAllowed(opts.listen.host, opts.allowHttp ?? false);
+  const tlsFiles = opts.tls && opts.tls !== 'auto' ? await readTlsFiles(opts.tls.certFile, opts.tls.keyFile) : null;
+  const log = opts.logger ?? makeLogger(logSettings);
   const clock = opts.clock ?? systemClock;
   const dataDir = resolve(opts.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -170,11 +198,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
 
   const ctx: ServerContext = { store, audit, access, policySource, log, dataDir };
-  const stops: (() => Promise<void>)[] = [];
+  /** What close() stops, in order, each with the name it is reported by when it does not finish in time. */
+  const stops: { name: () => string; stop: () => Promise<void> }[] = [];
   if (store.dialect === 'postgres' && opts.storeUrl) {
     const fanout = attachClusterFanout(access, opts.storeUrl, log);
     await fanout.start();
-    stops.push(() => fanout.stop());
+    stops.push({ name: () => 'cluster fan-out (LISTEN connection)', stop: () => fanout.stop() });
   }
   // Sessions an earlier run left open (it was killed) get their end before this one serves; with several processes
   // on one store, those another live process holds are left alone (docs/lifecycle.md).
@@ -187,25 +216,30 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   info.deployment_id = deployment;
   const pgCredentials = makePgCredentials({ access, dataDir, deploymentId: deployment, log });
   pgCredentials.attach();
-  stops.push(() => pgCredentials.close());
+  stops.push({ name: () => 'database credential connections', stop: () => pgCredentials.close() });
   const cleaned = await pgCredentials.cleanup();
   if (cleaned) log.info({ roles: cleaned }, 'dropped per-grant database roles of grants that ended');
 
+  // One CA and server certificate for the gateways and (with --tls auto) the API; made once here.
+  let ownTls: TlsMaterial | null = null;
+  const tlsMaterial = async () => (ownTls ??= await loadOrCreateTls(dataDir, { hostnames: tlsHostnames(opts.listen.host) }));
+  const listening: Record<string, () => boolean> = {};
   if (opts.pgListen !== null) {
-    const tls = await loadOrCreateTls(dataDir);
+    const tls = await tlsMaterial();
     const gw = makePgGateway(
       { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('postgres') },
       { listen: opts.pgListen ?? { host: '127.0.0.1', port: 6432 }, tls: { key: tls.key, cert: tls.cert }, allowCleartextWithoutTls: opts.pgAllowCleartextLoopback ?? false },
     );
     const addr = await gw.start();
-    stops.unshift(() => gw.stop());
+    listening.postgres = () => gw.listening;
+    stops.unshift({ name: () => `postgres gateway (${gw.connections} connection(s))`, stop: () => gw.stop() });
     gateways.postgres = { host: addr.host, port: addr.port, ca: tls.ca, ca_path: tls.caPath };
     info.gateway_postgres = `${addr.host}:${addr.port} (TLS; CA: ${tls.caPath})`;
   }
   for (const ext of opts.extensions ?? []) {
     const r = await ext.start(ctx);
     if (r) {
-      stops.unshift(r.stop);
+      stops.unshift({ name: () => `extension ${ext.name}`, stop: r.stop });
       Object.assign(info, r.info ?? {});
     }
   }
@@ -215,22 +249,68 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   await writer?.ready;
   if (opts.metricsListen) {
     const listener = await startMetricsListener(opts.metricsListen, metrics.api);
-    stops.push(() => listener.close());
+    stops.push({ name: () => 'metrics listener', stop: () => listener.close() });
     info.metrics_listen = listener.url;
   }
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, metrics: metrics.api });
+  const https = opts.tls === 'auto' ? await tlsMaterial() : tlsFiles;
+  if (opts.tls === 'auto') info.api_tls_ca = ownTls!.caPath;
+  const readiness: Readiness = {
+    store: async () => {
+      await sql`select 1`.execute(store.db);
+      return { ok: true, detail: `${store.dialect} answers` };
+    },
+    policy: () => ({ ok: true, detail: `policy ${policySource.current().hash.slice(0, 12)} from ${opts.config}` }),
+    audit_writer: () => {
+      const h = audit.health();
+      return h.lastFailure === null ? { ok: true, detail: `${h.queued} event(s) queued` } : { ok: false, detail: `the last audit batch did not commit: ${h.lastFailure}` };
+    },
+    gateways: () => {
+      const down = Object.entries(listening).filter(([, up]) => !up()).map(([n]) => n);
+      return down.length === 0 ? { ok: true, detail: Object.keys(listening).length ? `${Object.keys(listening).join(', ')} listening` : 'none configured' } : { ok: false, detail: `not listening: ${down.join(', ')}` };
+    },
+  };
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api });
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.listen.port;
   const host = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host === '0.0.0.0' ? '127.0.0.1' : opts.listen.host;
-  const apiUrl = `http://${host}:${port}`;
+  const apiUrl = `${https ? 'https' : 'http'}://${host}:${port}`;
   info.metrics = `${apiUrl}/metrics`;
 
   const onHup = () => void reloadPolicy('signal:SIGHUP', null);
   process.on('SIGHUP', onHup);
   if (opts.watchPolicy !== false) policySource.watch((o) => void recordReload(o, 'file-watch', null));
 
-  let closed = false;
+  let closing: Promise<void> | null = null;
+  const open = new Set<() => string>();
+  /** Runs one shutdown step, listed in stillOpen() while it runs; a failure is logged and the next step goes on. */
+  async function step(name: () => string, fn: () => Promise<unknown>): Promise<void> {
+    open.add(name);
+    try {
+      await fn();
+    } catch (e) {
+      log.error({ err: e, step: name() }, 'a shutdown step failed');
+    } finally {
+      open.delete(name);
+    }
+  }
+  async function shutdown(reason: string): Promise<void> {
+    process.off('SIGHUP', onHup);
+    detachNotifications();
+    policySource.close();
+    const sessionsBefore = access.sessions.list().length;
+    await step(() => 'HTTP listener (API, console, event streams)', () => app.close());
+    for (const s of stops) await step(s.name, s.stop);
+    await step(() => 'expiry scheduler', () => access.expiry.stop());
+    await step(() => 'webhook deliveries', () => notifier.drain());
+    await step(() => 'audit log (server.stop and the last events)', async () => {
+      await audit.append({ actor: 'airlock', action: 'server.stop', details: { reason, version: VERSION, sessions_ended: sessionsBefore } });
+      await audit.flush();
+    });
+    await step(() => 'audit writer thread', async () => writer?.close());
+    await step(() => 'store', () => store.close());
+    log.info({ reason }, 'Airlock stopped');
+  }
   return {
     ...ctx,
     apiUrl,
@@ -239,19 +319,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     bootstrapToken,
     info,
     reloadPolicy,
-    async close() {
-      if (closed) return;
-      closed = true;
-      process.off('SIGHUP', onHup);
-      detachNotifications();
-      policySource.close();
-      await app.close();
-      for (const s of stops) await s().catch((e) => log.error({ err: e }, 'stopping an extension failed'));
-      await access.expiry.stop();
-      await notifier.drain();
-      await audit.flush();
-      await writer?.close();
-      await store.close();
+    close(reason = 'close') {
+      return (closing ??= shutdown(reason));
     },
+    stillOpen: () => [...open].map((n) => n()),
   };
+}
+
+/** Names the auto certificate covers besides localhost and loopback: the listen address if specific, and this host. */
+function tlsHostnames(listenHost: string): string[] {
+  const names = [osHostname()];
+  if (!['0.0.0.0', '::', '', 'localhost'].includes(listenHost)) names.push(listenHost);
+  return names.filter((n) => /^[A-Za-z0-9.:-]+$/.test(n));
 }

@@ -14,6 +14,17 @@ import type { AuditLog } from '../audit/audit-log.js';
 
 export const TOKEN_PREFIX = 'alk_';
 const MAX_TTL_SECONDS = 366 * 86400;
+/** What a token Airlock accepts looks like: the prefix, then base64url text (a minted one has 43 characters). */
+const TOKEN_SHAPE = /^alk_[A-Za-z0-9_-]{32,196}$/;
+
+/**
+ * Refuses a token given to the server (AIRLOCK_BOOTSTRAP_TOKEN) that authenticate() would refuse on every call, or
+ * that is too short to be a secret.
+ */
+export function checkTokenShape(token: string, where: string): void {
+  if (TOKEN_SHAPE.test(token)) return;
+  throw new AirlockError('AIRLOCK_CONFIG_INVALID', `${where} is not an Airlock token. A token is "alk_" followed by 32 to 196 characters of A-Z, a-z, 0-9, "_" and "-" (the tokens Airlock makes are alk_ and 43 more); make one with: node -e "console.log('alk_' + require('crypto').randomBytes(32).toString('base64url'))"`);
+}
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');

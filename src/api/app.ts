@@ -1,4 +1,5 @@
 // The HTTP API: Fastify with bearer-token auth, problem+json errors, the routes, SSE and the OpenAPI document.
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
 import { AirlockError } from '../domain/errors.js';
 import type { Caller } from '../domain/model.js';
@@ -16,6 +17,7 @@ import { makeConsoleAuth } from './console-auth.js';
 import { consoleRoutes, publishSessionChanges } from './routes-console.js';
 import { registerConsoleStatic } from './static.js';
 import { registerMetricsRoute, type ApiMetrics } from './routes-metrics.js';
+import { registerHealth, type Readiness } from './health.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -30,11 +32,21 @@ export interface ApiDeps {
   reloadPolicy(actor: string, source: string | null): Promise<unknown>;
   version: string;
   gateways?: () => GatewayInfo;
-  logger?: FastifyBaseLogger | boolean;
+  /** The server's logger: request lines, and every 5xx with its error and request id. None: silent. */
+  logger?: FastifyBaseLogger;
   /** The built console (default dist/web). */
   webRoot?: string;
   /** GET /metrics and request durations (src/metrics.ts). */
   metrics?: ApiMetrics;
+  /** Serve HTTPS with this key and certificate (PEM); the console's cookies are Secure then. */
+  https?: { key: string | Buffer; cert: string | Buffer };
+  /** What /readyz checks. */
+  readiness?: Readiness;
+}
+
+/** A request id that is unique across restarts and processes, so one from a user's error finds its log line. */
+function requestId(): string {
+  return `req_${randomBytes(9).toString('base64url')}`;
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
@@ -42,8 +54,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     bodyLimit: BODY_LIMIT,
     trustProxy: false,
-    logger: deps.logger ?? false,
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    // A client's own x-request-id is not trusted: the id is how a 5xx answer finds its log line.
+    genReqId: requestId,
+    requestIdHeader: false,
+    ...(deps.https ? { https: { key: deps.https.key, cert: deps.https.cert, minVersion: 'TLSv1.2' as const } } : {}),
   }) as unknown as FastifyInstance;
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
 
   const passwords = makePasswordService({ store: access.store, clock: access.clock, uow: access.uow, policy: access.policy });
   const consoleAuth = makeConsoleAuth({ access, passwords });
@@ -82,6 +101,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   ];
   defineRoutes(app, authenticate, routes);
   registerEventStream(app, access, authenticate);
+  registerHealth(app, { version: deps.version, readiness: deps.readiness });
   await registerConsoleStatic(app, { root: deps.webRoot, apiNotFound });
   return app;
 }

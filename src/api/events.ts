@@ -21,6 +21,12 @@ function visible(access: Access, caller: Caller, c: Change): boolean {
 }
 
 export function registerEventStream(app: FastifyInstance, access: Access, authenticate: (req: FastifyRequest) => Promise<Caller>): void {
+  /** Open streams, ended when the server closes: the HTTP server's close waits for every connection to go. */
+  const open = new Set<() => void>();
+  app.addHook('preClose', function endEventStreams(done) {
+    for (const end of [...open]) end();
+    done();
+  });
   app.get('/api/v1/events', { schema: EVENT_STREAM_ROUTE_SCHEMA }, async function eventStream(req, reply) {
     let caller: Caller;
     try {
@@ -41,7 +47,14 @@ export function registerEventStream(app: FastifyInstance, access: Access, authen
     const close = () => {
       clearInterval(heartbeat);
       unsubscribe();
+      open.delete(end);
     };
+    // The client reads why the stream ended, then the connection itself goes (it was keep-alive).
+    const end = () => {
+      close();
+      res.end(': the server is shutting down\n\n', () => res.socket?.end());
+    };
+    open.add(end);
     req.raw.on('close', close);
     res.on('error', close);
   });

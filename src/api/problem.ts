@@ -10,6 +10,8 @@ export interface Problem {
   code: string;
   detail: string;
   details?: Record<string, unknown>;
+  /** The id of the request, also in the server's log line for it (always on a 5xx). */
+  request_id?: string;
 }
 
 function fieldPath(path: readonly PropertyKey[]): string {
@@ -35,7 +37,7 @@ export function toProblem(e: unknown): Problem {
     else if (fe?.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') err = new AirlockError('AIRLOCK_BAD_INPUT', 'The body is empty; send a JSON object.');
     else if (fe?.statusCode === 400 && typeof fe.message === 'string') err = new AirlockError('AIRLOCK_BAD_INPUT', `The request could not be read: ${fe.message}.`);
     else if (fe?.statusCode === 404) err = new AirlockError('AIRLOCK_NOT_FOUND', fe.message);
-    else err = new AirlockError('AIRLOCK_INTERNAL', 'Something went wrong inside Airlock. The error was logged; try again or tell your admin the time it happened.');
+    else err = new AirlockError('AIRLOCK_INTERNAL', 'Something went wrong inside Airlock. The error was logged with this request\'s request_id; try again, or give your admin the request_id.');
   }
   const spec = ERRORS[err.code];
   return { type: `https://airlock.dev/errors#${err.code}`, title: spec.title, status: spec.status, code: err.code, detail: err.message, ...(err.details ? { details: err.details } : {}) };
@@ -43,6 +45,8 @@ export function toProblem(e: unknown): Problem {
 
 export function sendProblem(reply: FastifyReply, e: unknown, req?: FastifyRequest): FastifyReply {
   const p = toProblem(e);
-  if (p.status >= 500) req?.log.error({ err: e }, 'internal error');
+  if (req) p.request_id = req.id;
+  // The request's child logger carries reqId, the same id the answer carries.
+  if (p.status >= 500) req?.log.error({ err: e, code: p.code, method: req.method, url: req.url.split('?')[0] }, 'request failed with a server error');
   return reply.status(p.status).type('application/problem+json').send(p);
 }

@@ -89,6 +89,8 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
   // Queued events are stamped with the time they were queued; events queued within one millisecond share its text.
   let stampMs = NaN;
   let stampText = '';
+  /** Why the last batch failed to commit, until one commits again (for /readyz). */
+  let lastFailure: string | null = null;
 
   /**
    * Appends events inside `trx`. The head row is locked first (FOR UPDATE on PostgreSQL; SQLite transactions take
@@ -143,10 +145,12 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
     try {
       events = await commitBatch(batch);
     } catch (e) {
+      lastFailure = e instanceof Error ? e.message : String(e);
       deps.metrics?.batch(batch.length, (performance.now() - started) / 1000, false);
       for (const b of batch) failed(b, e);
       return;
     }
+    lastFailure = null;
     deps.metrics?.batch(batch.length, (performance.now() - started) / 1000, true);
     for (const b of batch) if (b.resolve !== null) b.resolve();
     if (events === null) return;
@@ -255,6 +259,10 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
     /** Events waiting for their batch to commit. */
     get queued(): number {
       return queue.length;
+    },
+    /** Whether the last batch committed (null) or why it did not, and how many events wait. */
+    health(): { lastFailure: string | null; queued: number } {
+      return { lastFailure, queued: queue.length };
     },
     onAppended(fn: (events: AuditEvent[]) => void): () => void {
       listeners.add(fn);

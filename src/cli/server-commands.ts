@@ -1,9 +1,10 @@
 // `airlock server`: starts Airlock (with --demo: plus an embedded demo database and demo tokens).
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { run } from './main.js';
-import { UsageError } from './output.js';
+import { UsageError, printJson } from './output.js';
+import { parseDuration } from '../domain/duration.js';
 import { startServer, VERSION, type RunningServer, type ServerExtension } from '../server.js';
 import { startDemoDatabase } from '../demo.js';
 
@@ -15,6 +16,39 @@ export function parseHostPort(text: string, what: string): { host: string; port:
 }
 
 const DEMO_TOKEN_TTL = 12 * 3600;
+
+/** "10s", "1m30s", or a bare number of seconds (as environment variables often hold it). */
+export function parseShutdownTimeout(text: string): number {
+  const seconds = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : parseDuration(text);
+  if (seconds === undefined || !(seconds > 0) || seconds > 3600) throw new UsageError(`--shutdown-timeout must be a duration from 1s to 1h, e.g. 10s or 1m (got "${text}")`);
+  return seconds * 1000;
+}
+
+interface ServerFlags {
+  config: string;
+  data: string;
+  listen: string;
+  store?: string;
+  pgListen: string;
+  pgAllowLoopbackCleartext?: boolean;
+  deploymentId?: string;
+  demo?: boolean;
+  tls?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  allowHttp?: boolean;
+  logLevel?: string;
+  logFormat: string;
+  shutdownTimeout: string;
+}
+
+function tlsSetting(o: ServerFlags): { certFile: string; keyFile: string } | 'auto' | undefined {
+  if (o.tls !== undefined && o.tls !== 'auto') throw new UsageError(`--tls takes only "auto" (a certificate from Airlock's own CA); for your own certificate use --tls-cert FILE --tls-key FILE (got "${o.tls}")`);
+  if (o.tls === 'auto' && (o.tlsCert || o.tlsKey)) throw new UsageError('give either --tls auto or --tls-cert/--tls-key, not both');
+  if (o.tls === 'auto') return 'auto';
+  if (Boolean(o.tlsCert) !== Boolean(o.tlsKey)) throw new UsageError('--tls-cert and --tls-key go together: give both files (PEM), or --tls auto');
+  return o.tlsCert && o.tlsKey ? { certFile: resolve(o.tlsCert), keyFile: resolve(o.tlsKey) } : undefined;
+}
 
 export function registerServerCommands(program: Command): void {
   program
@@ -29,10 +63,19 @@ export function registerServerCommands(program: Command): void {
     .option('--deployment-id <id>', 'this Airlock\'s id on shared database servers (1-12 of a-z0-9; default: chosen at first start and kept in the store; env AIRLOCK_DEPLOYMENT_ID)')
     .option('--metrics-listen <host:port>', 'also serve GET /metrics on this address (it is on the API listener too; env AIRLOCK_METRICS_LISTEN)')
     .option('--demo', 'also start an embedded demo PostgreSQL with sample data and print demo tokens')
+    .addOption(new Option('--tls-cert <file>', 'serve the API and console over HTTPS with this certificate (PEM, chain included)').env('AIRLOCK_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'the private key of --tls-cert (PEM, unencrypted)').env('AIRLOCK_TLS_KEY'))
+    .addOption(new Option('--tls <mode>', '"auto": HTTPS with a certificate from Airlock\'s own CA (<data>/tls/ca.crt)').env('AIRLOCK_TLS'))
+    .addOption(new Option('--allow-http', 'serve plain HTTP on an address that is not loopback (only behind a proxy that terminates TLS)').env('AIRLOCK_ALLOW_HTTP'))
+    .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error, fatal or silent').env('AIRLOCK_LOG_LEVEL'))
+    .addOption(new Option('--log-format <format>', 'log lines on stderr: json (for machines) or pretty (one readable line per event)').default('json').env('AIRLOCK_LOG_FORMAT'))
+    .addOption(new Option('--shutdown-timeout <duration>', 'on SIGTERM/SIGINT, how long to wait for sessions, streams and the audit log before exiting 1').default('10s').env('AIRLOCK_SHUTDOWN_TIMEOUT'))
     .option('--json', 'print the start-up information as JSON')
     .action(
-      run(async (ctx, o: { config: string; data: string; listen: string; store?: string; pgListen: string; pgAllowLoopbackCleartext?: boolean; deploymentId?: string; demo?: boolean }, cmd: Command) => {
+      run(async (ctx, o: ServerFlags, cmd: Command) => {
         const listen = parseHostPort(o.listen, '--listen');
+        const tls = tlsSetting(o);
+        const shutdownMs = parseShutdownTimeout(o.shutdownTimeout);
         const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, '--pg-listen');
         const metricsFlag = cmd.getOptionValue('metricsListen') as string | undefined;
         const metricsText = metricsFlag ?? process.env.AIRLOCK_METRICS_LISTEN;
@@ -51,7 +94,7 @@ export function registerServerCommands(program: Command): void {
         }
         let server: RunningServer;
         try {
-          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions });
+          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: o.logFormat });
         } catch (e) {
           await demoStop?.();
           throw e;
@@ -66,17 +109,36 @@ export function registerServerCommands(program: Command): void {
           }
         }
         const info = { version: VERSION, api: `${server.apiUrl}/api/v1`, console: `${server.apiUrl}/`, openapi: `${server.apiUrl}/api/v1/openapi.json`, data: dataDir, store: server.store.dialect, policy: config, admin_token: server.bootstrapToken, demo_tokens: o.demo ? demoTokens : undefined, ...server.info };
+        // The banner is for people (stdout); log lines are for machines (stderr), so the two never interleave.
         if (ctx.json) ctx.out('', info);
         else process.stdout.write(banner(info, demoTokens));
+        const running = server;
         await new Promise<void>((resolveStop) => {
+          let stopping = false;
+          const giveUp = (why: string) => {
+            const open = running.stillOpen();
+            const detail = `Airlock did not stop ${why}; still open: ${open.length ? open.join(', ') : 'nothing Airlock tracks (a handle outside it)'}.`;
+            running.log.error({ code: 'AIRLOCK_SHUTDOWN_INCOMPLETE', still_open: open }, detail);
+            if (ctx.json) printJson({ error: { code: 'AIRLOCK_SHUTDOWN_INCOMPLETE', detail, still_open: open } });
+            else process.stderr.write(`airlock: ${detail} [AIRLOCK_SHUTDOWN_INCOMPLETE]\n`);
+            process.exit(1);
+          };
           const stop = async (sig: string) => {
-            process.stderr.write(`\n${sig}: stopping Airlock…\n`);
-            await server.close();
+            if (stopping) return giveUp(`before a second ${sig}`);
+            stopping = true;
+            running.log.info({ signal: sig, deadline_ms: shutdownMs }, 'stopping Airlock');
+            if (!ctx.json) process.stdout.write(`\n${sig}: stopping Airlock (at most ${shutdownMs / 1000} s)…\n`);
+            const deadline = setTimeout(() => giveUp(`within ${shutdownMs / 1000} s (--shutdown-timeout)`), shutdownMs);
+            await running.close(sig);
             await demoStop?.();
+            clearTimeout(deadline);
+            if (!ctx.json) process.stdout.write('Airlock stopped.\n');
+            // Everything Airlock opened is closed; a library's stray handle must not keep the process from exiting.
+            setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
             resolveStop();
           };
-          process.once('SIGINT', () => void stop('SIGINT'));
-          process.once('SIGTERM', () => void stop('SIGTERM'));
+          process.on('SIGINT', () => void stop('SIGINT'));
+          process.on('SIGTERM', () => void stop('SIGTERM'));
         });
       }),
     );
@@ -90,6 +152,7 @@ function banner(info: Record<string, unknown>, demoTokens: Record<string, string
     ...Object.entries(info)
       .filter(([k]) => k.startsWith('gateway_'))
       .map(([k, v]) => `  ${k.replace('gateway_', '').padEnd(9)}: ${v}`),
+    ...(info.api_tls_ca ? [`  HTTPS CA:  ${info.api_tls_ca} (for the CLI: export AIRLOCK_CA=${info.api_tls_ca})`] : []),
     `  Data:      ${info.data} (${info.store})`,
     `  Policy:    ${info.policy} (reloads on change or SIGHUP)`,
     `  Metrics:   ${[info.metrics, info.metrics_listen].filter(Boolean).join(' and ')}`,

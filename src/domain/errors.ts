@@ -50,6 +50,10 @@ export const ERRORS = {
   AIRLOCK_AUDIT_UNAVAILABLE: { status: 503, kind: 'internal', title: 'The audit log cannot record right now' },
   AIRLOCK_UPSTREAM_TLS: { status: 502, kind: 'internal', title: "The database server's TLS does not meet the resource's tls settings" },
   AIRLOCK_UPSTREAM_AUTH: { status: 502, kind: 'internal', title: 'The database server asks for a password method the resource does not allow' },
+  AIRLOCK_CONFIG_INVALID: { status: 400, kind: 'usage', title: 'The server configuration is not valid' },
+  AIRLOCK_PLAIN_HTTP_REFUSED: { status: 400, kind: 'usage', title: 'Plain HTTP is served only on a loopback address' },
+  AIRLOCK_NOT_READY: { status: 503, kind: 'internal', title: 'Airlock is not ready to serve' },
+  AIRLOCK_SHUTDOWN_INCOMPLETE: { status: 500, kind: 'internal', title: 'Airlock did not stop within its shutdown deadline' },
   AIRLOCK_INTERNAL: { status: 500, kind: 'internal', title: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -11,7 +11,7 @@ import type { ScramCredentials } from '../../src/gateway/types.js';
 import { scramServerExchange, tlsServerEndPoint, type SaslIO } from '../../src/gateway/postgres/scram-server.js';
 import { ScramClient } from '../../src/gateway/postgres/upstream.js';
 import { ProtocolError } from '../../src/gateway/postgres/protocol.js';
-import { loadOrCreateTls } from '../../src/gateway/postgres/tls.js';
+import { loadOrCreateTls } from '../../src/gateway/core/tls.js';
 
 function creds(name: string, tokens: Record<string, string>): ScramCredentials {
   const salt = principalSalt(name);

@@ -7,7 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadOrCreateTls } from '../../src/gateway/postgres/tls.js';
+import { loadOrCreateTls } from '../../src/gateway/core/tls.js';
 
 function withDir(fn: (dir: string) => Promise<void>) {
   return async () => {

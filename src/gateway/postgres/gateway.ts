@@ -93,6 +93,11 @@ export function makePgGateway(deps: GatewayDeps, opts: PgGatewayOptions) {
       await closed;
     },
 
+    /** Whether the listener accepts connections (for /readyz). */
+    get listening(): boolean {
+      return server?.listening ?? false;
+    },
+
     /** Live connections, including ones still logging in. */
     get connections(): number {
       return connections.size;

@@ -1,5 +1,5 @@
-// The gateway's TLS material in <dataDir>/tls/: a private CA and a server certificate it signs, made on first start,
-// so clients can use sslmode=verify-full with sslrootcert=ca.crt from the very first connection.
+// Airlock's TLS material in <dataDir>/tls/: a private CA and a server certificate it signs, made on first start, used by
+// the gateways and (with --tls auto) the API, so clients can verify them from the very first connection.
 import { X509Certificate, createPrivateKey, randomBytes, webcrypto, KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
