@@ -85,6 +85,8 @@ export interface TokenRecord {
   expires_at: string;
   revoked_at: string | null;
   created_by: string;
+  /** The grant it was minted for by `airlock connect` (a newer one for the same grant replaces it); else null. */
+  grant_id?: string | null;
 }
 
 /** One entry of the hash-chained audit log. */
