@@ -96,13 +96,11 @@ export function makeRequestService(deps: { store: Store; clock: Clock; uow: Unit
       const now = clock.now();
       const autoRule = ask.break_glass ? -1 : policy.autoApproveRule(p, role, ask.duration_seconds, now);
       const created = uow(async (trx, rec) => {
-        // Two identical requests at once: the second waits for the first and then sees it (SQLite transactions
-        // already run one at a time).
-        if (store.dialect === 'postgres') {
-          await sql`select pg_advisory_xact_lock(hashtext(${`airlock-request\0${p.name}\0${ask.resource}\0${ask.role}`}))`.execute(trx);
-          const dup = await duplicateOf(trx, p.name, ask, now);
-          if (dup) throw dup;
-        }
+        // Two identical requests at once: the second one's transaction starts after the first commits (SQLite's
+        // begin immediate; an advisory lock on PostgreSQL) and finds it.
+        if (store.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext(${JSON.stringify(['airlock-request', p.name, ask.resource, ask.role])}))`.execute(trx);
+        const dup = await duplicateOf(trx, p.name, ask, now);
+        if (dup) throw dup;
         const req: AccessRequest = {
           id: newId('req'),
           principal: p.name,

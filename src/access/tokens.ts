@@ -97,6 +97,8 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
       if (!admin && caller.token_id) {
         const own = await store.db.selectFrom('tokens').select('expires_at').where('id', '=', caller.token_id).executeTakeFirst();
         const limit = own ? (new Date(own.expires_at).getTime() - clock.now().getTime()) / 1000 : 0;
+        // A connect token asks for "as long as the grant": it gets as much of that as the caller's own token allows.
+        if (grantId && limit >= 1) ttlSeconds = Math.min(ttlSeconds, Math.floor(limit));
         if (ttlSeconds > limit) throw new AirlockError('AIRLOCK_BAD_DURATION', `A token you create cannot outlive the one you are using (${formatDuration(Math.max(0, Math.floor(limit)))} left).`);
       }
       const token = mint();
