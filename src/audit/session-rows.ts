@@ -78,20 +78,25 @@ async function applyLifecycle(trx: Transaction<DB>, r: AuditRow): Promise<void> 
 }
 
 async function addCounts(trx: Transaction<DB>, dialect: Dialect, counts: Map<string, Counted>): Promise<void> {
-  if (dialect === 'postgres' && counts.size > 1) {
-    // One statement for the batch, however many sessions it holds.
-    const json = JSON.stringify([...counts].map(([id, c]) => ({ id, n: c.n, last: c.last })));
-    await sql`update sessions as s set statements = s.statements + v.n, last_statement_at = v.last
-      from json_to_recordset(${json}::json) as v(id text, n int, last text)
-      where s.id = v.id and s.ended_at is null`.execute(trx);
-    return;
-  }
-  for (const [id, c] of counts) {
+  if (counts.size === 1) {
+    const [id, c] = counts.entries().next().value!;
     await trx
       .updateTable('sessions')
       .set((eb) => ({ statements: eb('statements', '+', c.n), last_statement_at: c.last }))
       .where('id', '=', id)
       .where('ended_at', 'is', null)
       .execute();
+    return;
+  }
+  // One statement for the batch, however many sessions it holds.
+  const json = JSON.stringify([...counts].map(([id, c]) => ({ id, n: c.n, last: c.last })));
+  if (dialect === 'postgres') {
+    await sql`update sessions as s set statements = s.statements + v.n, last_statement_at = v.last
+      from json_to_recordset(${json}::json) as v(id text, n int, last text)
+      where s.id = v.id and s.ended_at is null`.execute(trx);
+  } else {
+    await sql`update sessions as s set statements = s.statements + v.n, last_statement_at = v.last
+      from (select value ->> '$.id' as id, value ->> '$.n' as n, value ->> '$.last' as last from json_each(${json})) as v
+      where s.id = v.id and s.ended_at is null`.execute(trx);
   }
 }
