@@ -14,6 +14,9 @@ import { makeLockService } from './locks.js';
 import { makeExpiryScheduler } from './expiry.js';
 import { makeSessionRegistry } from './session-registry.js';
 import { makeSessionKill } from './session-kill.js';
+import { makeVisibility } from './visibility.js';
+import { makeSessionHistory } from './session-history.js';
+import { makeConsoleSessions } from './console-sessions.js';
 
 export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; policy: () => Policy; onError?: (e: unknown) => void }) {
   const { store, clock, audit, policy } = deps;
@@ -54,8 +57,11 @@ export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; 
   });
 
   const kills = makeSessionKill({ sessions, audit, store, bus, uow, clock });
+  const visibility = makeVisibility(policy);
+  const sessionHistory = makeSessionHistory({ store, clock, audit, sessions, visibility });
+  const consoleSessions = makeConsoleSessions({ store, clock, uow, tokens });
 
-  return { store, clock, audit, policy, bus, uow, tokens, grants, requests, reviews, locks, expiry, sessions, kills };
+  return { store, clock, audit, policy, bus, uow, tokens, grants, requests, reviews, locks, expiry, sessions, kills, visibility, sessionHistory, consoleSessions };
 }
 
 export type Access = ReturnType<typeof makeAccess>;

@@ -17,6 +17,8 @@ export interface Change {
   resource?: string;
   role?: string;
   time: string;
+  /** Who made the change, when a person did (a review, a cancellation): a page can tell its viewer's own doing. */
+  actor?: string;
   /** For a grant that ended or a token revoked: the sentence its live sessions are ended with. */
   message?: string;
   /** The process that made the change (set when changes travel between processes). */

@@ -1,12 +1,14 @@
 // Requests: a principal asks for a role on a resource for a while, with a reason; pending until reviewed,
 // approved by rule, cancelled or timed out. Break-glass grants at once and asks for a review afterwards.
+import { sql } from 'kysely';
 import { AirlockError } from '../domain/errors.js';
 import type { Clock } from '../domain/clock.js';
+import { formatDuration } from '../domain/duration.js';
 import { newId } from '../domain/ids.js';
 import type { AccessRequest, Caller, RequestStatus } from '../domain/model.js';
 import { checkRequest } from '../policy/decide.js';
 import type { Policy } from '../policy/compile.js';
-import type { Store } from '../store/store.js';
+import type { Executor, Store } from '../store/store.js';
 import { toRequest } from '../store/records.js';
 import type { UnitOfWork } from './unit-of-work.js';
 import type { GrantService } from './grants.js';
@@ -38,6 +40,29 @@ export function describeEnded(r: AccessRequest): string {
   }
 }
 
+/**
+ * The request `ask` would repeat, as the refusal to give: an active grant of the same role on the same resource
+ * (ask for more time with --extends instead), or a pending request for it. An extension repeats only a pending
+ * extension of the same grant; break-glass is not held back by a pending request (it cannot wait for a review).
+ */
+export async function duplicateOf(db: Executor, principal: string, ask: NewRequest, now: Date): Promise<AirlockError | null> {
+  if (!ask.extends_grant_id) {
+    const g = await db.selectFrom('grants').selectAll().where('principal', '=', principal).where('resource', '=', ask.resource).where('role', '=', ask.role)
+      .where('status', '=', 'active').where('expires_at', '>', now.toISOString()).orderBy('expires_at', 'desc').executeTakeFirst();
+    if (g) {
+      const left = formatDuration(Math.ceil((Date.parse(g.expires_at) - now.getTime()) / 1000));
+      return new AirlockError('AIRLOCK_DUPLICATE_REQUEST', `You already hold ${ask.role} on ${ask.resource}: grant ${g.id}, until ${g.expires_at} (${left} left). To keep it longer, ask for an extension: airlock request ${ask.resource} --role ${ask.role} --for DURATION --reason "…" --extends ${g.id}`, { grant_id: g.id, expires_at: g.expires_at });
+    }
+    if (ask.break_glass) return null;
+  }
+  let q = db.selectFrom('requests').select(['id', 'created_at', 'timeout_at']).where('principal', '=', principal).where('resource', '=', ask.resource).where('role', '=', ask.role).where('status', '=', 'pending');
+  q = ask.extends_grant_id ? q.where('extends_grant_id', '=', ask.extends_grant_id) : q.where('extends_grant_id', 'is', null);
+  const r = await q.orderBy('created_at').executeTakeFirst();
+  if (!r) return null;
+  const what = ask.extends_grant_id ? `an extension of grant ${ask.extends_grant_id}` : `${ask.role} on ${ask.resource}`;
+  return new AirlockError('AIRLOCK_DUPLICATE_REQUEST', `Your request ${r.id} for ${what} is still pending (made ${r.created_at}, it times out at ${r.timeout_at}). Wait for its review (airlock requests lists it), or cancel it first: airlock cancel ${r.id}`, { request_id: r.id });
+}
+
 export function makeRequestService(deps: { store: Store; clock: Clock; uow: UnitOfWork; grants: GrantService; audit: Pick<AuditLog, 'append'>; policy: () => Policy }) {
   const { store, clock, uow, grants } = deps;
 
@@ -63,12 +88,19 @@ export function makeRequestService(deps: { store: Store; clock: Clock; uow: Unit
           if (g.status !== 'active') throw new AirlockError('AIRLOCK_GRANT_NOT_ACTIVE', `Grant ${g.id} is ${g.status}; request new access instead of an extension.`);
           if (g.resource !== ask.resource || g.role !== ask.role) throw new AirlockError('AIRLOCK_BAD_INPUT', `An extension must be for the same resource and role as grant ${g.id} (${g.resource}, ${g.role}).`);
         }
+        const dup = await duplicateOf(store.db, p.name, ask, clock.now());
+        if (dup) throw dup;
       } catch (e) {
         return refused(caller, 'request.refused', ask.resource, e, attempt);
       }
       const now = clock.now();
       const autoRule = ask.break_glass ? -1 : policy.autoApproveRule(p, role, ask.duration_seconds, now);
-      return uow(async (trx, rec) => {
+      const created = uow(async (trx, rec) => {
+        // Two identical requests at once: the second one's transaction starts after the first commits (SQLite's
+        // begin immediate; an advisory lock on PostgreSQL) and finds it.
+        if (store.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext(${JSON.stringify(['airlock-request', p.name, ask.resource, ask.role])}))`.execute(trx);
+        const dup = await duplicateOf(trx, p.name, ask, now);
+        if (dup) throw dup;
         const req: AccessRequest = {
           id: newId('req'),
           principal: p.name,
@@ -106,6 +138,7 @@ export function makeRequestService(deps: { store: Store; clock: Clock; uow: Unit
         rec.change({ kind: 'request', id: req.id, event: req.break_glass ? 'break_glass' : req.status === 'approved' ? 'approved' : 'created', status: req.status, principal: req.principal, resource: req.resource, role: req.role, time: req.created_at });
         return req;
       });
+      return created.catch((e: unknown) => (e instanceof AirlockError && e.code === 'AIRLOCK_DUPLICATE_REQUEST' ? refused(caller, 'request.refused', ask.resource, e, attempt) : Promise.reject(e)));
     },
 
     async cancel(caller: Caller, id: string): Promise<AccessRequest> {
@@ -117,7 +150,7 @@ export function makeRequestService(deps: { store: Store; clock: Clock; uow: Unit
         const updated = await trx.updateTable('requests').set({ status: 'cancelled', decided_at: now, decided_by: caller.principal.name, updated_at: now }).where('id', '=', id).where('status', '=', 'pending').returningAll().executeTakeFirst();
         if (!updated) throw new AirlockError('AIRLOCK_REQUEST_NOT_PENDING', `Request ${id} ${describeEnded(toRequest(row))}; it cannot be cancelled.`);
         rec.audit({ actor: caller.principal.name, action: 'request.cancel', target: row.resource, source: caller.source, details: { request_id: id } });
-        rec.change({ kind: 'request', id, event: 'cancelled', status: 'cancelled', principal: row.principal, resource: row.resource, role: row.role, time: now });
+        rec.change({ kind: 'request', id, event: 'cancelled', status: 'cancelled', actor: caller.principal.name, principal: row.principal, resource: row.resource, role: row.role, time: now });
         return toRequest(updated);
       });
     },

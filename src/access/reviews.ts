@@ -56,7 +56,7 @@ export function makeReviewService(deps: { store: Store; clock: Clock; uow: UnitO
         const review: Review = { id: newId('rev'), request_id: id, reviewer: caller.principal.name, decision, comment, post_hoc: postHoc, created_at: now };
         await trx.insertInto('reviews').values({ ...review, post_hoc: postHoc ? 1 : 0 }).execute();
         rec.audit({ actor: caller.principal.name, action: `review.${decision}`, target: req.resource, source: caller.source, details: { request_id: id, review_id: review.id, comment, post_hoc: postHoc, principal: req.principal, role: req.role } });
-        rec.change({ kind: 'request', id, event: 'reviewed', status: req.status, principal: req.principal, resource: req.resource, role: req.role, time: now });
+        rec.change({ kind: 'request', id, event: 'reviewed', status: req.status, actor: caller.principal.name, principal: req.principal, resource: req.resource, role: req.role, time: now });
 
         if (postHoc) {
           await trx.updateTable('grants').set({ needs_review: 0 }).where('request_id', '=', id).execute();
@@ -69,7 +69,7 @@ export function makeReviewService(deps: { store: Store; clock: Clock; uow: UnitO
         if (decision === 'deny') {
           const upd = await trx.updateTable('requests').set({ status: 'denied', decided_at: now, decided_by: caller.principal.name, updated_at: now }).where('id', '=', id).where('status', '=', 'pending').returningAll().executeTakeFirst();
           if (!upd) throw new AirlockError('AIRLOCK_REQUEST_NOT_PENDING', `Request ${id} is no longer pending.`);
-          rec.change({ kind: 'request', id, event: 'denied', status: 'denied', principal: req.principal, resource: req.resource, role: req.role, time: now });
+          rec.change({ kind: 'request', id, event: 'denied', status: 'denied', actor: caller.principal.name, principal: req.principal, resource: req.resource, role: req.role, time: now });
           return { request: toRequest(upd), review, grant_id: null };
         }
 
@@ -82,7 +82,7 @@ export function makeReviewService(deps: { store: Store; clock: Clock; uow: UnitO
         rec.audit({ actor: caller.principal.name, action: 'request.approve', target: req.resource, source: caller.source, details: { request_id: id, approvers: approvals.map((a) => a.reviewer) } });
         const g = await grants.activateInTx(trx, rec, toRequest(upd), caller.principal.name);
         await trx.updateTable('requests').set({ grant_id: g.id }).where('id', '=', id).execute();
-        rec.change({ kind: 'request', id, event: 'approved', status: 'approved', principal: req.principal, resource: req.resource, role: req.role, time: now });
+        rec.change({ kind: 'request', id, event: 'approved', status: 'approved', actor: caller.principal.name, principal: req.principal, resource: req.resource, role: req.role, time: now });
         return { request: { ...toRequest(upd), grant_id: g.id }, review, grant_id: g.id };
       });
     } catch (e) {

@@ -13,7 +13,10 @@ export interface LiveSessionInfo {
   grant_id: string;
   started_at: string;
   source: string | null;
+  /** Statements answered (or refused) so far. */
   statements: number;
+  /** Statements sent to the database and not answered yet. */
+  readonly statements_running?: number;
   /** The access token the session logged in with: revoking it ends the session. */
   token_id?: string | null;
   /** When that token expires: the session ends then, at the second. */

@@ -43,11 +43,29 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
     rec.change({ kind: 'token', id, event: 'revoked', principal, time, message });
   }
 
+  /**
+   * Revokes the principal's earlier connect tokens for the grant, so each `airlock connect` leaves one valid token
+   * per grant. They stop logging in; sessions already open with them go on until the grant (or the token's own
+   * expiry, which is the grant's) ends them: a second `airlock connect` in another terminal must not end the psql
+   * running in the first. That is why no revocation is announced to live sessions here (docs/postgres-gateway.md).
+   */
+  async function replaceConnectTokens(trx: Executor, rec: Recorder, principal: string, grantId: string, caller: Caller): Promise<string[]> {
+    const now = clock.now().toISOString();
+    const old = await trx.selectFrom('tokens').select('id').where('grant_id', '=', grantId).where('principal', '=', principal).where('revoked_at', 'is', null).where('expires_at', '>', now).execute();
+    if (old.length === 0) return [];
+    const ids = old.map((t) => t.id);
+    await trx.updateTable('tokens').set({ revoked_at: now }).where('id', 'in', ids).where('revoked_at', 'is', null).execute();
+    for (const id of ids) {
+      rec.audit({ actor: caller.principal.name, action: 'token.revoke', target: principal, source: caller.source, details: { token_id: id, grant_id: grantId, reason: 'replaced by a newer connect token for the same grant; sessions already open with it continue' } });
+    }
+    return ids;
+  }
+
   function mint(): string {
     return TOKEN_PREFIX + randomBytes(32).toString('base64url');
   }
 
-  async function insert(token: string, principal: string, ttlSeconds: number, createdBy: string, label: string | null, trx = store.db, consoleSession: { id: string; expires_at: string } | null = null) {
+  async function insert(token: string, principal: string, ttlSeconds: number, createdBy: string, label: string | null, trx = store.db, consoleSession: { id: string; expires_at: string } | null = null, grantId: string | null = null) {
     const now = clock.now();
     const asked = new Date(now.getTime() + ttlSeconds * 1000).toISOString();
     const v = scramVerifier(token, principalSalt(principal));
@@ -64,14 +82,19 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
       revoked_at: null,
       created_by: createdBy,
       console_session_id: consoleSession?.id ?? null,
+      grant_id: grantId,
     };
     await trx.insertInto('tokens').values(row).execute();
     return toToken(row);
   }
 
   return {
-    /** Admins create tokens for anyone; others only for themselves and never outliving the token they use. */
-    async create(caller: Caller, principalName: string, ttlSeconds: number, label: string | null = null): Promise<{ token: string; record: TokenRecord }> {
+    /**
+     * Admins create tokens for anyone; others only for themselves and never outliving the token they use. With
+     * `grantId` (what `airlock connect` asks for) the token is for that grant of the principal: it lives no longer
+     * than the grant, and it replaces the principal's previous token for the grant (see replaceConnectTokens).
+     */
+    async create(caller: Caller, principalName: string, ttlSeconds: number, label: string | null = null, grantId: string | null = null): Promise<{ token: string; record: TokenRecord }> {
       const policy = deps.policy();
       const target = policy.principal(principalName);
       if (!target) throw new AirlockError('AIRLOCK_UNKNOWN_PRINCIPAL', `There is no principal named "${principalName}" in the policy.`);
@@ -85,6 +108,8 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
       if (!admin && caller.token_id) {
         const own = await store.db.selectFrom('tokens').select('expires_at').where('id', '=', caller.token_id).executeTakeFirst();
         const limit = own ? (new Date(own.expires_at).getTime() - clock.now().getTime()) / 1000 : 0;
+        // A connect token asks for "as long as the grant": it gets as much of that as the caller's own token allows.
+        if (grantId && limit >= 1) ttlSeconds = Math.min(ttlSeconds, Math.floor(limit));
         if (ttlSeconds > limit) throw new AirlockError('AIRLOCK_BAD_DURATION', `A token you create cannot outlive the one you are using (${formatDuration(Math.max(0, Math.floor(limit)))} left).`);
       }
       const token = mint();
@@ -93,8 +118,18 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
         const consoleSession = caller.console_session_id && caller.principal.name === principalName
           ? ((await trx.selectFrom('console_sessions').select(['id', 'expires_at']).where('id', '=', caller.console_session_id).executeTakeFirst()) ?? null)
           : null;
-        const r = await insert(token, principalName, ttlSeconds, caller.principal.name, label, trx, consoleSession);
-        rec.audit({ actor: caller.principal.name, action: 'token.create', target: principalName, source: caller.source, details: { token_id: r.id, expires_at: r.expires_at, label, console_session_id: consoleSession?.id ?? null } });
+        let ttl = ttlSeconds;
+        let replaced: string[] = [];
+        if (grantId) {
+          const g = await trx.selectFrom('grants').select(['principal', 'status', 'expires_at']).where('id', '=', grantId).executeTakeFirst();
+          if (!g || g.principal !== principalName) throw new AirlockError('AIRLOCK_NOT_FOUND', `${principalName} has no grant ${grantId}.`);
+          const left = Math.floor((Date.parse(g.expires_at) - clock.now().getTime()) / 1000);
+          if (g.status !== 'active' || left <= 0) throw new AirlockError('AIRLOCK_GRANT_NOT_ACTIVE', `Grant ${grantId} is not active any more; request access again.`);
+          ttl = Math.min(ttl, left);
+          replaced = await replaceConnectTokens(trx, rec, principalName, grantId, caller);
+        }
+        const r = await insert(token, principalName, ttl, caller.principal.name, label, trx, consoleSession, grantId);
+        rec.audit({ actor: caller.principal.name, action: 'token.create', target: principalName, source: caller.source, details: { token_id: r.id, expires_at: r.expires_at, label, console_session_id: consoleSession?.id ?? null, ...(grantId ? { grant_id: grantId, replaces: replaced } : {}) } });
         return r;
       });
       return { token, record };
@@ -171,7 +206,9 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
         const now = clock.now().toISOString();
         await trx.updateTable('tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
         rec.audit({ actor: caller.principal.name, action: 'token.revoke', target: row.principal, source: caller.source, details: { token_id: id } });
-        if (row.revoked_at === null) announceRevoked(rec, id, row.principal, now, `the access token this session logged in with was revoked by ${caller.principal.name}`);
+        // A replaced connect token was revoked without ending its sessions (replaceConnectTokens): revoking it
+        // now is what ends them.
+        if (row.revoked_at === null || row.grant_id) announceRevoked(rec, id, row.principal, now, `the access token this session logged in with was revoked by ${caller.principal.name}`);
         return toToken({ ...row, revoked_at: row.revoked_at ?? now });
       });
     },

@@ -1,17 +1,18 @@
-// Console sign-in: cookie sessions for the web console (stored hashed, with expiry) and their CSRF check.
-// Bearer tokens stay the API's way in; a cookie is only looked at when a request carries no Authorization header.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+// Console sign-in over HTTP: the cookie that carries a console session (src/access/console-sessions.ts), its CSRF
+// check, and the brake on guessing passwords. Bearer tokens stay the API's way in; a cookie is only looked at when
+// a request carries no Authorization header.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AirlockError } from '../domain/errors.js';
-import { randomBase32 } from '../domain/ids.js';
 import type { Caller } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import type { PasswordService } from '../access/passwords.js';
+import { CONSOLE_SESSION_TTL_SECONDS, type ConsoleSession } from '../access/console-sessions.js';
 
 export const SESSION_COOKIE = 'airlock_session';
 /** State-changing calls made with the cookie must echo the session's CSRF value in this header. */
 export const CSRF_HEADER = 'x-airlock-csrf';
-export const SESSION_TTL_SECONDS = 12 * 3600;
+export const SESSION_TTL_SECONDS = CONSOLE_SESSION_TTL_SECONDS;
 // Cookies go only to the API: the console's pages and assets never need them.
 const COOKIE_PATH = '/api/';
 const FAILURE_WINDOW_MS = 15 * 60_000;
@@ -24,10 +25,6 @@ export interface ConsoleSessionView {
   created_at: string;
   expires_at: string;
   csrf: string;
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 /** The CSRF value follows from the cookie's secret, so it needs no storage and is useless without the cookie. */
@@ -58,9 +55,13 @@ function cookieHeader(req: FastifyRequest, value: string, maxAgeSeconds: number)
 
 const isSafeMethod = (m: string) => m === 'GET' || m === 'HEAD' || m === 'OPTIONS';
 
+function viewOf(s: ConsoleSession, secret: string): ConsoleSessionView {
+  return { id: s.id, principal: s.principal, method: s.method, created_at: s.created_at, expires_at: s.expires_at, csrf: csrfFor(secret) };
+}
+
 export function makeConsoleAuth(deps: { access: Access; passwords: PasswordService }) {
   const { access } = deps;
-  const { store, clock } = access;
+  const { clock } = access;
   // Failed sign-ins per principal and address, in this process: a brake on guessing, not a lock-out for everyone.
   const failures = new Map<string, { count: number; since: number }>();
 
@@ -88,40 +89,20 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
   }
 
   async function open(req: FastifyRequest, reply: FastifyReply, principal: string, method: 'password' | 'token', tokenId: string | null, tokenExpires: string | null): Promise<ConsoleSessionView> {
-    const secret = randomBytes(32).toString('base64url');
-    const now = clock.now();
-    const ttlEnd = new Date(now.getTime() + SESSION_TTL_SECONDS * 1000).toISOString();
-    const expires = tokenExpires && tokenExpires < ttlEnd ? tokenExpires : ttlEnd;
-    const row = { id: `cs_${randomBase32(16)}`, hash: sha256(secret), principal, method, token_id: tokenId, source: req.ip, created_at: now.toISOString(), expires_at: expires };
-    await access.uow(async (trx, rec) => {
-      await trx.deleteFrom('console_sessions').where('expires_at', '<=', row.created_at).execute();
-      await trx.insertInto('console_sessions').values(row).execute();
-      rec.audit({ actor: principal, action: 'console.sign_in', target: principal, source: req.ip, details: { method, console_session_id: row.id, token_id: tokenId, expires_at: expires } });
-    });
-    const maxAge = Math.max(1, Math.floor((Date.parse(expires) - now.getTime()) / 1000));
+    const { secret, session } = await access.consoleSessions.open({ principal, method, tokenId, tokenExpires, source: req.ip });
+    const maxAge = Math.max(1, Math.floor((Date.parse(session.expires_at) - clock.now().getTime()) / 1000));
     reply.header('set-cookie', cookieHeader(req, secret, maxAge)).header('cache-control', 'no-store');
-    return { id: row.id, principal, method, created_at: row.created_at, expires_at: expires, csrf: csrfFor(secret) };
+    return viewOf(session, secret);
   }
 
   /** The session behind the request's cookie, or undefined when there is no cookie; throws when it is not valid. */
   async function sessionOf(req: FastifyRequest): Promise<{ view: ConsoleSessionView; tokenId: string | null } | undefined> {
     const secret = readCookie(req, SESSION_COOKIE);
     if (!secret) return undefined;
-    const row = await store.db.selectFrom('console_sessions').selectAll().where('hash', '=', sha256(secret)).executeTakeFirst();
-    const now = clock.now().toISOString();
-    if (!row || row.expires_at <= now) {
-      if (row) await store.db.deleteFrom('console_sessions').where('id', '=', row.id).execute();
-      throw new AirlockError('AIRLOCK_UNAUTHENTICATED', 'Your console session has ended (it expired or you signed out); sign in again.');
-    }
-    if (row.token_id) {
-      const t = await access.tokens.byId(row.token_id);
-      if (!t?.valid) {
-        await store.db.deleteFrom('console_sessions').where('id', '=', row.id).execute();
-        throw new AirlockError('AIRLOCK_UNAUTHENTICATED', 'The access token you signed in with has expired or was revoked; sign in again.');
-      }
-    }
-    const view: ConsoleSessionView = { id: row.id, principal: row.principal, method: row.method === 'token' ? 'token' : 'password', created_at: row.created_at, expires_at: row.expires_at, csrf: csrfFor(secret) };
-    return { view, tokenId: row.token_id };
+    const found = await access.consoleSessions.find(secret);
+    if (!found) throw new AirlockError('AIRLOCK_UNAUTHENTICATED', 'Your console session has ended (it expired or you signed out); sign in again.');
+    if ('ended' in found) throw new AirlockError('AIRLOCK_UNAUTHENTICATED', found.ended);
+    return { view: viewOf(found.session, secret), tokenId: found.session.token_id };
   }
 
   function checkCsrf(req: FastifyRequest, expected: string): void {
@@ -163,23 +144,20 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
       reply.header('set-cookie', cookieHeader(req, '', 0)).header('cache-control', 'no-store');
       const secret = readCookie(req, SESSION_COOKIE);
       if (!secret) return { signed_out: false };
-      const row = await store.db.selectFrom('console_sessions').selectAll().where('hash', '=', sha256(secret)).executeTakeFirst();
-      if (!row) return { signed_out: false };
-      checkCsrf(req, csrfFor(secret));
-      await access.uow(async (trx, rec) => {
-        await trx.deleteFrom('console_sessions').where('id', '=', row.id).execute();
-        // Tokens minted in this session end with it, and with them the database sessions opened with them.
-        const revoked = await access.tokens.revokeMintedIn(trx, rec, [row.id], row.principal, req.ip, `${row.principal} signed out of the console session that minted it`);
-        rec.audit({ actor: row.principal, action: 'console.sign_out', target: row.principal, source: req.ip, details: { console_session_id: row.id, method: row.method, tokens_revoked: revoked } });
-      });
-      return { signed_out: true };
+      return { signed_out: await access.consoleSessions.signOut(secret, req.ip, () => checkCsrf(req, csrfFor(secret))) };
     },
 
-    /** The signed-in session (for the console's start-up); 401 without one. */
-    async current(req: FastifyRequest): Promise<ConsoleSessionView> {
-      const s = await sessionOf(req);
-      if (!s) throw new AirlockError('AIRLOCK_UNAUTHENTICATED', 'You are not signed in to the console.');
-      return s.view;
+    /**
+     * The signed-in session, for the console's start-up; otherwise why not (null: no cookie at all). Not signed in is
+     * an answer here, not an error, so the sign-in page loads without a failed request in the browser's console.
+     */
+    async current(req: FastifyRequest, reply: FastifyReply): Promise<ConsoleSessionView | { ended: string | null }> {
+      const secret = readCookie(req, SESSION_COOKIE);
+      if (!secret) return { ended: null };
+      const found = await access.consoleSessions.find(secret);
+      if (found && 'session' in found) return viewOf(found.session, secret);
+      reply.header('set-cookie', cookieHeader(req, '', 0));
+      return { ended: found?.ended ?? 'Your console session has ended (it expired or you signed out); sign in again.' };
     },
 
     /** A caller from the cookie, or undefined when the request has none. Changes need the CSRF header. */

@@ -2,23 +2,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Caller } from '../domain/model.js';
 import type { Access } from '../access/access.js';
-import type { Change } from '../access/change-bus.js';
 import { sendProblem } from './problem.js';
 import { EVENT_STREAM_ROUTE_SCHEMA } from './schemas.js';
 
 const HEARTBEAT_MS = 15_000;
-
-/** Who hears of a change: admins and auditors all; others their own, and requests they may review. */
-function visible(access: Access, caller: Caller, c: Change): boolean {
-  const p = access.policy();
-  if (p.isAdmin(caller.principal) || p.isAuditor(caller.principal)) return true;
-  if (c.principal === caller.principal.name) return true;
-  if (c.kind === 'request' && c.role) {
-    const role = p.role(c.role);
-    return role !== undefined && p.isApprover(caller.principal, role);
-  }
-  return false;
-}
 
 export function registerEventStream(app: FastifyInstance, access: Access, authenticate: (req: FastifyRequest) => Promise<Caller>): void {
   /** Open streams, ended when the server closes: the HTTP server's close waits for every connection to go. */
@@ -40,7 +27,7 @@ export function registerEventStream(app: FastifyInstance, access: Access, authen
     res.write(`: connected as ${caller.principal.name}\nretry: 2000\n\n`);
     let n = 0;
     const unsubscribe = access.bus.subscribe((c) => {
-      if (!visible(access, caller, c)) return;
+      if (!access.visibility.hearsChange(caller, c)) return;
       res.write(`id: ${++n}\nevent: ${c.kind}\ndata: ${JSON.stringify(c)}\n\n`);
     });
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);

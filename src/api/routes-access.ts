@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { AirlockError } from '../domain/errors.js';
 import { parseDuration } from '../domain/duration.js';
-import type { Caller, AccessRequest } from '../domain/model.js';
+import type { Caller } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import { explain } from '../policy/explain.js';
 import type { RouteDef } from './routing.js';
@@ -33,15 +33,9 @@ const newRequest = z.strictObject({
   extends_grant_id: z.string().max(100).optional().describe('the grant this request extends'),
 });
 
+/** Admins and auditors see everyone's requests, grants and sessions (the rules: src/access/visibility.ts). */
 export function canSeeAll(access: Access, c: Caller): boolean {
-  const p = access.policy();
-  return p.isAdmin(c.principal) || p.isAuditor(c.principal);
-}
-
-function canSeeRequest(access: Access, c: Caller, r: AccessRequest): boolean {
-  if (r.principal === c.principal.name || canSeeAll(access, c)) return true;
-  const role = access.policy().role(r.role);
-  return role !== undefined && access.policy().isApprover(c.principal, role);
+  return access.visibility.seesAll(c);
 }
 
 export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -105,7 +99,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
       response: responses.requestWithReviews,
       async handler({ caller, params }) {
         const r = await access.requests.get(params.id);
-        if (!r || !canSeeRequest(access, caller, r)) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no request ${params.id} that you can see.`);
+        if (!r || !access.visibility.canSeeRequest(caller, r)) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no request ${params.id} that you can see.`);
         return { ...r, reviews: await access.reviews.forRequest(r.id) };
       },
     },
@@ -136,9 +130,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
         limit: z.coerce.number().int().min(1).max(1000).default(200),
       }),
       async handler({ caller, query }) {
-        const all = canSeeAll(access, caller);
-        if (query.principal && query.principal !== caller.principal.name && !all) throw forbidden('Only admins and auditors can list other people\'s grants.');
-        const principal = all ? query.principal : caller.principal.name;
+        const principal = access.visibility.listedPrincipal(caller, query.principal, 'grants');
         return { grants: await access.grants.list({ principal, resource: query.resource, status: query.active === 'true' ? 'active' : undefined, limit: query.limit }) };
       },
     },
@@ -147,7 +139,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
       response: responses.grantWithSessions,
       async handler({ caller, params }) {
         const g = await access.grants.get(params.id);
-        if (!g || (g.principal !== caller.principal.name && !canSeeAll(access, caller))) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no grant ${params.id} that you can see.`);
+        if (!g || !access.visibility.canSeeGrant(caller, g)) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no grant ${params.id} that you can see.`);
         return { ...g, sessions: access.sessions.list({ grant_id: g.id }) };
       },
     },

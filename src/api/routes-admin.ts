@@ -73,11 +73,11 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
     {
       method: 'POST', url: '/api/v1/tokens', tag: 'identity', summary: 'Create an access token (shown once)',
       response: responses.tokenCreated,
-      body: z.strictObject({ principal: z.string().min(1).max(100), ttl: z.string().max(32).default('8h').describe('lifetime, e.g. 8h, 30d'), label: z.string().max(200).optional() }),
+      body: z.strictObject({ principal: z.string().min(1).max(100), ttl: z.string().max(32).default('8h').describe('lifetime, e.g. 8h, 30d'), label: z.string().max(200).optional(), grant_id: z.string().max(100).optional().describe('mint it for this grant (airlock connect): it lives no longer than the grant and replaces your previous token for it') }),
       async handler({ caller, body, reply }) {
         const ttl = parseDuration(body.ttl);
         if (ttl === undefined) throw new AirlockError('AIRLOCK_BAD_DURATION', `"${body.ttl}" is not a duration; write e.g. 8h or 30d.`);
-        const { token, record } = await access.tokens.create(caller, body.principal, ttl, body.label ?? null);
+        const { token, record } = await access.tokens.create(caller, body.principal, ttl, body.label ?? null, body.grant_id ?? null);
         reply.status(201).header('cache-control', 'no-store');
         return { token, ...record };
       },

@@ -1,67 +1,19 @@
 // API routes the web console needs beyond the lifecycle: sign-in and sign-out, passwords, principals, and the
-// session history and statement timelines that the gateways' audit events (session.start, statement, session.end) tell.
+// session history and statement timelines (src/access/session-history.ts).
 import { z } from 'zod';
 import { AirlockError } from '../domain/errors.js';
-import type { AuditEvent, Caller } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import type { PasswordService } from '../access/passwords.js';
 import { MAX_PASSWORD_LENGTH } from '../access/passwords.js';
 import type { LiveSessionInfo } from '../access/session-registry.js';
+import { HISTORY_DAYS } from '../access/session-history.js';
 import type { RouteDef } from './routing.js';
 import { responses } from './schemas.js';
 import { forbidden } from './routing.js';
 import { canSeeAll } from './routes-access.js';
 import { CSRF_HEADER, type ConsoleAuth } from './console-auth.js';
 
-const HISTORY_DAYS = 7;
-
-export interface SessionSummary {
-  id: string;
-  protocol: string;
-  principal: string;
-  resource: string | null;
-  role: string | null;
-  grant_id: string | null;
-  source: string | null;
-  started_at: string | null;
-  ended_at: string | null;
-  end_reason: string | null;
-  killed_by: string | null;
-  statements: number | null;
-  duration_ms: number | null;
-  live: boolean;
-}
-
-export interface StatementEntry {
-  seq: number;
-  time: string;
-  text: string;
-  fingerprint: string | null;
-  decision: string;
-  rule: string | null;
-  rows: number | null;
-  duration_ms: number | null;
-  error: string | null;
-}
-
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-
-function summaryFromStart(e: AuditEvent, live: LiveSessionInfo | undefined): SessionSummary {
-  const d = e.details;
-  return {
-    id: String(d.session_id), protocol: str(d.protocol) ?? 'postgres', principal: e.actor, resource: e.target, role: str(d.role), grant_id: str(d.grant_id), source: e.source,
-    started_at: e.time, ended_at: null, end_reason: null, killed_by: null, statements: live ? live.statements : null, duration_ms: null, live: live !== undefined,
-  };
-}
-
-function applyEnd(s: SessionSummary, e: AuditEvent): void {
-  s.ended_at = e.time;
-  s.end_reason = str(e.details.reason);
-  s.statements = num(e.details.statements);
-  s.duration_ms = num(e.details.duration_ms);
-  s.live = false;
-}
+export type { SessionSummary, StatementEntry } from '../access/session-history.js';
 
 /** Tells SSE watchers when a live session starts or ends on this process (the Sessions page listens). */
 export function publishSessionChanges(access: Access): void {
@@ -73,29 +25,6 @@ export function publishSessionChanges(access: Access): void {
 
 export function consoleRoutes(deps: { access: Access; passwords: PasswordService; consoleAuth: ConsoleAuth; gatewayCa: () => string | null }): RouteDef<any, any, any>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
   const { access, passwords, consoleAuth } = deps;
-
-  async function sessionHistory(caller: Caller, q: { principal?: string; resource?: string; since?: string; limit: number }): Promise<SessionSummary[]> {
-    const all = canSeeAll(access, caller);
-    if (q.principal && q.principal !== caller.principal.name && !all) throw forbidden('Only admins and auditors can see other people\'s sessions.');
-    await access.audit.flush();
-    const live = new Map(access.sessions.list().map((s) => [s.id, s]));
-    const since = q.since ? new Date(q.since).toISOString() : new Date(access.clock.now().getTime() - HISTORY_DAYS * 86400_000).toISOString();
-    const byId = new Map<string, SessionSummary>();
-    for await (const e of access.audit.events({ action: 'session.*', since, actor: all ? q.principal : caller.principal.name })) {
-      const id = str(e.details.session_id);
-      if (!id) continue;
-      if (e.action === 'session.start') byId.set(id, summaryFromStart(e, live.get(id)));
-      else if (e.action === 'session.end') {
-        const s = byId.get(id);
-        if (s) applyEnd(s, e);
-      } else if (e.action === 'session.kill') {
-        const s = byId.get(id);
-        if (s) s.killed_by = e.actor;
-      }
-    }
-    const out = [...byId.values()].filter((s) => !q.resource || s.resource === q.resource);
-    return out.slice(-q.limit).reverse();
-  }
 
   return [
     {
@@ -120,12 +49,13 @@ export function consoleRoutes(deps: { access: Access; passwords: PasswordService
       handler: ({ req, reply }) => consoleAuth.signOut(req, reply),
     },
     {
-      method: 'GET', url: '/api/v1/console/session', tag: 'console', summary: 'The console session of this browser: who, until when, and the CSRF value for changes', auth: false,
+      method: 'GET', url: '/api/v1/console/session', tag: 'console', summary: 'The console session of this browser: who, until when, and the CSRF value for changes; signed_in false (with why, when a session ended) otherwise', auth: false,
       response: responses.consoleSession,
       async handler({ req, reply }) {
         reply.header('cache-control', 'no-store');
-        const s = await consoleAuth.current(req);
-        return { principal: s.principal, method: s.method, created_at: s.created_at, expires_at: s.expires_at, csrf: s.csrf };
+        const s = await consoleAuth.current(req, reply);
+        if ('ended' in s) return { signed_in: false, detail: s.ended };
+        return { signed_in: true, principal: s.principal, method: s.method, created_at: s.created_at, expires_at: s.expires_at, csrf: s.csrf };
       },
     },
     {
@@ -167,7 +97,7 @@ export function consoleRoutes(deps: { access: Access; passwords: PasswordService
       },
     },
     {
-      method: 'GET', url: '/api/v1/sessions/history', tag: 'sessions', summary: 'Sessions (live and ended) from the audit log, newest first: yours, or everyone\'s for admins and auditors',
+      method: 'GET', url: '/api/v1/sessions/history', tag: 'sessions', summary: 'Sessions (live and ended), newest first: yours, or everyone\'s for admins and auditors',
       response: responses.sessionHistory,
       query: z.strictObject({
         principal: z.string().max(100).optional(),
@@ -176,7 +106,7 @@ export function consoleRoutes(deps: { access: Access; passwords: PasswordService
         limit: z.coerce.number().int().min(1).max(1000).default(100),
       }),
       async handler({ caller, query }) {
-        return { sessions: await sessionHistory(caller, query) };
+        return { sessions: await access.sessionHistory.list(caller, query) };
       },
     },
     {
@@ -184,39 +114,11 @@ export function consoleRoutes(deps: { access: Access; passwords: PasswordService
       response: responses.sessionStatements,
       params: z.strictObject({ id: z.string().min(1).max(100) }),
       query: z.strictObject({
-        since: z.string().datetime({ offset: true }).optional().describe('when the session started, if known (faster)'),
+        since: z.string().datetime({ offset: true }).optional().describe('accepted for older clients; not needed'),
         limit: z.coerce.number().int().min(1).max(10000).default(2000),
       }),
       async handler({ caller, params, query }) {
-        await access.audit.flush();
-        const notFound = () => new AirlockError('AIRLOCK_NOT_FOUND', `There is no session ${params.id} that you can see.`);
-        let start: AuditEvent | undefined;
-        for await (const e of access.audit.events({ action: 'session.start', since: query.since && new Date(query.since).toISOString() })) {
-          if (e.details.session_id === params.id) {
-            start = e;
-            break;
-          }
-        }
-        if (!start || (start.actor !== caller.principal.name && !canSeeAll(access, caller))) throw notFound();
-        const session = summaryFromStart(start, access.sessions.list({ session_id: params.id })[0]);
-        const statements: StatementEntry[] = [];
-        let truncated = false;
-        for await (const e of access.audit.events({ afterSeq: start.seq, target: start.target ?? undefined })) {
-          if (e.details.session_id !== params.id) continue;
-          if (e.action === 'session.end') {
-            applyEnd(session, e);
-            break;
-          }
-          if (e.action === 'session.kill') session.killed_by = e.actor;
-          if (e.action !== 'statement') continue;
-          if (statements.length >= query.limit) {
-            truncated = true;
-            continue;
-          }
-          const d = e.details;
-          statements.push({ seq: e.seq, time: e.time, text: str(d.text) ?? '', fingerprint: str(d.fingerprint), decision: str(d.decision) ?? 'allowed', rule: str(d.rule), rows: num(d.rows), duration_ms: num(d.duration_ms), error: str(d.error) });
-        }
-        return { session, statements, truncated };
+        return access.sessionHistory.timeline(caller, params.id, query.limit);
       },
     },
   ];

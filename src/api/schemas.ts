@@ -1,6 +1,7 @@
 // The API's response bodies as zod schemas, built from the domain's records: each route names its own with one
 // `response:` line, and the OpenAPI document (@fastify/swagger) publishes them. Bodies are sent as the handlers
 // return them; test/integration/api-openapi.test.ts checks real answers against these schemas.
+import type { SessionSummary, StatementEntry } from '../access/session-history.js';
 import { z } from 'zod';
 import { accessRequestRecord, auditEventRecord, grantRecord, lockRecord, principalRecord, reviewRecord, tokenRecord } from '../domain/model.js';
 import { ERRORS, type ErrorCode } from '../domain/errors.js';
@@ -37,6 +38,7 @@ const liveSession = z.object({
   started_at: time,
   source: z.string().nullable(),
   statements: z.number().int(),
+  statements_running: z.number().int().optional().describe('statements sent and not yet answered'),
   token_id: z.string().nullable().optional(),
   token_expires_at: time.nullable().optional(),
 }) satisfies z.ZodType<LiveSessionInfo>;
@@ -54,9 +56,10 @@ const sessionSummary = z.object({
   end_reason: z.string().nullable(),
   killed_by: z.string().nullable(),
   statements: z.number().int().nullable(),
+  statements_running: z.number().int().nullable().describe('of a live session: statements sent and not yet answered'),
   duration_ms: z.number().nullable(),
   live: z.boolean(),
-});
+}) satisfies z.ZodType<SessionSummary>;
 
 const statementEntry = z.object({
   seq: z.number().int(),
@@ -68,7 +71,7 @@ const statementEntry = z.object({
   rows: z.number().nullable(),
   duration_ms: z.number().nullable(),
   error: z.string().nullable(),
-});
+}) satisfies z.ZodType<StatementEntry>;
 
 const chainHead = z.object({ seq: z.number().int(), hash: z.string() });
 
@@ -102,7 +105,7 @@ const explanation = z.object({
   })),
 }) satisfies z.ZodType<Explanation>;
 
-const consoleSession = z.object({ principal: z.string(), method: z.enum(['password', 'token']), created_at: time, expires_at: time, csrf: z.string().describe(`echo it in the x-airlock-csrf header of changes`) });
+const consoleSession = z.object({ signed_in: z.literal(true), principal: z.string(), method: z.enum(['password', 'token']), created_at: time, expires_at: time, csrf: z.string().describe(`echo it in the x-airlock-csrf header of changes`) });
 
 /** Response bodies by route; a status key (201) where the route answers with another status than 200. */
 export const responses = {
@@ -158,9 +161,9 @@ export const responses = {
   policyReload: z.looseObject({ ok: z.boolean() }).describe('ok with changed and the hashes, or the problems found (the previous policy stays)'),
   auditVerify: verifyResult,
   auditEvents: z.object({ events: z.array(auditEventRecord), head: chainHead }).describe('with format=jsonl: one event per line (application/x-ndjson)'),
-  consoleSignIn: consoleSession.extend({ id: z.string() }),
+  consoleSignIn: consoleSession.omit({ signed_in: true }).extend({ id: z.string() }),
   consoleSignOut: z.object({ signed_out: z.boolean() }),
-  consoleSession,
+  consoleSession: z.union([consoleSession, z.object({ signed_in: z.literal(false), detail: z.string().nullable().describe('why an earlier session ended, when one did') })]),
   passwordSet: z.object({ principal: z.string(), updated_at: time, console_sessions_ended: z.number().int() }),
   principals: z.object({
     principals: z.array(z.object({

@@ -8,6 +8,7 @@ import type { AuditRow, Executor, Store } from '../store/store.js';
 import { canonicalJson, canonicalJsonOfData } from '../domain/canonical-json.js';
 import { canonicalEventJson, sha256Hex, verifyEvents, type VerifyResult } from './chain.js';
 import type { AuditWriter } from './audit-writer.js';
+import { applySessionEvents } from './session-rows.js';
 
 export interface AuditLogOptions {
   /** Largest batch written in one transaction. */
@@ -128,6 +129,7 @@ export function makeAuditLog(deps: { store: Store; clock: Clock; writer?: AuditW
     }
     await store.insertAuditRows(trx, rows);
     await trx.updateTable('audit_head').set({ seq, hash: prev }).where('id', '=', 1).execute();
+    await applySessionEvents(trx, store.dialect, rows);
     return rows;
   }
 

@@ -54,7 +54,8 @@ export function registerConnectCommands(program: Command): void {
         }
         // A token that lives exactly as long as the grant: the client's environment never holds a longer-lived one.
         const ttl = Math.max(1, Math.ceil((Date.parse(grant.expires_at) - Date.now()) / 1000));
-        const token = await client.post<{ token: string }>('/api/v1/tokens', { principal: me.principal.name, ttl: `${ttl}s`, label: `connect ${resource} (${grant.id})` });
+        // Bound to the grant: the server revokes this principal's previous connect token for it (docs/postgres-gateway.md).
+        const token = await client.post<{ token: string }>('/api/v1/tokens', { principal: me.principal.name, ttl: `${ttl}s`, label: `connect ${resource} (${grant.id})`, grant_id: grant.id });
         const root = caFile(client.server, g.postgres.ca);
         const dbname = o.database ? `${resource}/${o.database}` : resource;
         const env = { PGHOST: g.postgres.host, PGPORT: String(g.postgres.port), PGUSER: me.principal.name, PGDATABASE: dbname, PGPASSWORD: token.token, PGSSLMODE: 'verify-full', PGSSLROOTCERT: root };

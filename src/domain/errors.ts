@@ -28,6 +28,7 @@ export const ERRORS = {
   AIRLOCK_NOT_APPROVER: { status: 403, kind: 'refused', title: 'You are not an approver for this role' },
   AIRLOCK_ALREADY_REVIEWED: { status: 409, kind: 'conflict', title: 'You already reviewed this request' },
   AIRLOCK_REQUEST_NOT_PENDING: { status: 409, kind: 'conflict', title: 'The request is no longer pending' },
+  AIRLOCK_DUPLICATE_REQUEST: { status: 409, kind: 'conflict', title: 'You already hold or await this role on this resource' },
   AIRLOCK_NOT_REQUESTER: { status: 403, kind: 'refused', title: 'Only the requester can do this' },
   AIRLOCK_GRANT_NOT_ACTIVE: { status: 409, kind: 'conflict', title: 'The grant is not active' },
   AIRLOCK_NO_GRANT: { status: 403, kind: 'refused', title: 'No active grant' },

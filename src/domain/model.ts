@@ -97,6 +97,7 @@ export const tokenRecord = z.object({
   expires_at: time,
   revoked_at: time.nullable(),
   created_by: z.string(),
+  grant_id: z.string().nullable().optional().describe('the grant it was minted for by `airlock connect` (a newer one for the same grant replaces it); else null'),
 });
 export type TokenRecord = z.infer<typeof tokenRecord>;
 

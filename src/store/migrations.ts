@@ -168,7 +168,66 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('tokens_console_session').on('tokens').columns(['console_session_id']).execute();
     },
   },
+  '0005_sessions': {
+    async up(db: Kysely<unknown>) {
+      // Gateway sessions, one row each, kept by the audit log in the same transaction as the session.start,
+      // statement and session.end events that tell them (src/audit/session-rows.ts): the Sessions page reads
+      // this instead of replaying the log.
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('protocol', 'text', (c) => c.notNull())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text')
+        .addColumn('role', 'text')
+        .addColumn('database', 'text')
+        .addColumn('grant_id', 'text')
+        .addColumn('token_id', 'text')
+        .addColumn('source', 'text')
+        .addColumn('gateway_instance', 'text')
+        .addColumn('start_seq', 'integer', (c) => c.notNull())
+        .addColumn('started_at', 'text', (c) => c.notNull())
+        .addColumn('statements', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('last_statement_at', 'text')
+        .addColumn('ended_at', 'text')
+        .addColumn('end_reason', 'text')
+        .addColumn('duration_ms', 'integer')
+        .addColumn('killed_by', 'text')
+        .execute();
+      await db.schema.createIndex('sessions_started').on('sessions').columns(['started_at']).execute();
+      await db.schema.createIndex('sessions_principal').on('sessions').columns(['principal', 'started_at']).execute();
+      await db.schema.createIndex('sessions_grant').on('sessions').columns(['grant_id']).execute();
+      await backfillSessions(db);
+
+      // A token `airlock connect` mints for one grant: a newer one for the same grant and principal replaces it.
+      await db.schema.alterTable('tokens').addColumn('grant_id', 'text').execute();
+      await db.schema.createIndex('tokens_grant').on('tokens').columns(['grant_id', 'principal']).execute();
+    },
+  },
 };
+
+/** Sessions recorded before the table existed, from their session.start/kill/end events (counts from session.end). */
+async function backfillSessions(db: Kysely<unknown>): Promise<void> {
+  const rows = await sql<{ seq: number; time: string; actor: string; action: string; target: string | null; source: string | null; details: string }>`
+    select seq, time, actor, action, target, source, details from audit_events
+    where action in ('session.start', 'session.kill', 'session.end') order by seq`.execute(db);
+  for (const r of rows.rows) {
+    const d = JSON.parse(r.details) as Record<string, unknown>;
+    const id = typeof d.session_id === 'string' ? d.session_id : null;
+    if (!id) continue;
+    const text = (v: unknown) => (typeof v === 'string' ? v : null);
+    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v) : null);
+    if (r.action === 'session.start') {
+      await sql`insert into sessions (id, protocol, principal, resource, role, database, grant_id, token_id, source, gateway_instance, start_seq, started_at, statements)
+        values (${id}, ${text(d.protocol) ?? 'postgres'}, ${r.actor}, ${r.target}, ${text(d.role)}, ${text(d.database)}, ${text(d.grant_id)}, ${text(d.token_id)}, ${r.source}, ${text(d.gateway_instance)}, ${Number(r.seq)}, ${r.time}, 0)
+        on conflict (id) do nothing`.execute(db);
+    } else if (r.action === 'session.kill') {
+      await sql`update sessions set killed_by = ${r.actor} where id = ${id}`.execute(db);
+    } else {
+      await sql`update sessions set ended_at = ${r.time}, end_reason = ${text(d.reason)}, duration_ms = ${num(d.duration_ms)}, statements = coalesce(${num(d.statements)}, statements) where id = ${id}`.execute(db);
+    }
+  }
+}
 
 export const migrationProvider: MigrationProvider = {
   getMigrations: async () => migrations,

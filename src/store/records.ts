@@ -19,5 +19,5 @@ export function toLock(r: DB['locks']): Lock {
 }
 
 export function toToken(r: DB['tokens']): TokenRecord {
-  return { id: r.id, principal: r.principal, label: r.label, created_at: r.created_at, expires_at: r.expires_at, revoked_at: r.revoked_at, created_by: r.created_by };
+  return { id: r.id, principal: r.principal, label: r.label, created_at: r.created_at, expires_at: r.expires_at, revoked_at: r.revoked_at, created_by: r.created_by, grant_id: r.grant_id ?? null };
 }

@@ -22,6 +22,8 @@ export interface TokensTable extends TokenRecord {
   scram_server_key: string;
   /** The password console session it was minted in, which it cannot outlive; null otherwise. */
   console_session_id?: string | null;
+  /** The grant `airlock connect` minted it for: a newer connect token for that grant replaces it. */
+  grant_id?: string | null;
 }
 
 /** The details object as canonical JSON text (the text the hash covers). */
@@ -70,6 +72,33 @@ export interface ConsoleSessionsTable {
   expires_at: string;
 }
 
+/** One gateway session, kept from its audit events in the same transaction (src/audit/session-rows.ts). */
+export interface SessionsTable {
+  id: string;
+  protocol: string;
+  principal: string;
+  resource: string | null;
+  role: string | null;
+  database: string | null;
+  grant_id: string | null;
+  token_id: string | null;
+  source: string | null;
+  gateway_instance: string | null;
+  /** The seq of its session.start event: its statement timeline is read from there. */
+  start_seq: number;
+  started_at: string;
+  /**
+   * Statements so far: each counted when its first event is written (statement.start for one that may write,
+   * which is logged before it runs; statement otherwise); the count in session.end replaces it.
+   */
+  statements: Generated<number>;
+  last_statement_at: string | null;
+  ended_at: string | null;
+  end_reason: string | null;
+  duration_ms: number | null;
+  killed_by: string | null;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -87,5 +116,6 @@ export interface DB {
   meta: MetaTable;
   passwords: PasswordsTable;
   console_sessions: ConsoleSessionsTable;
+  sessions: SessionsTable;
   _unused?: { id: Generated<number> };
 }

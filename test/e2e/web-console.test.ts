@@ -116,7 +116,7 @@ test('request, approve live, count down, psql through the gateway, watch and kil
   await bob.page.getByText("Approved alice's request for read on prod-orders: the grant is active now.").waitFor();
   await card.waitFor({ state: 'detached' }); // the decided request leaves the list
   await danasCard.waitFor({ state: 'detached' });
-  await dana.page.getByText("alice's request for read on prod-orders was approved elsewhere.").waitFor();
+  await dana.page.getByText("alice's request for read on prod-orders was approved by bob.").waitFor();
 
   // alice's page changes without a reload: approved, and a grant that counts down.
   await mine.getByTestId('status').filter({ hasText: 'approved' }).waitFor();

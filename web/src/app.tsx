@@ -17,8 +17,11 @@ import { Admin } from './pages/admin.js';
 
 type State = { kind: 'checking' } | { kind: 'signed-out'; notice: string | null } | { kind: 'signed-in'; viewer: Viewer };
 
-async function loadViewer(): Promise<Viewer> {
-  const session = await getJson(api.session(), makeConsoleSession, { quiet401: true });
+/** The signed-in viewer, or why nobody is signed in (null: this browser never was). */
+async function loadViewer(): Promise<Viewer | { signedOut: string | null }> {
+  const answer = await getJson(api.session(), (j) => (j ?? {}) as { signed_in?: unknown; detail?: unknown }, { quiet401: true });
+  if (answer.signed_in === false) return { signedOut: typeof answer.detail === 'string' ? answer.detail : null };
+  const session = makeConsoleSession(answer);
   setCsrf(session.csrf);
   const me = await getJson(api.whoami(), makeMe);
   return { me, session, reviews: me.approverOf.length > 0, seesAll: me.admin || me.auditor };
@@ -31,6 +34,10 @@ export function App() {
   const enter = useCallback(async () => {
     try {
       const viewer = await loadViewer();
+      if ('signedOut' in viewer) {
+        setState({ kind: 'signed-out', notice: viewer.signedOut });
+        return;
+      }
       setState({ kind: 'signed-in', viewer });
       startLive();
     } catch (e) {

@@ -175,6 +175,11 @@ export class Relay {
     return false;
   }
 
+  /** Statements on their way to the database or running there (the Sessions page counts them). */
+  get statementsRunning(): number {
+    return this.replies.running;
+  }
+
   /** True while the upstream is working on something the client sent. */
   get busy(): boolean {
     return this.replies.outstanding > 0;

@@ -96,6 +96,13 @@ export class Replies implements ScanSink {
     return this.fifo.length - this.head;
   }
 
+  /** Statements sent (or held for their audit event) and not answered yet; read when someone lists sessions. */
+  get running(): number {
+    let n = 0;
+    for (let i = this.head; i < this.fifo.length; i++) if (this.fifo[i]!.run) n++;
+    return n;
+  }
+
   expect(p: Pending): void {
     this.fifo.push(p);
   }

@@ -290,6 +290,8 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       deps.log.error({ err: String(err), session_id: id }, 'postgres gateway: could not audit a statement; ending the session');
       relay.kill('the audit log is unavailable, so the session was ended', '58000');
     };
+    // Read when sessions are listed, so a long first statement shows as running instead of as nothing.
+    Object.defineProperty(info, 'statements_running', { enumerable: true, get: () => relay.statementsRunning });
     const kill = (reason: string) => relay.kill(reason);
     unregister = deps.sessions.register({ info, kill });
     deps.metrics?.sessionStarted();

@@ -114,7 +114,10 @@ export interface LiveSession {
   grantId: string;
   startedAt: Date;
   source: string | null;
+  /** Statements answered so far. */
   statements: number;
+  /** Statements sent to the database and not answered yet. */
+  running: number;
 }
 
 export interface SessionSummary {
@@ -231,6 +234,8 @@ export interface Change {
   principal: string | null;
   resource: string | null;
   role: string | null;
+  /** Who made the change, when a person did (a review, a cancellation). */
+  actor: string | null;
 }
 
 export function makeMe(json: unknown): Me {
@@ -321,7 +326,7 @@ export function makeGrant(json: unknown): Grant {
 
 export function makeLiveSession(json: unknown): LiveSession {
   const j = obj(json);
-  return { id: str(j.id), protocol: str(j.protocol, 'postgres'), principal: str(j.principal), resource: str(j.resource), role: str(j.role), grantId: str(j.grant_id), startedAt: date(j.started_at), source: optStr(j.source), statements: num(j.statements) };
+  return { id: str(j.id), protocol: str(j.protocol, 'postgres'), principal: str(j.principal), resource: str(j.resource), role: str(j.role), grantId: str(j.grant_id), startedAt: date(j.started_at), source: optStr(j.source), statements: num(j.statements), running: num(j.statements_running) };
 }
 
 export function makeSessionSummary(json: unknown): SessionSummary {
@@ -415,7 +420,7 @@ export function makeChange(json: unknown): Change | null {
   const j = obj(json);
   const kind = CHANGE_KINDS.find((k) => k === j.kind);
   if (!kind) return null;
-  return { kind, id: str(j.id), event: str(j.event), status: optStr(j.status), principal: optStr(j.principal), resource: optStr(j.resource), role: optStr(j.role) };
+  return { kind, id: str(j.id), event: str(j.event), status: optStr(j.status), principal: optStr(j.principal), resource: optStr(j.resource), role: optStr(j.role), actor: optStr(j.actor) };
 }
 
 /** The policy document, as much of it as the console renders; credentials are reduced to how they work, never what they are. */

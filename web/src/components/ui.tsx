@@ -194,21 +194,23 @@ export function Section(props: { title: string; id?: string; actions?: ReactNode
 }
 
 /** A labelled control with an optional hint and error, linked for screen readers. */
-export function Field(props: { label: string; hint?: ReactNode; error?: string | null; children: (ids: { id: string; describedBy: string | undefined; invalid: boolean }) => ReactNode; required?: boolean }) {
+export function Field(props: { label: string; hint?: ReactNode; error?: string | null; children: (ids: { id: string; describedBy: string | undefined; invalid: boolean }) => ReactNode; required?: boolean; className?: string }) {
   const id = useId();
   const hintId = `${id}-hint`;
   const errId = `${id}-err`;
-  const describedBy = [props.hint ? hintId : '', props.error ? errId : ''].filter(Boolean).join(' ') || undefined;
+  // An error that already says what the hint says (a role's reason hint) replaces it, so it is read once.
+  const hint = props.hint && !(props.error && typeof props.hint === 'string' && props.error.includes(props.hint)) ? props.hint : null;
+  const describedBy = [hint ? hintId : '', props.error ? errId : ''].filter(Boolean).join(' ') || undefined;
   return (
-    <div className="field">
+    <div className={props.className ? `field ${props.className}` : 'field'}>
       <label htmlFor={id}>
         {props.label}
         {props.required && <span className="req" aria-hidden="true"> *</span>}
       </label>
       {props.children({ id, describedBy, invalid: Boolean(props.error) })}
-      {props.hint && (
+      {hint && (
         <p className="hint" id={hintId}>
-          {props.hint}
+          {hint}
         </p>
       )}
       {props.error && (

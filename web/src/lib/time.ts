@@ -38,6 +38,34 @@ export function formatTime(d: Date, timeZone?: string): string {
   return `${g('year')}-${g('month')}-${g('day')} ${g('hour')}:${g('minute')}:${g('second')} ${g('timeZoneName')}`;
 }
 
+/** "17:43:28 CET": the time of day with its zone (the viewer's unless one is given), for things that began today. */
+export function formatClock(d: Date, timeZone?: string): string {
+  return formatTime(d, timeZone).split(' ').slice(1).join(' ');
+}
+
+/** The zone times are shown in: "CET (Europe/Berlin)", or just the abbreviation when the browser names no zone. */
+export function zoneName(at: Date = new Date(), timeZone?: string): string {
+  const abbr = formatTime(at, timeZone).split(' ')[2] ?? '';
+  const iana = timeZone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return iana && iana !== abbr ? `${abbr} (${iana})` : abbr;
+}
+
+/** "2026-03-02 10:31" in the viewer's zone: what the console's time fields hold. */
+export function toTimeInput(d: Date): string {
+  return formatTime(d).slice(0, 16);
+}
+
+/** A time field's "2026-03-02 10:31" (seconds optional, "T" accepted) in the viewer's zone → ISO UTC; undefined when empty or not such a time. */
+export function timeInputToIso(value: string): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?$/.exec(value.trim());
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number, number, number];
+  const date = new Date(y, mo - 1, d, h, mi, s);
+  // new Date rolls 2026-02-30 over to March: refuse instead of guessing.
+  if (Number.isNaN(date.getTime()) || date.getMonth() !== mo - 1 || date.getDate() !== d || date.getHours() !== h) return undefined;
+  return date.toISOString();
+}
+
 /** A coarse relative hint: "in 29m", "3m ago", "just now". */
 export function relative(ms: number): string {
   const s = Math.round(Math.abs(ms) / 1000);

@@ -6,7 +6,7 @@ import { makeAuditEvent, makeChainStatus, type AuditEvent } from '../api/models.
 import { api, type AuditQuery } from '../api/urls.js';
 import { DataTable, Empty, ErrorNote, Field, Loaded, Section, Time, useAction } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
-import { localInputToIso } from '../lib/time.js';
+import { timeInputToIso, toTimeInput, zoneName } from '../lib/time.js';
 
 const PAGE = 500;
 const ACTIONS = [
@@ -14,12 +14,6 @@ const ACTIONS = [
   'review.*', 'grant.*', 'grant.activate', 'grant.expire', 'grant.revoke', 'lock.*', 'session.*', 'session.start', 'session.end', 'session.kill', 'session.refused', 'statement',
   'token.*', 'auth.refused', 'console.*', 'console.sign_in', 'console.sign_in_failed', 'password.set', 'policy.*', 'server.start',
 ];
-
-/** "2026-03-02T10:31" for a datetime-local input, in the viewer's zone. */
-function toLocalInput(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
-}
 
 function summary(details: Record<string, unknown>): string {
   return Object.entries(details)
@@ -36,10 +30,13 @@ interface Filters {
   until: string;
 }
 
-const toQuery = (f: Filters): AuditQuery => ({ actor: f.actor.trim() || undefined, action: f.action.trim() || undefined, target: f.target.trim() || undefined, since: localInputToIso(f.since), until: localInputToIso(f.until) });
+const toQuery = (f: Filters): AuditQuery => ({ actor: f.actor.trim() || undefined, action: f.action.trim() || undefined, target: f.target.trim() || undefined, since: timeInputToIso(f.since), until: timeInputToIso(f.until) });
+
+/** What is wrong with a time field, if anything: it is read as "YYYY-MM-DD HH:MM" in the viewer's zone. */
+const timeProblem = (v: string): string | null => (v.trim() && !timeInputToIso(v) ? `"${v.trim()}" is not a time; write e.g. ${toTimeInput(new Date())}.` : null);
 
 export function Audit() {
-  const [draft, setDraft] = useState<Filters>(() => ({ actor: '', action: '', target: '', since: toLocalInput(new Date(Date.now() - 24 * 3600_000)), until: '' }));
+  const [draft, setDraft] = useState<Filters>(() => ({ actor: '', action: '', target: '', since: toTimeInput(new Date(Date.now() - 24 * 3600_000)), until: '' }));
   const [applied, setApplied] = useState<Filters>(draft);
   const [more, setMore] = useState<AuditEvent[]>([]);
   const [lastMoreFull, setLastMoreFull] = useState(false);
@@ -47,6 +44,7 @@ export function Audit() {
   const events = useLoad((signal) => getJson(api.auditEvents({ ...query, limit: PAGE }), (j) => (((j as { events?: unknown[] }).events) ?? []).map(makeAuditEvent), { signal }), [JSON.stringify(query)]);
   const verify = useLoad((signal) => getJson(api.auditVerify(), makeChainStatus, { signal }), []);
   const now = useNow(10_000);
+  const zone = zoneName(now);
   const all = [...(events.data ?? []), ...more];
   const last = all[all.length - 1];
   const loadMore = useAction(async () => {
@@ -59,6 +57,7 @@ export function Audit() {
 
   const apply = (e: FormEvent) => {
     e.preventDefault();
+    if (timeProblem(draft.since) || timeProblem(draft.until)) return;
     setMore([]);
     setApplied(draft);
     events.reload();
@@ -100,8 +99,12 @@ export function Audit() {
             )}
           </Field>
           <Field label="Resource or target">{(f) => <input id={f.id} value={draft.target} onChange={set('target')} placeholder="prod-orders" autoComplete="off" />}</Field>
-          <Field label="From">{(f) => <input id={f.id} type="datetime-local" value={draft.since} onChange={set('since')} />}</Field>
-          <Field label="Until">{(f) => <input id={f.id} type="datetime-local" value={draft.until} onChange={set('until')} />}</Field>
+          <Field label="From" hint={`YYYY-MM-DD HH:MM, ${zone}`} error={timeProblem(draft.since)}>
+            {(f) => <input id={f.id} value={draft.since} onChange={set('since')} placeholder={toTimeInput(new Date())} autoComplete="off" spellCheck={false} aria-describedby={f.describedBy} aria-invalid={f.invalid} />}
+          </Field>
+          <Field label="Until" hint={`empty: now; ${zone}`} error={timeProblem(draft.until)}>
+            {(f) => <input id={f.id} value={draft.until} onChange={set('until')} placeholder="now" autoComplete="off" spellCheck={false} aria-describedby={f.describedBy} aria-invalid={f.invalid} />}
+          </Field>
           <div className="actions">
             <button type="submit" className="primary">
               Show events
@@ -118,7 +121,7 @@ export function Audit() {
             ) : (
               <>
                 <p className="muted small" role="status">
-                  {all.length} event{all.length === 1 ? '' : 's'}, oldest first. Times are in your zone.
+                  {all.length} event{all.length === 1 ? '' : 's'}, oldest first. Times are in your zone, {zone}.
                 </p>
                 <DataTable columns={['#', 'Time', 'Actor', 'Action', 'Target', 'Details']} className="audit">
                   {all.map((e) => (
@@ -131,7 +134,7 @@ export function Audit() {
                       <td data-label="Action">
                         <code>{e.action}</code>
                       </td>
-                      <td data-label="Target">{e.target ?? '–'}</td>
+                      <td data-label="Target" className="name">{e.target ?? '–'}</td>
                       <td data-label="Details" className="details small">
                         <details>
                           <summary>{summary(e.details) || '–'}</summary>

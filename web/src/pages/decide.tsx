@@ -29,13 +29,20 @@ export function RiskHints(props: { hints: RiskHint[] }) {
   );
 }
 
-export function DecisionForm(props: { request: AccessRequest; onDecided: (d: Decided) => void }) {
+export function DecisionForm(props: { request: AccessRequest; onDecided: (d: Decided) => void; onDeciding?: (id: string) => void; onFailed?: (id: string) => void }) {
   const { request: r } = props;
   const [comment, setComment] = useState('');
   const [denyNeedsComment, setDenyNeedsComment] = useState(false);
   const commentId = useId();
   const decide = useAction(async (decision: 'approve' | 'deny') => {
-    const out = (await postJson(decision === 'approve' ? api.approve(r.id) : api.deny(r.id), { comment: comment.trim() || undefined }, (j) => j)) as { grant_id?: string | null; request?: { status?: string } };
+    props.onDeciding?.(r.id);
+    let out: { grant_id?: string | null; request?: { status?: string } };
+    try {
+      out = (await postJson(decision === 'approve' ? api.approve(r.id) : api.deny(r.id), { comment: comment.trim() || undefined }, (j) => j)) as typeof out;
+    } catch (e) {
+      props.onFailed?.(r.id);
+      throw e;
+    }
     props.onDecided({ id: r.id, decision, grantId: out.grant_id ?? null, status: out.request?.status ?? (decision === 'approve' ? 'approved' : 'denied') });
   });
   const deny = () => {

@@ -249,7 +249,7 @@ function Offers(props: { resources: Resource[]; onChoose: (resource: string, rol
         r.roles.map((o) => (
           <tr key={`${r.name}/${o.role}`}>
             <td data-label="Resource">
-              <strong>{r.name}</strong> <span className="muted small">{r.kind}</span>
+              <strong className="name">{r.name}</strong> <span className="muted small">{r.kind}</span>
               <div className="labels">
                 {Object.entries(r.labels).map(([k, v]) => (
                   <Badge key={k} tone={k === 'env' && /^prod/i.test(v) ? 'warn' : 'neutral'}>
@@ -258,7 +258,7 @@ function Offers(props: { resources: Resource[]; onChoose: (resource: string, rol
                 ))}
               </div>
             </td>
-            <td data-label="Role">{o.role}</td>
+            <td data-label="Role" className="name">{o.role}</td>
             <td data-label="Access">{o.readOnly ? 'read-only' : <Badge tone="warn">write</Badge>}</td>
             <td data-label="Up to">{o.maxDuration}</td>
             <td data-label="Approval">

@@ -78,7 +78,7 @@ export function RequestForm(props: { resources: Resource[]; preset: FormPreset |
         </div>
       )}
       <div className="row">
-        <Field label="Resource" required>
+        <Field label="Resource" required className="whole">
           {(f) => (
             <select id={f.id} ref={firstField} value={res?.name ?? ''} disabled={Boolean(extending)} onChange={(e) => setResource(e.target.value)}>
               {requestable.map((r) => (

@@ -30,14 +30,30 @@ export function useRiskFacts(): (r: AccessRequest) => RiskFacts {
   );
 }
 
+/** Notes on screen at most: the newest stay, older ones drop off. */
+const MAX_NOTES = 4;
+
+interface Note {
+  key: number;
+  text: string;
+  link?: string;
+}
+
+let noteKeys = 0;
+
 export function Reviews() {
+  const { me } = useViewer();
   const reviewable = useLoad((signal) => getJson(api.requests('reviewable'), requestsOf, { signal }), [], { live: ['request'] });
   const facts = useRiskFacts();
   const now = useNow(5000);
-  const [notes, setNotes] = useState<{ key: number; text: string; link?: string }[]>([]);
+  const [notes, setNotes] = useState<Note[]>([]);
+  // Requests this page is deciding or has decided: marked before the decision is sent, because the server's event
+  // for it can arrive before the answer to the click does.
   const mine = useRef(new Set<string>());
   const shown = useRef(new Map<string, AccessRequest>());
   shown.current = new Map((reviewable.data ?? []).map((r) => [r.id, r]));
+  const note = (text: string, link?: string) => setNotes((n) => [{ key: ++noteKeys, text, link }, ...n].slice(0, MAX_NOTES));
+  const dismiss = (key: number) => setNotes((n) => n.filter((x) => x.key !== key));
 
   // Say so when a request on screen is decided by someone else (it then leaves the list).
   useEffect(
@@ -45,17 +61,20 @@ export function Reviews() {
       subscribeLive((c) => {
         if (!c || c.kind !== 'request' || !c.status || c.status === 'pending' || mine.current.has(c.id)) return;
         const r = shown.current.get(c.id);
-        if (r) setNotes((n) => [{ key: Date.now() + Math.random(), text: `${r.principal}'s request for ${r.role} on ${r.resource} was ${c.status!.replace('_', ' ')} elsewhere.` }, ...n].slice(0, 5));
+        if (!r) return;
+        const by = c.actor === me.name ? 'by you, in another window' : c.actor ? `by ${c.actor}` : 'elsewhere';
+        note(`${r.principal}'s request for ${r.role} on ${r.resource} was ${c.status.replace('_', ' ')} ${by}.`);
       }),
-    [],
+    [me.name],
   );
 
+  const onDeciding = (id: string) => mine.current.add(id);
+  const onFailed = (id: string) => mine.current.delete(id);
   const onDecided = (d: Decided) => {
-    mine.current.add(d.id);
     const r = shown.current.get(d.id);
     const what = r ? `${r.principal}'s request for ${r.role} on ${r.resource}` : d.id;
     const text = d.decision === 'deny' ? `Denied ${what}.` : d.grantId ? `Approved ${what}: the grant is active now.` : d.status === 'approved' ? `Recorded your review of ${what}.` : `Approved ${what}; it needs more approvals.`;
-    setNotes((n) => [{ key: Date.now(), text, link: page.request(d.id) }, ...n].slice(0, 5));
+    note(text, page.request(d.id));
     reviewable.reload();
   };
 
@@ -63,13 +82,25 @@ export function Reviews() {
     <div className="page">
       <h1>Reviews</h1>
       {notes.length > 0 && (
-        <ul className="notes" role="status" aria-live="polite">
-          {notes.map((n) => (
-            <li key={n.key} className="notice">
-              {n.text} {n.link && <Link to={n.link}>Details</Link>}
-            </li>
-          ))}
-        </ul>
+        <div className="notes-wrap">
+          <ul className="notes" role="status" aria-live="polite" aria-label="What happened">
+            {notes.map((n) => (
+              <li key={n.key} className="notice note" data-testid="review-note">
+                <span>
+                  {n.text} {n.link && <Link to={n.link}>Details</Link>}
+                </span>
+                <button type="button" className="dismiss" onClick={() => dismiss(n.key)} aria-label={`Dismiss: ${n.text}`} title="Dismiss">
+                  ×
+                </button>
+              </li>
+            ))}
+          </ul>
+          {notes.length > 1 && (
+            <button type="button" className="link small" onClick={() => setNotes([])}>
+              Dismiss all
+            </button>
+          )}
+        </div>
       )}
       <Section title="Waiting for your decision" count={reviewable.data?.length}>
         <Loaded {...reviewable} what="requests to review">
@@ -100,7 +131,7 @@ export function Reviews() {
                       {r.extendsGrantId && <> · extends {r.extendsGrantId}</>}
                     </p>
                     <RiskHints hints={riskHints(facts(r))} />
-                    <DecisionForm request={r} onDecided={onDecided} />
+                    <DecisionForm request={r} onDeciding={onDeciding} onFailed={onFailed} onDecided={onDecided} />
                   </li>
                 ))}
               </ul>

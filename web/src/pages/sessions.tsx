@@ -6,7 +6,7 @@ import { makeLiveSession, makeSessionSummary, makeStatement, type LiveSession, t
 import { api, page } from '../api/urls.js';
 import { Badge, DataTable, Empty, ErrorNote, Field, Link, Loaded, Section, StatusBadge, Time, useAction } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
-import { formatDuration, formatMs, formatTime } from '../lib/time.js';
+import { formatClock, formatDuration, formatMs, formatTime } from '../lib/time.js';
 import { useViewer } from '../viewer.js';
 
 const field = <T,>(key: string, make: (j: unknown) => T) => (json: unknown): T[] => (((json as Record<string, unknown>)?.[key] as unknown[]) ?? []).map(make);
@@ -60,13 +60,17 @@ function LiveRow(props: { s: LiveSession; now: Date; canKill: boolean; onKilled:
         <strong>{s.principal}</strong>
       </td>
       <td data-label="Resource">
-        {s.resource} <span className="muted small">as {s.role}</span>
+        <span className="name">{s.resource}</span> <span className="muted small">as {s.role}</span>
       </td>
-      <td data-label="Since">
-        <Time date={s.startedAt} now={props.now} relativeOnly /> <span className="muted small">({formatDuration((props.now.getTime() - s.startedAt.getTime()) / 1000)})</span>
+      <td data-label="Since" className="nowrap" data-testid="since">
+        <time dateTime={s.startedAt.toISOString()} title={formatTime(s.startedAt)}>
+          {formatClock(s.startedAt)}
+        </time>{' '}
+        <span className="muted small">· for {formatDuration(Math.max(0, (props.now.getTime() - s.startedAt.getTime()) / 1000))}</span>
       </td>
-      <td data-label="Statements" data-testid="statement-count">
-        {s.statements}
+      <td data-label="Statements">
+        <span data-testid="statement-count">{s.statements + s.running}</span>
+        {s.running > 0 && <span className="muted small"> ({s.running} running)</span>}
       </td>
       <td data-label="From" className="small">
         {s.source ?? '–'}
@@ -116,7 +120,7 @@ function EndedTable(props: { sessions: SessionSummary[]; now: Date }) {
             <strong>{s.principal}</strong>
           </td>
           <td data-label="Resource">
-            <Link to={page.session(s.id)}>{s.resource}</Link> {s.role && <span className="muted small">as {s.role}</span>}
+            <Link to={page.session(s.id)} className="name">{s.resource}</Link> {s.role && <span className="muted small">as {s.role}</span>}
           </td>
           <td data-label="Started">
             <Time date={s.startedAt} now={props.now} />
