@@ -154,10 +154,13 @@ test('a request\'s whole life, tokens, locks, policy and audit answer as documen
   const approved = await call(bob, 'POST', `/api/v1/requests/${first.body.id}/approve`, { comment: 'ok' });
   assert.match(approved.body.grant_id, /^grt_/);
   assert.equal((await call(bob, 'GET', `/api/v1/requests/${first.body.id}`)).body.reviews.length, 1, 'with its review');
+  // alice now holds read on orders, so asking for it again would be refused as a duplicate: carol asks instead.
   const denied = await ask(carol, 'OPS-2 denied');
+  assert.equal(denied.status, 201);
   await call(bob, 'POST', `/api/v1/requests/${denied.body.id}/deny`, { comment: 'not now' });
-  const cancelled = await ask(alice, 'OPS-3 cancelled');
-  await call(alice, 'POST', `/api/v1/requests/${cancelled.body.id}/cancel`, {});
+  const cancelled = await ask(carol, 'OPS-3 cancelled');
+  assert.equal(cancelled.status, 201);
+  assert.equal((await call(carol, 'POST', `/api/v1/requests/${cancelled.body.id}/cancel`, {})).body.status, 'cancelled');
   await call(alice, 'GET', '/api/v1/grants?active=true');
 
   const minted = await call(bob, 'POST', '/api/v1/tokens', { principal: 'carol', ttl: '1h', label: 'openapi test' });
@@ -177,6 +180,8 @@ test('a request\'s whole life, tokens, locks, policy and audit answer as documen
   await call(bob, 'POST', '/api/v1/principals/alice/password', { password: 'a long enough password' });
   await call(bob, 'GET', '/api/v1/audit/verify');
   assert.ok((await call(bob, 'GET', '/api/v1/audit/events?limit=500')).body.events.length > 10);
+  // Ended here so that the next test's grant is the one alice holds (a second one would be a duplicate).
+  await call(alice, 'POST', `/api/v1/grants/${approved.body.grant_id}/revoke`, { reason: 'done' });
 
   // Errors are problem+json as the document says, for unknown paths too.
   assert.equal((await call(null, 'GET', '/api/v1/grants')).status, 401);
@@ -193,7 +198,7 @@ test('a live database session, its kill, history and statements answer as docume
     await c.query('select 1 as one');
     const live = (await call(bob, 'GET', '/api/v1/sessions')).body.sessions;
     assert.equal(live.length, 1);
-    // alice holds an earlier grant for the same role too; the session runs under one of them.
+    assert.equal(live[0].grant_id, grantId);
     assert.equal((await call(alice, 'GET', `/api/v1/grants/${live[0].grant_id}`)).body.sessions.length, 1);
     const history = (await call(bob, 'GET', '/api/v1/sessions/history')).body.sessions;
     assert.equal(history[0].live, true);
