@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { run } from './main.js';
 import { UsageError } from './output.js';
-import { startServer, VERSION, type RunningServer, type ServerExtension } from '../server.js';
-import { startDemoDatabase } from '../demo.js';
+// The server and the demo database load only when this command runs: every other command starts without them.
+import type { RunningServer, ServerExtension } from '../server.js';
 
 export function parseHostPort(text: string, what: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
@@ -33,6 +33,7 @@ export function registerServerCommands(program: Command): void {
       run(async (ctx, o: { config: string; data: string; listen: string; store?: string; pgListen: string; pgAllowLoopbackCleartext?: boolean; deploymentId?: string; demo?: boolean }, cmd: Command) => {
         const listen = parseHostPort(o.listen, '--listen');
         const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, '--pg-listen');
+        const { startServer, VERSION } = await import('../server.js');
         const dataDir = resolve(o.data);
         let config = o.config;
         const extensions: ServerExtension[] = [];
@@ -41,6 +42,7 @@ export function registerServerCommands(program: Command): void {
           const { mkdirSync } = await import('node:fs');
           mkdirSync(dataDir, { recursive: true, mode: 0o700 });
           if (!ctx.json) process.stderr.write('Starting the demo database (embedded PostgreSQL)…\n');
+          const { startDemoDatabase } = await import('../demo.js');
           const demo = await startDemoDatabase(dataDir, () => {});
           demoStop = demo.stop;
           if (cmd.getOptionValueSource('config') === 'default') config = demo.policyFile;
