@@ -54,5 +54,6 @@ export function printError(e: unknown, json: boolean): void {
     return;
   }
   if (e instanceof ApiError) process.stderr.write(`airlock: ${e.problem.detail}${e.problem.code.startsWith('AIRLOCK_') ? ` [${e.problem.code}]` : ''}\n`);
+  else if (e instanceof AirlockError) process.stderr.write(`airlock: ${e.message} [${e.code}]\n`);
   else process.stderr.write(`airlock: ${e instanceof Error ? e.message : String(e)}\n`);
 }

