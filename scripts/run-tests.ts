@@ -7,6 +7,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPg } from '../src/store/embedded-postgres.js';
 
+// Files that install the packed tarball (npm may compile better-sqlite3 from source, for minutes): they run after the
+// others, alone, with a longer per-file timeout, so the compile neither times out nor slows timing-sensitive tests.
+const SLOW_FILES = ['test/e2e/package.test.ts'];
+const SLOW_TIMEOUT_MS = 30 * 60_000;
+
 function find(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(dir)) {
@@ -43,11 +48,17 @@ async function main(): Promise<number> {
     url = embedded.url;
   }
   const concurrency = process.env.AIRLOCK_TEST_CONCURRENCY ?? '2';
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=240000', ...files], {
-    stdio: 'inherit',
-    env: { ...process.env, AIRLOCK_TEST_PG_URL: url },
-  });
-  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  const runFiles = (list: string[], timeoutMs: number, conc: string) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${conc}`, `--test-timeout=${timeoutMs}`, ...list], {
+      stdio: 'inherit',
+      env: { ...process.env, AIRLOCK_TEST_PG_URL: url },
+    });
+    return new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  };
+  const slow = files.filter((f) => SLOW_FILES.some((s) => f.endsWith(s)));
+  const rest = files.filter((f) => !slow.includes(f));
+  let code = rest.length ? await runFiles(rest, 240_000, concurrency) : 0;
+  if (slow.length) code = (await runFiles(slow, SLOW_TIMEOUT_MS, '1')) || code;
   await embedded?.stop();
   return code;
 }

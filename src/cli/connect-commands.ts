@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { run } from './main.js';
+import { run } from './command.js';
 import { credentialsPath } from './client.js';
 import { EXIT, UsageError, when } from './output.js';
 

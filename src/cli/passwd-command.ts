@@ -1,6 +1,6 @@
 // `airlock passwd`: set a console password (your own, or anyone's as admin), read from a prompt without echo or stdin.
 import type { Command } from 'commander';
-import { run } from './main.js';
+import { run } from './command.js';
 import { UsageError } from './output.js';
 
 /** Reads one line from the terminal without echoing it; Ctrl-C or Ctrl-D abandon. */

@@ -5,8 +5,8 @@ import { Option, type Command } from 'commander';
 import { run } from './main.js';
 import { UsageError, printJson } from './output.js';
 import { parseDuration } from '../domain/duration.js';
-import { startServer, VERSION, type RunningServer, type ServerExtension } from '../server.js';
-import { startDemoDatabase } from '../demo.js';
+// The server and the demo database load only when this command runs: every other command starts without them.
+import type { RunningServer, ServerExtension } from '../server.js';
 
 export function parseHostPort(text: string, what: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
@@ -80,6 +80,7 @@ export function registerServerCommands(program: Command): void {
         const metricsFlag = cmd.getOptionValue('metricsListen') as string | undefined;
         const metricsText = metricsFlag ?? process.env.AIRLOCK_METRICS_LISTEN;
         const metricsListen = metricsText ? parseHostPort(metricsText, metricsFlag ? '--metrics-listen' : 'AIRLOCK_METRICS_LISTEN') : null;
+        const { startServer, VERSION } = await import('../server.js');
         const dataDir = resolve(o.data);
         let config = o.config;
         const extensions: ServerExtension[] = [];
@@ -88,6 +89,7 @@ export function registerServerCommands(program: Command): void {
           const { mkdirSync } = await import('node:fs');
           mkdirSync(dataDir, { recursive: true, mode: 0o700 });
           if (!ctx.json) process.stderr.write('Starting the demo database (embedded PostgreSQL)…\n');
+          const { startDemoDatabase } = await import('../demo.js');
           const demo = await startDemoDatabase(dataDir, () => {});
           demoStop = demo.stop;
           if (cmd.getOptionValueSource('config') === 'default') config = demo.policyFile;

