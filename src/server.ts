@@ -138,7 +138,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const storeUrl = opts.storeUrl ?? join(dataDir, 'airlock.db');
   const store = await openStore({ url: storeUrl });
   // Checked before anything else starts, so a refused start leaves nothing running.
-  const deployment = await deploymentId(store, opts.deploymentId ?? process.env.AIRLOCK_DEPLOYMENT_ID).catch(async (e: unknown) => {
+  const deployment = await deploymentId(store, opts.deploymentId).catch(async (e: unknown) => {
     await store.close();
     throw e;
   });

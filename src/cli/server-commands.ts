@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 import { run } from './main.js';
 import { UsageError, printJson } from './output.js';
 import { parseDuration } from '../domain/duration.js';
+import { checkSwitchesFromEnv, flagOrEnv } from './env-options.js';
 // The server and the demo database load only when this command runs: every other command starts without them.
 import type { RunningServer, ServerExtension } from '../server.js';
 
@@ -32,6 +33,7 @@ interface ServerFlags {
   pgListen: string;
   pgAllowLoopbackCleartext?: boolean;
   deploymentId?: string;
+  metricsListen?: string;
   demo?: boolean;
   tls?: string;
   tlsCert?: string;
@@ -54,15 +56,15 @@ export function registerServerCommands(program: Command): void {
   program
     .command('server')
     .description('start Airlock')
-    .option('--config <file>', 'policy file (YAML)', 'airlock.yaml')
-    .option('--data <dir>', 'data directory (SQLite store, keys, certificates)', './data')
-    .option('--listen <host:port>', 'API and console address', '127.0.0.1:8080')
-    .option('--store <url>', 'postgres://… to keep all state in PostgreSQL (several processes may share it)')
-    .option('--pg-listen <host:port>', 'PostgreSQL gateway address ("off" to disable)', '127.0.0.1:6432')
-    .option('--pg-allow-loopback-cleartext', 'accept database logins without TLS from loopback clients (local demos, benchmarks)')
-    .option('--deployment-id <id>', 'this Airlock\'s id on shared database servers (1-12 of a-z0-9; default: chosen at first start and kept in the store; env AIRLOCK_DEPLOYMENT_ID)')
-    .option('--metrics-listen <host:port>', 'also serve GET /metrics on this address (it is on the API listener too; env AIRLOCK_METRICS_LISTEN)')
-    .option('--demo', 'also start an embedded demo PostgreSQL with sample data and print demo tokens')
+    .addOption(new Option('--config <file>', 'policy file (YAML)').default('airlock.yaml').env('AIRLOCK_CONFIG'))
+    .addOption(new Option('--data <dir>', 'data directory (SQLite store, keys, certificates)').default('./data').env('AIRLOCK_DATA_DIR'))
+    .addOption(new Option('--listen <host:port>', 'API and console address').default('127.0.0.1:8080').env('AIRLOCK_LISTEN'))
+    .addOption(new Option('--store <url>', 'postgres://… to keep all state in PostgreSQL (several processes may share it); prefer the variable, which keeps a password out of the process list').env('AIRLOCK_STORE_URL'))
+    .addOption(new Option('--pg-listen <host:port>', 'PostgreSQL gateway address ("off" to disable)').default('127.0.0.1:6432').env('AIRLOCK_PG_LISTEN'))
+    .addOption(new Option('--pg-allow-loopback-cleartext', 'accept database logins without TLS from loopback clients (local demos, benchmarks)').env('AIRLOCK_PG_ALLOW_LOOPBACK_CLEARTEXT'))
+    .addOption(new Option('--deployment-id <id>', "this Airlock's id on shared database servers (1-12 of a-z0-9; default: chosen at first start and kept in the store)").env('AIRLOCK_DEPLOYMENT_ID'))
+    .addOption(new Option('--metrics-listen <host:port>', 'also serve GET /metrics on this address (it is on the API listener too)').env('AIRLOCK_METRICS_LISTEN'))
+    .addOption(new Option('--demo', 'also start an embedded demo PostgreSQL with sample data and print demo tokens').env('AIRLOCK_DEMO'))
     .addOption(new Option('--tls-cert <file>', 'serve the API and console over HTTPS with this certificate (PEM, chain included)').env('AIRLOCK_TLS_CERT'))
     .addOption(new Option('--tls-key <file>', 'the private key of --tls-cert (PEM, unencrypted)').env('AIRLOCK_TLS_KEY'))
     .addOption(new Option('--tls <mode>', '"auto": HTTPS with a certificate from Airlock\'s own CA (<data>/tls/ca.crt)').env('AIRLOCK_TLS'))
@@ -73,13 +75,12 @@ export function registerServerCommands(program: Command): void {
     .option('--json', 'print the start-up information as JSON')
     .action(
       run(async (ctx, o: ServerFlags, cmd: Command) => {
-        const listen = parseHostPort(o.listen, '--listen');
+        checkSwitchesFromEnv(cmd);
+        const listen = parseHostPort(o.listen, flagOrEnv(cmd, 'listen'));
         const tls = tlsSetting(o);
         const shutdownMs = parseShutdownTimeout(o.shutdownTimeout);
-        const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, '--pg-listen');
-        const metricsFlag = cmd.getOptionValue('metricsListen') as string | undefined;
-        const metricsText = metricsFlag ?? process.env.AIRLOCK_METRICS_LISTEN;
-        const metricsListen = metricsText ? parseHostPort(metricsText, metricsFlag ? '--metrics-listen' : 'AIRLOCK_METRICS_LISTEN') : null;
+        const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, flagOrEnv(cmd, 'pgListen'));
+        const metricsListen = o.metricsListen ? parseHostPort(o.metricsListen, flagOrEnv(cmd, 'metricsListen')) : null;
         const { startServer, VERSION } = await import('../server.js');
         const dataDir = resolve(o.data);
         let config = o.config;
