@@ -23,11 +23,15 @@ export function printJson(v: unknown): void {
   process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 }
 
+// One formatter for every time printed: building one costs more than formatting with it (tables print many times).
+let formatter: Intl.DateTimeFormat | undefined;
+const dateTimeFormat = () => (formatter ??= new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short' }));
+
 /** "2026-03-02 10:31:00 UTC" in the viewer's zone, with a relative hint: "(in 29m)" / "(3m ago)". */
 export function when(isoText: string | null | undefined, now = Date.now()): string {
   if (!isoText) return '-';
   const d = new Date(isoText);
-  const parts = new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short' }).formatToParts(d);
+  const parts = dateTimeFormat().formatToParts(d);
   const g = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
   const abs = `${g('year')}-${g('month')}-${g('day')} ${g('hour')}:${g('minute')}:${g('second')} ${g('timeZoneName')}`;
   return `${abs} (${relative(d.getTime() - now)})`;
