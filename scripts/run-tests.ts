@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, statSync, mkdtempSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPg } from '../src/store/embedded-postgres.js';
 
@@ -48,17 +49,33 @@ async function main(): Promise<number> {
     url = embedded.url;
   }
   const concurrency = process.env.AIRLOCK_TEST_CONCURRENCY ?? '2';
+  // Two runs print two summaries; the counts of both are added up and closed with one line for the whole suite.
+  const totals = { pass: 0, fail: 0, skipped: 0, cancelled: 0 };
   const runFiles = (list: string[], timeoutMs: number, conc: string) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${conc}`, `--test-timeout=${timeoutMs}`, ...list], {
-      stdio: 'inherit',
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', `--test-concurrency=${conc}`, `--test-timeout=${timeoutMs}`, ...list], {
+      stdio: ['inherit', 'pipe', 'inherit'],
       env: { ...process.env, AIRLOCK_TEST_PG_URL: url },
     });
-    return new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+    const last: Partial<Record<keyof typeof totals, number>> = {};
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      process.stdout.write(`${line}\n`);
+      const m = /^# (pass|fail|skipped|cancelled) (\d+)$/.exec(line);
+      if (m) last[m[1] as keyof typeof totals] = Number(m[2]);
+    });
+    return new Promise<number>((resolve) =>
+      child.on('close', (c) => {
+        for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += last[k] ?? 0;
+        resolve(c ?? 1);
+      }),
+    );
   };
   const slow = files.filter((f) => SLOW_FILES.some((s) => f.endsWith(s)));
   const rest = files.filter((f) => !slow.includes(f));
   let code = rest.length ? await runFiles(rest, 240_000, concurrency) : 0;
   if (slow.length) code = (await runFiles(slow, SLOW_TIMEOUT_MS, '1')) || code;
+  const failed = totals.fail + totals.cancelled;
+  console.log(`\n${totals.pass} passed, ${failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
+  if (code === 0 && failed > 0) code = 1;
   await embedded?.stop();
   return code;
 }
