@@ -19,7 +19,10 @@ let gw: { host: string; port: number; ca: string };
 const api = <T = any>(token: string, method: string, path: string, body?: unknown) => apiJson<T>(s, token, method, path, body); // eslint-disable-line @typescript-eslint/no-explicit-any
 
 
+/** A new grant of ROLE for alice; one an earlier test left active is revoked first (a second would be a duplicate). */
 async function grant(role: string, duration: string): Promise<string> {
+  const held = (await api(alice, 'GET', '/api/v1/grants?active=true&resource=orders-db')).grants as { id: string; role: string }[];
+  for (const g of held.filter((x) => x.role === role)) await api(alice, 'POST', `/api/v1/grants/${g.id}/revoke`, { reason: 'the next test asks again' });
   const req = await api(alice, 'POST', '/api/v1/requests', { resource: 'orders-db', role, duration, reason: 'OPS-1 gateway test' });
   return (await api(bob, 'POST', `/api/v1/requests/${req.id}/approve`, {})).grant_id;
 }

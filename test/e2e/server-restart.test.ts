@@ -12,22 +12,29 @@ async function api<T = any>(s: ServerProcess, token: string, method: string, pat
   return { status: res.status, body: (await res.json()) as T };
 }
 
+// Five requests answered in a row: one each on five resources, since a second pending request for the same role on
+// the same resource is refused as a duplicate.
+const FIVE_RESOURCES = E2E_POLICY.replace(
+  /  - \{ name: prod-orders,.*\n/,
+  (line) => [0, 1, 2, 3, 4].map((i) => line.replace('prod-orders', `prod-orders-${i}`)).join(''),
+);
+
 for (const kind of ['sqlite', 'postgres'] as const) {
   test(`${kind}: an answered request survives SIGKILL right after the answer, and the chain verifies`, async (t) => {
     const db = kind === 'postgres' ? await createTestDatabase('airlock_e2e') : undefined;
     t.after(() => db?.drop());
-    let s = await startServerProcess({ policy: E2E_POLICY, storeUrl: db?.url });
+    let s = await startServerProcess({ policy: FIVE_RESOURCES, storeUrl: db?.url });
     const token = (await api(s, s.adminToken, 'POST', '/api/v1/tokens', { principal: 'alice', ttl: '1h' })).body.token as string;
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const r = await api(s, token, 'POST', '/api/v1/requests', { resource: 'prod-orders', role: 'read', duration: '10m', reason: `OPS-${i} crash test` });
+      const r = await api(s, token, 'POST', '/api/v1/requests', { resource: `prod-orders-${i}`, role: 'read', duration: '10m', reason: `OPS-${i} crash test` });
       assert.equal(r.status, 201);
       ids.push(r.body.id);
     }
     // The last answer has just arrived: kill at once, with no chance to flush anything.
     s.child.kill('SIGKILL');
     await s.stop();
-    s = await startServerProcess({ policy: E2E_POLICY, dir: s.dir, adminToken: s.adminToken, storeUrl: db?.url });
+    s = await startServerProcess({ policy: FIVE_RESOURCES, dir: s.dir, adminToken: s.adminToken, storeUrl: db?.url });
     try {
       for (const id of ids) assert.equal((await api(s, token, 'GET', `/api/v1/requests/${id}`)).body.status, 'pending');
       const events = (await api(s, s.adminToken, 'GET', '/api/v1/audit/events?action=request.create')).body.events as { details: { request_id: string } }[];
