@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { startServerProcess, cli, type ServerProcess } from '../support/server-process.js';
-import { ensureConsoleBuilt, launchBrowser } from '../support/browser.js';
+import { ensureConsoleBuilt, launchBrowser, trustingHome } from '../support/browser.js';
 
 const POLICY = `
 version: 1
@@ -58,9 +58,16 @@ test('--tls auto: the API answers over HTTPS with a certificate from Airlock\'s 
 });
 
 test('the console over HTTPS in Chromium: the session cookie is Secure and HttpOnly', async () => {
-  browser = await launchBrowser();
-  // Chromium has its own trust store; the certificate is checked against the CA above, so the browser may skip it.
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  // A browser that does not know Airlock's CA refuses the page; one whose trust store holds it (as a user's does after
+  // importing <data>/tls/ca.crt) loads it with no exception made: the chain and the name 127.0.0.1 are checked.
+  const untrusting = await launchBrowser();
+  try {
+    await assert.rejects((await untrusting.newPage()).goto(s.url), /ERR_CERT_AUTHORITY_INVALID/, 'a browser without the CA refuses the page');
+  } finally {
+    await untrusting.close();
+  }
+  browser = await launchBrowser({ home: trustingHome(ca) });
+  const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(s.url);
   await page.getByRole('tab', { name: 'Access token' }).click();

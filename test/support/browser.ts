@@ -2,7 +2,8 @@
 // person (their own cookies), screenshots under test-results/, and page errors collected so a test can fail on them.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -28,9 +29,27 @@ function newestSource(dir: string): number {
 }
 
 /** Headless Chromium; playwright gives each launch a fresh, temporary user-data-dir. */
-export async function launchBrowser(): Promise<Browser> {
+/** `home`: a HOME for Chromium, e.g. one whose ~/.pki/nssdb trusts a test CA (see trustingHome). */
+export async function launchBrowser(opts: { home?: string } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: install it with apt-get install -y chromium (or set AIRLOCK_CHROMIUM).`);
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000, ...(opts.home ? { env: { ...process.env, HOME: opts.home } } : {}) });
+}
+
+/**
+ * A HOME whose NSS database (~/.pki/nssdb, where Chromium on Linux reads the certificates a user trusts) trusts this CA
+ * for servers, as a user's would after importing it. Needs certutil (Debian package libnss3-tools).
+ */
+export function trustingHome(caFile: string): string {
+  const home = mkdtempSync(join(tmpdir(), 'airlock-chromium-home-'));
+  const db = `sql:${join(home, '.pki', 'nssdb')}`;
+  mkdirSync(join(home, '.pki', 'nssdb'), { recursive: true });
+  try {
+    execFileSync('certutil', ['-d', db, '-N', '--empty-password']);
+    execFileSync('certutil', ['-d', db, '-A', '-t', 'C,,', '-n', 'airlock-test-ca', '-i', caFile]);
+  } catch (e) {
+    throw new Error(`certutil could not make a trust store for Chromium (install Debian's libnss3-tools): ${(e as Error).message}`);
+  }
+  return home;
 }
 
 export interface Person {
