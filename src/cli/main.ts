@@ -1,7 +1,6 @@
 // The airlock command line: every command takes --json; exit codes 0 ok, 1 error, 2 usage, 3 refused by policy.
 // Each command group lives in its own module; what only one command needs (the server, the store, the policy
 // parser) is imported inside that command's action, so `airlock --help` or `airlock whoami` start in a blink.
-import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError } from 'commander';
 import { EXIT, printError, printJson } from './output.js';
 import { registerServerCommands } from './server-commands.js';
@@ -24,13 +23,7 @@ export function buildProgram(): Command {
     .option('--json', 'print only JSON')
     .option('--server <url>', 'Airlock server URL (default: AIRLOCK_SERVER, saved login, or http://127.0.0.1:8080)')
     .option('--token <token>', 'access token (default: AIRLOCK_TOKEN or saved login)')
-    .exitOverride()
-    .hook('preAction', (_program, command) => {
-      // fetch parses HTTP with a WASM module whose optimised tier V8 compiles in the background, and Node waits for
-      // that compile before it exits (~0.1 s, for a parser a client command uses a few times). Its baseline tier
-      // is plenty then. Not for the server: its SQL parser is WASM too, and runs hot.
-      if (command.name() !== 'server') setFlagsFromString('--liftoff-only');
-    });
+    .exitOverride();
   registerServerCommands(program);
   registerAccountCommands(program);
   registerRequestCommands(program);
