@@ -52,7 +52,12 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
   socket.setKeepAlive(true, 60_000);
   const source = normalizeAddress(socket.remoteAddress);
   const channel = new ClientChannel(socket);
-  const timer = setTimeout(() => refuse(channel, new Refusal('08P01', `the login did not complete within ${Math.round(ctx.loginTimeoutMs / 1000)} s`, 'AIRLOCK_LOGIN_TIMEOUT')), ctx.loginTimeoutMs);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    refuse(channel, new Refusal('08P01', `the login did not complete within ${Math.round(ctx.loginTimeoutMs / 1000)} s`, 'AIRLOCK_LOGIN_TIMEOUT'));
+    ctx.deps.metrics?.sessionRefused('AIRLOCK_LOGIN_TIMEOUT');
+  }, ctx.loginTimeoutMs);
   let principal: Principal | null = null;
   let req: StartupRequest | null = null;
   try {
@@ -69,6 +74,7 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
   } catch (err) {
     clearTimeout(timer);
     if (err instanceof ClientGone) return void channel.socket.destroy();
+    if (timedOut) return; // refused (and counted) by the timer already; what failed after is its consequence
     const refusal = toRefusal(err, ctx);
     refuse(channel, refusal);
     ctx.deps.metrics?.sessionRefused(refusal.airlock);
