@@ -97,8 +97,8 @@ export function makeSessionHistory(deps: { store: Store; clock: Clock; audit: Pi
         if (e.action === 'session.end') break;
         if (e.action !== 'statement') continue;
         if (statements.length >= limit) {
-          truncated = true;
-          continue;
+          truncated = true; // one more is enough to say so: the rest of a long session need not be read
+          break;
         }
         statements.push(statementEntry(e));
       }
