@@ -314,7 +314,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
       return down.length === 0 ? { ok: true, detail: Object.keys(listening).length ? `${Object.keys(listening).join(', ')} listening` : 'none configured' } : { ok: false, detail: `not listening: ${down.join(', ')}` };
     },
   };
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api });
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false) });
   undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();

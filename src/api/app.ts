@@ -40,6 +40,8 @@ export interface ApiDeps {
   metrics?: ApiMetrics;
   /** Serve HTTPS with this key and certificate (PEM); the console's cookies are Secure then. */
   https?: { key: string | Buffer; cert: string | Buffer };
+  /** Plain HTTP behind a proxy that terminates TLS (--allow-http): the console's cookies are Secure all the same. */
+  behindTlsProxy?: boolean;
   /** What /readyz checks. */
   readiness?: Readiness;
 }
@@ -65,7 +67,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   const passwords = makePasswordService({ store: access.store, clock: access.clock, uow: access.uow, policy: access.policy });
-  const consoleAuth = makeConsoleAuth({ access, passwords });
+  const consoleAuth = makeConsoleAuth({ access, passwords, behindTlsProxy: deps.behindTlsProxy });
   publishSessionChanges(access);
 
   async function authenticate(req: FastifyRequest): Promise<Caller> {
