@@ -17,7 +17,7 @@ import { makeConsoleAuth } from './console-auth.js';
 import { consoleRoutes, publishSessionChanges } from './routes-console.js';
 import { registerConsoleStatic } from './static.js';
 import { registerMetricsRoute, type ApiMetrics } from './routes-metrics.js';
-import { registerHealth, type Readiness } from './health.js';
+import { registerHealth, healthz, type Readiness } from './health.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -88,7 +88,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   if (deps.metrics) registerMetricsRoute(app, deps.metrics);
 
   const routes: RouteDef<any, any, any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
-    { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, response: responses.healthz, handler: async () => ({ ok: true, version: deps.version }) },
+    { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, response: responses.healthz, handler: async ({ reply }) => healthz(deps.version, reply) },
     {
       method: 'GET', url: '/api/v1/gateways', tag: 'meta', summary: 'Where the database gateways listen, and the CA certificate that signs their TLS certificates', auth: false, response: responses.gateways,
       handler: async () => {
