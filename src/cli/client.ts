@@ -117,9 +117,11 @@ export function makeClient(opts: ClientOptions = {}) {
       req.on('error', (e: NodeJS.ErrnoException) => reject(e.name === 'AbortError' || e instanceof ApiError ? e : unreachable(server, e, authority !== undefined)));
       // Idle time, so it also bounds reading the answer: the response stream fails with the same error.
       if (timeoutMs !== undefined) {
+        let res: IncomingMessage | undefined;
+        req.once('response', (r: IncomingMessage) => (res = r));
         req.setTimeout(timeoutMs, () => {
           const e = silent(server, timeoutMs);
-          req.res?.destroy(e);
+          res?.destroy(e);
           req.destroy(e);
         });
       }
