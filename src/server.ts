@@ -29,6 +29,7 @@ import { endUnendedSessions, liveInstances } from './access/unended-sessions.js'
 import { resolveSecret } from './credentials/secret-ref.js';
 import { checkDeploymentId, newDeploymentId } from './credentials/pg-role-names.js';
 import { AirlockError } from './domain/errors.js';
+import { listenUrl } from './domain/addresses.js';
 import { makeMetrics } from './metrics.js';
 import { startMetricsListener } from './api/routes-metrics.js';
 import type { FastifyInstance } from 'fastify';
@@ -319,8 +320,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.listen.port;
-  const host = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host === '0.0.0.0' ? '127.0.0.1' : opts.listen.host;
-  const apiUrl = `${https ? 'https' : 'http'}://${host}:${port}`;
+  const apiUrl = listenUrl(https ? 'https' : 'http', opts.listen.host, port);
   info.metrics = `${apiUrl}/metrics`;
 
   const onHup = () => void reloadPolicy('signal:SIGHUP', null);

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { isAirlockError, type AirlockError, type ErrorCode } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
+import { isLoopback } from '../../domain/addresses.js';
 import type { Principal } from '../../domain/model.js';
 import type { FunctionCatalog, Inspector } from '../../inspect/index.js';
 import type { GatewayDeps, SessionPlan } from '../types.js';
@@ -130,7 +131,7 @@ async function negotiate(ctx: SessionContext, channel: ClientChannel, source: st
       }
       continue;
     }
-    if (!channel.encrypted && !(ctx.allowCleartextWithoutTls && isLoopback(source))) {
+    if (!channel.encrypted && !(ctx.allowCleartextWithoutTls && source !== null && isLoopback(source))) {
       throw new Refusal(
         '28000',
         ctx.tls ? 'this gateway accepts only encrypted connections: connect with sslmode=require (better: sslmode=verify-full and sslrootcert=<the Airlock CA>)' : 'this gateway has no TLS configured and accepts unencrypted connections only from this machine',
@@ -353,6 +354,3 @@ function normalizeAddress(addr: string | undefined): string | null {
   return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }
 
-function isLoopback(addr: string | null): boolean {
-  return addr !== null && (addr === '::1' || addr.startsWith('127.'));
-}
