@@ -73,6 +73,9 @@ class GatewayCounts implements GatewayMetrics {
   }
 }
 
+/** How long the store-read gauges (airlock_grants_active, airlock_requests_pending) are kept between scrapes. */
+const STORE_GAUGE_TTL_MS = 5_000;
+
 export function makeMetrics(opts: { version: string }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -167,10 +170,28 @@ export function makeMetrics(opts: { version: string }) {
         const r = await sql<{ n: number }>`select count(*) as n from ${sql.table(table)} where status = ${status}`.execute(access.store.db);
         return Number(r.rows[0]?.n ?? NaN);
       };
-      const fromStore = (name: string, help: string, read: () => Promise<number>) =>
-        new Gauge({ name, help, registers: [registry], async collect() { this.set(await read().catch(() => NaN)); } });
+      // Anyone may scrape, as often as they like: the store is asked at most every STORE_GAUGE_TTL_MS, unless a grant or
+      // request changed meanwhile (here or, through the cluster fan-out, in another process).
+      const cached: { at: number }[] = [];
+      const fromStore = (name: string, help: string, read: () => Promise<number>) => {
+        const c = { at: -Infinity, value: Promise.resolve(NaN) };
+        cached.push(c);
+        return new Gauge({
+          name, help, registers: [registry],
+          async collect() {
+            if (performance.now() - c.at >= STORE_GAUGE_TTL_MS) {
+              c.at = performance.now();
+              c.value = read().catch(() => NaN);
+            }
+            this.set(await c.value);
+          },
+        });
+      };
       fromStore('airlock_grants_active', 'Grants active now, across every process sharing the store (NaN: the store did not answer)', () => count('grants', 'active'));
       fromStore('airlock_requests_pending', 'Requests waiting for a review, across every process sharing the store (NaN: the store did not answer)', () => count('requests', 'pending'));
+      access.bus.subscribe((ch) => {
+        if (ch.kind === 'grant' || ch.kind === 'request') for (const c of cached) c.at = -Infinity;
+      });
 
       const outcomes = new Counter({ name: 'airlock_request_outcomes_total', help: 'Requests that reached an outcome in this process (approved: by review or by rule; break_glass: granted without review)', labelNames: ['outcome'], registers: [registry] });
       for (const o of REQUEST_OUTCOMES) outcomes.inc({ outcome: o }, 0);

@@ -1,8 +1,8 @@
 // The API's transport settings, checked at start: HTTPS key and certificate files, and where plain HTTP may listen.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { AirlockError } from './domain/errors.js';
+import { isLoopback } from './domain/addresses.js';
 
 /** Reads a PEM certificate (chain) and its key, and refuses a pair that does not belong together. */
 export async function readTlsFiles(certFile: string, keyFile: string): Promise<{ cert: string; key: string }> {
@@ -25,11 +25,6 @@ export async function readTlsFiles(certFile: string, keyFile: string): Promise<{
   }
   if (!matches) throw new AirlockError('AIRLOCK_CONFIG_INVALID', `The key in ${keyFile} does not belong to the certificate in ${certFile}.`);
   return { cert, key };
-}
-
-export function isLoopback(host: string): boolean {
-  if (host === 'localhost' || host === '::1') return true;
-  return isIP(host) === 4 && host.startsWith('127.');
 }
 
 /**

@@ -29,6 +29,7 @@ import { endUnendedSessions, liveInstances } from './access/unended-sessions.js'
 import { resolveSecret } from './credentials/secret-ref.js';
 import { checkDeploymentId, newDeploymentId } from './credentials/pg-role-names.js';
 import { AirlockError } from './domain/errors.js';
+import { listenUrl } from './domain/addresses.js';
 import { makeMetrics } from './metrics.js';
 import { startMetricsListener } from './api/routes-metrics.js';
 import type { FastifyInstance } from 'fastify';
@@ -142,11 +143,52 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     await store.close();
     throw e;
   });
+  // From here on a failed start (a port taken, a bad certificate, …) undoes what it opened, so the process can exit.
+  const undo: (() => Promise<unknown> | unknown)[] = [() => store.close()];
+  try {
+    return await startOnStore(opts, { log, clock, dataDir, policySource, store, storeUrl, deployment, tlsFiles }, undo);
+  } catch (e) {
+    for (const u of undo.reverse()) {
+      try {
+        await u();
+      } catch (err) {
+        log.warn({ err }, 'could not undo a step of the failed start');
+      }
+    }
+    throw addressInUse(e, opts);
+  }
+}
+
+/** A listen address another process holds, said with the flag that chose it instead of Node's bare EADDRINUSE. */
+function addressInUse(e: unknown, opts: ServerOptions): unknown {
+  const err = e as NodeJS.ErrnoException & { port?: number };
+  if (err?.code !== 'EADDRINUSE') return e;
+  const flags: [string, { host: string; port: number } | null | undefined][] = [['--listen', opts.listen], ['--metrics-listen', opts.metricsListen], ['--pg-listen', opts.pgListen]];
+  const flag = flags.find(([, a]) => a && a.port === err.port)?.[0];
+  const address = err.message.replace(/^.*address already in use\s*/, '') || `port ${err.port}`;
+  return new AirlockError('AIRLOCK_CONFIG_INVALID', `${address}${flag ? ` (${flag})` : ''} is already in use by another process; stop it or choose another address`);
+}
+
+interface Opened {
+  log: Logger;
+  clock: Clock;
+  dataDir: string;
+  policySource: PolicySource;
+  store: Store;
+  storeUrl: string;
+  deployment: string;
+  tlsFiles: { key: string; cert: string } | null;
+}
+
+/** The rest of startServer once the store is open; pushes onto `undo` what must be closed if it throws. */
+async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySource, store, storeUrl, deployment, tlsFiles }: Opened, undo: (() => Promise<unknown> | unknown)[]): Promise<RunningServer> {
   // Batched audit appends commit on their own thread (a ":memory:" store has no second connection to give it).
   const writer = storeUrl === ':memory:' ? undefined : startAuditWriter(storeUrl);
+  undo.push(() => writer?.close());
   const metrics = makeMetrics({ version: VERSION });
   const audit = makeAuditLog({ store, clock, writer, metrics: metrics.audit });
   const access = makeAccess({ store, clock, audit, policy: () => policySource.current(), onError: (e) => log.error({ err: e }, 'expiry scheduler error') });
+  undo.push(() => access.expiry.stop());
   metrics.attach(access, audit);
 
   const notifier = makeWebhookNotifier({
@@ -159,6 +201,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   });
   const detachNotifications = attachNotifications(access, (n) => notifier.send(n), (e) => log.warn({ err: (e as Error).message }, 'could not build a notification'));
+  undo.push(() => detachNotifications());
 
   /** Audits (and, when refused, announces) the outcome of a reload, whatever triggered it. */
   async function recordReload(o: ReloadOutcome, actor: string, source: string | null): Promise<ReloadOutcome> {
@@ -200,6 +243,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const ctx: ServerContext = { store, audit, access, policySource, log, dataDir };
   /** What close() stops, in order, each with the name it is reported by when it does not finish in time. */
   const stops: { name: () => string; stop: () => Promise<void> }[] = [];
+  undo.push(async () => {
+    for (const s of stops) await s.stop().catch((err: unknown) => log.warn({ err, step: s.name() }, 'could not undo a step of the failed start'));
+  });
   if (store.dialect === 'postgres' && opts.storeUrl) {
     const fanout = attachClusterFanout(access, opts.storeUrl, log);
     await fanout.start();
@@ -269,12 +315,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       return down.length === 0 ? { ok: true, detail: Object.keys(listening).length ? `${Object.keys(listening).join(', ')} listening` : 'none configured' } : { ok: false, detail: `not listening: ${down.join(', ')}` };
     },
   };
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api });
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false) });
+  undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.listen.port;
-  const host = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host === '0.0.0.0' ? '127.0.0.1' : opts.listen.host;
-  const apiUrl = `${https ? 'https' : 'http'}://${host}:${port}`;
+  const apiUrl = listenUrl(https ? 'https' : 'http', opts.listen.host, port);
   info.metrics = `${apiUrl}/metrics`;
 
   const onHup = () => void reloadPolicy('signal:SIGHUP', null);

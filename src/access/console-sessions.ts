@@ -1,10 +1,10 @@
 // Console sessions: opened by a sign-in, stored only as the SHA-256 of their secret, ended by expiry, sign-out, a new
 // password, or the end of the token they were opened with. The cookie and CSRF that carry them are the API's business.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../domain/clock.js';
 import { randomBase32 } from '../domain/ids.js';
 import type { Store } from '../store/store.js';
-import type { TokenService } from './tokens.js';
+import { hashToken, type TokenService } from './tokens.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 export const CONSOLE_SESSION_TTL_SECONDS = 12 * 3600;
@@ -21,10 +21,6 @@ export interface ConsoleSession {
 
 /** A lookup's answer: the session, or why the secret no longer opens one (a sentence for the person). */
 export type ConsoleSessionLookup = { session: ConsoleSession } | { ended: string };
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
 
 export function makeConsoleSessions(deps: { store: Store; clock: Clock; uow: UnitOfWork; tokens: Pick<TokenService, 'byId' | 'revokeMintedIn'> }) {
   const { store, clock, uow } = deps;
@@ -43,7 +39,7 @@ export function makeConsoleSessions(deps: { store: Store; clock: Clock; uow: Uni
       const now = clock.now();
       const ttlEnd = new Date(now.getTime() + CONSOLE_SESSION_TTL_SECONDS * 1000).toISOString();
       const expires = o.tokenExpires && o.tokenExpires < ttlEnd ? o.tokenExpires : ttlEnd;
-      const row = { id: `cs_${randomBase32(16)}`, hash: sha256(secret), principal: o.principal, method: o.method, token_id: o.tokenId, source: o.source, created_at: now.toISOString(), expires_at: expires };
+      const row = { id: `cs_${randomBase32(16)}`, hash: hashToken(secret), principal: o.principal, method: o.method, token_id: o.tokenId, source: o.source, created_at: now.toISOString(), expires_at: expires };
       await uow(async (trx, rec) => {
         await trx.deleteFrom('console_sessions').where('expires_at', '<=', row.created_at).execute();
         await trx.insertInto('console_sessions').values(row).execute();
@@ -54,7 +50,7 @@ export function makeConsoleSessions(deps: { store: Store; clock: Clock; uow: Uni
 
     /** The session `secret` opens; undefined when it opens none at all. An ended one is deleted and says why. */
     async find(secret: string): Promise<ConsoleSessionLookup | undefined> {
-      const row = await store.db.selectFrom('console_sessions').selectAll().where('hash', '=', sha256(secret)).executeTakeFirst();
+      const row = await store.db.selectFrom('console_sessions').selectAll().where('hash', '=', hashToken(secret)).executeTakeFirst();
       if (!row) return undefined;
       if (row.expires_at <= clock.now().toISOString()) {
         await store.db.deleteFrom('console_sessions').where('id', '=', row.id).execute();
@@ -75,7 +71,7 @@ export function makeConsoleSessions(deps: { store: Store; clock: Clock; uow: Uni
      * it revoked (and with them the database sessions opened with those), audited. False when there was none.
      */
     async signOut(secret: string, source: string | null, check: (s: ConsoleSession) => void): Promise<boolean> {
-      const row = await store.db.selectFrom('console_sessions').selectAll().where('hash', '=', sha256(secret)).executeTakeFirst();
+      const row = await store.db.selectFrom('console_sessions').selectAll().where('hash', '=', hashToken(secret)).executeTakeFirst();
       if (!row) return false;
       check(view(row));
       await uow(async (trx, rec) => {

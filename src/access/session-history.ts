@@ -7,6 +7,7 @@ import type { Clock } from '../domain/clock.js';
 import type { Selectable } from 'kysely';
 import type { SessionsTable } from '../store/schema.js';
 import type { Store } from '../store/store.js';
+import { text } from '../store/session-lifecycle.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { LiveSessionInfo, SessionRegistry } from './session-registry.js';
 import type { Visibility } from './visibility.js';
@@ -45,7 +46,6 @@ export interface StatementEntry {
   error: string | null;
 }
 
-const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 function summarize(r: Selectable<SessionsTable>, live: LiveSessionInfo | undefined): SessionSummary {
@@ -97,8 +97,8 @@ export function makeSessionHistory(deps: { store: Store; clock: Clock; audit: Pi
         if (e.action === 'session.end') break;
         if (e.action !== 'statement') continue;
         if (statements.length >= limit) {
-          truncated = true;
-          continue;
+          truncated = true; // one more is enough to say so: the rest of a long session need not be read
+          break;
         }
         statements.push(statementEntry(e));
       }
@@ -109,7 +109,7 @@ export function makeSessionHistory(deps: { store: Store; clock: Clock; audit: Pi
 
 function statementEntry(e: AuditEvent): StatementEntry {
   const d = e.details;
-  return { seq: e.seq, time: e.time, text: str(d.text) ?? '', fingerprint: str(d.fingerprint), decision: str(d.decision) ?? 'allowed', rule: str(d.rule), rows: num(d.rows), duration_ms: num(d.duration_ms), error: str(d.error) };
+  return { seq: e.seq, time: e.time, text: text(d.text) ?? '', fingerprint: text(d.fingerprint), decision: text(d.decision) ?? 'allowed', rule: text(d.rule), rows: num(d.rows), duration_ms: num(d.duration_ms), error: text(d.error) };
 }
 
 export type SessionHistory = ReturnType<typeof makeSessionHistory>;

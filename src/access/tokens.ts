@@ -204,11 +204,13 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
         if (!row) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no token ${id}.`);
         if (!policy.isAdmin(caller.principal) && row.principal !== caller.principal.name) throw new AirlockError('AIRLOCK_FORBIDDEN', 'Only an admin can revoke someone else\'s token.');
         const now = clock.now().toISOString();
+        // A replaced connect token was revoked without ending its sessions (replaceConnectTokens): revoking it
+        // now is what ends those still open. Otherwise revoking a revoked token changes nothing, and records nothing.
+        const changes = row.revoked_at === null || (row.grant_id !== null && (await trx.selectFrom('sessions').select('id').where('token_id', '=', id).where('ended_at', 'is', null).executeTakeFirst()) !== undefined);
+        if (!changes) return toToken(row);
         await trx.updateTable('tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).execute();
         rec.audit({ actor: caller.principal.name, action: 'token.revoke', target: row.principal, source: caller.source, details: { token_id: id } });
-        // A replaced connect token was revoked without ending its sessions (replaceConnectTokens): revoking it
-        // now is what ends them.
-        if (row.revoked_at === null || row.grant_id) announceRevoked(rec, id, row.principal, now, `the access token this session logged in with was revoked by ${caller.principal.name}`);
+        announceRevoked(rec, id, row.principal, now, `the access token this session logged in with was revoked by ${caller.principal.name}`);
         return toToken({ ...row, revoked_at: row.revoked_at ?? now });
       });
     },

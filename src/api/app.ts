@@ -17,7 +17,7 @@ import { makeConsoleAuth } from './console-auth.js';
 import { consoleRoutes, publishSessionChanges } from './routes-console.js';
 import { registerConsoleStatic } from './static.js';
 import { registerMetricsRoute, type ApiMetrics } from './routes-metrics.js';
-import { registerHealth, type Readiness } from './health.js';
+import { registerHealth, healthz, type Readiness } from './health.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -40,6 +40,8 @@ export interface ApiDeps {
   metrics?: ApiMetrics;
   /** Serve HTTPS with this key and certificate (PEM); the console's cookies are Secure then. */
   https?: { key: string | Buffer; cert: string | Buffer };
+  /** Plain HTTP behind a proxy that terminates TLS (--allow-http): the console's cookies are Secure all the same. */
+  behindTlsProxy?: boolean;
   /** What /readyz checks. */
   readiness?: Readiness;
 }
@@ -65,7 +67,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   const passwords = makePasswordService({ store: access.store, clock: access.clock, uow: access.uow, policy: access.policy });
-  const consoleAuth = makeConsoleAuth({ access, passwords });
+  const consoleAuth = makeConsoleAuth({ access, passwords, behindTlsProxy: deps.behindTlsProxy });
   publishSessionChanges(access);
 
   async function authenticate(req: FastifyRequest): Promise<Caller> {
@@ -86,7 +88,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   if (deps.metrics) registerMetricsRoute(app, deps.metrics);
 
   const routes: RouteDef<any, any, any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
-    { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, response: responses.healthz, handler: async () => ({ ok: true, version: deps.version }) },
+    { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, response: responses.healthz, handler: async ({ reply }) => healthz(deps.version, reply) },
     {
       method: 'GET', url: '/api/v1/gateways', tag: 'meta', summary: 'Where the database gateways listen, and the CA certificate that signs their TLS certificates', auth: false, response: responses.gateways,
       handler: async () => {

@@ -48,8 +48,12 @@ export function readCookie(req: FastifyRequest, name: string): string | undefine
   return undefined;
 }
 
-function cookieHeader(req: FastifyRequest, value: string, maxAgeSeconds: number): string {
-  const secure = req.protocol === 'https' ? '; Secure' : '';
+/**
+ * Secure over HTTPS, and always behind a proxy that terminates TLS (--allow-http): the server sees plain HTTP there,
+ * the browser does not. Plain HTTP on loopback without --allow-http stays without it: that is a browser on this host.
+ */
+function cookieHeader(req: FastifyRequest, value: string, maxAgeSeconds: number, behindTlsProxy: boolean): string {
+  const secure = behindTlsProxy || req.protocol === 'https' ? '; Secure' : '';
   return `${SESSION_COOKIE}=${value}; Path=${COOKIE_PATH}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure}`;
 }
 
@@ -59,8 +63,9 @@ function viewOf(s: ConsoleSession, secret: string): ConsoleSessionView {
   return { id: s.id, principal: s.principal, method: s.method, created_at: s.created_at, expires_at: s.expires_at, csrf: csrfFor(secret) };
 }
 
-export function makeConsoleAuth(deps: { access: Access; passwords: PasswordService }) {
+export function makeConsoleAuth(deps: { access: Access; passwords: PasswordService; behindTlsProxy?: boolean }) {
   const { access } = deps;
+  const cookie = (req: FastifyRequest, value: string, maxAgeSeconds: number) => cookieHeader(req, value, maxAgeSeconds, deps.behindTlsProxy ?? false);
   const { clock } = access;
   // Failed sign-ins per principal and address, in this process: a brake on guessing, not a lock-out for everyone.
   const failures = new Map<string, { count: number; since: number }>();
@@ -91,7 +96,7 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
   async function open(req: FastifyRequest, reply: FastifyReply, principal: string, method: 'password' | 'token', tokenId: string | null, tokenExpires: string | null): Promise<ConsoleSessionView> {
     const { secret, session } = await access.consoleSessions.open({ principal, method, tokenId, tokenExpires, source: req.ip });
     const maxAge = Math.max(1, Math.floor((Date.parse(session.expires_at) - clock.now().getTime()) / 1000));
-    reply.header('set-cookie', cookieHeader(req, secret, maxAge)).header('cache-control', 'no-store');
+    reply.header('set-cookie', cookie(req, secret, maxAge)).header('cache-control', 'no-store');
     return viewOf(session, secret);
   }
 
@@ -141,7 +146,7 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
 
     /** Deletes the cookie's session (if it still exists) and clears the cookie. */
     async signOut(req: FastifyRequest, reply: FastifyReply): Promise<{ signed_out: boolean }> {
-      reply.header('set-cookie', cookieHeader(req, '', 0)).header('cache-control', 'no-store');
+      reply.header('set-cookie', cookie(req, '', 0)).header('cache-control', 'no-store');
       const secret = readCookie(req, SESSION_COOKIE);
       if (!secret) return { signed_out: false };
       return { signed_out: await access.consoleSessions.signOut(secret, req.ip, () => checkCsrf(req, csrfFor(secret))) };
@@ -156,7 +161,7 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
       if (!secret) return { ended: null };
       const found = await access.consoleSessions.find(secret);
       if (found && 'session' in found) return viewOf(found.session, secret);
-      reply.header('set-cookie', cookieHeader(req, '', 0));
+      reply.header('set-cookie', cookie(req, '', 0));
       return { ended: found?.ended ?? 'Your console session has ended (it expired or you signed out); sign in again.' };
     },
 

@@ -1,9 +1,9 @@
 // Probes for load balancers and orchestrators: /healthz (the process answers) and /readyz (it can serve), no auth.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 
 export interface ReadinessCheck {
   ok: boolean;
-  /** What was seen, for a person reading the answer: "policy 3f2a…", "the audit writer failed: …". */
+  /** What was seen, for the server's log (never the anonymous answer): "policy 3f2a…", "the audit writer failed: …". */
   detail: string;
 }
 
@@ -29,21 +29,41 @@ async function runCheck(check: () => Promise<ReadinessCheck> | ReadinessCheck): 
   }
 }
 
+/** The liveness answer, for /healthz and /api/v1/healthz alike. */
+export function healthz(version: string, reply: FastifyReply): FastifyReply {
+  return reply.header('cache-control', 'no-store').send({ ok: true, version });
+}
+
+/** What an anonymous caller reads of a failed check; the server's log has what was seen (paths, hosts, errors). */
+const FAILING = 'failing; the server log says why';
+
 export function registerHealth(app: FastifyInstance, deps: { version: string; readiness?: Readiness }): void {
-  app.get('/healthz', { schema: { hide: true } }, async function healthz(_req, reply) {
-    return reply.header('cache-control', 'no-store').send({ ok: true, version: deps.version });
+  /** The checks failing now, with what was logged for them: a failure is logged when it starts, not on every probe. */
+  const failingNow = new Map<string, string>();
+  function logChange(name: string, r: ReadinessCheck): void {
+    if (!r.ok && failingNow.get(name) !== r.detail) {
+      failingNow.set(name, r.detail);
+      app.log.warn({ check: name, detail: r.detail }, 'readiness check failing');
+    } else if (r.ok && failingNow.delete(name)) {
+      app.log.warn({ check: name }, 'readiness check passes again');
+    }
+  }
+
+  app.get('/healthz', { schema: { hide: true } }, async function healthzRoute(_req, reply) {
+    return healthz(deps.version, reply);
   });
   app.get('/readyz', { schema: { hide: true } }, async function readyz(_req, reply) {
     const names = Object.keys(deps.readiness ?? {});
     const results = await Promise.all(names.map((n) => runCheck(deps.readiness![n]!)));
-    const checks = Object.fromEntries(names.map((n, i) => [n, results[i]!]));
+    names.forEach((n, i) => logChange(n, results[i]!));
+    const checks = Object.fromEntries(names.map((n, i) => [n, { ok: results[i]!.ok, detail: results[i]!.ok ? 'ok' : FAILING }]));
     const failing = names.filter((_n, i) => !results[i]!.ok);
     reply.header('cache-control', 'no-store');
     if (failing.length === 0) return reply.send({ ok: true, version: deps.version, checks });
     return reply.status(503).send({
       ok: false,
       code: 'AIRLOCK_NOT_READY',
-      detail: `Not ready: ${failing.map((n) => `${n} (${checks[n]!.detail})`).join('; ')}.`,
+      detail: `Not ready: ${failing.join(', ')}. The server log says why.`,
       failing,
       version: deps.version,
       checks,

@@ -2,6 +2,7 @@
 // the duration of every API request, by route pattern. No token is asked: see docs/metrics.md, "Access".
 import { createServer } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { listenUrl } from '../domain/addresses.js';
 
 export interface ApiMetrics {
   /** The exposition format's content type. */
@@ -50,9 +51,8 @@ export async function startMetricsListener(listen: { host: string; port: number 
   });
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : listen.port;
-  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host;
   return {
-    url: `http://${host}:${port}/metrics`,
+    url: `${listenUrl('http', listen.host, port)}/metrics`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -3,6 +3,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB } from '../store/schema.js';
 import type { AuditRow, Dialect } from '../store/store.js';
+import { applySessionLifecycle } from '../store/session-lifecycle.js';
 
 const SESSION_ACTIONS = new Set(['session.start', 'session.end', 'session.kill', 'statement', 'statement.start']);
 
@@ -11,9 +12,6 @@ const SESSION_ACTIONS = new Set(['session.start', 'session.end', 'session.kill',
 // finding two keys is cheaper than parsing a statement's text.
 const SESSION_ID = /[{,]"session_id":"([^"\\]*)"/;
 const STATEMENT_NO = /[{,]"statement_no":\d/;
-
-const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const int = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v) : null);
 
 interface Counted {
   n: number;
@@ -46,35 +44,9 @@ export async function applySessionEvents(trx: Transaction<DB>, dialect: Dialect,
       await addCounts(trx, dialect, counts);
       counts = null;
     }
-    await applyLifecycle(trx, r);
+    await applySessionLifecycle(trx, r);
   }
   if (counts) await addCounts(trx, dialect, counts);
-}
-
-async function applyLifecycle(trx: Transaction<DB>, r: AuditRow): Promise<void> {
-  const d = JSON.parse(r.details) as Record<string, unknown>;
-  const id = text(d.session_id);
-  if (!id) return;
-  if (r.action === 'session.start') {
-    await trx
-      .insertInto('sessions')
-      .values({
-        id, protocol: text(d.protocol) ?? 'postgres', principal: r.actor, resource: r.target, role: text(d.role), database: text(d.database), grant_id: text(d.grant_id), token_id: text(d.token_id),
-        source: r.source, gateway_instance: text(d.gateway_instance), start_seq: r.seq, started_at: r.time, last_statement_at: null, ended_at: null, end_reason: null, duration_ms: null, killed_by: null,
-      })
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
-  } else if (r.action === 'session.kill') {
-    await trx.updateTable('sessions').set({ killed_by: r.actor }).where('id', '=', id).execute();
-  } else {
-    const statements = int(d.statements);
-    await trx
-      .updateTable('sessions')
-      .set({ ended_at: r.time, end_reason: text(d.reason), duration_ms: int(d.duration_ms), ...(statements !== null ? { statements } : {}) })
-      .where('id', '=', id)
-      .where('ended_at', 'is', null)
-      .execute();
-  }
 }
 
 async function addCounts(trx: Transaction<DB>, dialect: Dialect, counts: Map<string, Counted>): Promise<void> {

@@ -2,7 +2,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { run } from './command.js';
 import { EXIT, UsageError } from './output.js';
 import { qs } from './client.js';
@@ -42,13 +42,15 @@ export function registerAuditCommands(program: Command): void {
     .command('verify')
     .description('check the hash chain and name the first bad sequence number')
     .option('--data <dir>', 'offline: verify the SQLite store in this data directory')
-    .option('--store <url>', 'offline: verify this store (postgres://… or a SQLite file)')
+    .addOption(new Option('--store <url>', 'offline: verify this store (postgres://… or a SQLite file); prefer the variable, which keeps a password out of the process list').env('AIRLOCK_STORE_URL'))
     .option('--file <path>', 'offline: verify an exported JSONL file ("-" for stdin)')
     .option('--expect-head <seq:hash>', 'also check the chain reaches this head (recorded earlier, elsewhere)')
     .option('--json', 'print only JSON')
     .action(
-      run(async (ctx, o: { data?: string; store?: string; file?: string; expectHead?: string }) => {
+      run(async (ctx, o: { data?: string; store?: string; file?: string; expectHead?: string }, cmd: Command) => {
         const expectHead = parseHead(o.expectHead);
+        // A --data given on the command line wins over a store from the environment (the server's variable).
+        if (o.data && cmd.getOptionValueSource('store') === 'env') o.store = undefined;
         let v: VerifyResult;
         if (o.file) {
           const { verifyEvents } = await import('../audit/chain.js');

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { homedir } from 'node:os';
 import { join, dirname } from 'node:path';
+import { UsageError } from './output.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:8080';
 
@@ -81,6 +82,22 @@ function unreachable(server: string, e: NodeJS.ErrnoException, usingCa: boolean)
   return new ApiError({ title: 'Cannot reach the server', status: 0, code: 'AIRLOCK_UNREACHABLE', detail: `Cannot reach Airlock at ${server} (${e.code ?? e.message}). Is it running? Set AIRLOCK_SERVER or use --server.` });
 }
 
+/**
+ * How long a request may wait for the server's next byte: AIRLOCK_TIMEOUT seconds, default 30. Streams (event
+ * streams for --wait, exports) wait as long as they must.
+ */
+function requestTimeoutMs(): number {
+  const raw = process.env.AIRLOCK_TIMEOUT;
+  if (raw === undefined || raw === '') return 30_000;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`AIRLOCK_TIMEOUT is "${raw}"; set it to a number of seconds greater than 0 (default 30)`);
+  return seconds * 1000;
+}
+
+function silent(server: string, ms: number): ApiError {
+  return new ApiError({ title: 'The server did not answer', status: 0, code: 'AIRLOCK_UNREACHABLE', detail: `Airlock at ${server} accepted the connection but sent nothing for ${ms / 1000} s. Is it the Airlock server, and is it overloaded? Set AIRLOCK_SERVER or use --server; AIRLOCK_TIMEOUT sets the wait in seconds.` });
+}
+
 export function makeClient(opts: ClientOptions = {}) {
   const saved = readSaved();
   const server = (opts.server ?? process.env.AIRLOCK_SERVER ?? saved.server ?? DEFAULT_SERVER).replace(/\/+$/, '');
@@ -90,14 +107,24 @@ export function makeClient(opts: ClientOptions = {}) {
   const caInUse = () => (ca === null ? (ca = caFromEnv() ?? (saved.server?.replace(/\/+$/, '') === server ? saved.ca : undefined)) : ca);
 
   /** One request; resolves with the response (its body not read yet). https is loaded only for https URLs. */
-  async function send(method: string, path: string, headers: Record<string, string>, body: string | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
+  async function send(method: string, path: string, headers: Record<string, string>, body: string | undefined, signal?: AbortSignal, timeoutMs?: number): Promise<IncomingMessage> {
     const url = new URL(server + path);
     const secure = url.protocol === 'https:';
     const authority = secure ? caInUse() : undefined;
     const lib = secure ? await import('node:https') : await import('node:http');
     return new Promise<IncomingMessage>((resolveRes, reject) => {
       const req = lib.request(url, { method, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, signal, ...(authority ? { ca: authority } : {}) }, resolveRes);
-      req.on('error', (e: NodeJS.ErrnoException) => reject(e.name === 'AbortError' ? e : unreachable(server, e, authority !== undefined)));
+      req.on('error', (e: NodeJS.ErrnoException) => reject(e.name === 'AbortError' || e instanceof ApiError ? e : unreachable(server, e, authority !== undefined)));
+      // Idle time, so it also bounds reading the answer: the response stream fails with the same error.
+      if (timeoutMs !== undefined) {
+        let res: IncomingMessage | undefined;
+        req.once('response', (r: IncomingMessage) => (res = r));
+        req.setTimeout(timeoutMs, () => {
+          const e = silent(server, timeoutMs);
+          res?.destroy(e);
+          req.destroy(e);
+        });
+      }
       req.end(body);
     });
   }
@@ -122,7 +149,7 @@ export function makeClient(opts: ClientOptions = {}) {
 
   async function call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) };
-    const res = await send(method, path, headers, body !== undefined ? JSON.stringify(body) : undefined, signal);
+    const res = await send(method, path, headers, body !== undefined ? JSON.stringify(body) : undefined, signal, requestTimeoutMs());
     const text = await readText(res);
     if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) throw problemOf(res, text);
     try {

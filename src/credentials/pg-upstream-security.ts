@@ -1,11 +1,12 @@
 // How Airlock reaches a PostgreSQL resource's server (TLS mode, CA, host-name check, which password methods it answers),
 // decided here once from the resource's policy, for the gateway's sessions and the per-grant-role admin connection alike.
 import { readFileSync } from 'node:fs';
-import { BlockList, connect, isIP } from 'node:net';
+import { connect, isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions } from 'node:tls';
 import type { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { AirlockError } from '../domain/errors.js';
+import { isLoopback } from '../domain/addresses.js';
 import type { ResourceDef } from '../policy/schema.js';
 
 export type PgTlsMode = 'verify-full' | 'verify-ca' | 'require' | 'disable';
@@ -24,17 +25,6 @@ export interface PgUpstreamSecurity {
 }
 
 export type PasswordMethod = 'md5' | 'cleartext';
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase().replace(/\.$/, '');
-  if (h === 'localhost' || h.endsWith('.localhost')) return true;
-  const family = isIP(h);
-  return family !== 0 && LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
-}
 
 function upstreamError(resource: string, message: string): AirlockError {
   return new AirlockError('AIRLOCK_UPSTREAM_TLS', message, { resource });

@@ -1,5 +1,7 @@
 // Schema migrations, run on every start; the same statements serve SQLite and PostgreSQL.
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { DB } from './schema.js';
+import { applySessionLifecycle } from './session-lifecycle.js';
 
 const migrations: Record<string, Migration> = {
   '0001_initial': {
@@ -211,22 +213,8 @@ async function backfillSessions(db: Kysely<unknown>): Promise<void> {
   const rows = await sql<{ seq: number; time: string; actor: string; action: string; target: string | null; source: string | null; details: string }>`
     select seq, time, actor, action, target, source, details from audit_events
     where action in ('session.start', 'session.kill', 'session.end') order by seq`.execute(db);
-  for (const r of rows.rows) {
-    const d = JSON.parse(r.details) as Record<string, unknown>;
-    const id = typeof d.session_id === 'string' ? d.session_id : null;
-    if (!id) continue;
-    const text = (v: unknown) => (typeof v === 'string' ? v : null);
-    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Math.round(v) : null);
-    if (r.action === 'session.start') {
-      await sql`insert into sessions (id, protocol, principal, resource, role, database, grant_id, token_id, source, gateway_instance, start_seq, started_at, statements)
-        values (${id}, ${text(d.protocol) ?? 'postgres'}, ${r.actor}, ${r.target}, ${text(d.role)}, ${text(d.database)}, ${text(d.grant_id)}, ${text(d.token_id)}, ${r.source}, ${text(d.gateway_instance)}, ${Number(r.seq)}, ${r.time}, 0)
-        on conflict (id) do nothing`.execute(db);
-    } else if (r.action === 'session.kill') {
-      await sql`update sessions set killed_by = ${r.actor} where id = ${id}`.execute(db);
-    } else {
-      await sql`update sessions set ended_at = ${r.time}, end_reason = ${text(d.reason)}, duration_ms = ${num(d.duration_ms)}, statements = coalesce(${num(d.statements)}, statements) where id = ${id}`.execute(db);
-    }
-  }
+  // The table as this migration made it has the columns the current rule writes.
+  for (const r of rows.rows) await applySessionLifecycle(db as Kysely<DB>, r);
 }
 
 export const migrationProvider: MigrationProvider = {

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { BIN } from '../support/server-process.js';
+import { BIN, cli } from '../support/server-process.js';
 import { E2E_POLICY } from '../support/policies.js';
 import { createTestDatabase } from '../support/pg.js';
 
@@ -64,6 +64,12 @@ test('a server configured only by variables: store, data, policy and listener as
     assert.match(String(r.info.gateway_postgres), /^127\.0\.0\.1:\d+ /);
     assert.ok(!r.cmdline!.includes(db.url) && !r.cmdline!.includes(db.name), `the process list shows the store: ${r.cmdline}`);
     assert.equal(r.code, 0, r.stderr);
+
+    // `airlock audit verify` reads the same variable: offline against that store, the URL again off the command line.
+    const v = await cli({ url: 'http://127.0.0.1:9' }, undefined, ['audit', 'verify', '--json'], { env: { AIRLOCK_STORE_URL: db.url } });
+    assert.equal(v.code, 0, v.stderr);
+    assert.equal(v.json().ok, true);
+    assert.ok(v.json().events >= 2, 'server.start and server.stop, read from the store');
   } finally {
     await db.drop();
   }

@@ -145,6 +145,10 @@ test('plain HTTP off loopback is refused unless --allow-http; a bootstrap token 
   try {
     assert.match(allowed.url, /^http:\/\/127\.0\.0\.1:/);
     assert.equal((await fetch(`${allowed.url}/healthz`)).status, 200);
+    // A proxy terminates TLS in front: the browser is on HTTPS, so the session cookie is Secure though Airlock sees HTTP.
+    const signIn = await fetch(`${allowed.url}/api/v1/console/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-airlock-csrf': '1' }, body: JSON.stringify({ token: allowed.adminToken }) });
+    assert.equal(signIn.status, 200);
+    assert.match(signIn.headers.get('set-cookie') ?? '', /^airlock_session=[^;]+; Path=\/api\/; Max-Age=\d+; HttpOnly; SameSite=Strict; Secure$/);
   } finally {
     await allowed.stop();
   }

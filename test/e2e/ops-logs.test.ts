@@ -90,7 +90,16 @@ test('/readyz names the failing check: the audit log cannot commit until its tab
     assert.equal(notReady.status, 503);
     assert.equal(notReady.body.code, 'AIRLOCK_NOT_READY');
     assert.deepEqual(notReady.body.failing, ['audit_writer']);
-    assert.match(notReady.body.checks.audit_writer.detail, /the last audit batch did not commit: .*no such table/);
+    // Anonymous callers read which check fails; what it saw (an error, a path, a host) goes to the log, once.
+    assert.deepEqual(notReady.body.checks.audit_writer, { ok: false, detail: 'failing; the server log says why' });
+    assert.equal(notReady.body.detail, 'Not ready: audit_writer. The server log says why.');
+    assert.doesNotMatch(JSON.stringify(notReady.body), /no such table|airlock\.yaml|\/tmp\//);
+    assert.equal((await call('GET', '/readyz')).status, 503);
+    const logged = logLines().filter((l) => l.msg === 'readiness check failing');
+    assert.equal(logged.length, 1, 'logged when it started failing, not on every probe');
+    assert.equal(logged[0]!.level, 40, 'at warn');
+    assert.equal(logged[0]!.check, 'audit_writer');
+    assert.match(logged[0]!.detail, /the last audit batch did not commit: .*no such table/);
     assert.equal((await call('GET', '/healthz')).status, 200, 'alive all the same');
   } finally {
     file.exec('ALTER TABLE audit_events_away RENAME TO audit_events');
@@ -98,6 +107,7 @@ test('/readyz names the failing check: the audit log cannot commit until its tab
   }
   assert.equal((await call('GET', '/api/v1/whoami', { bearer: `alk_${randomBytes(32).toString('base64url')}` })).status, 401);
   assert.equal((await call('GET', '/readyz')).status, 200);
+  assert.ok(logLines().some((l) => l.msg === 'readiness check passes again' && l.check === 'audit_writer'));
 });
 
 test('a whole session leaves no secret in the logs; a server error is logged with the request id its answer carries', async () => {

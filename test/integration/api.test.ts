@@ -69,6 +69,25 @@ test('wrong, revoked and expired tokens are refused, audited, and never echoed',
   assert.ok(!JSON.stringify(refused).includes(t.token));
 });
 
+test('revoking a revoked token again answers with it and records nothing more', async () => {
+  const t = (await call(admin, 'POST', '/api/v1/tokens', { principal: 'alice', ttl: '1h' })).body;
+  const revokes = async () => {
+    await s.audit.flush();
+    let n = 0;
+    for await (const e of s.audit.events({ action: 'token.revoke' })) if (e.details?.token_id === t.id) n++;
+    return n;
+  };
+  const first = await call(admin, 'POST', `/api/v1/tokens/${t.id}/revoke`, {});
+  assert.equal(first.status, 200);
+  assert.equal(await revokes(), 1);
+  for (let i = 0; i < 2; i++) {
+    const again = await call(admin, 'POST', `/api/v1/tokens/${t.id}/revoke`, {});
+    assert.equal(again.status, 200);
+    assert.equal(again.body.revoked_at, first.body.revoked_at, 'the first revocation stands');
+  }
+  assert.equal(await revokes(), 1, 'one token.revoke event, however often it is revoked');
+});
+
 test('bad bodies: unknown fields, wrong types, malformed JSON, oversized', async () => {
   const unknown = await call(alice, 'POST', '/api/v1/requests', { resource: 'prod-orders', role: 'read', duration: '1h', reason: 'OPS-1', rolee: 'x' });
   assert.equal(unknown.status, 400);

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { startRig, waitFor, type Rig } from './pg-gateway-harness.js';
 import { openUpstream, type UpstreamConnection } from '../../src/gateway/postgres/upstream.js';
 import { startupMessage, typedMessage, queryMessage, SSL_REQUEST } from '../../src/gateway/postgres/protocol.js';
+import { parseExposition, sampleValue } from '../support/metrics.js';
 
 let rig: Rig;
 let bystander: pg.Client;
@@ -162,4 +163,22 @@ test('the gateway itself ends a connection that is not PostgreSQL, and a session
     assert.match(reply, why);
   }
   await stillServing();
+});
+
+test('a client that connects and says nothing is refused at the login timeout, and counted as AIRLOCK_LOGIN_TIMEOUT', async () => {
+  const refused = async () => sampleValue(parseExposition(await rig.metrics.api.exposition()), 'airlock_sessions_refused_total', { code: 'AIRLOCK_LOGIN_TIMEOUT' });
+  const before = await refused();
+  const s = connect(rig.port, '127.0.0.1');
+  const got: Buffer[] = [];
+  s.on('data', (d: Buffer) => got.push(d));
+  s.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the gateway kept a silent connection past its 2 s login timeout')), 6000);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  assert.match(Buffer.concat(got).toString('utf8'), /FATAL.*08P01.*airlock: the login did not complete within 2 s/s);
+  assert.equal(await refused(), before + 1);
 });

@@ -15,6 +15,7 @@ import type { GuardrailConfig } from '../../src/inspect/index.js';
 import { makePgGateway, loadOrCreateTls, type PgGatewayOptions, type TlsMaterial } from '../../src/gateway/postgres/index.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { pgUpstreamSecurity } from '../../src/credentials/pg-upstream-security.js';
+import { makeMetrics, type Metrics } from '../../src/metrics.js';
 
 export const NO_GRANT_MESSAGE = 'no active grant for prod-orders — request one: airlock request prod-orders --role read --for 1h --reason "…"';
 
@@ -34,6 +35,8 @@ export interface Rig {
   registry: SessionRegistry;
   errors: object[];
   gateway: ReturnType<typeof makePgGateway>;
+  /** The metrics the gateway counts into, read as a scrape would (metrics.api.exposition()). */
+  metrics: Metrics;
   /** libpq connection string for a resource (default "rw"). */
   conninfo(resource?: string, extra?: string): string;
   stop(): Promise<void>;
@@ -101,6 +104,7 @@ export async function startRig(opts: { extra?: Record<string, ResourceSetup>; ga
   };
 
   const log = { info() {}, warn(o: object) { errors.push(o); }, error(o: object) { errors.push(o); } };
+  const metrics = makeMetrics({ version: 'test' });
   const gateway = makePgGateway(
     {
       access,
@@ -114,12 +118,13 @@ export async function startRig(opts: { extra?: Record<string, ResourceSetup>; ga
         },
       },
       log,
+      metrics: metrics.gateway('postgres'),
     },
     { listen: { host: '127.0.0.1', port: 0 }, tls: { key: tls.key, cert: tls.cert }, ...opts.gateway },
   );
   const { port } = await gateway.start();
   return {
-    port, token, db, tls, events, registry, errors, gateway,
+    port, token, db, tls, events, registry, errors, gateway, metrics,
     conninfo(resource = 'rw', extra = '') {
       return `host=127.0.0.1 port=${port} user=alice dbname=${resource} sslmode=require ${extra}`.trim();
     },

@@ -56,10 +56,12 @@ test('registry info describes the session', async () => {
     await c.query('select 1');
     assert.equal(rig.registry.list({ session_id: sessionId })[0]!.statements, 1);
     // A statement still running is told apart from one answered: the Sessions page shows it instead of nothing.
-    const running = c.query('select pg_sleep(0.5)');
-    await waitFor(() => rig.registry.list({ session_id: sessionId })[0]!.statements_running === 1, 2000, 'the running statement');
+    // It runs until cancelled, so the check cannot miss it however slow the machine is.
+    const running = c.query('select pg_sleep(30)');
+    await waitFor(() => rig.registry.list({ session_id: sessionId })[0]!.statements_running === 1, 5000, 'the running statement');
     assert.equal(rig.registry.list({ session_id: sessionId })[0]!.statements, 1);
-    await running;
+    await sendCancel(c.processID, c.secretKey);
+    await assert.rejects(running, (e: PgError) => e.code === '57014');
     assert.deepEqual([rig.registry.list({ session_id: sessionId })[0]!.statements, rig.registry.list({ session_id: sessionId })[0]!.statements_running], [2, 0]);
   } finally {
     await c.end();

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PolicyError, parsePolicy } from '../../src/policy/load.js';
 import { resourceSchema } from '../../src/policy/schema.js';
-import { isLoopback, passwordRefusal, pgUpstreamSecurity } from '../../src/credentials/pg-upstream-security.js';
+import { passwordRefusal, pgUpstreamSecurity } from '../../src/credentials/pg-upstream-security.js';
+import { isLoopback } from '../../src/domain/addresses.js';
 import { AirlockError } from '../../src/domain/errors.js';
 
 function policyWith(resourceYaml: string): string {
@@ -49,6 +50,8 @@ test('defaults: verify-full for any address that leaves the machine, TLS-if-offe
   assert.equal(mode('db.internal:5432', { mode: 'require' }), 'require');
   assert.ok(isLoopback('::ffff:127.0.0.1'));
   assert.ok(!isLoopback('128.0.0.1'));
+  for (const h of ['LOCALHOST', 'localhost.', 'app.localhost', '127.0.0.2', '::1']) assert.ok(isLoopback(h), h);
+  assert.ok(!isLoopback('localhost.example.com') && !isLoopback('127.example.com') && !isLoopback('0.0.0.0'));
 });
 
 test('connection options: verify-full checks the address host (SNI only for names); verify-ca the chain only; require nothing', () => {

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { isAirlockError, type AirlockError, type ErrorCode } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
+import { isLoopback } from '../../domain/addresses.js';
 import type { Principal } from '../../domain/model.js';
 import type { FunctionCatalog, Inspector } from '../../inspect/index.js';
 import type { GatewayDeps, SessionPlan } from '../types.js';
@@ -52,7 +53,12 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
   socket.setKeepAlive(true, 60_000);
   const source = normalizeAddress(socket.remoteAddress);
   const channel = new ClientChannel(socket);
-  const timer = setTimeout(() => refuse(channel, new Refusal('08P01', `the login did not complete within ${Math.round(ctx.loginTimeoutMs / 1000)} s`, 'AIRLOCK_LOGIN_TIMEOUT')), ctx.loginTimeoutMs);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    refuse(channel, new Refusal('08P01', `the login did not complete within ${Math.round(ctx.loginTimeoutMs / 1000)} s`, 'AIRLOCK_LOGIN_TIMEOUT'));
+    ctx.deps.metrics?.sessionRefused('AIRLOCK_LOGIN_TIMEOUT');
+  }, ctx.loginTimeoutMs);
   let principal: Principal | null = null;
   let req: StartupRequest | null = null;
   try {
@@ -69,6 +75,7 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
   } catch (err) {
     clearTimeout(timer);
     if (err instanceof ClientGone) return void channel.socket.destroy();
+    if (timedOut) return; // refused (and counted) by the timer already; what failed after is its consequence
     const refusal = toRefusal(err, ctx);
     refuse(channel, refusal);
     ctx.deps.metrics?.sessionRefused(refusal.airlock);
@@ -124,7 +131,7 @@ async function negotiate(ctx: SessionContext, channel: ClientChannel, source: st
       }
       continue;
     }
-    if (!channel.encrypted && !(ctx.allowCleartextWithoutTls && isLoopback(source))) {
+    if (!channel.encrypted && !(ctx.allowCleartextWithoutTls && source !== null && isLoopback(source))) {
       throw new Refusal(
         '28000',
         ctx.tls ? 'this gateway accepts only encrypted connections: connect with sslmode=require (better: sslmode=verify-full and sslrootcert=<the Airlock CA>)' : 'this gateway has no TLS configured and accepts unencrypted connections only from this machine',
@@ -347,6 +354,3 @@ function normalizeAddress(addr: string | undefined): string | null {
   return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
 }
 
-function isLoopback(addr: string | null): boolean {
-  return addr !== null && (addr === '::1' || addr.startsWith('127.'));
-}

@@ -111,10 +111,3 @@ export function isWorkingHours(d: Date, timeZone?: string): boolean {
   const hour = Number(parts.find((p) => p.type === 'hour')?.value ?? 0);
   return (WORKING_HOURS.days as readonly number[]).includes(day) && hour >= WORKING_HOURS.from && hour < WORKING_HOURS.to;
 }
-
-/** A `<input type="datetime-local">` value (viewer's zone) → ISO UTC; undefined when empty or invalid. */
-export function localInputToIso(value: string): string | undefined {
-  if (!value) return undefined;
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
-}
