@@ -72,6 +72,16 @@ async function call(method: string, path: string, opts: { body?: unknown; bearer
 }
 
 const logLines = () => s.stderr.map((l) => JSON.parse(l) as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
+/** The first log line that matches, once the server's stderr has carried it here (lines arrive after the answer that caused them). */
+async function logLine(what: string, match: (l: Record<string, any>) => boolean): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const found = logLines().find(match);
+    if (found) return found;
+    if (Date.now() > deadline) assert.fail(`no log line ${what} within 5 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 test('/readyz names the failing check: the audit log cannot commit until its table is back', async () => {
   const ready = await call('GET', '/readyz');
@@ -95,6 +105,7 @@ test('/readyz names the failing check: the audit log cannot commit until its tab
     assert.equal(notReady.body.detail, 'Not ready: audit_writer. The server log says why.');
     assert.doesNotMatch(JSON.stringify(notReady.body), /no such table|airlock\.yaml|\/tmp\//);
     assert.equal((await call('GET', '/readyz')).status, 503);
+    await logLine('"readiness check failing"', (l) => l.msg === 'readiness check failing');
     const logged = logLines().filter((l) => l.msg === 'readiness check failing');
     assert.equal(logged.length, 1, 'logged when it started failing, not on every probe');
     assert.equal(logged[0]!.level, 40, 'at warn');
@@ -107,7 +118,7 @@ test('/readyz names the failing check: the audit log cannot commit until its tab
   }
   assert.equal((await call('GET', '/api/v1/whoami', { bearer: `alk_${randomBytes(32).toString('base64url')}` })).status, 401);
   assert.equal((await call('GET', '/readyz')).status, 200);
-  assert.ok(logLines().some((l) => l.msg === 'readiness check passes again' && l.check === 'audit_writer'));
+  await logLine('"readiness check passes again" for audit_writer', (l) => l.msg === 'readiness check passes again' && l.check === 'audit_writer');
 });
 
 test('a whole session leaves no secret in the logs; a server error is logged with the request id its answer carries', async () => {
