@@ -112,11 +112,8 @@ export function registerServerCommands(program: Command): void {
           }
         }
         const info = { version: VERSION, api: `${server.apiUrl}/api/v1`, console: `${server.apiUrl}/`, openapi: `${server.apiUrl}/api/v1/openapi.json`, data: dataDir, store: server.store.dialect, policy: config, admin_token: server.bootstrapToken, demo_tokens: o.demo ? demoTokens : undefined, ...server.info };
-        // The banner is for people (stdout); log lines are for machines (stderr), so the two never interleave.
-        if (ctx.json) ctx.out('', info);
-        else process.stdout.write(banner(info, demoTokens));
         const running = server;
-        await new Promise<void>((resolveStop) => {
+        const stopped = new Promise<void>((resolveStop) => {
           let stopping = false;
           const giveUp = (why: string) => {
             const open = running.stillOpen();
@@ -143,6 +140,12 @@ export function registerServerCommands(program: Command): void {
           process.on('SIGINT', () => void stop('SIGINT'));
           process.on('SIGTERM', () => void stop('SIGTERM'));
         });
+        // Printed only now that SIGTERM/SIGINT stop it cleanly: whoever reads the banner may signal at once (a
+        // supervisor, a test), and a signal with no handler yet would end the process without its shutdown.
+        // The banner is for people (stdout); log lines are for machines (stderr), so the two never interleave.
+        if (ctx.json) ctx.out('', info);
+        else process.stdout.write(banner(info, demoTokens));
+        await stopped;
       }),
     );
 }

@@ -18,7 +18,7 @@ interface Run {
 }
 
 /** Starts `airlock server ARGS` with ENV; resolves with its start-up JSON (then stops it with SIGTERM) or its exit. */
-function serverWith(env: Record<string, string>, args: string[] = []): Promise<Run & { info?: Record<string, unknown>; cmdline?: string }> {
+function serverWith(env: Record<string, string>, args: string[] = []): Promise<Run & { info?: Record<string, unknown>; cmdline?: string; signal?: NodeJS.Signals | null }> {
   return new Promise((resolveRun) => {
     const child = spawn(process.execPath, [BIN, 'server', '--json', ...args], { env: { ...process.env, AIRLOCK_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -40,7 +40,7 @@ function serverWith(env: Record<string, string>, args: string[] = []): Promise<R
       cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
       child.kill('SIGTERM');
     });
-    child.on('exit', (code) => resolveRun({ code, stdout, stderr, info, cmdline }));
+    child.on('exit', (code, signal) => resolveRun({ code, signal, stdout, stderr, info, cmdline }));
   });
 }
 
@@ -63,7 +63,7 @@ test('a server configured only by variables: store, data, policy and listener as
     assert.match(String(r.info.api), /^http:\/\/127\.0\.0\.1:\d+\/api\/v1$/);
     assert.match(String(r.info.gateway_postgres), /^127\.0\.0\.1:\d+ /);
     assert.ok(!r.cmdline!.includes(db.url) && !r.cmdline!.includes(db.name), `the process list shows the store: ${r.cmdline}`);
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, `SIGTERM right after the start-up JSON must stop it cleanly (exit 0), not end it by the signal (${r.signal ?? 'no signal'}):\n${r.stderr}`);
 
     // `airlock audit verify` reads the same variable: offline against that store, the URL again off the command line.
     const v = await cli({ url: 'http://127.0.0.1:9' }, undefined, ['audit', 'verify', '--json'], { env: { AIRLOCK_STORE_URL: db.url } });
