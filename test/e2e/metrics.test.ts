@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import pg from 'pg';
 import { startServerProcess, cli, apiJson, type ServerProcess } from '../support/server-process.js';
 import { createTestDatabase, adminUrl, type TestDatabase } from '../support/pg.js';
+import { ordersDbPolicy } from '../support/policies.js';
 import { assertPromtoolClean, parseExposition, sampleValue, type Sample } from '../support/metrics.js';
 
 let s: ServerProcess;
@@ -73,32 +74,15 @@ before(async () => {
   await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
   const hookUrl = `http://127.0.0.1:${(hooks.address() as { port: number }).port}`;
   const up = new URL(adminUrl());
-  const policy = `
-version: 1
-principals:
-  - { name: alice, groups: [engineers] }
-  - { name: bob, groups: [dba] }
-admins: { principals: [bob] }
-auditors: { principals: [bob] }
-resources:
-  - name: orders-db
-    kind: postgres
-    address: "${up.hostname}:${up.port || 5432}"
-    database: ${db.name}
-    labels: { env: prod }
-    credential: { username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: METRICS_TEST_PG_PASSWORD }, mode: per_grant_role }
-roles:
-  - name: read
-    resources: { names: [orders-db] }
-    privileges: { sql: read }
-    max_duration: 1h
-    requestable_by: { groups: [engineers] }
-    approval: { approver_groups: [dba] }
-notify:
+  const policy = ordersDbPolicy(db, 'METRICS_TEST_PG_PASSWORD', {
+    auditor: true,
+    labels: true,
+    tail: `notify:
   webhooks:
     - { name: ops-chat, url: "${hookUrl}/chat", events: [request.approved, grant.revoked] }
     - { name: broken, url: "${hookUrl}/broken", events: [grant.revoked] }
-`;
+`,
+  });
   s = await startServerProcess({ policy, extraArgs: ['--metrics-listen', '127.0.0.1:0'], env: { METRICS_TEST_PG_PASSWORD: decodeURIComponent(up.password) || 'unused-with-trust-auth' } });
   alice = (await api(s.adminToken, 'POST', '/api/v1/tokens', { principal: 'alice', ttl: '1h' })).token;
   bob = (await api(s.adminToken, 'POST', '/api/v1/tokens', { principal: 'bob', ttl: '1h' })).token;

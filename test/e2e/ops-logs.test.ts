@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { startServerProcess, cli, apiJson, BIN, type ServerProcess } from '../support/server-process.js';
-import { createTestDatabase, adminUrl, type TestDatabase } from '../support/pg.js';
+import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { ordersDbPolicy } from '../support/policies.js';
 
 let s: ServerProcess;
 let db: TestDatabase;
@@ -24,27 +25,7 @@ before(async () => {
   await c.connect();
   await c.query('create table orders (id int primary key, total int not null); insert into orders values (1, 10), (2, 20)');
   await c.end();
-  const up = new URL(adminUrl());
-  const policy = `
-version: 1
-principals:
-  - { name: alice, groups: [engineers] }
-  - { name: bob, groups: [dba] }
-admins: { principals: [bob] }
-resources:
-  - name: orders-db
-    kind: postgres
-    address: "${up.hostname}:${up.port || 5432}"
-    database: ${db.name}
-    credential: { username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: LOGS_TEST_PG_PASSWORD }, mode: per_grant_role }
-roles:
-  - name: read
-    resources: { names: [orders-db] }
-    privileges: { sql: read }
-    max_duration: 1h
-    requestable_by: { groups: [engineers] }
-    approval: { approver_groups: [dba] }
-`;
+  const policy = ordersDbPolicy(db, 'LOGS_TEST_PG_PASSWORD');
   // Trust auth on the test server accepts any upstream password; it is a secret all the same.
   s = await startServerProcess({ policy, env: { LOGS_TEST_PG_PASSWORD: upstreamPassword, AIRLOCK_LOG_LEVEL: 'trace' } });
   secrets.admin_token = s.adminToken;

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { startServerProcess, cli, apiJson, type ServerProcess } from '../support/server-process.js';
 import { createTestDatabase, adminUrl, type TestDatabase } from '../support/pg.js';
+import { ordersDbPolicy } from '../support/policies.js';
 
 let db: TestDatabase;
 let policy: string;
@@ -24,27 +25,7 @@ before(async () => {
   await c.end();
   silent = createServer((sock) => void held.push(sock));
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  const up = new URL(adminUrl());
-  policy = `
-version: 1
-principals:
-  - { name: alice, groups: [engineers] }
-  - { name: bob, groups: [dba] }
-admins: { principals: [bob] }
-resources:
-  - name: orders-db
-    kind: postgres
-    address: "${up.hostname}:${up.port || 5432}"
-    database: ${db.name}
-    credential: { username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: STOP_TEST_PG_PASSWORD }, mode: per_grant_role }
-roles:
-  - name: read
-    resources: { names: [orders-db] }
-    privileges: { sql: read }
-    max_duration: 1h
-    requestable_by: { groups: [engineers] }
-    approval: { approver_groups: [dba] }
-`;
+  policy = ordersDbPolicy(db, 'STOP_TEST_PG_PASSWORD');
 });
 
 after(async () => {
