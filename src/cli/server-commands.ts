@@ -52,6 +52,11 @@ function tlsSetting(o: ServerFlags): { certFile: string; keyFile: string } | 'au
   return o.tlsCert && o.tlsKey ? { certFile: resolve(o.tlsCert), keyFile: resolve(o.tlsKey) } : undefined;
 }
 
+/** Log lines a person reads in a terminal are pretty unless asked otherwise; anything else (a pipe, a file, a service manager) gets JSON. */
+function logFormat(o: ServerFlags, cmd: Command): string {
+  return cmd.getOptionValueSource('logFormat') === 'default' && process.stderr.isTTY ? 'pretty' : o.logFormat;
+}
+
 export function registerServerCommands(program: Command): void {
   program
     .command('server')
@@ -97,7 +102,7 @@ export function registerServerCommands(program: Command): void {
         }
         let server: RunningServer;
         try {
-          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: o.logFormat });
+          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd) });
         } catch (e) {
           await demoStop?.();
           throw e;
