@@ -24,7 +24,7 @@ if (!process.argv.includes('--no-build')) {
 }
 
 // The server runs from the compiled build too; its speed only matters for whoami's one round trip.
-const server = await startServerProcess({ policy: E2E_POLICY, extraArgs: ['--pg-listen', 'off'], env: { AIRLOCK_FROM_SOURCE: '0' } });
+const server = await startServerProcess({ policy: E2E_POLICY, extraArgs: ['--pg-listen', 'off', '--mysql-listen', 'off'], env: { AIRLOCK_FROM_SOURCE: '0' } });
 const env: Record<string, string | undefined> = { ...process.env, AIRLOCK_SERVER: server.url, AIRLOCK_TOKEN: server.adminToken, AIRLOCK_CONFIG_DIR: mkdtempSync(join(tmpdir(), 'airlock-cli-bench-')) };
 delete env.AIRLOCK_FROM_SOURCE; // as a user runs it: the compiled build
 

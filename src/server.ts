@@ -17,6 +17,8 @@ import { BOOTSTRAP_ADMIN } from './policy/compile.js';
 import { makeAccess, type Access } from './access/access.js';
 import { buildApi, type GatewayInfo } from './api/app.js';
 import { makePgGateway } from './gateway/postgres/index.js';
+import { makeMysqlGateway } from './gateway/mysql/index.js';
+import { interimMysqlInspector } from './gateway/mysql/interim-inspector.js';
 import { loadOrCreateTls, type TlsMaterial } from './gateway/core/tls.js';
 import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
 import type { Readiness } from './api/health.js';
@@ -46,6 +48,10 @@ export interface ServerOptions {
   pgListen?: { host: string; port: number } | null;
   /** Accept non-TLS database logins from loopback clients (tests, local demos). */
   pgAllowCleartextLoopback?: boolean;
+  /** The MySQL/MariaDB gateway's address; null turns it off. Default 127.0.0.1:3307. */
+  mysqlListen?: { host: string; port: number } | null;
+  /** Accept MySQL logins without TLS from loopback clients (local demos, tests). Default: as pgAllowCleartextLoopback. */
+  mysqlAllowCleartextLoopback?: boolean;
   bootstrapToken?: string;
   /**
    * Which Airlock this is on shared database servers (1-12 of [a-z0-9]); its per-grant roles carry it. Default: the
@@ -163,7 +169,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 function addressInUse(e: unknown, opts: ServerOptions): unknown {
   const err = e as NodeJS.ErrnoException & { port?: number };
   if (err?.code !== 'EADDRINUSE') return e;
-  const flags: [string, { host: string; port: number } | null | undefined][] = [['--listen', opts.listen], ['--metrics-listen', opts.metricsListen], ['--pg-listen', opts.pgListen]];
+  const flags: [string, { host: string; port: number } | null | undefined][] = [['--listen', opts.listen], ['--metrics-listen', opts.metricsListen], ['--pg-listen', opts.pgListen], ['--mysql-listen', opts.mysqlListen]];
   const flag = flags.find(([, a]) => a && a.port === err.port)?.[0];
   const address = err.message.replace(/^.*address already in use\s*/, '') || `port ${err.port}`;
   return new AirlockError('AIRLOCK_CONFIG_INVALID', `${address}${flag ? ` (${flag})` : ''} is already in use by another process; stop it or choose another address`);
@@ -281,6 +287,23 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     stops.unshift({ name: () => `postgres gateway (${gw.connections} connection(s))`, stop: () => gw.stop() });
     gateways.postgres = { host: addr.host, port: addr.port, ca: tls.ca, ca_path: tls.caPath };
     info.gateway_postgres = `${addr.host}:${addr.port} (TLS; CA: ${tls.caPath})`;
+  }
+  if (opts.mysqlListen !== null) {
+    const tls = await tlsMaterial();
+    const gw = makeMysqlGateway(
+      { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('mysql') },
+      {
+        listen: opts.mysqlListen ?? { host: '127.0.0.1', port: 3307 },
+        tls: { key: tls.key, cert: tls.cert },
+        allowCleartextWithoutTls: opts.mysqlAllowCleartextLoopback ?? opts.pgAllowCleartextLoopback ?? false,
+        inspectorFor: interimMysqlInspector,
+      },
+    );
+    const addr = await gw.start();
+    listening.mysql = () => gw.listening;
+    stops.unshift({ name: () => `mysql gateway (${gw.connections} connection(s))`, stop: () => gw.stop() });
+    gateways.mysql = { host: addr.host, port: addr.port, ca: tls.ca, ca_path: tls.caPath };
+    info.gateway_mysql = `${addr.host}:${addr.port} (TLS; CA: ${tls.caPath})`;
   }
   for (const ext of opts.extensions ?? []) {
     const r = await ext.start(ctx);

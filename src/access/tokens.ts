@@ -5,6 +5,7 @@ import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
 import type { Caller, Principal, TokenRecord } from '../domain/model.js';
 import { principalSalt, scramVerifier, SCRAM_ITERATIONS } from '../domain/scram.js';
+import { nativeVerifier } from '../domain/mysql-native.js';
 import { formatDuration } from '../domain/duration.js';
 import type { Store } from '../store/store.js';
 import { toToken } from '../store/records.js';
@@ -75,6 +76,7 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
       hash: hashToken(token),
       scram_stored_key: v.stored_key.toString('hex'),
       scram_server_key: v.server_key.toString('hex'),
+      mysql_native_verifier: nativeVerifier(token).toString('hex'),
       label,
       created_at: now.toISOString(),
       // Minted in a console session: it cannot outlive it (and sign-out revokes it).
@@ -182,6 +184,22 @@ export function makeTokenService(deps: { store: Store; clock: Clock; uow: UnitOf
         salt: principalSalt(principalName),
         iterations: SCRAM_ITERATIONS,
         keys: rows.map((r) => ({ token_id: r.id, stored_key: Buffer.from(r.scram_stored_key, 'hex'), server_key: Buffer.from(r.scram_server_key, 'hex'), expires_at: r.expires_at })),
+      };
+    },
+
+    /** mysql_native_password verifiers of every valid token of a principal (for MySQL logins). */
+    async mysqlNativeCredentials(principalName: string) {
+      const rows = await store.db
+        .selectFrom('tokens')
+        .select(['id', 'mysql_native_verifier', 'expires_at'])
+        .where('principal', '=', principalName)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', clock.now().toISOString())
+        .execute();
+      const withV = rows.filter((r) => r.mysql_native_verifier);
+      return {
+        keys: withV.map((r) => ({ token_id: r.id, verifier: Buffer.from(r.mysql_native_verifier!, 'hex'), expires_at: r.expires_at })),
+        without_verifier: rows.length - withV.length,
       };
     },
 

@@ -24,6 +24,7 @@ export const BODY_LIMIT = 64 * 1024;
 /** Where the protocol gateways listen, for `airlock connect` and the console. */
 export interface GatewayInfo {
   postgres?: { host: string; port: number; ca: string; ca_path: string };
+  mysql?: { host: string; port: number; ca: string; ca_path: string };
 }
 
 export interface ApiDeps {

@@ -32,6 +32,7 @@ interface ServerFlags {
   store?: string;
   pgListen: string;
   pgAllowLoopbackCleartext?: boolean;
+  mysqlListen: string;
   deploymentId?: string;
   metricsListen?: string;
   demo?: boolean;
@@ -66,7 +67,8 @@ export function registerServerCommands(program: Command): void {
     .addOption(new Option('--listen <host:port>', 'API and console address').default('127.0.0.1:8080').env('AIRLOCK_LISTEN'))
     .addOption(new Option('--store <url>', 'postgres://… to keep all state in PostgreSQL (several processes may share it); prefer the variable, which keeps a password out of the process list').env('AIRLOCK_STORE_URL'))
     .addOption(new Option('--pg-listen <host:port>', 'PostgreSQL gateway address ("off" to disable)').default('127.0.0.1:6432').env('AIRLOCK_PG_LISTEN'))
-    .addOption(new Option('--pg-allow-loopback-cleartext', 'accept database logins without TLS from loopback clients (local demos, benchmarks)').env('AIRLOCK_PG_ALLOW_LOOPBACK_CLEARTEXT'))
+    .addOption(new Option('--mysql-listen <host:port>', 'MySQL/MariaDB gateway address ("off" to disable)').default('127.0.0.1:3307').env('AIRLOCK_MYSQL_LISTEN'))
+    .addOption(new Option('--pg-allow-loopback-cleartext', 'accept database logins without TLS from loopback clients, PostgreSQL and MySQL (local demos, benchmarks)').env('AIRLOCK_PG_ALLOW_LOOPBACK_CLEARTEXT'))
     .addOption(new Option('--deployment-id <id>', "this Airlock's id on shared database servers (1-12 of a-z0-9; default: chosen at first start and kept in the store)").env('AIRLOCK_DEPLOYMENT_ID'))
     .addOption(new Option('--metrics-listen <host:port>', 'also serve GET /metrics on this address (it is on the API listener too)').env('AIRLOCK_METRICS_LISTEN'))
     .addOption(new Option('--demo', 'also start an embedded demo PostgreSQL with sample data and print demo tokens').env('AIRLOCK_DEMO'))
@@ -85,6 +87,7 @@ export function registerServerCommands(program: Command): void {
         const tls = tlsSetting(o);
         const shutdownMs = parseShutdownTimeout(o.shutdownTimeout);
         const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, flagOrEnv(cmd, 'pgListen'));
+        const mysqlListen = o.mysqlListen === 'off' ? null : parseHostPort(o.mysqlListen, flagOrEnv(cmd, 'mysqlListen'));
         const metricsListen = o.metricsListen ? parseHostPort(o.metricsListen, flagOrEnv(cmd, 'metricsListen')) : null;
         const { startServer, VERSION } = await import('../server.js');
         const dataDir = resolve(o.data);
@@ -102,7 +105,7 @@ export function registerServerCommands(program: Command): void {
         }
         let server: RunningServer;
         try {
-          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd) });
+          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, mysqlListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd) });
         } catch (e) {
           await demoStop?.();
           throw e;

@@ -26,6 +26,7 @@ export function makeGatewayAccess(deps: { access: Access; credentials: PgCredent
   const { access } = deps;
   return {
     scramCredentials: (name) => access.tokens.scramCredentials(name),
+    mysqlNativeCredentials: (name) => access.tokens.mysqlNativeCredentials(name),
 
     async authenticate(name, token) {
       const caller = await access.tokens.authenticate(token, null);
@@ -41,11 +42,14 @@ export function makeGatewayAccess(deps: { access: Access; credentials: PgCredent
       return p;
     },
 
-    async planSession(principal, resourceName, database): Promise<SessionPlan> {
+    async planSession(principal, resourceName, database, protocol = 'postgres'): Promise<SessionPlan> {
       const policy = access.policy();
       const resource = policy.resource(resourceName);
       if (!resource) throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `there is no resource named "${resourceName}"; list them with: airlock resources`);
-      if (resource.kind !== 'postgres') throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `"${resourceName}" is a ${resource.kind} resource, not a PostgreSQL database`);
+      if (resource.kind !== protocol) {
+        const want = protocol === 'mysql' ? 'a MySQL/MariaDB database' : 'a PostgreSQL database';
+        throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `"${resourceName}" is a ${resource.kind} resource, not ${want}; connect to it through its own gateway (airlock connect ${resourceName})`);
+      }
       const grant = await access.grants.activeFor(principal.name, resource.name);
       if (!grant) {
         const roles = explain(policy, principal.name, resource.name).entries.filter((e) => e.allowed);

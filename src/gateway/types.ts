@@ -36,7 +36,19 @@ export interface ScramCredentials {
   keys: { token_id: string; stored_key: Buffer; server_key: Buffer; expires_at?: string }[];
 }
 
+/** mysql_native_password verifiers, SHA1(SHA1(token)), of a principal's valid tokens. */
+export interface MysqlNativeCredentials {
+  keys: { token_id: string; verifier: Buffer; expires_at?: string }[];
+  /** Valid tokens made before verifiers were stored: they log in only over TLS (cleartext checked in full). */
+  without_verifier: number;
+}
+
+/** Which front-end asks for a plan: the resource's kind must match it. */
+export type GatewayProtocol = 'postgres' | 'mysql';
+
 export interface GatewayAccess {
+  /** mysql_native_password material for a principal's tokens (empty when none or unknown principal). */
+  mysqlNativeCredentials(principalName: string): Promise<MysqlNativeCredentials>;
   /** SCRAM-SHA-256 material for a principal's tokens (see src/domain/scram.ts). */
   scramCredentials(principalName: string): Promise<ScramCredentials>;
   /** After a successful SCRAM exchange: re-checks the token (expiry, revocation, locks) and returns the principal. */
@@ -48,7 +60,7 @@ export interface GatewayAccess {
    * (AIRLOCK_UNKNOWN_RESOURCE, AIRLOCK_NO_GRANT, AIRLOCK_LOCKED) whose message tells the user what to do.
    * `database` is the optional part after "/" in "resource/dbname".
    */
-  planSession(principal: Principal, resource: string, database: string | undefined): Promise<SessionPlan>;
+  planSession(principal: Principal, resource: string, database: string | undefined, protocol?: GatewayProtocol): Promise<SessionPlan>;
 }
 
 /** Audit events from the gateways, batched. */

@@ -206,6 +206,13 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('tokens_grant').on('tokens').columns(['grant_id', 'principal']).execute();
     },
   },
+  '0006_token_mysql_verifier': {
+    async up(db: Kysely<unknown>) {
+      // MySQL clients prove the token with mysql_native_password, whose verifier is SHA1(SHA1(password)); tokens
+      // made before this column log in to the MySQL gateway only over TLS.
+      await db.schema.alterTable('tokens').addColumn('mysql_native_verifier', 'text').execute();
+    },
+  },
 };
 
 /** Sessions recorded before the table existed, from their session.start/kill/end events (counts from session.end). */

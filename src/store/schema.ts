@@ -20,6 +20,8 @@ export interface TokensTable extends TokenRecord {
   /** SCRAM-SHA-256 StoredKey and ServerKey, hex: database clients log in with the token without it being stored. */
   scram_stored_key: string;
   scram_server_key: string;
+  /** SHA1(SHA1(token)), hex, for mysql_native_password logins; null for tokens made before it was stored. */
+  mysql_native_verifier?: string | null;
   /** The password console session it was minted in, which it cannot outlive; null otherwise. */
   console_session_id?: string | null;
   /** The grant `airlock connect` minted it for: a newer connect token for that grant replaces it. */

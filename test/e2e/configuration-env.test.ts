@@ -48,7 +48,7 @@ function baseEnv(): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-env-'));
   const config = join(dir, 'airlock.yaml');
   writeFileSync(config, E2E_POLICY);
-  return { AIRLOCK_CONFIG: config, AIRLOCK_DATA_DIR: join(dir, 'data'), AIRLOCK_LISTEN: '127.0.0.1:0', AIRLOCK_PG_LISTEN: 'off', AIRLOCK_BOOTSTRAP_TOKEN: `alk_${randomBytes(32).toString('base64url')}` };
+  return { AIRLOCK_CONFIG: config, AIRLOCK_DATA_DIR: join(dir, 'data'), AIRLOCK_LISTEN: '127.0.0.1:0', AIRLOCK_PG_LISTEN: 'off', AIRLOCK_MYSQL_LISTEN: 'off', AIRLOCK_BOOTSTRAP_TOKEN: `alk_${randomBytes(32).toString('base64url')}` };
 }
 
 test('a server configured only by variables: store, data, policy and listener as given; the store URL is not in the process list', async () => {

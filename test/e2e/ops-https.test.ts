@@ -110,7 +110,7 @@ test('the CLI verifies the server: AIRLOCK_CA works, no CA is refused with a way
 
 test('--tls-cert/--tls-key: the operator\'s own certificate; a key of another certificate is refused at start', async () => {
   const tls = join(s.dir, 'data', 'tls');
-  const own = await startServerProcess({ policy: POLICY, extraArgs: ['--pg-listen', 'off', '--tls-cert', join(tls, 'server.crt'), '--tls-key', join(tls, 'server.key')] });
+  const own = await startServerProcess({ policy: POLICY, extraArgs: ['--pg-listen', 'off', '--mysql-listen', 'off', '--tls-cert', join(tls, 'server.crt'), '--tls-key', join(tls, 'server.key')] });
   try {
     assert.match(own.url, /^https:/);
     const who = await cli(own, own.adminToken, ['whoami', '--json'], { env: { AIRLOCK_CA: ca } });
@@ -130,7 +130,7 @@ test('--tls-cert/--tls-key: the operator\'s own certificate; a key of another ce
 
 test('plain HTTP off loopback is refused unless --allow-http; a bootstrap token without alk_ is refused at start', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-refused-'));
-  const args = ['server', '--config', s.config, '--data', join(dir, 'data'), '--pg-listen', 'off'];
+  const args = ['server', '--config', s.config, '--data', join(dir, 'data'), '--pg-listen', 'off', '--mysql-listen', 'off'];
   const open = await cli({ url: 'http://127.0.0.1:1' }, undefined, [...args, '--listen', '0.0.0.0:0', '--json']);
   assert.equal(open.code, 2);
   assert.equal(open.json().error.code, 'AIRLOCK_PLAIN_HTTP_REFUSED');
@@ -141,7 +141,7 @@ test('plain HTTP off loopback is refused unless --allow-http; a bootstrap token 
   assert.match(token.stderr, /AIRLOCK_BOOTSTRAP_TOKEN is not an Airlock token\. A token is "alk_" followed by 32 to 196 characters .* \[AIRLOCK_CONFIG_INVALID\]/);
   assert.ok(!existsSync(join(dir, 'data')), 'a refused start leaves nothing behind');
 
-  const allowed = await startServerProcess({ policy: POLICY, extraArgs: ['--pg-listen', 'off', '--listen', '0.0.0.0:0', '--allow-http'] });
+  const allowed = await startServerProcess({ policy: POLICY, extraArgs: ['--pg-listen', 'off', '--mysql-listen', 'off', '--listen', '0.0.0.0:0', '--allow-http'] });
   try {
     assert.match(allowed.url, /^http:\/\/127\.0\.0\.1:/);
     assert.equal((await fetch(`${allowed.url}/healthz`)).status, 200);

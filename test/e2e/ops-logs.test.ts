@@ -169,7 +169,7 @@ test('a whole session leaves no secret in the logs; a server error is logged wit
 test('without --json: the banner alone on stdout, --log-format pretty lines on stderr', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-pretty-'));
   writeFileSync(join(dir, 'airlock.yaml'), 'version: 1\nprincipals: [{ name: alice }]\n');
-  const child = spawn(process.execPath, [BIN, 'server', '--config', join(dir, 'airlock.yaml'), '--data', join(dir, 'data'), '--listen', '127.0.0.1:0', '--pg-listen', 'off', '--log-format', 'pretty'], { env: { ...process.env, AIRLOCK_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'server', '--config', join(dir, 'airlock.yaml'), '--data', join(dir, 'data'), '--listen', '127.0.0.1:0', '--pg-listen', 'off', '--mysql-listen', 'off', '--log-format', 'pretty'], { env: { ...process.env, AIRLOCK_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr.on('data', (c) => (err += c));

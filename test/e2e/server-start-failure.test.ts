@@ -57,7 +57,7 @@ test('--listen on a port another process holds: a clear message, exit 2, and the
   const taken = await listen();
   try {
     const pgPort = await freePort();
-    const r = await runServer(['--listen', `127.0.0.1:${portOf(taken)}`, '--pg-listen', `127.0.0.1:${pgPort}`]);
+    const r = await runServer(['--listen', `127.0.0.1:${portOf(taken)}`, '--pg-listen', `127.0.0.1:${pgPort}`, '--mysql-listen', 'off']);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, new RegExp(`airlock: 127\\.0\\.0\\.1:${portOf(taken)} \\(--listen\\) is already in use by another process; stop it or choose another address \\[AIRLOCK_CONFIG_INVALID\\]`));
     await close(await listen(pgPort)); // the gateway had listened there; it must be free again
@@ -70,7 +70,7 @@ test('--metrics-listen on a port another process holds: the same, naming --metri
   const taken = await listen();
   try {
     const pgPort = await freePort();
-    const r = await runServer(['--listen', '127.0.0.1:0', '--pg-listen', `127.0.0.1:${pgPort}`, '--metrics-listen', `127.0.0.1:${portOf(taken)}`]);
+    const r = await runServer(['--listen', '127.0.0.1:0', '--pg-listen', `127.0.0.1:${pgPort}`, '--mysql-listen', 'off', '--metrics-listen', `127.0.0.1:${portOf(taken)}`]);
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /\(--metrics-listen\) is already in use by another process/);
     await close(await listen(pgPort));

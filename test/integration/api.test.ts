@@ -27,7 +27,7 @@ before(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-api-'));
   writeFileSync(join(dir, 'airlock.yaml'), E2E_POLICY);
   admin = 'alk_' + 'a'.repeat(43);
-  s = await startServer({ config: join(dir, 'airlock.yaml'), dataDir: join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, bootstrapToken: admin, logger: pino({ level: 'silent' }), watchPolicy: false, pgListen: null });
+  s = await startServer({ config: join(dir, 'airlock.yaml'), dataDir: join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, bootstrapToken: admin, logger: pino({ level: 'silent' }), watchPolicy: false, pgListen: null, mysqlListen: null });
   alice = (await call(admin, 'POST', '/api/v1/tokens', { principal: 'alice', ttl: '1h' })).body.token;
   bob = (await call(admin, 'POST', '/api/v1/tokens', { principal: 'bob', ttl: '1h' })).body.token;
 });

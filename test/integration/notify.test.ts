@@ -64,7 +64,7 @@ before(async () => {
   process.env.NOTIFY_TEST_SECRET = 'test-secret-value';
   const dir = mkdtempSync(join(tmpdir(), 'airlock-notify-'));
   writeFileSync(join(dir, 'airlock.yaml'), policy((receiver.address() as AddressInfo).port));
-  s = await startServer({ config: join(dir, 'airlock.yaml'), dataDir: join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, logger: pino({ level: 'silent' }), watchPolicy: false, pgListen: null });
+  s = await startServer({ config: join(dir, 'airlock.yaml'), dataDir: join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, logger: pino({ level: 'silent' }), watchPolicy: false, pgListen: null, mysqlListen: null });
 });
 after(async () => {
   await s?.close();

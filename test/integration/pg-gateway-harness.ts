@@ -64,6 +64,9 @@ export async function startRig(opts: { extra?: Record<string, ResourceSetup>; ga
   const alice: Principal = { name: 'alice', kind: 'user', groups: ['engineers'] };
 
   const access: GatewayAccess = {
+    async mysqlNativeCredentials() {
+      return { keys: [], without_verifier: 0 };
+    },
     async scramCredentials(name) {
       const salt = principalSalt(name);
       if (name !== 'alice') return { salt, iterations: SCRAM_ITERATIONS, keys: [] };

@@ -49,6 +49,8 @@ export async function startAirlock(opts: { policy: string; dir?: string; clock?:
     dataDir: join(dir, 'data'),
     listen: { host: '127.0.0.1', port: 0 },
     pgListen: { host: '127.0.0.1', port: 0 },
+    mysqlListen: { host: '127.0.0.1', port: 0 },
+    mysqlAllowCleartextLoopback: true,
     bootstrapToken: adminToken,
     logger: pino({ level: 'silent' }),
     watchPolicy: false,

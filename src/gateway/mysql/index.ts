@@ -1,0 +1,2 @@
+export { makeMysqlGateway, DEFAULT_MAX_PACKET_BYTES, type MysqlGateway, type MysqlGatewayOptions } from './gateway.js';
+export type { MysqlInspector, StatementRecord } from './commands.js';

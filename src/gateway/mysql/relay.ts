@@ -1,0 +1,281 @@
+// Relays one MySQL session command by command: the client's packets are framed and judged (commands.ts), the
+// server's response is forwarded as it arrives, with backpressure, and read enough to know where it ends and how
+// many rows it holds; a session can be ended at any moment with an ERR the client reads.
+import type { Socket } from 'node:net';
+import type { Log } from '../../domain/log.js';
+import type { RelayedBytes } from '../types.js';
+import { CAP, PacketReader, ProtocolError, errPayload, framePacket, type Packet } from './packets.js';
+import { ResponseTracker, type ResponseKind } from './responses.js';
+
+export interface RelayIo {
+  client: Socket;
+  clientReader: PacketReader;
+  clientQueued: Packet[];
+  upstream: Socket;
+  upstreamQueued: Packet[];
+  /** The client's negotiated capabilities (EOF packets or not). */
+  capabilities: number;
+  /** Ends the running query on the server (KILL QUERY on a side connection). */
+  killUpstreamQuery(): Promise<void>;
+  onEnd(reason: string): void;
+  log: Log;
+  bytes?: RelayedBytes;
+}
+
+/** What the relay reports about a forwarded command once its response is complete. */
+export interface Outcome {
+  rows: number;
+  affected: number;
+  error: { code: number; sqlstate: string; message: string } | null;
+  prepared: { id: number; params: number } | null;
+  /** Set when a guardrail cut the result short. */
+  cut: string | null;
+  status: number;
+}
+
+/** Above this many queued client packets the client socket is paused (a pipelining client waits). */
+const CLIENT_QUEUE_LIMIT = 64;
+
+export class Relay {
+  private queue: Packet[];
+  private busy = false;
+  private ended = false;
+  private tracker: ResponseTracker | null = null;
+  private finish: ((o: Outcome) => void) | null = null;
+  private maxRowsOfCommand: number | null = null;
+  private cut: string | null = null;
+  private upPending: Buffer = Buffer.alloc(0);
+  private continuing = false;
+  private lastSeq = 0;
+  private clientPaused = false;
+  private upstreamPaused = false;
+  /** Called for each client command; resolves when the command is fully answered. */
+  onCommand: (p: Packet) => Promise<void> = async () => {};
+
+  constructor(readonly io: RelayIo) {
+    this.queue = io.clientQueued;
+  }
+
+  get deprecateEof(): boolean {
+    return (this.io.capabilities & CAP.DEPRECATE_EOF) !== 0;
+  }
+
+  /** Whether a command is waiting for the server. */
+  get running(): boolean {
+    return this.tracker !== null;
+  }
+
+  start(): void {
+    const { client, upstream } = this.io;
+    client.on('data', this.onClientData);
+    client.on('close', () => this.end('the client closed the connection'));
+    client.on('error', () => this.end('the client connection failed'));
+    client.on('drain', this.onClientDrain);
+    upstream.on('data', this.onUpstreamData);
+    upstream.on('close', () => this.end('the database server closed the connection', 'the database server closed the connection'));
+    upstream.on('error', () => this.end('the database connection failed', 'the database connection failed'));
+    if (this.io.upstreamQueued.length) return this.end('the database server sent packets nobody asked for', 'protocol error from the database server');
+    upstream.resume();
+  }
+
+  /** Starts reading the client's commands (after the gateway's own setup statements and the login OK). */
+  run(): void {
+    this.io.client.resume();
+    void this.pump();
+  }
+
+  /** Sends a reply the gateway makes itself (OK/ERR) to the command being handled: sequence id 1. */
+  reply(payload: Buffer): void {
+    this.write(framePacket(payload, 1));
+  }
+
+  /** Sends a command to the server and forwards its response; resolves when the response is complete. */
+  forward(payload: Buffer, kind: ResponseKind, maxRows: number | null = null): Promise<Outcome> {
+    this.io.upstream.write(framePacket(payload, 0));
+    if (this.io.bytes) this.io.bytes.toUpstream += payload.length + 4;
+    return this.expect(kind, maxRows);
+  }
+
+  /** Sends a command upstream whose response the client never sees (the session's own setup). */
+  internal(sql: string): Promise<Outcome> {
+    return this.internalCommand(Buffer.concat([Buffer.from([0x03]), Buffer.from(sql, 'utf8')]), 'result');
+  }
+
+  internalCommand(payload: Buffer, kind: ResponseKind): Promise<Outcome> {
+    this.io.upstream.write(framePacket(payload, 0));
+    const p = this.expect(kind, null);
+    if (this.tracker) this.cut = 'internal';
+    return p;
+  }
+
+  private expect(kind: ResponseKind, maxRows: number | null): Promise<Outcome> {
+    const t = new ResponseTracker(kind, this.deprecateEof);
+    if (t.done) return Promise.resolve({ rows: 0, affected: 0, error: null, prepared: null, cut: null, status: 0 });
+    this.tracker = t;
+    this.maxRowsOfCommand = maxRows;
+    this.continuing = false;
+    this.lastSeq = 0;
+    return new Promise((resolve) => (this.finish = resolve));
+  }
+
+  /**
+   * Ends the session: a running query is killed on the server first, then the client reads `reason` in an ERR
+   * (as the end of its result when one is streaming), then both connections close.
+   */
+  kill(reason: string, code = 1927, sqlstate = '70100'): void {
+    if (this.ended) return;
+    const running = this.running;
+    const seq = running && this.cut === null ? this.lastSeq + 1 : 0;
+    const msg = framePacket(errPayload(code, sqlstate, `airlock: ${reason}`), seq);
+    const close = () => {
+      if (this.io.client.writable) this.io.client.end(msg);
+      this.end(reason);
+    };
+    this.io.upstream.pause();
+    if (!running) return close();
+    const timer = setTimeout(close, 800);
+    this.io.killUpstreamQuery().then(
+      () => (clearTimeout(timer), close()),
+      () => (clearTimeout(timer), close()),
+    );
+  }
+
+  /** Ends at once; `clientText` is written as an ERR first when given. */
+  end(reason: string, clientText?: string): void {
+    if (this.ended) return;
+    if (clientText && this.io.client.writable) {
+      const seq = this.running ? this.lastSeq + 1 : 0;
+      this.io.client.write(framePacket(errPayload(2013, 'HY000', `airlock: ${clientText}`), seq));
+    }
+    this.ended = true;
+    const { client, upstream } = this.io;
+    upstream.destroy();
+    client.end();
+    setTimeout(() => client.destroy(), 1000).unref();
+    this.finish?.({ rows: 0, affected: 0, error: { code: 2013, sqlstate: 'HY000', message: reason }, prepared: null, cut: null, status: 0 });
+    this.finish = null;
+    this.io.onEnd(reason);
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  private write(buf: Buffer): void {
+    if (this.io.bytes) this.io.bytes.toClient += buf.length;
+    if (!this.io.client.write(buf) && !this.upstreamPaused) {
+      this.upstreamPaused = true;
+      this.io.upstream.pause();
+    }
+  }
+
+  private readonly onClientDrain = () => {
+    if (this.upstreamPaused) {
+      this.upstreamPaused = false;
+      this.io.upstream.resume();
+    }
+  };
+
+  private readonly onClientData = (chunk: Buffer) => {
+    try {
+      this.io.clientReader.push(chunk, (p) => this.queue.push(p));
+    } catch (err) {
+      const text = err instanceof ProtocolError ? err.userText : 'the packet could not be read';
+      return this.end(`protocol error from the client: ${text}`, text);
+    }
+    if (this.queue.length > CLIENT_QUEUE_LIMIT && !this.clientPaused) {
+      this.clientPaused = true;
+      this.io.client.pause();
+    }
+    void this.pump();
+  };
+
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (!this.ended) {
+        const p = this.queue.shift();
+        if (!p) break;
+        if (this.clientPaused && this.queue.length < CLIENT_QUEUE_LIMIT / 2) {
+          this.clientPaused = false;
+          this.io.client.resume();
+        }
+        if (p.seq !== 0) throw new ProtocolError('a command packet out of sequence');
+        await this.onCommand(p);
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) this.end(`protocol error: ${err.userText}`, err.userText);
+      else {
+        this.io.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'mysql gateway: relay failed');
+        this.end('internal error in the gateway', 'internal error in the gateway; the error is in its log');
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private readonly onUpstreamData = (chunk: Buffer) => {
+    try {
+      this.scanUpstream(chunk);
+    } catch (err) {
+      const text = err instanceof ProtocolError ? err.userText : String(err);
+      this.end(`protocol error from the database server: ${text}`, `protocol error from the database server: ${text}`);
+    }
+  };
+
+  /** Walks the server's wire packets; forwards whole packets as they complete (one write per chunk). */
+  private scanUpstream(chunk: Buffer): void {
+    let buf = this.upPending.length ? Buffer.concat([this.upPending, chunk]) : chunk;
+    let off = 0;
+    let from = 0;
+    const t = () => this.tracker;
+    while (buf.length - off >= 4) {
+      const len = buf.readUIntLE(off, 3);
+      if (buf.length - off < 4 + len) break;
+      const tr = t();
+      if (!tr) throw new ProtocolError('the server sent a packet nobody asked for');
+      const seq = buf[off + 3]!;
+      const first = !this.continuing;
+      this.continuing = len === 0xffffff;
+      if (first) {
+        const isRow = tr.feed(buf.subarray(off + 4, off + 4 + len), len);
+        if (isRow && this.cut === null && this.maxRowsOfCommand !== null && tr.rowsThisResult > this.maxRowsOfCommand) {
+          // The client's result ends here with an ERR in the place of the row; the rest is read and dropped.
+          this.flush(buf, from, off);
+          this.cut = `the result has more than ${this.maxRowsOfCommand} rows (max_rows of your role); add a LIMIT or a narrower WHERE`;
+          this.write(framePacket(errPayload(1317, '70100', `airlock: statement refused by rule max_rows: ${this.cut}`), seq));
+          void this.io.killUpstreamQuery().catch(() => {});
+        }
+      }
+      this.lastSeq = seq;
+      off += 4 + len;
+      if (this.cut !== null) from = off;
+      if (tr.done && !this.continuing) {
+        this.flush(buf, from, off);
+        from = off;
+        if (off !== buf.length) throw new ProtocolError('the server sent more than its response');
+        this.complete(tr);
+        buf = Buffer.alloc(0);
+        off = 0;
+        break;
+      }
+    }
+    this.flush(buf, from, off);
+    const rest = buf.subarray(off);
+    this.upPending = rest.length && rest.length < 65536 ? Buffer.from(rest) : rest;
+  }
+
+  private flush(buf: Buffer, from: number, to: number): void {
+    if (to > from && this.cut === null) this.write(buf.subarray(from, to));
+  }
+
+  private complete(tr: ResponseTracker): void {
+    const cut = this.cut === 'internal' ? null : this.cut;
+    this.cut = null;
+    this.tracker = null;
+    const f = this.finish;
+    this.finish = null;
+    f?.({ rows: tr.rows, affected: tr.affected, error: tr.error, prepared: tr.prepared, cut, status: tr.status });
+  }
+}

@@ -1,0 +1,114 @@
+// The Airlock server in-process with a MySQL resource on the machine's MariaDB: a test database and an upstream user
+// of its own (dropped afterwards), tokens and grants through the API, and clients through the MySQL gateway.
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import mysql from 'mysql2/promise';
+import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
+
+export const MARIADB = { host: process.env.AIRLOCK_TEST_MYSQL_HOST ?? '127.0.0.1', port: Number(process.env.AIRLOCK_TEST_MYSQL_PORT ?? 3306), user: 'root', password: '' };
+
+export async function adminQuery(sql: string, params: unknown[] = []): Promise<unknown[]> {
+  const c = await mysql.createConnection({ ...MARIADB, multipleStatements: false });
+  try {
+    const [rows] = await c.query(sql, params);
+    return rows as unknown[];
+  } finally {
+    await c.end();
+  }
+}
+
+export interface MysqlHarness {
+  airlock: InProcessAirlock;
+  db: string;
+  /** A second schema on the server that the resource does not cover. */
+  other: string;
+  gw: { host: string; port: number; ca: string };
+  token(principal?: string): Promise<string>;
+  /** alice requests `role` on shop-db, bob approves; the grant id. */
+  grant(role: 'write' | 'read', aliceToken: string): Promise<string>;
+  bobToken: string;
+  events(action: string): Promise<{ action: string; details: Record<string, unknown> }[]>;
+  close(): Promise<void>;
+}
+
+export async function startMysqlHarness(): Promise<MysqlHarness> {
+  const suffix = randomBytes(5).toString('hex');
+  const db = `airlock_t_${suffix}`;
+  const other = `airlock_t_${suffix}_other`;
+  const user = `airlock_t_${suffix}`;
+  const password = randomBytes(12).toString('base64url');
+  const env = `AIRLOCK_T_MYSQL_${suffix.toUpperCase()}`;
+  await adminQuery(`CREATE DATABASE \`${db}\``);
+  await adminQuery(`CREATE DATABASE \`${other}\``);
+  await adminQuery(`CREATE USER '${user}'@'%' IDENTIFIED BY '${password}'`);
+  await adminQuery(`CREATE USER '${user}'@'localhost' IDENTIFIED BY '${password}'`);
+  for (const h of ['%', 'localhost']) await adminQuery(`GRANT ALL ON \`${db}\`.* TO '${user}'@'${h}'`);
+  await adminQuery(`CREATE TABLE \`${db}\`.items (id INT PRIMARY KEY, name VARCHAR(100), note TEXT)`);
+  await adminQuery(`INSERT INTO \`${db}\`.items VALUES (1, 'apple', 'red'), (2, 'pear', 'green'), (3, 'plum', 'blue')`);
+  const policy = `
+version: 1
+principals:
+  - { name: alice, groups: [engineers] }
+  - { name: bob, groups: [dba] }
+admins: { principals: [bob] }
+auditors: { principals: [bob] }
+resources:
+  - name: shop-db
+    kind: mysql
+    address: "${MARIADB.host}:${MARIADB.port}"
+    database: ${db}
+    credential: { username: ${user}, password: { env: ${env} }, mode: injected }
+roles:
+  - name: write
+    resources: { names: [shop-db] }
+    privileges: { sql: write }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
+  - name: read
+    resources: { names: [shop-db] }
+    privileges: { sql: read }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
+`;
+  const airlock = await startAirlock({ policy, env: { [env]: password } });
+  const g = airlock.server.gateways.mysql!;
+  const bobToken = await airlock.token('bob');
+  return {
+    airlock,
+    db,
+    other,
+    gw: { host: g.host, port: g.port, ca: g.ca },
+    bobToken,
+    token: (p = 'alice') => airlock.token(p),
+    async grant(role, aliceToken) {
+      const req = await airlock.api<{ id: string }>(aliceToken, 'POST', '/api/v1/requests', { resource: 'shop-db', role, duration: '30m', reason: 'OPS-13 test' });
+      return (await airlock.api<{ grant_id: string }>(bobToken, 'POST', `/api/v1/requests/${req.id}/approve`, {})).grant_id;
+    },
+    async events(action) {
+      const r = await airlock.api<{ events: { action: string; details: Record<string, unknown> }[] }>(bobToken, 'GET', `/api/v1/audit/events?action=${encodeURIComponent(action)}&limit=500`);
+      return r.events;
+    },
+    async close() {
+      await airlock.stop();
+      await adminQuery(`DROP DATABASE IF EXISTS \`${db}\``);
+      await adminQuery(`DROP DATABASE IF EXISTS \`${other}\``);
+      for (const h of ['%', 'localhost']) await adminQuery(`DROP USER IF EXISTS '${user}'@'${h}'`);
+    },
+  };
+}
+
+/** Runs the Debian `mariadb` client; resolves with its exit code and output. */
+export function mariadbCli(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('mariadb', ['--no-defaults', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
