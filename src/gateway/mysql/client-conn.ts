@@ -2,7 +2,7 @@
 // upgrade to TLS after an SSL request.
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import { PacketReader, framePacket, type Packet } from './packets.js';
+import { PacketReader, ProtocolError, framePacket, type Packet } from './packets.js';
 
 /** The client went away; nothing to tell it. */
 export class ClientGone extends Error {
@@ -20,6 +20,9 @@ export class ClientConn {
   seq = 0;
   readonly reader: PacketReader;
   private queue: Packet[] = [];
+  /** Bytes before framing starts: after an SSL request the client's TLS hello follows at once, unframed. */
+  private raw: Buffer = Buffer.alloc(0);
+  private framing = false;
   private wake: (() => void) | null = null;
   private failure: Error | null = null;
 
@@ -34,8 +37,30 @@ export class ClientConn {
     return this.socket instanceof TLSSocket;
   }
 
-  get hasBuffered(): boolean {
-    return this.queue.length > 0 || this.reader.buffered > 0;
+  /** The first packet (the handshake response or an SSL request), read without framing what follows it. */
+  async firstPacket(): Promise<Packet> {
+    for (;;) {
+      if (this.raw.length >= 4) {
+        const len = this.raw.readUIntLE(0, 3);
+        if (len > this.reader.maxPayload) throw new ProtocolError('the first packet is not a MySQL handshake response');
+        if (this.raw.length >= 4 + len) {
+          const payload = Buffer.from(this.raw.subarray(4, 4 + len));
+          const seq = this.raw[3]!;
+          this.raw = this.raw.subarray(4 + len);
+          this.seq = (seq + 1) & 0xff;
+          return { seq, payload, parts: 1 };
+        }
+      }
+      await this.more();
+    }
+  }
+
+  /** From now on packets are framed (after the first packet, or after the TLS handshake). */
+  beginFraming(): void {
+    this.framing = true;
+    const rest = this.raw;
+    this.raw = Buffer.alloc(0);
+    if (rest.length) this.onData(rest);
   }
 
   /** Writes one logical packet with the next sequence id. */
@@ -59,6 +84,9 @@ export class ClientConn {
 
   async upgrade(context: SecureContext): Promise<void> {
     this.detach(this.socket);
+    // The TLS client hello may have come in the same read as the SSL request: TLS reads it first.
+    if (this.raw.length) this.socket.unshift(this.raw);
+    this.raw = Buffer.alloc(0);
     const secure = new TLSSocket(this.socket, { isServer: true, secureContext: context });
     secure.on('error', ignore);
     let failed: (err: Error) => void = ignore;
@@ -84,6 +112,11 @@ export class ClientConn {
   }
 
   private readonly onData = (chunk: Buffer) => {
+    if (!this.framing) {
+      this.raw = this.raw.length ? Buffer.concat([this.raw, chunk]) : chunk;
+      if (this.raw.length > 2 * this.reader.maxPayload) this.failure = new ProtocolError('too many bytes before the handshake response');
+      return this.signal();
+    }
     try {
       this.reader.push(chunk, (p) => this.queue.push(p));
     } catch (err) {

@@ -44,18 +44,18 @@ const badToken = (user: string) =>
 export async function login(access: GatewayAccess, conn: ClientConn, s: LoginSettings, connectionId: number, source: string | null): Promise<LoggedIn> {
   const scramble = newScramble();
   conn.send(handshakeV10({ version: s.serverVersion, connectionId, scramble, tls: s.tls !== null }));
-  let hello = parseClientHello((await conn.packet()).payload);
+  let hello = parseClientHello((await conn.firstPacket()).payload);
   if (hello.sslRequest) {
     if (!s.tls) throw new ProtocolError('an SSL request, but this gateway offered no TLS');
-    if (conn.hasBuffered) throw new ProtocolError('unencrypted bytes after the SSL request');
     try {
       await conn.upgrade(s.tls);
     } catch {
       throw new ClientGone();
     }
+    conn.beginFraming();
     hello = parseClientHello((await conn.packet()).payload);
     if (hello.sslRequest) throw new ProtocolError('a second SSL request');
-  }
+  } else conn.beginFraming();
   if (!conn.encrypted && !(s.allowCleartextWithoutTls && source !== null && isLoopback(source))) {
     throw new MysqlRefusal(
       3159,
