@@ -24,8 +24,8 @@ export interface MysqlHarness {
   other: string;
   gw: { host: string; port: number; ca: string };
   token(principal?: string): Promise<string>;
-  /** alice requests `role` on shop-db, bob approves; the grant id. */
-  grant(role: 'write' | 'read', aliceToken: string): Promise<string>;
+  /** The requester (alice by her token, or another engineer) asks for `role` on shop-db, bob approves; the grant id. */
+  grant(role: 'write' | 'read', requesterToken: string): Promise<string>;
   bobToken: string;
   events(action: string): Promise<{ action: string; details: Record<string, unknown> }[]>;
   close(): Promise<void>;
@@ -49,6 +49,7 @@ export async function startMysqlHarness(): Promise<MysqlHarness> {
 version: 1
 principals:
   - { name: alice, groups: [engineers] }
+  - { name: carol, groups: [engineers] }
   - { name: bob, groups: [dba] }
 admins: { principals: [bob] }
 auditors: { principals: [bob] }
@@ -82,8 +83,8 @@ roles:
     gw: { host: g.host, port: g.port, ca: g.ca },
     bobToken,
     token: (p = 'alice') => airlock.token(p),
-    async grant(role, aliceToken) {
-      const req = await airlock.api<{ id: string }>(aliceToken, 'POST', '/api/v1/requests', { resource: 'shop-db', role, duration: '30m', reason: 'OPS-13 test' });
+    async grant(role, requesterToken) {
+      const req = await airlock.api<{ id: string }>(requesterToken, 'POST', '/api/v1/requests', { resource: 'shop-db', role, duration: '30m', reason: 'OPS-13 test' });
       return (await airlock.api<{ grant_id: string }>(bobToken, 'POST', `/api/v1/requests/${req.id}/approve`, {})).grant_id;
     },
     async events(action) {

@@ -1,0 +1,132 @@
+// Real MySQL clients through the MySQL gateway to the machine's MariaDB: the Debian `mariadb` client (TLS verified
+// with the Airlock CA, and without TLS on loopback), mysql2 and the mariadb connector (text and prepared protocol),
+// refusals a person understands, and the audit trail.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import * as mariadb from 'mariadb';
+import { startMysqlHarness, mariadbCli, adminQuery, type MysqlHarness } from './mysql-gateway-harness.js';
+
+let h: MysqlHarness;
+let alice: string;
+let caPath: string;
+before(async () => {
+  h = await startMysqlHarness();
+  alice = await h.token();
+  await h.grant('write', alice);
+  caPath = join(h.airlock.dir, 'gateway-ca.pem');
+  writeFileSync(caPath, h.gw.ca);
+});
+after(async () => {
+  await h?.close();
+});
+
+const cli = (token: string, db = 'shop-db') => ['-h', '127.0.0.1', '-P', String(h.gw.port), '-u', 'alice', `-p${token}`, '-D', db];
+
+test('the Debian mariadb client runs statements over TLS verified with the Airlock CA, and without TLS on loopback', async () => {
+  const tls = await mariadbCli([...cli(alice), `--ssl-ca=${caPath}`, '--ssl-verify-server-cert', '-N', '-e', "SELECT 1; SELECT name FROM items WHERE id = 2; SHOW STATUS LIKE 'Ssl_cipher'"]);
+  assert.equal(tls.stderr, '');
+  assert.match(tls.stdout, /^1\npear\n/);
+  const plain = await mariadbCli([...cli(alice), '--skip-ssl', '-N', '-e', 'SELECT 40 + 2']);
+  assert.equal(plain.stderr, '');
+  assert.equal(plain.stdout, '42\n');
+});
+
+test('the mariadb client reads the schema for completion (COM_FIELD_LIST) and switches schemas only within the resource', async () => {
+  const ok = await mariadbCli([...cli(alice), '--auto-rehash', '-N'], 'SELECT COUNT(*) FROM items;\n');
+  assert.equal(ok.stderr, '');
+  assert.equal(ok.stdout, '3\n');
+  const other = await mariadbCli([...cli(alice), '-N'], `use ${h.other}\nSELECT 1;\n`);
+  assert.match(other.stderr, /ERROR 1044 \(42000\).*airlock: resource shop-db does not cover the schema "airlock_t_\w+_other".*AIRLOCK_DATABASE_NOT_ALLOWED/);
+  const q = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db' });
+  try {
+    await assert.rejects(q.query(`USE \`${h.other}\``), (e: { errno?: number; message: string }) => e.errno === 1044 && /does not cover the schema/.test(e.message));
+    assert.deepEqual((await q.query('SELECT DATABASE() AS d'))[0], [{ d: h.db }]);
+  } finally {
+    await q.end();
+  }
+});
+
+test('mysql2 over TLS: text and prepared protocol, writes, and every statement audited with its prepared text', async () => {
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db', ssl: { ca: h.gw.ca, servername: 'localhost' } });
+  try {
+    assert.deepEqual((await c.query('SELECT name FROM items WHERE id = ?', [1]))[0], [{ name: 'apple' }]);
+    assert.deepEqual((await c.execute('SELECT id FROM items WHERE id > ? ORDER BY id', [1]))[0], [{ id: 2 }, { id: 3 }]);
+    const [res] = await c.execute('UPDATE items SET note = ? WHERE id = ?', ['secret-note-value', 3]);
+    assert.equal((res as { affectedRows: number }).affectedRows, 1);
+    await assert.rejects(c.query('SELECT * FROM no_such_table'), /doesn't exist/);
+  } finally {
+    await c.end();
+  }
+  const events = await h.events('statement');
+  const texts = events.map((e) => [e.details.text, e.details.command, e.details.rows, e.details.decision]);
+  assert.ok(texts.some(([t, c, r]) => t === 'SELECT id FROM items WHERE id > ? ORDER BY id' && c === 'execute' && r === 2), JSON.stringify(texts));
+  assert.ok(texts.some(([t, c]) => t === 'UPDATE items SET note = ? WHERE id = ?' && c === 'execute'));
+  assert.ok(!JSON.stringify(events).includes('secret-note-value'), 'literals are redacted');
+  const failed = events.find((e) => String(e.details.text).includes('no_such_table'));
+  assert.match(String(failed?.details.error), /1146/);
+  assert.equal(failed?.details.protocol, 'mysql');
+  const starts = await h.events('statement.start');
+  assert.ok(starts.some((e) => e.details.text === 'UPDATE items SET note = ? WHERE id = ?'), 'a session that may write logs each statement before it runs');
+});
+
+test('the mariadb connector over TLS: text and prepared (pipelined) protocol', async () => {
+  const c = await mariadb.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db', ssl: { ca: h.gw.ca, servername: 'localhost' } });
+  try {
+    assert.deepEqual(await c.query('SELECT name FROM items WHERE id = ?', [2]), [{ name: 'pear' }]);
+    assert.deepEqual(await c.execute('SELECT name FROM items WHERE id = ?', [1]), [{ name: 'apple' }]);
+    const rows = await c.execute('SELECT id FROM items WHERE id < ? ORDER BY id', [3]);
+    assert.deepEqual([...rows], [{ id: 1 }, { id: 2 }]);
+    await c.ping();
+  } finally {
+    await c.end();
+  }
+});
+
+test('refusals: a bad token (1045), no grant (1044, with how to request one), an unknown resource (1049)', async () => {
+  const bad = await mariadbCli([...cli('alk_not-a-real-token')]);
+  assert.match(bad.stderr, /ERROR 1045 \(28000\): airlock: Access denied for user 'alice'.*AIRLOCK_TOKEN_INVALID/);
+  const bob = await h.token('bob');
+  const r = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'bob', password: bob, database: 'shop-db' }).then(
+    () => null,
+    (e: { errno: number; message: string }) => e,
+  );
+  assert.equal(r?.errno, 1044);
+  assert.match(r!.message, /airlock: no active grant for shop-db — .*AIRLOCK_NO_GRANT/);
+  const unknown = await mariadbCli([...cli(alice, 'nope-db')]);
+  assert.match(unknown.stderr, /ERROR 1049 \(42000\): airlock: there is no resource named "nope-db"/);
+  const refused = await h.events('session.refused');
+  assert.ok(refused.some((e) => e.details.protocol === 'mysql' && e.details.airlock_code === 'AIRLOCK_NO_GRANT'));
+  assert.ok(!JSON.stringify(refused).includes(alice));
+});
+
+test('COM_CHANGE_USER is refused and ends that session', async () => {
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db' });
+  c.on('error', () => {});
+  await assert.rejects(c.changeUser({ user: 'root', password: '' }), /COM_CHANGE_USER is refused by the gateway/);
+  c.destroy();
+});
+
+test('a read role cannot write: DELETE is refused (1142) and the rows stay', async () => {
+  const carol = await h.token('carol');
+  await h.grant('read', carol);
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'carol', password: carol, database: 'shop-db' });
+  try {
+    await assert.rejects(c.query('DELETE FROM items'), (e: { errno?: number; message: string }) => e.errno === 1142 && /^airlock: statement refused by rule/.test(e.message));
+  } finally {
+    await c.end();
+  }
+  assert.deepEqual(await adminQuery(`SELECT COUNT(*) AS n FROM \`${h.db}\`.items`), [{ n: 3 }]);
+  const refused = (await h.events('statement')).filter((e) => e.details.decision === 'refused');
+  assert.ok(refused.some((e) => e.details.text === 'DELETE FROM items' && typeof e.details.rule === 'string'));
+});
+
+test('session.start and session.end are audited with protocol mysql', async () => {
+  const starts = await h.events('session.start');
+  assert.ok(starts.length > 0);
+  assert.ok(starts.every((e) => e.details.protocol === 'mysql' && e.details.database === h.db && typeof e.details.token_id === 'string'));
+  const ends = await h.events('session.end');
+  assert.ok(ends.some((e) => /the client ended the session/.test(String(e.details.reason))));
+});
