@@ -50,7 +50,7 @@ test('the mariadb client reads the schema for completion (COM_FIELD_LIST) and sw
 });
 
 test('mysql2 over TLS: text and prepared protocol, writes, and every statement audited with its prepared text', async () => {
-  const c = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db', ssl: { ca: h.gw.ca, servername: 'localhost' } });
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db', ssl: { ca: h.gw.ca } });
   try {
     assert.deepEqual((await c.query('SELECT name FROM items WHERE id = ?', [1]))[0], [{ name: 'apple' }]);
     assert.deepEqual((await c.execute('SELECT id FROM items WHERE id > ? ORDER BY id', [1]))[0], [{ id: 2 }, { id: 3 }]);
@@ -73,7 +73,7 @@ test('mysql2 over TLS: text and prepared protocol, writes, and every statement a
 });
 
 test('the mariadb connector over TLS: text and prepared (pipelined) protocol', async () => {
-  const c = await mariadb.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db', ssl: { ca: h.gw.ca, servername: 'localhost' } });
+  const c = await mariadb.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db', ssl: { ca: h.gw.ca } });
   try {
     assert.deepEqual(await c.query('SELECT name FROM items WHERE id = ?', [2]), [{ name: 'pear' }]);
     assert.deepEqual(await c.execute('SELECT name FROM items WHERE id = ?', [1]), [{ name: 'apple' }]);

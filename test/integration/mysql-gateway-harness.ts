@@ -27,6 +27,10 @@ export interface MysqlHarness {
   /** The requester (alice by her token, or another engineer) asks for `role` on shop-db, bob approves; the grant id. */
   grant(role: 'write' | 'read', requesterToken: string): Promise<string>;
   bobToken: string;
+  /** The upstream MySQL user the resource's injected credential names. */
+  upstreamUser: string;
+  /** Connections the upstream user has open on the server (root's view of the process list). */
+  upstreamThreads(): Promise<number>;
   events(action: string): Promise<{ action: string; details: Record<string, unknown> }[]>;
   close(): Promise<void>;
 }
@@ -50,6 +54,7 @@ version: 1
 principals:
   - { name: alice, groups: [engineers] }
   - { name: carol, groups: [engineers] }
+  - { name: dave, groups: [engineers] }
   - { name: bob, groups: [dba] }
 admins: { principals: [bob] }
 auditors: { principals: [bob] }
@@ -73,7 +78,18 @@ roles:
     requestable_by: { groups: [engineers] }
     approval: { approver_groups: [dba] }
 `;
-  const airlock = await startAirlock({ policy, env: { [env]: password } });
+  const dropAll = async () => {
+    await adminQuery(`DROP DATABASE IF EXISTS \`${db}\``);
+    await adminQuery(`DROP DATABASE IF EXISTS \`${other}\``);
+    for (const h of ['%', 'localhost']) await adminQuery(`DROP USER IF EXISTS '${user}'@'${h}'`);
+  };
+  let airlock: InProcessAirlock;
+  try {
+    airlock = await startAirlock({ policy, env: { [env]: password } });
+  } catch (err) {
+    await dropAll();
+    throw err;
+  }
   const g = airlock.server.gateways.mysql!;
   const bobToken = await airlock.token('bob');
   return {
@@ -82,6 +98,11 @@ roles:
     other,
     gw: { host: g.host, port: g.port, ca: g.ca },
     bobToken,
+    upstreamUser: user,
+    async upstreamThreads() {
+      const rows = (await adminQuery('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE USER = ?', [user])) as { n: number }[];
+      return Number(rows[0]!.n);
+    },
     token: (p = 'alice') => airlock.token(p),
     async grant(role, requesterToken) {
       const req = await airlock.api<{ id: string }>(requesterToken, 'POST', '/api/v1/requests', { resource: 'shop-db', role, duration: '30m', reason: 'OPS-13 test' });
@@ -93,9 +114,7 @@ roles:
     },
     async close() {
       await airlock.stop();
-      await adminQuery(`DROP DATABASE IF EXISTS \`${db}\``);
-      await adminQuery(`DROP DATABASE IF EXISTS \`${other}\``);
-      for (const h of ['%', 'localhost']) await adminQuery(`DROP USER IF EXISTS '${user}'@'${h}'`);
+      await dropAll();
     },
   };
 }
@@ -112,4 +131,42 @@ export function mariadbCli(args: string[], input?: string): Promise<{ code: numb
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     child.stdin.end(input ?? '');
   });
+}
+
+/** A bare-socket client: logs in with mysql_native_password, then sends whatever packets a test wants. */
+export async function rawLogin(port: number, user: string, token: string, database: string): Promise<import('node:net').Socket> {
+  const { connect } = await import('node:net');
+  const { nativeProof } = await import('../../src/gateway/mysql/handshake.js');
+  const sock = connect({ host: '127.0.0.1', port });
+  sock.on('error', () => {});
+  const read = () =>
+    new Promise<Buffer>((resolve, reject) => {
+      let buf = Buffer.alloc(0);
+      const onData = (c: Buffer) => {
+        buf = Buffer.concat([buf, c]);
+        if (buf.length >= 4 && buf.length >= 4 + buf.readUIntLE(0, 3)) {
+          sock.off('data', onData);
+          resolve(buf.subarray(4, 4 + buf.readUIntLE(0, 3)));
+        }
+      };
+      sock.on('data', onData);
+      sock.once('close', () => reject(new Error('closed')));
+    });
+  const hello = await read();
+  const verEnd = hello.indexOf(0, 1);
+  const p1 = hello.subarray(verEnd + 5, verEnd + 13);
+  const p2 = hello.subarray(verEnd + 13 + 1 + 2 + 1 + 2 + 2 + 1 + 10, verEnd + 13 + 1 + 2 + 1 + 2 + 2 + 1 + 10 + 12);
+  const proof = nativeProof(token, Buffer.concat([p1, p2]));
+  const fixed = Buffer.alloc(32);
+  fixed.writeUInt32LE(0x0008 | 0x0200 | 0x8000 | 0x80000, 0);
+  fixed.writeUInt32LE(1 << 24, 4);
+  fixed[8] = 45;
+  const body = Buffer.concat([fixed, Buffer.from(`${user}\0`), Buffer.from([proof.length]), proof, Buffer.from(`${database}\0`), Buffer.from('mysql_native_password\0')]);
+  const head = Buffer.alloc(4);
+  head.writeUIntLE(body.length, 0, 3);
+  head[3] = 1;
+  sock.write(Buffer.concat([head, body]));
+  const ok = await read();
+  if (ok[0] !== 0) throw new Error(`login refused: ${ok.subarray(9).toString()}`);
+  return sock;
 }

@@ -92,6 +92,7 @@ export async function login(access: GatewayAccess, conn: ClientConn, s: LoginSet
   }
   const creds = await access.mysqlNativeCredentials(user);
   let tokenId: string | undefined;
+  let legacyExpiry: string | undefined;
   if ('native' in proof) {
     tokenId = creds.keys.find((k) => checkNativeProof(proof.native, proof.nonce, k.verifier))?.token_id;
     if (!tokenId && creds.without_verifier > 0) {
@@ -111,14 +112,16 @@ export async function login(access: GatewayAccess, conn: ClientConn, s: LoginSet
       if (principal) {
         const scram = await access.scramCredentials(user);
         const stored = scramVerifier(proof.clear, principalSalt(user)).stored_key;
-        tokenId = scram.keys.find((k) => k.stored_key.equals(stored))?.token_id;
+        const found = scram.keys.find((k) => k.stored_key.equals(stored));
+        tokenId = found?.token_id;
+        legacyExpiry = found?.expires_at;
       }
     }
   }
   if (!tokenId) throw badToken(user);
   const principal = await access.principalByToken(user, tokenId);
   const key = creds.keys.find((k) => k.token_id === tokenId);
-  return { principal, hello, token: { id: tokenId, expires_at: key?.expires_at ?? null }, resource, schema };
+  return { principal, hello, token: { id: tokenId, expires_at: key?.expires_at ?? legacyExpiry ?? null }, resource, schema };
 }
 
 function stripNul(b: Buffer): string {

@@ -1,0 +1,135 @@
+// Sessions through the MySQL gateway ended from outside and from inside: revoke during SELECT SLEEP(30) and in an
+// open transaction (cut within a second, the client told why, the upstream connection gone, the transaction rolled
+// back), KILL QUERY from a second connection, 16 MiB packets both ways, and random bytes ending only their session.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import { startMysqlHarness, adminQuery, rawLogin, type MysqlHarness } from './mysql-gateway-harness.js';
+
+let h: MysqlHarness;
+before(async () => {
+  h = await startMysqlHarness();
+});
+after(async () => {
+  await h?.close();
+});
+
+const connectAs = (user: string, token: string) => mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user, password: token, database: 'shop-db', ssl: { ca: h.gw.ca } });
+
+async function until(what: string, check: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+test('KILL QUERY from a second connection ends the first one\'s statement; another principal\'s id is refused', async () => {
+  const alice = await h.token();
+  await h.grant('write', alice);
+  const a = await connectAs('alice', alice);
+  const b = await connectAs('alice', alice);
+  try {
+    const started = Date.now();
+    const sleeping = a.query('SELECT SLEEP(30) AS s');
+    await until('the sleep to run upstream', async () => ((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'")) as { n: number }[])[0]!.n > 0);
+    await b.query(`KILL QUERY ${a.threadId}`);
+    const [rows] = await sleeping;
+    assert.deepEqual(rows, [{ s: 1 }], 'an interrupted SLEEP returns 1');
+    assert.ok(Date.now() - started < 10_000);
+    assert.deepEqual((await a.query('SELECT 7 AS n'))[0], [{ n: 7 }], 'the session goes on');
+    await assert.rejects(b.query('KILL QUERY 4000000000'), (e: { errno?: number; message: string }) => e.errno === 1095 && /you can KILL only your own sessions/.test(e.message));
+  } finally {
+    await a.end();
+    await b.end();
+  }
+});
+
+test('revoking the grant during SELECT SLEEP(30) cuts the session within a second, with the reason, and the upstream connection goes', async () => {
+  const carol = await h.token('carol');
+  const grant = await h.grant('write', carol);
+  const c = await connectAs('carol', carol);
+  c.on('error', () => {});
+  const sleeping = c.query('SELECT SLEEP(30)').then(
+    () => null,
+    (e: Error) => e,
+  );
+  await until('the sleep to run upstream', async () => ((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'")) as { n: number }[])[0]!.n > 0);
+  const t0 = Date.now();
+  await h.airlock.api(h.bobToken, 'POST', `/api/v1/grants/${grant}/revoke`, { reason: 'incident OPS-77' });
+  const err = await sleeping;
+  const took = Date.now() - t0;
+  assert.ok(err, 'the statement failed');
+  assert.match(err.message, /^airlock: .*revoked/);
+  assert.ok(took < 1000, `cut after ${took} ms`);
+  await until('the upstream connection to close', async () => (await h.upstreamThreads()) === 0 || !(await hasSleep()));
+  const ends = await h.events('session.end');
+  assert.ok(ends.some((e) => /revoked/.test(String(e.details.reason))));
+});
+
+async function hasSleep(): Promise<boolean> {
+  return ((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'")) as { n: number }[])[0]!.n > 0;
+}
+
+test('revoking the grant of a session idle in an open transaction ends it and the transaction is rolled back', async () => {
+  const dave = await h.token('dave');
+  const grant = await h.grant('write', dave);
+  const c = await connectAs('dave', dave);
+  const errors: Error[] = [];
+  c.on('error', (e: Error) => errors.push(e));
+  await c.query('BEGIN');
+  await c.query("UPDATE items SET name = 'changed-in-tx' WHERE id = 1");
+  await h.airlock.api(h.bobToken, 'POST', `/api/v1/grants/${grant}/revoke`, { reason: 'done' });
+  await until('the client to hear the reason', async () => errors.length > 0 || (await c.query('SELECT 1').then(() => false, (e: Error) => (errors.push(e), true))));
+  assert.match(errors.map((e) => e.message).join(' | '), /airlock: .*revoked|closed|ended|Connection lost/i);
+  await until('the transaction to roll back', async () => ((await adminQuery(`SELECT name FROM \`${h.db}\`.items WHERE id = 1`)) as { name: string }[])[0]!.name === 'apple');
+  c.destroy();
+});
+
+test('16 MiB packets cross in both directions (continuation packets)', async () => {
+  const alice = await h.token();
+  const c = await connectAs('alice', alice);
+  try {
+    // A result row of 16 MiB - 4 bytes of text: its packet is longer than 0xffffff and continues.
+    const [rows] = await c.query({ sql: 'SELECT REPEAT(\'x\', 16777212) AS big', rowsAsArray: true });
+    assert.equal(((rows as string[][])[0]![0] as string).length, 16777212);
+    // A statement whose payload is exactly 0xffffff + 1 bytes: sent as two packets.
+    const filler = 'y'.repeat(16777215 - 'SELECT LENGTH(\'\') AS n'.length);
+    const [r2] = await c.query(`SELECT LENGTH('${filler}') AS n`);
+    assert.deepEqual(r2, [{ n: filler.length }]);
+  } finally {
+    await c.end();
+  }
+});
+
+test('random bytes after login end only that session; others and new logins go on', async () => {
+  const alice = await h.token();
+  const bystander = await connectAs('alice', alice);
+  try {
+    for (let i = 0; i < 20; i++) {
+      const s = await rawLogin(h.gw.port, 'alice', alice, 'shop-db');
+      const closed = new Promise<void>((r) => s.once('close', () => r()));
+      const junk = randomBytes(1 + (i * 37) % 300);
+      if (i % 3 === 0) junk.writeUIntLE(0xffffff, 0, 3); // a huge announced length
+      if (i % 3 === 1) junk[3] = 5; // out of sequence
+      s.write(junk);
+      s.end();
+      await closed;
+    }
+    for (let i = 0; i < 10; i++) {
+      const { connect } = await import('node:net');
+      const s = connect({ host: '127.0.0.1', port: h.gw.port });
+      s.on('error', () => {});
+      await new Promise<void>((r) => s.once('data', () => r()));
+      s.end(randomBytes(50 + i * 10));
+      await new Promise<void>((r) => s.once('close', () => r()));
+    }
+    assert.deepEqual((await bystander.query('SELECT 5 AS n'))[0], [{ n: 5 }]);
+    const fresh = await connectAs('alice', alice);
+    assert.deepEqual((await fresh.query('SELECT 6 AS n'))[0], [{ n: 6 }]);
+    await fresh.end();
+  } finally {
+    await bystander.end();
+  }
+});
