@@ -32,11 +32,12 @@ test('KILL QUERY from a second connection ends the first one\'s statement; anoth
   const b = await connectAs('alice', alice);
   try {
     const started = Date.now();
-    const sleeping = a.query('SELECT SLEEP(30) AS s');
+    const sleeping = a.query('SELECT SLEEP(30) AS s').then(([rows]) => JSON.stringify(rows), (e: { code?: string }) => e.code);
     await until('the sleep to run upstream', async () => ((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'")) as { n: number }[])[0]!.n > 0);
     await b.query(`KILL QUERY ${a.threadId}`);
-    const [rows] = await sleeping;
-    assert.deepEqual(rows, [{ s: 1 }], 'an interrupted SLEEP returns 1');
+    // MariaDB ends an interrupted SLEEP with ER_QUERY_INTERRUPTED; MySQL returns 1.
+    const outcome = await sleeping;
+    assert.ok(outcome === 'ER_QUERY_INTERRUPTED' || outcome === '[{"s":1}]', String(outcome));
     assert.ok(Date.now() - started < 10_000);
     assert.deepEqual((await a.query('SELECT 7 AS n'))[0], [{ n: 7 }], 'the session goes on');
     await assert.rejects(b.query('KILL QUERY 4000000000'), (e: { errno?: number; message: string }) => e.errno === 1095 && /you can KILL only your own sessions/.test(e.message));
@@ -94,8 +95,8 @@ test('16 MiB packets cross in both directions (continuation packets)', async () 
     // A result row of 16 MiB - 4 bytes of text: its packet is longer than 0xffffff and continues.
     const [rows] = await c.query({ sql: 'SELECT REPEAT(\'x\', 16777212) AS big', rowsAsArray: true });
     assert.equal(((rows as string[][])[0]![0] as string).length, 16777212);
-    // A statement whose payload is exactly 0xffffff + 1 bytes: sent as two packets.
-    const filler = 'y'.repeat(16777215 - 'SELECT LENGTH(\'\') AS n'.length);
+    // A statement whose payload is exactly 0xffffff bytes (the server's limit is 16 MiB): a full packet and an empty one.
+    const filler = 'y'.repeat(16777214 - 'SELECT LENGTH(\'\') AS n'.length);
     const [r2] = await c.query(`SELECT LENGTH('${filler}') AS n`);
     assert.deepEqual(r2, [{ n: filler.length }]);
   } finally {
@@ -110,7 +111,7 @@ test('random bytes after login end only that session; others and new logins go o
     for (let i = 0; i < 20; i++) {
       const s = await rawLogin(h.gw.port, 'alice', alice, 'shop-db');
       const closed = new Promise<void>((r) => s.once('close', () => r()));
-      const junk = randomBytes(1 + (i * 37) % 300);
+      const junk = randomBytes(4 + (i * 37) % 300);
       if (i % 3 === 0) junk.writeUIntLE(0xffffff, 0, 3); // a huge announced length
       if (i % 3 === 1) junk[3] = 5; // out of sequence
       s.write(junk);

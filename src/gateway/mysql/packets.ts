@@ -64,6 +64,7 @@ export class ProtocolError extends Error {
 }
 
 export interface Packet {
+  /** The sequence id of its first wire packet. */
   seq: number;
   /** The whole logical payload: continuation packets joined. */
   payload: Buffer;
@@ -82,6 +83,7 @@ export class PacketReader {
   private parts: Buffer[] = [];
   private partsBytes = 0;
   private partCount = 0;
+  private firstSeq = 0;
 
   constructor(public maxPayload: number) {}
 
@@ -97,6 +99,7 @@ export class PacketReader {
       // Copied out so that a small packet does not pin a large read buffer.
       const body = Buffer.from(this.buf.subarray(off + 4, off + 4 + len));
       off += 4 + len;
+      if (this.partCount === 0) this.firstSeq = seq;
       this.partCount++;
       if (len === MAX_PACKET_PAYLOAD) {
         this.parts.push(body);
@@ -108,7 +111,7 @@ export class PacketReader {
       this.parts = [];
       this.partsBytes = 0;
       this.partCount = 0;
-      onPacket({ seq, payload, parts });
+      onPacket({ seq: this.firstSeq, payload, parts });
     }
     this.buf = off === this.buf.length ? EMPTY : this.buf.subarray(off);
   }

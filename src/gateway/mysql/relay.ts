@@ -47,6 +47,8 @@ export class Relay {
   private upPending: Buffer = Buffer.alloc(0);
   private continuing = false;
   private lastSeq = 0;
+  /** The sequence id of the first reply to the command being handled (after all its parts). */
+  private replySeq = 1;
   private clientPaused = false;
   private upstreamPaused = false;
   /** Called for each client command; resolves when the command is fully answered. */
@@ -84,9 +86,9 @@ export class Relay {
     void this.pump();
   }
 
-  /** Sends a reply the gateway makes itself (OK/ERR) to the command being handled: sequence id 1. */
+  /** Sends a reply the gateway makes itself (OK/ERR) to the command being handled. */
   reply(payload: Buffer): void {
-    this.write(framePacket(payload, 1));
+    this.write(framePacket(payload, this.replySeq));
   }
 
   /** Sends a command to the server and forwards its response; resolves when the response is complete. */
@@ -114,7 +116,7 @@ export class Relay {
     this.tracker = t;
     this.maxRowsOfCommand = maxRows;
     this.continuing = false;
-    this.lastSeq = 0;
+    this.lastSeq = (this.replySeq - 1) & 0xff;
     return new Promise((resolve) => (this.finish = resolve));
   }
 
@@ -202,6 +204,7 @@ export class Relay {
           this.io.client.resume();
         }
         if (p.seq !== 0) throw new ProtocolError('a command packet out of sequence');
+        this.replySeq = p.parts & 0xff;
         await this.onCommand(p);
       }
     } catch (err) {
