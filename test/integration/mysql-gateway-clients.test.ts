@@ -34,6 +34,33 @@ test('the Debian mariadb client runs statements over TLS verified with the Airlo
   assert.equal(plain.stdout, '42\n');
 });
 
+test('the mariadb client logs in with other auth plugins it may default to: switched to native, or the token over TLS', async () => {
+  for (const plugin of ['mysql_clear_password', 'caching_sha2_password', 'client_ed25519', 'dialog']) {
+    const tls = await mariadbCli([...cli(alice), `--ssl-ca=${caPath}`, `--default-auth=${plugin}`, '-N', '-e', 'SELECT 1']);
+    assert.deepEqual([tls.stdout, tls.stderr], ['1\n', ''], `${plugin} over TLS`);
+    const plain = await mariadbCli([...cli(alice), '--skip-ssl', `--default-auth=${plugin}`, '-N', '-e', 'SELECT 1']);
+    assert.deepEqual([plain.stdout, plain.stderr], ['1\n', ''], `${plugin} without TLS`);
+  }
+  const wrong = await mariadbCli([...cli('alk_wrong'), `--ssl-ca=${caPath}`, '--default-auth=caching_sha2_password', '-e', 'SELECT 1']);
+  assert.match(wrong.stderr, /ERROR 1045/);
+});
+
+test('max_rows of the role ends a longer result with an ERR that says why; the session goes on', async () => {
+  const erin = await h.token('erin');
+  await h.grant('capped', erin);
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'erin', password: erin, database: 'shop-db' });
+  try {
+    assert.deepEqual((await c.query('SELECT id FROM items WHERE id <= 2 ORDER BY id'))[0], [{ id: 1 }, { id: 2 }]);
+    await assert.rejects(c.query('SELECT id FROM items ORDER BY id'), /airlock: statement refused by rule max_rows: the result has more than 2 rows/);
+    await assert.rejects(c.execute('SELECT id FROM items WHERE id > ? ORDER BY id', [0]), /max_rows/);
+    assert.deepEqual((await c.query('SELECT 9 AS n'))[0], [{ n: 9 }]);
+  } finally {
+    await c.end();
+  }
+  const cut = (await h.events('statement')).filter((e) => e.details.rule === 'max_rows');
+  assert.equal(cut.length, 2);
+});
+
 test('the mariadb client reads the schema for completion (COM_FIELD_LIST) and switches schemas only within the resource', async () => {
   const ok = await mariadbCli([...cli(alice), '--auto-rehash', '-N'], 'SELECT COUNT(*) FROM items;\n');
   assert.equal(ok.stderr, '');

@@ -25,7 +25,7 @@ export interface MysqlHarness {
   gw: { host: string; port: number; ca: string };
   token(principal?: string): Promise<string>;
   /** The requester (alice by her token, or another engineer) asks for `role` on shop-db, bob approves; the grant id. */
-  grant(role: 'write' | 'read', requesterToken: string): Promise<string>;
+  grant(role: 'write' | 'read' | 'capped', requesterToken: string): Promise<string>;
   bobToken: string;
   /** The upstream MySQL user the resource's injected credential names. */
   upstreamUser: string;
@@ -55,6 +55,7 @@ principals:
   - { name: alice, groups: [engineers] }
   - { name: carol, groups: [engineers] }
   - { name: dave, groups: [engineers] }
+  - { name: erin, groups: [engineers] }
   - { name: bob, groups: [dba] }
 admins: { principals: [bob] }
 auditors: { principals: [bob] }
@@ -68,6 +69,13 @@ roles:
   - name: write
     resources: { names: [shop-db] }
     privileges: { sql: write }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
+  - name: capped
+    resources: { names: [shop-db] }
+    privileges: { sql: write }
+    guardrails: { max_rows: 2 }
     max_duration: 1h
     requestable_by: { groups: [engineers] }
     approval: { approver_groups: [dba] }
