@@ -178,3 +178,17 @@ export async function rawLogin(port: number, user: string, token: string, databa
   if (ok[0] !== 0) throw new Error(`login refused: ${ok.subarray(9).toString()}`);
   return sock;
 }
+
+/** Polls `check` until it holds (a condition, not a fixed sleep). */
+export async function until(what: string, check: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Whether a `SELECT SLEEP(30)` is running on the server. */
+export async function sleepRunning(): Promise<boolean> {
+  return ((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'")) as { n: number }[])[0]!.n > 0;
+}

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { startMysqlHarness, adminQuery, rawLogin, type MysqlHarness } from './mysql-gateway-harness.js';
+import { startMysqlHarness, adminQuery, rawLogin, until, sleepRunning, type MysqlHarness } from './mysql-gateway-harness.js';
 
 let h: MysqlHarness;
 before(async () => {
@@ -17,14 +17,6 @@ after(async () => {
 
 const connectAs = (user: string, token: string) => mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user, password: token, database: 'shop-db', ssl: { ca: h.gw.ca } });
 
-async function until(what: string, check: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 test('KILL QUERY from a second connection ends the first one\'s statement; another principal\'s id is refused', async () => {
   const alice = await h.token();
   await h.grant('write', alice);
@@ -33,7 +25,7 @@ test('KILL QUERY from a second connection ends the first one\'s statement; anoth
   try {
     const started = Date.now();
     const sleeping = a.query('SELECT SLEEP(30) AS s').then(([rows]) => JSON.stringify(rows), (e: { code?: string }) => e.code);
-    await until('the sleep to run upstream', async () => ((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'")) as { n: number }[])[0]!.n > 0);
+    await until('the sleep to run upstream', sleepRunning);
     await b.query(`KILL QUERY ${a.threadId}`);
     // MariaDB ends an interrupted SLEEP with ER_QUERY_INTERRUPTED; MySQL returns 1.
     const outcome = await sleeping;
@@ -56,7 +48,7 @@ test('revoking the grant during SELECT SLEEP(30) cuts the session within a secon
     () => null,
     (e: Error) => e,
   );
-  await until('the sleep to run upstream', async () => ((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'")) as { n: number }[])[0]!.n > 0);
+  await until('the sleep to run upstream', sleepRunning);
   const t0 = Date.now();
   await h.airlock.api(h.bobToken, 'POST', `/api/v1/grants/${grant}/revoke`, { reason: 'incident OPS-77' });
   const err = await sleeping;
@@ -64,14 +56,10 @@ test('revoking the grant during SELECT SLEEP(30) cuts the session within a secon
   assert.ok(err, 'the statement failed');
   assert.match(err.message, /^airlock: .*revoked/);
   assert.ok(took < 1000, `cut after ${took} ms`);
-  await until('the upstream connection to close', async () => (await h.upstreamThreads()) === 0 || !(await hasSleep()));
+  await until('the upstream connection to close', async () => (await h.upstreamThreads()) === 0 && !(await sleepRunning()));
   const ends = await h.events('session.end');
   assert.ok(ends.some((e) => /revoked/.test(String(e.details.reason))));
 });
-
-async function hasSleep(): Promise<boolean> {
-  return ((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(30)%'")) as { n: number }[])[0]!.n > 0;
-}
 
 test('revoking the grant of a session idle in an open transaction ends it and the transaction is rolled back', async () => {
   const dave = await h.token('dave');
