@@ -76,7 +76,13 @@ export function makeGatewayAccess(deps: {
       if (!provider) throw new AirlockError('AIRLOCK_INTERNAL', `no upstream credential provider for ${resource.kind} resources is configured`);
       const grant = await access.grants.activeFor(principal.name, resource.name);
       if (!grant) {
-        const roles = explain(policy, principal.name, resource.name).entries.filter((e) => e.allowed);
+        const entries = explain(policy, principal.name, resource.name).entries;
+        // A lock ends the grants it covers: say so, rather than suggest a request the lock would refuse too.
+        for (const role of entries.length ? entries.map((e) => e.role) : ['']) {
+          const lock = await findLock(access.store.db, { principal: principal.name, resource: resource.name, role });
+          if (lock) throw new AirlockError('AIRLOCK_LOCKED', `${describeLock(lock)}`);
+        }
+        const roles = entries.filter((e) => e.allowed);
         const role = roles[0];
         const hint = role ? `request one: airlock request ${resource.name} --role ${role.role} --for ${role.max_duration_seconds >= 3600 ? '1h' : role.max_duration} --reason "…"` : 'no role lets you request it; ask an admin';
         throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${resource.name} — ${hint}`);
