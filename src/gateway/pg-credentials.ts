@@ -11,6 +11,7 @@ import { resolveSecret } from '../credentials/secret-ref.js';
 import { pgAdminConnection, pgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
 import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
 import type { UpstreamLogin } from './types.js';
+import type { CredentialProvider, PendingDrop } from '../credentials/provider.js';
 import { withFields, type Log } from '../domain/log.js';
 
 export function splitAddress(address: string, defaultPort: number): { host: string; port: number } {
@@ -32,14 +33,7 @@ export function dropRetryDelayMs(attempts: number): number {
   return Math.min(5000 * 2 ** Math.max(0, attempts - 1), 15 * 60_000);
 }
 
-export interface PendingDrop {
-  grant_id: string;
-  resource: string;
-  username: string;
-  attempts: number;
-  error: string | null;
-  next_attempt_at: string | null;
-}
+export type { PendingDrop } from '../credentials/provider.js';
 
 export function makePgCredentials(deps: {
   access: Access;
@@ -47,7 +41,7 @@ export function makePgCredentials(deps: {
   /** This deployment's id: in the marker role, role names and comments, so it never touches another Airlock's roles. */
   deploymentId?: string;
   log: Log;
-}) {
+}): CredentialProvider {
   const { access, log } = deps;
   let retryTimer: NodeJS.Timeout | null = null;
   let closed = false;
@@ -208,7 +202,7 @@ export function makePgCredentials(deps: {
 
     /** The login the gateway uses upstream for this grant. */
     async upstreamFor(grant: Grant, resource: ResourceDef, database: string | undefined): Promise<UpstreamLogin> {
-      const { host, port } = splitAddress(resource.address, resource.kind === 'mysql' ? 3306 : 5432);
+      const { host, port } = splitAddress(resource.address, 5432);
       const db = database ?? defaultDatabase(resource);
       const security = pgUpstreamSecurity(resource, host);
       if (!perGrant(resource)) return { host, port, database: db, security, ...injected(resource) };
@@ -229,4 +223,4 @@ export function makePgCredentials(deps: {
   };
 }
 
-export type PgCredentials = ReturnType<typeof makePgCredentials>;
+export type PgCredentials = CredentialProvider;
