@@ -94,6 +94,7 @@ export function makeMysqlCredentials(deps: {
     const resource = policy.resource(grant.resource);
     const role = policy.role(grant.role);
     if (!isPerGrantMysql(resource) || !role) return undefined;
+    if (closed) throw new AirlockError('AIRLOCK_NOT_READY', 'Airlock is stopping; no database user is made now.');
     const schemas = mysqlSchemas(resource);
     const creds = await managerFor(resource).create({ grantId: grant.id, principal: grant.principal, expiresAt: new Date(grant.expires_at), schemas, privileges: mysqlPrivilegesFor(role, schemas) });
     await access.store.db
@@ -127,6 +128,8 @@ export function makeMysqlCredentials(deps: {
 
   async function dropFor(grant: Grant): Promise<void> {
     const resource = access.policy().resource(grant.resource);
+    // Once closed (Airlock stopping), the grant's end is left to the server's event and the next start's cleanup.
+    if (closed) return;
     const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
     if (!row || row.dropped_at || !isPerGrantMysql(resource)) return;
     const { dropped } = await managerFor(resource).dropNamed(row.username, grant.id, 'grant ended');

@@ -35,6 +35,42 @@ const logs: Array<{ msg: string; fields: object }> = [];
 const log = { info: (f: object, m?: string) => logs.push({ msg: m ?? '', fields: f }), warn: (f: object, m?: string) => logs.push({ msg: m ?? '', fields: f }), error: (f: object, m?: string) => logs.push({ msg: m ?? '', fields: f }) };
 let schedulerBefore: string | undefined;
 
+/** A least-privilege admin, as docs/credentials.md lists: the provider tests prove the list is enough. */
+async function leastPrivilegeAdmin(tag: string): Promise<{ name: string }> {
+  const name = `airlock_t_${tag}_${suffix}`;
+  const password = randomBytes(12).toString('hex');
+  await root.query(`CREATE USER '${name}'@'127.0.0.1' IDENTIFIED BY '${password}'`);
+  accounts.add(`'${name}'@'127.0.0.1'`);
+  await root.query(`GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO '${name}'@'127.0.0.1'`);
+  await root.query(`GRANT SELECT ON mysql.* TO '${name}'@'127.0.0.1'`);
+  await root.query(`GRANT SELECT, SHOW VIEW, INSERT, UPDATE, DELETE, EVENT ON \`${DB}\`.* TO '${name}'@'127.0.0.1' WITH GRANT OPTION`);
+  process.env.AIRLOCK_T_MYSQL_ADMIN = password;
+  return { name };
+}
+
+function providerPolicy(admin: string): string {
+  return `
+version: 1
+principals:
+  - { name: alice, groups: [engineers] }
+  - { name: bob, groups: [dba] }
+admins: { principals: [bob] }
+resources:
+  - name: shop
+    kind: mysql
+    address: "127.0.0.1:3306"
+    database: ${DB}
+    credential: { username: ${admin}, password: { env: AIRLOCK_T_MYSQL_ADMIN } }
+roles:
+  - name: read
+    resources: { names: [shop] }
+    privileges: { sql: read }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
+`;
+}
+
 function users(deploymentId: string, opts: Partial<Parameters<typeof makeMysqlGrantUsers>[0]> = {}): MysqlGrantUsers {
   const u = makeMysqlGrantUsers({ ...SERVER, deploymentId, log, ...opts });
   instances.push(u);
@@ -245,35 +281,8 @@ test('the server\'s own event ends the user on time with Airlock stopped: locked
 });
 
 test('through the provider: the user is made on grant start, audited, stored encrypted; a failed drop is recorded and retried', async () => {
-  // A least-privilege admin, as docs/credentials.md lists: the test proves the list is enough.
-  const admin = `airlock_t_adm_${suffix}`;
-  const adminPassword = randomBytes(12).toString('hex');
-  await root.query(`CREATE USER '${admin}'@'127.0.0.1' IDENTIFIED BY '${adminPassword}'`);
-  accounts.add(`'${admin}'@'127.0.0.1'`);
-  await root.query(`GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO '${admin}'@'127.0.0.1'`);
-  await root.query(`GRANT SELECT ON mysql.* TO '${admin}'@'127.0.0.1'`);
-  await root.query(`GRANT SELECT, SHOW VIEW, INSERT, UPDATE, DELETE, EVENT ON \`${DB}\`.* TO '${admin}'@'127.0.0.1' WITH GRANT OPTION`);
-  process.env.AIRLOCK_T_MYSQL_ADMIN = adminPassword;
-  const policy = `
-version: 1
-principals:
-  - { name: alice, groups: [engineers] }
-  - { name: bob, groups: [dba] }
-admins: { principals: [bob] }
-resources:
-  - name: shop
-    kind: mysql
-    address: "127.0.0.1:3306"
-    database: ${DB}
-    credential: { username: ${admin}, password: { env: AIRLOCK_T_MYSQL_ADMIN } }
-roles:
-  - name: read
-    resources: { names: [shop] }
-    privileges: { sql: read }
-    max_duration: 1h
-    requestable_by: { groups: [engineers] }
-    approval: { approver_groups: [dba] }
-`;
+  const { name: admin } = await leastPrivilegeAdmin('adm');
+  const policy = providerPolicy(admin);
   const dir = mkdtempSync(join(tmpdir(), 'airlock-mysql-creds-'));
   const h: Harness = await makeHarness('sqlite', { policy, clock: systemClock });
   const deploymentId = `p${suffix}`;
@@ -324,6 +333,41 @@ roles:
     assert.deepEqual(await creds.pendingDrops(), []);
   } finally {
     await creds.close();
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+    delete process.env.AIRLOCK_T_MYSQL_ADMIN;
+  }
+});
+
+test('through the provider: a grant that ended while Airlock was stopped loses its user at the next start', async () => {
+  const policy = providerPolicy((await leastPrivilegeAdmin('adm2')).name);
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-mysql-creds-'));
+  const h: Harness = await makeHarness('sqlite', { policy, clock: systemClock });
+  const deploymentId = `q${suffix}`;
+  roles.add(`airlock_managed_${deploymentId}`);
+  const first = makeMysqlCredentials({ access: h.access, dataDir: dir, deploymentId, log });
+  let second: ReturnType<typeof makeMysqlCredentials> | undefined;
+  try {
+    first.attach();
+    const req = await h.access.requests.create(h.caller('alice'), { resource: 'shop', role: 'read', duration_seconds: 1800, reason: 'look' });
+    const grantId = (await h.access.reviews.approve(h.caller('bob'), req.id, 'ok')).grant_id!;
+    const stored = () => h.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grantId).executeTakeFirst();
+    await waitFor(async () => (await stored()) !== undefined, 5000, 'the user to be made');
+    const { username } = (await stored())!;
+    accounts.add(`'${username}'@'127.0.0.1'`);
+    // Airlock stops; the grant is revoked meanwhile (by another process of the cluster, say).
+    await first.close();
+    await h.access.grants.revoke(h.caller('bob'), grantId, 'done');
+    assert.deepEqual(await userHosts(username), ['127.0.0.1'], 'nobody dropped it while stopped');
+    second = makeMysqlCredentials({ access: h.access, dataDir: dir, deploymentId, log });
+    await second.cleanup();
+    assert.deepEqual(await userHosts(username), []);
+    assert.ok((await stored())!.dropped_at);
+    const dropped = (await auditEvents(h.access.audit)).filter((e) => e.action === 'credential.dropped');
+    assert.deepEqual(dropped.map((e) => [e.details.role, e.details.grant_id, e.details.reason]), [[username, grantId, 'grant ended']]);
+  } finally {
+    await first.close();
+    await second?.close();
     await h.close();
     rmSync(dir, { recursive: true, force: true });
     delete process.env.AIRLOCK_T_MYSQL_ADMIN;
