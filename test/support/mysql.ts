@@ -49,9 +49,9 @@ export async function createTestMysql(opts: { userPrefix?: string } = {}): Promi
     root,
     async drop() {
       const prefixes = [admin.user, ...(opts.userPrefix ? [opts.userPrefix] : [])];
-      const [users] = await root.query<mysql.RowDataPacket[]>('select user, host from mysql.user');
+      const [users] = await root.query<mysql.RowDataPacket[]>('select user as name, host as host from mysql.user');
       for (const u of users) {
-        if (prefixes.some((p) => String(u.user).startsWith(p))) await root.query(`drop user if exists '${String(u.user)}'@'${String(u.host)}'`).catch(() => {});
+        if (prefixes.some((p) => String(u.name).startsWith(p))) await root.query('drop user if exists ?@?', [String(u.name), String(u.host)]);
       }
       await root.query(`drop database if exists \`${schema}\`; drop database if exists \`${otherSchema}\``);
       await root.end();
