@@ -124,9 +124,12 @@ export function makePgCredentials(deps: {
     if (!dropped) await access.store.db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString(), next_drop_at: null }).where('grant_id', '=', grant.id).where('dropped_at', 'is', null).execute();
   }
 
+  /** This provider's own: grant_credentials also holds other kinds' per-grant logins (MySQL users). */
   async function pendingDrops(): Promise<PendingDrop[]> {
+    const pgResources = access.policy().resources.filter((r) => r.kind === 'postgres').map((r) => r.name);
+    if (pgResources.length === 0) return [];
     const rows = await access.store.db.selectFrom('grant_credentials').select(['grant_id', 'resource', 'username', 'drop_attempts', 'drop_error', 'next_drop_at'])
-      .where('dropped_at', 'is', null).where('next_drop_at', 'is not', null).orderBy('next_drop_at').execute();
+      .where('dropped_at', 'is', null).where('next_drop_at', 'is not', null).where('resource', 'in', pgResources).orderBy('next_drop_at').execute();
     return rows.map((r) => ({ grant_id: r.grant_id, resource: r.resource, username: r.username, attempts: r.drop_attempts, error: r.drop_error, next_attempt_at: r.next_drop_at }));
   }
 
