@@ -21,6 +21,8 @@ const GLOBAL_ONLY = new Set([
 /** What a read-only role's user may hold: nothing that can change data or state, so the server refuses what a guardrail misses. */
 export const MYSQL_READ_PRIVILEGES: readonly string[] = ['SELECT', 'SHOW VIEW'];
 export const MYSQL_WRITE_PRIVILEGES: readonly string[] = [...MYSQL_READ_PRIVILEGES, 'INSERT', 'UPDATE', 'DELETE'];
+/** Everything on the resource's schemas (DDL included), never GRANT OPTION nor a server-wide privilege. */
+export const MYSQL_ADMIN_PRIVILEGES: readonly string[] = ['ALL PRIVILEGES'];
 
 /** A privilege as MySQL spells it: upper case, single spaces; `ALL` is `ALL PRIVILEGES`. */
 export function normalizeMysqlPrivilege(s: string): string {
@@ -41,14 +43,14 @@ export function mysqlPrivilegeProblem(entry: string, readOnly: boolean): string 
 
 /**
  * The privileges a per-grant MySQL user of this role gets on each schema the resource covers: the role's `grants`
- * (normalized), or by `sql`: read → SELECT, SHOW VIEW; write → those and INSERT, UPDATE, DELETE. `sql: admin` names
- * its privileges in `grants` (the policy refuses it otherwise on a mysql resource).
+ * (normalized), or by `sql`: read → SELECT, SHOW VIEW; write → those and INSERT, UPDATE, DELETE; admin → ALL
+ * PRIVILEGES on those schemas (which in MySQL excludes GRANT OPTION).
  */
 export function mysqlPrivilegesFor(role: RoleDef): { read_only: boolean; privileges: string[] } {
   const p = role.privileges;
   const readOnly = p.sql === 'read';
   if (p.grants) return { read_only: readOnly, privileges: [...new Set(p.grants.map(normalizeMysqlPrivilege))] };
-  return { read_only: readOnly, privileges: [...(readOnly ? MYSQL_READ_PRIVILEGES : p.sql === 'write' ? MYSQL_WRITE_PRIVILEGES : [])] };
+  return { read_only: readOnly, privileges: [...(readOnly ? MYSQL_READ_PRIVILEGES : p.sql === 'write' ? MYSQL_WRITE_PRIVILEGES : MYSQL_ADMIN_PRIVILEGES)] };
 }
 
 /** The role covers the resource: listed by name, or carrying every label the role selects by. */
@@ -60,7 +62,7 @@ function covers(role: RoleDef, r: ResourceDef): boolean {
 
 /**
  * What a role's privileges cannot mean on the mysql resources it covers: `grants` that are not schema privileges,
- * `member_of` (PostgreSQL's), `sql: admin` without `grants`, and `grants` shared with postgres resources (where they
+ * `member_of` (PostgreSQL's), and `grants` shared with postgres resources (where they
  * are GRANT bodies, not privilege names).
  */
 export function mysqlRoleProblems(doc: PolicyDoc): { path: (string | number)[]; message: string }[] {
@@ -78,7 +80,6 @@ export function mysqlRoleProblems(doc: PolicyDoc): { path: (string | number)[]; 
       return;
     }
     if (p.member_of) out.push({ path: at('member_of'), message: `member_of names PostgreSQL roles; on mysql resources (${names}) list MySQL privileges in grants instead` });
-    if (p.sql === 'admin' && !p.grants) out.push({ path: at('sql'), message: `sql: admin on mysql resources (${names}) needs grants: the MySQL privileges the per-grant user gets, e.g. [SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX]` });
     p.grants?.forEach((g, j) => {
       const why = mysqlPrivilegeProblem(g, p.sql === 'read');
       if (why) out.push({ path: at('grants', j), message: why });

@@ -74,7 +74,6 @@ test('grants on a mysql resource are MySQL privilege names, checked against the 
     ['{ sql: write, grants: [SUPER] }', /grants\[0\]: SUPER is a server-wide privilege/],
     ['{ sql: write, grants: [GRANT OPTION] }', /grants\[0\]: GRANT OPTION would let the per-grant user hand its privileges on/],
     ['{ sql: write, grants: ["SELECT ON ALL TABLES IN SCHEMA public"] }', /grants\[0\]: "SELECT ON ALL TABLES IN SCHEMA public" is not a privilege name/],
-    ['{ sql: admin }', /roles\[0\]\.privileges\.sql: sql: admin on mysql resources \(shop-db\) needs grants/],
     ['{ sql: read, member_of: [pg_read_all_data] }', /roles\[0\]\.privileges\.member_of: member_of names PostgreSQL roles; on mysql resources \(shop-db\)/],
   ];
   for (const [priv, want] of cases) assert.match(problems(policy({ role: `    privileges: ${priv}` })).join('\n'), want, priv);
@@ -82,7 +81,8 @@ test('grants on a mysql resource are MySQL privilege names, checked against the 
   assert.deepEqual(mysqlPrivilegesFor(w.role('shop-read')!).privileges, ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'ALL PRIVILEGES']);
 });
 
-test('defaults by sql: read → SELECT, SHOW VIEW; write adds INSERT, UPDATE, DELETE', () => {
+test('defaults by sql: read → SELECT, SHOW VIEW; write adds INSERT, UPDATE, DELETE; admin is ALL PRIVILEGES on the schemas', () => {
+  assert.deepEqual(mysqlPrivilegesFor(parsePolicy(policy({ role: '    privileges: { sql: admin }' })).role('shop-read')!).privileges, ['ALL PRIVILEGES']);
   assert.deepEqual(mysqlPrivilegesFor(parsePolicy(policy()).role('shop-read')!).privileges, ['SELECT', 'SHOW VIEW']);
   assert.deepEqual(mysqlPrivilegesFor(parsePolicy(policy({ role: '    privileges: { sql: write }' })).role('shop-read')!).privileges, ['SELECT', 'SHOW VIEW', 'INSERT', 'UPDATE', 'DELETE']);
 });
