@@ -31,7 +31,9 @@ function sh(s: string): string {
  * MySQL 8 dropped that flag for --ssl-mode=VERIFY_IDENTITY. Either way the certificate and host name are checked.
  */
 export function mysqlClientArgs(s: MysqlSettings, flavor: 'mariadb' | 'oracle'): string[] {
-  return ['-h', s.host, '-P', String(s.port), '-u', s.user, `--ssl-ca=${s.ssl_ca}`, flavor === 'mariadb' ? '--ssl-verify-server-cert' : '--ssl-mode=VERIFY_IDENTITY'];
+  // Both clients take host "localhost" to mean the local server's Unix socket, which would skip the gateway.
+  const tcp = s.host === 'localhost' ? ['--protocol=TCP'] : [];
+  return ['-h', s.host, '-P', String(s.port), ...tcp, '-u', s.user, `--ssl-ca=${s.ssl_ca}`, flavor === 'mariadb' ? '--ssl-verify-server-cert' : '--ssl-mode=VERIFY_IDENTITY'];
 }
 
 /** `mariadb -h … -P … -u … --ssl-ca=… --ssl-verify-server-cert dbname`: the password comes from MYSQL_PWD, never argv. */

@@ -71,6 +71,7 @@ test('a mysql resource gets a mariadb line (password from MYSQL_PWD, certificate
   assert.equal(clientLine({ postgres: both.postgres, mysql: null }, 'mysql', 'alice', 'shop-db'), null, 'no MySQL gateway: no line');
   assert.equal(clientLine({ postgres: null, mysql: both.mysql }, 'postgres', 'alice', 'orders'), null);
   assert.equal(clientLine(both, 'ssh', 'alice', 'bastion'), null);
+  assert.equal(clientLine({ postgres: null, mysql: { host: 'localhost', port: 3307 } }, 'mysql', 'alice', 'shop-db')!.line, 'mariadb -h localhost -P 3307 --protocol=TCP -u alice --ssl-ca=airlock-ca.crt --ssl-verify-server-cert shop-db', '"localhost" would mean the local socket');
   assert.equal(clientLine(both, 'mysql', "o'brien", 'db one')!.line, "mariadb -h 127.0.0.1 -P 3307 -u 'o'\\''brien' --ssl-ca=airlock-ca.crt --ssl-verify-server-cert 'db one'");
 });
 

@@ -36,7 +36,9 @@ export interface ClientLine {
  * MYSQL_PWD (an access token), so it is never on a command line; the certificate and host name are checked.
  */
 export function mysqlLine(gw: PostgresGateway, principal: string, resource: string): string {
-  return ['mariadb', '-h', gw.host, '-P', String(gw.port), '-u', principal, `--ssl-ca=${CA_FILE}`, '--ssl-verify-server-cert', resource].map(shellWord).join(' ');
+  // The client takes host "localhost" to mean the local server's Unix socket, which would skip the gateway.
+  const tcp = gw.host === 'localhost' ? ['--protocol=TCP'] : [];
+  return ['mariadb', '-h', gw.host, '-P', String(gw.port), ...tcp, '-u', principal, `--ssl-ca=${CA_FILE}`, '--ssl-verify-server-cert', resource].map(shellWord).join(' ');
 }
 
 /** The line for the resource's kind, or null when the server runs no gateway for it (or it has none, e.g. ssh). */
