@@ -23,7 +23,9 @@ import { loadOrCreateTls, type TlsMaterial } from './gateway/core/tls.js';
 import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
 import type { Readiness } from './api/health.js';
 import { makePgCredentials } from './gateway/pg-credentials.js';
-import { makeGatewayAccess } from './gateway/session-planner.js';
+import { makeMysqlCredentials } from './gateway/mysql-credentials.js';
+import { makeGatewayAccess } from './gateway/core/planner.js';
+import type { CredentialProviders } from './credentials/provider.js';
 import { makeWebhookNotifier } from './notify/webhooks.js';
 import { attachNotifications } from './access/notifications.js';
 import { attachClusterFanout } from './access/cluster.js';
@@ -266,11 +268,17 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
 
   // Database credentials: per-grant roles follow the grants; those of grants that ended while we were down go now.
   info.deployment_id = deployment;
-  const pgCredentials = makePgCredentials({ access, dataDir, deploymentId: deployment, log });
-  pgCredentials.attach();
-  stops.push({ name: () => 'database credential connections', stop: () => pgCredentials.close() });
-  const cleaned = await pgCredentials.cleanup();
-  if (cleaned) log.info({ roles: cleaned }, 'dropped per-grant database roles of grants that ended');
+  // One provider per resource kind with gateway sessions (src/credentials/provider.ts).
+  const credentials: CredentialProviders = {
+    postgres: makePgCredentials({ access, dataDir, deploymentId: deployment, log }),
+    mysql: makeMysqlCredentials({ access, dataDir, deploymentId: deployment, log }),
+  };
+  for (const [kind, provider] of Object.entries(credentials)) {
+    provider.attach();
+    stops.push({ name: () => `${kind} credential connections`, stop: () => provider.close() });
+    const cleaned = await provider.cleanup();
+    if (cleaned) log.info({ kind, logins: cleaned }, 'dropped per-grant database logins of grants that ended');
+  }
 
   // One CA and server certificate for the gateways and (with --tls auto) the API; made once here.
   let ownTls: TlsMaterial | null = null;
@@ -279,7 +287,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   if (opts.pgListen !== null) {
     const tls = await tlsMaterial();
     const gw = makePgGateway(
-      { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('postgres') },
+      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('postgres') },
       { listen: opts.pgListen ?? { host: '127.0.0.1', port: 6432 }, tls: { key: tls.key, cert: tls.cert }, allowCleartextWithoutTls: opts.pgAllowCleartextLoopback ?? false },
     );
     const addr = await gw.start();
@@ -291,7 +299,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   if (opts.mysqlListen !== null) {
     const tls = await tlsMaterial();
     const gw = makeMysqlGateway(
-      { access: makeGatewayAccess({ access, credentials: pgCredentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('mysql') },
+      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('mysql') },
       {
         listen: opts.mysqlListen ?? { host: '127.0.0.1', port: 3307 },
         tls: { key: tls.key, cert: tls.cert },

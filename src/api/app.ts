@@ -23,8 +23,26 @@ export const BODY_LIMIT = 64 * 1024;
 
 /** Where the protocol gateways listen, for `airlock connect` and the console. */
 export interface GatewayInfo {
-  postgres?: { host: string; port: number; ca: string; ca_path: string };
-  mysql?: { host: string; port: number; ca: string; ca_path: string };
+  postgres?: GatewayListener;
+  mysql?: GatewayListener;
+}
+
+/** One protocol front-end's address; every front-end's TLS certificate is signed by the same CA (`airlock ca`). */
+export interface GatewayListener {
+  host: string;
+  port: number;
+  ca: string;
+  ca_path: string;
+}
+
+/** The protocols a resource kind is reached by, in the order listeners are shown. */
+export const GATEWAY_KINDS = ['postgres', 'mysql'] as const;
+
+/** GET /api/v1/gateways: one entry per protocol (null when that gateway is off) and the list of those listening. */
+export function describeGateways(g: GatewayInfo) {
+  const pick = (l: GatewayListener | undefined) => (l ? { host: l.host, port: l.port, ca: l.ca } : null);
+  const listeners = GATEWAY_KINDS.flatMap((kind) => (g[kind] ? [{ kind, host: g[kind].host, port: g[kind].port }] : []));
+  return { postgres: pick(g.postgres), mysql: pick(g.mysql), listeners, ca: g.postgres?.ca ?? g.mysql?.ca ?? null };
 }
 
 export interface ApiDeps {
@@ -91,16 +109,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const routes: RouteDef<any, any, any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
     { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, response: responses.healthz, handler: async ({ reply }) => healthz(deps.version, reply) },
     {
-      method: 'GET', url: '/api/v1/gateways', tag: 'meta', summary: 'Where the database gateways listen, and the CA certificate that signs their TLS certificates', auth: false, response: responses.gateways,
-      handler: async () => {
-        const g = deps.gateways?.() ?? {};
-        return { postgres: g.postgres ? { host: g.postgres.host, port: g.postgres.port, ca: g.postgres.ca } : null };
-      },
+      method: 'GET', url: '/api/v1/gateways', tag: 'meta', summary: 'Where each database gateway (PostgreSQL, MySQL) listens, and the CA certificate that signs their TLS certificates', auth: false, response: responses.gateways,
+      handler: async () => describeGateways(deps.gateways?.() ?? {}),
     },
     { method: 'GET', url: '/api/v1/openapi.json', tag: 'meta', summary: 'This document', auth: false, response: responses.openapi, handler: async () => app.swagger() },
     ...accessRoutes(access),
     ...adminRoutes({ access, policySource: deps.policySource, reloadPolicy: deps.reloadPolicy }),
-    ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => deps.gateways?.().postgres?.ca ?? null }),
+    ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
   ];
   defineRoutes(app, authenticate, routes);
   registerEventStream(app, access, authenticate);

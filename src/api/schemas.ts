@@ -107,10 +107,17 @@ const explanation = z.object({
 
 const consoleSession = z.object({ signed_in: z.literal(true), principal: z.string(), method: z.enum(['password', 'token']), created_at: time, expires_at: time, csrf: z.string().describe(`echo it in the x-airlock-csrf header of changes`) });
 
+const gatewayListener = z.object({ host: z.string(), port: z.number().int(), ca: z.string().describe('PEM of the CA that signs its certificate') });
+
 /** Response bodies by route; a status key (201) where the route answers with another status than 200. */
 export const responses = {
   healthz: z.object({ ok: z.literal(true), version: z.string() }),
-  gateways: z.object({ postgres: z.object({ host: z.string(), port: z.number().int(), ca: z.string().describe('PEM') }).nullable() }),
+  gateways: z.object({
+    postgres: gatewayListener.nullable().describe('the PostgreSQL gateway (psql, libpq, JDBC); null when it is off'),
+    mysql: gatewayListener.nullable().describe('the MySQL/MariaDB gateway (mariadb, mysql, mysql2); null when it is off'),
+    listeners: z.array(z.object({ kind: z.enum(['postgres', 'mysql']).describe('the resource kind it serves'), host: z.string(), port: z.number().int() })).describe('every gateway listening'),
+    ca: z.string().nullable().describe('PEM of the CA that signs every gateway\'s certificate; null when no gateway runs'),
+  }),
   openapi: z.looseObject({ openapi: z.string() }).describe('this document'),
   whoami: z.object({
     principal: principalRecord,

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { run } from './command.js';
 import { makeClient, saveCredentials } from './client.js';
 import { table, when, UsageError } from './output.js';
+import { listenersOf, type Gateways } from './connect-commands.js';
 
 function readTokenLine(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('Paste your access token and press Enter: ');
@@ -54,18 +55,27 @@ export function registerAccountCommands(program: Command): void {
 
   program
     .command('resources')
-    .description('resources, with the roles you may request on each and their limits')
+    .description('resources, with their kind, the gateway listener to connect to, and the roles you may request on each')
     .option('--json', 'print only JSON')
     .action(
       run(async (ctx) => {
-        const r = await ctx.client().get<{ resources: { name: string; kind: string; labels: Record<string, string>; roles: { role: string; max_duration: string; approvals: number; read_only: boolean; break_glass: boolean; justification: { hint: string | null } }[] }[] }>('/api/v1/resources');
-        const rows = r.resources.flatMap((res) => {
+        const client = ctx.client();
+        const r = await client.get<{ resources: { name: string; kind: string; labels: Record<string, string>; roles: { role: string; max_duration: string; approvals: number; read_only: boolean; break_glass: boolean; justification: { hint: string | null } }[] }[] }>('/api/v1/resources');
+        // The gateway each kind is reached through: the address a client connects to (airlock connect fills it in).
+        const listeners = listenersOf(await client.get<Gateways>('/api/v1/gateways'));
+        const listenerFor = (kind: string) => {
+          const l = listeners.find((x) => x.kind === kind);
+          return l ? `${l.host.includes(':') ? `[${l.host}]` : l.host}:${l.port}` : null;
+        };
+        const resources = r.resources.map((res) => ({ ...res, listener: listenerFor(res.kind) }));
+        const rows = resources.flatMap((res) => {
           const labels = Object.entries(res.labels).map(([k, v]) => `${k}=${v}`).join(',');
+          const listener = res.listener ?? '(no gateway)';
           return res.roles.length
-            ? res.roles.map((ro) => ({ resource: res.name, kind: res.kind, labels, role: ro.role, max: ro.max_duration, approvals: ro.approvals, access: ro.read_only ? 'read' : 'write', 'break-glass': ro.break_glass ? 'yes' : 'no' }))
-            : [{ resource: res.name, kind: res.kind, labels, role: '(none for you)' }];
+            ? res.roles.map((ro) => ({ resource: res.name, kind: res.kind, listener, labels, role: ro.role, max: ro.max_duration, approvals: ro.approvals, access: ro.read_only ? 'read' : 'write', 'break-glass': ro.break_glass ? 'yes' : 'no' }))
+            : [{ resource: res.name, kind: res.kind, listener, labels, role: '(none for you)' }];
         });
-        ctx.out(table(rows, ['resource', 'kind', 'labels', 'role', 'max', 'approvals', 'access', 'break-glass']), r);
+        ctx.out(table(rows, ['resource', 'kind', 'listener', 'labels', 'role', 'max', 'approvals', 'access', 'break-glass']), { resources });
       }),
     );
 }

@@ -11,6 +11,7 @@ import { resolveSecret } from '../credentials/secret-ref.js';
 import { pgAdminConnection, pgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
 import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
 import type { UpstreamLogin } from './types.js';
+import type { CredentialProvider, PendingDrop } from '../credentials/provider.js';
 import { withFields, type Log } from '../domain/log.js';
 
 export function splitAddress(address: string, defaultPort: number): { host: string; port: number } {
@@ -32,14 +33,7 @@ export function dropRetryDelayMs(attempts: number): number {
   return Math.min(5000 * 2 ** Math.max(0, attempts - 1), 15 * 60_000);
 }
 
-export interface PendingDrop {
-  grant_id: string;
-  resource: string;
-  username: string;
-  attempts: number;
-  error: string | null;
-  next_attempt_at: string | null;
-}
+export type { PendingDrop } from '../credentials/provider.js';
 
 export function makePgCredentials(deps: {
   access: Access;
@@ -47,7 +41,7 @@ export function makePgCredentials(deps: {
   /** This deployment's id: in the marker role, role names and comments, so it never touches another Airlock's roles. */
   deploymentId?: string;
   log: Log;
-}) {
+}): CredentialProvider {
   const { access, log } = deps;
   let retryTimer: NodeJS.Timeout | null = null;
   let closed = false;
@@ -130,9 +124,12 @@ export function makePgCredentials(deps: {
     if (!dropped) await access.store.db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString(), next_drop_at: null }).where('grant_id', '=', grant.id).where('dropped_at', 'is', null).execute();
   }
 
+  /** This provider's own: grant_credentials also holds other kinds' per-grant logins (MySQL users). */
   async function pendingDrops(): Promise<PendingDrop[]> {
+    const pgResources = access.policy().resources.filter((r) => r.kind === 'postgres').map((r) => r.name);
+    if (pgResources.length === 0) return [];
     const rows = await access.store.db.selectFrom('grant_credentials').select(['grant_id', 'resource', 'username', 'drop_attempts', 'drop_error', 'next_drop_at'])
-      .where('dropped_at', 'is', null).where('next_drop_at', 'is not', null).orderBy('next_drop_at').execute();
+      .where('dropped_at', 'is', null).where('next_drop_at', 'is not', null).where('resource', 'in', pgResources).orderBy('next_drop_at').execute();
     return rows.map((r) => ({ grant_id: r.grant_id, resource: r.resource, username: r.username, attempts: r.drop_attempts, error: r.drop_error, next_attempt_at: r.next_drop_at }));
   }
 
@@ -208,7 +205,7 @@ export function makePgCredentials(deps: {
 
     /** The login the gateway uses upstream for this grant. */
     async upstreamFor(grant: Grant, resource: ResourceDef, database: string | undefined): Promise<UpstreamLogin> {
-      const { host, port } = splitAddress(resource.address, resource.kind === 'mysql' ? 3306 : 5432);
+      const { host, port } = splitAddress(resource.address, 5432);
       const db = database ?? defaultDatabase(resource);
       const security = pgUpstreamSecurity(resource, host);
       if (!perGrant(resource)) return { host, port, database: db, security, ...injected(resource) };
@@ -229,4 +226,4 @@ export function makePgCredentials(deps: {
   };
 }
 
-export type PgCredentials = ReturnType<typeof makePgCredentials>;
+export type PgCredentials = CredentialProvider;

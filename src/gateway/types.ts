@@ -4,19 +4,11 @@ import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import type { GuardrailConfig } from '../inspect/index.js';
 import type { SessionRegistry } from '../access/session-registry.js';
 import type { ErrorCode } from '../domain/errors.js';
-import type { PgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
+import type { UpstreamLogin } from '../credentials/provider.js';
 import type { Log } from '../domain/log.js';
+import type { GatewayProtocol } from './core/session-lifecycle.js';
 
-export interface UpstreamLogin {
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  /** Never logged, never sent to the client. */
-  password: string;
-  /** TLS and the password methods the login may answer, from the resource (src/credentials/pg-upstream-security.ts). */
-  security: PgUpstreamSecurity;
-}
+export type { UpstreamLogin } from '../credentials/provider.js';
 
 /** Everything decided once when a session opens. */
 export interface SessionPlan {
@@ -43,9 +35,6 @@ export interface MysqlNativeCredentials {
   without_verifier: number;
 }
 
-/** Which front-end asks for a plan: the resource's kind must match it. */
-export type GatewayProtocol = 'postgres' | 'mysql';
-
 export interface GatewayAccess {
   /** mysql_native_password material for a principal's tokens (empty when none or unknown principal). */
   mysqlNativeCredentials(principalName: string): Promise<MysqlNativeCredentials>;
@@ -58,7 +47,8 @@ export interface GatewayAccess {
   /**
    * Finds the principal's active grant for the resource and builds the session plan; throws AirlockError
    * (AIRLOCK_UNKNOWN_RESOURCE, AIRLOCK_NO_GRANT, AIRLOCK_LOCKED) whose message tells the user what to do.
-   * `database` is the optional part after "/" in "resource/dbname".
+   * `database` is the optional part after "/" in "resource/dbname". `protocol`: the front-end asking (default
+   * postgres); a resource of another kind is refused with AIRLOCK_UNKNOWN_RESOURCE naming the listener to use.
    */
   planSession(principal: Principal, resource: string, database: string | undefined, protocol?: GatewayProtocol): Promise<SessionPlan>;
 }

@@ -6,7 +6,9 @@ export type { CursorOp } from './cursors.js';
 export type { Decision } from './decide.js';
 export { initInspect } from './analysis.js';
 export { makeParseCache, type ParseCache, type ParseCacheStats, type ParseCacheLimits } from './parse-cache.js';
-export { makeInspector, sharedParseCache, closeInspectWorkers, ASYNC_THRESHOLD_CHARS, type Inspector } from './inspector.js';
+export { makeInspector, sharedParseCache, closeInspectWorkers, ASYNC_THRESHOLD_CHARS, type Inspector, type SqlDialect } from './inspector.js';
+/** The dialect-neutral name of the interface every SQL dialect's inspector implements. */
+export type { Inspector as SqlInspector } from './inspector.js';
 export { maskLiterals } from './redact.js';
 export { encodingOf, isSessionEncoding, SESSION_ENCODING } from './encodings.js';
 export { buildCatalog, CATALOG_QUERIES, type CatalogRows } from './database-catalog.js';

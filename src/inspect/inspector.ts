@@ -8,7 +8,16 @@ import { makeParseCache, type ParseCache } from './parse-cache.js';
 import { makeParsePool, type ParsePool } from './parse-pool.js';
 import { shapeAgreesWithLexer, shapeOf } from './shape.js';
 
+/** The SQL dialects Airlock inspects; each has its own parser and classifier behind this one interface. */
+export type SqlDialect = 'postgres' | 'mysql';
+
+/**
+ * What a gateway session holds to judge statements, for any dialect: the same Decision (kinds, reads_only, rule,
+ * redacted text, fingerprint) whatever the parser. PostgreSQL's is makeInspector (libpg-query); MySQL's is in
+ * src/inspect/mysql/.
+ */
 export interface Inspector {
+  readonly dialect: SqlDialect;
   /** Decides inline. Fine for any text, but a large one blocks the event loop while it parses. */
   inspect(sql: string): Decision;
   /** Decides small texts inline and parses texts above ASYNC_THRESHOLD_CHARS in a worker thread. */
@@ -121,5 +130,5 @@ export function makeInspector(config: Partial<GuardrailConfig>, cache?: ParseCac
     return a === undefined ? null : decide(sql, a, cfg, ctx);
   }
 
-  return { config: cfg, inspect, inspectAsync, inspectNow };
+  return { dialect: 'postgres', config: cfg, inspect, inspectAsync, inspectNow };
 }

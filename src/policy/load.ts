@@ -4,6 +4,7 @@ import { CST, LineCounter, Parser, parseDocument, isMap, isNode, isScalar, isSeq
 import type { z } from 'zod';
 import { policySchema, type PolicyDoc } from './schema.js';
 import { compilePolicy, type Policy } from './compile.js';
+import { mysqlRoleProblems } from './mysql-privileges.js';
 
 export interface PolicyProblem {
   file: string;
@@ -186,5 +187,6 @@ function crossCheck(doc: PolicyDoc): RawProblem[] {
       out.push({ path: ['roles', i, 'approval', 'approvals'], message: `needs ${role.approval.approvals} approvals but names only ${role.approval.approver_principals.length} approver(s)` });
     }
   });
+  out.push(...mysqlRoleProblems(doc));
   return out;
 }

@@ -30,12 +30,29 @@ export const secretRef = z.union(
   { error: (iss) => (typeof iss.input === 'string' ? 'an inline secret is not allowed here; write a reference: { env: VARIABLE } or { file: /path/to/secret }' : 'write a reference to the secret: { env: VARIABLE } or { file: /path/to/secret }') },
 );
 
-// PostgreSQL compares database names byte for byte and cuts them at 63 bytes: a longer name would silently mean another.
+// How long a name may be, and what it may hold, depends on the server: checked per kind in resourceSchema.
 const databaseName = z
   .string()
   .min(1, 'a database name cannot be empty')
-  .refine((d) => !d.includes('\0'), 'a database name cannot contain a NUL character')
-  .refine((d) => Buffer.byteLength(d, 'utf8') <= 63, 'a database name is at most 63 bytes (PostgreSQL would cut it and mean another database)');
+  .refine((d) => !d.includes('\0'), 'a database name cannot contain a NUL character');
+
+/** Why this name cannot name a database (PostgreSQL) or schema (MySQL) of a resource of this kind, if it cannot. */
+function databaseNameProblem(kind: string, d: string): string | undefined {
+  // PostgreSQL compares database names byte for byte and cuts them at 63 bytes: a longer name would silently mean another.
+  if (kind === 'postgres' && Buffer.byteLength(d, 'utf8') > 63) return 'a database name is at most 63 bytes (PostgreSQL would cut it and mean another database)';
+  if (kind === 'mysql') {
+    if ([...d].length > 64) return 'a MySQL schema name is at most 64 characters';
+    if (/[/\\.]/.test(d)) return 'a MySQL schema name cannot contain "/", "\\" or "." (dbname=<resource>/<schema> names a schema)';
+    if (d.endsWith(' ')) return 'a MySQL schema name cannot end with a space';
+  }
+  return undefined;
+}
+
+/** host, host:port or [v6]:port; the port is 1-65535. */
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:/[\]]+))(?::(\d{1,5}))?$/;
+
+/** Every credential mode, and the kinds each is read for (docs/policy.md, `credential`). */
+export const CREDENTIAL_MODES = ['injected', 'per_grant_role', 'per_grant_user'] as const;
 
 /** How the gateway and the per-grant-role admin reach a PostgreSQL server (see docs/postgres-gateway.md, "Upstream TLS"). */
 const upstreamTls = z
@@ -72,7 +89,7 @@ export const resourceSchema = z.strictObject({
     .strictObject({
       username: z.string().min(1),
       password: secretRef,
-      mode: z.enum(['injected', 'per_grant_role']).default('per_grant_role'),
+      mode: z.enum(CREDENTIAL_MODES, { error: `credential.mode is one of ${CREDENTIAL_MODES.join(', ')}` }).optional().describe('per-grant credential by default: per_grant_role (PostgreSQL), per_grant_user (MySQL)'),
     })
     .optional(),
   tls: upstreamTls.optional().describe('TLS to the server; default verify-full, or on a loopback address TLS when the server offers it'),
@@ -80,6 +97,20 @@ export const resourceSchema = z.strictObject({
   description: z.string().optional(),
 }).superRefine((r, ctx) => {
   if ((r.tls || r.auth) && r.kind !== 'postgres') ctx.addIssue({ code: 'custom', message: `tls and auth are read for postgres resources only, not ${r.kind}`, path: [r.tls ? 'tls' : 'auth'] });
+  if (r.kind === 'mysql') mysqlResourceProblems(r, ctx);
+  if (r.kind === 'postgres' && r.credential?.mode === 'per_grant_user') {
+    ctx.addIssue({ code: 'custom', message: 'per_grant_user is for mysql resources; a PostgreSQL per-grant credential is a role: write mode: per_grant_role (the default) or injected', path: ['credential', 'mode'] });
+  }
+  if (r.kind === 'postgres' || r.kind === 'mysql') {
+    if (r.database !== undefined) {
+      const why = databaseNameProblem(r.kind, r.database);
+      if (why) ctx.addIssue({ code: 'custom', message: why, path: ['database'] });
+    }
+    for (const [i, d] of (r.databases ?? []).entries()) {
+      const why = databaseNameProblem(r.kind, d);
+      if (why) ctx.addIssue({ code: 'custom', message: why, path: ['databases', i] });
+    }
+  }
   if (r.auth?.allow_cleartext && r.tls?.mode === 'disable') {
     ctx.addIssue({ code: 'custom', message: 'a clear-text password is only ever sent over TLS, and tls.mode is disable; remove allow_cleartext or turn TLS on', path: ['auth', 'allow_cleartext'] });
   }
@@ -94,7 +125,24 @@ export const resourceSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', message: `the default database "${r.database}" is not in databases (${list.join(', ')}); add it there or remove database`, path: ['database'] });
   }
   if (r.kind !== 'postgres' && r.kind !== 'mysql') ctx.addIssue({ code: 'custom', message: `a ${r.kind} resource has no databases`, path: ['databases'] });
+}).transform((r) => {
+  // One spelling per kind downstream: a mysql resource's per-grant credential is a user, whichever word was written.
+  if (!r.credential) return r;
+  const mode = r.credential.mode === 'injected' ? 'injected' : r.kind === 'mysql' ? 'per_grant_user' : (r.credential.mode ?? 'per_grant_role');
+  return { ...r, credential: { ...r.credential, mode } };
 });
+
+function mysqlResourceProblems(r: { address: string; database?: string; databases?: string[] }, ctx: z.RefinementCtx): void {
+  const m = HOST_PORT.exec(r.address);
+  const port = m?.[3] === undefined ? 3306 : Number(m[3]);
+  if (!m || port < 1 || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `"${r.address}" is not host[:port] (the port defaults to 3306; write [v6-address]:port for IPv6)`, path: ['address'] });
+  }
+  // MySQL has no default schema to fall back on, as PostgreSQL has its "postgres" database.
+  if (r.database === undefined && r.databases === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'a mysql resource names the schema(s) it covers: database: <schema>, or databases: [<schema>, …]', path: ['database'] });
+  }
+}
 
 const subjectSelector = z.strictObject({
   groups: z.array(name).default([]),

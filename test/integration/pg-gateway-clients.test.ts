@@ -131,7 +131,7 @@ test('audit: session.start, one statement event per statement with rows and fing
   const sid = start.details!.session_id;
   assert.deepEqual({ ...start, details: { ...start.details, session_id: 'x' } }, {
     actor: 'alice', action: 'session.start', target: 'rw', source: '127.0.0.1',
-    details: { session_id: 'x', grant_id: 'grt_rw', resource: 'rw', role: 'read', source: '127.0.0.1', database: rig.db.name, application_name: 'audit-check', gateway_instance: null, token_id: 'tok_alice' },
+    details: { session_id: 'x', protocol: 'postgres', grant_id: 'grt_rw', resource: 'rw', role: 'read', source: '127.0.0.1', database: rig.db.name, application_name: 'audit-check', gateway_instance: null, token_id: 'tok_alice' },
   });
   const statements = mine.filter((e) => e.action === 'statement' && e.details?.session_id === sid);
   assert.equal(statements.length, 2);

@@ -274,6 +274,9 @@ test('examples/airlock.yaml loads', () => {
   assert.deepEqual(demo?.credential?.password, { env: 'AIRLOCK_DEMO_PG_PASSWORD' });
   assert.equal(demo?.credential?.username, 'airlock_admin');
   assert.ok(policy.resources.some((r) => r.kind === 'ssh'));
+  const shop = policy.resource('shop-db')!;
+  assert.deepEqual([shop.kind, shop.credential?.mode, shop.databases], ['mysql', 'per_grant_user', ['shop', 'shop_archive']]);
+  assert.deepEqual(policy.rolesFor(shop).map((r) => r.name), ['shop-read', 'prod-admin']);
   const read = policy.role('read')!;
   assert.equal(read.privileges.sql, 'read');
   assert.ok(policy.roleCovers(read, demo!));

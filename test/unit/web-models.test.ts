@@ -2,7 +2,7 @@
 // and the URLs and page routes built in one place.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeChange, makeChainStatus, makeGrant, makePolicyView, makePostgresGateway, makeRequest, makeResource, makeSessionSummary, makeStatement } from '../../web/src/api/models.js';
+import { makeChange, makeChainStatus, makeGateways, makeGrant, makePolicyView, makePostgresGateway, makeRequest, makeResource, makeSessionSummary, makeStatement } from '../../web/src/api/models.js';
 import { api, page, routeOf } from '../../web/src/api/urls.js';
 
 const wireRequest = {
@@ -70,6 +70,8 @@ test('resources, sessions, statements, chain status, changes and the gateway', (
   assert.equal(makeChange({ kind: 'grant', id: 'grt_1', event: 'expired', status: 'expired', principal: 'alice' })!.status, 'expired');
   assert.deepEqual(makePostgresGateway({ postgres: { host: '127.0.0.1', port: 6432, ca: 'PEM' } }), { host: '127.0.0.1', port: 6432 });
   assert.equal(makePostgresGateway({ postgres: null }), null);
+  assert.deepEqual(makeGateways({ postgres: { host: 'a', port: 6432, ca: 'PEM' }, mysql: { host: 'b', port: 3307, ca: 'PEM' }, listeners: [] }), { postgres: { host: 'a', port: 6432 }, mysql: { host: 'b', port: 3307 } });
+  assert.deepEqual(makeGateways({ postgres: null }), { postgres: null, mysql: null }, 'a server without the MySQL gateway');
 });
 
 test('the policy view says how a credential works, never what it is', () => {

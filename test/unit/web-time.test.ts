@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { countdown, formatDuration, formatMs, formatTime, isWorkingHours, parseDuration, relative } from '../../web/src/lib/time.js';
 import { riskHints } from '../../web/src/lib/risk.js';
-import { connectionInfo } from '../../web/src/lib/connect.js';
+import { clientLine, connectionInfo } from '../../web/src/lib/connect.js';
 import { checkRequestForm } from '../../web/src/lib/request-rules.js';
 import { makeResource } from '../../web/src/api/models.js';
 
@@ -59,6 +59,20 @@ test('the psql line and the CLI command hold no secret and quote what needs quot
   const odd = connectionInfo({ host: 'gw.example.com', port: 5432 }, "o'brien", 'db one');
   assert.equal(odd.psql, `psql "host=gw.example.com port=5432 user='o\\'brien' dbname='db one' sslmode=verify-full sslrootcert=airlock-ca.crt"`);
   assert.equal(odd.command, "airlock connect 'db one' --exec psql");
+});
+
+test('a mysql resource gets a mariadb line (password from MYSQL_PWD, certificate checked); each kind only its own gateway', () => {
+  const both = { postgres: { host: '127.0.0.1', port: 6432 }, mysql: { host: '127.0.0.1', port: 3307 } };
+  assert.deepEqual(clientLine(both, 'mysql', 'alice', 'shop-db'), {
+    client: 'mariadb', testId: 'mysql-command', command: 'airlock connect shop-db --exec mariadb',
+    line: 'mariadb -h 127.0.0.1 -P 3307 -u alice --ssl-ca=airlock-ca.crt --ssl-verify-server-cert shop-db',
+  });
+  assert.equal(clientLine(both, 'postgres', 'alice', 'orders')!.line, connectionInfo(both.postgres, 'alice', 'orders').psql);
+  assert.equal(clientLine({ postgres: both.postgres, mysql: null }, 'mysql', 'alice', 'shop-db'), null, 'no MySQL gateway: no line');
+  assert.equal(clientLine({ postgres: null, mysql: both.mysql }, 'postgres', 'alice', 'orders'), null);
+  assert.equal(clientLine(both, 'ssh', 'alice', 'bastion'), null);
+  assert.equal(clientLine({ postgres: null, mysql: { host: 'localhost', port: 3307 } }, 'mysql', 'alice', 'shop-db')!.line, 'mariadb -h localhost -P 3307 --protocol=TCP -u alice --ssl-ca=airlock-ca.crt --ssl-verify-server-cert shop-db', '"localhost" would mean the local socket');
+  assert.equal(clientLine(both, 'mysql', "o'brien", 'db one')!.line, "mariadb -h 127.0.0.1 -P 3307 -u 'o'\\''brien' --ssl-ca=airlock-ca.crt --ssl-verify-server-cert 'db one'");
 });
 
 test('the request form checks what the server will, next to each field', () => {

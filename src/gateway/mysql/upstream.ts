@@ -135,8 +135,11 @@ export async function openUpstream(login: UpstreamLogin, o: UpstreamOptions): Pr
     const nonce = Buffer.concat([part1, part2]).subarray(0, 20);
     const serverPlugin = off < hello.length ? readCString(hello, off).value.toString('latin1') : NATIVE;
 
-    const wantTls = login.security.mode !== 'disable' && login.security.tls !== null;
-    const mustTls = wantTls && login.security.mode !== 'prefer';
+    // A login without a TLS setting (MySQL resources have no `tls` in the policy yet): TLS when the server offers
+    // it, without verifying its certificate; never refused for lack of it.
+    const security = login.security ?? { mode: 'prefer' as const, tls: { host: login.host, rejectUnauthorized: false, minVersion: 'TLSv1.2' as const } };
+    const wantTls = security.mode !== 'disable' && security.tls !== null;
+    const mustTls = wantTls && security.mode !== 'prefer';
     const useTls = wantTls && (serverCaps & CAP.SSL) !== 0;
     if (mustTls && !useTls) throw new UpstreamLoginError('the database server does not offer TLS, which the resource requires (tls.mode in the policy)');
     const caps =
@@ -149,7 +152,7 @@ export async function openUpstream(login: UpstreamLogin, o: UpstreamOptions): Pr
     if (useTls) {
       wire.send(fixed);
       wire.detach();
-      const secure = tlsConnect({ ...login.security.tls!, socket: raw });
+      const secure = tlsConnect({ ...security.tls!, socket: raw });
       await new Promise<void>((resolve, reject) => {
         secure.once('secureConnect', resolve);
         secure.once('error', (e) => reject(new UpstreamLoginError(`the TLS handshake with the database server failed: ${e.message}`)));

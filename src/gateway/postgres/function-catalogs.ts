@@ -17,8 +17,10 @@ export function makeFunctionCatalogs(now: () => number = Date.now): FunctionCata
 
   async function load(login: UpstreamLogin): Promise<FunctionCatalog> {
     // The same TLS and password rules as the session's own upstream login (src/credentials/pg-upstream-security.ts).
-    const conn = pgAdminConnection(login.security, login.host, login.port);
-    const ssl = login.security.mode === 'prefer' && !(await serverOffersTls(login.host, login.port)) ? false : conn.ssl;
+    const security = login.security;
+    if (!security) throw new Error('a PostgreSQL upstream login came without its TLS settings');
+    const conn = pgAdminConnection(security, login.host, login.port);
+    const ssl = security.mode === 'prefer' && !(await serverOffersTls(login.host, login.port)) ? false : conn.ssl;
     const client = new conn.Client({
       host: login.host, port: login.port, database: login.database, user: login.user, password: login.password,
       ssl, enableChannelBinding: ssl !== false, connectionTimeoutMillis: 10_000, application_name: 'airlock-catalog',

@@ -3,11 +3,11 @@
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { isAirlockError, type AirlockError, type ErrorCode } from '../../domain/errors.js';
-import { newId } from '../../domain/ids.js';
 import { isLoopback } from '../../domain/addresses.js';
 import type { Principal } from '../../domain/model.js';
 import type { FunctionCatalog, Inspector } from '../../inspect/index.js';
 import type { GatewayDeps, SessionPlan } from '../types.js';
+import { openSession, recordRefusal, type GatewaySession, type LoginToken } from '../core/session-lifecycle.js';
 import { ClientChannel, ClientGone } from './client-channel.js';
 import { AUTH_OK, B, F, ProtocolError, backendKeyData, errorResponse, negotiateProtocolVersion, readyForQuery } from './protocol.js';
 import { Relay, type StatementRecord } from './relay.js';
@@ -66,7 +66,7 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
     if (!req) return;
     const login = await authenticate(ctx, channel, req);
     principal = login.principal;
-    const plan = await ctx.deps.access.planSession(principal, req.resource, req.database);
+    const plan = await ctx.deps.access.planSession(principal, req.resource, req.database, 'postgres');
     const catalog = await sessionCatalog(ctx, plan, req);
     const upstream = await openPlanUpstream(plan, req);
     clearTimeout(timer);
@@ -78,14 +78,7 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
     if (timedOut) return; // refused (and counted) by the timer already; what failed after is its consequence
     const refusal = toRefusal(err, ctx);
     refuse(channel, refusal);
-    ctx.deps.metrics?.sessionRefused(refusal.airlock);
-    if (principal && req) {
-      await ctx.deps.audit
-        .append({ actor: principal.name, action: 'session.refused', target: req.resource, source, details: { protocol: 'postgres', code: refusal.sqlstate, airlock_code: refusal.airlock, reason: refusal.message } })
-        .catch((e: unknown) => ctx.deps.log.error({ err: String(e) }, 'postgres gateway: could not audit a refused session'));
-    } else {
-      ctx.deps.log.info({ source, reason: refusal.message }, 'postgres gateway: connection refused');
-    }
+    await recordRefusal(ctx.deps, { protocol: 'postgres', principal: principal?.name ?? null, resource: req?.resource ?? null, source, code: refusal.sqlstate, airlock_code: refusal.airlock, reason: refusal.message });
   } finally {
     clearTimeout(timer);
   }
@@ -169,11 +162,6 @@ async function authenticate(ctx: SessionContext, channel: ClientChannel, req: St
   return { principal, token: { id: outcome.token_id, expires_at: key?.expires_at ?? null } };
 }
 
-interface LoginToken {
-  id: string;
-  expires_at: string | null;
-}
-
 /**
  * Statements are judged against the database's own objects (read-only guardrails, and whether a statement may run
  * before its audit event commits), so the catalog is read before the session opens; if it cannot be read the session
@@ -235,19 +223,13 @@ interface Opened {
 }
 
 async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened): Promise<void> {
-  const { deps } = ctx;
   const { plan, upstream, req, source } = o;
-  const id = newId('ses');
-  const started = Date.now();
-  const info = { id, protocol: 'postgres', principal: plan.principal.name, resource: plan.resource.name, role: plan.role.name, grant_id: plan.grant.id, started_at: new Date(started).toISOString(), source, statements: 0, token_id: o.token.id, token_expires_at: o.token.expires_at };
-  const audit = (action: string, details: Record<string, unknown>) => deps.audit.append({ actor: info.principal, action, target: info.resource, source, details: { session_id: id, ...details } });
-
+  let session: GatewaySession;
   try {
-    await audit('session.start', { grant_id: info.grant_id, resource: info.resource, database: plan.upstream.database, role: info.role, source, application_name: req.application_name, gateway_instance: deps.instance ?? null, token_id: o.token.id });
+    session = await openSession(ctx.deps, { protocol: 'postgres', plan, source, token: o.token, application_name: req.application_name });
   } catch (err) {
     upstream.socket.destroy();
-    deps.log.error({ err: String(err) }, 'postgres gateway: could not audit a session start');
-    throw new Refusal('58000', 'the audit log is unavailable, so no session can be opened; try again shortly', 'AIRLOCK_AUDIT_UNAVAILABLE');
+    throw err;
   }
 
   const cancelUpstream = () => sendCancel(plan.upstream, upstream.pid, upstream.secret);
@@ -255,7 +237,6 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   const { socket, reader, queued } = channel.release();
   reader.maxMessageBytes = ctx.maxMessageBytes;
   let endReason = '';
-  let unregister: () => void = () => {};
   const ended = new Promise<void>((resolve) => {
     const relay = new Relay({
       readOnly: plan.read_only || plan.guardrails.read_only,
@@ -269,54 +250,29 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       maxRows: plan.guardrails.max_rows ?? null,
       maxMessageBytes: ctx.maxMessageBytes,
       cancelUpstream,
-      onStatement(r: StatementRecord) {
-        info.statements++;
-        deps.metrics?.statement(r.decision, r.rule, r.duration_ms);
-        const details = { session_id: id, grant_id: info.grant_id, text: r.text, fingerprint: r.fingerprint, decision: r.decision, rule: r.rule, rows: r.rows, duration_ms: r.duration_ms, error: r.error, statement_no: r.logged };
-        deps.audit.appendLazy({ actor: info.principal, action: 'statement', target: info.resource, source, details }, auditFailed);
-      },
+      onStatement: (r: StatementRecord) => session.recordStatement(r),
       // A session that may write: each statement's statement.start is in the log before the database sees it; its
       // `statement` event follows on completion, as in a read-only session (docs/postgres-gateway.md, "Audit events").
-      logBeforeForward: plan.read_only
-        ? null
-        : (run) => {
-          const details = { session_id: id, grant_id: info.grant_id, statement_no: run.logged, text: run.text, fingerprint: run.fingerprint };
-          return deps.audit.append({ actor: info.principal, action: 'statement.start', target: info.resource, source, details }, { urgent: true });
-        },
+      logBeforeForward: plan.read_only ? null : (run) => session.logBeforeForward(run),
       onEnd(reason: string) {
         endReason = reason;
         resolve();
       },
-      log: deps.log,
-      bytes: deps.metrics?.bytes,
+      log: ctx.deps.log,
+      bytes: ctx.deps.metrics?.bytes,
     });
-    let auditFailedOnce = false;
-    const auditFailed = (err: unknown) => {
-      if (auditFailedOnce) return;
-      auditFailedOnce = true;
-      deps.log.error({ err: String(err), session_id: id }, 'postgres gateway: could not audit a statement; ending the session');
-      relay.kill('the audit log is unavailable, so the session was ended', '58000');
-    };
-    // Read when sessions are listed, so a long first statement shows as running instead of as nothing.
-    Object.defineProperty(info, 'statements_running', { enumerable: true, get: () => relay.statementsRunning });
     const kill = (reason: string) => relay.kill(reason);
-    unregister = deps.sessions.register({ info, kill });
-    deps.metrics?.sessionStarted();
+    session.registered({ kill, auditLost: (reason) => relay.kill(reason, '58000'), running: () => relay.statementsRunning });
     ctx.live.set(o.tcp, kill);
     for (const m of upstream.greeting) socket.write(m);
     socket.write(backendKeyData(key.pid, key.secret));
     socket.write(readyForQuery(upstream.txStatus));
     relay.start();
   });
-  deps.log.info({ session_id: id, principal: info.principal, resource: info.resource, role: info.role, source }, 'postgres session started');
   await ended;
-  unregister();
   ctx.live.delete(o.tcp);
   ctx.cancelKeys.release(key.pid);
-  deps.log.info({ session_id: id, reason: endReason, statements: info.statements }, 'postgres session ended');
-  await audit('session.end', { reason: endReason, statements: info.statements, duration_ms: Date.now() - started }).catch((err: unknown) =>
-    deps.log.error({ err: String(err), session_id: id }, 'postgres gateway: could not audit a session end'),
-  );
+  await session.end(endReason);
 }
 
 function toRefusal(err: unknown, ctx: SessionContext): Refusal {
@@ -339,6 +295,8 @@ export function sqlstateOf(err: AirlockError): string {
       return '3D000';
     case 'AIRLOCK_INTERNAL':
       return 'XX000';
+    case 'AIRLOCK_AUDIT_UNAVAILABLE':
+      return '58000';
   }
   return err.kind === 'auth' ? '28000' : '42501';
 }

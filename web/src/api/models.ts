@@ -225,6 +225,14 @@ export interface PostgresGateway {
   port: number;
 }
 
+/** Where each protocol's gateway listens; null when the server runs none for it. */
+export interface Gateways {
+  postgres: GatewayListener | null;
+  mysql: GatewayListener | null;
+}
+
+export type GatewayListener = PostgresGateway;
+
 /** An SSE change: what the live parts of the console listen for. */
 export interface Change {
   kind: 'request' | 'grant' | 'lock' | 'session' | 'policy';
@@ -409,9 +417,18 @@ export function makeExplanation(json: unknown): Explanation {
   };
 }
 
+function makeListener(json: unknown): GatewayListener | null {
+  const l = obj(json);
+  return typeof l.host === 'string' && typeof l.port === 'number' ? { host: l.host, port: l.port } : null;
+}
+
 export function makePostgresGateway(json: unknown): PostgresGateway | null {
-  const pg = obj(obj(json).postgres);
-  return typeof pg.host === 'string' && typeof pg.port === 'number' ? { host: pg.host, port: pg.port } : null;
+  return makeListener(obj(json).postgres);
+}
+
+/** GET /gateways; a server from before the MySQL gateway has no `mysql` key, which reads as none. */
+export function makeGateways(json: unknown): Gateways {
+  return { postgres: makeListener(obj(json).postgres), mysql: makeListener(obj(json).mysql) };
 }
 
 const CHANGE_KINDS = ['request', 'grant', 'lock', 'session', 'policy'] as const;

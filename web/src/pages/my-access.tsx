@@ -2,11 +2,11 @@
 // the resources and roles I may request with their limits.
 import { useEffect, useState } from 'react';
 import { getJson, postJson } from '../api/client.js';
-import { makeGrant, makePostgresGateway, makeRequest, makeResource, type AccessRequest, type Grant, type PostgresGateway, type Resource } from '../api/models.js';
+import { makeGateways, makeGrant, makeRequest, makeResource, type AccessRequest, type Gateways, type Grant, type Resource } from '../api/models.js';
 import { api, page } from '../api/urls.js';
 import { Badge, CopyLine, Countdown, DataTable, Empty, ErrorNote, Field, Link, Loaded, Section, StatusBadge, Time, useAction } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
-import { CA_FILE, connectionInfo } from '../lib/connect.js';
+import { CA_FILE, clientLine } from '../lib/connect.js';
 import { formatDuration } from '../lib/time.js';
 import { useViewer } from '../viewer.js';
 import { RequestForm, type FormPreset } from './request-form.js';
@@ -18,7 +18,7 @@ export function MyAccess() {
   const resources = useLoad((signal) => getJson(api.resources(), list('resources', makeResource), { signal }), [], { live: ['policy'] });
   const grants = useLoad((signal) => getJson(api.grants({ active: true, principal: me.name }), list('grants', makeGrant), { signal }), [me.name], { live: ['grant', 'lock'] });
   const requests = useLoad((signal) => getJson(api.requests('mine'), list('requests', makeRequest), { signal }), [], { live: ['request', 'grant'] });
-  const gateway = useLoad((signal) => getJson(api.gateways(), makePostgresGateway, { signal }), []);
+  const gateway = useLoad((signal) => getJson(api.gateways(), makeGateways, { signal }), []);
   const [preset, setPreset] = useState<FormPreset | null>(null);
   const [sent, setSent] = useState<AccessRequest | null>(null);
   const now = useNow(1000);
@@ -113,13 +113,13 @@ function SentNotice(props: { sent: AccessRequest }) {
   );
 }
 
-function GrantCard(props: { grant: Grant; now: Date; gateway: PostgresGateway | null; kind: string | undefined; onExtend: () => void }) {
+function GrantCard(props: { grant: Grant; now: Date; gateway: Gateways | null; kind: string | undefined; onExtend: () => void }) {
   const { grant: g } = props;
   const { me } = useViewer();
   const [revoking, setRevoking] = useState(false);
   const [why, setWhy] = useState('');
   const revoke = useAction(() => postJson(api.revoke(g.id), { reason: why.trim() || 'done' }, makeGrant));
-  const conn = props.gateway && (props.kind === undefined || props.kind === 'postgres') ? connectionInfo(props.gateway, me.name, g.resource) : null;
+  const conn = props.gateway ? clientLine(props.gateway, props.kind, me.name, g.resource) : null;
   return (
     <li className="card grant" data-testid="grant" data-grant-id={g.id}>
       <div className="card-head">
@@ -139,10 +139,17 @@ function GrantCard(props: { grant: Grant; now: Date; gateway: PostgresGateway | 
       </p>
       {conn ? (
         <div className="connect">
-          <CopyLine label="psql" text={conn.psql} testId="psql-string" />
+          <CopyLine label={conn.client} text={conn.line} testId={conn.testId} />
           <CopyLine label="Airlock CLI" text={conn.command} testId="connect-command" />
           <p className="hint">
-            The password is one of your Airlock access tokens (the CLI makes one that lasts as long as this grant). Save the gateway's CA certificate next to where you run psql:{' '}
+            {conn.client === 'mariadb' ? (
+              <>
+                The password is one of your Airlock access tokens (the CLI makes one that lasts as long as this grant); put it in the <code>MYSQL_PWD</code> environment variable, never on the command line. The same line works with <code>mysql</code> from MariaDB; Oracle MySQL 8 takes <code>--ssl-mode=VERIFY_IDENTITY</code> instead of <code>--ssl-verify-server-cert</code>.{' '}
+              </>
+            ) : (
+              'The password is one of your Airlock access tokens (the CLI makes one that lasts as long as this grant). '
+            )}
+            Save the gateway's CA certificate next to where you run {conn.client}:{' '}
             <a href={api.gatewayCa()} download={CA_FILE}>
               download {CA_FILE}
             </a>

@@ -122,7 +122,7 @@ export function PolicyRender(props: { policy: PolicyView }) {
               )) }
             </td>
             <td data-label="Credential" className="small">
-              {r.credentialMode === 'injected' ? 'stored secret, injected by Airlock' : r.credentialMode ? 'a database role per grant' : 'none'}
+              {r.credentialMode === 'injected' ? 'stored secret, injected by Airlock' : r.credentialMode === 'per_grant_user' ? 'a database user per grant' : r.credentialMode ? 'a database role per grant' : 'none'}
             </td>
           </tr>
         ))}

@@ -1,13 +1,29 @@
-// The gateways' view of access: token checks and the once-per-session decision (grant, role, guardrails, upstream).
-import { AirlockError } from '../domain/errors.js';
-import type { Access } from '../access/access.js';
-import { findLock, describeLock } from '../access/locks.js';
-import { explain } from '../policy/explain.js';
-import { defaultGuardrails, type GuardrailConfig } from '../inspect/index.js';
-import type { RoleDef } from '../policy/schema.js';
-import { coveredDatabase, coveredDatabases } from '../policy/databases.js';
-import type { GatewayAccess, SessionPlan } from './types.js';
-import type { PgCredentials } from './pg-credentials.js';
+// The gateways' view of access, for every front-end: token checks and the once-per-session decision (resource of the
+// listener's kind, grant, locks, role, guardrails, database, and the upstream login from that kind's credential provider).
+import { AirlockError } from '../../domain/errors.js';
+import type { Access } from '../../access/access.js';
+import { findLock, describeLock } from '../../access/locks.js';
+import { explain } from '../../policy/explain.js';
+import { defaultGuardrails, type GuardrailConfig } from '../../inspect/index.js';
+import type { ResourceDef, RoleDef } from '../../policy/schema.js';
+import { coveredDatabase, coveredDatabases } from '../../policy/databases.js';
+import type { GatewayAccess, SessionPlan } from '../types.js';
+import type { CredentialProvider, CredentialProviders } from '../../credentials/provider.js';
+import type { GatewayProtocol } from './session-lifecycle.js';
+
+/** The resource kind each front-end serves, and how its users name the listener in a refusal. */
+const SERVES: Record<GatewayProtocol, { kind: ResourceDef['kind']; listener: string }> = {
+  postgres: { kind: 'postgres', listener: 'the PostgreSQL listener (airlock connect <resource> shows how)' },
+  mysql: { kind: 'mysql', listener: 'the MySQL listener (airlock connect <resource> shows how)' },
+  ssh: { kind: 'ssh', listener: 'the SSH listener' },
+  exec: { kind: 'exec', listener: 'airlock exec' },
+};
+
+/** Which front-end serves a resource kind (null: none yet, e.g. http). */
+function protocolFor(kind: ResourceDef['kind']): GatewayProtocol | null {
+  for (const [p, s] of Object.entries(SERVES)) if (s.kind === kind) return p as GatewayProtocol;
+  return null;
+}
 
 export function guardrailsFor(role: RoleDef): GuardrailConfig {
   const g = role.guardrails;
@@ -22,8 +38,13 @@ export function guardrailsFor(role: RoleDef): GuardrailConfig {
   };
 }
 
-export function makeGatewayAccess(deps: { access: Access; credentials: PgCredentials }): GatewayAccess {
+export function makeGatewayAccess(deps: {
+  access: Access;
+  /** The upstream login's provider by resource kind (a record, or a lookup). */
+  credentials: CredentialProviders | ((kind: ResourceDef['kind']) => CredentialProvider | undefined);
+}): GatewayAccess {
   const { access } = deps;
+  const providerFor = typeof deps.credentials === 'function' ? deps.credentials : (kind: ResourceDef['kind']) => (deps.credentials as CredentialProviders)[kind];
   return {
     scramCredentials: (name) => access.tokens.scramCredentials(name),
     mysqlNativeCredentials: (name) => access.tokens.mysqlNativeCredentials(name),
@@ -46,13 +67,23 @@ export function makeGatewayAccess(deps: { access: Access; credentials: PgCredent
       const policy = access.policy();
       const resource = policy.resource(resourceName);
       if (!resource) throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `there is no resource named "${resourceName}"; list them with: airlock resources`);
-      if (resource.kind !== protocol) {
-        const want = protocol === 'mysql' ? 'a MySQL/MariaDB database' : 'a PostgreSQL database';
-        throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `"${resourceName}" is a ${resource.kind} resource, not ${want}; connect to it through its own gateway (airlock connect ${resourceName})`);
+      const serves = SERVES[protocol];
+      if (resource.kind !== serves.kind) {
+        const other = protocolFor(resource.kind);
+        const where = other ? `connect to ${SERVES[other].listener}` : 'this gateway does not serve that kind yet';
+        throw new AirlockError('AIRLOCK_UNKNOWN_RESOURCE', `"${resourceName}" is a ${resource.kind} resource, not a ${kindName(serves.kind)}; ${where}`, { resource: resourceName, kind: resource.kind });
       }
+      const provider = providerFor(resource.kind);
+      if (!provider) throw new AirlockError('AIRLOCK_INTERNAL', `no upstream credential provider for ${resource.kind} resources is configured`);
       const grant = await access.grants.activeFor(principal.name, resource.name);
       if (!grant) {
-        const roles = explain(policy, principal.name, resource.name).entries.filter((e) => e.allowed);
+        const entries = explain(policy, principal.name, resource.name).entries;
+        // A lock ends the grants it covers: say so, rather than suggest a request the lock would refuse too.
+        for (const role of entries.length ? entries.map((e) => e.role) : ['']) {
+          const lock = await findLock(access.store.db, { principal: principal.name, resource: resource.name, role });
+          if (lock) throw new AirlockError('AIRLOCK_LOCKED', `${describeLock(lock)}`);
+        }
+        const roles = entries.filter((e) => e.allowed);
         const role = roles[0];
         const hint = role ? `request one: airlock request ${resource.name} --role ${role.role} --for ${role.max_duration_seconds >= 3600 ? '1h' : role.max_duration} --reason "…"` : 'no role lets you request it; ask an admin';
         throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${resource.name} — ${hint}`);
@@ -81,8 +112,12 @@ export function makeGatewayAccess(deps: { access: Access; credentials: PgCredent
           { resource: resource.name, database, allowed },
         );
       }
-      const upstream = await deps.credentials.upstreamFor(grant, resource, db);
+      const upstream = await provider.upstreamFor(grant, resource, db);
       return { principal, grant, resource, role, upstream, guardrails: guardrailsFor(role), read_only: role.privileges.sql === 'read' };
     },
   };
+}
+
+function kindName(kind: ResourceDef['kind']): string {
+  return kind === 'postgres' ? 'PostgreSQL database' : kind === 'mysql' ? 'MySQL database' : `${kind} resource`;
 }

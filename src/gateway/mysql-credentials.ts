@@ -1,0 +1,259 @@
+// Upstream logins for MySQL/MariaDB resources: per-grant users made when a grant starts and dropped when it ends
+// (kept encrypted in the store meanwhile, ended by the server's own event if Airlock is down), or the injected secret.
+import { join } from 'node:path';
+import type { Grant } from '../domain/model.js';
+import { AirlockError } from '../domain/errors.js';
+import type { Access } from '../access/access.js';
+import type { ResourceDef, RoleDef } from '../policy/schema.js';
+import { makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type MysqlUserEvent, type ServerExpiry } from '../credentials/mysql-grant-users.js';
+import { SQL_PRIVILEGES, quoteMysqlIdent } from '../credentials/mysql-sql.js';
+import { resolveSecret } from '../credentials/secret-ref.js';
+import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
+import { dropRetryDelayMs, splitAddress, type PendingDrop } from './pg-credentials.js';
+import { withFields, type Log } from '../domain/log.js';
+
+export interface MysqlUpstreamLogin {
+  host: string;
+  port: number;
+  /** The schema the session opens; '' when the resource names none. */
+  database: string;
+  user: string;
+  /** Never logged, never sent to the client. */
+  password: string;
+}
+
+/** The schemas a MySQL resource covers, its default first: `database`, then the rest of `databases`. */
+export function mysqlSchemas(resource: Pick<ResourceDef, 'database' | 'databases'>): string[] {
+  const first = resource.database ?? resource.databases?.[0];
+  return first === undefined ? [] : [first, ...(resource.databases ?? []).filter((d) => d !== first)];
+}
+
+/**
+ * What a role's privileges mean for a per-grant MySQL user on these schemas: explicit `grants` as written, or else
+ * read → SELECT, SHOW VIEW; write → those plus INSERT, UPDATE, DELETE; admin → ALL PRIVILEGES, on each schema.
+ * (`member_of` names PostgreSQL roles and means nothing here.)
+ */
+export function mysqlPrivilegesFor(role: RoleDef, schemas: readonly string[]): MysqlPrivileges {
+  const p = role.privileges;
+  const readOnly = p.sql === 'read';
+  const grants = p.grants ?? schemas.map((s) => `${SQL_PRIVILEGES[p.sql]} ON ${quoteMysqlIdent(s)}.*`);
+  return { read_only: readOnly, grants };
+}
+
+/** Whether a MySQL resource gets a user per grant: `per_grant_role` (the default) and `per_grant_user` both say so. */
+export function isPerGrantMysql(r: ResourceDef | undefined): r is ResourceDef {
+  const mode = r?.credential?.mode as string | undefined;
+  return r?.kind === 'mysql' && (mode === 'per_grant_role' || mode === 'per_grant_user');
+}
+
+export function makeMysqlCredentials(deps: {
+  access: Access;
+  dataDir: string;
+  /** This deployment's id: in the marker role and each user's event comment, so it never touches another Airlock's users. */
+  deploymentId?: string;
+  log: Log;
+  /** The host part of every account made (where the gateway connects from); default, as the server sees the admin connection. */
+  userHost?: string;
+}) {
+  const { access, log } = deps;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let closed = false;
+  const key = loadKey({ keyFile: join(deps.dataDir, 'secret.key') });
+  const managers = new Map<string, MysqlGrantUsers>();
+
+  function injected(resource: ResourceDef): { user: string; password: string } {
+    if (!resource.credential) throw new AirlockError('AIRLOCK_BAD_INPUT', `Resource "${resource.name}" has no upstream credential in the policy; an admin must add one.`);
+    return { user: resource.credential.username, password: resolveSecret(resource.credential.password) };
+  }
+
+  function managerFor(resource: ResourceDef): MysqlGrantUsers {
+    const { host, port } = splitAddress(resource.address, 3306);
+    const admin = injected(resource);
+    const id = JSON.stringify([resource.name, host, port, admin.user, admin.password]);
+    let m = managers.get(id);
+    if (!m) {
+      const name = resource.name;
+      m = makeMysqlGrantUsers({
+        host,
+        port,
+        user: admin.user,
+        password: admin.password,
+        clock: access.clock,
+        deploymentId: deps.deploymentId,
+        userHost: deps.userHost,
+        log: withFields(log, { resource: name }),
+        onEvent: (e) => recordEvent(name, e),
+      });
+      managers.set(id, m);
+    }
+    return m;
+  }
+
+  async function createFor(grant: Grant): Promise<{ username: string; password: string } | undefined> {
+    const policy = access.policy();
+    const resource = policy.resource(grant.resource);
+    const role = policy.role(grant.role);
+    if (!isPerGrantMysql(resource) || !role) return undefined;
+    if (closed) throw new AirlockError('AIRLOCK_NOT_READY', 'Airlock is stopping; no database user is made now.');
+    const schemas = mysqlSchemas(resource);
+    const creds = await managerFor(resource).create({ grantId: grant.id, principal: grant.principal, expiresAt: new Date(grant.expires_at), schemas, privileges: mysqlPrivilegesFor(role, schemas) });
+    await access.store.db
+      .insertInto('grant_credentials')
+      .values({ grant_id: grant.id, resource: resource.name, username: creds.username, secret: encrypt(key, creds.password, grant.id), created_at: access.clock.now().toISOString(), dropped_at: null })
+      .execute();
+    return creds;
+  }
+
+  /** The audit record of each user made or removed, and the store's record of a drop that failed (retried with back-off). */
+  async function recordEvent(resource: string, e: MysqlUserEvent): Promise<void> {
+    const now = access.clock.now();
+    const db = access.store.db;
+    if (e.kind === 'created') {
+      await access.audit.append({ actor: 'airlock', action: 'credential.created', target: resource, details: { grant_id: e.grantId, role: e.role, databases: e.databases, valid_until: e.validUntil, expiry_event: e.expiryEvent } });
+      return;
+    }
+    if (e.kind === 'dropped') {
+      await db.updateTable('grant_credentials').set({ dropped_at: now.toISOString(), next_drop_at: null }).where('resource', '=', resource).where('username', '=', e.role).where('dropped_at', 'is', null).execute();
+      await access.audit.append({ actor: 'airlock', action: 'credential.dropped', target: resource, details: { grant_id: e.grantId, role: e.role, reason: e.reason ?? null, sessions_ended: e.terminated } });
+      return;
+    }
+    const row = await db.selectFrom('grant_credentials').select(['drop_attempts']).where('resource', '=', resource).where('username', '=', e.role).where('dropped_at', 'is', null).executeTakeFirst();
+    const attempts = (row?.drop_attempts ?? 0) + 1;
+    const next = row ? new Date(now.getTime() + dropRetryDelayMs(attempts)).toISOString() : null;
+    if (row) await db.updateTable('grant_credentials').set({ drop_attempts: attempts, drop_error: e.error, next_drop_at: next }).where('resource', '=', resource).where('username', '=', e.role).where('dropped_at', 'is', null).execute();
+    await access.audit.append({ actor: 'airlock', action: 'credential.drop_failed', target: resource, details: { grant_id: e.grantId, role: e.role, reason: e.reason ?? null, attempt: attempts, error: e.error, next_attempt_at: next } });
+    log.error({ resource, grant_id: e.grantId, role: e.role, attempt: attempts, next_attempt_at: next, err: e.error }, 'could not drop a per-grant database user; its expiry event still ends it on time where the event scheduler is on, and it will be tried again');
+    scheduleRetry();
+  }
+
+  async function dropFor(grant: Grant): Promise<void> {
+    const resource = access.policy().resource(grant.resource);
+    // Once closed (Airlock stopping), the grant's end is left to the server's event and the next start's cleanup.
+    if (closed) return;
+    const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
+    if (!row || row.dropped_at || !isPerGrantMysql(resource)) return;
+    const { dropped } = await managerFor(resource).dropNamed(row.username, grant.id, 'grant ended');
+    // Already gone (its event ran, another process, or by hand): nothing is pending any more.
+    if (!dropped) await access.store.db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString(), next_drop_at: null }).where('grant_id', '=', grant.id).where('dropped_at', 'is', null).execute();
+  }
+
+  /** The store's pending drops on MySQL resources only (the PostgreSQL provider handles its own rows). */
+  async function pendingDrops(): Promise<PendingDrop[]> {
+    const mysqlResources = access.policy().resources.filter((r) => r.kind === 'mysql').map((r) => r.name);
+    if (mysqlResources.length === 0) return [];
+    const rows = await access.store.db.selectFrom('grant_credentials').select(['grant_id', 'resource', 'username', 'drop_attempts', 'drop_error', 'next_drop_at'])
+      .where('dropped_at', 'is', null).where('next_drop_at', 'is not', null).where('resource', 'in', mysqlResources).orderBy('next_drop_at').execute();
+    return rows.map((r) => ({ grant_id: r.grant_id, resource: r.resource, username: r.username, attempts: r.drop_attempts, error: r.drop_error, next_attempt_at: r.next_drop_at }));
+  }
+
+  /** Tries every pending drop that is due; a failure reschedules itself through recordEvent. */
+  async function retryDue(): Promise<void> {
+    const now = access.clock.now().toISOString();
+    for (const p of await pendingDrops()) {
+      if (closed || (p.next_attempt_at && p.next_attempt_at > now)) continue;
+      const grant = await access.grants.get(p.grant_id);
+      if (!grant || grant.status === 'active') continue;
+      await dropFor(grant).catch(() => {});
+    }
+  }
+
+  function scheduleRetry(): void {
+    if (closed) return;
+    void pendingDrops().then((pending) => {
+      const first = pending[0]?.next_attempt_at;
+      if (closed || !first) return;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        void retryDue().catch((e) => log.warn({ err: (e as Error).message }, 'retrying per-grant user drops failed')).finally(scheduleRetry);
+      }, Math.max(0, Date.parse(first) - access.clock.now().getTime()));
+      retryTimer.unref?.();
+    }).catch((e) => log.warn({ err: (e as Error).message }, 'could not read the pending per-grant user drops'));
+  }
+
+  return {
+    /** Hooks the grant lifecycle: make the user when a grant starts, drop it when the grant ends. */
+    attach(): void {
+      access.grants.hooks.activated.push(async (g) => {
+        try {
+          await createFor(g);
+        } catch (e) {
+          log.error({ grant_id: g.id, resource: g.resource, err: (e as Error).message }, 'could not create the per-grant database user; it will be tried again at connect');
+        }
+      });
+      access.grants.hooks.ended.push(async ({ grant }) => {
+        try {
+          await dropFor(grant);
+        } catch (e) {
+          log.error({ grant_id: grant.id, resource: grant.resource, err: (e as Error).message }, 'could not drop the per-grant database user; it is retried, and its expiry event ends it where the event scheduler is on');
+        }
+      });
+    },
+
+    /** Users whose grant ended but whose drop failed: their last error and when the next attempt is due. */
+    pendingDrops,
+    retryDue,
+
+    /**
+     * Whether each per-grant MySQL resource's server ends users by itself (its event scheduler); logs a warning, with
+     * how to turn it on, for each that does not. For the start-up log and doctor-style output.
+     */
+    async serverExpiry(): Promise<Array<ServerExpiry & { resource: string }>> {
+      const out: Array<ServerExpiry & { resource: string }> = [];
+      for (const resource of access.policy().resources.filter(isPerGrantMysql)) {
+        const r = { resource: resource.name, ...(await managerFor(resource).serverExpiry()) };
+        if (!r.ok) log.warn({ resource: resource.name, event_scheduler: r.event_scheduler }, r.message);
+        out.push(r);
+      }
+      return out;
+    },
+
+    /** On start: drop every Airlock user whose grant is over, on every per-grant MySQL resource that answers. */
+    async cleanup(): Promise<number> {
+      let n = 0;
+      const db = access.store.db;
+      const undropped = await db.selectFrom('grant_credentials').innerJoin('grants', 'grants.id', 'grant_credentials.grant_id')
+        .select(['grant_credentials.grant_id', 'grant_credentials.resource']).where('grant_credentials.dropped_at', 'is', null).where('grants.status', '<>', 'active').execute();
+      for (const { grant_id, resource } of undropped) {
+        if (access.policy().resource(resource)?.kind !== 'mysql') continue;
+        const grant = await access.grants.get(grant_id);
+        if (grant) await dropFor(grant).catch(() => {});
+      }
+      for (const resource of access.policy().resources.filter(isPerGrantMysql)) {
+        try {
+          const dropped = await managerFor(resource).cleanup(
+            async (grantId) => (await access.grants.get(grantId))?.status === 'active',
+            async (user) => (await db.selectFrom('grant_credentials').select('grant_id').where('resource', '=', resource.name).where('username', '=', user).executeTakeFirst())?.grant_id ?? null,
+          );
+          n += dropped.length;
+          if (dropped.length) await db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString(), next_drop_at: null }).where('resource', '=', resource.name).where('username', 'in', dropped).where('dropped_at', 'is', null).execute();
+        } catch (e) {
+          log.warn({ resource: resource.name, err: (e as Error).message }, 'could not clean up per-grant users on this resource now');
+        }
+      }
+      return n;
+    },
+
+    /** The login the gateway uses upstream for this grant. */
+    async upstreamFor(grant: Grant, resource: ResourceDef, database: string | undefined): Promise<MysqlUpstreamLogin> {
+      const { host, port } = splitAddress(resource.address, 3306);
+      const db = database ?? mysqlSchemas(resource)[0] ?? '';
+      if (!isPerGrantMysql(resource)) return { host, port, database: db, ...injected(resource) };
+      const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
+      if (row && !row.dropped_at) return { host, port, database: db, user: row.username, password: decrypt(key, row.secret, grant.id) };
+      const made = await createFor(grant);
+      if (!made) throw new AirlockError('AIRLOCK_INTERNAL', `No upstream login could be made for ${resource.name}.`);
+      return { host, port, database: db, user: made.username, password: made.password };
+    },
+
+    async close(): Promise<void> {
+      closed = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = null;
+      for (const m of managers.values()) await m.close().catch(() => {});
+      managers.clear();
+    },
+  };
+}
+
+export type MysqlCredentials = ReturnType<typeof makeMysqlCredentials>;
