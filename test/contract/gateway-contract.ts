@@ -240,6 +240,7 @@ roles:
       dataDir: join(dir, 'data'),
       listen: { host: '127.0.0.1', port: 0 },
       pgListen: null,
+      mysqlListen: null,
       bootstrapToken: admin,
       logger,
       watchPolicy: false,

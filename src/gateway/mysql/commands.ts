@@ -29,6 +29,8 @@ export interface CommandContext {
   /** Guardrails apply (read-only or any deny rule): multi-statements stay off. */
   guarded: boolean;
   maxRows: number | null;
+  /** Whether the session read backslashes as plain characters at login (the inspector was told so). */
+  noBackslashEscapes: boolean;
   /** null when the resource covers the schema, else the refusal. */
   schemaRefusal(name: string): string | null;
   /** KILL [QUERY] n from the client: null when done, else the refusal. */
@@ -74,6 +76,11 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
       }
     }
     const o = await send();
+    // The inspector reads quotes the way the server did at login; a guarded session whose server now reads them
+    // differently (SET sql_mode … NO_BACKSLASH_ESCAPES slipped through) cannot be checked any more.
+    if (ctx.guarded && o.status !== 0 && ((o.status & 0x0200) !== 0) !== ctx.noBackslashEscapes) {
+      relay.kill('the session changed how the server reads backslashes in strings (sql_mode NO_BACKSLASH_ESCAPES), so its statements can no longer be checked; the session was ended (AIRLOCK_TEXT_SETTING_CHANGED)', 1105, 'HY000');
+    }
     const error = o.cut ?? (o.error ? `${o.error.code} (${o.error.sqlstate}): ${o.error.message}` : null);
     ctx.onStatement({ text: d.redacted, fingerprint: d.fingerprint, decision: 'allowed', rule: o.cut ? 'max_rows' : d.rule, rows: o.rows || o.affected, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, error, logged: no, command });
   }

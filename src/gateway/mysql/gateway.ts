@@ -5,6 +5,7 @@ import { createSecureContext } from 'node:tls';
 import type { GatewayDeps, SessionPlan } from '../types.js';
 import type { MysqlInspector } from './commands.js';
 import { serveConnection, type MysqlSessionContext } from './session.js';
+import type { UpstreamFacts } from './upstream.js';
 
 export interface MysqlGatewayOptions {
   listen: { host: string; port: number };
@@ -17,8 +18,11 @@ export interface MysqlGatewayOptions {
   loginTimeoutMs?: number;
   /** The version string clients see. Default "10.11.0-airlock" (MariaDB-flavoured: clients then skip MySQL 8-only features). */
   serverVersion?: string;
-  /** The MySQL-dialect inspector for a session (see src/inspect/mysql). */
-  inspectorFor(plan: SessionPlan): MysqlInspector;
+  /**
+   * The MySQL-dialect inspector for a session (src/inspect/mysql), given its plan and what the upstream login showed
+   * of the server (version, NO_BACKSLASH_ESCAPES).
+   */
+  inspectorFor(plan: SessionPlan, upstream: UpstreamFacts): MysqlInspector;
 }
 
 export const DEFAULT_MAX_PACKET_BYTES = 64 * 1024 * 1024;

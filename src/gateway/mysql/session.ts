@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { isAirlockError, type AirlockError } from '../../domain/errors.js';
-import { newId } from '../../domain/ids.js';
+import { openSession, recordRefusal, type GatewaySession } from '../core/session-lifecycle.js';
 import type { Principal } from '../../domain/model.js';
 import { coveredDatabase, coveredDatabases } from '../../policy/databases.js';
 import type { GatewayDeps, SessionPlan, UpstreamLogin } from '../types.js';
@@ -12,7 +12,7 @@ import { makeCommandHandler, type MysqlInspector, type StatementRecord } from '.
 import { CAP, ProtocolError, errPayload, framePacket, okPayload } from './packets.js';
 import { Relay } from './relay.js';
 import { MysqlRefusal, login } from './login.js';
-import { UpstreamLoginError, openUpstream, sideStatement, type UpstreamConnection } from './upstream.js';
+import { UpstreamLoginError, openUpstream, sideStatement, upstreamFacts, type UpstreamConnection, type UpstreamFacts } from './upstream.js';
 
 /** Login packets are small; a larger one is not a login. */
 const LOGIN_PACKET_LIMIT = 65_536;
@@ -37,8 +37,8 @@ export interface MysqlSessionContext {
   byConnectionId: Map<number, LiveMysqlSession>;
   /** Sessions past login, by their client's TCP socket, so the gateway can end them when it stops. */
   live: Map<Socket, (reason: string) => void>;
-  /** The statement inspector for a session's plan (MySQL dialect). */
-  inspectorFor(plan: SessionPlan): MysqlInspector;
+  /** The statement inspector for a session's plan (MySQL dialect), told the upstream server's version and quoting. */
+  inspectorFor(plan: SessionPlan, upstream: UpstreamFacts): MysqlInspector;
 }
 
 export async function serveConnection(ctx: MysqlSessionContext, socket: Socket): Promise<void> {
@@ -81,14 +81,7 @@ export async function serveConnection(ctx: MysqlSessionContext, socket: Socket):
     if (timedOut) return;
     const r = toRefusal(err, ctx);
     refuse(conn, r);
-    ctx.deps.metrics?.sessionRefused(r.airlock);
-    if (principal && resource) {
-      await ctx.deps.audit
-        .append({ actor: principal.name, action: 'session.refused', target: resource, source, details: { protocol: 'mysql', code: r.sqlstate, errno: r.errno, airlock_code: r.airlock, reason: r.message } })
-        .catch((e: unknown) => ctx.deps.log.error({ err: String(e) }, 'mysql gateway: could not audit a refused session'));
-    } else {
-      ctx.deps.log.info({ source, reason: r.message }, 'mysql gateway: connection refused');
-    }
+    await recordRefusal(ctx.deps, { protocol: 'mysql', principal: principal?.name ?? null, resource, source, code: String(r.errno), airlock_code: r.airlock, reason: r.message });
   } finally {
     clearTimeout(timer);
   }
@@ -114,23 +107,18 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
   const { deps } = ctx;
   const { plan, upstream, source } = o;
   const readOnly = plan.read_only || plan.guardrails.read_only;
-  const id = newId('ses');
-  const started = Date.now();
-  const info = { id, protocol: 'mysql', principal: plan.principal.name, resource: plan.resource.name, role: plan.role.name, grant_id: plan.grant.id, started_at: new Date(started).toISOString(), source, statements: 0, token_id: o.token.id, token_expires_at: o.token.expires_at };
-  const audit = (action: string, details: Record<string, unknown>) => deps.audit.append({ actor: info.principal, action, target: info.resource, source, details: { session_id: id, ...details } });
+  let session: GatewaySession;
   try {
-    await audit('session.start', { protocol: 'mysql', grant_id: info.grant_id, resource: info.resource, database: plan.upstream.database, role: info.role, source, application_name: o.attributes.program_name ?? o.attributes._client_name ?? null, gateway_instance: deps.instance ?? null, token_id: o.token.id, connection_id: o.connectionId });
+    session = await openSession(deps, { protocol: 'mysql', plan, source, token: o.token, application_name: o.attributes.program_name ?? o.attributes._client_name ?? null });
   } catch (err) {
     upstream.socket.destroy();
-    deps.log.error({ err: String(err) }, 'mysql gateway: could not audit a session start');
-    throw new MysqlRefusal(1105, 'HY000', 'the audit log is unavailable, so no session can be opened; try again shortly (AIRLOCK_AUDIT_UNAVAILABLE)', 'AIRLOCK_AUDIT_UNAVAILABLE');
+    throw err;
   }
   const loginSeq = conn.seq;
   const { socket, reader, queued } = conn.release();
   reader.maxPayload = ctx.maxPacketBytes;
-  const killQuery = () => sideStatement(plan.upstream, `KILL QUERY ${upstream.threadId}`);
+  const facts = upstreamFacts(upstream);
   let endReason = '';
-  let unregister: () => void = () => {};
   const ended = new Promise<void>((resolve) => {
     const relay = new Relay({
       client: socket,
@@ -139,7 +127,7 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
       upstream: upstream.socket,
       upstreamQueued: upstream.queued,
       capabilities: upstream.capabilities,
-      killUpstreamQuery: killQuery,
+      killUpstreamQuery: () => sideStatement(plan.upstream, `KILL QUERY ${upstream.threadId}`),
       onEnd(reason) {
         endReason = reason;
         resolve();
@@ -147,37 +135,23 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
       log: deps.log,
       bytes: deps.metrics?.bytes,
     });
-    let auditFailedOnce = false;
-    const auditFailed = (err: unknown) => {
-      if (auditFailedOnce) return;
-      auditFailedOnce = true;
-      deps.log.error({ err: String(err), session_id: id }, 'mysql gateway: could not audit a statement; ending the session');
-      relay.kill('the audit log is unavailable, so the session was ended', 1105, 'HY000');
-    };
     const setup = readOnly ? ['SET SESSION TRANSACTION READ ONLY'] : [];
     relay.onCommand = makeCommandHandler({
       relay,
-      inspector: ctx.inspectorFor(plan),
+      inspector: ctx.inspectorFor(plan, facts),
       guarded: o.guarded,
       maxRows: plan.guardrails.max_rows ?? null,
+      noBackslashEscapes: facts.noBackslashEscapes,
       setup,
       schemaRefusal: (name) => schemaRefusal(plan, name),
       killSession: (target, queryOnly) => killOther(ctx, plan.principal.name, o.connectionId, target, queryOnly),
-      onStatement(r: StatementRecord) {
-        info.statements++;
-        deps.metrics?.statement(r.decision, r.rule, r.duration_ms);
-        const details = { session_id: id, grant_id: info.grant_id, protocol: 'mysql', command: r.command, text: r.text, fingerprint: r.fingerprint, decision: r.decision, rule: r.rule, rows: r.rows, duration_ms: r.duration_ms, error: r.error, statement_no: r.logged };
-        deps.audit.appendLazy({ actor: info.principal, action: 'statement', target: info.resource, source, details }, auditFailed);
-      },
-      logBeforeForward: readOnly
-        ? null
-        : (run) => audit('statement.start', { grant_id: info.grant_id, statement_no: run.logged, text: run.text, fingerprint: run.fingerprint }),
+      onStatement: (r: StatementRecord) => session.recordStatement(r),
+      // A session that may write: each statement's statement.start is durable before the server sees it.
+      logBeforeForward: readOnly ? null : (run) => session.logBeforeForward(run),
     });
-    Object.defineProperty(info, 'statements_running', { enumerable: true, get: () => (relay.running ? 1 : 0) });
     const kill = (reason: string) => relay.kill(reason);
-    unregister = deps.sessions.register({ info, kill });
-    ctx.byConnectionId.set(o.connectionId, { principal: info.principal, login: plan.upstream, threadId: upstream.threadId, kill });
-    deps.metrics?.sessionStarted();
+    session.registered({ kill, auditLost: (reason) => relay.kill(reason, 1105, 'HY000'), running: () => (relay.running ? 1 : 0) });
+    ctx.byConnectionId.set(o.connectionId, { principal: plan.principal.name, login: plan.upstream, threadId: upstream.threadId, kill });
     ctx.live.set(o.tcp, kill);
     relay.start();
     void (async () => {
@@ -190,15 +164,10 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
       relay.run();
     })();
   });
-  deps.log.info({ session_id: id, principal: info.principal, resource: info.resource, role: info.role, source, connection_id: o.connectionId }, 'mysql session started');
   await ended;
-  unregister();
   ctx.live.delete(o.tcp);
   ctx.byConnectionId.delete(o.connectionId);
-  deps.log.info({ session_id: id, reason: endReason, statements: info.statements }, 'mysql session ended');
-  await audit('session.end', { reason: endReason, statements: info.statements, duration_ms: Date.now() - started }).catch((err: unknown) =>
-    deps.log.error({ err: String(err), session_id: id }, 'mysql gateway: could not audit a session end'),
-  );
+  await session.end(endReason);
 }
 
 function schemaRefusal(plan: SessionPlan, name: string): string | null {
@@ -240,6 +209,10 @@ function errnoOf(err: AirlockError): [number, string] {
     case 'AIRLOCK_UNKNOWN_RESOURCE':
       return [1049, '42000'];
     case 'AIRLOCK_INTERNAL':
+    case 'AIRLOCK_AUDIT_UNAVAILABLE':
+    case 'AIRLOCK_UPSTREAM_UNAVAILABLE':
+    case 'AIRLOCK_UPSTREAM_AUTH':
+    case 'AIRLOCK_UPSTREAM_TLS':
       return [1105, 'HY000'];
   }
   return err.kind === 'auth' ? [1045, '28000'] : [1044, '42000'];

@@ -4,7 +4,7 @@
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { UpstreamLogin } from '../types.js';
-import { CAP, PacketReader, framePacket, readCString, type Packet } from './packets.js';
+import { CAP, PacketReader, framePacket, readCString, statusOf, type Packet } from './packets.js';
 import { CACHING_SHA2, NATIVE, nativeProof, sha2Proof } from './handshake.js';
 
 export class UpstreamLoginError extends Error {
@@ -20,6 +20,8 @@ export interface UpstreamConnection {
   threadId: number;
   serverVersion: string;
   capabilities: number;
+  /** The status flags of the login's OK (SERVER_STATUS_NO_BACKSLASH_ESCAPES among them). */
+  status: number;
   /** Packets the server sent past the login (none expected), and undecoded bytes. */
   reader: PacketReader;
   queued: Packet[];
@@ -172,7 +174,7 @@ export async function openUpstream(login: UpstreamLogin, o: UpstreamOptions): Pr
         clearTimeout(timer);
         wire.detach();
         wire.socket.pause();
-        return { socket: wire.socket, threadId, serverVersion: ver.value.toString('latin1'), capabilities: caps, reader: wire.reader, queued: wire.takeQueued() };
+        return { socket: wire.socket, threadId, serverVersion: ver.value.toString('latin1'), capabilities: caps, status: statusOf(p), reader: wire.reader, queued: wire.takeQueued() };
       }
       if (p[0] === 0xff) {
         const e = errText(p);
@@ -231,4 +233,22 @@ export async function sideStatement(login: UpstreamLogin, statement: string): Pr
   } finally {
     c.socket.destroy();
   }
+}
+
+/** What a statement inspector needs to know about the server: which version comments it executes, how it reads quotes. */
+export interface UpstreamFacts {
+  /** MariaDB or MySQL and its version as version comments write it (101119 for 10.11.19); null when unreadable. */
+  server: { mariadb: boolean; version: number } | null;
+  /** The session reads backslashes in strings as plain characters (sql_mode NO_BACKSLASH_ESCAPES) at login. */
+  noBackslashEscapes: boolean;
+}
+
+const SERVER_STATUS_NO_BACKSLASH_ESCAPES = 0x0200;
+
+export function upstreamFacts(c: Pick<UpstreamConnection, 'serverVersion' | 'status'>): UpstreamFacts {
+  // MariaDB 10.x announces "5.5.5-10.11.19-MariaDB…" to old replication clients.
+  const v = c.serverVersion.replace(/^5\.5\.5-/, '');
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(v);
+  const server = m ? { mariadb: /mariadb/i.test(v), version: Number(m[1]) * 10000 + Number(m[2]) * 100 + Number(m[3]) } : null;
+  return { server, noBackslashEscapes: (c.status & SERVER_STATUS_NO_BACKSLASH_ESCAPES) !== 0 };
 }
