@@ -83,10 +83,12 @@ test('16 MiB packets cross in both directions (continuation packets)', async () 
     // A result row of 16 MiB - 4 bytes of text: its packet is longer than 0xffffff and continues.
     const [rows] = await c.query({ sql: 'SELECT REPEAT(\'x\', 16777212) AS big', rowsAsArray: true });
     assert.equal(((rows as string[][])[0]![0] as string).length, 16777212);
-    // A statement whose payload is exactly 0xffffff bytes (the server's limit is 16 MiB): a full packet and an empty one.
-    const filler = 'y'.repeat(16777214 - 'SELECT LENGTH(\'\') AS n'.length);
-    const [r2] = await c.query(`SELECT LENGTH('${filler}') AS n`);
-    assert.deepEqual(r2, [{ n: filler.length }]);
+    // A prepared statement's parameter of 16 MiB - 18 bytes: its COM_STMT_EXECUTE payload is 0xffffff bytes (the
+    // server's limit is 16 MiB), sent as a full packet and an empty one. (Statement texts that large are refused
+    // by the guardrails' size limit before they could travel.)
+    const big = 'y'.repeat(16777197);
+    const [r2] = await c.execute('SELECT LENGTH(?) AS n', [big]);
+    assert.deepEqual(r2, [{ n: big.length }]);
   } finally {
     await c.end();
   }

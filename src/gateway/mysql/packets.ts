@@ -85,6 +85,12 @@ export class PacketReader {
   private partCount = 0;
   private firstSeq = 0;
 
+  /**
+   * Checks a logical packet's start as soon as its header and first byte are in (a client's command id and sequence
+   * id), so a stream that is not commands ends at once instead of after megabytes; returns why not, or null.
+   */
+  checkStart: ((seq: number, first: number) => string | null) | null = null;
+
   constructor(public maxPayload: number) {}
 
   /** Feeds bytes; calls `onPacket` for each complete logical packet. Throws ProtocolError past the size limit. */
@@ -95,6 +101,10 @@ export class PacketReader {
       const len = this.buf.readUIntLE(off, 3);
       const seq = this.buf[off + 3]!;
       if (this.partsBytes + len > this.maxPayload) throw new ProtocolError(`a packet of more than ${this.maxPayload} bytes was sent; the limit is ${this.maxPayload}`);
+      if (this.checkStart && this.partCount === 0 && len > 0 && this.buf.length - off > 4) {
+        const why = this.checkStart(seq, this.buf[off + 4]!);
+        if (why) throw new ProtocolError(why);
+      }
       if (this.buf.length - off < 4 + len) break;
       // Copied out so that a small packet does not pin a large read buffer.
       const body = Buffer.from(this.buf.subarray(off + 4, off + 4 + len));

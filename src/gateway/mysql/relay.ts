@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import type { Log } from '../../domain/log.js';
 import type { RelayedBytes } from '../types.js';
-import { CAP, PacketReader, ProtocolError, errPayload, framePacket, type Packet } from './packets.js';
+import { CAP, COM, PacketReader, ProtocolError, errPayload, framePacket, type Packet } from './packets.js';
 import { ResponseTracker, type ResponseKind } from './responses.js';
 
 export interface RelayIo {
@@ -33,6 +33,9 @@ export interface Outcome {
   status: number;
 }
 
+/** Commands a client may send after login (the rest end the session as soon as their first byte is in). */
+const KNOWN_COMMANDS = new Set<number>(Object.values(COM));
+
 /** Above this many queued client packets the client socket is paused (a pipelining client waits). */
 const CLIENT_QUEUE_LIMIT = 64;
 
@@ -56,6 +59,7 @@ export class Relay {
 
   constructor(readonly io: RelayIo) {
     this.queue = io.clientQueued;
+    io.clientReader.checkStart = (seq, cmd) => (seq !== 0 ? 'a command packet out of sequence' : KNOWN_COMMANDS.has(cmd) ? null : `command 0x${cmd.toString(16).padStart(2, '0')} is not relayed by the gateway`);
   }
 
   get deprecateEof(): boolean {
