@@ -124,3 +124,35 @@ test('random bytes after login end only that session; others and new logins go o
     await bystander.end();
   }
 });
+
+test('a large result to a client that does not read waits in the server, not in the gateway (backpressure)', async () => {
+  const alice = await h.token();
+  const s = await rawLogin(h.gw.port, 'alice', alice, 'shop-db');
+  s.pause();
+  const metric = async () => {
+    const text = await (await fetch(`${h.airlock.server.apiUrl}/metrics`, { headers: { authorization: `Bearer ${h.bobToken}` } })).text();
+    const m = /airlock_gateway_relayed_bytes_total\{[^}]*kind="mysql"[^}]*direction="to_client"[^}]*\} (\d+)/.exec(text) ?? /airlock_gateway_relayed_bytes_total\{[^}]*direction="to_client"[^}]*kind="mysql"[^}]*\} (\d+)/.exec(text);
+    return Number(m?.[1] ?? 0);
+  };
+  const before = await metric();
+  const sql = Buffer.from("SELECT seq, REPEAT('x', 1000) FROM seq_1_to_300000", 'utf8');
+  const head = Buffer.alloc(5);
+  head.writeUIntLE(sql.length + 1, 0, 3);
+  head[3] = 0;
+  head[4] = 0x03;
+  s.write(Buffer.concat([head, sql]));
+  // The result is about 300 MB; the gateway may hold a few socket buffers of it, then the server must wait.
+  let last = -1;
+  let stable = 0;
+  await until('the relayed bytes to stop growing', async () => {
+    const now = await metric();
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+    return stable >= 4;
+  }, 20_000);
+  assert.ok(last - before > 1024 * 1024, `the rows started to flow (${last - before} bytes)`);
+  assert.ok(last - before < 64 * 1024 * 1024, `the gateway passed ${last - before} bytes to a client that reads nothing`);
+  assert.ok(((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT seq, REPEAT%'")) as { n: number }[])[0]!.n > 0, 'the server waits to send the rest');
+  s.destroy();
+  await until('the server to stop the query once the client left', async () => ((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT seq, REPEAT%'")) as { n: number }[])[0]!.n === 0, 20_000);
+});
