@@ -33,8 +33,17 @@ test('KILL QUERY from a second connection ends the first one\'s statement; anoth
     assert.ok(Date.now() - started < 10_000);
     assert.deepEqual((await a.query('SELECT 7 AS n'))[0], [{ n: 7 }], 'the session goes on');
     await assert.rejects(b.query('KILL QUERY 4000000000'), (e: { errno?: number; message: string }) => e.errno === 1095 && /you can KILL only your own sessions/.test(e.message));
+    // KILL <id> (the connection) ends that session, telling its client who ended it.
+    const told: Error[] = [];
+    a.on('error', (e: Error) => told.push(e));
+    const sleepingAgain = a.query('SELECT SLEEP(30)').then(() => null, (e: Error) => e);
+    await until('the sleep to run upstream', sleepRunning);
+    await b.query(`KILL ${a.threadId}`);
+    const cut = await sleepingAgain;
+    assert.match(String(cut?.message), new RegExp(`airlock: ended by KILL ${a.threadId} from another session of alice`));
+    assert.deepEqual((await b.query('SELECT 8 AS n'))[0], [{ n: 8 }], 'the killing session goes on');
   } finally {
-    await a.end();
+    a.destroy();
     await b.end();
   }
 });
