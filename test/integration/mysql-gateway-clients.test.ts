@@ -107,6 +107,12 @@ test('the mariadb connector over TLS: text and prepared (pipelined) protocol', a
     const rows = await c.execute('SELECT id FROM items WHERE id < ? ORDER BY id', [3]);
     assert.deepEqual([...rows], [{ id: 1 }, { id: 2 }]);
     await c.ping();
+    await c.batch('INSERT INTO items (id, name, note) VALUES (?, ?, ?)', [[10, 'fig', 'a'], [11, 'kiwi', 'b']]);
+    assert.deepEqual(await c.query('SELECT name FROM items WHERE id >= 10 ORDER BY id'), [{ name: 'fig' }, { name: 'kiwi' }]);
+    await c.query('DELETE FROM items WHERE id >= 10');
+    await c.query('SET @marker = 5');
+    await c.reset(); // COM_RESET_CONNECTION: the session's variables go, the session stays
+    assert.deepEqual(await c.query('SELECT @marker AS m, 1 AS one'), [{ m: null, one: 1 }]);
   } finally {
     await c.end();
   }
