@@ -33,6 +33,9 @@ test('KILL QUERY from a second connection ends the first one\'s statement; anoth
     assert.ok(Date.now() - started < 10_000);
     assert.deepEqual((await a.query('SELECT 7 AS n'))[0], [{ n: 7 }], 'the session goes on');
     await assert.rejects(b.query('KILL QUERY 4000000000'), (e: { errno?: number; message: string }) => e.errno === 1095 && /you can KILL only your own sessions/.test(e.message));
+    for (const sql of ["KILL USER 'root'", '/*!50000 KILL QUERY 1 */', `/* mine? */ KILL QUERY ID ${a.threadId}`]) {
+      await assert.rejects(b.query(sql), (e: { errno?: number; message: string }) => e.errno === 1142 && /KILL goes through the gateway only as/.test(e.message), sql);
+    }
     // KILL <id> (the connection) ends that session, telling its client who ended it.
     const told: Error[] = [];
     a.on('error', (e: Error) => told.push(e));

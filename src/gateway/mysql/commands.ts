@@ -48,6 +48,8 @@ const ER_UNKNOWN_STMT = 1243;
 const ER_NOT_SUPPORTED = 1235;
 
 const KILL = /^\s*kill\s+(?:(query|connection)\s+)?(\d{1,10})\s*;?\s*$/i;
+// Comments before it are skipped, but not version comments (`/*!…*/`, `/*M!…*/`), which the server executes.
+const KILL_ANY = /^(?:\s|\/\*(?![!M])[\s\S]*?\*\/|#[^\n]*\n|--\s[^\n]*\n)*(?:\/\*M?!\d*\s*)?kill\b/i;
 const USE = /^\s*use\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*$/i;
 
 /** Returns the handler the relay calls for each command packet. */
@@ -104,6 +106,11 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
           if (why) return refuse(ER_DB_DENIED, '42000', why);
         }
         const d = await ctx.inspector.inspectAsync(text);
+        // KILL reaches the server only as the gateway routes it (above): any other form (KILL USER, KILL with a
+        // server's thread id, behind comments) would reach connections that are not this principal's.
+        if (d.allowed && (KILL_ANY.test(text) || d.statements.some((s) => s.kind === 'kill'))) {
+          return refuse(ER_NOT_ALLOWED, '42000', 'airlock: KILL goes through the gateway only as KILL [QUERY|CONNECTION] <id> with the connection id of one of your own sessions (AIRLOCK_FORBIDDEN)');
+        }
         return statement('query', d, () => relay.forward(body, 'result', ctx.maxRows));
       }
       case COM.INIT_DB: {

@@ -97,6 +97,7 @@ export class Relay {
 
   /** Sends a command to the server and forwards its response; resolves when the response is complete. */
   forward(payload: Buffer, kind: ResponseKind, maxRows: number | null = null): Promise<Outcome> {
+    if (this.ended) return Promise.resolve({ rows: 0, affected: 0, error: { code: 2013, sqlstate: 'HY000', message: 'the session ended' }, prepared: null, cut: null, status: 0 });
     this.io.upstream.write(framePacket(payload, 0));
     if (this.io.bytes) this.io.bytes.toUpstream += payload.length + 4;
     return this.expect(kind, maxRows);
