@@ -1,0 +1,134 @@
+// The MySQL/MariaDB inspector: the same Inspector interface and Decision shape as PostgreSQL's, on our own lexer.
+
+import { hasGuardrails, resolveGuardrails, type GuardrailConfig } from '../config.js';
+import { bytesOverLimit, type Decision } from '../decide.js';
+import type { StatementInfo } from '../classify.js';
+import type { Inspector } from '../inspector.js';
+import { analyzeMysql, redactMysqlUnparsed, type MysqlAnalysis } from './analysis.js';
+import { functionRefusalMysql } from './classify.js';
+import { lexMysqlSafely } from './lexer.js';
+
+export { analyzeMysql, fingerprintMysql, redactMysql, MYSQL_PLACEHOLDER, type MysqlAnalysis } from './analysis.js';
+export { classifyMysql, type MysqlFacts } from './classify.js';
+export { lexMysql, lexMysqlSafely, MysqlLexError, type Token, type LexedStatement } from './lexer.js';
+export { MYSQL_SAFE_FUNCTIONS } from './builtins.js';
+
+const NO_STATEMENTS: StatementInfo[] = Object.freeze([]) as unknown as StatementInfo[];
+const CACHE_ENTRIES = 5000;
+const CACHE_MAX_TEXT = 16 * 1024;
+
+function refusal(rule: string, why: string): string {
+  return `airlock: statement refused by rule ${rule}: ${why}`;
+}
+
+function position(i: number, n: number): string {
+  return n > 1 ? ` (statement ${i + 1} of ${n})` : '';
+}
+
+function verbOf(kind: string): string {
+  return kind.replace(/_/g, ' ').toUpperCase();
+}
+
+/**
+ * The statements of a text as the server will split them (`;` outside quotes and comments, also inside version
+ * comments), each as its own source slice without the terminator. Throws MysqlLexError where the lexer cannot vouch
+ * for the boundaries. Comments between statements are dropped; a statement keeps comments inside it.
+ */
+export function splitMysqlStatements(sql: string, noBackslashEscapes: boolean | null = null): string[] {
+  return lexMysqlSafely(sql, noBackslashEscapes).map((s) => sql.slice(s.start, s.end));
+}
+
+/** Analysis caches shared by every MySQL inspector, one per backslash mode: analyses do not depend on the role. */
+const caches = new Map<boolean | null, Map<string, MysqlAnalysis>>([[null, new Map()], [true, new Map()], [false, new Map()]]);
+
+function analysisOf(sql: string, mode: boolean | null): MysqlAnalysis {
+  if (sql.length > CACHE_MAX_TEXT) return analyzeMysql(sql, mode);
+  const cache = caches.get(mode)!;
+  const known = cache.get(sql);
+  if (known !== undefined) {
+    // Refresh its place: Map keeps insertion order, the first key is the least recently used.
+    cache.delete(sql);
+    cache.set(sql, known);
+    return known;
+  }
+  const a = analyzeMysql(sql, mode);
+  cache.set(sql, a);
+  if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+  return a;
+}
+
+export interface MysqlInspectorOptions {
+  /**
+   * Whether the session runs with NO_BACKSLASH_ESCAPES, as the server's status flag says; null (the default) when
+   * unknown: the text is then read both ways and refused (parse_error) when the two readings differ.
+   */
+  noBackslashEscapes?: boolean | null;
+}
+
+export function makeMysqlInspector(config: Partial<GuardrailConfig>, options: MysqlInspectorOptions = {}): Inspector {
+  const mode = options.noBackslashEscapes ?? null;
+  const cfg = resolveGuardrails(config);
+  const allow: ReadonlySet<string> = new Set(cfg.allow_functions);
+  const guarded = hasGuardrails(cfg);
+
+  function decision(statements: StatementInfo[], fingerprint: string | null, redacted: string, rule: string | null, message: string | null, readsOnly = false): Decision {
+    return { allowed: rule === null, rule, message, statements, fingerprint, redacted, reads_only: readsOnly };
+  }
+
+  function inspect(sql: string): Decision {
+    const bytes = bytesOverLimit(sql, cfg.max_statement_bytes);
+    if (bytes !== null) {
+      const why = `the statement is ${bytes.toLocaleString('en-US')} bytes, more than the ${cfg.max_statement_bytes.toLocaleString('en-US')} bytes this role allows; send smaller statements or split the batch`;
+      return decision(NO_STATEMENTS, null, redactMysqlUnparsed(sql, cfg.keep_literals), 'statement_too_large', refusal('statement_too_large', why));
+    }
+    const a = analysisOf(sql, mode);
+    if (!a.ok) {
+      const redacted = redactMysqlUnparsed(sql, cfg.keep_literals);
+      // Fail closed for restricted roles; without guardrails the server reports its own syntax error.
+      if (!guarded) return decision(NO_STATEMENTS, null, redacted, null, null);
+      const why = `the statement could not be read (${a.error}), and this role refuses statements it cannot check; send one plain statement without comments inside quotes or version comments`;
+      return decision(NO_STATEMENTS, null, redacted, 'parse_error', refusal('parse_error', why));
+    }
+    const statements: StatementInfo[] = a.statements.map((f) => ({ kind: f.kind, writes: f.writes }));
+    const redacted = cfg.keep_literals ? sql : a.redacted;
+    const n = a.statements.length;
+    let readsOnly = true;
+    for (let i = 0; i < n; i++) {
+      const f = a.statements[i]!;
+      const where = position(i, n);
+      if (guarded && f.textRisk !== null) {
+        return decision(statements, a.fingerprint, redacted, 'text_setting', refusal('text_setting', `${f.textRisk}, which would let the server read a statement differently from the check${where}`));
+      }
+      if (cfg.read_only && f.writes) {
+        return decision(statements, a.fingerprint, redacted, 'read_only', refusal('read_only', `this role is read-only and ${f.reason ?? `${verbOf(f.kind)} can write`}${where}`));
+      }
+      let fnRefusal: string | null = null;
+      for (const name of f.functions) {
+        fnRefusal = functionRefusalMysql(name, allow);
+        if (fnRefusal !== null) break;
+      }
+      if (cfg.read_only && fnRefusal !== null) {
+        return decision(statements, a.fingerprint, redacted, 'read_only', refusal('read_only', `this role is read-only and ${fnRefusal}${where}`));
+      }
+      const denied = [f.kind, ...f.alsoKinds].find((k) => cfg.deny_kinds.includes(k));
+      if (denied !== undefined) {
+        const rule = `deny_kind:${denied}`;
+        const what = denied === f.kind ? `${verbOf(f.kind)} statements` : `${verbOf(denied)} statements, and ${verbOf(f.kind)} is one`;
+        return decision(statements, a.fingerprint, redacted, rule, refusal(rule, `this role does not allow ${what}${where}`));
+      }
+      if (cfg.require_where && f.unqualified !== null) {
+        const why = `this role requires a WHERE clause on UPDATE and DELETE, and this ${f.unqualified} has none, so it would touch every row${where}`;
+        return decision(statements, a.fingerprint, redacted, 'require_where', refusal('require_where', why));
+      }
+      if (f.writes || fnRefusal !== null || f.textRisk !== null) readsOnly = false;
+    }
+    return decision(statements, a.fingerprint, redacted, null, null, readsOnly && n > 0);
+  }
+
+  return {
+    config: cfg,
+    inspect,
+    inspectAsync: (sql: string) => Promise.resolve(inspect(sql)),
+    inspectNow: inspect,
+  };
+}

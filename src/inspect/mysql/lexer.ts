@@ -1,0 +1,314 @@
+// A MySQL/MariaDB lexer that reads statement text the way the server does: quotes, comments, version comments
+// (whose content the server executes, so it is code here, always), statement boundaries and literals.
+
+export type TokenType =
+  | 'word' // keyword or unquoted identifier
+  | 'qident' // `backtick identifier`
+  | 'dqstr' // "…": a string by default, an identifier under ANSI_QUOTES
+  | 'string' // '…', N'…', _charset'…' (the introducer is its own word token)
+  | 'number' // 12, 1.5e3, .5
+  | 'hex' // 0x1F, X'1F', 0b101, B'101'
+  | 'var' // @user_var, @'quoted'
+  | 'sysvar' // @@name, @@global.name
+  | 'param' // ?
+  | 'punct' // ( ) , . ;
+  | 'op'; // anything else: = < > + - * / % ! ~ & | ^ : etc.
+
+export interface Token {
+  type: TokenType;
+  /** [start, end) in the text. */
+  start: number;
+  end: number;
+  /** Upper-cased text for words, the unquoted name for qident/dqstr, the source text otherwise. */
+  value: string;
+}
+
+export interface LexedStatement {
+  tokens: Token[];
+  /** [start, end) of the statement in the text, terminator excluded. */
+  start: number;
+  end: number;
+}
+
+export interface LexOptions {
+  /** NO_BACKSLASH_ESCAPES: a backslash in a string is an ordinary character. */
+  noBackslashEscapes: boolean;
+}
+
+export class MysqlLexError extends Error {}
+
+const isWordChar = (c: number): boolean =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36 || c >= 0x80;
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+const isHexDigit = (c: number): boolean => isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+/** The server's "space or control character" test after `--` (a NUL at the end of the text counts). */
+const endsDashDash = (c: number): boolean => Number.isNaN(c) || c <= 32 || c === 127;
+
+/**
+ * Splits text into statements of tokens. Comments vanish, except that the body of `/*!NNNNN … *​/` and
+ * `/*M!NNNNN … *​/` is lexed as code whatever its version number: the server runs it when its version is high
+ * enough, and reading it as code can only make the check stricter. `;` ends a statement (also inside a version
+ * comment, as in the server), and so do the client commands `\G` and `\g`. Throws MysqlLexError on text the
+ * server would read in a way this lexer cannot vouch for: an unterminated quote or comment, a NUL, a comment
+ * nested inside a version comment.
+ */
+export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: false }): LexedStatement[] {
+  const out: LexedStatement[] = [];
+  let tokens: Token[] = [];
+  let stmtStart = -1;
+  let inVersion = false;
+  const n = sql.length;
+  let i = 0;
+
+  const push = (type: TokenType, start: number, end: number, value: string): void => {
+    if (stmtStart < 0) stmtStart = start;
+    tokens.push({ type, start, end, value });
+  };
+  const endStatement = (at: number): void => {
+    if (tokens.length > 0) out.push({ tokens, start: stmtStart, end: at });
+    tokens = [];
+    stmtStart = -1;
+  };
+
+  /** Index past a quoted run opened at `start`; doubled quotes stay inside, backslash escapes where they apply. */
+  const skipQuoted = (start: number, quote: number, backslashes: boolean): number => {
+    let j = start + 1;
+    for (;;) {
+      if (j >= n) throw new MysqlLexError(`unterminated ${String.fromCharCode(quote)}-quoted text starting at offset ${start}`);
+      const c = sql.charCodeAt(j);
+      if (c === 0) throw new MysqlLexError('a NUL character inside a quoted text');
+      if (backslashes && c === 92) {
+        j += 2;
+      } else if (c === quote) {
+        if (sql.charCodeAt(j + 1) === quote) j += 2;
+        else return j + 1;
+      } else {
+        j++;
+      }
+    }
+  };
+  const unquote = (text: string, quote: string): string => text.slice(1, -1).split(quote + quote).join(quote);
+
+  while (i < n) {
+    const c = sql.charCodeAt(i);
+    // Whitespace.
+    if (c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12) {
+      i++;
+      continue;
+    }
+    if (c === 0) throw new MysqlLexError('a NUL character in the text');
+    // Comments.
+    if (c === 35 || (c === 45 && sql.charCodeAt(i + 1) === 45 && endsDashDash(sql.charCodeAt(i + 2)))) {
+      // Inside a version comment the server's line comment would swallow a `*/` on its line; refuse to guess.
+      if (inVersion) throw new MysqlLexError('a line comment inside a version comment /*!…*/');
+      const nl = sql.indexOf('\n', i);
+      i = nl === -1 ? n : nl + 1;
+      continue;
+    }
+    if (c === 47 && sql.charCodeAt(i + 1) === 42) {
+      if (inVersion) throw new MysqlLexError('a comment inside a version comment /*!…*/');
+      let j = i + 2;
+      let version = false;
+      if (sql.charCodeAt(j) === 33) {
+        version = true;
+        j++;
+      } else if ((sql.charCodeAt(j) === 77 || sql.charCodeAt(j) === 109) && sql.charCodeAt(j + 1) === 33) {
+        version = true;
+        j += 2;
+      }
+      if (version) {
+        const digits = j;
+        while (j < n && isDigit(sql.charCodeAt(j))) j++;
+        // MySQL reads a 5-digit version, MariaDB 5 or 6 digits; other counts would leave digits we cannot place.
+        if (![0, 5, 6].includes(j - digits)) throw new MysqlLexError('a version comment with a version number that is not 5 or 6 digits');
+        if (sql.indexOf('*/', j) === -1) throw new MysqlLexError('unterminated version comment /*!…');
+        inVersion = true;
+        i = j;
+        continue;
+      }
+      const close = sql.indexOf('*/', j);
+      if (close === -1) throw new MysqlLexError('unterminated comment /*…');
+      i = close + 2;
+      continue;
+    }
+    if (inVersion && c === 42 && sql.charCodeAt(i + 1) === 47) {
+      inVersion = false;
+      i += 2;
+      continue;
+    }
+    // Statement terminators.
+    if (c === 59) {
+      endStatement(i);
+      i++;
+      continue;
+    }
+    if (c === 92) {
+      const d = sql.charCodeAt(i + 1);
+      if (d === 71 || d === 103) {
+        endStatement(i);
+        i += 2;
+        continue;
+      }
+      throw new MysqlLexError(`a backslash outside a quoted text at offset ${i}`);
+    }
+    // Quoted text.
+    if (c === 39) {
+      const end = skipQuoted(i, 39, !opts.noBackslashEscapes);
+      push('string', i, end, sql.slice(i, end));
+      i = end;
+      continue;
+    }
+    if (c === 34) {
+      const end = skipQuoted(i, 34, !opts.noBackslashEscapes);
+      push('dqstr', i, end, unquote(sql.slice(i, end), '"'));
+      i = end;
+      continue;
+    }
+    if (c === 96) {
+      const end = skipQuoted(i, 96, false);
+      push('qident', i, end, unquote(sql.slice(i, end), '`'));
+      i = end;
+      continue;
+    }
+    // Variables.
+    if (c === 64) {
+      if (sql.charCodeAt(i + 1) === 64) {
+        let j = i + 2;
+        while (j < n && (isWordChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) j++;
+        push('sysvar', i, j, sql.slice(i + 2, j).toLowerCase());
+        i = j;
+        continue;
+      }
+      const q = sql.charCodeAt(i + 1);
+      if (q === 39 || q === 34 || q === 96) {
+        const end = skipQuoted(i + 1, q, q !== 96 && !opts.noBackslashEscapes);
+        push('var', i, end, sql.slice(i, end));
+        i = end;
+        continue;
+      }
+      let j = i + 1;
+      while (j < n && (isWordChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) j++;
+      push('var', i, j, sql.slice(i, j));
+      i = j;
+      continue;
+    }
+    if (c === 63) {
+      push('param', i, i + 1, '?');
+      i++;
+      continue;
+    }
+    // Numbers, hex and bit literals: 0x1F, 0b101, 12, 1.5, .5e-3 (a word glued to digits is an identifier, 1abc).
+    if (isDigit(c) || (c === 46 && isDigit(sql.charCodeAt(i + 1)) && !prevIsWordOrQuoted(tokens, sql, i))) {
+      const d = sql.charCodeAt(i + 1);
+      if (c === 48 && (d === 120 || d === 98)) {
+        let j = i + 2;
+        const ok = d === 120 ? isHexDigit : (x: number) => x === 48 || x === 49;
+        while (j < n && ok(sql.charCodeAt(j))) j++;
+        if (j > i + 2 && !(j < n && isWordChar(sql.charCodeAt(j)))) {
+          push('hex', i, j, sql.slice(i, j));
+          i = j;
+          continue;
+        }
+      }
+      let j = i;
+      while (j < n && isDigit(sql.charCodeAt(j))) j++;
+      if (sql.charCodeAt(j) === 46) {
+        j++;
+        while (j < n && isDigit(sql.charCodeAt(j))) j++;
+      }
+      const e = sql.charCodeAt(j);
+      if (e === 101 || e === 69) {
+        let k = j + 1;
+        if (sql.charCodeAt(k) === 43 || sql.charCodeAt(k) === 45) k++;
+        if (isDigit(sql.charCodeAt(k))) {
+          while (k < n && isDigit(sql.charCodeAt(k))) k++;
+          j = k;
+        }
+      }
+      if (j < n && isWordChar(sql.charCodeAt(j)) && !sql.slice(i, j).includes('.')) {
+        // 1abc, 123e: an identifier that starts with digits.
+        while (j < n && isWordChar(sql.charCodeAt(j))) j++;
+        push('word', i, j, sql.slice(i, j).toUpperCase());
+        i = j;
+        continue;
+      }
+      push('number', i, j, sql.slice(i, j));
+      i = j;
+      continue;
+    }
+    // Words, and the literals a word can introduce: X'…', B'…', N'…', _charset'…'.
+    if (isWordChar(c)) {
+      let j = i;
+      while (j < n && isWordChar(sql.charCodeAt(j))) j++;
+      const word = sql.slice(i, j).toUpperCase();
+      if (sql.charCodeAt(j) === 39 && (word === 'X' || word === 'B')) {
+        const end = skipQuoted(j, 39, false);
+        push('hex', i, end, sql.slice(i, end));
+        i = end;
+        continue;
+      }
+      if (sql.charCodeAt(j) === 39 && word === 'N') {
+        const end = skipQuoted(j, 39, !opts.noBackslashEscapes);
+        push('string', i, end, sql.slice(i, end));
+        i = end;
+        continue;
+      }
+      push('word', i, j, word);
+      i = j;
+      continue;
+    }
+    if (c === 40 || c === 41 || c === 44 || c === 46) {
+      push('punct', i, i + 1, sql[i]!);
+      i++;
+      continue;
+    }
+    // Operators: take the longest run the server knows as one operator.
+    const two = sql.slice(i, i + 3);
+    const op = two === '<=>' ? 3 : /^(?:<=|>=|<>|!=|:=|<<|>>|&&|\|\||->>|->)/.exec(sql.slice(i, i + 3))?.[0].length ?? 1;
+    push('op', i, i + op, sql.slice(i, i + op));
+    i += op;
+  }
+  if (inVersion) throw new MysqlLexError('unterminated version comment /*!…');
+  endStatement(n);
+  return out;
+}
+
+function prevIsWordOrQuoted(tokens: Token[], sql: string, at: number): boolean {
+  // `t.5col` is a qualified identifier, not a number; the dot belongs to the name before it.
+  const prev = tokens[tokens.length - 1];
+  if (prev === undefined || prev.end !== at) return false;
+  void sql;
+  return prev.type === 'word' || prev.type === 'qident' || prev.type === 'dqstr';
+}
+
+/** Token boundaries and types as one comparable string. */
+function signature(stmts: LexedStatement[]): string {
+  return stmts.map((s) => s.tokens.map((t) => `${t.type}:${t.start}-${t.end}`).join(' ')).join(';');
+}
+
+export interface MysqlLexResult {
+  statements: LexedStatement[];
+}
+
+/**
+ * Lexes under both backslash rules (the session's sql_mode is not known to the gateway) and throws when they
+ * disagree: a backslash before a quote would then let the server see a statement boundary, or a keyword, where
+ * the check saw text inside a string. A gateway that knows the session's mode (the SERVER_STATUS_NO_BACKSLASH_ESCAPES
+ * flag of the server's last OK packet) passes it and gets one reading. `"…"` needs no second pass: it ends at the same place under ANSI_QUOTES.
+ */
+export function lexMysqlSafely(sql: string, noBackslashEscapes: boolean | null = null): LexedStatement[] {
+  if (noBackslashEscapes !== null) return lexMysql(sql, { noBackslashEscapes });
+  const withEscapes = lexMysql(sql, { noBackslashEscapes: false });
+  // Most texts have no backslash at all; then both readings are the same.
+  if (!sql.includes('\\')) return withEscapes;
+  let without: LexedStatement[];
+  try {
+    without = lexMysql(sql, { noBackslashEscapes: true });
+  } catch {
+    throw new MysqlLexError('a backslash in a quoted text reads differently with and without NO_BACKSLASH_ESCAPES; write a quote inside a string as two quotes (\'\')');
+  }
+  if (signature(withEscapes) !== signature(without)) {
+    throw new MysqlLexError('a backslash in a quoted text reads differently with and without NO_BACKSLASH_ESCAPES; write a quote inside a string as two quotes (\'\')');
+  }
+  return withEscapes;
+}
