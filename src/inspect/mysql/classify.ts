@@ -245,7 +245,6 @@ function classifySet(tokens: Token[]): MysqlFacts {
 
   // Assignments separated by commas at depth 0.
   let depth = 0;
-  let start = 1;
   let reason: string | null = null;
   let textRisk: string | null = null;
   const targets: number[] = [1];
@@ -254,7 +253,6 @@ function classifySet(tokens: Token[]): MysqlFacts {
     else if (isPunct(tokens[i], ')')) depth--;
     else if (depth === 0 && isPunct(tokens[i], ',')) targets.push(i + 1);
   }
-  void start;
   for (const at of targets) {
     const t = tokens[at];
     if (t === undefined) throw new MysqlClassifyError('SET with an empty assignment');

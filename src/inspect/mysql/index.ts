@@ -32,7 +32,8 @@ function verbOf(kind: string): string {
 /**
  * The statements of a text as the server will split them (`;` outside quotes and comments, also inside version
  * comments), each as its own source slice without the terminator. Throws MysqlLexError where the lexer cannot vouch
- * for the boundaries. Comments between statements are dropped; a statement keeps comments inside it.
+ * for the boundaries. A slice runs from its first token to its last, so comments around it are dropped and comments
+ * inside it kept. For audit and inspection only: a slice of a version comment's content is not text to re-send.
  */
 export function splitMysqlStatements(sql: string, noBackslashEscapes: boolean | null = null): string[] {
   return lexMysqlSafely(sql, noBackslashEscapes).map((s) => sql.slice(s.start, s.end));

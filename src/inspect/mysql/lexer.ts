@@ -25,7 +25,7 @@ export interface Token {
 
 export interface LexedStatement {
   tokens: Token[];
-  /** [start, end) of the statement in the text, terminator excluded. */
+  /** [start, end) of the statement in the text: its first token's start to its last token's end. */
   start: number;
   end: number;
 }
@@ -65,7 +65,8 @@ export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: f
     tokens.push({ type, start, end, value });
   };
   const endStatement = (at: number): void => {
-    if (tokens.length > 0) out.push({ tokens, start: stmtStart, end: at });
+    void at;
+    if (tokens.length > 0) out.push({ tokens, start: stmtStart, end: tokens[tokens.length - 1]!.end });
     tokens = [];
     stmtStart = -1;
   };
