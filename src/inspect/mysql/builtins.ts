@@ -46,19 +46,29 @@ wsrep_last_written_gtid wsrep_last_seen_gtid kdf
 `;
 
 /**
- * Words a `(` may follow that are not function calls: clause keywords, operators written as words, type names
- * in CAST/CONVERT/JSON_TABLE, index hints, window clauses.
+ * Reserved words (in both MySQL 8 and MariaDB 10.11) a `(` may follow without a function call: clause keywords,
+ * operators written as words, type names in CAST/CONVERT, index hints. Being reserved, none can name a stored
+ * function unquoted. Non-reserved words (OVER, ANY, LATERAL, type names such as DATETIME …) are told apart by
+ * their context in classify.ts, since an unreserved name followed by `(` can call a stored function.
  */
 const NOT_CALLS = `
-select from where and or xor not in is like rlike regexp between exists any some all as on using join values
-value into over partition window by order group having limit offset union intersect except distinct with
-recursive lateral table key index primary unique foreign references check constraint default columns nested
-path for ignore force use straight_join case when then else end returning duplicate update set escape
-char varchar binary varbinary decimal dec numeric fixed float double real int integer tinyint smallint mediumint
-bigint bit signed unsigned time datetime timestamp year date enum text blob json nchar national
-interval div mod against boolean mode natural language expansion query row rows range unbounded preceding
-following current member of mul cube rollup collate utf8mb4 utf8 latin1 ordinality exclusive shared
+select from where and or xor not in is like rlike regexp between exists all as on using join values into
+partition by order group having limit union intersect except distinct with table key index primary unique
+foreign references check constraint default for ignore force use straight_join case when then else update set
+char varchar binary varbinary decimal dec numeric float double real int integer tinyint smallint mediumint
+bigint unsigned blob interval div mod row
 `;
+
+/**
+ * Built-ins the server resolves as built-ins only when `(` follows the name directly: with a space or a comment
+ * between (and IGNORE_SPACE off) the name is read as a stored function's. See "Function Name Parsing and
+ * Resolution" in the MySQL manual.
+ */
+export const MYSQL_SPACE_SENSITIVE: ReadonlySet<string> = new Set(`
+adddate bit_and bit_or bit_xor cast count curdate curtime date_add date_sub extract group_concat max mid min now
+position session_user std stddev stddev_pop stddev_samp subdate substr substring sum sysdate system_user trim
+variance var_pop var_samp
+`.split(/\s+/).filter((w) => w !== ''));
 
 export const MYSQL_SAFE_FUNCTIONS: ReadonlySet<string> = new Set(FUNCTIONS.split(/\s+/).filter((w) => w !== '' && !w.endsWith('_disabled')));
 export const MYSQL_NOT_CALLS: ReadonlySet<string> = new Set(NOT_CALLS.split(/\s+/).filter((w) => w !== '').map((w) => w.toUpperCase()));

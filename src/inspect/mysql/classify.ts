@@ -2,7 +2,7 @@
 // UPDATE/DELETE lacks a WHERE, the functions it calls, and settings that change how the server reads text.
 
 import type { Token } from './lexer.js';
-import { MYSQL_NOT_CALLS, MYSQL_SAFE_FUNCTIONS, MYSQL_STATEFUL_FUNCTIONS } from './builtins.js';
+import { MYSQL_NOT_CALLS, MYSQL_SAFE_FUNCTIONS, MYSQL_SPACE_SENSITIVE, MYSQL_STATEFUL_FUNCTIONS } from './builtins.js';
 
 export interface MysqlFacts {
   kind: string;
@@ -85,35 +85,65 @@ const WRITE_KINDS: Readonly<Record<string, readonly [string, string]>> = {
 const isWord = (t: Token | undefined, ...values: string[]): boolean => t !== undefined && t.type === 'word' && values.includes(t.value);
 const isPunct = (t: Token | undefined, v: string): boolean => t !== undefined && t.type === 'punct' && t.value === v;
 
-/** Index of the `)` that closes the `(` at `open`, or -1. */
-function closeOf(tokens: Token[], open: number): number {
-  let depth = 0;
-  for (let i = open; i < tokens.length; i++) {
-    if (isPunct(tokens[i], '(')) depth++;
-    else if (isPunct(tokens[i], ')') && --depth === 0) return i;
+/** For each `(`, the index of the `)` that closes it (-1 when none): one pass, so long texts stay linear. */
+function matchParens(tokens: Token[]): Int32Array {
+  const close = new Int32Array(tokens.length).fill(-1);
+  const stack: number[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    if (isPunct(tokens[i], '(')) stack.push(i);
+    else if (isPunct(tokens[i], ')') && stack.length > 0) close[stack.pop()!] = i;
   }
-  return -1;
+  return close;
+}
+
+const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '<=>']);
+
+/** A non-reserved word followed by `(` that its context shows is no call. */
+function notACallInContext(tokens: Token[], i: number): boolean {
+  const t = tokens[i]!;
+  const prev = tokens[i - 1];
+  switch (t.value) {
+    case 'OVER':
+      return isPunct(prev, ')'); // f(…) OVER (…)
+    case 'ANY':
+    case 'SOME':
+      return prev?.type === 'op' && COMPARISONS.has(prev.value); // x = ANY (subquery)
+    case 'LATERAL':
+      return isPunct(prev, ',') || isWord(prev, 'JOIN', 'FROM');
+    case 'OF':
+      return isWord(prev, 'MEMBER'); // x MEMBER OF (json)
+    case 'COLUMNS':
+      return prev?.type === 'string'; // JSON_TABLE(… '$[*]' COLUMNS (…))
+    default:
+      return TYPES_AFTER_AS.has(t.value) && isWord(prev, 'AS'); // CAST(x AS DATETIME(6))
+  }
 }
 
 /** Function calls in the tokens: a name followed by `(` that is neither a keyword, a type, nor a column list. */
 export function functionCalls(tokens: Token[]): string[] {
   const calls: string[] = [];
+  let close: Int32Array | null = null;
   for (let i = 0; i < tokens.length - 1; i++) {
     const t = tokens[i]!;
-    if (!isPunct(tokens[i + 1], '(')) continue;
+    const next = tokens[i + 1]!;
+    if (!isPunct(next, '(')) continue;
     if (t.type !== 'word' && t.type !== 'qident' && t.type !== 'dqstr') continue;
     const prev = tokens[i - 1];
-    if (t.type === 'word' && MYSQL_NOT_CALLS.has(t.value) && !isPunct(prev, '.')) continue;
-    if (t.type === 'word' && TYPES_AFTER_AS.has(t.value) && isWord(prev, 'AS')) continue;
-    if (isWord(t, 'COLUMNS') && prev?.type === 'string') continue; // JSON_TABLE(… '$[*]' COLUMNS (…))
-    // A CTE's column list `name (a, b) AS (`, a derived table's `) AS name (a, b)`.
-    const close = closeOf(tokens, i + 1);
-    if (close !== -1 && isWord(tokens[close + 1], 'AS') && isPunct(tokens[close + 2], '(')) continue;
+    const qualified = isPunct(prev, '.');
+    if (t.type === 'word' && !qualified && (MYSQL_NOT_CALLS.has(t.value) || notACallInContext(tokens, i))) continue;
+    // A CTE's column list `name (a, b) AS (`, a derived table's `) AS name (a, b)` or `) name (a, b)`.
+    close ??= matchParens(tokens);
+    const end = close[i + 1]!;
+    if (end !== -1 && isWord(tokens[end + 1], 'AS') && isPunct(tokens[end + 2], '(')) continue;
     if (isPunct(prev, ')') || (isWord(prev, 'AS') && isPunct(tokens[i - 2], ')'))) continue;
-    let name = t.type === 'word' ? t.value.toLowerCase() : `\`${t.value.toLowerCase()}\``;
-    if (isPunct(prev, '.') && tokens[i - 2] !== undefined) {
+    const own = t.type === 'word' ? t.value.toLowerCase() : `\`${t.value.toLowerCase()}\``;
+    let name = own;
+    if (qualified && tokens[i - 2] !== undefined) {
       const q = tokens[i - 2]!;
-      name = `${q.type === 'word' ? q.value.toLowerCase() : q.value.toLowerCase()}.${t.type === 'word' ? t.value.toLowerCase() : t.value.toLowerCase()}`;
+      name = `${q.value.toLowerCase()}.${t.value.toLowerCase()}`;
+    } else if (t.type === 'word' && t.end !== next.start && MYSQL_SPACE_SENSITIVE.has(own)) {
+      // `count (x)`: with a gap the server looks for a stored function of that name.
+      name = `\`${own}\``;
     }
     calls.push(name);
   }
@@ -157,6 +187,9 @@ function hiddenWrite(tokens: Token[], from: number, show = false): string | null
         continue;
       case 'NEXT':
         if (isWord(next, 'VALUE') && isWord(tokens[i + 2], 'FOR')) return 'NEXT VALUE FOR advances a sequence';
+        continue;
+      case 'NEXTVAL':
+        if (isPunct(prev, '.')) return 'seq.NEXTVAL advances a sequence';
         continue;
       case 'PROCEDURE':
         if (show) continue; // SHOW PROCEDURE STATUS / CODE, SHOW CREATE PROCEDURE
@@ -240,7 +273,8 @@ function classifySet(tokens: Token[]): MysqlFacts {
   if (isWord(second, 'ROLE') || (isWord(second, 'DEFAULT') && isWord(tokens[2], 'ROLE'))) return facts('set', true, 'SET ROLE changes the privileges in effect', tokens);
   if (isWord(second, 'STATEMENT')) return facts('set', true, 'SET STATEMENT … FOR changes session variables for the statement', tokens);
   if (isWord(second, 'RESOURCE')) return facts('set', true, 'SET RESOURCE GROUP changes thread scheduling', tokens);
-  if (isWord(second, 'TRANSACTION') || (isWord(second, 'SESSION', 'LOCAL') && isWord(tokens[2], 'TRANSACTION'))) return facts('set', false, null, tokens);
+  const assigns = tokens.some((t) => t.type === 'var' || t.type === 'sysvar' || (t.type === 'op' && (t.value === '=' || t.value === ':=')));
+  if (!assigns && (isWord(second, 'TRANSACTION') || (isWord(second, 'SESSION', 'LOCAL') && isWord(tokens[2], 'TRANSACTION')))) return facts('set', false, null, tokens);
   if (isWord(second, 'GLOBAL', 'PERSIST', 'PERSIST_ONLY')) return facts('set', true, `SET ${second.value} changes the server for every session`, tokens);
 
   // Assignments separated by commas at depth 0.
