@@ -45,6 +45,52 @@ const isHexDigit = (c: number): boolean => isDigit(c) || (c >= 65 && c <= 70) ||
 const endsDashDash = (c: number): boolean => Number.isNaN(c) || c <= 32 || c === 127;
 
 /**
+ * The statements being built. Helpers are module-level and take this state: a closure made per call would cost a
+ * defineProperty each where the code runs through tsx (esbuild's keepNames), more than the lexing itself.
+ */
+interface LexState {
+  out: LexedStatement[];
+  tokens: Token[];
+  stmtStart: number;
+}
+
+function pushToken(st: LexState, type: TokenType, start: number, end: number, value: string): void {
+  if (st.stmtStart < 0) st.stmtStart = start;
+  st.tokens.push({ type, start, end, value });
+}
+
+function endStatement(st: LexState): void {
+  if (st.tokens.length > 0) st.out.push({ tokens: st.tokens, start: st.stmtStart, end: st.tokens[st.tokens.length - 1]!.end });
+  st.tokens = [];
+  st.stmtStart = -1;
+}
+
+/** Index past a quoted run opened at `start`; doubled quotes stay inside, backslash escapes where they apply. */
+function skipQuoted(sql: string, start: number, quote: number, backslashes: boolean): number {
+  const n = sql.length;
+  let j = start + 1;
+  for (;;) {
+    if (j >= n) throw new MysqlLexError(`unterminated ${String.fromCharCode(quote)}-quoted text starting at offset ${start}`);
+    const c = sql.charCodeAt(j);
+    if (c === 0) throw new MysqlLexError('a NUL character inside a quoted text');
+    if (backslashes && c === 92) {
+      j += 2;
+    } else if (c === quote) {
+      if (sql.charCodeAt(j + 1) === quote) j += 2;
+      else return j + 1;
+    } else {
+      j++;
+    }
+  }
+}
+
+function unquote(text: string, quote: string): string {
+  return text.slice(1, -1).split(quote + quote).join(quote);
+}
+
+const isBitDigit = (x: number): boolean => x === 48 || x === 49;
+
+/**
  * Splits text into statements of tokens. Comments vanish, except that the body of `/*!NNNNN … *​/` and
  * `/*M!NNNNN … *​/` is lexed as code whatever its version number: the server runs it when its version is high
  * enough, and reading it as code can only make the check stricter. `;` ends a statement (also inside a version
@@ -53,42 +99,10 @@ const endsDashDash = (c: number): boolean => Number.isNaN(c) || c <= 32 || c ===
  * nested inside a version comment.
  */
 export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: false }): LexedStatement[] {
-  const out: LexedStatement[] = [];
-  let tokens: Token[] = [];
-  let stmtStart = -1;
+  const st: LexState = { out: [], tokens: [], stmtStart: -1 };
   let inVersion = false;
   const n = sql.length;
   let i = 0;
-
-  const push = (type: TokenType, start: number, end: number, value: string): void => {
-    if (stmtStart < 0) stmtStart = start;
-    tokens.push({ type, start, end, value });
-  };
-  const endStatement = (at: number): void => {
-    void at;
-    if (tokens.length > 0) out.push({ tokens, start: stmtStart, end: tokens[tokens.length - 1]!.end });
-    tokens = [];
-    stmtStart = -1;
-  };
-
-  /** Index past a quoted run opened at `start`; doubled quotes stay inside, backslash escapes where they apply. */
-  const skipQuoted = (start: number, quote: number, backslashes: boolean): number => {
-    let j = start + 1;
-    for (;;) {
-      if (j >= n) throw new MysqlLexError(`unterminated ${String.fromCharCode(quote)}-quoted text starting at offset ${start}`);
-      const c = sql.charCodeAt(j);
-      if (c === 0) throw new MysqlLexError('a NUL character inside a quoted text');
-      if (backslashes && c === 92) {
-        j += 2;
-      } else if (c === quote) {
-        if (sql.charCodeAt(j + 1) === quote) j += 2;
-        else return j + 1;
-      } else {
-        j++;
-      }
-    }
-  };
-  const unquote = (text: string, quote: string): string => text.slice(1, -1).split(quote + quote).join(quote);
 
   while (i < n) {
     const c = sql.charCodeAt(i);
@@ -139,14 +153,14 @@ export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: f
     }
     // Statement terminators.
     if (c === 59) {
-      endStatement(i);
+      endStatement(st);
       i++;
       continue;
     }
     if (c === 92) {
       const d = sql.charCodeAt(i + 1);
       if (d === 71 || d === 103) {
-        endStatement(i);
+        endStatement(st);
         i += 2;
         continue;
       }
@@ -154,20 +168,20 @@ export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: f
     }
     // Quoted text.
     if (c === 39) {
-      const end = skipQuoted(i, 39, !opts.noBackslashEscapes);
-      push('string', i, end, sql.slice(i, end));
+      const end = skipQuoted(sql, i, 39, !opts.noBackslashEscapes);
+      pushToken(st, 'string', i, end, sql.slice(i, end));
       i = end;
       continue;
     }
     if (c === 34) {
-      const end = skipQuoted(i, 34, !opts.noBackslashEscapes);
-      push('dqstr', i, end, unquote(sql.slice(i, end), '"'));
+      const end = skipQuoted(sql, i, 34, !opts.noBackslashEscapes);
+      pushToken(st, 'dqstr', i, end, unquote(sql.slice(i, end), '"'));
       i = end;
       continue;
     }
     if (c === 96) {
-      const end = skipQuoted(i, 96, false);
-      push('qident', i, end, unquote(sql.slice(i, end), '`'));
+      const end = skipQuoted(sql, i, 96, false);
+      pushToken(st, 'qident', i, end, unquote(sql.slice(i, end), '`'));
       i = end;
       continue;
     }
@@ -176,37 +190,37 @@ export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: f
       if (sql.charCodeAt(i + 1) === 64) {
         let j = i + 2;
         while (j < n && (isWordChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) j++;
-        push('sysvar', i, j, sql.slice(i + 2, j).toLowerCase());
+        pushToken(st, 'sysvar', i, j, sql.slice(i + 2, j).toLowerCase());
         i = j;
         continue;
       }
       const q = sql.charCodeAt(i + 1);
       if (q === 39 || q === 34 || q === 96) {
-        const end = skipQuoted(i + 1, q, q !== 96 && !opts.noBackslashEscapes);
-        push('var', i, end, sql.slice(i, end));
+        const end = skipQuoted(sql, i + 1, q, q !== 96 && !opts.noBackslashEscapes);
+        pushToken(st, 'var', i, end, sql.slice(i, end));
         i = end;
         continue;
       }
       let j = i + 1;
       while (j < n && (isWordChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) j++;
-      push('var', i, j, sql.slice(i, j));
+      pushToken(st, 'var', i, j, sql.slice(i, j));
       i = j;
       continue;
     }
     if (c === 63) {
-      push('param', i, i + 1, '?');
+      pushToken(st, 'param', i, i + 1, '?');
       i++;
       continue;
     }
     // Numbers, hex and bit literals: 0x1F, 0b101, 12, 1.5, .5e-3 (a word glued to digits is an identifier, 1abc).
-    if (isDigit(c) || (c === 46 && isDigit(sql.charCodeAt(i + 1)) && !prevIsWordOrQuoted(tokens, sql, i))) {
+    if (isDigit(c) || (c === 46 && isDigit(sql.charCodeAt(i + 1)) && !prevIsWordOrQuoted(st.tokens, i))) {
       const d = sql.charCodeAt(i + 1);
       if (c === 48 && (d === 120 || d === 98)) {
         let j = i + 2;
-        const ok = d === 120 ? isHexDigit : (x: number) => x === 48 || x === 49;
+        const ok = d === 120 ? isHexDigit : isBitDigit;
         while (j < n && ok(sql.charCodeAt(j))) j++;
         if (j > i + 2 && !(j < n && isWordChar(sql.charCodeAt(j)))) {
-          push('hex', i, j, sql.slice(i, j));
+          pushToken(st, 'hex', i, j, sql.slice(i, j));
           i = j;
           continue;
         }
@@ -229,11 +243,11 @@ export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: f
       if (j < n && isWordChar(sql.charCodeAt(j)) && !sql.slice(i, j).includes('.')) {
         // 1abc, 123e: an identifier that starts with digits.
         while (j < n && isWordChar(sql.charCodeAt(j))) j++;
-        push('word', i, j, sql.slice(i, j).toUpperCase());
+        pushToken(st, 'word', i, j, sql.slice(i, j).toUpperCase());
         i = j;
         continue;
       }
-      push('number', i, j, sql.slice(i, j));
+      pushToken(st, 'number', i, j, sql.slice(i, j));
       i = j;
       continue;
     }
@@ -243,42 +257,49 @@ export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: f
       while (j < n && isWordChar(sql.charCodeAt(j))) j++;
       const word = sql.slice(i, j).toUpperCase();
       if (sql.charCodeAt(j) === 39 && (word === 'X' || word === 'B')) {
-        const end = skipQuoted(j, 39, false);
-        push('hex', i, end, sql.slice(i, end));
+        const end = skipQuoted(sql, j, 39, false);
+        pushToken(st, 'hex', i, end, sql.slice(i, end));
         i = end;
         continue;
       }
       if (sql.charCodeAt(j) === 39 && word === 'N') {
-        const end = skipQuoted(j, 39, !opts.noBackslashEscapes);
-        push('string', i, end, sql.slice(i, end));
+        const end = skipQuoted(sql, j, 39, !opts.noBackslashEscapes);
+        pushToken(st, 'string', i, end, sql.slice(i, end));
         i = end;
         continue;
       }
-      push('word', i, j, word);
+      pushToken(st, 'word', i, j, word);
       i = j;
       continue;
     }
     if (c === 40 || c === 41 || c === 44 || c === 46) {
-      push('punct', i, i + 1, sql[i]!);
+      pushToken(st, 'punct', i, i + 1, sql[i]!);
       i++;
       continue;
     }
     // Operators: take the longest run the server knows as one operator.
-    const two = sql.slice(i, i + 3);
-    const op = two === '<=>' ? 3 : /^(?:<=|>=|<>|!=|:=|<<|>>|&&|\|\||->>|->)/.exec(sql.slice(i, i + 3))?.[0].length ?? 1;
-    push('op', i, i + op, sql.slice(i, i + op));
+    const op = operatorLength(sql, i);
+    pushToken(st, 'op', i, i + op, sql.slice(i, i + op));
     i += op;
   }
   if (inVersion) throw new MysqlLexError('unterminated version comment /*!…');
-  endStatement(n);
-  return out;
+  endStatement(st);
+  return st.out;
 }
 
-function prevIsWordOrQuoted(tokens: Token[], sql: string, at: number): boolean {
+const TWO_CHAR_OPS = new Set(['<=', '>=', '<>', '!=', ':=', '<<', '>>', '&&', '||', '->']);
+
+/** Length of the operator at i: `<=>` and `->>` are three characters, the server's two-character operators two. */
+function operatorLength(sql: string, i: number): number {
+  const three = sql.slice(i, i + 3);
+  if (three === '<=>' || three === '->>') return 3;
+  return TWO_CHAR_OPS.has(three.slice(0, 2)) ? 2 : 1;
+}
+
+function prevIsWordOrQuoted(tokens: Token[], at: number): boolean {
   // `t.5col` is a qualified identifier, not a number; the dot belongs to the name before it.
   const prev = tokens[tokens.length - 1];
   if (prev === undefined || prev.end !== at) return false;
-  void sql;
   return prev.type === 'word' || prev.type === 'qident' || prev.type === 'dqstr';
 }
 
