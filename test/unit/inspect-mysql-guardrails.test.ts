@@ -2,6 +2,7 @@
 // require_where, fail closed, and the lexer's reading of comments, version comments and quotes.
 
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { makeMysqlInspector, splitMysqlStatements, lexMysql, MysqlLexError } from '../../src/inspect/mysql/index.js';
 import { MYSQL_READS, MYSQL_WRITE_BYPASS } from '../support/mysql-write-bypass.js';
@@ -176,5 +177,29 @@ describe('MySQL lexer', () => {
   });
   test('\\G ends a statement as the client does', () => {
     assert.deepEqual(kinds('SELECT 1\\G SELECT 2'), ['SELECT 1', 'SELECT 2']);
+  });
+});
+
+describe('MySQL properties', () => {
+  const configs = [{}, { read_only: true }, { deny_kinds: ['delete'], require_where: true }].map((c) => makeMysqlInspector(c));
+  const pieces = ["'", '"', '`', '\\', '/*', '*/', '/*!', '/*M!50000', '--', '-- ', '#', '\n', ';', '(', ')', 'SELECT', 'DELETE', 'FROM', 't', '1', 'x', ' ', '@', '@@', 'N', '_utf8', 'GET_LOCK', 'WITH', 'SET', 'é'];
+  test('inspect never throws, and every refusal has a rule and a message', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 30 }), fc.nat(), (parts, k) => {
+        const d = configs[k % configs.length]!.inspect(parts.join(''));
+        assert.equal(d.allowed, d.rule === null);
+        if (!d.allowed) assert.ok(d.message?.startsWith(`airlock: statement refused by rule ${d.rule}: `));
+      }),
+      { numRuns: 1500 },
+    );
+  });
+  test('a write after any read, or inside a version comment, is never allowed for a read-only role', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...MYSQL_READS), fc.constantFrom('; DELETE FROM t', ' /*!50000 ; DELETE FROM t */', ';\nUPDATE t SET v = 1', ' /*M!100100 ; INSERT INTO t VALUES (9, 9) */'), (read, write) => {
+        // After a newline: a read ending in a `#` or `-- ` comment would otherwise comment the write out, as on the server.
+        assert.equal(readOnly.inspect(`${read}\n${write}`).allowed, false, `${read}\n${write}`);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -69,7 +69,16 @@ export function redactMysqlUnparsed(sql: string, keepLiterals: boolean): string 
   return truncateForAudit(quote === -1 ? masked : `${masked}${MYSQL_PLACEHOLDER} …[masked]`);
 }
 
+/** Never throws: an unexpected failure is a text that could not be read, which guarded roles refuse. */
 export function analyzeMysql(sql: string, noBackslashEscapes: boolean | null = null): MysqlAnalysis {
+  try {
+    return analyzeOrThrow(sql, noBackslashEscapes);
+  } catch (err) {
+    return { ok: false, error: `the gateway failed to read it: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+function analyzeOrThrow(sql: string, noBackslashEscapes: boolean | null): MysqlAnalysis {
   let lexed: LexedStatement[];
   try {
     lexed = lexMysqlSafely(sql, noBackslashEscapes);
