@@ -130,6 +130,8 @@ export const MYSQL_WRITE_BYPASS: readonly BypassCase[] = [
     "PREPARE s FROM 'DELETE FROM t'",
     "PREPARE s FROM CONCAT('DEL', 'ETE FROM t')",
     'EXECUTE s',
+    "EXECUTE IMMEDIATE 'DELETE FROM t'",
+    "EXECUTE IMMEDIATE CONCAT('DELETE ', 'FROM t')",
     'SET STATEMENT max_statement_time = 1 FOR DELETE FROM t',
     'SELECT * FROM t PROCEDURE ANALYSE()',
   ),
