@@ -152,6 +152,33 @@ describe('MySQL fail closed', () => {
   });
 });
 
+describe('MySQL version comments', () => {
+  test('unknown server: every reading is checked, and the refusal says which', () => {
+    const d = readOnly.inspect('/*!99999 SET @a = */ DROP TABLE t');
+    assert.equal(d.rule, 'read_only');
+    assert.match(d.message ?? '', /DROP removes objects \(when the server skips a version comment\)$/);
+    assert.deepEqual(d.statements, [{ kind: 'set', writes: false }]);
+  });
+  test('a known server reads exactly the comments it executes', () => {
+    const maria = makeMysqlInspector({ read_only: true }, { server: { mariadb: true, version: 101106 } });
+    const mysql8 = makeMysqlInspector({ read_only: true }, { server: { mariadb: false, version: 80035 } });
+    // MariaDB 10.11 runs /*!99999 … */, so it reads `SET @a = DROP TABLE t`, a syntax error, not a DROP.
+    assert.equal(maria.inspect('/*!99999 SET @a = */ DROP TABLE t').allowed, true);
+    assert.equal(mysql8.inspect('/*!99999 SET @a = */ DROP TABLE t').rule, 'read_only');
+    // MySQL never runs /*M! … */; MariaDB 10.11 skips /*M!999999.
+    assert.equal(mysql8.inspect('SELECT 1 /*M!100100 ; DELETE FROM t */').allowed, true);
+    assert.equal(maria.inspect('SELECT 1 /*M!100100 ; DELETE FROM t */').rule, 'read_only');
+    assert.equal(maria.inspect('/*M!999999 SET @a = */ DELETE FROM t').rule, 'read_only');
+    assert.deepEqual(splitMysqlStatements('SELECT 1 /*!90000 ; DELETE FROM t */', null, { mariadb: false, version: 80035 }), ['SELECT 1']);
+  });
+  test('mysqldump headers read the same every way', () => {
+    const dump = makeMysqlInspector({ deny_kinds: ['drop'] });
+    assert.equal(dump.inspect('/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */').allowed, true);
+    assert.equal(dump.inspect('/*!40000 ALTER TABLE `t` DISABLE KEYS */').allowed, true);
+    assert.equal(dump.inspect('/*!50001 DROP VIEW IF EXISTS `v` */').rule, 'deny_kind:drop');
+  });
+});
+
 describe('MySQL lexer', () => {
   const kinds = (sql: string) => splitMysqlStatements(sql);
   test('`--` needs a space or control character after it', () => {

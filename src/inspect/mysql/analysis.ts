@@ -2,13 +2,53 @@
 // masked, and the fingerprint of its shape. Fails closed: anything the lexer or classifier cannot read is an error.
 
 import { createHash } from 'node:crypto';
-import { lexMysqlSafely, MysqlLexError, type LexedStatement, type Token } from './lexer.js';
+import { lexMysqlSafely, MysqlLexError, type LexedStatement, type Token, type VersionComment } from './lexer.js';
 import { classifyMysql, MysqlClassifyError, type MysqlFacts } from './classify.js';
 import { truncateForAudit, MAX_UNPARSED_AUDIT_CHARS } from '../redact.js';
 
 export type MysqlAnalysis =
-  | { ok: true; statements: MysqlFacts[]; redacted: string; fingerprint: string | null }
+  | {
+    ok: true;
+    /** The statements as a server that executes every version comment reads them (or as the known server does). */
+    statements: MysqlFacts[];
+    /** The statements under every other way a server may read the version comments; checked by the same rules. */
+    alternates: MysqlFacts[];
+    redacted: string;
+    fingerprint: string | null;
+  }
   | { ok: false; error: string };
+
+/** The server behind the session, from its handshake: which version comments it executes is then known. */
+export interface MysqlServer {
+  mariadb: boolean;
+  /** As version comments write it: 80035 for MySQL 8.0.35, 101106 for MariaDB 10.11.6. */
+  version: number;
+}
+
+type Executes = (version: number | null, mariadbOnly: boolean) => boolean;
+
+/** MySQL executes `/*!N` when N ≤ its version and never `/*M!`; MariaDB executes both the same way. */
+export function executesOn(server: MysqlServer): Executes {
+  return (version, mariadbOnly) => (!mariadbOnly || server.mariadb) && (version === null || version <= server.version);
+}
+
+/**
+ * Every way an unknown server may read these version comments: MySQL or MariaDB, with a version below each number
+ * met or above all of them. The reading that executes every comment is the primary one and is left out.
+ */
+function otherReadings(seen: VersionComment[]): Executes[] {
+  const cuts = [-1, ...new Set(seen.filter((v) => v.version !== null).map((v) => v.version!))].sort((a, b) => a - b);
+  const flavors = seen.some((v) => v.mariadbOnly) ? [false, true] : [true];
+  const top = cuts[cuts.length - 1]!;
+  const out: Executes[] = [];
+  for (const mariadb of flavors) {
+    for (const version of cuts) {
+      if (mariadb && version === top) continue;
+      out.push(executesOn({ mariadb, version }));
+    }
+  }
+  return out;
+}
 
 const LITERAL_TYPES = new Set(['string', 'dqstr', 'number', 'hex']);
 
@@ -70,30 +110,47 @@ export function redactMysqlUnparsed(sql: string, keepLiterals: boolean): string 
 }
 
 /** Never throws: an unexpected failure is a text that could not be read, which guarded roles refuse. */
-export function analyzeMysql(sql: string, noBackslashEscapes: boolean | null = null): MysqlAnalysis {
+export function analyzeMysql(sql: string, noBackslashEscapes: boolean | null = null, server: MysqlServer | null = null): MysqlAnalysis {
   try {
-    return analyzeOrThrow(sql, noBackslashEscapes);
+    return analyzeOrThrow(sql, noBackslashEscapes, server);
   } catch (err) {
     return { ok: false, error: `the gateway failed to read it: ${err instanceof Error ? err.message : String(err)}` };
   }
 }
 
-function analyzeOrThrow(sql: string, noBackslashEscapes: boolean | null): MysqlAnalysis {
+function classifyAll(lexed: LexedStatement[], into: MysqlFacts[]): string | null {
+  for (let k = 0; k < lexed.length; k++) {
+    try {
+      into.push(classifyMysql(lexed[k]!.tokens));
+    } catch (err) {
+      if (err instanceof MysqlClassifyError) return lexed.length > 1 ? `${err.message}, in statement ${k + 1} of ${lexed.length}` : err.message;
+      throw err;
+    }
+  }
+  return null;
+}
+
+function analyzeOrThrow(sql: string, noBackslashEscapes: boolean | null, server: MysqlServer | null): MysqlAnalysis {
+  const seen: VersionComment[] = [];
   let lexed: LexedStatement[];
   try {
-    lexed = lexMysqlSafely(sql, noBackslashEscapes);
+    lexed = lexMysqlSafely(sql, noBackslashEscapes, server === null ? { seen } : { executes: executesOn(server) });
   } catch (err) {
     if (err instanceof MysqlLexError) return { ok: false, error: err.message };
     throw err;
   }
   const statements: MysqlFacts[] = [];
-  for (const s of lexed) {
+  const error = classifyAll(lexed, statements);
+  if (error !== null) return { ok: false, error };
+  const alternates: MysqlFacts[] = [];
+  for (const executes of seen.length > 0 ? otherReadings(seen) : []) {
     try {
-      statements.push(classifyMysql(s.tokens));
+      const other = classifyAll(lexMysqlSafely(sql, noBackslashEscapes, { executes }), alternates);
+      if (other !== null) return { ok: false, error: `${other}, when the server skips a version comment` };
     } catch (err) {
-      if (err instanceof MysqlClassifyError) return { ok: false, error: lexed.length > 1 ? `${err.message}, in statement ${statements.length + 1} of ${lexed.length}` : err.message };
+      if (err instanceof MysqlLexError) return { ok: false, error: `${err.message}, when the server skips a version comment` };
       throw err;
     }
   }
-  return { ok: true, statements, redacted: redactMysql(sql, lexed), fingerprint: fingerprintMysql(lexed) };
+  return { ok: true, statements, alternates, redacted: redactMysql(sql, lexed), fingerprint: fingerprintMysql(lexed) };
 }

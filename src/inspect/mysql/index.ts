@@ -4,13 +4,13 @@ import { hasGuardrails, resolveGuardrails, type GuardrailConfig } from '../confi
 import { bytesOverLimit, type Decision } from '../decide.js';
 import type { StatementInfo } from '../classify.js';
 import type { Inspector } from '../inspector.js';
-import { analyzeMysql, redactMysqlUnparsed, type MysqlAnalysis } from './analysis.js';
+import { analyzeMysql, executesOn, redactMysqlUnparsed, type MysqlAnalysis, type MysqlServer } from './analysis.js';
 import { functionRefusalMysql } from './classify.js';
 import { lexMysqlSafely } from './lexer.js';
 
-export { analyzeMysql, fingerprintMysql, redactMysql, MYSQL_PLACEHOLDER, type MysqlAnalysis } from './analysis.js';
+export { analyzeMysql, executesOn, fingerprintMysql, redactMysql, MYSQL_PLACEHOLDER, type MysqlAnalysis, type MysqlServer } from './analysis.js';
 export { classifyMysql, type MysqlFacts } from './classify.js';
-export { lexMysql, lexMysqlSafely, MysqlLexError, type Token, type LexedStatement } from './lexer.js';
+export { lexMysql, lexMysqlSafely, MysqlLexError, type Token, type LexedStatement, type VersionComment } from './lexer.js';
 export { MYSQL_SAFE_FUNCTIONS } from './builtins.js';
 
 const NO_STATEMENTS: StatementInfo[] = Object.freeze([]) as unknown as StatementInfo[];
@@ -35,16 +35,24 @@ function verbOf(kind: string): string {
  * for the boundaries. A slice runs from its first token to its last, so comments around it are dropped and comments
  * inside it kept. For audit and inspection only: a slice of a version comment's content is not text to re-send.
  */
-export function splitMysqlStatements(sql: string, noBackslashEscapes: boolean | null = null): string[] {
-  return lexMysqlSafely(sql, noBackslashEscapes).map((s) => sql.slice(s.start, s.end));
+export function splitMysqlStatements(sql: string, noBackslashEscapes: boolean | null = null, server: MysqlServer | null = null): string[] {
+  return lexMysqlSafely(sql, noBackslashEscapes, server === null ? {} : { executes: executesOn(server) }).map((s) => sql.slice(s.start, s.end));
 }
 
-/** Analysis caches shared by every MySQL inspector, one per backslash mode: analyses do not depend on the role. */
-const caches = new Map<boolean | null, Map<string, MysqlAnalysis>>([[null, new Map()], [true, new Map()], [false, new Map()]]);
+/**
+ * Analysis caches shared by every MySQL inspector, one per backslash mode and server: analyses do not depend on the
+ * role. A few keys at most in practice (the servers a gateway fronts).
+ */
+const caches = new Map<string, Map<string, MysqlAnalysis>>();
 
-function analysisOf(sql: string, mode: boolean | null): MysqlAnalysis {
-  if (sql.length > CACHE_MAX_TEXT) return analyzeMysql(sql, mode);
-  const cache = caches.get(mode)!;
+function analysisOf(sql: string, mode: boolean | null, server: MysqlServer | null): MysqlAnalysis {
+  if (sql.length > CACHE_MAX_TEXT) return analyzeMysql(sql, mode, server);
+  const key = `${String(mode)}/${server === null ? '' : `${server.mariadb ? 'M' : ''}${server.version}`}`;
+  let cache = caches.get(key);
+  if (cache === undefined) {
+    cache = new Map();
+    caches.set(key, cache);
+  }
   const known = cache.get(sql);
   if (known !== undefined) {
     // Refresh its place: Map keeps insertion order, the first key is the least recently used.
@@ -52,7 +60,7 @@ function analysisOf(sql: string, mode: boolean | null): MysqlAnalysis {
     cache.set(sql, known);
     return known;
   }
-  const a = analyzeMysql(sql, mode);
+  const a = analyzeMysql(sql, mode, server);
   cache.set(sql, a);
   if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
   return a;
@@ -64,10 +72,16 @@ export interface MysqlInspectorOptions {
    * unknown: the text is then read both ways and refused (parse_error) when the two readings differ.
    */
   noBackslashEscapes?: boolean | null;
+  /**
+   * The server from the upstream handshake: then exactly the version comments it executes are read as code. Null
+   * (the default) when unknown: every way a MySQL or MariaDB server could read them is checked.
+   */
+  server?: MysqlServer | null;
 }
 
 export function makeMysqlInspector(config: Partial<GuardrailConfig>, options: MysqlInspectorOptions = {}): Inspector {
   const mode = options.noBackslashEscapes ?? null;
+  const server = options.server ?? null;
   const cfg = resolveGuardrails(config);
   const allow: ReadonlySet<string> = new Set(cfg.allow_functions);
   const guarded = hasGuardrails(cfg);
@@ -82,7 +96,7 @@ export function makeMysqlInspector(config: Partial<GuardrailConfig>, options: My
       const why = `the statement is ${bytes.toLocaleString('en-US')} bytes, more than the ${cfg.max_statement_bytes.toLocaleString('en-US')} bytes this role allows; send smaller statements or split the batch`;
       return decision(NO_STATEMENTS, null, redactMysqlUnparsed(sql, cfg.keep_literals), 'statement_too_large', refusal('statement_too_large', why));
     }
-    const a = analysisOf(sql, mode);
+    const a = analysisOf(sql, mode, server);
     if (!a.ok) {
       const redacted = redactMysqlUnparsed(sql, cfg.keep_literals);
       // Fail closed for restricted roles; without guardrails the server reports its own syntax error.
@@ -94,9 +108,9 @@ export function makeMysqlInspector(config: Partial<GuardrailConfig>, options: My
     const redacted = cfg.keep_literals ? sql : a.redacted;
     const n = a.statements.length;
     let readsOnly = true;
-    for (let i = 0; i < n; i++) {
-      const f = a.statements[i]!;
-      const where = position(i, n);
+    for (let i = 0; i < n + a.alternates.length; i++) {
+      const f = i < n ? a.statements[i]! : a.alternates[i - n]!;
+      const where = i < n ? position(i, n) : ' (when the server skips a version comment)';
       if (guarded && f.textRisk !== null) {
         return decision(statements, a.fingerprint, redacted, 'text_setting', refusal('text_setting', `${f.textRisk}, which would let the server read a statement differently from the check${where}`));
       }

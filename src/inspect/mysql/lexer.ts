@@ -33,6 +33,18 @@ export interface LexedStatement {
 export interface LexOptions {
   /** NO_BACKSLASH_ESCAPES: a backslash in a string is an ordinary character. */
   noBackslashEscapes: boolean;
+  /**
+   * Whether the server executes a version comment (`/*!NNNNN` → version NNNNN, `/*!` → null; `/*M!` → mariadbOnly).
+   * A comment it does not execute is skipped like any comment. Default: every one is executed.
+   */
+  executes?: (version: number | null, mariadbOnly: boolean) => boolean;
+  /** Filled with every version comment met, so a caller can try each way a server might read them. */
+  seen?: VersionComment[];
+}
+
+export interface VersionComment {
+  version: number | null;
+  mariadbOnly: boolean;
 }
 
 export class MysqlLexError extends Error {}
@@ -52,9 +64,12 @@ interface LexState {
   out: LexedStatement[];
   tokens: Token[];
   stmtStart: number;
+  inVersion: boolean;
 }
 
 function pushToken(st: LexState, type: TokenType, start: number, end: number, value: string): void {
+  // A server that skips the version comment ends it at the first `*/`, one that runs it does not: refuse to guess.
+  if (st.inVersion && value.includes('*/')) throw new MysqlLexError('a quoted text containing */ inside a version comment /*!…*/');
   if (st.stmtStart < 0) st.stmtStart = start;
   st.tokens.push({ type, start, end, value });
 }
@@ -91,16 +106,15 @@ function unquote(text: string, quote: string): string {
 const isBitDigit = (x: number): boolean => x === 48 || x === 49;
 
 /**
- * Splits text into statements of tokens. Comments vanish, except that the body of `/*!NNNNN … *​/` and
- * `/*M!NNNNN … *​/` is lexed as code whatever its version number: the server runs it when its version is high
- * enough, and reading it as code can only make the check stricter. `;` ends a statement (also inside a version
- * comment, as in the server), and so do the client commands `\G` and `\g`. Throws MysqlLexError on text the
- * server would read in a way this lexer cannot vouch for: an unterminated quote or comment, a NUL, a comment
- * nested inside a version comment.
+ * Splits text into statements of tokens. Comments vanish, except the body of a version comment `/*!NNNNN … *​/`
+ * or `/*M!NNNNNN … *​/` that `opts.executes` says the server runs (by default every one): that body is code.
+ * analysis.ts lexes the text once for every way a server may read its version comments and checks them all.
+ * `;` ends a statement (also inside a version comment, as in the server), and so do the client commands `\G` and
+ * `\g`. Throws MysqlLexError on text the server would read in a way this lexer cannot vouch for: an unterminated
+ * quote or comment, a NUL, a comment inside a version comment or a quoted `*​/` there, an odd version number.
  */
 export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: false }): LexedStatement[] {
-  const st: LexState = { out: [], tokens: [], stmtStart: -1 };
-  let inVersion = false;
+  const st: LexState = { out: [], tokens: [], stmtStart: -1, inVersion: false };
   const n = sql.length;
   let i = 0;
 
@@ -115,39 +129,48 @@ export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: f
     // Comments.
     if (c === 35 || (c === 45 && sql.charCodeAt(i + 1) === 45 && endsDashDash(sql.charCodeAt(i + 2)))) {
       // Inside a version comment the server's line comment would swallow a `*/` on its line; refuse to guess.
-      if (inVersion) throw new MysqlLexError('a line comment inside a version comment /*!…*/');
+      if (st.inVersion) throw new MysqlLexError('a line comment inside a version comment /*!…*/');
       const nl = sql.indexOf('\n', i);
       i = nl === -1 ? n : nl + 1;
       continue;
     }
     if (c === 47 && sql.charCodeAt(i + 1) === 42) {
-      if (inVersion) throw new MysqlLexError('a comment inside a version comment /*!…*/');
+      if (st.inVersion) throw new MysqlLexError('a comment inside a version comment /*!…*/');
       let j = i + 2;
       let version = false;
+      let mariadbOnly = false;
       if (sql.charCodeAt(j) === 33) {
         version = true;
         j++;
       } else if ((sql.charCodeAt(j) === 77 || sql.charCodeAt(j) === 109) && sql.charCodeAt(j + 1) === 33) {
         version = true;
+        mariadbOnly = true;
         j += 2;
       }
       if (version) {
         const digits = j;
         while (j < n && isDigit(sql.charCodeAt(j))) j++;
-        // MySQL reads a 5-digit version, MariaDB 5 or 6 digits; other counts would leave digits we cannot place.
-        if (![0, 5, 6].includes(j - digits)) throw new MysqlLexError('a version comment with a version number that is not 5 or 6 digits');
+        const count = j - digits;
+        // MySQL reads 5 digits after /*!, MariaDB 5 or 6 after /*M!; other counts would leave digits we cannot place.
+        if (mariadbOnly ? count !== 0 && count !== 5 && count !== 6 : count !== 0 && count !== 5) {
+          throw new MysqlLexError(`a version comment with a ${count}-digit version number`);
+        }
         if (sql.indexOf('*/', j) === -1) throw new MysqlLexError('unterminated version comment /*!…');
-        inVersion = true;
-        i = j;
-        continue;
+        const number = count === 0 ? null : Number(sql.slice(digits, j));
+        opts.seen?.push({ version: number, mariadbOnly });
+        if (opts.executes === undefined || opts.executes(number, mariadbOnly)) {
+          st.inVersion = true;
+          i = j;
+          continue;
+        }
       }
       const close = sql.indexOf('*/', j);
       if (close === -1) throw new MysqlLexError('unterminated comment /*…');
       i = close + 2;
       continue;
     }
-    if (inVersion && c === 42 && sql.charCodeAt(i + 1) === 47) {
-      inVersion = false;
+    if (st.inVersion && c === 42 && sql.charCodeAt(i + 1) === 47) {
+      st.inVersion = false;
       i += 2;
       continue;
     }
@@ -282,7 +305,7 @@ export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: f
     pushToken(st, 'op', i, i + op, sql.slice(i, i + op));
     i += op;
   }
-  if (inVersion) throw new MysqlLexError('unterminated version comment /*!…');
+  if (st.inVersion) throw new MysqlLexError('unterminated version comment /*!…');
   endStatement(st);
   return st.out;
 }
@@ -318,14 +341,14 @@ export interface MysqlLexResult {
  * the check saw text inside a string. A gateway that knows the session's mode (the SERVER_STATUS_NO_BACKSLASH_ESCAPES
  * flag of the server's last OK packet) passes it and gets one reading. `"…"` needs no second pass: it ends at the same place under ANSI_QUOTES.
  */
-export function lexMysqlSafely(sql: string, noBackslashEscapes: boolean | null = null): LexedStatement[] {
-  if (noBackslashEscapes !== null) return lexMysql(sql, { noBackslashEscapes });
-  const withEscapes = lexMysql(sql, { noBackslashEscapes: false });
+export function lexMysqlSafely(sql: string, noBackslashEscapes: boolean | null = null, versions: Pick<LexOptions, 'executes' | 'seen'> = {}): LexedStatement[] {
+  if (noBackslashEscapes !== null) return lexMysql(sql, { noBackslashEscapes, ...versions });
+  const withEscapes = lexMysql(sql, { noBackslashEscapes: false, ...versions });
   // Most texts have no backslash at all; then both readings are the same.
   if (!sql.includes('\\')) return withEscapes;
   let without: LexedStatement[];
   try {
-    without = lexMysql(sql, { noBackslashEscapes: true });
+    without = lexMysql(sql, { noBackslashEscapes: true, executes: versions.executes });
   } catch {
     throw new MysqlLexError('a backslash in a quoted text reads differently with and without NO_BACKSLASH_ESCAPES; write a quote inside a string as two quotes (\'\')');
   }
