@@ -105,6 +105,7 @@ export const MYSQL_WRITE_BYPASS: readonly BypassCase[] = [
     "SELECT * FROM t INTO OUTFILE '/tmp/airlock_bypass_outfile'",
     "SELECT v FROM t WHERE id = 1 INTO DUMPFILE '/tmp/airlock_bypass_dumpfile'",
     "SELECT LOAD_FILE('/etc/passwd')",
+    "SELECT * FROM t INTO /*!99999 @x, */ OUTFILE '/tmp/airlock_bypass_split'",
   ),
   ...c('read_only', 'locking reads', 'SELECT * FROM t WHERE id = 1 FOR UPDATE', 'SELECT * FROM t LOCK IN SHARE MODE', 'SELECT * FROM t FOR UPDATE NOWAIT'),
   ...c('read_only', 'named locks and sequences',

@@ -183,8 +183,10 @@ function hiddenWrite(tokens: Token[], from: number, show = false): string | null
         continue;
       case 'OUTFILE':
       case 'DUMPFILE':
-        if (isWord(prev, 'INTO')) return `SELECT … INTO ${t.value} writes a file on the database server`;
-        continue;
+        // Wherever it stands: INTO and OUTFILE may be kept apart by a version comment that only some servers run.
+        return `SELECT … INTO ${t.value} writes a file on the database server`;
+      case 'LOCK':
+        return 'a locking read (LOCK IN SHARE MODE) takes row locks';
       case 'NEXT':
         if (isWord(next, 'VALUE') && isWord(tokens[i + 2], 'FOR')) return 'NEXT VALUE FOR advances a sequence';
         continue;
