@@ -54,6 +54,12 @@ describe('MySQL decisions have the shared shape', () => {
     const d = readOnly.inspect('SELECT airlock_fn(1)');
     assert.match(d.message ?? '', /airlock_fn is not a built-in function known to only read .* allow_functions/);
   });
+  test('a built-in written with a space says how to write it', () => {
+    const d = readOnly.inspect('SELECT now ()');
+    assert.match(d.message ?? '', /now written quoted, or with a space or comment before its "\(", is a stored function .*; write now\(…\)$/);
+    assert.equal(readOnly.inspect('SELECT NOW()').allowed, true);
+    assert.equal(readOnly.inspect('SELECT UPPER (v) FROM t').allowed, true); // not one the server reads differently
+  });
   test('inspectAsync and inspectNow decide the same', async () => {
     const sql = "SELECT GET_LOCK('x', 1)";
     assert.deepEqual(await readOnly.inspectAsync(sql), readOnly.inspect(sql));

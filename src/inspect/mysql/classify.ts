@@ -157,6 +157,9 @@ export function functionRefusalMysql(name: string, allow: ReadonlySet<string>): 
   const stateful = MYSQL_STATEFUL_FUNCTIONS[name];
   if (stateful !== undefined) return stateful;
   if (!name.includes('.') && !name.startsWith('`') && MYSQL_SAFE_FUNCTIONS.has(name)) return null;
+  if (name.startsWith('`') && MYSQL_SAFE_FUNCTIONS.has(bare)) {
+    return `${bare} written quoted, or with a space or comment before its "(", is a stored function of that name to the server, not the built-in; write ${bare}(…)`;
+  }
   return `${bare} is not a built-in function known to only read (a stored or loadable function can write); ask for it to be listed in the role's allow_functions if it only reads`;
 }
 
