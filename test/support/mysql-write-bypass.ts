@@ -18,7 +18,7 @@ export interface BypassCase {
   /** What the statement tries. */
   why: string;
   /** The rule that refuses it for a read-only role. */
-  rule: 'read_only' | 'parse_error' | 'text_setting';
+  rule: 'read_only' | 'parse_error' | 'text_setting' | 'hidden_sql';
   /**
    * Set when the server lets even a SELECT-only user do it, so only the guardrail stops it; a replay without the
    * guardrail must skip it (SET PASSWORD would lock the replaying user out).
@@ -90,7 +90,14 @@ export const MYSQL_WRITE_BYPASS: readonly BypassCase[] = [
     "SELECT _latin1'x\\'; DELETE FROM t; -- '",
     "SELECT * FROM t WHERE v = 'it\\'s'; DELETE FROM t",
   ),
-  ...c('parse_error', 'a compound statement whose END the gateway does not place', 'BEGIN NOT ATOMIC DELETE FROM t; END'),
+  ...c('parse_error', 'a compound statement, whose `;` the server reads inside the block', 'BEGIN NOT ATOMIC DELETE FROM t; END', 'BEGIN NOT ATOMIC DELETE FROM t END', 'IF 1 THEN DELETE FROM t; END IF', 'lbl: LOOP DELETE FROM t; LEAVE lbl; END LOOP'),
+  ...c('hidden_sql', 'SQL text run as a statement the gateway never sees',
+    "PREPARE s FROM 'DELETE FROM t'",
+    "PREPARE s FROM CONCAT('DEL', 'ETE FROM t')",
+    'EXECUTE s',
+    "EXECUTE IMMEDIATE 'DELETE FROM t'",
+    "EXECUTE IMMEDIATE CONCAT('DELETE ', 'FROM t')",
+  ),
   ...c('parse_error', 'an unterminated quote or comment the server may read differently',
     "SELECT 'unterminated; DELETE FROM t",
     'SELECT 1 /* DELETE FROM t',
@@ -140,11 +147,6 @@ export const MYSQL_WRITE_BYPASS: readonly BypassCase[] = [
     'DO 1',
     'HANDLER t OPEN',
     'HANDLER t READ FIRST',
-    "PREPARE s FROM 'DELETE FROM t'",
-    "PREPARE s FROM CONCAT('DEL', 'ETE FROM t')",
-    'EXECUTE s',
-    "EXECUTE IMMEDIATE 'DELETE FROM t'",
-    "EXECUTE IMMEDIATE CONCAT('DELETE ', 'FROM t')",
     'SET STATEMENT max_statement_time = 1 FOR DELETE FROM t',
     'SELECT * FROM t PROCEDURE ANALYSE()',
   ),

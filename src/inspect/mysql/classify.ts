@@ -14,6 +14,8 @@ export interface MysqlFacts {
   unqualified: 'UPDATE' | 'DELETE' | null;
   /** Set when the statement changes how the server reads statement text (refused under any guardrail). */
   textRisk: string | null;
+  /** Set when the statement runs SQL text the gateway does not see as a statement (refused under any guardrail). */
+  hiddenSql: string | null;
   /** Function names called, lower-case, `db.name` when qualified or `` `name` `` when quoted. */
   functions: string[];
 }
@@ -218,7 +220,7 @@ function hasTopLevelWhere(tokens: Token[], from: number): boolean {
 }
 
 function facts(kind: string, writes: boolean, reason: string | null, tokens: Token[], extra: Partial<MysqlFacts> = {}): MysqlFacts {
-  return { kind, writes, reason: writes ? reason : null, alsoKinds: [], unqualified: null, textRisk: null, functions: functionCalls(tokens), ...extra };
+  return { kind, writes, reason: writes ? reason : null, alsoKinds: [], unqualified: null, textRisk: null, hiddenSql: null, functions: functionCalls(tokens), ...extra };
 }
 
 /** The first index past leading `(` of a parenthesized query. */
@@ -384,7 +386,8 @@ export function classifyMysql(tokens: Token[]): MysqlFacts {
       return classifyExplain(tokens);
     case 'BEGIN':
       if (tokens.length === 1 || (tokens.length === 2 && isWord(tokens[1], 'WORK'))) return facts('begin', false, null, tokens);
-      return facts('begin', true, 'BEGIN NOT ATOMIC runs a compound statement', tokens);
+      // BEGIN NOT ATOMIC … END: the server reads the `;` inside as part of the block, the gateway cannot.
+      throw new MysqlClassifyError('a compound statement (BEGIN NOT ATOMIC … END), which the gateway does not check; send its statements one by one');
     case 'START':
       if (isWord(tokens[1], 'TRANSACTION')) return facts('begin', false, null, tokens);
       return facts('start', true, `START ${tokens[1]?.value ?? ''} acts on replication`, tokens);
@@ -402,6 +405,10 @@ export function classifyMysql(tokens: Token[]): MysqlFacts {
         const [kind, reason] = write;
         if (w === 'CREATE' && tokens.some((t) => isWord(t, 'TEMPORARY'))) return facts(kind, true, 'CREATE TEMPORARY TABLE creates a table', tokens);
         if (w === 'DROP' && isWord(tokens[1], 'PREPARE')) return facts('deallocate', false, null, tokens);
+        if (w === 'PREPARE' || w === 'EXECUTE') {
+          const what = w === 'PREPARE' ? 'PREPARE … FROM prepares SQL text' : isWord(tokens[1], 'IMMEDIATE') ? 'EXECUTE IMMEDIATE runs SQL text' : 'EXECUTE runs a statement prepared from SQL text';
+          return facts(kind, true, reason, tokens, { hiddenSql: `${what} the gateway cannot check or log as a statement; send the statement itself (or use the protocol's prepared statements)` });
+        }
         return facts(kind, true, reason, tokens);
       }
       throw new MysqlClassifyError(`a statement starting with ${w}, which the gateway does not know`);

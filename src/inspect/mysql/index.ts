@@ -111,6 +111,9 @@ export function makeMysqlInspector(config: Partial<GuardrailConfig>, options: My
     for (let i = 0; i < n + a.alternates.length; i++) {
       const f = i < n ? a.statements[i]! : a.alternates[i - n]!;
       const where = i < n ? position(i, n) : ' (when the server skips a version comment)';
+      if (guarded && f.hiddenSql !== null) {
+        return decision(statements, a.fingerprint, redacted, 'hidden_sql', refusal('hidden_sql', `${f.hiddenSql}${where}`));
+      }
       if (guarded && f.textRisk !== null) {
         return decision(statements, a.fingerprint, redacted, 'text_setting', refusal('text_setting', `${f.textRisk}, which would let the server read a statement differently from the check${where}`));
       }
