@@ -180,6 +180,11 @@ describe('MySQL version comments', () => {
     assert.equal(maria.inspect('/*M!999999 SET @a = */ DELETE FROM t').rule, 'read_only');
     assert.deepEqual(splitMysqlStatements('SELECT 1 /*!90000 ; DELETE FROM t */', null, { mariadb: false, version: 80035 }), ['SELECT 1']);
   });
+  test('too many different version numbers are refused rather than read every way', () => {
+    const many = Array.from({ length: 9 }, (_, i) => `/*!${40000 + i} 1 */`).join(' + ');
+    assert.equal(readOnly.inspect(`SELECT ${many}`).rule, 'parse_error');
+    assert.equal(readOnly.inspect(`SELECT ${many.split(' + ').slice(0, 8).join(' + ')}`).allowed, true);
+  });
   test('mysqldump headers read the same every way', () => {
     const dump = makeMysqlInspector({ deny_kinds: ['drop'] });
     assert.equal(dump.inspect('/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */').allowed, true);

@@ -27,6 +27,9 @@ export interface MysqlServer {
 
 type Executes = (version: number | null, mariadbOnly: boolean) => boolean;
 
+/** Each reading lexes the whole text again; more different version numbers than this in one text are refused. */
+export const MAX_VERSION_NUMBERS = 8;
+
 /** MySQL executes `/*!N` when N ≤ its version and never `/*M!`; MariaDB executes both the same way. */
 export function executesOn(server: MysqlServer): Executes {
   return (version, mariadbOnly) => (!mariadbOnly || server.mariadb) && (version === null || version <= server.version);
@@ -143,6 +146,9 @@ function analyzeOrThrow(sql: string, noBackslashEscapes: boolean | null, server:
   const error = classifyAll(lexed, statements);
   if (error !== null) return { ok: false, error };
   const alternates: MysqlFacts[] = [];
+  if (new Set(seen.map((v) => v.version)).size > MAX_VERSION_NUMBERS) {
+    return { ok: false, error: `version comments with more than ${MAX_VERSION_NUMBERS} different version numbers, each a different reading to check` };
+  }
   for (const executes of seen.length > 0 ? otherReadings(seen) : []) {
     try {
       const other = classifyAll(lexMysqlSafely(sql, noBackslashEscapes, { executes }), alternates);
