@@ -261,11 +261,7 @@ function classifyQuery(tokens: Token[], at: number): MysqlFacts {
     const hidden = hiddenWrite(tokens, at);
     return facts('select', hidden !== null, hidden, tokens);
   }
-  throw new MysqlClassifyError(`an unexpected ${first === undefined ? 'end of statement' : `"${sourceWord(first)}"`} where a query should start`);
-}
-
-function sourceWord(t: Token): string {
-  return t.type === 'word' ? t.value : t.value;
+  throw new MysqlClassifyError(`an unexpected ${first === undefined ? 'end of statement' : `"${first.value}"`} where a query should start`);
 }
 
 /** SET: user variables and transaction characteristics are fine; anything else changes session or server state. */
@@ -274,7 +270,7 @@ function classifySet(tokens: Token[]): MysqlFacts {
   if (second === undefined) throw new MysqlClassifyError('SET without an assignment');
   if (isWord(second, 'NAMES') || isWord(second, 'CHARSET') || (isWord(second, 'CHARACTER') && isWord(tokens[2], 'SET'))) {
     const risk = `SET ${isWord(second, 'CHARACTER') ? 'CHARACTER SET' : second.value} changes the character set the server reads statements in`;
-    return facts('set', true, risk.replace(/^SET /, 'SET '), tokens, { textRisk: risk });
+    return facts('set', true, risk, tokens, { textRisk: risk });
   }
   if (isWord(second, 'PASSWORD')) return facts('set', true, 'SET PASSWORD changes an account', tokens);
   if (isWord(second, 'ROLE') || (isWord(second, 'DEFAULT') && isWord(tokens[2], 'ROLE'))) return facts('set', true, 'SET ROLE changes the privileges in effect', tokens);
