@@ -31,9 +31,23 @@ const READ_SESSION_SETTINGS = new Set([
   'transaction_isolation', 'tx_isolation', 'transaction_read_only', 'tx_read_only', 'autocommit',
   'time_zone', 'wait_timeout', 'interactive_timeout', 'net_read_timeout', 'net_write_timeout', 'max_execution_time',
   'max_statement_time', 'group_concat_max_len', 'sql_select_limit', 'lc_time_names', 'div_precision_increment',
-  'sql_quote_show_create', 'profiling',
+  'sql_quote_show_create', 'profiling', 'character_set_results',
+  // The text settings, when set to a character set the lexer reads like UTF-8 (SAFE_CHARSETS).
+  'character_set_client', 'character_set_connection', 'collation_connection',
 ]);
 const TEXT_SETTINGS = new Set(['character_set_client', 'character_set_connection', 'collation_connection', 'names', 'charset']);
+/**
+ * Character sets in which every ASCII byte is that character: the lexer reads their text the same as UTF-8. Not
+ * big5, cp932, gbk, gb18030, sjis, whose multi-byte characters can end in the byte of a backslash or a quote.
+ */
+const SAFE_CHARSETS = new Set(['utf8', 'utf8mb3', 'utf8mb4', 'latin1', 'ascii', 'binary']);
+
+/** The character set or collation named by a token, when it is one of SAFE_CHARSETS (`utf8mb4_bin` counts as utf8mb4). */
+function safeCharset(t: Token | undefined): boolean {
+  if (t === undefined || !(t.type === 'word' || t.type === 'qident' || t.type === 'dqstr' || t.type === 'string')) return false;
+  const name = (t.type === 'string' ? t.value.slice(1, -1) : t.value).toLowerCase();
+  return SAFE_CHARSETS.has(name) || SAFE_CHARSETS.has(name.split('_')[0]!);
+}
 /** Non-reserved type names that are types, not calls, right after AS (CAST(x AS DATETIME(6))). */
 const TYPES_AFTER_AS = new Set(['DATETIME', 'TEXT', 'BLOB', 'JSON', 'ENUM', 'BIT', 'FIXED', 'NCHAR', 'SIGNED', 'VARCHAR', 'CHAR']);
 
@@ -269,6 +283,8 @@ function classifySet(tokens: Token[]): MysqlFacts {
   const second = tokens[1];
   if (second === undefined) throw new MysqlClassifyError('SET without an assignment');
   if (isWord(second, 'NAMES') || isWord(second, 'CHARSET') || (isWord(second, 'CHARACTER') && isWord(tokens[2], 'SET'))) {
+    // SET NAMES utf8mb4 [COLLATE …], as connectors send at start: harmless; a multi-byte set like GBK is not.
+    if (safeCharset(tokens[isWord(second, 'CHARACTER') ? 3 : 2])) return facts('set', false, null, tokens);
     const risk = `SET ${isWord(second, 'CHARACTER') ? 'CHARACTER SET' : second.value} changes the character set the server reads statements in`;
     return facts('set', true, risk, tokens, { textRisk: risk });
   }
@@ -314,7 +330,11 @@ function classifySet(tokens: Token[]): MysqlFacts {
     } else {
       throw new MysqlClassifyError(`SET of something that is not a variable ("${t.value}")`);
     }
-    if (TEXT_SETTINGS.has(name)) textRisk ??= `SET ${name} changes the character set the server reads statements in`;
+    if (TEXT_SETTINGS.has(name)) {
+      // `name = value` or `name := value`: the value is the token after the operator.
+      const op = tokens.findIndex((x, k) => k > at && x.type === 'op' && (x.value === '=' || x.value === ':='));
+      if (op === -1 || !safeCharset(tokens[op + 1])) textRisk ??= `SET ${name} changes the character set the server reads statements in`;
+    }
     if (scope === 'global' || scope === 'persist' || scope === 'persist_only') {
       reason ??= `SET GLOBAL ${name} changes the server for every session`;
     } else if (!READ_SESSION_SETTINGS.has(name)) {
