@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
-import { makeMysqlInspector, splitMysqlStatements, lexMysql, MysqlLexError } from '../../src/inspect/mysql/index.js';
+import { makeMysqlInspector, mysqlServerFromVersion, splitMysqlStatements, lexMysql, MysqlLexError } from '../../src/inspect/mysql/index.js';
 import { MYSQL_READS, MYSQL_WRITE_BYPASS } from '../support/mysql-write-bypass.js';
 import { check, type Case } from '../support/inspect-cases.js';
 
@@ -184,6 +184,13 @@ describe('MySQL version comments', () => {
     const many = Array.from({ length: 9 }, (_, i) => `/*!${40000 + i} 1 */`).join(' + ');
     assert.equal(readOnly.inspect(`SELECT ${many}`).rule, 'parse_error');
     assert.equal(readOnly.inspect(`SELECT ${many.split(' + ').slice(0, 8).join(' + ')}`).allowed, true);
+  });
+  test('the server from its handshake version string', () => {
+    assert.deepEqual(mysqlServerFromVersion('5.5.5-10.11.19-MariaDB-0+deb12u1'), { mariadb: true, version: 101119 });
+    assert.deepEqual(mysqlServerFromVersion('10.6.4-MariaDB'), { mariadb: true, version: 100604 });
+    assert.deepEqual(mysqlServerFromVersion('8.0.35'), { mariadb: false, version: 80035 });
+    assert.deepEqual(mysqlServerFromVersion('8.4.0-commercial'), { mariadb: false, version: 80400 });
+    assert.equal(mysqlServerFromVersion('garbage'), null);
   });
   test('mysqldump headers read the same every way', () => {
     const dump = makeMysqlInspector({ deny_kinds: ['drop'] });

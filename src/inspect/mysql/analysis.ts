@@ -27,6 +27,19 @@ export interface MysqlServer {
 
 type Executes = (version: number | null, mariadbOnly: boolean) => boolean;
 
+/**
+ * The server from the version string of its handshake: `8.0.35` → MySQL 80035; `5.5.5-10.11.19-MariaDB-0+deb12u1`
+ * (MariaDB's prefix for old clients) or `10.11.19-MariaDB` → MariaDB 101119. Null when the string does not parse.
+ */
+export function mysqlServerFromVersion(text: string): MysqlServer | null {
+  const mariadb = /mariadb/i.test(text);
+  const m = /^(?:5\.5\.5-)?(\d+)\.(\d+)\.(\d+)/.exec(mariadb ? text : text.replace(/^5\.5\.5-(?=\d)/, ''));
+  if (m === null) return null;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (minor > 99 || patch > 99) return null;
+  return { mariadb, version: major * 10000 + minor * 100 + patch };
+}
+
 /** Each reading lexes the whole text again; more different version numbers than this in one text are refused. */
 export const MAX_VERSION_NUMBERS = 8;
 

@@ -8,7 +8,7 @@ import { analyzeMysql, executesOn, redactMysqlUnparsed, type MysqlAnalysis, type
 import { functionRefusalMysql } from './classify.js';
 import { lexMysqlSafely } from './lexer.js';
 
-export { analyzeMysql, executesOn, fingerprintMysql, redactMysql, MYSQL_PLACEHOLDER, type MysqlAnalysis, type MysqlServer } from './analysis.js';
+export { analyzeMysql, executesOn, mysqlServerFromVersion, fingerprintMysql, redactMysql, MYSQL_PLACEHOLDER, type MysqlAnalysis, type MysqlServer } from './analysis.js';
 export { classifyMysql, type MysqlFacts } from './classify.js';
 export { lexMysql, lexMysqlSafely, MysqlLexError, type Token, type LexedStatement, type VersionComment } from './lexer.js';
 export { MYSQL_SAFE_FUNCTIONS } from './builtins.js';
