@@ -144,6 +144,7 @@ export function makeMysqlInspector(config: Partial<GuardrailConfig>, options: My
   }
 
   return {
+    dialect: 'mysql',
     config: cfg,
     inspect,
     inspectAsync: (sql: string) => Promise.resolve(inspect(sql)),
