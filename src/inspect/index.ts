@@ -13,3 +13,4 @@ export { maskLiterals } from './redact.js';
 export { encodingOf, isSessionEncoding, SESSION_ENCODING } from './encodings.js';
 export { buildCatalog, CATALOG_QUERIES, type CatalogRows } from './database-catalog.js';
 export type { FunctionCatalog } from './function-rules.js';
+export { makeMysqlInspector, splitMysqlStatements, type MysqlInspectorOptions } from './mysql/index.js';

@@ -1,0 +1,253 @@
+// MySQL/MariaDB guardrails: the write-bypass corpus refused for read-only roles, reads allowed, deny_kinds,
+// require_where, fail closed, and the lexer's reading of comments, version comments and quotes.
+
+import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import assert from 'node:assert/strict';
+import { makeMysqlInspector, mysqlServerFromVersion, splitMysqlStatements, lexMysql, MysqlLexError } from '../../src/inspect/mysql/index.js';
+import { MYSQL_READS, MYSQL_WRITE_BYPASS } from '../support/mysql-write-bypass.js';
+import { check, type Case } from '../support/inspect-cases.js';
+
+const readOnly = makeMysqlInspector({ read_only: true });
+
+describe('MySQL read-only role: write-bypass corpus', () => {
+  test('the corpus is large enough', () => {
+    assert.ok(MYSQL_WRITE_BYPASS.length >= 60, `${MYSQL_WRITE_BYPASS.length} bypass statements`);
+    assert.ok(MYSQL_READS.length >= 40, `${MYSQL_READS.length} reads`);
+  });
+  for (const { sql, why, rule } of MYSQL_WRITE_BYPASS) {
+    test(`refuses (${why}): ${JSON.stringify(sql)}`, () => {
+      check((s) => readOnly.inspect(s), [sql, rule]);
+      const d = readOnly.inspect(sql);
+      assert.equal(d.reads_only, false);
+    });
+  }
+});
+
+describe('MySQL read-only role: reads', () => {
+  for (const sql of MYSQL_READS) {
+    test(`allows ${JSON.stringify(sql)}`, () => {
+      check((s) => readOnly.inspect(s), [sql, 'ok']);
+      assert.ok(readOnly.inspect(sql).statements.length >= 1);
+    });
+  }
+  test('a plain read with built-ins only is reads_only; a role-listed function is allowed but not reads_only', () => {
+    assert.equal(readOnly.inspect('SELECT id, UPPER(v) FROM t WHERE id = 1').reads_only, true);
+    const listed = makeMysqlInspector({ read_only: true, allow_functions: ['shop.price_of'] });
+    const d = listed.inspect('SELECT shop.price_of(id) FROM t');
+    assert.equal(d.allowed, true, d.message ?? '');
+    assert.equal(readOnly.inspect('SELECT shop.price_of(id) FROM t').allowed, false);
+  });
+});
+
+describe('MySQL decisions have the shared shape', () => {
+  test('a refusal names the rule, the statement and what to do', () => {
+    const d = readOnly.inspect('SELECT 1; DELETE FROM t WHERE id = 3');
+    assert.equal(d.allowed, false);
+    assert.equal(d.rule, 'read_only');
+    assert.equal(d.message, 'airlock: statement refused by rule read_only: this role is read-only and DELETE writes data (statement 2 of 2)');
+    assert.deepEqual(d.statements, [{ kind: 'select', writes: false }, { kind: 'delete', writes: true }]);
+    assert.match(d.fingerprint ?? '', /^[0-9a-f]{16}$/);
+    assert.equal(d.redacted, 'SELECT ?; DELETE FROM t WHERE id = ?');
+  });
+  test('stored functions are refused with a way out', () => {
+    const d = readOnly.inspect('SELECT airlock_fn(1)');
+    assert.match(d.message ?? '', /airlock_fn is not a built-in function known to only read .* allow_functions/);
+  });
+  test('a built-in written with a space says how to write it', () => {
+    const d = readOnly.inspect('SELECT now ()');
+    assert.match(d.message ?? '', /now written quoted, or with a space or comment before its "\(", is a stored function .*; write now\(…\)$/);
+    assert.equal(readOnly.inspect('SELECT NOW()').allowed, true);
+    assert.equal(readOnly.inspect('SELECT UPPER (v) FROM t').allowed, true); // not one the server reads differently
+  });
+  test('inspectAsync and inspectNow decide the same', async () => {
+    const sql = "SELECT GET_LOCK('x', 1)";
+    assert.deepEqual(await readOnly.inspectAsync(sql), readOnly.inspect(sql));
+    assert.deepEqual(readOnly.inspectNow(sql), readOnly.inspect(sql));
+    assert.equal(readOnly.config.read_only, true);
+  });
+  test('statement_too_large before anything else', () => {
+    const small = makeMysqlInspector({ max_statement_bytes: 64 });
+    const d = small.inspect(`SELECT '${'x'.repeat(100)}'`);
+    assert.equal(d.rule, 'statement_too_large');
+    assert.ok(!d.redacted.includes('xxxx'), d.redacted);
+  });
+});
+
+describe('MySQL deny_kinds and require_where', () => {
+  const deny = makeMysqlInspector({ deny_kinds: ['drop', 'truncate', 'delete', 'grant'] });
+  const cases: Case[] = [
+    ['DROP TABLE t', 'deny_kind:drop'],
+    ['TRUNCATE t', 'deny_kind:truncate'],
+    ['DELETE FROM t WHERE id = 1', 'deny_kind:delete'],
+    ['/*!50000 DROP TABLE t */', 'deny_kind:drop'],
+    ['SELECT 1; DROP TABLE t', 'deny_kind:drop'],
+    ["REPLACE INTO t VALUES (1, 'x')", 'deny_kind:delete'],
+    ['ANALYZE DELETE FROM t WHERE id = 1', 'deny_kind:delete'],
+    ['GRANT SELECT ON *.* TO u', 'deny_kind:grant'],
+    ["EXECUTE IMMEDIATE 'DROP TABLE t'", 'hidden_sql'],
+    ["PREPARE s FROM 'DROP TABLE t'", 'hidden_sql'],
+    ['BEGIN NOT ATOMIC DROP TABLE t END', 'parse_error'],
+    ["UPDATE t SET v = 'x' WHERE id = 1", 'ok'],
+    ["INSERT INTO t VALUES (1, 'x')", 'ok'],
+    ['EXPLAIN DELETE FROM t WHERE id = 1', 'ok'],
+    ['SELECT * FROM t', 'ok'],
+  ];
+  for (const c of cases) test(`deny_kinds: ${c[0]}`, () => check((s) => deny.inspect(s), c));
+
+  const where = makeMysqlInspector({ require_where: true });
+  const whereCases: Case[] = [
+    ["UPDATE t SET v = 'x'", 'require_where'],
+    ['DELETE FROM t', 'require_where'],
+    ['DELETE FROM t LIMIT 10', 'require_where'],
+    ["UPDATE t JOIN u ON u.t_id = t.id SET t.v = 'x'", 'require_where'],
+    ['DELETE t FROM t JOIN u ON u.t_id = t.id', 'require_where'],
+    ["UPDATE t SET v = (SELECT v FROM u WHERE u.id = 1)", 'require_where'],
+    ['ANALYZE DELETE FROM t', 'require_where'],
+    ["UPDATE t SET v = 'x' WHERE 1=1", 'ok'],
+    ["UPDATE t, u SET t.v = 'x' WHERE t.id = u.t_id", 'ok'],
+    ['DELETE FROM t USING t JOIN u ON u.t_id = t.id WHERE u.id = 1', 'ok'],
+    ['DELETE FROM t WHERE id = 1', 'ok'],
+    ['EXPLAIN DELETE FROM t', 'ok'],
+    ["WITH x AS (SELECT 1 WHERE 1) UPDATE t SET v = 'x'", 'require_where'],
+  ];
+  for (const c of whereCases) test(`require_where: ${c[0]}`, () => check((s) => where.inspect(s), c));
+
+  test('max_rows is carried and makes the role fail closed', () => {
+    const rows = makeMysqlInspector({ max_rows: 100 });
+    assert.equal(rows.config.max_rows, 100);
+    assert.equal(rows.inspect("SELECT 'open").rule, 'parse_error');
+  });
+});
+
+describe('MySQL fail closed', () => {
+  const guarded: Case[] = [
+    ['SELECT 1 FROM', 'ok'], // a syntax error the server reports; the lexer and classifier have no doubt
+    ['FROBNICATE t', 'parse_error'],
+    ['SELECT 1 /*!50000 /* nested */ 2 */', 'parse_error'],
+    ['SELECT 1 /*!50000 # comment */ \n */', 'parse_error'],
+    ['SELECT 1 /*!5000 2 */', 'parse_error'],
+    ['SELECT 1\u0000; DELETE FROM t', 'parse_error'],
+    ['SELECT 1 \\ 2', 'parse_error'],
+  ];
+  for (const c of guarded) test(`guarded: ${JSON.stringify(c[0])}`, () => check((s) => readOnly.inspect(s), c));
+
+  test('the refusal says what to do', () => {
+    const d = readOnly.inspect('FROBNICATE t');
+    assert.match(d.message ?? '', /^airlock: statement refused by rule parse_error: the statement could not be read \(.*\), and this role refuses statements it cannot check; /);
+  });
+  test('without guardrails unreadable text goes to the server, redacted', () => {
+    const open = makeMysqlInspector({});
+    const d = open.inspect("SELECT 'se\\'cret");
+    assert.equal(d.allowed, true);
+    assert.equal(d.fingerprint, null);
+    assert.ok(!d.redacted.includes('cret'), d.redacted);
+  });
+  test('an empty text or only comments is allowed with no statements', () => {
+    for (const sql of ['', '  ', '/* nothing */', '-- x', '# y', ';']) {
+      const d = readOnly.inspect(sql);
+      assert.equal(d.allowed, true, sql);
+      assert.deepEqual(d.statements, []);
+      assert.equal(d.reads_only, false);
+    }
+  });
+  test('a session known to run with backslash escapes reads mysqldump text in one way', () => {
+    const sql = "INSERT INTO t VALUES (1,'a\\'b')";
+    assert.equal(makeMysqlInspector({ deny_kinds: ['drop'] }).inspect(sql).rule, 'parse_error');
+    const known = makeMysqlInspector({ deny_kinds: ['drop'] }, { noBackslashEscapes: false });
+    assert.equal(known.inspect(sql).allowed, true);
+    const noEscapes = makeMysqlInspector({ read_only: true }, { noBackslashEscapes: true });
+    assert.equal(noEscapes.inspect("SELECT '\\'; DELETE FROM t; -- '").rule, 'read_only');
+  });
+});
+
+describe('MySQL version comments', () => {
+  test('unknown server: every reading is checked, and the refusal says which', () => {
+    const d = readOnly.inspect('/*!99999 SET @a = */ DROP TABLE t');
+    assert.equal(d.rule, 'read_only');
+    assert.match(d.message ?? '', /DROP removes objects \(when the server skips a version comment\)$/);
+    assert.deepEqual(d.statements, [{ kind: 'set', writes: false }]);
+  });
+  test('a known server reads exactly the comments it executes', () => {
+    const maria = makeMysqlInspector({ read_only: true }, { server: { mariadb: true, version: 101106 } });
+    const mysql8 = makeMysqlInspector({ read_only: true }, { server: { mariadb: false, version: 80035 } });
+    // MariaDB 10.11 runs /*!99999 … */, so it reads `SET @a = DROP TABLE t`, a syntax error, not a DROP.
+    assert.equal(maria.inspect('/*!99999 SET @a = */ DROP TABLE t').allowed, true);
+    assert.equal(mysql8.inspect('/*!99999 SET @a = */ DROP TABLE t').rule, 'read_only');
+    // MySQL never runs /*M! … */; MariaDB 10.11 skips /*M!999999.
+    assert.equal(mysql8.inspect('SELECT 1 /*M!100100 ; DELETE FROM t */').allowed, true);
+    assert.equal(maria.inspect('SELECT 1 /*M!100100 ; DELETE FROM t */').rule, 'read_only');
+    assert.equal(maria.inspect('/*M!999999 SET @a = */ DELETE FROM t').rule, 'read_only');
+    assert.deepEqual(splitMysqlStatements('SELECT 1 /*!90000 ; DELETE FROM t */', null, { mariadb: false, version: 80035 }), ['SELECT 1']);
+  });
+  test('too many different version numbers are refused rather than read every way', () => {
+    const many = Array.from({ length: 9 }, (_, i) => `/*!${40000 + i} 1 */`).join(' + ');
+    assert.equal(readOnly.inspect(`SELECT ${many}`).rule, 'parse_error');
+    assert.equal(readOnly.inspect(`SELECT ${many.split(' + ').slice(0, 8).join(' + ')}`).allowed, true);
+  });
+  test('the server from its handshake version string', () => {
+    assert.deepEqual(mysqlServerFromVersion('5.5.5-10.11.19-MariaDB-0+deb12u1'), { mariadb: true, version: 101119 });
+    assert.deepEqual(mysqlServerFromVersion('10.6.4-MariaDB'), { mariadb: true, version: 100604 });
+    assert.deepEqual(mysqlServerFromVersion('8.0.35'), { mariadb: false, version: 80035 });
+    assert.deepEqual(mysqlServerFromVersion('8.4.0-commercial'), { mariadb: false, version: 80400 });
+    assert.equal(mysqlServerFromVersion('garbage'), null);
+  });
+  test('mysqldump headers read the same every way', () => {
+    const dump = makeMysqlInspector({ deny_kinds: ['drop'] });
+    assert.equal(dump.inspect('/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */').allowed, true);
+    assert.equal(dump.inspect('/*!40000 ALTER TABLE `t` DISABLE KEYS */').allowed, true);
+    assert.equal(dump.inspect('/*!50001 DROP VIEW IF EXISTS `v` */').rule, 'deny_kind:drop');
+  });
+});
+
+describe('MySQL lexer', () => {
+  const kinds = (sql: string) => splitMysqlStatements(sql);
+  test('`--` needs a space or control character after it', () => {
+    assert.deepEqual(kinds('SELECT 1 --x\n; SELECT 2'), ['SELECT 1 --x', 'SELECT 2']);
+    assert.deepEqual(kinds('SELECT 1 -- x; SELECT 2'), ['SELECT 1']);
+    assert.deepEqual(kinds('SELECT 1 --'), ['SELECT 1']);
+    const toks = lexMysql('SELECT 1 --x')[0]!.tokens.map((t) => t.value);
+    assert.deepEqual(toks, ['SELECT', '1', '-', '-', 'X']);
+  });
+  test('`#` comments, block comments, and version comments as code', () => {
+    assert.deepEqual(kinds('SELECT 1 # ; DELETE\n; SELECT 2'), ['SELECT 1', 'SELECT 2']);
+    assert.deepEqual(kinds('SELECT 1 /* ; */ ; SELECT 2'), ['SELECT 1', 'SELECT 2']);
+    const v = lexMysql('SELECT /*!50000 a, */ b /*M!100100 , c */')[0]!.tokens.map((t) => t.value);
+    assert.deepEqual(v, ['SELECT', 'A', ',', 'B', ',', 'C']);
+    assert.equal(lexMysql('SELECT 1 /*!50000 ; DELETE FROM t */').length, 2);
+  });
+  test('quotes: doubled quotes, backslash escapes, backticks, introducers', () => {
+    const t = lexMysql("SELECT 'a''b', 'c\\'d', \"e\"\"f\", `g``h`, _utf8mb4'i', N'j', X'4A', 0x4b, b'1', 0b1, 1.5e3, .5, @v, @@global.x, ?")[0]!.tokens;
+    assert.deepEqual(t.map((x) => x.type), ['word', 'string', 'punct', 'string', 'punct', 'dqstr', 'punct', 'qident', 'punct', 'word', 'string', 'punct', 'string', 'punct', 'hex', 'punct', 'hex', 'punct', 'hex', 'punct', 'hex', 'punct', 'number', 'punct', 'number', 'punct', 'var', 'punct', 'sysvar', 'punct', 'param']);
+    assert.equal(t.find((x) => x.type === 'qident')!.value, 'g`h');
+    assert.throws(() => lexMysql("SELECT 'open"), MysqlLexError);
+    assert.deepEqual(lexMysql("SELECT '\\'", { noBackslashEscapes: true })[0]!.tokens.map((x) => x.value), ['SELECT', "'\\'"]);
+  });
+  test('\\G ends a statement as the client does', () => {
+    assert.deepEqual(kinds('SELECT 1\\G SELECT 2'), ['SELECT 1', 'SELECT 2']);
+  });
+});
+
+describe('MySQL properties', () => {
+  const configs = [{}, { read_only: true }, { deny_kinds: ['delete'], require_where: true }].map((c) => makeMysqlInspector(c));
+  const pieces = ["'", '"', '`', '\\', '/*', '*/', '/*!', '/*M!50000', '--', '-- ', '#', '\n', ';', '(', ')', 'SELECT', 'DELETE', 'FROM', 't', '1', 'x', ' ', '@', '@@', 'N', '_utf8', 'GET_LOCK', 'WITH', 'SET', 'é'];
+  test('inspect never throws, and every refusal has a rule and a message', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 30 }), fc.nat(), (parts, k) => {
+        const d = configs[k % configs.length]!.inspect(parts.join(''));
+        assert.equal(d.allowed, d.rule === null);
+        if (!d.allowed) assert.ok(d.message?.startsWith(`airlock: statement refused by rule ${d.rule}: `));
+      }),
+      { numRuns: 1500 },
+    );
+  });
+  test('a write after any read, or inside a version comment, is never allowed for a read-only role', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...MYSQL_READS), fc.constantFrom('; DELETE FROM t', ' /*!50000 ; DELETE FROM t */', ';\nUPDATE t SET v = 1', ' /*M!100100 ; INSERT INTO t VALUES (9, 9) */'), (read, write) => {
+        // After a newline: a read ending in a `#` or `-- ` comment would otherwise comment the write out, as on the server.
+        assert.equal(readOnly.inspect(`${read}\n${write}`).allowed, false, `${read}\n${write}`);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
