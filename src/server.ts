@@ -18,7 +18,7 @@ import { makeAccess, type Access } from './access/access.js';
 import { buildApi, type GatewayInfo } from './api/app.js';
 import { makePgGateway } from './gateway/postgres/index.js';
 import { makeMysqlGateway } from './gateway/mysql/index.js';
-import { interimMysqlInspector } from './gateway/mysql/interim-inspector.js';
+import { mysqlInspectorFor } from './gateway/mysql/inspector.js';
 import { loadOrCreateTls, type TlsMaterial } from './gateway/core/tls.js';
 import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
 import type { Readiness } from './api/health.js';
@@ -304,7 +304,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
         listen: opts.mysqlListen ?? { host: '127.0.0.1', port: 3307 },
         tls: { key: tls.key, cert: tls.cert },
         allowCleartextWithoutTls: opts.mysqlAllowCleartextLoopback ?? opts.pgAllowCleartextLoopback ?? false,
-        inspectorFor: interimMysqlInspector,
+        inspectorFor: mysqlInspectorFor,
       },
     );
     const addr = await gw.start();
