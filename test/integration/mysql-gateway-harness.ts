@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 
-export const MARIADB = { host: process.env.AIRLOCK_TEST_MYSQL_HOST ?? '127.0.0.1', port: Number(process.env.AIRLOCK_TEST_MYSQL_PORT ?? 3306), user: 'root', password: '' };
+export const MARIADB = { host: process.env.AIRLOCK_TEST_MYSQL_HOST ?? '127.0.0.1', port: Number(process.env.AIRLOCK_TEST_MYSQL_PORT ?? 3306), user: process.env.AIRLOCK_TEST_MYSQL_USER ?? 'root', password: process.env.AIRLOCK_TEST_MYSQL_PASSWORD ?? '' };
 
 export async function adminQuery(sql: string, params: unknown[] = []): Promise<unknown[]> {
   const c = await mysql.createConnection({ ...MARIADB, multipleStatements: false });
