@@ -147,10 +147,15 @@ test('a read role cannot write: DELETE is refused (1142) and the rows stay', asy
   await h.grant('read', carol);
   const c = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'carol', password: carol, database: 'shop-db' });
   try {
+    assert.deepEqual((await c.query('SELECT name FROM items WHERE id = 3'))[0], [{ name: 'plum' }]);
     await assert.rejects(c.query('DELETE FROM items'), (e: { errno?: number; message: string }) => e.errno === 1142 && /^airlock: statement refused by rule/.test(e.message));
+    await assert.rejects(c.execute('UPDATE items SET name = ? WHERE id = 1', ['x']), /airlock: statement refused by rule read_only/);
   } finally {
     await c.end();
   }
+  // The Debian client sends both statements in one COM_QUERY (multi-statements): refused as a whole.
+  const cli2 = await mariadbCli(['-h', '127.0.0.1', '-P', String(h.gw.port), '-u', 'carol', `-p${carol}`, '-D', 'shop-db', '-N', '-e', 'SELECT 1; DELETE FROM items; /*!50000 DELETE FROM items */']);
+  assert.match(cli2.stderr, /ERROR 1142 \(42000\).*airlock: statement refused by rule read_only/);
   assert.deepEqual(await adminQuery(`SELECT COUNT(*) AS n FROM \`${h.db}\`.items`), [{ n: 3 }]);
   const refused = (await h.events('statement')).filter((e) => e.details.decision === 'refused');
   assert.ok(refused.some((e) => e.details.text === 'DELETE FROM items' && typeof e.details.rule === 'string'));
