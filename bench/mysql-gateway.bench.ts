@@ -11,9 +11,9 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { startServerProcess, apiJson as api, rssKb, type ServerProcess } from '../test/support/server-process.js';
+import { createTestMysql, type TestMysql } from '../test/support/mysql.js';
 
 const option = (name: string): string | undefined => {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,8 +32,11 @@ const TABLE_SIZE = num('table-size', 10_000);
 const ROWS = num('rows', 1_000_000);
 if (TESTS.some((t) => !['oltp_point_select', 'oltp_read_only'].includes(t))) throw new Error(`--tests ${TESTS.join(',')}: oltp_point_select and/or oltp_read_only`);
 
-const MY = { host: '127.0.0.1', port: Number(process.env.AIRLOCK_TEST_MYSQL_PORT ?? 3306), user: 'root', password: '' };
-const DB = `airlock_bench_${randomBytes(4).toString('hex')}`;
+/** The bench's own schema and admin user on the machine's MariaDB (test/support/mysql.ts); every target logs in as that admin. */
+const my: TestMysql = await createTestMysql();
+const [host, port] = my.address.split(':') as [string, string];
+const MY = { host, port: Number(port), user: my.admin.user, password: my.admin.password };
+const DB = my.schema;
 
 function policy(): string {
   return `
@@ -47,7 +50,7 @@ resources:
     address: "${MY.host}:${MY.port}"
     database: ${DB}
     labels: { env: bench }
-    credential: { username: root, password: { env: BENCH_MY_PASSWORD }, mode: injected }
+    credential: { username: ${MY.user}, password: { env: BENCH_MY_PASSWORD }, mode: injected }
 roles:
   - name: read
     resources: { names: [bench] }
@@ -65,19 +68,20 @@ interface Airlock {
   bob: string;
   admin: string;
   port: number;
+  /** The gateway CA's PEM text. */
   ca: string;
 }
 
 /** Airlock as its own process, with alice holding an approved read grant; the MySQL gateway's port and CA. */
 async function airlockWithGrant(): Promise<Airlock> {
-  const s = await startServerProcess({ policy: policy(), env: { BENCH_MY_PASSWORD: MY.password }, extraArgs: ['--mysql-listen', '127.0.0.1:0'] });
+  const s = await startServerProcess({ policy: policy(), env: { BENCH_MY_PASSWORD: MY.password }, extraArgs: ['--mysql-listen', '127.0.0.1:0', '--pg-allow-loopback-cleartext'] });
   try {
     const alice = (await api(s, s.adminToken, 'POST', '/api/v1/tokens', { principal: 'alice', ttl: '8h' })).token as string;
     const bob = (await api(s, s.adminToken, 'POST', '/api/v1/tokens', { principal: 'bob', ttl: '8h' })).token as string;
     const req = await api(s, alice, 'POST', '/api/v1/requests', { resource: 'bench', role: 'read', duration: '8h', reason: 'benchmark' });
     await api(s, bob, 'POST', `/api/v1/requests/${req.id}/approve`, {});
-    const gw = await api<{ mysql: { port: number; ca_path: string } }>(s, alice, 'GET', '/api/v1/gateways');
-    return { s, alice, bob, admin: s.adminToken, port: gw.mysql.port, ca: gw.mysql.ca_path };
+    const gw = await api<{ mysql: { port: number; ca: string } }>(s, alice, 'GET', '/api/v1/gateways');
+    return { s, alice, bob, admin: s.adminToken, port: gw.mysql.port, ca: gw.mysql.ca };
   } catch (e) {
     await s.stop();
     throw e;
@@ -185,11 +189,11 @@ function measure(targets: Record<Name, Target>, test: string, threads: number): 
 }
 
 /** A client certificate and key for sysbench's --mysql-ssl (it loads them from its working directory), and Airlock's CA as cacert.pem. */
-function sslDir(dir: string, caPath: string): string {
+function sslDir(dir: string, caPem: string): string {
   const d = join(dir, 'ssl');
   execFileSync('mkdir', ['-p', d]);
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=sysbench', '-days', '1', '-keyout', join(d, 'client-key.pem'), '-out', join(d, 'client-cert.pem')], { stdio: 'ignore' });
-  writeFileSync(join(d, 'cacert.pem'), readFileSync(caPath));
+  writeFileSync(join(d, 'cacert.pem'), caPem);
   return d;
 }
 
@@ -230,8 +234,7 @@ async function revokeToDisconnect(a: Airlock): Promise<number[]> {
 }
 
 async function main(): Promise<void> {
-  const admin = await mysql.createConnection(MY);
-  await admin.query(`create database \`${DB}\``);
+  const admin = my.root;
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-my-'));
   let airlock: Airlock | undefined;
   let pipe: Awaited<ReturnType<typeof startNodePipe>> | undefined;
@@ -278,8 +281,7 @@ async function main(): Promise<void> {
   } finally {
     await pipe?.stop();
     await airlock?.s.stop();
-    await admin.query(`drop database if exists \`${DB}\``);
-    await admin.end();
+    await my.drop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
