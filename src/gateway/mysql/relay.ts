@@ -16,7 +16,8 @@ export interface RelayIo {
   /** The client's negotiated capabilities (EOF packets or not). */
   capabilities: number;
   /** Ends the running query on the server (KILL QUERY on a side connection). */
-  killUpstreamQuery(): Promise<void>;
+  /** KILL QUERY of this session's upstream thread on a side connection; resolves with the server's answer. */
+  killUpstreamQuery(): Promise<unknown>;
   onEnd(reason: string): void;
   log: Log;
   bytes?: RelayedBytes;

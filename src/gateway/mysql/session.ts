@@ -184,8 +184,8 @@ async function killOther(ctx: MysqlSessionContext, principal: string, own: numbe
     return null;
   }
   try {
-    await sideStatement(s.login, `KILL QUERY ${s.threadId}`);
-    return null;
+    const answer = await sideStatement(s.login, `KILL QUERY ${s.threadId}`);
+    return answer === 'ok' ? null : `the database server did not confirm the KILL QUERY (${answer}); the statement may still be running (AIRLOCK_UPSTREAM_UNAVAILABLE)`;
   } catch {
     return 'the query could not be killed: the database server did not accept the connection (AIRLOCK_UPSTREAM_UNAVAILABLE)';
   }

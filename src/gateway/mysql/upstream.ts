@@ -219,16 +219,22 @@ export function scrub(text: string, login: Pick<UpstreamLogin, 'user' | 'passwor
   return t;
 }
 
-/** Runs one statement on a fresh connection with the same login (KILL [QUERY] of a session's thread). */
-export async function sideStatement(login: UpstreamLogin, statement: string): Promise<void> {
+/**
+ * Runs one statement on a fresh connection with the same login (KILL [QUERY] of a session's thread); resolves with the
+ * server's answer: 'ok', 'error', or 'no answer' (none within 2 s, or the connection closed first).
+ */
+export async function sideStatement(login: UpstreamLogin, statement: string): Promise<'ok' | 'error' | 'no answer'> {
   const c = await openUpstream(login, { clientCapabilities: 0, charset: 45, connectTimeoutMs: 3000 });
   try {
     const payload = Buffer.concat([Buffer.from([0x03]), Buffer.from(statement, 'utf8')]);
     c.socket.write(framePacket(payload, 0));
-    await new Promise<void>((resolve) => {
-      c.socket.once('data', () => resolve());
-      c.socket.once('close', () => resolve());
-      setTimeout(resolve, 2000).unref();
+    return await new Promise<'ok' | 'error' | 'no answer'>((resolve) => {
+      // The answer is one small packet: header (4 bytes), then 0x00 for OK or 0xff for ERR.
+      c.socket.once('data', (b: Buffer) => resolve(b[4] === 0xff ? 'error' : 'ok'));
+      c.socket.once('close', () => resolve('no answer'));
+      setTimeout(() => resolve('no answer'), 2000).unref();
+      // openUpstream hands the socket over paused; the answer is read only once it flows again.
+      c.socket.resume();
     });
   } finally {
     c.socket.destroy();
