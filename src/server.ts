@@ -269,9 +269,10 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   // Database credentials: per-grant roles follow the grants; those of grants that ended while we were down go now.
   info.deployment_id = deployment;
   // One provider per resource kind with gateway sessions (src/credentials/provider.ts).
+  const mysqlCredentials = makeMysqlCredentials({ access, dataDir, deploymentId: deployment, log });
   const credentials: CredentialProviders = {
     postgres: makePgCredentials({ access, dataDir, deploymentId: deployment, log }),
-    mysql: makeMysqlCredentials({ access, dataDir, deploymentId: deployment, log }),
+    mysql: mysqlCredentials,
   };
   for (const [kind, provider] of Object.entries(credentials)) {
     provider.attach();
@@ -279,6 +280,10 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     const cleaned = await provider.cleanup();
     if (cleaned) log.info({ kind, logins: cleaned }, 'dropped per-grant database logins of grants that ended');
   }
+  // Per-grant MySQL users end on time while Airlock is down only through the server's event scheduler: say at start
+  // where it is off (a warning per resource, with how to turn it on). In the background: a server that does not
+  // answer must not hold up the start.
+  void mysqlCredentials.serverExpiry().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'could not ask the MySQL servers whether their event scheduler runs'));
 
   // One CA and server certificate for the gateways and (with --tls auto) the API; made once here.
   let ownTls: TlsMaterial | null = null;
