@@ -256,9 +256,10 @@ test('red team: prepared statements — ids of refused or closed statements, id 
   }
   // COM_STMT_SEND_LONG_DATA to a statement that does not exist, then a 16 MiB query whose later part holds a write.
   r.send(Buffer.concat([Buffer.from([0x18]), Buffer.from([9, 0, 0, 0, 0, 0]), Buffer.from('DELETE FROM t')]));
+  // A 16 MiB packet continued by a second one that holds the state change: `SELECT <spaces…> GET_LOCK(…)`.
   const big = Buffer.alloc(0xffffff + 100, 0x20);
-  Buffer.from('SELECT 1 /*').copy(big, 0);
-  Buffer.from('*/; DELETE FROM t').copy(big, 0xffffff + 10);
+  Buffer.from('SELECT ').copy(big, 0);
+  Buffer.from("GET_LOCK('airlock_split', 0)").copy(big, 0xffffff + 10);
   const head = (len: number, seq: number) => {
     const h = Buffer.alloc(4);
     h.writeUIntLE(len, 0, 3);
@@ -268,7 +269,10 @@ test('red team: prepared statements — ids of refused or closed statements, id 
   const payload = Buffer.concat([Buffer.from([0x03]), big]);
   r.sock.write(Buffer.concat([head(0xffffff, 0), payload.subarray(0, 0xffffff), head(payload.length - 0xffffff, 1), payload.subarray(0xffffff)]));
   const p = await r.read();
-  assert.ok(r.isErr(p), 'the 16 MiB multi-statement is refused (or the packet is over the limit)');
+  assert.ok(r.isErr(p), 'the continued statement is refused (or the packet is over the limit)');
+  assert.match(r.errText(p), /airlock: /);
+  const locks = (await my.root.query("SELECT IS_USED_LOCK('airlock_split') AS l"))[0] as { l: number | null }[];
+  assert.equal(locks[0]!.l, null, 'no named lock was taken');
   r.close();
   assert.equal(await snapshot(), before);
 });
@@ -355,4 +359,38 @@ test('BYPASS (injected credential, guardrail only): SET tx_read_only = OFF, then
   }
   const tables = (await adminQuery('SELECT TABLE_NAME AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [hy.db])) as { n: string }[];
   assert.deepEqual(tables.map((x) => x.n), ['items'], 'the table is still there');
+});
+
+test('BYPASS (injected credential, guardrail only): names on the built-in allow-list that MariaDB 10.11 does not have call the schema\'s stored function of that name', async (t) => {
+  const hz = await startMysqlHarness();
+  t.after(() => hz.close());
+  const dave = await hz.token('dave');
+  await hz.grant('read', dave);
+  for (const f of ['any_value', 'kdf', 'load_file_disabled']) {
+    await adminQuery(`CREATE FUNCTION \`${hz.db}\`.${f}(x INT) RETURNS INT MODIFIES SQL DATA BEGIN UPDATE \`${hz.db}\`.items SET note = '${f}'; RETURN x; END`);
+  }
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: hz.gw.port, user: 'dave', password: dave, database: 'shop-db' });
+  const ran: string[] = [];
+  try {
+    await c.query('SET tx_read_only = OFF').catch(() => {});
+    for (const f of ['any_value', 'kdf', 'load_file_disabled']) await c.query(`SELECT ${f}(1) AS v`).then(() => ran.push(f), () => {});
+  } finally {
+    await c.end();
+  }
+  const notes = (await adminQuery(`SELECT DISTINCT note FROM \`${hz.db}\`.items`)) as { note: string }[];
+  assert.deepEqual({ ran, notes: notes.map((n) => n.note).sort() }, { ran: [], notes: ['blue', 'green', 'red'] });
+});
+
+test('BYPASS (defense in depth): a read role undoes the gateway\'s SET SESSION TRANSACTION READ ONLY', async () => {
+  const c = await open();
+  const ran: string[] = [];
+  try {
+    for (const sql of ['SET SESSION TRANSACTION READ WRITE', 'SET tx_read_only = OFF', 'SET @@session.tx_read_only = 0', 'START TRANSACTION READ WRITE']) {
+      await c.query(sql).then(() => ran.push(sql), () => {});
+      await c.query('ROLLBACK').catch(() => {});
+    }
+  } finally {
+    await c.end();
+  }
+  assert.deepEqual(ran, [], 'each is refused for a read-only role');
 });
