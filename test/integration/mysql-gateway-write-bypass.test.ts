@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import mysql from 'mysql2/promise';
+import * as mariadb from 'mariadb';
 import iconv from 'iconv-lite';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { createTestMysql, type TestMysql } from '../support/mysql.js';
@@ -297,14 +298,12 @@ test('red team: KILL forms reach no connection but the session\'s own', async ()
 });
 
 test('red team: COM_RESET_CONNECTION puts the read-only transaction mode back', async () => {
-  const c = await open();
+  const c = await mariadb.createConnection({ host: '127.0.0.1', port, user: principal, password: token, database: 'shop-db' });
   try {
-    await c.query('SET SESSION TRANSACTION READ WRITE').catch(() => {});
-    await c.query('SELECT 1');
-    const r = await raw();
-    const reset = await r.command(Buffer.from([0x1f]));
-    assert.equal(reset[0], 0x00, `COM_RESET_CONNECTION answers OK: ${reset.toString('latin1')}`);
-    r.close();
+    await c.query('SET tx_read_only = OFF').catch(() => {});
+    await c.reset();
+    const [row] = (await c.query('SELECT @@tx_read_only AS ro')) as { ro: bigint | number }[];
+    assert.equal(Number(row!.ro), 1);
   } finally {
     await c.end();
   }
@@ -393,4 +392,43 @@ test('BYPASS (defense in depth): a read role undoes the gateway\'s SET SESSION T
     await c.end();
   }
   assert.deepEqual(ran, [], 'each is refused for a read-only role');
+});
+
+test('BYPASS (per-grant user): behind /*!99999 SET @a = */ refused statements reach the server: SET sql_mode (ANSI_QUOTES), HANDLER, ALTER USER, KILL, FLUSH', async () => {
+  const before = await snapshot();
+  const [[{ id: rootId }]] = (await my.root.query('SELECT CONNECTION_ID() AS id')) as unknown as [[{ id: number }]];
+  const c = await open();
+  c.on('error', () => {});
+  const ran: string[] = [];
+  try {
+    for (const tail of ["SET PASSWORD = PASSWORD('airlock-bypass')", "ALTER USER CURRENT_USER() IDENTIFIED BY 'airlock-bypass'", "DO GET_LOCK('airlock_vc', 0)", `KILL QUERY ${rootId}`, "SET sql_mode = 'ANSI_QUOTES'", 'CREATE TEMPORARY TABLE tmp_x (a INT)', 'LOCK TABLES t READ', 'FLUSH TABLES', 'HANDLER t OPEN']) {
+      const sql = `/*!99999 SET @a = */ ${tail}`;
+      await c.query(sql).then(() => ran.push(sql), (e: Error) => (/^airlock: /.test(e.message) ? null : ran.push(`${sql} → ${e.message}`)));
+    }
+  } finally {
+    await c.end().catch(() => {});
+  }
+  const after = await snapshot();
+  assert.deepEqual({ ran, changed: before !== after }, { ran: [], changed: false });
+});
+
+test('defense in depth held (per-grant user): SET tx_read_only = OFF, then /*!99999 SET @a = */ ALTER USER reaches the server, which refuses it (no CREATE USER)', async () => {
+  const c = await open();
+  c.on('error', () => {});
+  let who = '';
+  try {
+    who = ((await c.query('SELECT CURRENT_USER() AS u'))[0] as { u: string }[])[0]!.u;
+    await c.query('SET tx_read_only = OFF').catch(() => {});
+    await c.query("/*!99999 SET @a = */ ALTER USER CURRENT_USER() IDENTIFIED BY 'airlock-bypass-pw'").catch(() => {});
+  } finally {
+    await c.end().catch(() => {});
+  }
+  const [user, host] = who.split('@');
+  // Undo at once, so the rest of the file and the clean-up see the account as Airlock made it.
+  const direct = await mysql.createConnection({ host: '127.0.0.1', port: Number(my.address.split(':')[1]), user, password: 'airlock-bypass-pw', database: my.schema }).then(
+    async (d) => (await d.end(), true),
+    () => false,
+  );
+  if (direct) await my.root.query('ALTER USER ?@? ACCOUNT LOCK', [user, host]);
+  assert.equal(direct, false, `the per-grant user ${who} took a password of the principal's choosing and logged in directly`);
 });
