@@ -47,7 +47,7 @@ function exchange(s: Socket, packet: Buffer): Promise<'answered' | 'closed' | 's
     const onData = () => done('answered');
     const onClose = () => done('closed');
     // Some commands have no answer (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA): the session is simply still there.
-    const timer = setTimeout(() => done('silent'), 500);
+    const timer = setTimeout(() => done('silent'), 200);
     s.on('data', onData);
     s.once('close', onClose);
     s.write(packet);
