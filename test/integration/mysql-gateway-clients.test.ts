@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import * as mariadb from 'mariadb';
-import { startMysqlHarness, mariadbCli, adminQuery, type MysqlHarness } from './mysql-gateway-harness.js';
+import { startMysqlHarness, mariadbCli, adminQuery, rawLogin, rawSession, until, type MysqlHarness } from './mysql-gateway-harness.js';
 
 let h: MysqlHarness;
 let alice: string;
@@ -167,4 +167,48 @@ test('session.start and session.end are audited with protocol mysql', async () =
   assert.ok(starts.every((e) => e.details.protocol === 'mysql' && e.details.database === h.db && typeof e.details.token_id === 'string'));
   const ends = await h.events('session.end');
   assert.ok(ends.some((e) => /the client ended the session/.test(String(e.details.reason))));
+});
+
+test('a login in a character set the check cannot read (gbk, big5, sjis, cp932, gb18030) is refused; utf8mb4, utf8 and latin1 log in and reach the server as sent', async () => {
+  const dave = await h.token('dave');
+  await h.grant('read', dave);
+  // 28 gbk_chinese_ci, 87 gbk_bin, 1 big5_chinese_ci, 13 sjis_japanese_ci, 95 cp932_japanese_ci, 248 gb18030_chinese_ci,
+  // 24 gb2312_chinese_ci, 0 (none), 35 ucs2_general_ci.
+  for (const charset of [28, 87, 1, 13, 95, 248, 24, 0, 35]) {
+    await assert.rejects(rawLogin(h.gw.port, 'dave', dave, 'shop-db', { charset }), (e: Error) => new RegExp(`character set \\(collation id ${charset}\\) is not allowed through the gateway.*AIRLOCK_ENCODING_REFUSED`).test(e.message), String(charset));
+  }
+  for (const [charset, name] of [[45, 'utf8mb4'], [224, 'utf8mb4'], [33, 'utf8mb3'], [8, 'latin1'], [63, 'binary']] as const) {
+    const s = rawSession(await rawLogin(h.gw.port, 'dave', dave, 'shop-db', { charset }));
+    assert.deepEqual(await s.query('SELECT @@character_set_client'), [[name]], String(charset));
+    s.command(Buffer.from([0x01])).catch(() => {});
+    await s.closed;
+  }
+  await until('the refusal to be audited', async () => (await h.events('session.refused')).some((e) => e.details.airlock_code === 'AIRLOCK_ENCODING_REFUSED' && e.details.protocol === 'mysql'));
+});
+
+test('COM_SET_OPTION: a short or long body is refused, a guarded role cannot turn multi-statements on, and its multi-statements stay off', async () => {
+  const dave = await h.token('dave');
+  await h.grant('read', dave).catch(() => {}); // the grant of the test before, when run alone
+  const s = rawSession(await rawLogin(h.gw.port, 'dave', dave, 'shop-db'));
+  const errno = (p: Buffer[]) => (p[0]![0] === 0xff ? p[0]!.readUInt16LE(1) : 0);
+  for (const body of [[0x1b, 0x00], [0x1b], [0x1b, 0x00, 0x00, 0x00], [0x1b, 0x02, 0x00], [0x1b, 0x00, 0x01]]) {
+    assert.equal(errno(await s.command(Buffer.from(body))), 1235, JSON.stringify(body));
+  }
+  assert.equal(errno(await s.command(Buffer.from([0x1b, 0x00, 0x00]))), 1142, 'on (0) is refused for a guarded role');
+  assert.equal(errno(await s.command(Buffer.from([0x1b, 0x01, 0x00]))), 0, 'off (1) is forwarded');
+  // Multi-statements are still off at the server: it reads the second statement as a syntax error.
+  await assert.rejects(s.query('SELECT 1; SELECT 2'), (e: { errno?: number }) => e.errno === 1064);
+  const bf = Buffer.concat([Buffer.from([0x03]), Buffer.from("SELECT '", 'latin1'), Buffer.from([0xbf]), Buffer.from("\\'; SET SESSION TRANSACTION READ WRITE; START TRANSACTION READ WRITE; DELETE FROM items; COMMIT; -- '", 'latin1')]);
+  await s.command(bf);
+  assert.deepEqual(await s.query('SELECT COUNT(*) FROM items'), [['3']]);
+  s.command(Buffer.from([0x01])).catch(() => {});
+  await s.closed;
+  assert.deepEqual(await adminQuery(`SELECT COUNT(*) AS n FROM \`${h.db}\`.items`), [{ n: 3 }]);
+  // A role without guardrails may turn them on and off, but only with the exact body.
+  const a = rawSession(await rawLogin(h.gw.port, 'alice', alice, 'shop-db'));
+  assert.equal(errno(await a.command(Buffer.from([0x1b, 0x00]))), 1235);
+  assert.equal(errno(await a.command(Buffer.from([0x1b, 0x00, 0x00]))), 0);
+  assert.equal(errno(await a.command(Buffer.from([0x1b, 0x01, 0x00]))), 0);
+  a.command(Buffer.from([0x01])).catch(() => {});
+  await a.closed;
 });

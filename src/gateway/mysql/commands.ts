@@ -160,8 +160,10 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         await relay.forward(body, 'one_packet');
         return;
       case COM.SET_OPTION: {
-        const on = body.length >= 3 && body.readUInt16LE(1) === 0;
-        if (on && ctx.guarded) return refuse(ER_NOT_ALLOWED, '42000', 'multi-statements are off for your role (its guardrails check one statement at a time); send statements one by one');
+        // Exactly a command byte and a 2-byte option: the server reads a shorter body past its end (as "on"), so
+        // only the exact form is forwarded, and for a guarded session only "off" (1).
+        if (body.length !== 3 || body.readUInt16LE(1) > 1) return refuse(ER_NOT_SUPPORTED, '08S01', 'a malformed COM_SET_OPTION (it takes exactly one 2-byte option, 0 or 1) (AIRLOCK_PROTOCOL_ERROR)');
+        if (body.readUInt16LE(1) === 0 && ctx.guarded) return refuse(ER_NOT_ALLOWED, '42000', 'multi-statements are off for your role (its guardrails check one statement at a time); send statements one by one');
         await relay.forward(body, 'one_packet');
         return;
       }

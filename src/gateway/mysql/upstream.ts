@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { UpstreamLogin } from '../types.js';
 import { CAP, PacketReader, framePacket, readCString, statusOf, type Packet } from './packets.js';
-import { CACHING_SHA2, NATIVE, nativeProof, sha2Proof } from './handshake.js';
+import { CACHING_SHA2, NATIVE, isSafeCollation, nativeProof, sha2Proof } from './handshake.js';
 
 export class UpstreamLoginError extends Error {
   constructor(message: string, readonly code?: number) {
@@ -111,6 +111,8 @@ export interface UpstreamOptions {
 
 /** Opens and logs in; rejects with UpstreamLoginError whose message names no credential. */
 export async function openUpstream(login: UpstreamLogin, o: UpstreamOptions): Promise<UpstreamConnection> {
+  // The statement check reads text as the server does only in these character sets (login.ts refuses the others).
+  if (!isSafeCollation(o.charset)) throw new UpstreamLoginError(`the character set (collation id ${o.charset}) is not one the gateway can check statements in`);
   const raw = connect({ host: login.host, port: login.port, noDelay: true });
   raw.setKeepAlive(true, 60_000);
   const timer = setTimeout(() => raw.destroy(new Error('timed out')), o.connectTimeoutMs ?? 10_000);
