@@ -82,6 +82,9 @@ export class Relay {
     upstream.on('close', () => this.end('the database server closed the connection', 'the database server closed the connection'));
     upstream.on('error', () => this.end('the database connection failed', 'the database connection failed'));
     if (this.io.upstreamQueued.length) return this.end('the database server sent packets nobody asked for', 'protocol error from the database server');
+    // It may have closed while the session was being registered (its 'close' came before these listeners).
+    if (upstream.destroyed) return this.end('the database server closed the connection', 'the database server closed the connection');
+    if (client.destroyed) return this.end('the client closed the connection');
     upstream.resume();
   }
 
