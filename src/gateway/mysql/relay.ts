@@ -48,7 +48,10 @@ export class Relay {
   private finish: ((o: Outcome) => void) | null = null;
   private maxRowsOfCommand: number | null = null;
   private cut: string | null = null;
-  private upPending: Buffer = Buffer.alloc(0);
+  /** Chunks of the server's incomplete packet, their bytes, and how many bytes make it whole (or its header). */
+  private upPending: Buffer[] = [];
+  private upPendingBytes = 0;
+  private upNeed = 4;
   private continuing = false;
   private lastSeq = 0;
   /** The sequence id of the first reply to the command being handled (after all its parts). */
@@ -238,7 +241,17 @@ export class Relay {
 
   /** Walks the server's wire packets; forwards whole packets as they complete (one write per chunk). */
   private scanUpstream(chunk: Buffer): void {
-    let buf = this.upPending.length ? Buffer.concat([this.upPending, chunk]) : chunk;
+    // An incomplete packet waits as a list of chunks, joined once it is whole (or its header is in): joining on every
+    // chunk would cost quadratic time for a large row.
+    if (this.upPendingBytes > 0) {
+      this.upPending.push(chunk);
+      this.upPendingBytes += chunk.length;
+      if (this.upPendingBytes < this.upNeed) return;
+      chunk = Buffer.concat(this.upPending, this.upPendingBytes);
+      this.upPending = [];
+      this.upPendingBytes = 0;
+    }
+    let buf = chunk;
     let off = 0;
     let from = 0;
     const t = () => this.tracker;
@@ -275,7 +288,11 @@ export class Relay {
     }
     this.flush(buf, from, off);
     const rest = buf.subarray(off);
-    this.upPending = rest.length && rest.length < 65536 ? Buffer.from(rest) : rest;
+    if (rest.length) {
+      this.upPending = [rest.length < 65536 ? Buffer.from(rest) : rest];
+      this.upPendingBytes = rest.length;
+      this.upNeed = rest.length >= 4 ? 4 + rest.readUIntLE(0, 3) : 4;
+    }
   }
 
   private flush(buf: Buffer, from: number, to: number): void {
