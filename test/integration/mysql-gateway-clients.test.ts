@@ -212,3 +212,46 @@ test('COM_SET_OPTION: a short or long body is refused, a guarded role cannot tur
   a.command(Buffer.from([0x01])).catch(() => {});
   await a.closed;
 });
+
+test('USE reaches only schemas the resource covers, however it is written (comments, quotes, version comments, prepared, in SQL text)', async () => {
+  const q = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db' });
+  try {
+    const o = h.other;
+    const spellings = [
+      `USE ${o} -- x`, `/* c */ USE ${o}`, `USE ${o} # x`, `USE \`${o}\``, `use\t${o};`, `/*!50000 USE ${o} */`, `/*M!100000 USE ${o} */`, `/*!USE ${o}*/`,
+      `SELECT 1; USE ${o}`, `SELECT 1 /*!50000 ; */ /*!90000 x */ USE ${o}`, `PREPARE s FROM 'USE ${o}'`, `EXECUTE IMMEDIATE "USE ${o}"`, `PREPARE s FROM _utf8mb4'/* x */ USE \`${o}\`'`,
+      `USE "${o}"`, 'USE', `USE 'x'`, `SELECT 'a\0' /*!50000 x*/; USE ${o}`,
+    ];
+    for (const sql of spellings) {
+      await assert.rejects(q.query(sql), (e: { errno?: number; message: string }) => e.errno === 1044 && /AIRLOCK_DATABASE_NOT_ALLOWED/.test(e.message), sql);
+    }
+    await assert.rejects(q.prepare(`USE ${o}`), (e: { errno?: number }) => e.errno === 1044, 'COM_STMT_PREPARE');
+    // SQL text built at run time cannot be checked.
+    await assert.rejects(q.query(`PREPARE s FROM CONCAT('USE ', '${o}')`), (e: { errno?: number; message: string }) => e.errno === 1142 && /SQL text built at run time/.test(e.message));
+    await assert.rejects(q.query('PREPARE s FROM @q'), /SQL text built at run time/);
+    assert.deepEqual((await q.query('SELECT DATABASE() AS d'))[0], [{ d: h.db }]);
+    // The resource's own schema, an index hint, and a prepared text that names no other schema pass.
+    await q.query(`USE \`${h.db}\` -- back home`);
+    assert.deepEqual((await q.query('SELECT id FROM items USE INDEX (PRIMARY) WHERE id = 1'))[0], [{ id: 1 }]);
+    await q.query("PREPARE s FROM 'SELECT 2 AS n'");
+    assert.deepEqual((await q.query('EXECUTE s'))[0], [{ n: 2 }]);
+  } finally {
+    await q.end();
+  }
+  const refused = (await h.events('statement')).filter((e) => e.details.rule === 'schema');
+  assert.ok(refused.length >= 10, 'the refusals are audited');
+});
+
+test('KILL reaches the server only as the gateway routes it: in another statement, a version comment, a prepared statement, SQL text or unreadable text it is refused', async () => {
+  const q = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db' });
+  try {
+    for (const sql of ['SELECT 1 /*!123 */; KILL 5', 'SELECT 1; KILL 5', '/*!50000 KILL 5*/', "PREPARE s FROM 'KILL 5'", 'EXECUTE IMMEDIATE "KILL QUERY 5"', "SELECT 'a\0'; KILL 5", 'DO 1; kill\tconnection 5', "PREPARE s FROM 'PREPARE t FROM ''KILL 5'''"]) {
+      await assert.rejects(q.query(sql), (e: { errno?: number; message: string }) => e.errno === 1142 && /KILL goes through the gateway only as/.test(e.message), sql);
+    }
+    await assert.rejects(q.prepare('KILL 5'), (e: { errno?: number; message: string }) => e.errno === 1142 && /KILL goes through the gateway only as/.test(e.message), 'COM_STMT_PREPARE');
+    await assert.rejects(q.prepare('KILL QUERY 5'), /KILL goes through the gateway only as/, 'COM_STMT_PREPARE of the routed form');
+    assert.deepEqual((await q.query("SELECT 'kill' AS k, `kill`.id FROM items AS `kill` WHERE `kill`.id = 1"))[0], [{ k: 'kill', id: 1 }]);
+  } finally {
+    await q.end();
+  }
+});
