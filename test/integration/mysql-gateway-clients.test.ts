@@ -255,3 +255,36 @@ test('KILL reaches the server only as the gateway routes it: in another statemen
     await q.end();
   }
 });
+
+test('a server ERR naming the upstream login reaches the client and the audit without the user name', async () => {
+  const q = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db' });
+  try {
+    for (const sql of [`SELECT * FROM \`${h.other}\`.nope`, `CREATE DATABASE \`${h.other}_x\``, 'SELECT * FROM mysql.user']) {
+      await assert.rejects(q.query(sql), (e: { errno?: number; message: string }) => (e.errno === 1142 || e.errno === 1044) && /denied (?:to|for) user '…'/.test(e.message) && !e.message.includes(h.upstreamUser), sql);
+    }
+    await assert.rejects(q.execute('SELECT * FROM mysql.user WHERE 1 = ?', [1]), (e: { message: string }) => /denied (?:to|for) user '…'/.test(e.message) && !e.message.includes(h.upstreamUser), 'prepared');
+    assert.deepEqual((await q.query('SELECT 3 AS n'))[0], [{ n: 3 }], 'the session goes on');
+  } finally {
+    await q.end();
+  }
+  const events = await h.events('statement');
+  assert.ok(events.some((e) => /denied (?:to|for) user '…'/.test(String(e.details.error))));
+  assert.ok(!JSON.stringify(events).includes(`'${h.upstreamUser}'`));
+});
+
+test('the max_rows KILL of one statement never hits the next one: it waits for the KILL to finish', async () => {
+  const erin = await h.token('erin');
+  await h.grant('capped', erin).catch(() => {});
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'erin', password: erin, database: 'shop-db' });
+  try {
+    for (let i = 0; i < 8; i++) {
+      const cut = c.query('SELECT id FROM items ORDER BY id');
+      // Pipelined right behind it, as a client that does not wait for the error would.
+      const next = c.query('SELECT SLEEP(0.2) AS s');
+      await assert.rejects(cut, /max_rows/);
+      assert.deepEqual((await next)[0], [{ s: 0 }], `round ${i}: the next statement ran to its end`);
+    }
+  } finally {
+    await c.end();
+  }
+});

@@ -18,6 +18,8 @@ export interface RelayIo {
   /** Ends the running query on the server (KILL QUERY on a side connection). */
   /** KILL QUERY of this session's upstream thread on a side connection; resolves with the server's answer. */
   killUpstreamQuery(): Promise<unknown>;
+  /** Removes the upstream login's user name and password from a server message the client or the audit reads. */
+  scrub?: (text: string) => string;
   onEnd(reason: string): void;
   log: Log;
   bytes?: RelayedBytes;
@@ -43,6 +45,10 @@ const CLIENT_QUEUE_LIMIT = 64;
 export class Relay {
   private queue: Packet[];
   private busy = false;
+  /** A KILL QUERY sent for the running command: set once per command, so a session end does not send a second. */
+  private killSent = false;
+  /** The max_rows KILL QUERY in flight: the next command waits for it, so that it cannot hit that one. */
+  private pendingKill: Promise<unknown> | null = null;
   private ended = false;
   private tracker: ResponseTracker | null = null;
   private finish: ((o: Outcome) => void) | null = null;
@@ -126,6 +132,7 @@ export class Relay {
     const t = new ResponseTracker(kind, this.deprecateEof);
     if (t.done) return Promise.resolve({ rows: 0, affected: 0, error: null, prepared: null, cut: null, status: 0 });
     this.tracker = t;
+    this.killSent = false;
     this.maxRowsOfCommand = maxRows;
     this.continuing = false;
     this.lastSeq = (this.replySeq - 1) & 0xff;
@@ -148,6 +155,7 @@ export class Relay {
     this.io.upstream.pause();
     if (!running) return close();
     const timer = setTimeout(close, 800);
+    this.killSent = true;
     this.io.killUpstreamQuery().then(
       () => (clearTimeout(timer), close()),
       () => (clearTimeout(timer), close()),
@@ -163,6 +171,8 @@ export class Relay {
     }
     this.ended = true;
     const { client, upstream } = this.io;
+    // A statement still running (the client left mid-query) is killed on the server, not left to run to its end.
+    if (this.running && !this.killSent && !upstream.destroyed) void this.io.killUpstreamQuery().catch(() => {});
     upstream.destroy();
     client.end();
     setTimeout(() => client.destroy(), 1000).unref();
@@ -217,6 +227,11 @@ export class Relay {
         }
         if (p.seq !== 0) throw new ProtocolError('a command packet out of sequence');
         this.replySeq = p.parts & 0xff;
+        if (this.pendingKill) {
+          await this.pendingKill;
+          this.pendingKill = null;
+          if (this.ended) break;
+        }
         await this.onCommand(p);
       }
     } catch (err) {
@@ -263,19 +278,23 @@ export class Relay {
       const seq = buf[off + 3]!;
       const first = !this.continuing;
       this.continuing = len === 0xffffff;
+      let replaced = false;
       if (first) {
+        const errBefore = tr.error;
         const isRow = tr.feed(buf.subarray(off + 4, off + 4 + len), len);
+        if (tr.error !== errBefore && this.io.scrub && this.cut === null) replaced = this.scrubErr(buf, from, off, len, seq);
         if (isRow && this.cut === null && this.maxRowsOfCommand !== null && tr.rowsThisResult > this.maxRowsOfCommand) {
           // The client's result ends here with an ERR in the place of the row; the rest is read and dropped.
           this.flush(buf, from, off);
           this.cut = `the result has more than ${this.maxRowsOfCommand} rows (max_rows of your role); add a LIMIT or a narrower WHERE`;
           this.write(framePacket(errPayload(1317, '70100', `airlock: statement refused by rule max_rows: ${this.cut}`), seq));
-          void this.io.killUpstreamQuery().catch(() => {});
+          this.killSent = true;
+          this.pendingKill = this.io.killUpstreamQuery().catch(() => {});
         }
       }
       this.lastSeq = seq;
       off += 4 + len;
-      if (this.cut !== null) from = off;
+      if (this.cut !== null || replaced) from = off;
       if (tr.done && !this.continuing) {
         this.flush(buf, from, off);
         from = off;
@@ -295,6 +314,21 @@ export class Relay {
     }
   }
 
+  /**
+   * An ERR from the server may name the upstream login ("Access denied for user 'airlock_…'@'%'"), a credential of
+   * its own for a per-grant user: when it does, the bytes before it are forwarded and a scrubbed copy replaces it.
+   */
+  private scrubErr(buf: Buffer, from: number, off: number, len: number, seq: number): boolean {
+    const payload = buf.subarray(off + 4, off + 4 + len);
+    const head = payload.length >= 9 && payload[3] === 0x23 ? 9 : 3;
+    const text = payload.subarray(head).toString('utf8');
+    const clean = this.io.scrub!(text);
+    if (clean === text) return false;
+    this.flush(buf, from, off);
+    this.write(framePacket(Buffer.concat([payload.subarray(0, head), Buffer.from(clean, 'utf8')]), seq));
+    return true;
+  }
+
   private flush(buf: Buffer, from: number, to: number): void {
     if (to > from && this.cut === null) this.write(buf.subarray(from, to));
   }
@@ -305,6 +339,7 @@ export class Relay {
     this.tracker = null;
     const f = this.finish;
     this.finish = null;
-    f?.({ rows: tr.rows, affected: tr.affected, error: tr.error, prepared: tr.prepared, cut, status: tr.status });
+    const error = tr.error && this.io.scrub ? { ...tr.error, message: this.io.scrub(tr.error.message) } : tr.error;
+    f?.({ rows: tr.rows, affected: tr.affected, error, prepared: tr.prepared, cut, status: tr.status });
   }
 }

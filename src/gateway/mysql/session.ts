@@ -13,7 +13,7 @@ import { CAP, ProtocolError, errPayload, framePacket, okPayload } from './packet
 import { Relay } from './relay.js';
 import { MysqlRefusal, login } from './login.js';
 import { isSafeCollation } from './handshake.js';
-import { UpstreamLoginError, openUpstream, sideStatement, upstreamFacts, type UpstreamConnection, type UpstreamFacts } from './upstream.js';
+import { UpstreamLoginError, openUpstream, scrub, sideStatement, upstreamFacts, type UpstreamConnection, type UpstreamFacts } from './upstream.js';
 
 /** Login packets are small; a larger one is not a login. */
 const LOGIN_PACKET_LIMIT = 65_536;
@@ -138,6 +138,7 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
       upstreamQueued: upstream.queued,
       capabilities: upstream.capabilities,
       killUpstreamQuery: () => sideStatement(plan.upstream, `KILL QUERY ${upstream.threadId}`),
+      scrub: (text) => scrub(text, plan.upstream),
       onEnd(reason) {
         endReason = reason;
         resolve();
