@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import * as mariadb from 'mariadb';
-import { startMysqlHarness, mariadbCli, adminQuery, type MysqlHarness } from './mysql-gateway-harness.js';
+import { startMysqlHarness, mariadbCli, adminQuery, rawLogin, rawSession, until, type MysqlHarness } from './mysql-gateway-harness.js';
 
 let h: MysqlHarness;
 let alice: string;
@@ -167,4 +167,124 @@ test('session.start and session.end are audited with protocol mysql', async () =
   assert.ok(starts.every((e) => e.details.protocol === 'mysql' && e.details.database === h.db && typeof e.details.token_id === 'string'));
   const ends = await h.events('session.end');
   assert.ok(ends.some((e) => /the client ended the session/.test(String(e.details.reason))));
+});
+
+test('a login in a character set the check cannot read (gbk, big5, sjis, cp932, gb18030) is refused; utf8mb4, utf8 and latin1 log in and reach the server as sent', async () => {
+  const dave = await h.token('dave');
+  await h.grant('read', dave);
+  // 28 gbk_chinese_ci, 87 gbk_bin, 1 big5_chinese_ci, 13 sjis_japanese_ci, 95 cp932_japanese_ci, 248 gb18030_chinese_ci,
+  // 24 gb2312_chinese_ci, 0 (none), 35 ucs2_general_ci.
+  for (const charset of [28, 87, 1, 13, 95, 248, 24, 0, 35]) {
+    await assert.rejects(rawLogin(h.gw.port, 'dave', dave, 'shop-db', { charset }), (e: Error) => new RegExp(`character set \\(collation id ${charset}\\) is not allowed through the gateway.*AIRLOCK_ENCODING_REFUSED`).test(e.message), String(charset));
+  }
+  for (const [charset, name] of [[45, 'utf8mb4'], [224, 'utf8mb4'], [33, 'utf8mb3'], [8, 'latin1'], [63, 'binary']] as const) {
+    const s = rawSession(await rawLogin(h.gw.port, 'dave', dave, 'shop-db', { charset }));
+    assert.deepEqual(await s.query('SELECT @@character_set_client'), [[name]], String(charset));
+    s.command(Buffer.from([0x01])).catch(() => {});
+    await s.closed;
+  }
+  await until('the refusal to be audited', async () => (await h.events('session.refused')).some((e) => e.details.airlock_code === 'AIRLOCK_ENCODING_REFUSED' && e.details.protocol === 'mysql'));
+});
+
+test('COM_SET_OPTION: a short or long body is refused, a guarded role cannot turn multi-statements on, and its multi-statements stay off', async () => {
+  const dave = await h.token('dave');
+  await h.grant('read', dave).catch(() => {}); // the grant of the test before, when run alone
+  const s = rawSession(await rawLogin(h.gw.port, 'dave', dave, 'shop-db'));
+  const errno = (p: Buffer[]) => (p[0]![0] === 0xff ? p[0]!.readUInt16LE(1) : 0);
+  for (const body of [[0x1b, 0x00], [0x1b], [0x1b, 0x00, 0x00, 0x00], [0x1b, 0x02, 0x00], [0x1b, 0x00, 0x01]]) {
+    assert.equal(errno(await s.command(Buffer.from(body))), 1235, JSON.stringify(body));
+  }
+  assert.equal(errno(await s.command(Buffer.from([0x1b, 0x00, 0x00]))), 1142, 'on (0) is refused for a guarded role');
+  assert.equal(errno(await s.command(Buffer.from([0x1b, 0x01, 0x00]))), 0, 'off (1) is forwarded');
+  // Multi-statements are still off at the server: it reads the second statement as a syntax error.
+  await assert.rejects(s.query('SELECT 1; SELECT 2'), (e: { errno?: number }) => e.errno === 1064);
+  const bf = Buffer.concat([Buffer.from([0x03]), Buffer.from("SELECT '", 'latin1'), Buffer.from([0xbf]), Buffer.from("\\'; SET SESSION TRANSACTION READ WRITE; START TRANSACTION READ WRITE; DELETE FROM items; COMMIT; -- '", 'latin1')]);
+  await s.command(bf);
+  assert.deepEqual(await s.query('SELECT COUNT(*) FROM items'), [['3']]);
+  s.command(Buffer.from([0x01])).catch(() => {});
+  await s.closed;
+  assert.deepEqual(await adminQuery(`SELECT COUNT(*) AS n FROM \`${h.db}\`.items`), [{ n: 3 }]);
+  // A role without guardrails may turn them on and off, but only with the exact body.
+  const a = rawSession(await rawLogin(h.gw.port, 'alice', alice, 'shop-db'));
+  assert.equal(errno(await a.command(Buffer.from([0x1b, 0x00]))), 1235);
+  assert.equal(errno(await a.command(Buffer.from([0x1b, 0x00, 0x00]))), 0);
+  assert.equal(errno(await a.command(Buffer.from([0x1b, 0x01, 0x00]))), 0);
+  a.command(Buffer.from([0x01])).catch(() => {});
+  await a.closed;
+});
+
+test('USE reaches only schemas the resource covers, however it is written (comments, quotes, version comments, prepared, in SQL text)', async () => {
+  const q = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db' });
+  try {
+    const o = h.other;
+    const spellings = [
+      `USE ${o} -- x`, `/* c */ USE ${o}`, `USE ${o} # x`, `USE \`${o}\``, `use\t${o};`, `/*!50000 USE ${o} */`, `/*M!100000 USE ${o} */`, `/*!USE ${o}*/`,
+      `SELECT 1; USE ${o}`, `SELECT 1 /*!50000 ; */ /*!90000 x */ USE ${o}`, `PREPARE s FROM 'USE ${o}'`, `EXECUTE IMMEDIATE "USE ${o}"`, `PREPARE s FROM _utf8mb4'/* x */ USE \`${o}\`'`,
+      `USE "${o}"`, 'USE', `USE 'x'`, `SELECT 'a\0' /*!50000 x*/; USE ${o}`,
+    ];
+    for (const sql of spellings) {
+      await assert.rejects(q.query(sql), (e: { errno?: number; message: string }) => e.errno === 1044 && /AIRLOCK_DATABASE_NOT_ALLOWED/.test(e.message), sql);
+    }
+    await assert.rejects(q.prepare(`USE ${o}`), (e: { errno?: number }) => e.errno === 1044, 'COM_STMT_PREPARE');
+    // SQL text built at run time cannot be checked.
+    await assert.rejects(q.query(`PREPARE s FROM CONCAT('USE ', '${o}')`), (e: { errno?: number; message: string }) => e.errno === 1142 && /SQL text built at run time/.test(e.message));
+    await assert.rejects(q.query('PREPARE s FROM @q'), /SQL text built at run time/);
+    assert.deepEqual((await q.query('SELECT DATABASE() AS d'))[0], [{ d: h.db }]);
+    // The resource's own schema, an index hint, and a prepared text that names no other schema pass.
+    await q.query(`USE \`${h.db}\` -- back home`);
+    assert.deepEqual((await q.query('SELECT id FROM items USE INDEX (PRIMARY) WHERE id = 1'))[0], [{ id: 1 }]);
+    await q.query("PREPARE s FROM 'SELECT 2 AS n'");
+    assert.deepEqual((await q.query('EXECUTE s'))[0], [{ n: 2 }]);
+  } finally {
+    await q.end();
+  }
+  const refused = (await h.events('statement')).filter((e) => e.details.rule === 'schema');
+  assert.ok(refused.length >= 10, 'the refusals are audited');
+});
+
+test('KILL reaches the server only as the gateway routes it: in another statement, a version comment, a prepared statement, SQL text or unreadable text it is refused', async () => {
+  const q = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db' });
+  try {
+    for (const sql of ['SELECT 1 /*!123 */; KILL 5', 'SELECT 1; KILL 5', '/*!50000 KILL 5*/', "PREPARE s FROM 'KILL 5'", 'EXECUTE IMMEDIATE "KILL QUERY 5"', "SELECT 'a\0'; KILL 5", 'DO 1; kill\tconnection 5', "PREPARE s FROM 'PREPARE t FROM ''KILL 5'''"]) {
+      await assert.rejects(q.query(sql), (e: { errno?: number; message: string }) => e.errno === 1142 && /KILL goes through the gateway only as/.test(e.message), sql);
+    }
+    await assert.rejects(q.prepare('KILL 5'), (e: { errno?: number; message: string }) => e.errno === 1142 && /KILL goes through the gateway only as/.test(e.message), 'COM_STMT_PREPARE');
+    await assert.rejects(q.prepare('KILL QUERY 5'), /KILL goes through the gateway only as/, 'COM_STMT_PREPARE of the routed form');
+    assert.deepEqual((await q.query("SELECT 'kill' AS k, `kill`.id FROM items AS `kill` WHERE `kill`.id = 1"))[0], [{ k: 'kill', id: 1 }]);
+  } finally {
+    await q.end();
+  }
+});
+
+test('a server ERR naming the upstream login reaches the client and the audit without the user name', async () => {
+  const q = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db' });
+  try {
+    for (const sql of [`SELECT * FROM \`${h.other}\`.nope`, `CREATE DATABASE \`${h.other}_x\``, 'SELECT * FROM mysql.user']) {
+      await assert.rejects(q.query(sql), (e: { errno?: number; message: string }) => (e.errno === 1142 || e.errno === 1044) && /denied (?:to|for) user '…'/.test(e.message) && !e.message.includes(h.upstreamUser), sql);
+    }
+    await assert.rejects(q.execute('SELECT * FROM mysql.user WHERE 1 = ?', [1]), (e: { message: string }) => /denied (?:to|for) user '…'/.test(e.message) && !e.message.includes(h.upstreamUser), 'prepared');
+    assert.deepEqual((await q.query('SELECT 3 AS n'))[0], [{ n: 3 }], 'the session goes on');
+  } finally {
+    await q.end();
+  }
+  const events = await h.events('statement');
+  assert.ok(events.some((e) => /denied (?:to|for) user '…'/.test(String(e.details.error))));
+  assert.ok(!JSON.stringify(events).includes(`'${h.upstreamUser}'`));
+});
+
+test('the max_rows KILL of one statement never hits the next one: it waits for the KILL to finish', async () => {
+  const erin = await h.token('erin');
+  await h.grant('capped', erin).catch(() => {});
+  const c = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'erin', password: erin, database: 'shop-db' });
+  try {
+    for (let i = 0; i < 8; i++) {
+      const cut = c.query('SELECT id FROM items ORDER BY id');
+      // Pipelined right behind it, as a client that does not wait for the error would.
+      const next = c.query('SELECT SLEEP(0.2) AS s');
+      await assert.rejects(cut, /max_rows/);
+      assert.deepEqual((await next)[0], [{ s: 0 }], `round ${i}: the next statement ran to its end`);
+    }
+  } finally {
+    await c.end();
+  }
 });

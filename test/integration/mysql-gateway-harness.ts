@@ -142,7 +142,7 @@ export function mariadbCli(args: string[], input?: string): Promise<{ code: numb
 }
 
 /** A bare-socket client: logs in with mysql_native_password, then sends whatever packets a test wants. */
-export async function rawLogin(port: number, user: string, token: string, database: string): Promise<import('node:net').Socket> {
+export async function rawLogin(port: number, user: string, token: string, database: string, opts: { charset?: number } = {}): Promise<import('node:net').Socket> {
   const { connect } = await import('node:net');
   const { nativeProof } = await import('../../src/gateway/mysql/handshake.js');
   const sock = connect({ host: '127.0.0.1', port });
@@ -168,7 +168,7 @@ export async function rawLogin(port: number, user: string, token: string, databa
   const fixed = Buffer.alloc(32);
   fixed.writeUInt32LE(0x0008 | 0x0200 | 0x8000 | 0x80000, 0);
   fixed.writeUInt32LE(1 << 24, 4);
-  fixed[8] = 45;
+  fixed[8] = opts.charset ?? 45;
   const body = Buffer.concat([fixed, Buffer.from(`${user}\0`), Buffer.from([proof.length]), proof, Buffer.from(`${database}\0`), Buffer.from('mysql_native_password\0')]);
   const head = Buffer.alloc(4);
   head.writeUIntLE(body.length, 0, 3);
@@ -177,6 +177,89 @@ export async function rawLogin(port: number, user: string, token: string, databa
   const ok = await read();
   if (ok[0] !== 0) throw new Error(`login refused: ${ok.subarray(9).toString()}`);
   return sock;
+}
+
+/** Commands on a raw session (rawLogin): each sent as one packet, its whole response read back (classic EOF framing). */
+export interface RawSession {
+  /** The response's packets: one OK, ERR or EOF, or a result set (column count, columns, EOF, rows, EOF). */
+  command(payload: Buffer): Promise<Buffer[]>;
+  /** A COM_QUERY; its rows as text (NULL as null), or the ERR as an Error with `errno`. */
+  query(sql: string): Promise<(string | null)[][]>;
+  closed: Promise<void>;
+}
+
+export function rawSession(sock: import('node:net').Socket): RawSession {
+  const packets: Buffer[] = [];
+  let wake: (() => void) | null = null;
+  let buf = Buffer.alloc(0);
+  let isClosed = false;
+  const closed = new Promise<void>((r) => sock.once('close', () => ((isClosed = true), wake?.(), r())));
+  sock.on('data', (c: Buffer) => {
+    buf = Buffer.concat([buf, c]);
+    while (buf.length >= 4 && buf.length >= 4 + buf.readUIntLE(0, 3)) {
+      const n = buf.readUIntLE(0, 3);
+      packets.push(buf.subarray(4, 4 + n));
+      buf = buf.subarray(4 + n);
+    }
+    wake?.();
+  });
+  const next = async (): Promise<Buffer> => {
+    for (;;) {
+      const p = packets.shift();
+      if (p) return p;
+      if (isClosed) throw new Error('the gateway closed the connection');
+      await new Promise<void>((r) => (wake = r));
+      wake = null;
+    }
+  };
+  const command = async (payload: Buffer): Promise<Buffer[]> => {
+    const head = Buffer.alloc(4);
+    head.writeUIntLE(payload.length, 0, 3);
+    sock.write(Buffer.concat([head, payload]));
+    const first = await next();
+    if (first[0] === 0x00 || first[0] === 0xff || (first[0] === 0xfe && first.length < 9)) return [first];
+    const out = [first];
+    let eofs = 0;
+    while (eofs < 2) {
+      const p = await next();
+      out.push(p);
+      if (p[0] === 0xfe && p.length < 9) eofs++;
+      else if (p[0] === 0xff) break;
+    }
+    return out;
+  };
+  return {
+    command,
+    closed,
+    async query(sql) {
+      const res = await command(Buffer.concat([Buffer.from([0x03]), Buffer.from(sql, 'utf8')]));
+      const err = res.find((p) => p[0] === 0xff);
+      if (err) throw Object.assign(new Error(err.subarray(9).toString('utf8')), { errno: err.readUInt16LE(1) });
+      if (res.length === 1) return [];
+      const rows: (string | null)[][] = [];
+      let past = 0;
+      for (const p of res.slice(1)) {
+        if (p[0] === 0xfe && p.length < 9) {
+          past++;
+          continue;
+        }
+        if (past !== 1) continue;
+        const row: (string | null)[] = [];
+        for (let off = 0; off < p.length; ) {
+          if (p[off] === 0xfb) {
+            row.push(null);
+            off++;
+            continue;
+          }
+          const [n, skip] = p[off]! < 0xfb ? [p[off]!, 1] : p[off] === 0xfc ? [p.readUInt16LE(off + 1), 3] : [p.readUIntLE(off + 1, 3), 4];
+          row.push(p.subarray(off + skip, off + skip + n).toString('utf8'));
+          off += skip + n;
+        }
+        rows.push(row);
+      }
+      return rows;
+    },
+  };
 }
 
 /** Polls `check` until it holds (a condition, not a fixed sleep). */

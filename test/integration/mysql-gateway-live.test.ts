@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { startMysqlHarness, adminQuery, rawLogin, until, sleepRunning, type MysqlHarness } from './mysql-gateway-harness.js';
+import { framePacket } from '../../src/gateway/mysql/packets.js';
 
 let h: MysqlHarness;
 before(async () => {
@@ -169,4 +170,18 @@ test('a large result to a client that does not read waits in the server, not in 
   assert.ok(((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT seq, REPEAT%'")) as { n: number }[])[0]!.n > 0, 'the server waits to send the rest');
   s.destroy();
   await until('the server to stop the query once the client left', async () => ((await adminQuery("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT seq, REPEAT%'")) as { n: number }[])[0]!.n === 0, 20_000);
+});
+
+test('a client that drops mid-query: its statement is killed on the server, not left to run', async () => {
+  const alice = await h.token();
+  for (const grant of ['write', 'read'] as const) {
+    const who = grant === 'write' ? 'alice' : 'erin';
+    const token = grant === 'write' ? alice : await h.token('erin');
+    await h.grant(grant, token).catch(() => {}); // alice's write grant may be there already
+    const s = await rawLogin(h.gw.port, who, token, 'shop-db');
+    s.write(framePacket(Buffer.from('\x03SELECT SLEEP(30)', 'latin1'), 0));
+    await until('the sleep to run upstream', sleepRunning);
+    s.destroy();
+    await until(`the statement to be killed (${grant})`, async () => !(await sleepRunning()), 2000);
+  }
 });

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestMysql, rootConnection, type TestMysql } from '../support/mysql.js';
-import { sideStatement } from '../../src/gateway/mysql/upstream.js';
+import { openUpstream, sideStatement } from '../../src/gateway/mysql/upstream.js';
 import type { UpstreamLogin } from '../../src/credentials/provider.js';
 
 let my: TestMysql;
@@ -43,4 +43,25 @@ test('KILL QUERY on a side connection ends a running SLEEP at once', async () =>
   } finally {
     await watcher.end();
   }
+});
+
+test('an upstream socket has an error listener from connect to close, with and without TLS: an error after the login does not crash the process', async () => {
+  for (const security of [undefined, { resource: 'shop-db', mode: 'disable' as const, tls: null, allowMd5: false, allowCleartext: false }]) {
+    const c = await openUpstream({ ...login, ...(security ? { security } : {}) }, { clientCapabilities: 0, charset: 45 });
+    try {
+      assert.ok(c.socket.listenerCount('error') > 0, 'handed over with a listener');
+      const closed = new Promise<void>((r) => c.socket.once('close', () => r()));
+      // What a reset between the login and the relay looks like; without a listener, emit throws (the process would die).
+      c.socket.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+      await closed;
+    } finally {
+      c.socket.destroy();
+    }
+  }
+  // The side connection too: a statement on it that the server answers by closing the connection.
+  assert.equal(await sideStatement(login, 'DO 1'), 'ok');
+});
+
+test('the upstream login takes only character sets the statement check reads like the server', async () => {
+  await assert.rejects(openUpstream(login, { clientCapabilities: 0, charset: 28 }), /collation id 28/);
 });

@@ -2,7 +2,7 @@
 // continue, the size limit holds before buffering, and a response's end is found with and without EOF packets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PacketReader, ProtocolError, framePacket, errPayload, okPayload, MAX_PACKET_PAYLOAD } from '../../src/gateway/mysql/packets.js';
+import { ChunkQueue, PacketReader, ProtocolError, framePacket, errPayload, okPayload, MAX_PACKET_PAYLOAD } from '../../src/gateway/mysql/packets.js';
 import { ResponseTracker } from '../../src/gateway/mysql/responses.js';
 import { checkNativeProof, nativeProof, nativeVerifier, parseClientHello } from '../../src/gateway/mysql/handshake.js';
 
@@ -100,4 +100,36 @@ test('handshake responses that run past their packet are protocol errors, not cr
   for (const tail of [Buffer.from('alice'), Buffer.from([0x61, 0, 0xfc, 0xff]), Buffer.from([0x61, 0, 0xfe])]) {
     assert.throws(() => parseClientHello(Buffer.concat([fixed, tail])), ProtocolError);
   }
+});
+
+test('a 40 MiB packet in 64 KiB chunks is copied a bounded number of times (linear, not a join per chunk)', () => {
+  const size = 40 * 1024 * 1024;
+  const payload = Buffer.alloc(size, 3);
+  payload[size - 1] = 7;
+  const wire = Buffer.concat([framePacket(payload, 0), framePacket(Buffer.from('after'), 0)]);
+  for (const step of [64 * 1024, 1000, 16 * 1024 * 1024 + 5]) {
+    const r = new PacketReader(size + 10);
+    const got: Buffer[] = [];
+    for (let i = 0; i < wire.length; i += step) r.push(wire.subarray(i, i + step), (p) => got.push(p.payload));
+    assert.equal(got.length, 2);
+    assert.equal(got[0]!.length, size);
+    assert.equal(got[0]![size - 1], 7);
+    assert.equal(got[1]!.toString(), 'after');
+    assert.equal(r.buffered, 0);
+    // Each byte taken out once, and the three 16 MiB parts joined once: twice the payload, however it was cut.
+    assert.ok(r.copiedBytes <= 2 * size + 100, `${r.copiedBytes} bytes copied for a ${size}-byte packet (step ${step})`);
+  }
+});
+
+test('the chunk queue takes bytes across chunk boundaries and keeps the rest', () => {
+  const q = new ChunkQueue();
+  for (const c of ['ab', '', 'cde', 'f', 'ghij']) q.push(Buffer.from(c));
+  assert.equal(q.length, 10);
+  assert.equal(String.fromCharCode(q.byteAt(5)), 'f');
+  assert.equal(q.take(3).toString(), 'abc');
+  q.skip(2);
+  assert.equal(q.take(4).toString(), 'fghi');
+  assert.equal(q.length, 1);
+  assert.equal(q.take(1).toString(), 'j');
+  assert.equal(q.copied, 8);
 });

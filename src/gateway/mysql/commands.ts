@@ -2,11 +2,14 @@
 // audited, schema changes checked against the resource, KILL routed to the right session, and everything the
 // gateway does not relay refused with an ERR the person reads.
 import type { Decision } from '../../inspect/index.js';
+import type { LexedStatement, Token } from '../../inspect/mysql/index.js';
 import { COM, errPayload, okPayload, type Packet } from './packets.js';
 import type { Outcome, Relay } from './relay.js';
 
 export interface MysqlInspector {
   inspectAsync(sql: string): Promise<Decision>;
+  /** The text's statements with every version comment read as code (all the tokens any server reads); null when unreadable. */
+  lex(sql: string): LexedStatement[] | null;
 }
 
 export interface StatementRecord {
@@ -50,7 +53,23 @@ const ER_NOT_SUPPORTED = 1235;
 const KILL = /^\s*kill\s+(?:(query|connection)\s+)?(\d{1,10})\s*;?\s*$/i;
 // Comments before it are skipped, but not version comments (`/*!…*/`, `/*M!…*/`), which the server executes.
 const KILL_ANY = /^(?:\s|\/\*(?![!M])[\s\S]*?\*\/|#[^\n]*\n|--\s[^\n]*\n)*(?:\/\*M?!\d*\s*)?kill\b/i;
-const USE = /^\s*use\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*$/i;
+const KILL_WORD = /(?<![\w$\u0080-\uffff])kill(?![\w$\u0080-\uffff])/i;
+const USE_WORD = /(?<![\w$\u0080-\uffff])use(?![\w$\u0080-\uffff])/i;
+const KILL_REFUSAL = 'airlock: KILL goes through the gateway only as KILL [QUERY|CONNECTION] <id> with the connection id of one of your own sessions (AIRLOCK_FORBIDDEN)';
+/** PREPARE … FROM 'text' and EXECUTE IMMEDIATE 'text' are looked into this deep (a text that prepares a text…). */
+const DYNAMIC_DEPTH = 3;
+
+const isWord = (t: Token | undefined, w: string) => t !== undefined && t.type === 'word' && t.value === w;
+
+/** The text of a string literal token ('…', "…", N'…'), unquoted; backslash escapes dropped unless the session reads them plainly. */
+function stringContent(t: Token, sql: string, noBackslashEscapes: boolean): string {
+  let raw = sql.slice(t.start, t.end);
+  if (/^n/i.test(raw)) raw = raw.slice(1);
+  const q = raw[0]!;
+  let inner = raw.slice(1, -1).split(q + q).join(q);
+  if (!noBackslashEscapes) inner = inner.replace(/\\([\s\S])/g, '$1');
+  return inner;
+}
 
 /** Returns the handler the relay calls for each command packet. */
 export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<void> {
@@ -100,16 +119,10 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         const text = body.subarray(1).toString('utf8');
         const kill = KILL.exec(text);
         if (kill) return killCommand(Number(kill[2]), (kill[1] ?? '').toLowerCase() === 'query');
-        const use = USE.exec(text);
-        if (use) {
-          const why = ctx.schemaRefusal(use[1] !== undefined ? use[1].replace(/``/g, '`') : use[2]!);
-          if (why) return refuse(ER_DB_DENIED, '42000', why);
-        }
         const d = await ctx.inspector.inspectAsync(text);
-        // KILL reaches the server only as the gateway routes it (above): any other form (KILL USER, KILL with a
-        // server's thread id, behind comments) would reach connections that are not this principal's.
-        if (d.allowed && (KILL_ANY.test(text) || d.statements.some((s) => s.kind === 'kill'))) {
-          return refuse(ER_NOT_ALLOWED, '42000', 'airlock: KILL goes through the gateway only as KILL [QUERY|CONNECTION] <id> with the connection id of one of your own sessions (AIRLOCK_FORBIDDEN)');
+        if (d.allowed) {
+          const w = wall(text, d);
+          if (w) return void refuseStatement('query', d, w);
         }
         return statement('query', d, () => relay.forward(body, 'result', ctx.maxRows));
       }
@@ -132,6 +145,8 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         const text = body.subarray(1).toString('utf8');
         const d = await ctx.inspector.inspectAsync(text);
         if (!d.allowed) return statement('prepare', d, () => relay.forward(body, 'prepare'));
+        const w = wall(text, d);
+        if (w) return void refuseStatement('prepare', d, w);
         const o = await relay.forward(body, 'prepare');
         if (o.prepared) {
           statements.set(o.prepared.id, { text, decision: d });
@@ -160,8 +175,10 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         await relay.forward(body, 'one_packet');
         return;
       case COM.SET_OPTION: {
-        const on = body.length >= 3 && body.readUInt16LE(1) === 0;
-        if (on && ctx.guarded) return refuse(ER_NOT_ALLOWED, '42000', 'multi-statements are off for your role (its guardrails check one statement at a time); send statements one by one');
+        // Exactly a command byte and a 2-byte option: the server reads a shorter body past its end (as "on"), so
+        // only the exact form is forwarded, and for a guarded session only "off" (1).
+        if (body.length !== 3 || body.readUInt16LE(1) > 1) return refuse(ER_NOT_SUPPORTED, '08S01', 'a malformed COM_SET_OPTION (it takes exactly one 2-byte option, 0 or 1) (AIRLOCK_PROTOCOL_ERROR)');
+        if (body.readUInt16LE(1) === 0 && ctx.guarded) return refuse(ER_NOT_ALLOWED, '42000', 'multi-statements are off for your role (its guardrails check one statement at a time); send statements one by one');
         await relay.forward(body, 'one_packet');
         return;
       }
@@ -187,6 +204,53 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         return relay.end(`the client sent command 0x${(cmd ?? 0).toString(16)}, which the gateway does not relay`);
     }
   };
+
+  /** Refuses an allowed-by-the-guardrails statement that the gateway's walls stop, and audits it as refused. */
+  function refuseStatement(command: StatementRecord['command'], d: Decision, w: { code: number; rule: string; message: string }): void {
+    refuse(w.code, '42000', w.message);
+    ctx.onStatement({ text: d.redacted, fingerprint: d.fingerprint, decision: 'refused', rule: w.rule, rows: 0, duration_ms: 0, error: null, logged: ++logged, command });
+  }
+
+  /**
+   * The gateway's own walls, for every role: KILL reaches the server only as the gateway routes it (any other form,
+   * KILL USER, a server's thread id, behind comments or in another statement, would reach connections that are not
+   * this principal's), and USE only a schema the resource covers. Read from the tokens, wherever they stand (version
+   * comments read as code), also inside PREPARE … FROM 'text' and EXECUTE IMMEDIATE 'text'; SQL text built at run time
+   * (PREPARE … FROM @var) cannot be read and is refused. A text the lexer cannot read is refused when it holds the word.
+   */
+  function wall(text: string, d: Decision, depth = 0): { code: number; rule: string; message: string } | null {
+    const kill = { code: ER_NOT_ALLOWED, rule: 'kill', message: KILL_REFUSAL };
+    if (depth === 0 && (KILL_ANY.test(text) || d.statements.some((s) => s.kind === 'kill'))) return kill;
+    const statements = ctx.inspector.lex(text);
+    if (statements === null) {
+      if (KILL_WORD.test(text)) return kill;
+      if (USE_WORD.test(text)) return { code: ER_DB_DENIED, rule: 'schema', message: 'a USE in a text the gateway cannot read: its schema cannot be checked against the resource; send USE <schema> on its own (AIRLOCK_DATABASE_NOT_ALLOWED)' };
+      return null;
+    }
+    for (const st of statements) {
+      const t = st.tokens;
+      for (let i = 0; i < t.length; i++) {
+        if (isWord(t[i], 'KILL')) return kill;
+        if (!isWord(t[i], 'USE')) continue;
+        const next = t[i + 1];
+        if (isWord(next, 'INDEX') || isWord(next, 'KEY')) continue; // an index hint
+        const name = next === undefined ? null : next.type === 'word' ? text.slice(next.start, next.end) : next.type === 'qident' || next.type === 'dqstr' ? next.value : null;
+        const why = name === null ? 'a USE whose schema name the gateway cannot read; send USE <schema> (AIRLOCK_DATABASE_NOT_ALLOWED)' : ctx.schemaRefusal(name);
+        if (why) return { code: ER_DB_DENIED, rule: 'schema', message: why };
+      }
+      const from = isWord(t[0], 'PREPARE') ? t.findIndex((x) => isWord(x, 'FROM')) + 1 : isWord(t[0], 'EXECUTE') && isWord(t[1], 'IMMEDIATE') ? 2 : 0;
+      if (from > 0) {
+        const rest = t.slice(from).filter((x, k) => !(k === 0 && x.type === 'word' && x.value.startsWith('_'))); // a _charset introducer
+        const literal = rest.length === 1 && (rest[0]!.type === 'string' || rest[0]!.type === 'dqstr') ? rest[0]! : null;
+        if (literal === null || depth >= DYNAMIC_DEPTH) {
+          return { code: ER_NOT_ALLOWED, rule: 'dynamic_sql', message: 'airlock: PREPARE … FROM and EXECUTE IMMEDIATE go through the gateway only with the statement as one quoted text, which the gateway checks for KILL and USE; SQL text built at run time cannot be checked (AIRLOCK_FORBIDDEN)' };
+        }
+        const inner = wall(stringContent(literal, text, ctx.noBackslashEscapes), d, depth + 1);
+        if (inner) return inner;
+      }
+    }
+    return null;
+  }
 
   async function killCommand(target: number, queryOnly: boolean): Promise<void> {
     const why = await ctx.killSession(target, queryOnly);

@@ -155,3 +155,29 @@ export function sha2Proof(password: string | Buffer, nonce: Buffer): Buffer {
   const h1 = sha256(Buffer.from(password));
   return xor(h1, sha256(sha256(h1), nonce));
 }
+
+/**
+ * Collation ids (the one byte of a handshake) of the character sets whose every ASCII byte is that character:
+ * utf8mb3, utf8mb4, latin1, ascii, binary. The statement check reads text as UTF-8; under gbk, big5, sjis, cp932 or
+ * gb18030 a multi-byte character can end in the byte of a backslash or a quote, so the server would read it otherwise.
+ */
+const SAFE_COLLATIONS: ReadonlySet<number> = new Set([
+  // latin1
+  5, 8, 15, 31, 47, 48, 49, 94,
+  // ascii
+  11, 65,
+  // binary
+  63,
+  // utf8mb3
+  33, 83, ...range(192, 215), 223,
+  // utf8mb4 (255: MySQL 8's utf8mb4_0900_ai_ci)
+  45, 46, ...range(224, 247), 255,
+]);
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+}
+
+export function isSafeCollation(id: number): boolean {
+  return SAFE_COLLATIONS.has(id);
+}

@@ -72,18 +72,87 @@ export interface Packet {
   parts: number;
 }
 
-const EMPTY = Buffer.alloc(0);
+/**
+ * Bytes received in chunks, held as the chunks until enough are in: each byte is copied once when taken, however
+ * small the chunks (joining the whole buffer on every chunk costs quadratic time for a large packet).
+ */
+export class ChunkQueue {
+  private chunks: Buffer[] = [];
+  private head = 0;
+  /** Bytes held. */
+  length = 0;
+  /** Bytes copied out so far (a large packet in many small chunks still costs its size once). */
+  copied = 0;
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  /** The byte at `i` (i < length). */
+  byteAt(i: number): number {
+    let at = i + this.head;
+    for (const c of this.chunks) {
+      if (at < c.length) return c[at]!;
+      at -= c.length;
+    }
+    throw new RangeError('past the queued bytes');
+  }
+
+  /** A 3-byte little-endian length at the front. */
+  lengthAt0(): number {
+    return this.byteAt(0) | (this.byteAt(1) << 8) | (this.byteAt(2) << 16);
+  }
+
+  /** Removes the first `n` bytes (n <= length) as a buffer of their own (a copy: it pins no larger read buffer). */
+  take(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(n - filled, c.length - this.head);
+      c.copy(out, filled, this.head, this.head + k);
+      filled += k;
+      this.head += k;
+      if (this.head === c.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    this.length -= n;
+    this.copied += n;
+    return out;
+  }
+
+  /** Drops the first `n` bytes (n <= length). */
+  skip(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const c = this.chunks[0]!;
+      const k = Math.min(left, c.length - this.head);
+      left -= k;
+      this.head += k;
+      if (this.head === c.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    }
+    this.length -= n;
+  }
+}
 
 /**
  * Frames a byte stream into logical packets (continuations joined). `maxPayload` is checked before a packet is
- * buffered, so a client cannot make the gateway hold more than that.
+ * buffered, so a client cannot make the gateway hold more than that. Linear in the bytes, however they are chunked.
  */
 export class PacketReader {
-  private buf: Buffer = EMPTY;
+  private readonly pending = new ChunkQueue();
   private parts: Buffer[] = [];
   private partsBytes = 0;
   private partCount = 0;
   private firstSeq = 0;
+  private joined = 0;
 
   /**
    * Checks a logical packet's start as soon as its header and first byte are in (a client's command id and sequence
@@ -95,20 +164,19 @@ export class PacketReader {
 
   /** Feeds bytes; calls `onPacket` for each complete logical packet. Throws ProtocolError past the size limit. */
   push(chunk: Buffer, onPacket: (p: Packet) => void): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    let off = 0;
-    while (this.buf.length - off >= 4) {
-      const len = this.buf.readUIntLE(off, 3);
-      const seq = this.buf[off + 3]!;
+    const q = this.pending;
+    q.push(chunk);
+    while (q.length >= 4) {
+      const len = q.lengthAt0();
+      const seq = q.byteAt(3);
       if (this.partsBytes + len > this.maxPayload) throw new ProtocolError(`a packet of more than ${this.maxPayload} bytes was sent; the limit is ${this.maxPayload}`);
-      if (this.checkStart && this.partCount === 0 && len > 0 && this.buf.length - off > 4) {
-        const why = this.checkStart(seq, this.buf[off + 4]!);
+      if (this.checkStart && this.partCount === 0 && len > 0 && q.length > 4) {
+        const why = this.checkStart(seq, q.byteAt(4));
         if (why) throw new ProtocolError(why);
       }
-      if (this.buf.length - off < 4 + len) break;
-      // Copied out so that a small packet does not pin a large read buffer.
-      const body = Buffer.from(this.buf.subarray(off + 4, off + 4 + len));
-      off += 4 + len;
+      if (q.length < 4 + len) break;
+      q.skip(4);
+      const body = q.take(len);
       if (this.partCount === 0) this.firstSeq = seq;
       this.partCount++;
       if (len === MAX_PACKET_PAYLOAD) {
@@ -116,19 +184,27 @@ export class PacketReader {
         this.partsBytes += len;
         continue;
       }
-      const payload = this.parts.length ? Buffer.concat([...this.parts, body]) : body;
+      let payload = body;
+      if (this.parts.length) {
+        payload = Buffer.concat([...this.parts, body]);
+        this.joined += payload.length;
+      }
       const parts = this.partCount;
       this.parts = [];
       this.partsBytes = 0;
       this.partCount = 0;
       onPacket({ seq: this.firstSeq, payload, parts });
     }
-    this.buf = off === this.buf.length ? EMPTY : this.buf.subarray(off);
   }
 
   /** Bytes received but not yet a complete packet. */
   get buffered(): number {
-    return this.buf.length + this.partsBytes;
+    return this.pending.length + this.partsBytes;
+  }
+
+  /** Bytes copied while framing (each received byte once, continued packets' payloads once more when joined). */
+  get copiedBytes(): number {
+    return this.pending.copied + this.joined;
   }
 }
 

@@ -18,6 +18,8 @@ export interface RelayIo {
   /** Ends the running query on the server (KILL QUERY on a side connection). */
   /** KILL QUERY of this session's upstream thread on a side connection; resolves with the server's answer. */
   killUpstreamQuery(): Promise<unknown>;
+  /** Removes the upstream login's user name and password from a server message the client or the audit reads. */
+  scrub?: (text: string) => string;
   onEnd(reason: string): void;
   log: Log;
   bytes?: RelayedBytes;
@@ -43,12 +45,19 @@ const CLIENT_QUEUE_LIMIT = 64;
 export class Relay {
   private queue: Packet[];
   private busy = false;
+  /** A KILL QUERY sent for the running command: set once per command, so a session end does not send a second. */
+  private killSent = false;
+  /** The max_rows KILL QUERY in flight: the next command waits for it, so that it cannot hit that one. */
+  private pendingKill: Promise<unknown> | null = null;
   private ended = false;
   private tracker: ResponseTracker | null = null;
   private finish: ((o: Outcome) => void) | null = null;
   private maxRowsOfCommand: number | null = null;
   private cut: string | null = null;
-  private upPending: Buffer = Buffer.alloc(0);
+  /** Chunks of the server's incomplete packet, their bytes, and how many bytes make it whole (or its header). */
+  private upPending: Buffer[] = [];
+  private upPendingBytes = 0;
+  private upNeed = 4;
   private continuing = false;
   private lastSeq = 0;
   /** The sequence id of the first reply to the command being handled (after all its parts). */
@@ -82,6 +91,9 @@ export class Relay {
     upstream.on('close', () => this.end('the database server closed the connection', 'the database server closed the connection'));
     upstream.on('error', () => this.end('the database connection failed', 'the database connection failed'));
     if (this.io.upstreamQueued.length) return this.end('the database server sent packets nobody asked for', 'protocol error from the database server');
+    // It may have closed while the session was being registered (its 'close' came before these listeners).
+    if (upstream.destroyed) return this.end('the database server closed the connection', 'the database server closed the connection');
+    if (client.destroyed) return this.end('the client closed the connection');
     upstream.resume();
   }
 
@@ -120,6 +132,7 @@ export class Relay {
     const t = new ResponseTracker(kind, this.deprecateEof);
     if (t.done) return Promise.resolve({ rows: 0, affected: 0, error: null, prepared: null, cut: null, status: 0 });
     this.tracker = t;
+    this.killSent = false;
     this.maxRowsOfCommand = maxRows;
     this.continuing = false;
     this.lastSeq = (this.replySeq - 1) & 0xff;
@@ -142,6 +155,7 @@ export class Relay {
     this.io.upstream.pause();
     if (!running) return close();
     const timer = setTimeout(close, 800);
+    this.killSent = true;
     this.io.killUpstreamQuery().then(
       () => (clearTimeout(timer), close()),
       () => (clearTimeout(timer), close()),
@@ -157,6 +171,8 @@ export class Relay {
     }
     this.ended = true;
     const { client, upstream } = this.io;
+    // A statement still running (the client left mid-query) is killed on the server, not left to run to its end.
+    if (this.running && !this.killSent && !upstream.destroyed) void this.io.killUpstreamQuery().catch(() => {});
     upstream.destroy();
     client.end();
     setTimeout(() => client.destroy(), 1000).unref();
@@ -211,6 +227,11 @@ export class Relay {
         }
         if (p.seq !== 0) throw new ProtocolError('a command packet out of sequence');
         this.replySeq = p.parts & 0xff;
+        if (this.pendingKill) {
+          await this.pendingKill;
+          this.pendingKill = null;
+          if (this.ended) break;
+        }
         await this.onCommand(p);
       }
     } catch (err) {
@@ -235,7 +256,17 @@ export class Relay {
 
   /** Walks the server's wire packets; forwards whole packets as they complete (one write per chunk). */
   private scanUpstream(chunk: Buffer): void {
-    let buf = this.upPending.length ? Buffer.concat([this.upPending, chunk]) : chunk;
+    // An incomplete packet waits as a list of chunks, joined once it is whole (or its header is in): joining on every
+    // chunk would cost quadratic time for a large row.
+    if (this.upPendingBytes > 0) {
+      this.upPending.push(chunk);
+      this.upPendingBytes += chunk.length;
+      if (this.upPendingBytes < this.upNeed) return;
+      chunk = Buffer.concat(this.upPending, this.upPendingBytes);
+      this.upPending = [];
+      this.upPendingBytes = 0;
+    }
+    let buf = chunk;
     let off = 0;
     let from = 0;
     const t = () => this.tracker;
@@ -247,19 +278,23 @@ export class Relay {
       const seq = buf[off + 3]!;
       const first = !this.continuing;
       this.continuing = len === 0xffffff;
+      let replaced = false;
       if (first) {
+        const errBefore = tr.error;
         const isRow = tr.feed(buf.subarray(off + 4, off + 4 + len), len);
+        if (tr.error !== errBefore && this.io.scrub && this.cut === null) replaced = this.scrubErr(buf, from, off, len, seq);
         if (isRow && this.cut === null && this.maxRowsOfCommand !== null && tr.rowsThisResult > this.maxRowsOfCommand) {
           // The client's result ends here with an ERR in the place of the row; the rest is read and dropped.
           this.flush(buf, from, off);
           this.cut = `the result has more than ${this.maxRowsOfCommand} rows (max_rows of your role); add a LIMIT or a narrower WHERE`;
           this.write(framePacket(errPayload(1317, '70100', `airlock: statement refused by rule max_rows: ${this.cut}`), seq));
-          void this.io.killUpstreamQuery().catch(() => {});
+          this.killSent = true;
+          this.pendingKill = this.io.killUpstreamQuery().catch(() => {});
         }
       }
       this.lastSeq = seq;
       off += 4 + len;
-      if (this.cut !== null) from = off;
+      if (this.cut !== null || replaced) from = off;
       if (tr.done && !this.continuing) {
         this.flush(buf, from, off);
         from = off;
@@ -272,7 +307,26 @@ export class Relay {
     }
     this.flush(buf, from, off);
     const rest = buf.subarray(off);
-    this.upPending = rest.length && rest.length < 65536 ? Buffer.from(rest) : rest;
+    if (rest.length) {
+      this.upPending = [rest.length < 65536 ? Buffer.from(rest) : rest];
+      this.upPendingBytes = rest.length;
+      this.upNeed = rest.length >= 4 ? 4 + rest.readUIntLE(0, 3) : 4;
+    }
+  }
+
+  /**
+   * An ERR from the server may name the upstream login ("Access denied for user 'airlock_…'@'%'"), a credential of
+   * its own for a per-grant user: when it does, the bytes before it are forwarded and a scrubbed copy replaces it.
+   */
+  private scrubErr(buf: Buffer, from: number, off: number, len: number, seq: number): boolean {
+    const payload = buf.subarray(off + 4, off + 4 + len);
+    const head = payload.length >= 9 && payload[3] === 0x23 ? 9 : 3;
+    const text = payload.subarray(head).toString('utf8');
+    const clean = this.io.scrub!(text);
+    if (clean === text) return false;
+    this.flush(buf, from, off);
+    this.write(framePacket(Buffer.concat([payload.subarray(0, head), Buffer.from(clean, 'utf8')]), seq));
+    return true;
   }
 
   private flush(buf: Buffer, from: number, to: number): void {
@@ -285,6 +339,7 @@ export class Relay {
     this.tracker = null;
     const f = this.finish;
     this.finish = null;
-    f?.({ rows: tr.rows, affected: tr.affected, error: tr.error, prepared: tr.prepared, cut, status: tr.status });
+    const error = tr.error && this.io.scrub ? { ...tr.error, message: this.io.scrub(tr.error.message) } : tr.error;
+    f?.({ rows: tr.rows, affected: tr.affected, error, prepared: tr.prepared, cut, status: tr.status });
   }
 }

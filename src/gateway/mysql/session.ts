@@ -12,7 +12,8 @@ import { makeCommandHandler, type MysqlInspector, type StatementRecord } from '.
 import { CAP, ProtocolError, errPayload, framePacket, okPayload } from './packets.js';
 import { Relay } from './relay.js';
 import { MysqlRefusal, login } from './login.js';
-import { UpstreamLoginError, openUpstream, sideStatement, upstreamFacts, type UpstreamConnection, type UpstreamFacts } from './upstream.js';
+import { isSafeCollation } from './handshake.js';
+import { UpstreamLoginError, openUpstream, scrub, sideStatement, upstreamFacts, type UpstreamConnection, type UpstreamFacts } from './upstream.js';
 
 /** Login packets are small; a larger one is not a login. */
 const LOGIN_PACKET_LIMIT = 65_536;
@@ -59,6 +60,15 @@ export async function serveConnection(ctx: MysqlSessionContext, socket: Socket):
     const l = await login(ctx.deps.access, conn, { tls: ctx.tls, allowCleartextWithoutTls: ctx.allowCleartextWithoutTls, serverVersion: ctx.serverVersion }, connectionId, source);
     principal = l.principal;
     resource = l.resource;
+    // After the token is checked, so that the refusal is audited with the principal.
+    if (!isSafeCollation(l.hello.charset)) {
+      throw new MysqlRefusal(
+        1115,
+        '42000',
+        `the client's character set (collation id ${l.hello.charset}) is not allowed through the gateway: the server would read statement text differently from its check; connect with utf8mb4 (the default of current clients; mariadb/mysql: --default-character-set=utf8mb4), or utf8, latin1, ascii or binary (AIRLOCK_ENCODING_REFUSED)`,
+        'AIRLOCK_ENCODING_REFUSED',
+      );
+    }
     const plan = await ctx.deps.access.planSession(principal, l.resource, l.schema, 'mysql');
     const guarded = isGuarded(plan);
     let upstream: UpstreamConnection;
@@ -128,6 +138,7 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
       upstreamQueued: upstream.queued,
       capabilities: upstream.capabilities,
       killUpstreamQuery: () => sideStatement(plan.upstream, `KILL QUERY ${upstream.threadId}`),
+      scrub: (text) => scrub(text, plan.upstream),
       onEnd(reason) {
         endReason = reason;
         resolve();

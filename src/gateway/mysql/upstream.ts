@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { UpstreamLogin } from '../types.js';
 import { CAP, PacketReader, framePacket, readCString, statusOf, type Packet } from './packets.js';
-import { CACHING_SHA2, NATIVE, nativeProof, sha2Proof } from './handshake.js';
+import { CACHING_SHA2, NATIVE, isSafeCollation, nativeProof, sha2Proof } from './handshake.js';
 
 export class UpstreamLoginError extends Error {
   constructor(message: string, readonly code?: number) {
@@ -111,7 +111,12 @@ export interface UpstreamOptions {
 
 /** Opens and logs in; rejects with UpstreamLoginError whose message names no credential. */
 export async function openUpstream(login: UpstreamLogin, o: UpstreamOptions): Promise<UpstreamConnection> {
+  // The statement check reads text as the server does only in these character sets (login.ts refuses the others).
+  if (!isSafeCollation(o.charset)) throw new UpstreamLoginError(`the character set (collation id ${o.charset}) is not one the gateway can check statements in`);
   const raw = connect({ host: login.host, port: login.port, noDelay: true });
+  // Every socket keeps an 'error' listener for its whole life: between the login and the relay (and after either has
+  // let go of it) an error with none would crash the process. Whoever holds the socket learns of it by 'close'.
+  raw.on('error', ignoreError);
   raw.setKeepAlive(true, 60_000);
   const timer = setTimeout(() => raw.destroy(new Error('timed out')), o.connectTimeoutMs ?? 10_000);
   const wire = new Wire(raw, new PacketReader(1 << 24));
@@ -155,6 +160,7 @@ export async function openUpstream(login: UpstreamLogin, o: UpstreamOptions): Pr
       wire.send(fixed);
       wire.detach();
       const secure = tlsConnect({ ...security.tls!, socket: raw });
+      secure.on('error', ignoreError);
       await new Promise<void>((resolve, reject) => {
         secure.once('secureConnect', resolve);
         secure.once('error', (e) => reject(new UpstreamLoginError(`the TLS handshake with the database server failed: ${e.message}`)));
@@ -205,6 +211,8 @@ export async function openUpstream(login: UpstreamLogin, o: UpstreamOptions): Pr
     throw new UpstreamLoginError(`the database server cannot be reached (${(err as Error).message})`);
   }
 }
+
+function ignoreError(): void {}
 
 function lenStr(b: Buffer): Buffer {
   const n = b.length;
