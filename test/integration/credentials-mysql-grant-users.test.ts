@@ -373,3 +373,44 @@ test('through the provider: a grant that ended while Airlock was stopped loses i
     delete process.env.AIRLOCK_T_MYSQL_ADMIN;
   }
 });
+
+test('through the provider: no user is made for a grant that ended after the session was planned, nor again after its user was dropped', async () => {
+  const policy = providerPolicy((await leastPrivilegeAdmin('adm3')).name);
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-mysql-creds-'));
+  const h: Harness = await makeHarness('sqlite', { policy, clock: systemClock });
+  const deploymentId = `r${suffix}`;
+  roles.add(`airlock_managed_${deploymentId}`);
+  const creds = makeMysqlCredentials({ access: h.access, dataDir: dir, deploymentId, log });
+  const shop = h.policy.resource('shop')!;
+  const rowsOf = (grantId: string) => h.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grantId).execute();
+  const newGrant = async () => {
+    const req = await h.access.requests.create(h.caller('alice'), { resource: 'shop', role: 'read', duration_seconds: 1800, reason: 'look' });
+    return (await h.access.grants.get((await h.access.reviews.approve(h.caller('bob'), req.id, 'ok')).grant_id!))!;
+  };
+  try {
+    // Not attached: no user is made at grant start, so the connect-time path is the one that would make it.
+    const planned = await newGrant();
+    await h.access.grants.revoke(h.caller('bob'), planned.id, 'ended before the login');
+    await assert.rejects(creds.upstreamFor(planned, shop, undefined), (e: Error & { code?: string }) => e.code === 'AIRLOCK_NO_GRANT' && /ended; request access again/.test(e.message));
+    assert.deepEqual(await rowsOf(planned.id), [], 'no user recorded');
+    assert.equal((await auditEvents(h.access.audit)).filter((e) => e.action === 'credential.created').length, 0, 'no user made');
+
+    // Attached: the user is made at start and dropped at the end; a login planned before the end gets no new one.
+    creds.attach();
+    const second = await newGrant();
+    await waitFor(async () => (await rowsOf(second.id)).length === 1, 5000, 'the user to be made');
+    const { username } = (await rowsOf(second.id))[0]!;
+    accounts.add(`'${username}'@'127.0.0.1'`);
+    await h.access.grants.revoke(h.caller('bob'), second.id, 'done');
+    await waitFor(async () => (await rowsOf(second.id))[0]!.dropped_at !== null, 5000, 'the user to be dropped');
+    await assert.rejects(creds.upstreamFor(second, shop, undefined), (e: Error & { code?: string }) => e.code === 'AIRLOCK_NO_GRANT' && /was removed when it ended/.test(e.message));
+    assert.equal((await rowsOf(second.id)).length, 1, 'no second user recorded');
+    assert.equal((await auditEvents(h.access.audit)).filter((e) => e.action === 'credential.created').length, 1, 'only the first user was made');
+    assert.deepEqual(await userHosts(username), []);
+  } finally {
+    await creds.close();
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+    delete process.env.AIRLOCK_T_MYSQL_ADMIN;
+  }
+});
