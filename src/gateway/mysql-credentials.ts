@@ -6,7 +6,8 @@ import { AirlockError } from '../domain/errors.js';
 import type { Access } from '../access/access.js';
 import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import { makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type MysqlUserEvent, type ServerExpiry } from '../credentials/mysql-grant-users.js';
-import { SQL_PRIVILEGES, quoteMysqlIdent } from '../credentials/mysql-sql.js';
+import { quoteMysqlIdent } from '../credentials/mysql-sql.js';
+import { mysqlPrivilegesFor as privilegeNamesFor } from '../policy/mysql-privileges.js';
 import { resolveSecret } from '../credentials/secret-ref.js';
 import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
 import { dropRetryDelayMs, splitAddress, type PendingDrop } from './pg-credentials.js';
@@ -29,15 +30,14 @@ export function mysqlSchemas(resource: Pick<ResourceDef, 'database' | 'databases
 }
 
 /**
- * What a role's privileges mean for a per-grant MySQL user on these schemas: explicit `grants` as written, or else
- * read → SELECT, SHOW VIEW; write → those plus INSERT, UPDATE, DELETE; admin → ALL PRIVILEGES, on each schema.
+ * What a role's privileges mean for a per-grant MySQL user on these schemas: the privilege names of its `grants` (as
+ * the policy checked them), or else read → SELECT, SHOW VIEW; write → those plus INSERT, UPDATE, DELETE; admin →
+ * everything on a schema but EVENT and GRANT OPTION (src/policy/mysql-privileges.ts), on each schema.
  * (`member_of` names PostgreSQL roles and means nothing here.)
  */
 export function mysqlPrivilegesFor(role: RoleDef, schemas: readonly string[]): MysqlPrivileges {
-  const p = role.privileges;
-  const readOnly = p.sql === 'read';
-  const grants = p.grants ?? schemas.map((s) => `${SQL_PRIVILEGES[p.sql]} ON ${quoteMysqlIdent(s)}.*`);
-  return { read_only: readOnly, grants };
+  const { read_only, privileges } = privilegeNamesFor(role);
+  return { read_only, grants: schemas.map((s) => `${privileges.join(', ')} ON ${quoteMysqlIdent(s)}.*`) };
 }
 
 /** Whether a MySQL resource gets a user per grant: `per_grant_role` (the default) and `per_grant_user` both say so. */

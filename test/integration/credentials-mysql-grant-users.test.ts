@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type MysqlUserCredentials } from '../../src/credentials/mysql-grant-users.js';
 import { mysqlExpiryEventName } from '../../src/credentials/mysql-user-names.js';
-import { makeMysqlCredentials } from '../../src/gateway/mysql-credentials.js';
+import { makeMysqlCredentials, mysqlPrivilegesFor } from '../../src/gateway/mysql-credentials.js';
+import type { RoleDef } from '../../src/policy/schema.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { newId } from '../../src/domain/ids.js';
 import { auditEvents, makeHarness, type Harness } from '../support/harness.js';
@@ -412,5 +413,27 @@ test('through the provider: no user is made for a grant that ended after the ses
     await h.close();
     rmSync(dir, { recursive: true, force: true });
     delete process.env.AIRLOCK_T_MYSQL_ADMIN;
+  }
+});
+
+test('an admin role\'s user has everything on its schema but EVENT: it cannot drop its own expiry event; EVENT and ALL are never given', async () => {
+  const u = users(DEPLOY_A);
+  const adminRole = { privileges: { sql: 'admin' } } as unknown as RoleDef;
+  const a = await newUser(u, `admin-${suffix}`, mysqlPrivilegesFor(adminRole, [DB]));
+  const event = mysqlExpiryEventName(a.creds.username);
+  const c = await connectAs(a.creds);
+  try {
+    await c.query('CREATE TABLE admin_made (x INT)');
+    await c.query('DROP TABLE admin_made');
+    // 1044: ER_DBACCESS_DENIED_ERROR (no EVENT on the schema).
+    assert.equal(await errno(c.query(`DROP EVENT \`${DB}\`.\`${event}\``)), 1044);
+    assert.equal(await errno(c.query(`ALTER EVENT \`${DB}\`.\`${event}\` DISABLE`)), 1044);
+  } finally {
+    await c.end();
+  }
+  assert.equal((await rows('SELECT 1 FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = ?', [DB, event])).length, 1, 'the event is still there');
+  assert.equal((await u.drop(a.grantId, a.principal)).dropped, true);
+  for (const body of [`EVENT ON ${DB}.*`, `SELECT, event ON ${DB}.*`, `ALL PRIVILEGES ON ${DB}.*`, `ALL ON ${DB}.items`]) {
+    await assert.rejects(u.create({ grantId: newId('grt'), principal: 'x', expiresAt: new Date(Date.now() + HOUR), schemas: [DB], privileges: { read_only: false, grants: [body] } }), /drop its own expiry event; it is never given/, body);
   }
 });
