@@ -47,13 +47,13 @@ export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; 
   });
   // Ended grants end their live sessions at once, with the reason.
   grants.hooks.ended.push(({ grant, message }) => {
-    sessions.kill({ grant_id: grant.id }, message);
+    sessions.ended({ grant_id: grant.id }, message);
   });
 
   // A revoked token ends the sessions opened with it; a revocation made by another process arrives on the bus too
   // (cluster.ts publishes it here).
   bus.subscribe((c) => {
-    if (c.kind === 'token' && c.event === 'revoked') sessions.kill({ token_id: c.id }, c.message ?? 'the access token this session logged in with was revoked');
+    if (c.kind === 'token' && c.event === 'revoked') sessions.ended({ token_id: c.id }, c.message ?? 'the access token this session logged in with was revoked');
   });
 
   const kills = makeSessionKill({ sessions, audit, store, bus, uow, clock });

@@ -16,7 +16,7 @@ export function attachClusterFanout(access: Access, storeUrl: string, log: Pick<
     if (c.origin === access.bus.origin) return;
     access.bus.publish([c]);
     if (c.kind === 'grant' && (c.event === 'expired' || c.event === 'revoked')) {
-      const n = access.sessions.kill({ grant_id: c.id }, c.message ?? `your grant for ${c.resource} ended`);
+      const n = access.sessions.ended({ grant_id: c.id }, c.message ?? `your grant for ${c.resource} ended`);
       if (n) log.info({ grant_id: c.id, sessions: n, origin: c.origin }, 'ended live sessions of a grant ended by another process');
     } else if (c.kind === 'session' && c.event === 'kill') {
       access.kills.onRequest(c).then(

@@ -38,6 +38,14 @@ export interface SessionMatch {
   token_id?: string;
 }
 
+/**
+ * How many ended grants and revoked tokens the registry remembers. A session is planned before it registers (the
+ * upstream login and session.start come in between): one planned before its grant or token ended and registered after
+ * the end was acted on must still be cut. Ids never come back, so only the count is bounded, far above the number of
+ * ends that can happen during one login.
+ */
+const REMEMBERED_ENDS = 10_000;
+
 /** Longest single wait of the token-expiry timer (a later expiry is re-armed from there). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -53,6 +61,15 @@ export function makeSessionRegistry(deps: { clock?: Clock } = {}) {
   const byToken = new Map<string, Set<LiveSession>>();
   let timer: NodeJS.Timeout | null = null;
   let timerAt = Infinity;
+  // Ended grants and revoked tokens, with the reason their sessions were given; oldest first (Map order).
+  const endedGrants = new Map<string, string>();
+  const endedTokens = new Map<string, string>();
+
+  function remember(ended: Map<string, string>, id: string, reason: string): void {
+    if (ended.has(id)) return;
+    ended.set(id, reason);
+    if (ended.size > REMEMBERED_ENDS) ended.delete(ended.keys().next().value!);
+  }
 
   function armTokenTimer(): void {
     const next = tokenExpiries.peek();
@@ -120,6 +137,19 @@ export function makeSessionRegistry(deps: { clock?: Clock } = {}) {
     },
     list(m: SessionMatch = {}): LiveSessionInfo[] {
       return [...sessions.values()].map((s) => s.info).filter((s) => matches(s, m));
+    },
+    /**
+     * A grant ended or a token was revoked: its sessions end now with `reason`, and so does any session of it that
+     * registers later (it was planned before the end); returns how many ended now.
+     */
+    ended(m: { grant_id: string } | { token_id: string }, reason: string): number {
+      if ('grant_id' in m) remember(endedGrants, m.grant_id, reason);
+      else remember(endedTokens, m.token_id, reason);
+      return this.kill(m, reason);
+    },
+    /** Why a session with this grant and token may not run any more (its grant ended or token was revoked), or null. */
+    endedReason(info: Pick<LiveSessionInfo, 'grant_id' | 'token_id'>): string | null {
+      return endedGrants.get(info.grant_id) ?? (info.token_id ? endedTokens.get(info.token_id) : undefined) ?? null;
     },
     /** Ends every matching session with the reason given; returns how many were ended. */
     kill(m: SessionMatch, reason: string): number {

@@ -145,6 +145,9 @@ function checkSpec(spec: MysqlGrantUserSpec, now: Date): void {
   if (spec.privileges.grants.length === 0) throw bad('the role grants nothing on this resource');
   for (const g of spec.privileges.grants) {
     const checked = checkMysqlGrantBody(g, spec.schemas);
+    // EVENT (ALL includes it) would let the user drop its own expiry event, kept in the resource's first schema.
+    const names = checked.text.split(/\s+ON\s+/i)[0]!.replace(/\([^)]*\)/g, ' ');
+    if (/\b(EVENT|ALL)\b/i.test(names)) throw bad(`EVENT, or ALL PRIVILEGES which includes it, would let the per-grant user drop its own expiry event; it is never given: ${checked.text}`);
     // A contradiction in the policy is refused, not resolved: read_only must mean the privileges cannot write either.
     if (spec.privileges.read_only && checked.writes) throw bad(`the role is read_only but grants writing: ${checked.text}`);
   }

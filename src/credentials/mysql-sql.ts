@@ -50,13 +50,6 @@ export function mysqlNativePasswordHash(password: string): string {
   return `*${createHash('sha1').update(once).digest('hex').toUpperCase()}`;
 }
 
-/** The privileges a role with `sql: read | write | admin` gets on each schema of the resource. */
-export const SQL_PRIVILEGES = {
-  read: 'SELECT, SHOW VIEW',
-  write: 'SELECT, SHOW VIEW, INSERT, UPDATE, DELETE',
-  admin: 'ALL PRIVILEGES',
-} as const;
-
 /** Privilege words that write data or change the schema, or run code that may (EXECUTE); ALL includes them. */
 const WRITE_WORDS = new Set(['INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'ALTER', 'INDEX', 'ALL', 'REFERENCES', 'TRIGGER', 'EVENT', 'EXECUTE', 'LOCK', 'HISTORY']);
 /** Never handed out by a grant: delegation, impersonation, and anything about accounts. */

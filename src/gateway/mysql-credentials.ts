@@ -6,7 +6,8 @@ import { AirlockError } from '../domain/errors.js';
 import type { Access } from '../access/access.js';
 import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import { makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type MysqlUserEvent, type ServerExpiry } from '../credentials/mysql-grant-users.js';
-import { SQL_PRIVILEGES, quoteMysqlIdent } from '../credentials/mysql-sql.js';
+import { quoteMysqlIdent } from '../credentials/mysql-sql.js';
+import { mysqlPrivilegesFor as privilegeNamesFor } from '../policy/mysql-privileges.js';
 import { resolveSecret } from '../credentials/secret-ref.js';
 import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
 import { dropRetryDelayMs, splitAddress, type PendingDrop } from './pg-credentials.js';
@@ -29,15 +30,14 @@ export function mysqlSchemas(resource: Pick<ResourceDef, 'database' | 'databases
 }
 
 /**
- * What a role's privileges mean for a per-grant MySQL user on these schemas: explicit `grants` as written, or else
- * read → SELECT, SHOW VIEW; write → those plus INSERT, UPDATE, DELETE; admin → ALL PRIVILEGES, on each schema.
+ * What a role's privileges mean for a per-grant MySQL user on these schemas: the privilege names of its `grants` (as
+ * the policy checked them), or else read → SELECT, SHOW VIEW; write → those plus INSERT, UPDATE, DELETE; admin →
+ * everything on a schema but EVENT and GRANT OPTION (src/policy/mysql-privileges.ts), on each schema.
  * (`member_of` names PostgreSQL roles and means nothing here.)
  */
 export function mysqlPrivilegesFor(role: RoleDef, schemas: readonly string[]): MysqlPrivileges {
-  const p = role.privileges;
-  const readOnly = p.sql === 'read';
-  const grants = p.grants ?? schemas.map((s) => `${SQL_PRIVILEGES[p.sql]} ON ${quoteMysqlIdent(s)}.*`);
-  return { read_only: readOnly, grants };
+  const { read_only, privileges } = privilegeNamesFor(role);
+  return { read_only, grants: schemas.map((s) => `${privileges.join(', ')} ON ${quoteMysqlIdent(s)}.*`) };
 }
 
 /** Whether a MySQL resource gets a user per grant: `per_grant_role` (the default) and `per_grant_user` both say so. */
@@ -89,18 +89,41 @@ export function makeMysqlCredentials(deps: {
     return m;
   }
 
+  /** The grant as stored now, refused unless still active: the one read at plan time may have ended since. */
+  async function stillActive(grant: Grant): Promise<void> {
+    const now = await access.grants.get(grant.id);
+    if (!now || now.status !== 'active' || now.expires_at <= access.clock.now().toISOString()) {
+      throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${grant.resource}: grant ${grant.id} ended; request access again`);
+    }
+  }
+
+  /**
+   * The grant ended while its user was being made: the end's drop may have looked before the user was recorded, so
+   * drop it here (a second drop finds it gone) and refuse.
+   */
+  async function endedMeanwhile(grant: Grant): Promise<void> {
+    try {
+      await stillActive(grant);
+    } catch (e) {
+      await dropFor(grant).catch((err: unknown) => log.error({ grant_id: grant.id, err: (err as Error).message }, 'could not drop a per-grant database user made as its grant ended; it is retried'));
+      throw e;
+    }
+  }
+
   async function createFor(grant: Grant): Promise<{ username: string; password: string } | undefined> {
     const policy = access.policy();
     const resource = policy.resource(grant.resource);
     const role = policy.role(grant.role);
     if (!isPerGrantMysql(resource) || !role) return undefined;
     if (closed) throw new AirlockError('AIRLOCK_NOT_READY', 'Airlock is stopping; no database user is made now.');
+    await stillActive(grant);
     const schemas = mysqlSchemas(resource);
     const creds = await managerFor(resource).create({ grantId: grant.id, principal: grant.principal, expiresAt: new Date(grant.expires_at), schemas, privileges: mysqlPrivilegesFor(role, schemas) });
     await access.store.db
       .insertInto('grant_credentials')
       .values({ grant_id: grant.id, resource: resource.name, username: creds.username, secret: encrypt(key, creds.password, grant.id), created_at: access.clock.now().toISOString(), dropped_at: null })
       .execute();
+    await endedMeanwhile(grant);
     return creds;
   }
 
@@ -240,7 +263,8 @@ export function makeMysqlCredentials(deps: {
       const db = database ?? mysqlSchemas(resource)[0] ?? '';
       if (!isPerGrantMysql(resource)) return { host, port, database: db, ...injected(resource) };
       const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
-      if (row && !row.dropped_at) return { host, port, database: db, user: row.username, password: decrypt(key, row.secret, grant.id) };
+      if (row?.dropped_at) throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${resource.name}: the database login of grant ${grant.id} was removed when it ended; request access again`);
+      if (row) return { host, port, database: db, user: row.username, password: decrypt(key, row.secret, grant.id) };
       const made = await createFor(grant);
       if (!made) throw new AirlockError('AIRLOCK_INTERNAL', `No upstream login could be made for ${resource.name}.`);
       return { host, port, database: db, user: made.username, password: made.password };

@@ -76,6 +76,27 @@ export function makePgCredentials(deps: {
 
   const perGrant = (r: ResourceDef | undefined): r is ResourceDef => r?.kind === 'postgres' && r.credential?.mode === 'per_grant_role';
 
+  /** The grant as stored now, refused unless still active: the one read at plan time may have ended since. */
+  async function stillActive(grant: Grant): Promise<void> {
+    const now = await access.grants.get(grant.id);
+    if (!now || now.status !== 'active' || now.expires_at <= access.clock.now().toISOString()) {
+      throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${grant.resource}: grant ${grant.id} ended; request access again`);
+    }
+  }
+
+  /**
+   * The grant ended while its role was being made: the end's drop may have looked before the role was recorded, so
+   * drop it here (a second drop finds it gone) and refuse.
+   */
+  async function endedMeanwhile(grant: Grant): Promise<void> {
+    try {
+      await stillActive(grant);
+    } catch (e) {
+      await dropFor(grant).catch((err: unknown) => log.error({ grant_id: grant.id, err: (err as Error).message }, 'could not drop a per-grant database role made as its grant ended; it is retried'));
+      throw e;
+    }
+  }
+
   async function createFor(grant: Grant): Promise<{ username: string; password: string } | undefined> {
     const policy = access.policy();
     const resource = policy.resource(grant.resource);
@@ -84,11 +105,13 @@ export function makePgCredentials(deps: {
     const m = managerFor(resource);
     await m.ensureMarker();
     const [database, ...otherDatabases] = coveredDatabases(resource);
+    await stillActive(grant);
     const creds = await m.create({ grantId: grant.id, principal: grant.principal, expiresAt: new Date(grant.expires_at), database: database!, otherDatabases, privileges: pgPrivilegesFor(role) });
     await access.store.db
       .insertInto('grant_credentials')
       .values({ grant_id: grant.id, resource: resource.name, username: creds.username, secret: encrypt(key, creds.password, grant.id), created_at: access.clock.now().toISOString(), dropped_at: null })
       .execute();
+    await endedMeanwhile(grant);
     return creds;
   }
 
@@ -210,7 +233,8 @@ export function makePgCredentials(deps: {
       const security = pgUpstreamSecurity(resource, host);
       if (!perGrant(resource)) return { host, port, database: db, security, ...injected(resource) };
       const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
-      if (row && !row.dropped_at) return { host, port, database: db, security, user: row.username, password: decrypt(key, row.secret, grant.id) };
+      if (row?.dropped_at) throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${resource.name}: the database login of grant ${grant.id} was removed when it ended; request access again`);
+      if (row) return { host, port, database: db, security, user: row.username, password: decrypt(key, row.secret, grant.id) };
       const made = await createFor(grant);
       if (!made) throw new AirlockError('AIRLOCK_INTERNAL', `No upstream login could be made for ${resource.name}.`);
       return { host, port, database: db, security, user: made.username, password: made.password };

@@ -18,11 +18,29 @@ const GLOBAL_ONLY = new Set([
   'REPLICATION SLAVE ADMIN', 'SET USER', 'SHOW DATABASES', 'SHUTDOWN', 'SLAVE MONITOR', 'SUPER',
 ]);
 
+/**
+ * Never given to a per-grant user: EVENT would let it drop its own expiry event (which lives in the resource's first
+ * schema) and outlive its grant when Airlock is down; ALL PRIVILEGES includes EVENT.
+ */
+const NEVER_GIVEN: Readonly<Record<string, string>> = {
+  EVENT: 'EVENT would let the per-grant user drop its own expiry event and outlive its grant; it is never given',
+  'ALL PRIVILEGES': 'ALL PRIVILEGES includes EVENT, which would let the per-grant user drop its own expiry event; use sql: admin (everything on the schemas but EVENT) or list the privileges',
+};
+
+/** The schema privileges a role's `grants` may list. */
+const GRANTABLE: readonly string[] = MYSQL_SCHEMA_PRIVILEGES.filter((p) => NEVER_GIVEN[p] === undefined);
+
 /** What a read-only role's user may hold: nothing that can change data or state, so the server refuses what a guardrail misses. */
 export const MYSQL_READ_PRIVILEGES: readonly string[] = ['SELECT', 'SHOW VIEW'];
 export const MYSQL_WRITE_PRIVILEGES: readonly string[] = [...MYSQL_READ_PRIVILEGES, 'INSERT', 'UPDATE', 'DELETE'];
-/** Everything on the resource's schemas (DDL included), never GRANT OPTION nor a server-wide privilege. */
-export const MYSQL_ADMIN_PRIVILEGES: readonly string[] = ['ALL PRIVILEGES'];
+/**
+ * Everything on the resource's schemas (DDL included) spelled out, for MySQL and MariaDB alike: never EVENT (see
+ * NEVER_GIVEN), GRANT OPTION nor a server-wide privilege; not MariaDB's DELETE HISTORY, which MySQL does not know.
+ */
+export const MYSQL_ADMIN_PRIVILEGES: readonly string[] = [
+  'SELECT', 'SHOW VIEW', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'ALTER', 'INDEX', 'REFERENCES', 'CREATE TEMPORARY TABLES',
+  'LOCK TABLES', 'CREATE VIEW', 'CREATE ROUTINE', 'ALTER ROUTINE', 'EXECUTE', 'TRIGGER',
+];
 
 /** A privilege as MySQL spells it: upper case, single spaces; `ALL` is `ALL PRIVILEGES`. */
 export function normalizeMysqlPrivilege(s: string): string {
@@ -34,17 +52,18 @@ export function normalizeMysqlPrivilege(s: string): string {
 export function mysqlPrivilegeProblem(entry: string, readOnly: boolean): string | undefined {
   const p = normalizeMysqlPrivilege(entry);
   if (p === 'GRANT OPTION') return 'GRANT OPTION would let the per-grant user hand its privileges on to others; it is never given';
-  if (GLOBAL_ONLY.has(p)) return `${p} is a server-wide privilege; a per-grant MySQL user gets privileges on the resource's schemas only (one of ${MYSQL_SCHEMA_PRIVILEGES.join(', ')})`;
+  if (NEVER_GIVEN[p] !== undefined) return NEVER_GIVEN[p];
+  if (GLOBAL_ONLY.has(p)) return `${p} is a server-wide privilege; a per-grant MySQL user gets privileges on the resource's schemas only (one of ${GRANTABLE.join(', ')})`;
   if (/\bON\b|[`'"(.*]/.test(p)) return `"${entry}" is not a privilege name; for a mysql resource, grants lists MySQL privileges (e.g. SELECT, SHOW VIEW), given on each schema the resource covers`;
-  if (!MYSQL_SCHEMA_PRIVILEGES.includes(p)) return `"${entry}" is not a MySQL privilege; use one of ${MYSQL_SCHEMA_PRIVILEGES.join(', ')}`;
+  if (!MYSQL_SCHEMA_PRIVILEGES.includes(p)) return `"${entry}" is not a MySQL privilege; use one of ${GRANTABLE.join(', ')}`;
   if (readOnly && !MYSQL_READ_PRIVILEGES.includes(p)) return `the role has sql: read, and ${p} can change data or state; a read-only role may list only ${MYSQL_READ_PRIVILEGES.join(', ')} (or use sql: write)`;
   return undefined;
 }
 
 /**
  * The privileges a per-grant MySQL user of this role gets on each schema the resource covers: the role's `grants`
- * (normalized), or by `sql`: read → SELECT, SHOW VIEW; write → those and INSERT, UPDATE, DELETE; admin → ALL
- * PRIVILEGES on those schemas (which in MySQL excludes GRANT OPTION).
+ * (normalized), or by `sql`: read → SELECT, SHOW VIEW; write → those and INSERT, UPDATE, DELETE; admin →
+ * MYSQL_ADMIN_PRIVILEGES (everything on a schema but EVENT and GRANT OPTION).
  */
 export function mysqlPrivilegesFor(role: RoleDef): { read_only: boolean; privileges: string[] } {
   const p = role.privileges;

@@ -355,6 +355,49 @@ roles:
     });
   }
 
+  for (const how of ['revoking the grant', "revoking the session's token"] as const) {
+    test(`${P} contract: a session planned before ${how} and opened after it is cut, with the reason`, async () => {
+      const g = await freshGrant();
+      const t = await newToken('alice');
+      const reason = how === 'revoking the grant' ? /revoked by bob: contract race/ : /token this session logged in with was revoked by bob/;
+      // The end lands between the plan and the registration: while session.start is being written.
+      const audit = server.audit;
+      const append = audit.append;
+      let armed = true;
+      audit.append = async function appendAfterEnd(event, opts) {
+        if (armed && event.action === 'session.start') {
+          armed = false;
+          if (how === 'revoking the grant') await api(bob, 'POST', `/api/v1/grants/${g.id}/revoke`, { reason: 'contract race' });
+          else await api(bob, 'POST', `/api/v1/tokens/${t.id}/revoke`);
+        }
+        return append.call(audit, event, opts);
+      };
+      let told: unknown = null;
+      let ran = false;
+      try {
+        const s = await driver.connect(server, { principal: 'alice', token: t.token, resource: 'contract-db' });
+        // What the gateway said unprompted (PostgreSQL's FATAL) comes first; else the statement's error (MySQL).
+        const failed = await s.query('select 1').then(() => null, (e: unknown) => e);
+        if (failed === null) ran = true;
+        else told = (await s.ended).error ?? failed;
+        await s.close().catch(() => {});
+      } catch (e) {
+        told = e;
+      } finally {
+        audit.append = append;
+      }
+      assert.equal(armed, false, 'the session was planned');
+      assert.equal(ran, false, 'a statement ran: the session was not cut');
+      assert.ok(told, 'the client was told nothing');
+      const { text } = driver.describe(told);
+      shown.push(text);
+      assert.match(text, reason);
+      const start = (await events('session.start')).find((e) => e.details.grant_id === g.id && e.details.token_id === t.id);
+      assert.ok(start, 'session.start');
+      assert.match(String((await sessionEnd(String(start.details.session_id))).details.reason), reason);
+    });
+  }
+
   // ── audit ──────────────────────────────────────────────────────────────────────────────────────────────────
 
   test(`${P} contract: session.start, statement and session.end with the same fields for every protocol`, async () => {

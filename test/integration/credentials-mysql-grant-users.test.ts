@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type MysqlUserCredentials } from '../../src/credentials/mysql-grant-users.js';
 import { mysqlExpiryEventName } from '../../src/credentials/mysql-user-names.js';
-import { makeMysqlCredentials } from '../../src/gateway/mysql-credentials.js';
+import { makeMysqlCredentials, mysqlPrivilegesFor } from '../../src/gateway/mysql-credentials.js';
+import type { RoleDef } from '../../src/policy/schema.js';
 import { systemClock } from '../../src/domain/clock.js';
 import { newId } from '../../src/domain/ids.js';
 import { auditEvents, makeHarness, type Harness } from '../support/harness.js';
@@ -371,5 +372,68 @@ test('through the provider: a grant that ended while Airlock was stopped loses i
     await h.close();
     rmSync(dir, { recursive: true, force: true });
     delete process.env.AIRLOCK_T_MYSQL_ADMIN;
+  }
+});
+
+test('through the provider: no user is made for a grant that ended after the session was planned, nor again after its user was dropped', async () => {
+  const policy = providerPolicy((await leastPrivilegeAdmin('adm3')).name);
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-mysql-creds-'));
+  const h: Harness = await makeHarness('sqlite', { policy, clock: systemClock });
+  const deploymentId = `r${suffix}`;
+  roles.add(`airlock_managed_${deploymentId}`);
+  const creds = makeMysqlCredentials({ access: h.access, dataDir: dir, deploymentId, log });
+  const shop = h.policy.resource('shop')!;
+  const rowsOf = (grantId: string) => h.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grantId).execute();
+  const newGrant = async () => {
+    const req = await h.access.requests.create(h.caller('alice'), { resource: 'shop', role: 'read', duration_seconds: 1800, reason: 'look' });
+    return (await h.access.grants.get((await h.access.reviews.approve(h.caller('bob'), req.id, 'ok')).grant_id!))!;
+  };
+  try {
+    // Not attached: no user is made at grant start, so the connect-time path is the one that would make it.
+    const planned = await newGrant();
+    await h.access.grants.revoke(h.caller('bob'), planned.id, 'ended before the login');
+    await assert.rejects(creds.upstreamFor(planned, shop, undefined), (e: Error & { code?: string }) => e.code === 'AIRLOCK_NO_GRANT' && /ended; request access again/.test(e.message));
+    assert.deepEqual(await rowsOf(planned.id), [], 'no user recorded');
+    assert.equal((await auditEvents(h.access.audit)).filter((e) => e.action === 'credential.created').length, 0, 'no user made');
+
+    // Attached: the user is made at start and dropped at the end; a login planned before the end gets no new one.
+    creds.attach();
+    const second = await newGrant();
+    await waitFor(async () => (await rowsOf(second.id)).length === 1, 5000, 'the user to be made');
+    const { username } = (await rowsOf(second.id))[0]!;
+    accounts.add(`'${username}'@'127.0.0.1'`);
+    await h.access.grants.revoke(h.caller('bob'), second.id, 'done');
+    await waitFor(async () => (await rowsOf(second.id))[0]!.dropped_at !== null, 5000, 'the user to be dropped');
+    await assert.rejects(creds.upstreamFor(second, shop, undefined), (e: Error & { code?: string }) => e.code === 'AIRLOCK_NO_GRANT' && /was removed when it ended/.test(e.message));
+    assert.equal((await rowsOf(second.id)).length, 1, 'no second user recorded');
+    assert.equal((await auditEvents(h.access.audit)).filter((e) => e.action === 'credential.created').length, 1, 'only the first user was made');
+    assert.deepEqual(await userHosts(username), []);
+  } finally {
+    await creds.close();
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+    delete process.env.AIRLOCK_T_MYSQL_ADMIN;
+  }
+});
+
+test('an admin role\'s user has everything on its schema but EVENT: it cannot drop its own expiry event; EVENT and ALL are never given', async () => {
+  const u = users(DEPLOY_A);
+  const adminRole = { privileges: { sql: 'admin' } } as unknown as RoleDef;
+  const a = await newUser(u, `admin-${suffix}`, mysqlPrivilegesFor(adminRole, [DB]));
+  const event = mysqlExpiryEventName(a.creds.username);
+  const c = await connectAs(a.creds);
+  try {
+    await c.query('CREATE TABLE admin_made (x INT)');
+    await c.query('DROP TABLE admin_made');
+    // 1044: ER_DBACCESS_DENIED_ERROR (no EVENT on the schema).
+    assert.equal(await errno(c.query(`DROP EVENT \`${DB}\`.\`${event}\``)), 1044);
+    assert.equal(await errno(c.query(`ALTER EVENT \`${DB}\`.\`${event}\` DISABLE`)), 1044);
+  } finally {
+    await c.end();
+  }
+  assert.equal((await rows('SELECT 1 FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = ?', [DB, event])).length, 1, 'the event is still there');
+  assert.equal((await u.drop(a.grantId, a.principal)).dropped, true);
+  for (const body of [`EVENT ON ${DB}.*`, `SELECT, event ON ${DB}.*`, `ALL PRIVILEGES ON ${DB}.*`, `ALL ON ${DB}.items`]) {
+    await assert.rejects(u.create({ grantId: newId('grt'), principal: 'x', expiresAt: new Date(Date.now() + HOUR), schemas: [DB], privileges: { read_only: false, grants: [body] } }), /drop its own expiry event; it is never given/, body);
   }
 });

@@ -40,6 +40,26 @@ describe('MySQL read-only role: reads', () => {
   });
 });
 
+describe('MySQL read-only role: the read-only transaction stays on', () => {
+  test('READ WRITE and read-only off are refused with a reason that says so', () => {
+    for (const sql of ['SET SESSION TRANSACTION READ WRITE', 'START TRANSACTION READ WRITE, WITH CONSISTENT SNAPSHOT', "SET @@session.tx_read_only = 'OFF'"]) {
+      const d = readOnly.inspect(sql);
+      assert.equal(d.allowed, false, sql);
+      assert.match(d.message ?? '', /undoes the read-only transactions the gateway sets/, sql);
+    }
+  });
+  test('READ ONLY and read-only on stay allowed and read-only', () => {
+    for (const sql of ['SET SESSION TRANSACTION READ ONLY', 'START TRANSACTION READ ONLY', 'SET tx_read_only = 1', "SET transaction_read_only = 'on'"]) {
+      check((s) => readOnly.inspect(s), [sql, 'ok']);
+    }
+  });
+  test('a role without read_only may still start read-write transactions', () => {
+    const open = makeMysqlInspector({ require_where: true });
+    check((s) => open.inspect(s), ['START TRANSACTION READ WRITE', 'ok']);
+    check((s) => open.inspect(s), ['SET SESSION TRANSACTION READ WRITE', 'ok']);
+  });
+});
+
 describe('MySQL decisions have the shared shape', () => {
   test('a refusal names the rule, the statement and what to do', () => {
     const d = readOnly.inspect('SELECT 1; DELETE FROM t WHERE id = 3');

@@ -68,7 +68,10 @@ test('grants on a mysql resource are MySQL privilege names, checked against the 
   const ok = parsePolicy(policy({ role: '    privileges: { sql: read, grants: [select, "show  view"] }' }));
   assert.deepEqual(mysqlPrivilegesFor(ok.role('shop-read')!), { read_only: true, privileges: ['SELECT', 'SHOW VIEW'] });
   const cases: [string, RegExp][] = [
-    ['{ sql: read, grants: [SELECT, SELEKT] }', /roles\[0\]\.privileges\.grants\[1\]: "SELEKT" is not a MySQL privilege; use one of ALL PRIVILEGES, ALTER/],
+    ['{ sql: read, grants: [SELECT, SELEKT] }', /roles\[0\]\.privileges\.grants\[1\]: "SELEKT" is not a MySQL privilege; use one of ALTER, ALTER ROUTINE/],
+    ['{ sql: write, grants: [SELECT, event] }', /roles\[0\]\.privileges\.grants\[1\]: EVENT would let the per-grant user drop its own expiry event and outlive its grant; it is never given/],
+    ['{ sql: write, grants: [ALL] }', /grants\[0\]: ALL PRIVILEGES includes EVENT, which would let the per-grant user drop its own expiry event; use sql: admin/],
+    ['{ sql: admin, grants: ["all  privileges"] }', /grants\[0\]: ALL PRIVILEGES includes EVENT/],
     ['{ sql: read, grants: [SELECT, INSERT] }', /roles\[0\]\.privileges\.grants\[1\]: the role has sql: read, and INSERT can change data or state/],
     ['{ sql: write, grants: [FILE] }', /grants\[0\]: FILE is a server-wide privilege/],
     ['{ sql: write, grants: [SUPER] }', /grants\[0\]: SUPER is a server-wide privilege/],
@@ -77,12 +80,14 @@ test('grants on a mysql resource are MySQL privilege names, checked against the 
     ['{ sql: read, member_of: [pg_read_all_data] }', /roles\[0\]\.privileges\.member_of: member_of names PostgreSQL roles; on mysql resources \(shop-db\)/],
   ];
   for (const [priv, want] of cases) assert.match(problems(policy({ role: `    privileges: ${priv}` })).join('\n'), want, priv);
-  const w = parsePolicy(policy({ role: '    privileges: { sql: write, grants: [SELECT, INSERT, UPDATE, DELETE, all] }' }));
-  assert.deepEqual(mysqlPrivilegesFor(w.role('shop-read')!).privileges, ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'ALL PRIVILEGES']);
+  const w = parsePolicy(policy({ role: '    privileges: { sql: write, grants: [SELECT, INSERT, UPDATE, DELETE, insert, create] }' }));
+  assert.deepEqual(mysqlPrivilegesFor(w.role('shop-read')!).privileges, ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE']);
 });
 
-test('defaults by sql: read → SELECT, SHOW VIEW; write adds INSERT, UPDATE, DELETE; admin is ALL PRIVILEGES on the schemas', () => {
-  assert.deepEqual(mysqlPrivilegesFor(parsePolicy(policy({ role: '    privileges: { sql: admin }' })).role('shop-read')!).privileges, ['ALL PRIVILEGES']);
+test('defaults by sql: read → SELECT, SHOW VIEW; write adds INSERT, UPDATE, DELETE; admin is everything on the schemas but EVENT', () => {
+  const admin = mysqlPrivilegesFor(parsePolicy(policy({ role: '    privileges: { sql: admin }' })).role('shop-read')!).privileges;
+  assert.deepEqual(admin, ['SELECT', 'SHOW VIEW', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'ALTER', 'INDEX', 'REFERENCES', 'CREATE TEMPORARY TABLES', 'LOCK TABLES', 'CREATE VIEW', 'CREATE ROUTINE', 'ALTER ROUTINE', 'EXECUTE', 'TRIGGER']);
+  for (const never of ['EVENT', 'ALL PRIVILEGES', 'GRANT OPTION']) assert.ok(!admin.includes(never), never);
   assert.deepEqual(mysqlPrivilegesFor(parsePolicy(policy()).role('shop-read')!).privileges, ['SELECT', 'SHOW VIEW']);
   assert.deepEqual(mysqlPrivilegesFor(parsePolicy(policy({ role: '    privileges: { sql: write }' })).role('shop-read')!).privileges, ['SELECT', 'SHOW VIEW', 'INSERT', 'UPDATE', 'DELETE']);
 });

@@ -113,6 +113,11 @@ export class GatewaySession {
     this.unregister = this.deps.sessions.register({ info: this.info, kill: control.kill });
     this.deps.metrics?.sessionStarted();
     this.deps.log.info({ session_id: this.id, protocol: this.info.protocol, principal: this.info.principal, resource: this.info.resource, role: this.info.role, source: this.source }, `${this.info.protocol} session started`);
+    // Planned before its grant ended or its token was revoked, registered after that end was acted on: cut it in the
+    // same words as the sessions that were already running. After the front-end's synchronous start (a microtask),
+    // as a kill from the registry would arrive, not in the middle of it.
+    const ended = this.deps.sessions.endedReason(this.info);
+    if (ended !== null) queueMicrotask(() => control.kill(ended));
   }
 
   /**

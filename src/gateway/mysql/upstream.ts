@@ -8,7 +8,12 @@ import { CAP, PacketReader, framePacket, readCString, statusOf, type Packet } fr
 import { CACHING_SHA2, NATIVE, isSafeCollation, nativeProof, sha2Proof } from './handshake.js';
 
 export class UpstreamLoginError extends Error {
-  constructor(message: string, readonly code?: number) {
+  constructor(
+    message: string,
+    readonly code?: number,
+    /** Set when the gateway itself refused the server's terms (a clear-text password), not the server the login. */
+    readonly airlockCode?: 'AIRLOCK_UPSTREAM_AUTH',
+  ) {
     super(message);
     this.name = 'UpstreamLoginError';
   }
@@ -196,7 +201,15 @@ export async function openUpstream(login: UpstreamLogin, o: UpstreamOptions): Pr
       }
       if (p[0] === 0x01 && p[1] === 0x03) continue; // caching_sha2 fast path succeeded; OK follows
       if (p[0] === 0x01 && p[1] === 0x04) {
-        if (!useTls) throw new UpstreamLoginError('the database server asks for a full caching_sha2_password login, which the gateway sends only over TLS');
+        // Full authentication sends the password itself. Only over TLS whose certificate was checked: unverified TLS
+        // (all MySQL resources have today, having no tls setting) gives it to whoever answers in the server's place.
+        if (!useTls || security.tls?.rejectUnauthorized === false) {
+          throw new UpstreamLoginError(
+            `the database server asks for a full caching_sha2_password login, which sends the password itself; the gateway sends it only over TLS with a verified server certificate, which MySQL resources do not have yet (AIRLOCK_UPSTREAM_AUTH). Make the account use mysql_native_password (per-grant users do), or let the server cache it (one login over a secure connection)`,
+            undefined,
+            'AIRLOCK_UPSTREAM_AUTH',
+          );
+        }
         wire.send(Buffer.from(`${login.password}\0`, 'utf8'));
         continue;
       }

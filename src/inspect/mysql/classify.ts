@@ -293,7 +293,10 @@ function classifySet(tokens: Token[]): MysqlFacts {
   if (isWord(second, 'STATEMENT')) return facts('set', true, 'SET STATEMENT … FOR changes session variables for the statement', tokens);
   if (isWord(second, 'RESOURCE')) return facts('set', true, 'SET RESOURCE GROUP changes thread scheduling', tokens);
   const assigns = tokens.some((t) => t.type === 'var' || t.type === 'sysvar' || (t.type === 'op' && (t.value === '=' || t.value === ':=')));
-  if (!assigns && (isWord(second, 'TRANSACTION') || (isWord(second, 'SESSION', 'LOCAL') && isWord(tokens[2], 'TRANSACTION')))) return facts('set', false, null, tokens);
+  if (!assigns && (isWord(second, 'TRANSACTION') || (isWord(second, 'SESSION', 'LOCAL') && isWord(tokens[2], 'TRANSACTION')))) {
+    if (readWrite(tokens)) return facts('set', true, 'SET TRANSACTION READ WRITE undoes the read-only transactions the gateway sets', tokens);
+    return facts('set', false, null, tokens);
+  }
   if (isWord(second, 'GLOBAL', 'PERSIST', 'PERSIST_ONLY')) return facts('set', true, `SET ${second.value} changes the server for every session`, tokens);
 
   // Assignments separated by commas at depth 0.
@@ -306,7 +309,7 @@ function classifySet(tokens: Token[]): MysqlFacts {
     else if (isPunct(tokens[i], ')')) depth--;
     else if (depth === 0 && isPunct(tokens[i], ',')) targets.push(i + 1);
   }
-  for (const at of targets) {
+  for (const [n, at] of targets.entries()) {
     const t = tokens[at];
     if (t === undefined) throw new MysqlClassifyError('SET with an empty assignment');
     if (t.type === 'var') continue;
@@ -339,10 +342,31 @@ function classifySet(tokens: Token[]): MysqlFacts {
       reason ??= `SET GLOBAL ${name} changes the server for every session`;
     } else if (!READ_SESSION_SETTINGS.has(name)) {
       reason ??= `SET ${name} changes the session's state`;
+    } else if (READ_ONLY_SETTINGS.has(name)) {
+      // Only the constant "on": 0, OFF, DEFAULT, an expression or a variable could turn read-only transactions off.
+      const op = tokens.findIndex((x, k) => k > at && x.type === 'op' && (x.value === '=' || x.value === ':='));
+      const end = n + 1 < targets.length ? targets[n + 1]! - 1 : tokens.length;
+      if (op === -1 || op + 2 !== end || !readOnlyOn(tokens[op + 1]!)) reason ??= `SET ${name} to anything but 1/ON undoes the read-only transactions the gateway sets`;
     }
   }
   const hidden = hiddenWrite(tokens, 1);
   return facts('set', reason !== null || textRisk !== null || hidden !== null, reason ?? textRisk ?? hidden, tokens, { textRisk });
+}
+
+/** The session variables that make transactions read-only; a read-only role may only set them on. */
+const READ_ONLY_SETTINGS = new Set(['transaction_read_only', 'tx_read_only']);
+
+/** A value token that sets a boolean variable on: 1, ON, TRUE, '1', 'ON', "on", … */
+function readOnlyOn(t: Token): boolean {
+  if (t.type === 'number') return t.value === '1';
+  if (t.type === 'word') return t.value === 'ON' || t.value === 'TRUE';
+  const text = t.type === 'string' ? t.value.slice(1, -1) : t.type === 'dqstr' ? t.value : null;
+  return text !== null && ['1', 'on', 'true'].includes(text.toLowerCase());
+}
+
+/** `READ WRITE` among a transaction's characteristics (SET … TRANSACTION, START TRANSACTION). */
+function readWrite(tokens: Token[]): boolean {
+  return tokens.some((t, k) => isWord(t, 'READ') && isWord(tokens[k + 1], 'WRITE'));
 }
 
 /** EXPLAIN/DESCRIBE and MariaDB's ANALYZE <statement>: ANALYZE runs the statement, plain EXPLAIN does not. */
@@ -405,7 +429,10 @@ export function classifyMysql(tokens: Token[]): MysqlFacts {
       // BEGIN NOT ATOMIC … END: the server reads the `;` inside as part of the block, the gateway cannot.
       throw new MysqlClassifyError('a compound statement (BEGIN NOT ATOMIC … END), which the gateway does not check; send its statements one by one');
     case 'START':
-      if (isWord(tokens[1], 'TRANSACTION')) return facts('begin', false, null, tokens);
+      if (isWord(tokens[1], 'TRANSACTION')) {
+        if (readWrite(tokens)) return facts('begin', true, 'START TRANSACTION READ WRITE undoes the read-only transactions the gateway sets', tokens);
+        return facts('begin', false, null, tokens);
+      }
       return facts('start', true, `START ${tokens[1]?.value ?? ''} acts on replication`, tokens);
     case 'XA':
       return facts('xa', true, WRITE_KINDS.XA![1], tokens);
