@@ -80,7 +80,8 @@ export async function serveConnection(ctx: MysqlSessionContext, socket: Socket):
       });
     } catch (err) {
       const why = err instanceof UpstreamLoginError ? err.message : 'the connection failed';
-      throw new MysqlRefusal(1105, 'HY000', `could not open the upstream database for ${plan.resource.name}: ${why} (AIRLOCK_UPSTREAM_UNAVAILABLE)`, 'AIRLOCK_UPSTREAM_UNAVAILABLE');
+      const code = (err instanceof UpstreamLoginError && err.airlockCode) || 'AIRLOCK_UPSTREAM_UNAVAILABLE';
+      throw new MysqlRefusal(1105, 'HY000', `could not open the upstream database for ${plan.resource.name}: ${why}${why.includes(`(${code})`) ? '' : ` (${code})`}`, code);
     }
     clearTimeout(timer);
     if (!conn.socket.writable) return void upstream.socket.destroy();
