@@ -39,7 +39,11 @@ export interface MysqlGrantUsersOptions {
    * the admin connection come from (USER()), which is the gateway's own when both run in one process.
    */
   userHost?: string;
-  /** Where expiry events live; default the first schema of each grant's resource. */
+  /**
+   * Where expiry events live: a schema of Airlock's own that no resource covers (default `airlock_expiry`, created
+   * when missing), so no per-grant user holds a privilege there and none can drop its own event — not even by
+   * dropping a schema it administers.
+   */
   eventSchema?: string;
   /** Told of each user made, dropped, or that could not be dropped (for the audit log); awaited, its errors logged. */
   onEvent?: (e: MysqlUserEvent) => void | Promise<void>;
@@ -78,6 +82,9 @@ export interface ServerExpiry {
   ok: boolean;
   message: string;
 }
+
+/** Airlock's own schema for the expiry events (see MysqlGrantUsersOptions.eventSchema). */
+export const DEFAULT_EVENT_SCHEMA = 'airlock_expiry';
 
 const ER_CANNOT_USER = 1396;
 const ER_NO_SUCH_THREAD = 1094;
@@ -277,7 +284,8 @@ export function makeMysqlGrantUsers(opts: MysqlGrantUsersOptions) {
     const account = mysqlAccount(username, f.userHost);
     const password = generatePassword();
     const comment = mysqlMarkerComment(grantId, deployment);
-    const eventSchema = opts.eventSchema ?? spec.schemas[0]!;
+    const eventSchema = opts.eventSchema ?? DEFAULT_EVENT_SCHEMA;
+    if (spec.schemas.includes(eventSchema)) throw new AirlockError('AIRLOCK_BAD_INPUT', `the resource covers the schema ${eventSchema}, where Airlock keeps the per-grant users' expiry events; a user with privileges there could drop its own; remove it from the resource`);
     const eventName = mysqlExpiryEventName(username);
     // MySQL 8 keeps a comment on the user itself; MariaDB has none, so there the event's comment is the marker.
     const userComment = f.mariadb ? '' : ` COMMENT ${quoteMysqlString(comment)}`;
@@ -303,12 +311,13 @@ export function makeMysqlGrantUsers(opts: MysqlGrantUsersOptions) {
       }
       step = 'expiry event';
       try {
+        await c.query(`CREATE DATABASE IF NOT EXISTS ${quoteMysqlIdent(eventSchema)}`);
         await c.query(`CREATE EVENT ${quoteMysqlIdent(eventSchema)}.${quoteMysqlIdent(eventName)} ON SCHEDULE AT ${quoteMysqlString(eventTime(spec.expiresAt))}` +
           ` ON COMPLETION NOT PRESERVE ENABLE COMMENT ${quoteMysqlString(comment)} DO ${expiryEventBody(username, f.userHost)}`);
         expiryEvent = `${eventSchema}.${eventName}`;
       } catch (e) {
         // The user still ends when the grant does, through Airlock; only the guarantee with Airlock stopped is missing.
-        log.warn({ user: username, grantId, schema: eventSchema, error: mysqlReason(e).text }, 'mysql expiry event not created: the user ends only through Airlock (the admin needs EVENT on the schema)');
+        log.warn({ user: username, grantId, schema: eventSchema, error: mysqlReason(e).text }, 'mysql expiry event not created: the user ends only through Airlock (the admin needs CREATE and EVENT on the event schema)');
       }
     } catch (e) {
       const { text, errno } = mysqlReason(e);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
-import { makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type MysqlUserCredentials } from '../../src/credentials/mysql-grant-users.js';
+import { DEFAULT_EVENT_SCHEMA, makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type MysqlUserCredentials } from '../../src/credentials/mysql-grant-users.js';
 import { mysqlExpiryEventName } from '../../src/credentials/mysql-user-names.js';
 import { makeMysqlCredentials, mysqlPrivilegesFor } from '../../src/gateway/mysql-credentials.js';
 import type { RoleDef } from '../../src/policy/schema.js';
@@ -44,7 +44,9 @@ async function leastPrivilegeAdmin(tag: string): Promise<{ name: string }> {
   accounts.add(`'${name}'@'127.0.0.1'`);
   await root.query(`GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO '${name}'@'127.0.0.1'`);
   await root.query(`GRANT SELECT ON mysql.* TO '${name}'@'127.0.0.1'`);
-  await root.query(`GRANT SELECT, SHOW VIEW, INSERT, UPDATE, DELETE, EVENT ON \`${DB}\`.* TO '${name}'@'127.0.0.1' WITH GRANT OPTION`);
+  await root.query(`GRANT SELECT, SHOW VIEW, INSERT, UPDATE, DELETE ON \`${DB}\`.* TO '${name}'@'127.0.0.1' WITH GRANT OPTION`);
+  // The expiry events live in Airlock's own schema, which the admin creates when missing.
+  await root.query(`GRANT CREATE, EVENT ON \`${DEFAULT_EVENT_SCHEMA}\`.* TO '${name}'@'127.0.0.1'`);
   process.env.AIRLOCK_T_MYSQL_ADMIN = password;
   return { name };
 }
@@ -166,7 +168,7 @@ test('a read user can SELECT on its schema; the server refuses every write, DDL,
   const listed = (await u.list()).find((x) => x.name === creds.username);
   assert.equal(listed?.grantId, grantId);
   assert.ok(listed.expiresAt && Math.abs(listed.expiresAt.getTime() - Date.now() - HOUR) < 60_000, 'the event is due at the grant\'s end');
-  assert.equal(listed.eventSchema, DB);
+  assert.equal(listed.eventSchema, DEFAULT_EVENT_SCHEMA, 'events live in Airlock\'s own schema, which no resource covers');
   assert.deepEqual(await u.drop(grantId, principal, 'test done'), { dropped: true, terminated: 0 });
   assert.deepEqual(await userHosts(creds.username), []);
   assert.deepEqual(await rows('SELECT 1 FROM information_schema.EVENTS WHERE EVENT_NAME = ?', [mysqlExpiryEventName(creds.username)]), [], 'its event went too');
@@ -248,7 +250,7 @@ test('cleanup at start drops this deployment\'s users whose grant ended, and lea
   await session.end();
   await theirSession.end();
   // A marked user whose event is gone and that no store recorded: locked, kept.
-  await root.query(`DROP EVENT \`${DB}\`.\`${mysqlExpiryEventName(live.creds.username)}\``);
+  await root.query(`DROP EVENT \`${DEFAULT_EVENT_SCHEMA}\`.\`${mysqlExpiryEventName(live.creds.username)}\``);
   active.clear();
   assert.deepEqual(await a.cleanup((id) => active.has(id), async () => null), []);
   assert.deepEqual(await userHosts(live.creds.username), ['127.0.0.1']);
@@ -309,7 +311,7 @@ test('through the provider: the user is made on grant start, audited, stored enc
     const c = await connectAs({ username: login.user, password: login.password });
     assert.equal(await errno(c.query("INSERT INTO items VALUES (9, 'x')")), 1142);
     const created = (await auditEvents(h.access.audit)).filter((e) => e.action === 'credential.created');
-    assert.deepEqual(created.map((e) => [e.target, e.details]), [['shop', { grant_id: grantId, role: row.username, databases: [DB], valid_until: grant.expires_at, expiry_event: `${DB}.${mysqlExpiryEventName(row.username)}` }]]);
+    assert.deepEqual(created.map((e) => [e.target, e.details]), [['shop', { grant_id: grantId, role: row.username, databases: [DB], valid_until: grant.expires_at, expiry_event: `${DEFAULT_EVENT_SCHEMA}.${mysqlExpiryEventName(row.username)}` }]]);
     assert.deepEqual((await creds.serverExpiry()).map((s) => s.resource), ['shop']);
 
     // The admin loses CREATE USER: locking and dropping fail; the failure is audited and retried.
@@ -428,13 +430,14 @@ test('an admin role\'s user has everything on its schema but EVENT: it cannot dr
   try {
     await c.query('CREATE TABLE admin_made (x INT)');
     await c.query('DROP TABLE admin_made');
-    // 1044: ER_DBACCESS_DENIED_ERROR (no EVENT on the schema).
-    assert.equal(await errno(c.query(`DROP EVENT \`${DB}\`.\`${event}\``)), 1044);
-    assert.equal(await errno(c.query(`ALTER EVENT \`${DB}\`.\`${event}\` DISABLE`)), 1044);
+    // 1044: ER_DBACCESS_DENIED_ERROR: no privilege at all on Airlock's event schema, not even to drop it whole.
+    assert.equal(await errno(c.query(`DROP EVENT \`${DEFAULT_EVENT_SCHEMA}\`.\`${event}\``)), 1044);
+    assert.equal(await errno(c.query(`ALTER EVENT \`${DEFAULT_EVENT_SCHEMA}\`.\`${event}\` DISABLE`)), 1044);
+    assert.equal(await errno(c.query(`DROP DATABASE \`${DEFAULT_EVENT_SCHEMA}\``)), 1044);
   } finally {
     await c.end();
   }
-  assert.equal((await rows('SELECT 1 FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = ?', [DB, event])).length, 1, 'the event is still there');
+  assert.equal((await rows('SELECT 1 FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME = ?', [DEFAULT_EVENT_SCHEMA, event])).length, 1, 'the event is still there');
   assert.equal((await u.drop(a.grantId, a.principal)).dropped, true);
   for (const body of [`EVENT ON ${DB}.*`, `SELECT, event ON ${DB}.*`, `ALL PRIVILEGES ON ${DB}.*`, `ALL ON ${DB}.items`]) {
     await assert.rejects(u.create({ grantId: newId('grt'), principal: 'x', expiresAt: new Date(Date.now() + HOUR), schemas: [DB], privileges: { read_only: false, grants: [body] } }), /drop its own expiry event; it is never given/, body);
