@@ -233,7 +233,11 @@ function lenStr(b: Buffer): Buffer {
   return Buffer.concat([head, b]);
 }
 
-/** Removes the login's user name and password from a server message (a per-grant user's name is a credential too). */
+/**
+ * Removes the login's password and user name from a server message. Only the password is secret: a per-grant user's
+ * name can be read in the session (CURRENT_USER(), SHOW GRANTS), so scrubbing it only keeps error texts about the
+ * principal rather than about Airlock's internal account.
+ */
 export function scrub(text: string, login: Pick<UpstreamLogin, 'user' | 'password'>): string {
   let t = text;
   for (const s of [login.password, login.user]) if (s && s.length >= 3) t = t.split(s).join('…');
