@@ -125,8 +125,10 @@ test('request, approve live, count down, psql through the gateway, watch and kil
   await grant.waitFor();
   const first = (await grant.getByTestId('countdown').textContent())!;
   assert.match(first, /^[23]:\d\d left$/);
-  await alice.page.waitForTimeout(1500);
-  const second = (await grant.getByTestId('countdown').textContent())!;
+  // It moves on its own: wait (up to 10 s, for a loaded machine) for the text to change, then check it went down.
+  const countdown = grant.getByTestId('countdown');
+  await alice.page.waitForFunction(([el, was]) => el !== null && el.textContent !== was, [await countdown.elementHandle(), first] as const, { timeout: 10_000 });
+  const second = (await countdown.textContent())!;
   const secs = (t: string) => Number(t.split(' ')[0]!.split(':')[0]) * 60 + Number(t.split(' ')[0]!.split(':')[1]);
   assert.ok(secs(second) < secs(first), `the countdown moves: ${first} → ${second}`);
   await screenshot(alice.page, 'my-access-grant');
