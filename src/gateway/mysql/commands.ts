@@ -97,9 +97,10 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
       }
     }
     const o = await send();
-    // The inspector reads quotes the way the server did at login; a guarded session whose server now reads them
-    // differently (SET sql_mode … NO_BACKSLASH_ESCAPES slipped through) cannot be checked any more.
-    if (ctx.guarded && o.status !== 0 && ((o.status & 0x0200) !== 0) !== ctx.noBackslashEscapes) {
+    // The inspector reads quotes the way the server did at login; a session whose server now reads them differently
+    // (SET sql_mode … NO_BACKSLASH_ESCAPES slipped through) cannot be checked any more, whatever its guardrails: the
+    // KILL/USE wall and the audit text rely on the same reading.
+    if (o.status !== 0 && ((o.status & 0x0200) !== 0) !== ctx.noBackslashEscapes) {
       relay.kill('the session changed how the server reads backslashes in strings (sql_mode NO_BACKSLASH_ESCAPES), so its statements can no longer be checked; the session was ended (AIRLOCK_TEXT_SETTING_CHANGED)', 1105, 'HY000');
     }
     const error = o.cut ?? (o.error ? `${o.error.code} (${o.error.sqlstate}): ${o.error.message}` : null);
