@@ -199,6 +199,22 @@ describe('MySQL text settings: character set and sql_mode, for every role', () =
   });
 });
 
+describe('MySQL dynamic SQL in stored program bodies', () => {
+  test('refused by hidden_sql under any guardrail, wherever PREPARE … FROM or EXECUTE IMMEDIATE stands', () => {
+    const rw = makeMysqlInspector({ require_where: true });
+    for (const sql of ["CREATE PROCEDURE p() EXECUTE IMMEDIATE CONCAT('KI','LL 5')", 'CREATE PROCEDURE p() BEGIN PREPARE s FROM @q', "CREATE EVENT e ON SCHEDULE EVERY 1 HOUR DO EXECUTE IMMEDIATE 'SELECT 1'", 'ALTER EVENT e DO PREPARE s FROM @q']) {
+      check((s) => rw.inspect(s), [sql, 'hidden_sql']);
+      check((s) => readOnly.inspect(s), [sql, 'hidden_sql']);
+    }
+  });
+  test('a stored program without dynamic SQL, or a column named prepare, is not hidden SQL', () => {
+    const rw = makeMysqlInspector({ require_where: true });
+    check((s) => rw.inspect(s), ['CREATE PROCEDURE p() SELECT 1', 'ok']);
+    check((s) => rw.inspect(s), ['CREATE TABLE t (prepare INT, execute INT)', 'ok']);
+    check((s) => readOnly.inspect(s), ['SELECT prepare FROM t', 'ok']);
+  });
+});
+
 describe('MySQL fail closed', () => {
   const guarded: Case[] = [
     ['SELECT 1 FROM', 'ok'], // a syntax error the server reports; the lexer and classifier have no doubt

@@ -486,6 +486,11 @@ export function classifyMysql(tokens: Token[]): MysqlFacts {
           const what = w === 'PREPARE' ? 'PREPARE … FROM prepares SQL text' : isWord(tokens[1], 'IMMEDIATE') ? 'EXECUTE IMMEDIATE runs SQL text' : 'EXECUTE runs a statement prepared from SQL text';
           return facts(kind, true, reason, tokens, { hiddenSql: `${what} the gateway cannot check or log as a statement; send the statement itself (or use the protocol's prepared statements)` });
         }
+        // CREATE PROCEDURE p() EXECUTE IMMEDIATE …, CREATE EVENT … DO PREPARE s FROM …: dynamic SQL in a stored program's body.
+        const dynamic = tokens.findIndex((t, k) => (isWord(t, 'PREPARE') && tokens[k + 1] !== undefined && isWord(tokens[k + 2], 'FROM')) || (isWord(t, 'EXECUTE') && isWord(tokens[k + 1], 'IMMEDIATE')));
+        if (dynamic > 0) {
+          return facts(kind, true, reason, tokens, { hiddenSql: `${isWord(tokens[dynamic], 'PREPARE') ? 'PREPARE … FROM' : 'EXECUTE IMMEDIATE'} in a stored program's body runs SQL text the gateway cannot check or log as a statement; write the statement itself in the body` });
+        }
         return facts(kind, true, reason, tokens);
       }
       throw new MysqlClassifyError(`a statement starting with ${w}, which the gateway does not know`);
