@@ -307,6 +307,9 @@ test('text settings are refused for a role without guardrails, however written; 
     await q.query('SET NAMES utf8mb4, autocommit = 1');
     await q.query("SET sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'");
     assert.deepEqual((await q.query("SELECT 'a\\'b' AS s"))[0], [{ s: "a'b" }]);
+    // Columns and aliases that share a setting's name are not settings.
+    assert.deepEqual((await q.query("EXECUTE IMMEDIATE 'SELECT name AS names, 1 AS sql_mode FROM items WHERE id = 1'"))[0], [{ names: 'apple', sql_mode: 1 }]);
+    await q.query("CREATE TEMPORARY TABLE airlock_tmp (names VARCHAR(10), sql_mode VARCHAR(10)); UPDATE airlock_tmp SET names = 'a', sql_mode = 'b'; DROP TEMPORARY TABLE airlock_tmp");
   } finally {
     await q.end();
   }

@@ -79,6 +79,9 @@ const isWord = (t: Token | undefined, w: string) => t !== undefined && t.type ==
 /** Session settings that change how the server reads statement text. */
 const TEXT_SETTING_NAMES = new Set(['sql_mode', 'character_set_client', 'character_set_connection', 'collation_connection']);
 
+/** First words of statements whose SET names columns: the inspector reads them whole. */
+const DML_FIRST = new Set(['SELECT', 'UPDATE', 'INSERT', 'REPLACE', 'DELETE', 'WITH', 'TABLE', 'VALUES', '(']);
+
 /** The first assignment of a text setting in a statement's tokens (`sql_mode = …`, `SET NAMES …`), or null. */
 function textSettingAt(t: Token[]): string | null {
   let afterSet = false;
@@ -90,7 +93,8 @@ function textSettingAt(t: Token[]): string | null {
     }
     if (isWord(x, 'SET')) afterSet = true;
     // SET NAMES …, SET CHARSET …, SET CHARACTER SET …, also as a later entry of a SET's comma list.
-    if ((isWord(x, 'SET') || (afterSet && x.type === 'punct' && x.value === ',')) && (isWord(t[k + 1], 'NAMES') || isWord(t[k + 1], 'CHARSET') || (isWord(t[k + 1], 'CHARACTER') && isWord(t[k + 2], 'SET')))) {
+    const named = isWord(t[k + 1], 'NAMES') || isWord(t[k + 1], 'CHARSET') ? k + 2 : isWord(t[k + 1], 'CHARACTER') && isWord(t[k + 2], 'SET') ? k + 3 : 0;
+    if ((isWord(x, 'SET') || (afterSet && x.type === 'punct' && x.value === ',')) && named > 0 && t[named]?.type !== 'op') {
       return `SET ${t[k + 1]!.value.toUpperCase()}`;
     }
   }
@@ -279,7 +283,8 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
       }
       // Text settings inside what the inspector does not read as a SET of its own: dynamic SQL text, compound
       // statements and stored-program bodies (the top-level SET is the inspector's, rule text_setting).
-      if (depth > 0 || !isWord(t[0], 'SET')) {
+      // DML's own SET (UPDATE t SET names = …) names columns, not settings.
+      if (!DML_FIRST.has(t[0]?.type === 'word' ? t[0].value : '(') && (depth > 0 || !isWord(t[0], 'SET'))) {
         const setting = textSettingAt(t);
         if (setting !== null) return { code: ER_NOT_ALLOWED, rule: 'text_setting', message: `airlock: statement refused by rule text_setting: ${setting} inside dynamic SQL, a compound statement or a stored program would change how the server reads statements, which the gateway's check and audit rely on; send the SET on its own` };
       }
