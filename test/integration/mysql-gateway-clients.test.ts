@@ -7,7 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import * as mariadb from 'mariadb';
-import { startMysqlHarness, mariadbCli, adminQuery, rawLogin, rawSession, until, type MysqlHarness } from './mysql-gateway-harness.js';
+import { startMysqlHarness, mariadbCli, adminQuery, rawLogin, rawSession, until, MARIADB, type MysqlHarness } from './mysql-gateway-harness.js';
+import { TEXT_CHECK } from '../../src/gateway/mysql/commands.js';
 
 let h: MysqlHarness;
 let alice: string;
@@ -346,4 +347,30 @@ test('COM_RESET_CONNECTION: the session\'s text settings are read again and the 
   assert.deepEqual(await s.query("SELECT 'a\\'b'"), [["a'b"]]);
   s.command(Buffer.from([0x01])).catch(() => {});
   await s.closed;
+});
+
+test('the text check the gateway runs after login and reset finds ANSI_QUOTES and unsafe character sets on the real server', async () => {
+  // Session settings only, on a connection of its own: the shared server's global settings stay as they are.
+  const c = await mysql.createConnection({ ...MARIADB });
+  try {
+    const rows = async () => ((await c.query(TEXT_CHECK))[0] as unknown[]).length;
+    assert.equal(await rows(), 1, 'the server as it is');
+    for (const [set, back] of [
+      ["SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')", 'SET SESSION sql_mode = DEFAULT'],
+      ["SET SESSION sql_mode = 'ORACLE'", 'SET SESSION sql_mode = DEFAULT'],
+      ['SET NAMES gbk', 'SET NAMES utf8mb4'],
+      ['SET SESSION character_set_connection = big5', 'SET NAMES utf8mb4'],
+    ] as const) {
+      await c.query(set);
+      assert.equal(await rows(), 0, set);
+      await c.query(back);
+      assert.equal(await rows(), 1, back);
+    }
+    for (const ok of ['SET NAMES latin1', 'SET NAMES utf8', 'SET NAMES binary', "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'"]) {
+      await c.query(ok);
+      assert.equal(await rows(), 1, ok);
+    }
+  } finally {
+    await c.end();
+  }
 });
