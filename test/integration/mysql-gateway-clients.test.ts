@@ -7,7 +7,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import * as mariadb from 'mariadb';
-import { startMysqlHarness, mariadbCli, adminQuery, rawLogin, rawSession, until, type MysqlHarness } from './mysql-gateway-harness.js';
+import { startMysqlHarness, mariadbCli, adminQuery, rawLogin, rawSession, until, MARIADB, type MysqlHarness } from './mysql-gateway-harness.js';
+import { TEXT_CHECK } from '../../src/gateway/mysql/commands.js';
 
 let h: MysqlHarness;
 let alice: string;
@@ -283,6 +284,91 @@ test('the max_rows KILL of one statement never hits the next one: it waits for t
       const next = c.query('SELECT SLEEP(0.2) AS s');
       await assert.rejects(cut, /max_rows/);
       assert.deepEqual((await next)[0], [{ s: 0 }], `round ${i}: the next statement ran to its end`);
+    }
+  } finally {
+    await c.end();
+  }
+});
+
+test('text settings are refused for a role without guardrails, however written; the session keeps reading text as at login', async () => {
+  const q = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db', multipleStatements: true });
+  try {
+    const spellings = [
+      'SET NAMES utf8mb4, character_set_client = gbk', "SET NAMES utf8mb4, sql_mode = 'NO_BACKSLASH_ESCAPES'", 'SET CHARSET latin1, @@session.character_set_connection = big5',
+      'SET NAMES gbk', 'SELECT 1; SET CHARACTER SET big5', "SET sql_mode = 'ANSI_QUOTES'", "SET @@session.sql_mode = 'NO_BACKSLASH_ESCAPES'", "SET LOCAL sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')",
+      "SET STATEMENT sql_mode = 'ANSI_QUOTES' FOR SELECT 1", "EXECUTE IMMEDIATE 'SET sql_mode = ''ANSI_QUOTES'''", "PREPARE s FROM 'SET NAMES gbk'",
+      "BEGIN NOT ATOMIC SET sql_mode = 'NO_BACKSLASH_ESCAPES'; END", "SELECT 'a\0'; SET sql_mode = 'NO_BACKSLASH_ESCAPES'",
+    ];
+    for (const sql of spellings) {
+      await assert.rejects(q.query(sql), (e: { errno?: number; message: string }) => e.errno === 1142 && /refused by rule text_setting/.test(e.message), sql);
+    }
+    const [rows] = await q.query("SELECT @@character_set_client AS c, FIND_IN_SET('ANSI_QUOTES', @@sql_mode) AS a, FIND_IN_SET('NO_BACKSLASH_ESCAPES', @@sql_mode) AS b");
+    assert.deepEqual(rows, [{ c: 'utf8mb4', a: 0, b: 0 }]);
+    // Connectors' SET NAMES and a plain sql_mode still pass.
+    await q.query('SET NAMES utf8mb4, autocommit = 1');
+    await q.query("SET sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'");
+    assert.deepEqual((await q.query("SELECT 'a\\'b' AS s"))[0], [{ s: "a'b" }]);
+    // Columns and aliases that share a setting's name are not settings.
+    assert.deepEqual((await q.query("EXECUTE IMMEDIATE 'SELECT name AS names, 1 AS sql_mode FROM items WHERE id = 1'"))[0], [{ names: 'apple', sql_mode: 1 }]);
+    await q.query("CREATE TEMPORARY TABLE airlock_tmp (names VARCHAR(10), sql_mode VARCHAR(10)); UPDATE airlock_tmp SET names = 'a', sql_mode = 'b'; DROP TEMPORARY TABLE airlock_tmp");
+  } finally {
+    await q.end();
+  }
+  const refused = (await h.events('statement')).filter((e) => e.details.rule === 'text_setting');
+  assert.ok(refused.length >= 13, 'the refusals are audited');
+});
+
+test('dynamic SQL inside compound statements and stored programs is checked like at the start of a statement', async () => {
+  const q = await mysql.createConnection({ host: '127.0.0.1', port: h.gw.port, user: 'alice', password: alice, database: 'shop-db', multipleStatements: true });
+  try {
+    for (const sql of [
+      "BEGIN NOT ATOMIC EXECUTE IMMEDIATE CONCAT('KI','LL 5'); END", "BEGIN NOT ATOMIC PREPARE s FROM CONCAT('KI', 'LL 5'); EXECUTE s; END",
+      "CREATE PROCEDURE airlock_p() EXECUTE IMMEDIATE CONCAT('KI','LL 5')", "CREATE PROCEDURE airlock_p() BEGIN PREPARE s FROM @q; EXECUTE s; END",
+      "IF 1 THEN EXECUTE IMMEDIATE @q; END IF",
+    ]) {
+      await assert.rejects(q.query(sql), (e: { errno?: number; message: string }) => e.errno === 1142 && /SQL text built at run time/.test(e.message), sql);
+    }
+    for (const sql of ["BEGIN NOT ATOMIC EXECUTE IMMEDIATE 'KILL 5'; END", "CREATE PROCEDURE airlock_p() EXECUTE IMMEDIATE 'KILL QUERY 5'", "BEGIN NOT ATOMIC SELECT 1; KILL 5; END"]) {
+      await assert.rejects(q.query(sql), (e: { errno?: number; message: string }) => e.errno === 1142 && /KILL goes through the gateway only as/.test(e.message), sql);
+    }
+    // A quoted text without KILL or USE still runs.
+    const [sets] = await q.query("BEGIN NOT ATOMIC EXECUTE IMMEDIATE 'SELECT 7 AS n'; END");
+    assert.deepEqual((sets as unknown[])[0], [{ n: 7 }]);
+  } finally {
+    await q.end();
+  }
+  assert.deepEqual(await adminQuery(`SELECT COUNT(*) AS n FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '${h.db}'`), [{ n: 0 }]);
+});
+
+test('COM_RESET_CONNECTION: the session\'s text settings are read again and the session goes on', async () => {
+  const s = rawSession(await rawLogin(h.gw.port, 'alice', alice, 'shop-db'));
+  const reset = await s.command(Buffer.from([0x1f]));
+  assert.equal(reset[0]![0], 0x00, 'OK');
+  assert.deepEqual(await s.query("SELECT 'a\\'b'"), [["a'b"]]);
+  s.command(Buffer.from([0x01])).catch(() => {});
+  await s.closed;
+});
+
+test('the text check the gateway runs after login and reset finds ANSI_QUOTES and unsafe character sets on the real server', async () => {
+  // Session settings only, on a connection of its own: the shared server's global settings stay as they are.
+  const c = await mysql.createConnection({ ...MARIADB });
+  try {
+    const rows = async () => ((await c.query(TEXT_CHECK))[0] as unknown[]).length;
+    assert.equal(await rows(), 1, 'the server as it is');
+    for (const [set, back] of [
+      ["SET SESSION sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')", 'SET SESSION sql_mode = DEFAULT'],
+      ["SET SESSION sql_mode = 'ORACLE'", 'SET SESSION sql_mode = DEFAULT'],
+      ['SET NAMES gbk', 'SET NAMES utf8mb4'],
+      ['SET SESSION character_set_connection = big5', 'SET NAMES utf8mb4'],
+    ] as const) {
+      await c.query(set);
+      assert.equal(await rows(), 0, set);
+      await c.query(back);
+      assert.equal(await rows(), 1, back);
+    }
+    for (const ok of ['SET NAMES latin1', 'SET NAMES utf8', 'SET NAMES binary', "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'"]) {
+      await c.query(ok);
+      assert.equal(await rows(), 1, ok);
     }
   } finally {
     await c.end();

@@ -190,7 +190,6 @@ export const MYSQL_WRITE_BYPASS: readonly BypassCase[] = [
     'SET GLOBAL max_connections = 10',
     'SET @@global.read_only = 0',
     'SET sql_log_bin = 0',
-    "SET SESSION sql_mode = 'ANSI_QUOTES'",
     "SET @x = 1, sql_mode = ''",
     'SET foreign_key_checks = 0',
     'SET ROLE NONE',
@@ -213,6 +212,13 @@ export const MYSQL_WRITE_BYPASS: readonly BypassCase[] = [
     serverGap: 'any MariaDB user may change its own password without a privilege; then it could log in without the gateway',
   },
   ...c('text_setting', 'a character set that changes how the server reads text', 'SET NAMES gbk', 'SET CHARACTER SET big5', 'SET character_set_client = sjis', "SET NAMES 'cp932'", 'SET NAMES DEFAULT', '/*!40101 SET NAMES gb18030 */'),
+  // SET NAMES / CHARSET / CHARACTER SET is one entry of a comma list: the entries after it are checked too.
+  ...c('text_setting', 'a character set after SET NAMES in the same list', 'SET NAMES utf8mb4, character_set_client = gbk', "SET NAMES utf8mb4 COLLATE utf8mb4_bin, @@session.character_set_connection = 'big5'", 'SET @a = 1, NAMES gbk', 'SET NAMES utf8mb4 COLLATE gbk_bin', "SET CHARACTER SET utf8mb4, sql_mode = 'ANSI_QUOTES'"),
+  ...c('read_only', 'read-only off or a global after SET NAMES in the same list', 'SET NAMES utf8mb4, transaction_read_only = 0', 'SET NAMES utf8mb4, tx_read_only = 0', 'SET CHARSET latin1, @@global.max_connections = 1', "SET CHARACTER SET 'latin1', autocommit = 1, @@session.tx_read_only = OFF"),
+  // Dynamic SQL in a stored program's body: the gateway never sees the text it runs.
+  ...c('hidden_sql', 'dynamic SQL in a stored program body', "CREATE PROCEDURE p() EXECUTE IMMEDIATE CONCAT('DELETE', ' FROM t')", 'CREATE DEFINER = CURRENT_USER PROCEDURE p() PREPARE s FROM @q', "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO EXECUTE IMMEDIATE 'DELETE FROM t'", "CREATE OR REPLACE FUNCTION f() RETURNS INT DETERMINISTIC EXECUTE IMMEDIATE 'SELECT 1'", 'CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW PREPARE s FROM @q'),
+  // sql_mode in any scope or spelling: ANSI_QUOTES and NO_BACKSLASH_ESCAPES change where strings and identifiers end.
+  ...c('text_setting', 'an sql_mode that changes quoting', "SET sql_mode = 'ANSI_QUOTES'", "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'", "SET @@sql_mode = 'ANSI'", "SET @@local.sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')", "SET LOCAL sql_mode := 'ORACLE'", 'SET sql_mode = DEFAULT', "SET STATEMENT sql_mode = 'ANSI_QUOTES' FOR SELECT 1", "SET STATEMENT max_statement_time = 1, @@sql_mode = '' FOR SELECT 1", "/*!40101 SET sql_mode = 'STRICT_ALL_TABLES,ANSI_QUOTES' */", "SET @x = 1, `sql_mode` = 'postgresql'", "SET SESSION sql_mode = 'ANSI_QUOTES'"),
   ...c('read_only', 'table maintenance that writes (ANALYZE UPDATE runs the UPDATE in MariaDB)',
     'ANALYZE TABLE t',
     "ANALYZE UPDATE t SET v = 'x'",

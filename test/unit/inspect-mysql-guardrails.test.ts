@@ -140,6 +140,81 @@ describe('MySQL deny_kinds and require_where', () => {
   });
 });
 
+describe('MySQL text settings: character set and sql_mode, for every role', () => {
+  const roles = [
+    ['read-only', readOnly],
+    ['require_where', makeMysqlInspector({ require_where: true })],
+    ['deny_kinds', makeMysqlInspector({ deny_kinds: ['drop'] })],
+    ['no guardrails', makeMysqlInspector({})],
+  ] as const;
+  const refused = [
+    // SET NAMES / CHARSET / CHARACTER SET followed by more of the list: every entry is checked.
+    'SET NAMES utf8mb4, character_set_client = gbk',
+    'SET NAMES utf8mb4 COLLATE utf8mb4_bin, character_set_connection = big5',
+    "SET CHARACTER SET utf8mb4, sql_mode = 'ANSI_QUOTES'",
+    "SET CHARSET latin1, @@session.sql_mode = 'NO_BACKSLASH_ESCAPES'",
+    'SET @a = 1, NAMES gbk',
+    'SET NAMES gbk',
+    'SET NAMES utf8mb4 COLLATE gbk_chinese_ci',
+    'SET character_set_client = utf8mb4 + 0',
+    // sql_mode in every scope and spelling.
+    "SET sql_mode = 'ANSI_QUOTES'",
+    "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'",
+    "SET @@sql_mode = 'ANSI'",
+    "SET @@session.sql_mode = 'STRICT_TRANS_TABLES,ANSI_QUOTES'",
+    "SET LOCAL sql_mode := 'ORACLE'",
+    "SET @@local.sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')",
+    'SET sql_mode = DEFAULT',
+    'SET sql_mode = @saved',
+    "SET sql_mode = \"ANSI_QUOTES\"",
+    "SET STATEMENT sql_mode = 'ANSI_QUOTES' FOR SELECT 1",
+    "SET STATEMENT max_statement_time = 1, @@session.sql_mode = '' FOR SELECT 1",
+    "/*!40101 SET sql_mode = 'MSSQL' */",
+    "SET /*!40101 sql_mode = 'ANSI_QUOTES', */ @a = 1",
+  ];
+  for (const [name, inspector] of roles) {
+    test(`${name}: refused as text_setting`, () => {
+      for (const sql of refused) check((s) => inspector.inspect(s), [sql, 'text_setting']);
+    });
+    test(`${name}: a safe character set alone, or with more harmless entries, stays allowed`, () => {
+      for (const sql of ['SET NAMES utf8mb4', "SET NAMES 'utf8mb4' COLLATE 'utf8mb4_unicode_ci'", 'SET CHARACTER SET latin1', 'SET NAMES utf8mb4, autocommit = 1', 'SET @a = 1, NAMES utf8mb4 COLLATE utf8mb4_bin, @b = 2']) {
+        check((s) => inspector.inspect(s), [sql, 'ok']);
+      }
+    });
+  }
+  test('read-only off after SET NAMES in the same list is refused by read_only', () => {
+    for (const sql of ['SET NAMES utf8mb4, transaction_read_only = 0', 'SET NAMES utf8mb4, tx_read_only = 0', 'SET CHARSET latin1, @@global.max_connections = 1', 'SET CHARACTER SET utf8mb4, time_zone = @@time_zone, tx_read_only = OFF']) {
+      check((s) => readOnly.inspect(s), [sql, 'read_only']);
+    }
+  });
+  test('a plain sql_mode is a session change, not a text setting', () => {
+    const rw = makeMysqlInspector({ require_where: true });
+    for (const sql of ["SET sql_mode = 'STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'", "SET SESSION sql_mode = ''", "SET @@sql_mode = 'traditional'"]) {
+      check((s) => rw.inspect(s), [sql, 'ok']);
+      check((s) => readOnly.inspect(s), [sql, 'read_only']);
+    }
+  });
+  test('SET NAMES with something after its collation is not read as a list', () => {
+    check((s) => readOnly.inspect(s), ['SET NAMES utf8mb4 COLLATE utf8mb4_bin tx_read_only = 0', 'parse_error']);
+  });
+});
+
+describe('MySQL dynamic SQL in stored program bodies', () => {
+  test('refused by hidden_sql under any guardrail, wherever PREPARE … FROM or EXECUTE IMMEDIATE stands', () => {
+    const rw = makeMysqlInspector({ require_where: true });
+    for (const sql of ["CREATE PROCEDURE p() EXECUTE IMMEDIATE CONCAT('KI','LL 5')", 'CREATE PROCEDURE p() BEGIN PREPARE s FROM @q', "CREATE EVENT e ON SCHEDULE EVERY 1 HOUR DO EXECUTE IMMEDIATE 'SELECT 1'", 'ALTER EVENT e DO PREPARE s FROM @q']) {
+      check((s) => rw.inspect(s), [sql, 'hidden_sql']);
+      check((s) => readOnly.inspect(s), [sql, 'hidden_sql']);
+    }
+  });
+  test('a stored program without dynamic SQL, or a column named prepare, is not hidden SQL', () => {
+    const rw = makeMysqlInspector({ require_where: true });
+    check((s) => rw.inspect(s), ['CREATE PROCEDURE p() SELECT 1', 'ok']);
+    check((s) => rw.inspect(s), ['CREATE TABLE t (prepare INT, execute INT)', 'ok']);
+    check((s) => readOnly.inspect(s), ['SELECT prepare FROM t', 'ok']);
+  });
+});
+
 describe('MySQL fail closed', () => {
   const guarded: Case[] = [
     ['SELECT 1 FROM', 'ok'], // a syntax error the server reports; the lexer and classifier have no doubt

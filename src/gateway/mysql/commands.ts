@@ -50,11 +50,25 @@ const ER_DB_DENIED = 1044;
 const ER_UNKNOWN_STMT = 1243;
 const ER_NOT_SUPPORTED = 1235;
 
+/**
+ * Asked of the upstream session after login and after COM_RESET_CONNECTION: one row when it reads statement text as
+ * the gateway's check does (no ANSI_QUOTES in its sql_mode, which the status flags do not report, and a character
+ * set in which every ASCII byte is that character). The server's global sql_mode, init_connect or
+ * skip-character-set-client-handshake can set either before the first statement. Single quotes and ASCII only, so it
+ * reads the same whatever the session's settings.
+ */
+export const TEXT_CHECK = "SELECT 1 FROM DUAL WHERE FIND_IN_SET('ANSI_QUOTES', @@SESSION.sql_mode) = 0"
+  + " AND @@SESSION.character_set_client IN ('utf8mb4', 'utf8mb3', 'utf8', 'latin1', 'ascii', 'binary')"
+  + " AND @@SESSION.character_set_connection IN ('utf8mb4', 'utf8mb3', 'utf8', 'latin1', 'ascii', 'binary')";
+export const TEXT_CHECK_FAILED = 'the database server reads statement text differently from the gateway\'s check (its sql_mode has ANSI_QUOTES, or its character set is not utf8mb4, utf8, latin1, ascii or binary: see its global sql_mode, init_connect and character-set settings), so the session cannot be checked and was ended (AIRLOCK_TEXT_SETTING_CHANGED)';
+
 const KILL = /^\s*kill\s+(?:(query|connection)\s+)?(\d{1,10})\s*;?\s*$/i;
 // Comments before it are skipped, but not version comments (`/*!…*/`, `/*M!…*/`), which the server executes.
 const KILL_ANY = /^(?:\s|\/\*(?![!M])[\s\S]*?\*\/|#[^\n]*\n|--\s[^\n]*\n)*(?:\/\*M?!\d*\s*)?kill\b/i;
 const KILL_WORD = /(?<![\w$\u0080-\uffff])kill(?![\w$\u0080-\uffff])/i;
 const USE_WORD = /(?<![\w$\u0080-\uffff])use(?![\w$\u0080-\uffff])/i;
+/** In text the lexer cannot read: a word naming a text setting (sql_mode, character_set_client, NAMES, CHARSET, …). */
+const TEXT_SETTING_WORD = /(?<![\w$\u0080-\uffff])(?:sql_mode|character_set_client|character_set_connection|collation_connection|names|charset|character)(?![\w$\u0080-\uffff])/i;
 const KILL_REFUSAL = 'airlock: KILL goes through the gateway only as KILL [QUERY|CONNECTION] <id> with the connection id of one of your own sessions (AIRLOCK_FORBIDDEN)';
 /** PREPARE … FROM 'text' and EXECUTE IMMEDIATE 'text' are looked into this deep (a text that prepares a text…). */
 const DYNAMIC_DEPTH = 3;
@@ -62,6 +76,31 @@ const DYNAMIC_DEPTH = 3;
 const isWord = (t: Token | undefined, w: string) => t !== undefined && t.type === 'word' && t.value === w;
 
 /** The text of a string literal token ('…', "…", N'…'), unquoted; backslash escapes dropped unless the session reads them plainly. */
+/** Session settings that change how the server reads statement text. */
+const TEXT_SETTING_NAMES = new Set(['sql_mode', 'character_set_client', 'character_set_connection', 'collation_connection']);
+
+/** First words of statements whose SET names columns: the inspector reads them whole. */
+const DML_FIRST = new Set(['SELECT', 'UPDATE', 'INSERT', 'REPLACE', 'DELETE', 'WITH', 'TABLE', 'VALUES', '(']);
+
+/** The first assignment of a text setting in a statement's tokens (`sql_mode = …`, `SET NAMES …`), or null. */
+function textSettingAt(t: Token[]): string | null {
+  let afterSet = false;
+  for (let k = 0; k < t.length; k++) {
+    const x = t[k]!;
+    if ((x.type === 'word' || x.type === 'qident' || x.type === 'sysvar') && TEXT_SETTING_NAMES.has(x.value.toLowerCase().split('.').pop()!)) {
+      const op = t[k + 1];
+      if (op !== undefined && op.type === 'op' && (op.value === '=' || op.value === ':=')) return `SET ${x.value.toLowerCase()}`;
+    }
+    if (isWord(x, 'SET')) afterSet = true;
+    // SET NAMES …, SET CHARSET …, SET CHARACTER SET …, also as a later entry of a SET's comma list.
+    const named = isWord(t[k + 1], 'NAMES') || isWord(t[k + 1], 'CHARSET') ? k + 2 : isWord(t[k + 1], 'CHARACTER') && isWord(t[k + 2], 'SET') ? k + 3 : 0;
+    if ((isWord(x, 'SET') || (afterSet && x.type === 'punct' && x.value === ',')) && named > 0 && t[named]?.type !== 'op') {
+      return `SET ${t[k + 1]!.value.toUpperCase()}`;
+    }
+  }
+  return null;
+}
+
 function stringContent(t: Token, sql: string, noBackslashEscapes: boolean): string {
   let raw = sql.slice(t.start, t.end);
   if (/^n/i.test(raw)) raw = raw.slice(1);
@@ -97,9 +136,10 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
       }
     }
     const o = await send();
-    // The inspector reads quotes the way the server did at login; a guarded session whose server now reads them
-    // differently (SET sql_mode … NO_BACKSLASH_ESCAPES slipped through) cannot be checked any more.
-    if (ctx.guarded && o.status !== 0 && ((o.status & 0x0200) !== 0) !== ctx.noBackslashEscapes) {
+    // The inspector reads quotes the way the server did at login; a session whose server now reads them differently
+    // (SET sql_mode … NO_BACKSLASH_ESCAPES slipped through) cannot be checked any more, whatever its guardrails: the
+    // KILL/USE wall and the audit text rely on the same reading.
+    if (o.status !== 0 && ((o.status & 0x0200) !== 0) !== ctx.noBackslashEscapes) {
       relay.kill('the session changed how the server reads backslashes in strings (sql_mode NO_BACKSLASH_ESCAPES), so its statements can no longer be checked; the session was ended (AIRLOCK_TEXT_SETTING_CHANGED)', 1105, 'HY000');
     }
     const error = o.cut ?? (o.error ? `${o.error.code} (${o.error.sqlstate}): ${o.error.message}` : null);
@@ -191,6 +231,8 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
           const r = await relay.internal(sql);
           if (r.error) return relay.kill('the session could not be set up again after a reset');
         }
+        const c = await relay.internal(TEXT_CHECK);
+        if (c.error || c.rows !== 1) return relay.kill(TEXT_CHECK_FAILED, 1105, 'HY000');
         relay.reply(okPayload(o.status));
         return;
       }
@@ -224,6 +266,7 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
     const statements = ctx.inspector.lex(text);
     if (statements === null) {
       if (KILL_WORD.test(text)) return kill;
+      if (TEXT_SETTING_WORD.test(text)) return { code: ER_NOT_ALLOWED, rule: 'text_setting', message: 'airlock: statement refused by rule text_setting: a text the gateway cannot read names a setting that changes how the server reads statements (sql_mode, NAMES, a character set); send the SET on its own' };
       if (USE_WORD.test(text)) return { code: ER_DB_DENIED, rule: 'schema', message: 'a USE in a text the gateway cannot read: its schema cannot be checked against the resource; send USE <schema> on its own (AIRLOCK_DATABASE_NOT_ALLOWED)' };
       return null;
     }
@@ -238,9 +281,19 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         const why = name === null ? 'a USE whose schema name the gateway cannot read; send USE <schema> (AIRLOCK_DATABASE_NOT_ALLOWED)' : ctx.schemaRefusal(name);
         if (why) return { code: ER_DB_DENIED, rule: 'schema', message: why };
       }
-      const from = isWord(t[0], 'PREPARE') ? t.findIndex((x) => isWord(x, 'FROM')) + 1 : isWord(t[0], 'EXECUTE') && isWord(t[1], 'IMMEDIATE') ? 2 : 0;
-      if (from > 0) {
-        const rest = t.slice(from).filter((x, k) => !(k === 0 && x.type === 'word' && x.value.startsWith('_'))); // a _charset introducer
+      // Text settings inside what the inspector does not read as a SET of its own: dynamic SQL text, compound
+      // statements and stored-program bodies (the top-level SET is the inspector's, rule text_setting).
+      // DML's own SET (UPDATE t SET names = …) names columns, not settings.
+      if (!DML_FIRST.has(t[0]?.type === 'word' ? t[0].value : '(') && (depth > 0 || !isWord(t[0], 'SET'))) {
+        const setting = textSettingAt(t);
+        if (setting !== null) return { code: ER_NOT_ALLOWED, rule: 'text_setting', message: `airlock: statement refused by rule text_setting: ${setting} inside dynamic SQL, a compound statement or a stored program would change how the server reads statements, which the gateway's check and audit rely on; send the SET on its own` };
+      }
+      // PREPARE <name> FROM … and EXECUTE IMMEDIATE …, wherever they stand: at the start, inside BEGIN NOT ATOMIC … END
+      // or IF … END IF, or as the body of CREATE PROCEDURE/FUNCTION/TRIGGER/EVENT.
+      for (let k = 0; k < t.length; k++) {
+        const from = isWord(t[k], 'PREPARE') && t[k + 1] !== undefined && isWord(t[k + 2], 'FROM') ? k + 3 : isWord(t[k], 'EXECUTE') && isWord(t[k + 1], 'IMMEDIATE') ? k + 2 : 0;
+        if (from === 0) continue;
+        const rest = t.slice(from).filter((x, j) => !(j === 0 && x.type === 'word' && x.value.startsWith('_'))); // a _charset introducer
         const literal = rest.length === 1 && (rest[0]!.type === 'string' || rest[0]!.type === 'dqstr') ? rest[0]! : null;
         if (literal === null || depth >= DYNAMIC_DEPTH) {
           return { code: ER_NOT_ALLOWED, rule: 'dynamic_sql', message: 'airlock: PREPARE … FROM and EXECUTE IMMEDIATE go through the gateway only with the statement as one quoted text, which the gateway checks for KILL and USE; SQL text built at run time cannot be checked (AIRLOCK_FORBIDDEN)' };

@@ -8,7 +8,7 @@ import type { Principal } from '../../domain/model.js';
 import { coveredDatabase, coveredDatabases } from '../../policy/databases.js';
 import type { GatewayDeps, SessionPlan, UpstreamLogin } from '../types.js';
 import { ClientConn, ClientGone } from './client-conn.js';
-import { makeCommandHandler, type MysqlInspector, type StatementRecord } from './commands.js';
+import { TEXT_CHECK, TEXT_CHECK_FAILED, makeCommandHandler, type MysqlInspector, type StatementRecord } from './commands.js';
 import { CAP, ProtocolError, errPayload, framePacket, okPayload } from './packets.js';
 import { Relay } from './relay.js';
 import { MysqlRefusal, login } from './login.js';
@@ -170,6 +170,12 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
       for (const sql of setup) {
         const r = await relay.internal(sql);
         if (r.error) return relay.end(`the upstream session could not be set up: ${r.error.message}`, 'the upstream session could not be set up');
+      }
+      if (relay.isEnded) return;
+      const c = await relay.internal(TEXT_CHECK);
+      if (c.error || c.rows !== 1) {
+        if (socket.writable) socket.write(framePacket(errPayload(1105, 'HY000', `airlock: ${TEXT_CHECK_FAILED}`), loginSeq));
+        return relay.end(c.error ? `the upstream session's text settings could not be read: ${c.error.message}` : TEXT_CHECK_FAILED);
       }
       if (relay.isEnded) return;
       socket.write(framePacket(okPayload(0x0002), loginSeq));

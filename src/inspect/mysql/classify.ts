@@ -282,15 +282,15 @@ function classifyQuery(tokens: Token[], at: number): MysqlFacts {
 function classifySet(tokens: Token[]): MysqlFacts {
   const second = tokens[1];
   if (second === undefined) throw new MysqlClassifyError('SET without an assignment');
-  if (isWord(second, 'NAMES') || isWord(second, 'CHARSET') || (isWord(second, 'CHARACTER') && isWord(tokens[2], 'SET'))) {
-    // SET NAMES utf8mb4 [COLLATE …], as connectors send at start: harmless; a multi-byte set like GBK is not.
-    if (safeCharset(tokens[isWord(second, 'CHARACTER') ? 3 : 2])) return facts('set', false, null, tokens);
-    const risk = `SET ${isWord(second, 'CHARACTER') ? 'CHARACTER SET' : second.value} changes the character set the server reads statements in`;
-    return facts('set', true, risk, tokens, { textRisk: risk });
-  }
   if (isWord(second, 'PASSWORD')) return facts('set', true, 'SET PASSWORD changes an account', tokens);
   if (isWord(second, 'ROLE') || (isWord(second, 'DEFAULT') && isWord(tokens[2], 'ROLE'))) return facts('set', true, 'SET ROLE changes the privileges in effect', tokens);
-  if (isWord(second, 'STATEMENT')) return facts('set', true, 'SET STATEMENT … FOR changes session variables for the statement', tokens);
+  if (isWord(second, 'STATEMENT')) {
+    // SET STATEMENT sql_mode='ANSI_QUOTES' FOR …: the server reads the statement after FOR under the new settings.
+    const forAt = tokens.findIndex((t) => isWord(t, 'FOR'));
+    const text = tokens.slice(2, forAt === -1 ? tokens.length : forAt).find((t) => (t.type === 'word' || t.type === 'qident' || t.type === 'sysvar') && TEXT_RISK_NAMES.has(t.value.toLowerCase().split('.').pop()!));
+    const textRisk = text === undefined ? null : `SET STATEMENT ${text.value.toLowerCase()} … FOR changes how the server reads the statement`;
+    return facts('set', true, 'SET STATEMENT … FOR changes session variables for the statement', tokens, { textRisk });
+  }
   if (isWord(second, 'RESOURCE')) return facts('set', true, 'SET RESOURCE GROUP changes thread scheduling', tokens);
   const assigns = tokens.some((t) => t.type === 'var' || t.type === 'sysvar' || (t.type === 'op' && (t.value === '=' || t.value === ':=')));
   if (!assigns && (isWord(second, 'TRANSACTION') || (isWord(second, 'SESSION', 'LOCAL') && isWord(tokens[2], 'TRANSACTION')))) {
@@ -313,6 +313,17 @@ function classifySet(tokens: Token[]): MysqlFacts {
     const t = tokens[at];
     if (t === undefined) throw new MysqlClassifyError('SET with an empty assignment');
     if (t.type === 'var') continue;
+    const end = n + 1 < targets.length ? targets[n + 1]! - 1 : tokens.length;
+    if ((isWord(t, 'NAMES', 'CHARSET') || (isWord(t, 'CHARACTER') && isWord(tokens[at + 1], 'SET'))) && !(tokens[at + 1]?.type === 'op')) {
+      // NAMES <charset> [COLLATE <collation>], CHARSET <charset>, CHARACTER SET <charset>: one entry of the list.
+      const cs = at + (isWord(t, 'CHARACTER') ? 2 : 1);
+      const collate = isWord(tokens[cs + 1], 'COLLATE') ? cs + 2 : null;
+      if ((collate === null ? cs + 1 : collate + 1) !== end) throw new MysqlClassifyError(`SET ${t.value} followed by more than a character set and a collation`);
+      if (!safeCharset(tokens[cs]) || (collate !== null && !safeCharset(tokens[collate]))) {
+        textRisk ??= `SET ${isWord(t, 'CHARACTER') ? 'CHARACTER SET' : t.value} changes the character set the server reads statements in`;
+      }
+      continue;
+    }
     let scope = 'session';
     let name: string;
     if (t.type === 'sysvar') {
@@ -336,7 +347,14 @@ function classifySet(tokens: Token[]): MysqlFacts {
     if (TEXT_SETTINGS.has(name)) {
       // `name = value` or `name := value`: the value is the token after the operator.
       const op = tokens.findIndex((x, k) => k > at && x.type === 'op' && (x.value === '=' || x.value === ':='));
-      if (op === -1 || !safeCharset(tokens[op + 1])) textRisk ??= `SET ${name} changes the character set the server reads statements in`;
+      if (op === -1 || op + 2 !== end || !safeCharset(tokens[op + 1])) textRisk ??= `SET ${name} changes the character set the server reads statements in`;
+    }
+    if (name === 'sql_mode') {
+      // Only a quoted list of modes that leave quotes and backslashes alone: ANSI_QUOTES, NO_BACKSLASH_ESCAPES and the
+      // combination modes (ANSI, ORACLE, …) change where a string or an identifier ends; DEFAULT or an expression
+      // could bring them back.
+      const op = tokens.findIndex((x, k) => k > at && x.type === 'op' && (x.value === '=' || x.value === ':='));
+      if (op === -1 || op + 2 !== end || !plainSqlMode(tokens[op + 1]!)) textRisk ??= 'SET sql_mode to anything but a quoted list of modes that leave quoting alone changes how the server reads strings and identifiers';
     }
     if (scope === 'global' || scope === 'persist' || scope === 'persist_only') {
       reason ??= `SET GLOBAL ${name} changes the server for every session`;
@@ -345,12 +363,28 @@ function classifySet(tokens: Token[]): MysqlFacts {
     } else if (READ_ONLY_SETTINGS.has(name)) {
       // Only the constant "on": 0, OFF, DEFAULT, an expression or a variable could turn read-only transactions off.
       const op = tokens.findIndex((x, k) => k > at && x.type === 'op' && (x.value === '=' || x.value === ':='));
-      const end = n + 1 < targets.length ? targets[n + 1]! - 1 : tokens.length;
       if (op === -1 || op + 2 !== end || !readOnlyOn(tokens[op + 1]!)) reason ??= `SET ${name} to anything but 1/ON undoes the read-only transactions the gateway sets`;
     }
   }
   const hidden = hiddenWrite(tokens, 1);
   return facts('set', reason !== null || textRisk !== null || hidden !== null, reason ?? textRisk ?? hidden, tokens, { textRisk });
+}
+
+/** Settings that change how the server reads statement text. */
+const TEXT_RISK_NAMES = new Set([...TEXT_SETTINGS, 'sql_mode', 'character_set_results']);
+/** sql_mode flags that leave string and identifier quoting as the lexer reads it by default. */
+const PLAIN_SQL_MODES = new Set([
+  'STRICT_TRANS_TABLES', 'STRICT_ALL_TABLES', 'NO_ZERO_IN_DATE', 'NO_ZERO_DATE', 'ERROR_FOR_DIVISION_BY_ZERO',
+  'NO_ENGINE_SUBSTITUTION', 'ONLY_FULL_GROUP_BY', 'NO_AUTO_VALUE_ON_ZERO', 'NO_AUTO_CREATE_USER', 'TRADITIONAL',
+  'HIGH_NOT_PRECEDENCE', 'REAL_AS_FLOAT', 'PAD_CHAR_TO_FULL_LENGTH', 'NO_DIR_IN_CREATE', 'NO_UNSIGNED_SUBTRACTION',
+  'ALLOW_INVALID_DATES', 'TIME_TRUNCATE_FRACTIONAL', 'EMPTY_STRING_IS_NULL', 'SIMULTANEOUS_ASSIGNMENT',
+  'NO_FIELD_OPTIONS', 'NO_KEY_OPTIONS', 'NO_TABLE_OPTIONS', 'PIPES_AS_CONCAT',
+]);
+
+/** A single-quoted sql_mode value made only of PLAIN_SQL_MODES (or empty). */
+function plainSqlMode(t: Token): boolean {
+  if (t.type !== 'string' || t.value.startsWith('_') || t.value.includes('\\') || !t.value.startsWith("'")) return false;
+  return t.value.slice(1, -1).split(',').every((m) => m === '' || PLAIN_SQL_MODES.has(m.trim().toUpperCase()));
 }
 
 /** The session variables that make transactions read-only; a read-only role may only set them on. */
@@ -451,6 +485,11 @@ export function classifyMysql(tokens: Token[]): MysqlFacts {
         if (w === 'PREPARE' || w === 'EXECUTE') {
           const what = w === 'PREPARE' ? 'PREPARE … FROM prepares SQL text' : isWord(tokens[1], 'IMMEDIATE') ? 'EXECUTE IMMEDIATE runs SQL text' : 'EXECUTE runs a statement prepared from SQL text';
           return facts(kind, true, reason, tokens, { hiddenSql: `${what} the gateway cannot check or log as a statement; send the statement itself (or use the protocol's prepared statements)` });
+        }
+        // CREATE PROCEDURE p() EXECUTE IMMEDIATE …, CREATE EVENT … DO PREPARE s FROM …: dynamic SQL in a stored program's body.
+        const dynamic = tokens.findIndex((t, k) => (isWord(t, 'PREPARE') && tokens[k + 1] !== undefined && isWord(tokens[k + 2], 'FROM')) || (isWord(t, 'EXECUTE') && isWord(tokens[k + 1], 'IMMEDIATE')));
+        if (dynamic > 0) {
+          return facts(kind, true, reason, tokens, { hiddenSql: `${isWord(tokens[dynamic], 'PREPARE') ? 'PREPARE … FROM' : 'EXECUTE IMMEDIATE'} in a stored program's body runs SQL text the gateway cannot check or log as a statement; write the statement itself in the body` });
         }
         return facts(kind, true, reason, tokens);
       }

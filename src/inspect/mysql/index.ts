@@ -114,7 +114,7 @@ export function makeMysqlInspector(config: Partial<GuardrailConfig>, options: My
       if (guarded && f.hiddenSql !== null) {
         return decision(statements, a.fingerprint, redacted, 'hidden_sql', refusal('hidden_sql', `${f.hiddenSql}${where}`));
       }
-      if (guarded && f.textRisk !== null) {
+      if (f.textRisk !== null) {
         return decision(statements, a.fingerprint, redacted, 'text_setting', refusal('text_setting', `${f.textRisk}, which would let the server read a statement differently from the check${where}`));
       }
       if (cfg.read_only && f.writes) {

@@ -339,7 +339,9 @@ export interface MysqlLexResult {
  * Lexes under both backslash rules (the session's sql_mode is not known to the gateway) and throws when they
  * disagree: a backslash before a quote would then let the server see a statement boundary, or a keyword, where
  * the check saw text inside a string. A gateway that knows the session's mode (the SERVER_STATUS_NO_BACKSLASH_ESCAPES
- * flag of the server's last OK packet) passes it and gets one reading. `"…"` needs no second pass: it ends at the same place under ANSI_QUOTES.
+ * flag of the server's last OK packet) passes it and gets one reading. `"…"` is read as a string with backslash
+ * escapes; under ANSI_QUOTES it is an identifier, where a backslash is not an escape, so it can end elsewhere: the
+ * inspector refuses setting sql_mode (rule text_setting) and the gateway ends a session whose sql_mode has ANSI_QUOTES.
  */
 export function lexMysqlSafely(sql: string, noBackslashEscapes: boolean | null = null, versions: Pick<LexOptions, 'executes' | 'seen'> = {}): LexedStatement[] {
   if (noBackslashEscapes !== null) return lexMysql(sql, { noBackslashEscapes, ...versions });
