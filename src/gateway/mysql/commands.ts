@@ -2,6 +2,7 @@
 // audited, schema changes checked against the resource, KILL routed to the right session, and everything the
 // gateway does not relay refused with an ERR the person reads.
 import type { Decision } from '../../inspect/index.js';
+import type { StatementOutcome } from '../core/session-lifecycle.js';
 import type { LexedStatement, Token } from '../../inspect/mysql/index.js';
 import { COM, errPayload, okPayload, type Packet } from './packets.js';
 import type { Outcome, Relay } from './relay.js';
@@ -12,14 +13,8 @@ export interface MysqlInspector {
   lex(sql: string): LexedStatement[] | null;
 }
 
-export interface StatementRecord {
-  text: string;
-  fingerprint: string | null;
-  decision: 'allowed' | 'refused';
-  rule: string | null;
-  rows: number;
-  duration_ms: number;
-  error: string | null;
+/** A statement as the core audits it, with this session's number and the command that carried it. */
+export interface StatementRecord extends StatementOutcome {
   /** This session's statement number (as statement.start's). */
   logged: number;
   /** 'query' (COM_QUERY), 'prepare' (a refused COM_STMT_PREPARE) or 'execute' (COM_STMT_EXECUTE, with its prepared text). */

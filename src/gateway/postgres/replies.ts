@@ -6,6 +6,7 @@ import type { ScanSink } from './framing.js';
 import { B, F, ProtocolError, errorResponse, typeName } from './protocol.js';
 import { CursorLimits, type RowLimit } from './cursor-limits.js';
 import type { CursorOp } from '../../inspect/index.js';
+import type { StatementOutcome } from '../core/session-lifecycle.js';
 
 /** One statement as the audit sees it: a simple Query, or one Execute of a prepared statement. */
 export interface Run {
@@ -40,17 +41,8 @@ export interface Run {
   logged?: number;
 }
 
-export interface StatementRecord {
-  text: string;
-  fingerprint: string | null;
-  decision: 'allowed' | 'refused';
-  rule: string | null;
-  rows: number;
-  duration_ms: number;
-  error: string | null;
-  /** Run.logged: the statement's statement.start is in the log already (its statement_no). */
-  logged?: number;
-}
+/** A statement as the core audits it; `logged`: its statement.start is in the log already (its statement_no). */
+export type StatementRecord = StatementOutcome;
 
 /** A request the server will answer: its message type, its audit run, and the refusal to put in place of its error. */
 export interface Pending {
