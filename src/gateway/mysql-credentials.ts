@@ -5,12 +5,13 @@ import type { Grant } from '../domain/model.js';
 import { AirlockError } from '../domain/errors.js';
 import type { Access } from '../access/access.js';
 import type { ResourceDef, RoleDef } from '../policy/schema.js';
-import { makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type MysqlUserEvent, type ServerExpiry } from '../credentials/mysql-grant-users.js';
+import { makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type ServerExpiry } from '../credentials/mysql-grant-users.js';
 import { quoteMysqlIdent } from '../credentials/mysql-sql.js';
 import { mysqlPrivilegesFor as privilegeNamesFor } from '../policy/mysql-privileges.js';
 import { resolveSecret } from '../credentials/secret-ref.js';
 import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
-import { dropRetryDelayMs, splitAddress, type PendingDrop } from './pg-credentials.js';
+import { splitAddress } from './pg-credentials.js';
+import { makeLoginRecords } from './login-records.js';
 import { withFields, type Log } from '../domain/log.js';
 
 export interface MysqlUpstreamLogin {
@@ -56,8 +57,8 @@ export function makeMysqlCredentials(deps: {
   userHost?: string;
 }) {
   const { access, log } = deps;
-  let retryTimer: NodeJS.Timeout | null = null;
   let closed = false;
+  const records = makeLoginRecords({ access, kind: 'mysql', log, what: 'database user', meanwhile: 'its expiry event still ends it on time where the event scheduler is on', dropFor: (g) => dropFor(g) });
   const key = loadKey({ keyFile: join(deps.dataDir, 'secret.key') });
   const managers = new Map<string, MysqlGrantUsers>();
 
@@ -82,7 +83,7 @@ export function makeMysqlCredentials(deps: {
         deploymentId: deps.deploymentId,
         userHost: deps.userHost,
         log: withFields(log, { resource: name }),
-        onEvent: (e) => recordEvent(name, e),
+        onEvent: (e) => records.record(name, e.kind === 'created' ? { kind: 'created', grantId: e.grantId, role: e.role, details: { databases: e.databases, valid_until: e.validUntil, expiry_event: e.expiryEvent } } : e),
       });
       managers.set(id, m);
     }
@@ -127,28 +128,6 @@ export function makeMysqlCredentials(deps: {
     return creds;
   }
 
-  /** The audit record of each user made or removed, and the store's record of a drop that failed (retried with back-off). */
-  async function recordEvent(resource: string, e: MysqlUserEvent): Promise<void> {
-    const now = access.clock.now();
-    const db = access.store.db;
-    if (e.kind === 'created') {
-      await access.audit.append({ actor: 'airlock', action: 'credential.created', target: resource, details: { grant_id: e.grantId, role: e.role, databases: e.databases, valid_until: e.validUntil, expiry_event: e.expiryEvent } });
-      return;
-    }
-    if (e.kind === 'dropped') {
-      await db.updateTable('grant_credentials').set({ dropped_at: now.toISOString(), next_drop_at: null }).where('resource', '=', resource).where('username', '=', e.role).where('dropped_at', 'is', null).execute();
-      await access.audit.append({ actor: 'airlock', action: 'credential.dropped', target: resource, details: { grant_id: e.grantId, role: e.role, reason: e.reason ?? null, sessions_ended: e.terminated } });
-      return;
-    }
-    const row = await db.selectFrom('grant_credentials').select(['drop_attempts']).where('resource', '=', resource).where('username', '=', e.role).where('dropped_at', 'is', null).executeTakeFirst();
-    const attempts = (row?.drop_attempts ?? 0) + 1;
-    const next = row ? new Date(now.getTime() + dropRetryDelayMs(attempts)).toISOString() : null;
-    if (row) await db.updateTable('grant_credentials').set({ drop_attempts: attempts, drop_error: e.error, next_drop_at: next }).where('resource', '=', resource).where('username', '=', e.role).where('dropped_at', 'is', null).execute();
-    await access.audit.append({ actor: 'airlock', action: 'credential.drop_failed', target: resource, details: { grant_id: e.grantId, role: e.role, reason: e.reason ?? null, attempt: attempts, error: e.error, next_attempt_at: next } });
-    log.error({ resource, grant_id: e.grantId, role: e.role, attempt: attempts, next_attempt_at: next, err: e.error }, 'could not drop a per-grant database user; its expiry event still ends it on time where the event scheduler is on, and it will be tried again');
-    scheduleRetry();
-  }
-
   async function dropFor(grant: Grant): Promise<void> {
     const resource = access.policy().resource(grant.resource);
     // Once closed (Airlock stopping), the grant's end is left to the server's event and the next start's cleanup.
@@ -158,40 +137,6 @@ export function makeMysqlCredentials(deps: {
     const { dropped } = await managerFor(resource).dropNamed(row.username, grant.id, 'grant ended');
     // Already gone (its event ran, another process, or by hand): nothing is pending any more.
     if (!dropped) await access.store.db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString(), next_drop_at: null }).where('grant_id', '=', grant.id).where('dropped_at', 'is', null).execute();
-  }
-
-  /** The store's pending drops on MySQL resources only (the PostgreSQL provider handles its own rows). */
-  async function pendingDrops(): Promise<PendingDrop[]> {
-    const mysqlResources = access.policy().resources.filter((r) => r.kind === 'mysql').map((r) => r.name);
-    if (mysqlResources.length === 0) return [];
-    const rows = await access.store.db.selectFrom('grant_credentials').select(['grant_id', 'resource', 'username', 'drop_attempts', 'drop_error', 'next_drop_at'])
-      .where('dropped_at', 'is', null).where('next_drop_at', 'is not', null).where('resource', 'in', mysqlResources).orderBy('next_drop_at').execute();
-    return rows.map((r) => ({ grant_id: r.grant_id, resource: r.resource, username: r.username, attempts: r.drop_attempts, error: r.drop_error, next_attempt_at: r.next_drop_at }));
-  }
-
-  /** Tries every pending drop that is due; a failure reschedules itself through recordEvent. */
-  async function retryDue(): Promise<void> {
-    const now = access.clock.now().toISOString();
-    for (const p of await pendingDrops()) {
-      if (closed || (p.next_attempt_at && p.next_attempt_at > now)) continue;
-      const grant = await access.grants.get(p.grant_id);
-      if (!grant || grant.status === 'active') continue;
-      await dropFor(grant).catch(() => {});
-    }
-  }
-
-  function scheduleRetry(): void {
-    if (closed) return;
-    void pendingDrops().then((pending) => {
-      const first = pending[0]?.next_attempt_at;
-      if (closed || !first) return;
-      if (retryTimer) clearTimeout(retryTimer);
-      retryTimer = setTimeout(() => {
-        retryTimer = null;
-        void retryDue().catch((e) => log.warn({ err: (e as Error).message }, 'retrying per-grant user drops failed')).finally(scheduleRetry);
-      }, Math.max(0, Date.parse(first) - access.clock.now().getTime()));
-      retryTimer.unref?.();
-    }).catch((e) => log.warn({ err: (e as Error).message }, 'could not read the pending per-grant user drops'));
   }
 
   return {
@@ -214,8 +159,8 @@ export function makeMysqlCredentials(deps: {
     },
 
     /** Users whose grant ended but whose drop failed: their last error and when the next attempt is due. */
-    pendingDrops,
-    retryDue,
+    pendingDrops: records.pendingDrops,
+    retryDue: records.retryDue,
 
     /**
      * Whether each per-grant MySQL resource's server ends users by itself (its event scheduler); logs a warning, with
@@ -272,8 +217,7 @@ export function makeMysqlCredentials(deps: {
 
     async close(): Promise<void> {
       closed = true;
-      if (retryTimer) clearTimeout(retryTimer);
-      retryTimer = null;
+      records.close();
       for (const m of managers.values()) await m.close().catch(() => {});
       managers.clear();
     },

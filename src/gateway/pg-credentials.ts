@@ -5,13 +5,14 @@ import type { Grant } from '../domain/model.js';
 import { AirlockError } from '../domain/errors.js';
 import type { Access } from '../access/access.js';
 import type { ResourceDef, RoleDef } from '../policy/schema.js';
-import { makePgGrantRoles, type PgGrantRoles, type PgPrivileges, type PgRoleEvent } from '../credentials/pg-grant-roles.js';
+import { makePgGrantRoles, type PgGrantRoles, type PgPrivileges } from '../credentials/pg-grant-roles.js';
 import { coveredDatabases, defaultDatabase } from '../policy/databases.js';
 import { resolveSecret } from '../credentials/secret-ref.js';
 import { pgAdminConnection, pgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
 import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
 import type { UpstreamLogin } from './types.js';
-import type { CredentialProvider, PendingDrop } from '../credentials/provider.js';
+import type { CredentialProvider } from '../credentials/provider.js';
+import { makeLoginRecords } from './login-records.js';
 import { withFields, type Log } from '../domain/log.js';
 
 export function splitAddress(address: string, defaultPort: number): { host: string; port: number } {
@@ -28,11 +29,6 @@ export function pgPrivilegesFor(role: RoleDef): PgPrivileges {
   return { read_only: readOnly, member_of: p.member_of ?? (p.grants ? [] : defaults), grants: p.grants ?? [] };
 }
 
-/** First retry of a failed drop after 5 s, doubling up to 15 min: quick for a passing lock, gentle for a lasting fault. */
-export function dropRetryDelayMs(attempts: number): number {
-  return Math.min(5000 * 2 ** Math.max(0, attempts - 1), 15 * 60_000);
-}
-
 export type { PendingDrop } from '../credentials/provider.js';
 
 export function makePgCredentials(deps: {
@@ -43,8 +39,7 @@ export function makePgCredentials(deps: {
   log: Log;
 }): CredentialProvider {
   const { access, log } = deps;
-  let retryTimer: NodeJS.Timeout | null = null;
-  let closed = false;
+  const records = makeLoginRecords({ access, kind: 'postgres', log, what: 'database role', meanwhile: 'its VALID UNTIL bars it meanwhile', dropFor: (g) => dropFor(g) });
   const key = loadKey({ keyFile: join(deps.dataDir, 'secret.key') });
   const managers = new Map<string, PgGrantRoles>();
 
@@ -67,7 +62,7 @@ export function makePgCredentials(deps: {
         clock: access.clock,
         deploymentId: deps.deploymentId,
         log: withFields(log, { resource: name }),
-        onEvent: (e) => recordEvent(name, e),
+        onEvent: (e) => records.record(name, e.kind === 'created' ? { kind: 'created', grantId: e.grantId, role: e.role, details: { databases: e.databases, valid_until: e.validUntil } } : e),
       });
       managers.set(id, m);
     }
@@ -115,28 +110,6 @@ export function makePgCredentials(deps: {
     return creds;
   }
 
-  /** The audit record of each role made or removed, and the store's record of a drop that failed (retried with back-off). */
-  async function recordEvent(resource: string, e: PgRoleEvent): Promise<void> {
-    const now = access.clock.now();
-    const db = access.store.db;
-    if (e.kind === 'created') {
-      await access.audit.append({ actor: 'airlock', action: 'credential.created', target: resource, details: { grant_id: e.grantId, role: e.role, databases: e.databases, valid_until: e.validUntil } });
-      return;
-    }
-    if (e.kind === 'dropped') {
-      await db.updateTable('grant_credentials').set({ dropped_at: now.toISOString(), next_drop_at: null }).where('username', '=', e.role).where('dropped_at', 'is', null).execute();
-      await access.audit.append({ actor: 'airlock', action: 'credential.dropped', target: resource, details: { grant_id: e.grantId, role: e.role, reason: e.reason ?? null, sessions_ended: e.terminated } });
-      return;
-    }
-    const row = await db.selectFrom('grant_credentials').select(['drop_attempts']).where('username', '=', e.role).where('dropped_at', 'is', null).executeTakeFirst();
-    const attempts = (row?.drop_attempts ?? 0) + 1;
-    const next = row ? new Date(now.getTime() + dropRetryDelayMs(attempts)).toISOString() : null;
-    if (row) await db.updateTable('grant_credentials').set({ drop_attempts: attempts, drop_error: e.error, next_drop_at: next }).where('username', '=', e.role).where('dropped_at', 'is', null).execute();
-    await access.audit.append({ actor: 'airlock', action: 'credential.drop_failed', target: resource, details: { grant_id: e.grantId, role: e.role, reason: e.reason ?? null, attempt: attempts, error: e.error, next_attempt_at: next } });
-    log.error({ resource, grant_id: e.grantId, role: e.role, attempt: attempts, next_attempt_at: next, err: e.error }, 'could not drop a per-grant database role; it is disabled by VALID UNTIL and will be tried again');
-    scheduleRetry();
-  }
-
   async function dropFor(grant: Grant): Promise<void> {
     const resource = access.policy().resource(grant.resource);
     const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
@@ -145,40 +118,6 @@ export function makePgCredentials(deps: {
     const { dropped } = await managerFor(resource).dropNamed(row.username, grant.id, 'grant ended');
     // Already gone (another process, or by hand): nothing is pending any more.
     if (!dropped) await access.store.db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString(), next_drop_at: null }).where('grant_id', '=', grant.id).where('dropped_at', 'is', null).execute();
-  }
-
-  /** This provider's own: grant_credentials also holds other kinds' per-grant logins (MySQL users). */
-  async function pendingDrops(): Promise<PendingDrop[]> {
-    const pgResources = access.policy().resources.filter((r) => r.kind === 'postgres').map((r) => r.name);
-    if (pgResources.length === 0) return [];
-    const rows = await access.store.db.selectFrom('grant_credentials').select(['grant_id', 'resource', 'username', 'drop_attempts', 'drop_error', 'next_drop_at'])
-      .where('dropped_at', 'is', null).where('next_drop_at', 'is not', null).where('resource', 'in', pgResources).orderBy('next_drop_at').execute();
-    return rows.map((r) => ({ grant_id: r.grant_id, resource: r.resource, username: r.username, attempts: r.drop_attempts, error: r.drop_error, next_attempt_at: r.next_drop_at }));
-  }
-
-  /** Tries every pending drop that is due; a failure reschedules itself through recordEvent. */
-  async function retryDue(): Promise<void> {
-    const now = access.clock.now().toISOString();
-    for (const p of await pendingDrops()) {
-      if (closed || (p.next_attempt_at && p.next_attempt_at > now)) continue;
-      const grant = await access.grants.get(p.grant_id);
-      if (!grant || grant.status === 'active') continue;
-      await dropFor(grant).catch(() => {});
-    }
-  }
-
-  function scheduleRetry(): void {
-    if (closed) return;
-    void pendingDrops().then((pending) => {
-      const first = pending[0]?.next_attempt_at;
-      if (closed || !first) return;
-      if (retryTimer) clearTimeout(retryTimer);
-      retryTimer = setTimeout(() => {
-        retryTimer = null;
-        void retryDue().catch((e) => log.warn({ err: (e as Error).message }, 'retrying per-grant role drops failed')).finally(scheduleRetry);
-      }, Math.max(0, Date.parse(first) - access.clock.now().getTime()));
-      retryTimer.unref?.();
-    }).catch((e) => log.warn({ err: (e as Error).message }, 'could not read the pending per-grant role drops'));
   }
 
   return {
@@ -201,8 +140,8 @@ export function makePgCredentials(deps: {
     },
 
     /** Roles whose grant ended but whose drop failed: their last error and when the next attempt is due. */
-    pendingDrops,
-    retryDue,
+    pendingDrops: records.pendingDrops,
+    retryDue: records.retryDue,
 
     /** On start: drop every Airlock role whose grant is over, on every per-grant resource that answers. */
     async cleanup(): Promise<number> {
@@ -241,9 +180,7 @@ export function makePgCredentials(deps: {
     },
 
     async close(): Promise<void> {
-      closed = true;
-      if (retryTimer) clearTimeout(retryTimer);
-      retryTimer = null;
+      records.close();
       for (const m of managers.values()) await m.close().catch(() => {});
       managers.clear();
     },
