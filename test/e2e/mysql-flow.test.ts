@@ -67,7 +67,7 @@ before(async () => {
 
 after(async () => {
   await server?.stop();
-  await my?.drop();
+  await my?.drop({ deploymentIds: server?.info.deployment_id ? [String(server.info.deployment_id)] : [] });
 });
 
 test('request → approve → mariadb reads, a write is refused, revoke cuts the open session, the user is dropped, the audit verifies', async () => {

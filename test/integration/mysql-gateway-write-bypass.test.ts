@@ -60,8 +60,9 @@ before(async () => {
 });
 
 after(async () => {
+  const deploymentId = airlock?.server.info.deployment_id;
   await airlock?.stop();
-  await my?.drop();
+  await my?.drop({ deploymentIds: deploymentId ? [String(deploymentId)] : [] });
 });
 
 const open = () => mysql.createConnection({ host: '127.0.0.1', port, user: principal, password: token, database: 'shop-db' });

@@ -22,7 +22,11 @@ export interface TestMysql {
   /** host:port of the server, for a policy's address. */
   address: string;
   root: mysql.Connection;
-  drop(): Promise<void>;
+  /**
+   * Removes what this made; `deploymentIds`: the Airlock servers this test ran against, whose marker roles
+   * (`airlock_managed_<id>`, made by per-grant users) go too — each server's own, so no other test's.
+   */
+  drop(opts?: { deploymentIds?: string[] }): Promise<void>;
 }
 
 /** Makes the schema, the other schema and the admin user; `drop()` removes them and every user whose name starts with `userPrefix`. */
@@ -47,7 +51,10 @@ export async function createTestMysql(opts: { userPrefix?: string } = {}): Promi
     admin,
     address: `${MYSQL_HOST}:${MYSQL_PORT}`,
     root,
-    async drop() {
+    async drop(o = {}) {
+      for (const id of o.deploymentIds ?? []) {
+        if (/^[a-z0-9]{1,12}$/.test(id)) await root.query(`drop role if exists \`airlock_managed_${id}\``);
+      }
       const prefixes = [admin.user, ...(opts.userPrefix ? [opts.userPrefix] : [])];
       const [users] = await root.query<mysql.RowDataPacket[]>('select user as name, host as host from mysql.user');
       for (const u of users) {
