@@ -283,7 +283,8 @@ test('the server\'s own event ends the user on time with Airlock stopped: locked
   assert.ok((await idle) instanceof Error, 'the session in SLEEP(30) was killed');
   await c.end().catch(() => {});
   assert.deepEqual(await rows('SELECT 1 FROM information_schema.EVENTS WHERE EVENT_NAME = ?', [mysqlExpiryEventName(creds.username)]), [], 'the one-time event is gone');
-  assert.equal(await errno(connectAs(creds)), 1045);
+  // Access denied: 1045, or 1698 where MariaDB answers a login for an account that no longer exists that way.
+  assert.ok([1045, 1698].includes(Number(await errno(connectAs(creds)))), 'the user can no longer log in');
 });
 
 test('through the provider: the user is made on grant start, audited, stored encrypted; a failed drop is recorded and retried', async () => {
