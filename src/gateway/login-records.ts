@@ -1,9 +1,19 @@
 // What every per-grant login provider (PostgreSQL roles, MySQL users) keeps alike in the store's grant_credentials:
 // the audit events of a login made, dropped or not dropped, the back-off of failed drops, and their retry timer.
 import type { Grant, AuditInput } from '../domain/model.js';
+import { AirlockError } from '../domain/errors.js';
+import { decrypt, encrypt } from '../credentials/encryption.js';
+import { resolveSecret } from '../credentials/secret-ref.js';
+import type { ResourceDef } from '../policy/schema.js';
 import type { Access } from '../access/access.js';
 import type { PendingDrop } from '../credentials/provider.js';
 import type { Log } from '../domain/log.js';
+
+/** The resource's own credential, as the policy names it: the injected login, or the admin of per-grant logins. */
+export function injectedLogin(resource: ResourceDef): { user: string; password: string } {
+  if (!resource.credential) throw new AirlockError('AIRLOCK_BAD_INPUT', `Resource "${resource.name}" has no upstream credential in the policy; an admin must add one.`);
+  return { user: resource.credential.username, password: resolveSecret(resource.credential.password) };
+}
 
 /** First retry of a failed drop after 5 s, doubling up to 15 min: quick for a passing lock, gentle for a lasting fault. */
 export function dropRetryDelayMs(attempts: number): number {
@@ -17,6 +27,14 @@ export type LoginEvent =
   | { kind: 'drop_failed'; grantId: string | null; role: string; reason?: string | null; error: string };
 
 export interface LoginRecords {
+  /** Refuses (AIRLOCK_NO_GRANT) unless the grant, read again now, is still active: no login is made for an ended one. */
+  stillActive(grant: Grant): Promise<void>;
+  /** Keeps a login just made (its password encrypted, bound to the grant), then checks the grant did not end meanwhile. */
+  save(grant: Grant, resource: string, login: { username: string; password: string }): Promise<void>;
+  /** The grant's kept login; null when none was made; refuses (AIRLOCK_NO_GRANT) when it was dropped. */
+  stored(grant: Grant, resource: string): Promise<{ username: string; password: string } | null>;
+  /** The grant's login is gone from the server without our drop (its own expiry, another process, by hand). */
+  gone(grantId: string): Promise<void>;
   /** Audits the event; a failed drop is also recorded with its next attempt, and the retry timer set. */
   record(resource: string, e: LoginEvent): Promise<void>;
   /** This kind's logins whose grant ended but whose drop failed, soonest retry first. */
@@ -32,7 +50,7 @@ export interface LoginRecords {
  * drop of a grant's login; `what`: the login's name in log lines ('database role', 'database user'); `meanwhile`: what
  * still ends a login whose drop failed, for the log line.
  */
-export function makeLoginRecords(deps: { access: Access; kind: string; log: Log; what: string; meanwhile: string; dropFor(grant: Grant): Promise<void> }): LoginRecords {
+export function makeLoginRecords(deps: { access: Access; key: Buffer; kind: string; log: Log; what: string; meanwhile: string; dropFor(grant: Grant): Promise<void> }): LoginRecords {
   const { access, log, what } = deps;
   let retryTimer: NodeJS.Timeout | null = null;
   let closed = false;
@@ -92,7 +110,43 @@ export function makeLoginRecords(deps: { access: Access; kind: string; log: Log;
     scheduleRetry();
   }
 
+  async function stillActive(grant: Grant): Promise<void> {
+    const now = await access.grants.get(grant.id);
+    if (!now || now.status !== 'active' || now.expires_at <= access.clock.now().toISOString()) {
+      throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${grant.resource}: grant ${grant.id} ended; request access again`);
+    }
+  }
+
+  async function save(grant: Grant, resource: string, login: { username: string; password: string }): Promise<void> {
+    await access.store.db
+      .insertInto('grant_credentials')
+      .values({ grant_id: grant.id, resource, username: login.username, secret: encrypt(deps.key, login.password, grant.id), created_at: access.clock.now().toISOString(), dropped_at: null })
+      .execute();
+    // The grant ended while its login was being made: the end's drop may have looked before the login was recorded,
+    // so drop it here (a second drop finds it gone) and refuse.
+    try {
+      await stillActive(grant);
+    } catch (e) {
+      await deps.dropFor(grant).catch((err: unknown) => log.error({ grant_id: grant.id, err: (err as Error).message }, `could not drop a per-grant ${what} made as its grant ended; it is retried`));
+      throw e;
+    }
+  }
+
+  async function stored(grant: Grant, resource: string): Promise<{ username: string; password: string } | null> {
+    const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
+    if (row?.dropped_at) throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${resource}: the database login of grant ${grant.id} was removed when it ended; request access again`);
+    return row ? { username: row.username, password: decrypt(deps.key, row.secret, grant.id) } : null;
+  }
+
+  async function gone(grantId: string): Promise<void> {
+    await access.store.db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString(), next_drop_at: null }).where('grant_id', '=', grantId).where('dropped_at', 'is', null).execute();
+  }
+
   return {
+    stillActive,
+    save,
+    stored,
+    gone,
     record,
     pendingDrops,
     retryDue,

@@ -8,10 +8,9 @@ import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import { makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type ServerExpiry } from '../credentials/mysql-grant-users.js';
 import { quoteMysqlIdent } from '../credentials/mysql-sql.js';
 import { mysqlPrivilegesFor as privilegeNamesFor } from '../policy/mysql-privileges.js';
-import { resolveSecret } from '../credentials/secret-ref.js';
-import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
+import { loadKey } from '../credentials/encryption.js';
 import { splitAddress } from './pg-credentials.js';
-import { makeLoginRecords } from './login-records.js';
+import { injectedLogin, makeLoginRecords } from './login-records.js';
 import { withFields, type Log } from '../domain/log.js';
 
 export interface MysqlUpstreamLogin {
@@ -58,18 +57,13 @@ export function makeMysqlCredentials(deps: {
 }) {
   const { access, log } = deps;
   let closed = false;
-  const records = makeLoginRecords({ access, kind: 'mysql', log, what: 'database user', meanwhile: 'its expiry event still ends it on time where the event scheduler is on', dropFor: (g) => dropFor(g) });
   const key = loadKey({ keyFile: join(deps.dataDir, 'secret.key') });
+  const records = makeLoginRecords({ access, key, kind: 'mysql', log, what: 'database user', meanwhile: 'its expiry event still ends it on time where the event scheduler is on', dropFor: (g) => dropFor(g) });
   const managers = new Map<string, MysqlGrantUsers>();
-
-  function injected(resource: ResourceDef): { user: string; password: string } {
-    if (!resource.credential) throw new AirlockError('AIRLOCK_BAD_INPUT', `Resource "${resource.name}" has no upstream credential in the policy; an admin must add one.`);
-    return { user: resource.credential.username, password: resolveSecret(resource.credential.password) };
-  }
 
   function managerFor(resource: ResourceDef): MysqlGrantUsers {
     const { host, port } = splitAddress(resource.address, 3306);
-    const admin = injected(resource);
+    const admin = injectedLogin(resource);
     const id = JSON.stringify([resource.name, host, port, admin.user, admin.password]);
     let m = managers.get(id);
     if (!m) {
@@ -91,40 +85,16 @@ export function makeMysqlCredentials(deps: {
   }
 
   /** The grant as stored now, refused unless still active: the one read at plan time may have ended since. */
-  async function stillActive(grant: Grant): Promise<void> {
-    const now = await access.grants.get(grant.id);
-    if (!now || now.status !== 'active' || now.expires_at <= access.clock.now().toISOString()) {
-      throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${grant.resource}: grant ${grant.id} ended; request access again`);
-    }
-  }
-
-  /**
-   * The grant ended while its user was being made: the end's drop may have looked before the user was recorded, so
-   * drop it here (a second drop finds it gone) and refuse.
-   */
-  async function endedMeanwhile(grant: Grant): Promise<void> {
-    try {
-      await stillActive(grant);
-    } catch (e) {
-      await dropFor(grant).catch((err: unknown) => log.error({ grant_id: grant.id, err: (err as Error).message }, 'could not drop a per-grant database user made as its grant ended; it is retried'));
-      throw e;
-    }
-  }
-
   async function createFor(grant: Grant): Promise<{ username: string; password: string } | undefined> {
     const policy = access.policy();
     const resource = policy.resource(grant.resource);
     const role = policy.role(grant.role);
     if (!isPerGrantMysql(resource) || !role) return undefined;
     if (closed) throw new AirlockError('AIRLOCK_NOT_READY', 'Airlock is stopping; no database user is made now.');
-    await stillActive(grant);
+    await records.stillActive(grant);
     const schemas = mysqlSchemas(resource);
     const creds = await managerFor(resource).create({ grantId: grant.id, principal: grant.principal, expiresAt: new Date(grant.expires_at), schemas, privileges: mysqlPrivilegesFor(role, schemas) });
-    await access.store.db
-      .insertInto('grant_credentials')
-      .values({ grant_id: grant.id, resource: resource.name, username: creds.username, secret: encrypt(key, creds.password, grant.id), created_at: access.clock.now().toISOString(), dropped_at: null })
-      .execute();
-    await endedMeanwhile(grant);
+    await records.save(grant, resource.name, creds);
     return creds;
   }
 
@@ -136,7 +106,7 @@ export function makeMysqlCredentials(deps: {
     if (!row || row.dropped_at || !isPerGrantMysql(resource)) return;
     const { dropped } = await managerFor(resource).dropNamed(row.username, grant.id, 'grant ended');
     // Already gone (its event ran, another process, or by hand): nothing is pending any more.
-    if (!dropped) await access.store.db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString(), next_drop_at: null }).where('grant_id', '=', grant.id).where('dropped_at', 'is', null).execute();
+    if (!dropped) await records.gone(grant.id);
   }
 
   return {
@@ -206,10 +176,9 @@ export function makeMysqlCredentials(deps: {
     async upstreamFor(grant: Grant, resource: ResourceDef, database: string | undefined): Promise<MysqlUpstreamLogin> {
       const { host, port } = splitAddress(resource.address, 3306);
       const db = database ?? mysqlSchemas(resource)[0] ?? '';
-      if (!isPerGrantMysql(resource)) return { host, port, database: db, ...injected(resource) };
-      const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
-      if (row?.dropped_at) throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${resource.name}: the database login of grant ${grant.id} was removed when it ended; request access again`);
-      if (row) return { host, port, database: db, user: row.username, password: decrypt(key, row.secret, grant.id) };
+      if (!isPerGrantMysql(resource)) return { host, port, database: db, ...injectedLogin(resource) };
+      const kept = await records.stored(grant, resource.name);
+      if (kept) return { host, port, database: db, user: kept.username, password: kept.password };
       const made = await createFor(grant);
       if (!made) throw new AirlockError('AIRLOCK_INTERNAL', `No upstream login could be made for ${resource.name}.`);
       return { host, port, database: db, user: made.username, password: made.password };

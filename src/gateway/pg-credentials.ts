@@ -7,12 +7,11 @@ import type { Access } from '../access/access.js';
 import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import { makePgGrantRoles, type PgGrantRoles, type PgPrivileges } from '../credentials/pg-grant-roles.js';
 import { coveredDatabases, defaultDatabase } from '../policy/databases.js';
-import { resolveSecret } from '../credentials/secret-ref.js';
 import { pgAdminConnection, pgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
-import { decrypt, encrypt, loadKey } from '../credentials/encryption.js';
+import { loadKey } from '../credentials/encryption.js';
 import type { UpstreamLogin } from './types.js';
 import type { CredentialProvider } from '../credentials/provider.js';
-import { makeLoginRecords } from './login-records.js';
+import { injectedLogin, makeLoginRecords } from './login-records.js';
 import { withFields, type Log } from '../domain/log.js';
 
 export function splitAddress(address: string, defaultPort: number): { host: string; port: number } {
@@ -39,18 +38,13 @@ export function makePgCredentials(deps: {
   log: Log;
 }): CredentialProvider {
   const { access, log } = deps;
-  const records = makeLoginRecords({ access, kind: 'postgres', log, what: 'database role', meanwhile: 'its VALID UNTIL bars it meanwhile', dropFor: (g) => dropFor(g) });
   const key = loadKey({ keyFile: join(deps.dataDir, 'secret.key') });
+  const records = makeLoginRecords({ access, key, kind: 'postgres', log, what: 'database role', meanwhile: 'its VALID UNTIL bars it meanwhile', dropFor: (g) => dropFor(g) });
   const managers = new Map<string, PgGrantRoles>();
-
-  function injected(resource: ResourceDef): { user: string; password: string } {
-    if (!resource.credential) throw new AirlockError('AIRLOCK_BAD_INPUT', `Resource "${resource.name}" has no upstream credential in the policy; an admin must add one.`);
-    return { user: resource.credential.username, password: resolveSecret(resource.credential.password) };
-  }
 
   function managerFor(resource: ResourceDef): PgGrantRoles {
     const { host, port } = splitAddress(resource.address, 5432);
-    const admin = injected(resource);
+    const admin = injectedLogin(resource);
     const url = `postgres://${encodeURIComponent(admin.user)}:${encodeURIComponent(admin.password)}@${host.includes(':') ? `[${host}]` : host}:${port}/${encodeURIComponent(defaultDatabase(resource))}`;
     const id = `${resource.name}\0${url}\0${JSON.stringify([resource.tls, resource.auth])}`;
     let m = managers.get(id);
@@ -72,26 +66,6 @@ export function makePgCredentials(deps: {
   const perGrant = (r: ResourceDef | undefined): r is ResourceDef => r?.kind === 'postgres' && r.credential?.mode === 'per_grant_role';
 
   /** The grant as stored now, refused unless still active: the one read at plan time may have ended since. */
-  async function stillActive(grant: Grant): Promise<void> {
-    const now = await access.grants.get(grant.id);
-    if (!now || now.status !== 'active' || now.expires_at <= access.clock.now().toISOString()) {
-      throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${grant.resource}: grant ${grant.id} ended; request access again`);
-    }
-  }
-
-  /**
-   * The grant ended while its role was being made: the end's drop may have looked before the role was recorded, so
-   * drop it here (a second drop finds it gone) and refuse.
-   */
-  async function endedMeanwhile(grant: Grant): Promise<void> {
-    try {
-      await stillActive(grant);
-    } catch (e) {
-      await dropFor(grant).catch((err: unknown) => log.error({ grant_id: grant.id, err: (err as Error).message }, 'could not drop a per-grant database role made as its grant ended; it is retried'));
-      throw e;
-    }
-  }
-
   async function createFor(grant: Grant): Promise<{ username: string; password: string } | undefined> {
     const policy = access.policy();
     const resource = policy.resource(grant.resource);
@@ -100,13 +74,9 @@ export function makePgCredentials(deps: {
     const m = managerFor(resource);
     await m.ensureMarker();
     const [database, ...otherDatabases] = coveredDatabases(resource);
-    await stillActive(grant);
+    await records.stillActive(grant);
     const creds = await m.create({ grantId: grant.id, principal: grant.principal, expiresAt: new Date(grant.expires_at), database: database!, otherDatabases, privileges: pgPrivilegesFor(role) });
-    await access.store.db
-      .insertInto('grant_credentials')
-      .values({ grant_id: grant.id, resource: resource.name, username: creds.username, secret: encrypt(key, creds.password, grant.id), created_at: access.clock.now().toISOString(), dropped_at: null })
-      .execute();
-    await endedMeanwhile(grant);
+    await records.save(grant, resource.name, creds);
     return creds;
   }
 
@@ -117,7 +87,7 @@ export function makePgCredentials(deps: {
     // By the recorded name: the role may predate this deployment's naming (or a change of principal name).
     const { dropped } = await managerFor(resource).dropNamed(row.username, grant.id, 'grant ended');
     // Already gone (another process, or by hand): nothing is pending any more.
-    if (!dropped) await access.store.db.updateTable('grant_credentials').set({ dropped_at: access.clock.now().toISOString(), next_drop_at: null }).where('grant_id', '=', grant.id).where('dropped_at', 'is', null).execute();
+    if (!dropped) await records.gone(grant.id);
   }
 
   return {
@@ -170,10 +140,9 @@ export function makePgCredentials(deps: {
       const { host, port } = splitAddress(resource.address, 5432);
       const db = database ?? defaultDatabase(resource);
       const security = pgUpstreamSecurity(resource, host);
-      if (!perGrant(resource)) return { host, port, database: db, security, ...injected(resource) };
-      const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
-      if (row?.dropped_at) throw new AirlockError('AIRLOCK_NO_GRANT', `no active grant for ${resource.name}: the database login of grant ${grant.id} was removed when it ended; request access again`);
-      if (row) return { host, port, database: db, security, user: row.username, password: decrypt(key, row.secret, grant.id) };
+      if (!perGrant(resource)) return { host, port, database: db, security, ...injectedLogin(resource) };
+      const kept = await records.stored(grant, resource.name);
+      if (kept) return { host, port, database: db, security, user: kept.username, password: kept.password };
       const made = await createFor(grant);
       if (!made) throw new AirlockError('AIRLOCK_INTERNAL', `No upstream login could be made for ${resource.name}.`);
       return { host, port, database: db, security, user: made.username, password: made.password };
