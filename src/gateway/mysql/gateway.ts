@@ -1,8 +1,8 @@
 // The MySQL/MariaDB front-end: a TCP listener whose connections log in with Airlock tokens and are relayed,
 // inspected and audited, to the database their grant allows.
-import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import type { GatewayDeps, SessionPlan } from '../types.js';
+import { makeGatewayListener, type GatewayListener } from '../core/listener.js';
 import type { MysqlInspector } from './commands.js';
 import { serveConnection, type MysqlSessionContext } from './session.js';
 import type { UpstreamFacts } from './upstream.js';
@@ -27,9 +27,7 @@ export interface MysqlGatewayOptions {
 
 export const DEFAULT_MAX_PACKET_BYTES = 64 * 1024 * 1024;
 
-export function makeMysqlGateway(deps: GatewayDeps, opts: MysqlGatewayOptions) {
-  const connections = new Map<Socket, Promise<void>>();
-  let server: Server | null = null;
+export function makeMysqlGateway(deps: GatewayDeps, opts: MysqlGatewayOptions): GatewayListener {
   let lastId = 0;
 
   const ctx: MysqlSessionContext = {
@@ -46,55 +44,7 @@ export function makeMysqlGateway(deps: GatewayDeps, opts: MysqlGatewayOptions) {
     inspectorFor: opts.inspectorFor,
   };
 
-  function onConnection(socket: Socket): void {
-    const done = serveConnection(ctx, socket)
-      .catch((err: unknown) => deps.log.error({ err: err instanceof Error ? err.stack : String(err) }, 'mysql gateway: connection failed'))
-      .finally(() => connections.delete(socket));
-    connections.set(socket, done);
-  }
-
-  return {
-    /** Listens; resolves with the address actually bound (port 0 picks a free port). */
-    async start(): Promise<{ host: string; port: number }> {
-      const s = createServer({ noDelay: true }, onConnection);
-      server = s;
-      s.on('error', (err) => deps.log.error({ err: err.message }, 'mysql gateway: listener error'));
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(opts.listen.port, opts.listen.host, () => {
-          s.off('error', reject);
-          resolve();
-        });
-      });
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : opts.listen.port;
-      deps.log.info({ host: opts.listen.host, port, tls: ctx.tls !== null }, 'mysql gateway listening');
-      return { host: opts.listen.host, port };
-    },
-
-    /** Stops listening and ends every session (each client reads why), then waits for their audit. */
-    async stop(): Promise<void> {
-      const s = server;
-      server = null;
-      const closed = s ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve();
-      const pending = [...connections.entries()];
-      for (const [sock] of pending) {
-        const kill = ctx.live.get(sock);
-        if (kill) kill('the Airlock gateway is shutting down');
-        else sock.destroy();
-      }
-      await Promise.all(pending.map(([, p]) => p));
-      await closed;
-    },
-
-    get listening(): boolean {
-      return server?.listening ?? false;
-    },
-
-    get connections(): number {
-      return connections.size;
-    },
-  };
+  return makeGatewayListener({ protocol: 'mysql', listen: opts.listen, log: deps.log, live: ctx.live, tls: ctx.tls !== null, serve: (socket) => serveConnection(ctx, socket) });
 }
 
 export type MysqlGateway = ReturnType<typeof makeMysqlGateway>;
