@@ -1,21 +1,13 @@
 // The client's side of a MySQL connection during login: packets one at a time with their sequence ids, and the
 // upgrade to TLS after an SSL request.
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { PacketReader, ProtocolError, framePacket, type Packet } from './packets.js';
+import { LoginSocket } from '../core/login-socket.js';
 
-/** The client went away; nothing to tell it. */
-export class ClientGone extends Error {
-  constructor() {
-    super('the client closed the connection');
-    this.name = 'ClientGone';
-  }
-}
+export { ClientGone } from '../core/login-socket.js';
 
-function ignore(): void {}
-
-export class ClientConn {
-  socket: Socket;
+export class ClientConn extends LoginSocket {
   /** The sequence id the next packet the gateway writes carries. */
   seq = 0;
   readonly reader: PacketReader;
@@ -23,18 +15,10 @@ export class ClientConn {
   /** Bytes before framing starts: after an SSL request the client's TLS hello follows at once, unframed. */
   private raw: Buffer = Buffer.alloc(0);
   private framing = false;
-  private wake: (() => void) | null = null;
-  private failure: Error | null = null;
 
   constructor(socket: Socket, maxLoginPacket: number) {
-    this.socket = socket;
+    super(socket);
     this.reader = new PacketReader(maxLoginPacket);
-    socket.on('error', ignore);
-    this.attach(socket);
-  }
-
-  get encrypted(): boolean {
-    return this.socket instanceof TLSSocket;
   }
 
   /** The first packet (the handshake response or an SSL request), read without framing what follows it. */
@@ -82,25 +66,11 @@ export class ClientConn {
     }
   }
 
-  async upgrade(context: SecureContext): Promise<void> {
-    this.detach(this.socket);
+  upgrade(context: SecureContext): Promise<void> {
     // The TLS client hello may have come in the same read as the SSL request: TLS reads it first.
-    if (this.raw.length) this.socket.unshift(this.raw);
+    const unread = this.raw;
     this.raw = Buffer.alloc(0);
-    const secure = new TLSSocket(this.socket, { isServer: true, secureContext: context });
-    secure.on('error', ignore);
-    let failed: (err: Error) => void = ignore;
-    await new Promise<void>((resolve, reject) => {
-      failed = reject;
-      secure.once('secure', resolve);
-      secure.once('error', failed);
-      secure.once('close', () => reject(new ClientGone()));
-    });
-    secure.removeAllListeners('secure');
-    secure.removeAllListeners('close');
-    secure.off('error', failed);
-    this.socket = secure;
-    this.attach(secure);
+    return this.startTls(context, { unread });
   }
 
   /** Hands the socket to the relay with the packets already framed (a pipelining client may have sent some). */
@@ -111,7 +81,7 @@ export class ClientConn {
     return { socket: this.socket, reader: this.reader, queued };
   }
 
-  private readonly onData = (chunk: Buffer) => {
+  protected onData(chunk: Buffer): void {
     if (!this.framing) {
       this.raw = this.raw.length ? Buffer.concat([this.raw, chunk]) : chunk;
       if (this.raw.length > 2 * this.reader.maxPayload) this.failure = new ProtocolError('too many bytes before the handshake response');
@@ -123,36 +93,5 @@ export class ClientConn {
       this.failure = err as Error;
     }
     this.signal();
-  };
-
-  private readonly onClose = () => {
-    this.failure ??= new ClientGone();
-    this.signal();
-  };
-
-  private signal(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
-  }
-
-  private more(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise<void>((resolve, reject) => {
-      this.wake = () => (this.failure ? reject(this.failure) : resolve());
-    });
-  }
-
-  private attach(s: Socket): void {
-    s.on('data', this.onData);
-    s.on('close', this.onClose);
-    s.on('error', this.onClose);
-  }
-
-  private detach(s: Socket): void {
-    s.off('data', this.onData);
-    s.off('close', this.onClose);
-    s.off('error', this.onClose);
-    s.pause();
   }
 }

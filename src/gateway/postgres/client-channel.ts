@@ -1,39 +1,19 @@
 // The client's side of a connection before the relay starts: reads startup packets and typed messages one at a
 // time for the login conversation, and upgrades the socket to TLS in place.
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { MAX_STARTUP_PACKET, MessageReader } from './framing.js';
 import { ProtocolError } from './protocol.js';
+import { LoginSocket } from '../core/login-socket.js';
 
-/** The client went away; nothing to tell it. */
-export class ClientGone extends Error {
-  constructor() {
-    super('the client closed the connection');
-    this.name = 'ClientGone';
-  }
-}
+export { ClientGone } from '../core/login-socket.js';
 
 const EMPTY = Buffer.alloc(0);
-function ignore(): void {}
 
-export class ClientChannel {
-  socket: Socket;
+export class ClientChannel extends LoginSocket {
   private raw: Buffer = EMPTY;
   private reader: MessageReader | null = null;
   private queue: Buffer[] = [];
-  private wake: (() => void) | null = null;
-  private failure: Error | null = null;
-
-  constructor(socket: Socket) {
-    this.socket = socket;
-    // A socket error with no listener would throw in the process; every socket here keeps a quiet one for good.
-    socket.on('error', ignore);
-    this.attach(socket);
-  }
-
-  get encrypted(): boolean {
-    return this.socket instanceof TLSSocket;
-  }
 
   /** The next untyped startup packet (length-prefixed), checked against PostgreSQL's own size limit. */
   async startupPacket(): Promise<Buffer> {
@@ -74,23 +54,9 @@ export class ClientChannel {
   }
 
   /** Hands the socket to TLS; resolves once the handshake is done. Plaintext bytes must not have been buffered. */
-  async upgrade(context: SecureContext): Promise<void> {
-    this.detach(this.socket);
+  upgrade(context: SecureContext): Promise<void> {
     // ALPN "postgresql" as PostgreSQL 17 announces it; clients that send no ALPN are fine too.
-    const secure = new TLSSocket(this.socket, { isServer: true, secureContext: context, ALPNProtocols: ['postgresql'] });
-    secure.on('error', ignore);
-    let failed: (err: Error) => void = ignore;
-    await new Promise<void>((resolve, reject) => {
-      failed = reject;
-      secure.once('secure', resolve);
-      secure.once('error', failed);
-      secure.once('close', () => reject(new ClientGone()));
-    });
-    secure.removeAllListeners('secure');
-    secure.removeAllListeners('close');
-    secure.off('error', failed);
-    this.socket = secure;
-    this.attach(secure);
+    return this.startTls(context, { alpn: ['postgresql'] });
   }
 
   /** Gives the socket to the relay, with the reader and whatever messages it already framed. */
@@ -101,7 +67,7 @@ export class ClientChannel {
     return { socket: this.socket, reader: this.reader ?? new MessageReader(0), queued };
   }
 
-  private readonly onData = (chunk: Buffer) => {
+  protected onData(chunk: Buffer): void {
     if (this.reader) {
       try {
         this.reader.push(chunk, (m) => this.queue.push(m));
@@ -113,41 +79,5 @@ export class ClientChannel {
       if (this.raw.length > 2 * MAX_STARTUP_PACKET) this.failure = new ProtocolError('too many bytes before the startup message');
     }
     this.signal();
-  };
-
-  private readonly onClose = () => {
-    this.failure ??= new ClientGone();
-    this.signal();
-  };
-
-  private readonly onError = () => {
-    this.failure ??= new ClientGone();
-    this.signal();
-  };
-
-  private signal(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
-  }
-
-  private more(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise<void>((resolve, reject) => {
-      this.wake = () => (this.failure ? reject(this.failure) : resolve());
-    });
-  }
-
-  private attach(s: Socket): void {
-    s.on('data', this.onData);
-    s.on('close', this.onClose);
-    s.on('error', this.onError);
-  }
-
-  private detach(s: Socket): void {
-    s.off('data', this.onData);
-    s.off('close', this.onClose);
-    s.off('error', this.onError);
-    s.pause();
   }
 }
