@@ -6,22 +6,16 @@
 // the time from revoke to the client's disconnect.
 // Run: node --import tsx bench/mysql-gateway.bench.ts [--seconds 8] [--rounds 2] [--threads 1,8]
 //   [--tests oltp_point_select,oltp_read_only] [--table-size 10000] [--rows 1000000] [--skip-memory] [--skip-revoke]
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import mysql from 'mysql2/promise';
 import { startServerProcess, apiJson as api, rssKb, type ServerProcess } from '../test/support/server-process.js';
 import { createTestMysql, type TestMysql } from '../test/support/mysql.js';
+import { cpuUs, flag, list, median, num, stopChild } from './support.js';
 
-const option = (name: string): string | undefined => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const num = (name: string, def: number) => Number(option(name) ?? def);
-const list = (name: string, def: string) => (option(name) ?? def).split(',').map((s) => s.trim()).filter(Boolean);
-const flag = (name: string) => process.argv.includes(`--${name}`);
 
 const SECONDS = num('seconds', 8);
 const ROUNDS = num('rounds', 2);
@@ -88,31 +82,6 @@ async function airlockWithGrant(): Promise<Airlock> {
   }
 }
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** CPU time a process (all its threads) has used so far, in µs, from /proc/PID/stat. */
-function cpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
 
 /** The thinnest Node.js relay: bytes in, bytes out, no parsing. MySQL's TLS starts inside its handshake, so a relay that is not MySQL-aware has no TLS variant. */
 const NODE_PIPE = `import net from 'node:net';
@@ -153,6 +122,12 @@ interface Target {
   pid?: number;
 }
 
+/** User and system CPU time of a process so far, in µs. */
+function cpuTotal(pid: number): number {
+  const c = cpuUs(pid);
+  return c.user + c.sys;
+}
+
 function sysbench(test: string, t: Target, threads: number, seconds: number): { tps: number; qps: number; latencyMs: number; transactions: number } {
   const r = spawnSync('sysbench', [test, `--threads=${threads}`, `--time=${seconds}`, `--table-size=${TABLE_SIZE}`, '--tables=1', '--report-interval=0', ...t.args, 'run'], { encoding: 'utf8', cwd: t.cwd });
   const tx = /transactions:\s+(\d+)\s+\(([\d.]+) per sec/.exec(r.stdout);
@@ -179,9 +154,9 @@ function measure(targets: Record<Name, Target>, test: string, threads: number): 
   for (let round = 0; round < ROUNDS; round++) {
     for (const name of round % 2 === 0 ? NAMES : [...NAMES].reverse()) {
       const t = targets[name];
-      const before = t.pid ? cpuUs(t.pid) : 0;
+      const before = t.pid ? cpuTotal(t.pid) : 0;
       const r = sysbench(test, t, threads, SECONDS);
-      const after = t.pid ? cpuUs(t.pid) : 0;
+      const after = t.pid ? cpuTotal(t.pid) : 0;
       out[name].push({ tps: r.tps, qps: r.qps, latencyMs: r.latencyMs, cpuUsPerTx: t.pid ? (after - before) / r.transactions : NaN });
     }
   }
@@ -191,7 +166,7 @@ function measure(targets: Record<Name, Target>, test: string, threads: number): 
 /** A client certificate and key for sysbench's --mysql-ssl (it loads them from its working directory), and Airlock's CA as cacert.pem. */
 function sslDir(dir: string, caPem: string): string {
   const d = join(dir, 'ssl');
-  execFileSync('mkdir', ['-p', d]);
+  mkdirSync(d, { recursive: true });
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=sysbench', '-days', '1', '-keyout', join(d, 'client-key.pem'), '-out', join(d, 'client-cert.pem')], { stdio: 'ignore' });
   writeFileSync(join(d, 'cacert.pem'), caPem);
   return d;

@@ -7,7 +7,7 @@
 // Run: node --import tsx bench/pg-gateway.bench.ts [--seconds 8] [--rounds 2] [--rows 1000000]
 //   [--modes simple,extended,prepared] [--clients 1,8] [--warmup 2] [--baseline-tree DIR]
 //   [--skip-throughput] [--skip-revoke] [--skip-memory]
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, chmodSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,14 +16,8 @@ import pg from 'pg';
 import { startServerProcess, apiJson as api, rssKb, ROOT } from '../test/support/server-process.js';
 import { createTestDatabase, adminUrl } from '../test/support/pg.js';
 import { freePort, startEmbeddedPostgres } from '../src/store/embedded-postgres.js';
+import { cpuUs, flag, list, median, num, option, stopChild } from './support.js';
 
-const option = (name: string): string | undefined => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : undefined;
-};
-const num = (name: string, def: number) => Number(option(name) ?? def);
-const list = (name: string, def: string) => (option(name) ?? def).split(',').map((s) => s.trim()).filter(Boolean);
-const flag = (name: string) => process.argv.includes(`--${name}`);
 
 const SECONDS = num('seconds', 8);
 const ROUNDS = num('rounds', 2);
@@ -100,15 +94,6 @@ async function airlockWithGrant(up: Upstream, extraArgs: string[] = [], root?: s
   }
 }
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** CPU time a process (all its threads) has used so far, in µs: /proc/PID/stat utime and stime, in clock ticks. */
-function cpuUs(pid: number): { user: number; sys: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may hold spaces: count from the last ')'. Field 3 comes first, so utime (14) is [11].
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: (Number(f[11]) * 1e6) / CLK_TCK, sys: (Number(f[12]) * 1e6) / CLK_TCK };
-}
 
 function pgbench(args: string[], env: Record<string, string>): { tps: number; latencyMs: number; transactions: number } {
   const r = spawnSync('pgbench', args, { env: { ...process.env, ...env }, encoding: 'utf8' });
@@ -117,24 +102,6 @@ function pgbench(args: string[], env: Record<string, string>): { tps: number; la
   const tx = /number of transactions actually processed: (\d+)/.exec(r.stdout);
   if (!tps || !tx) throw new Error(`pgbench failed: ${r.stdout}\n${r.stderr}`);
   return { tps: Number(tps[1]), latencyMs: lat ? Number(lat[1]) : NaN, transactions: Number(tx[1]) };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-/** SIGTERM, then SIGKILL if the process is still there after 5 s; resolves once it has exited. */
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }
 
 /** A throwaway self-signed certificate; the key is made world-readable because pgbouncer reads it as postgres. */
