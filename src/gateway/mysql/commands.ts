@@ -3,7 +3,7 @@
 // gateway does not relay refused with an ERR the person reads.
 import type { Decision } from '../../inspect/index.js';
 import type { StatementOutcome } from '../core/session-lifecycle.js';
-import type { LexedStatement, Token } from '../../inspect/mysql/index.js';
+import { SAFE_CHARSETS, type LexedStatement, type Token } from '../../inspect/mysql/index.js';
 import { COM, errPayload, okPayload, type Packet } from './packets.js';
 import type { Outcome, Relay } from './relay.js';
 
@@ -52,9 +52,10 @@ const ER_NOT_SUPPORTED = 1235;
  * skip-character-set-client-handshake can set either before the first statement. Single quotes and ASCII only, so it
  * reads the same whatever the session's settings.
  */
+const SAFE_LIST = [...SAFE_CHARSETS].map((c) => `'${c}'`).join(', ');
 export const TEXT_CHECK = "SELECT 1 FROM DUAL WHERE FIND_IN_SET('ANSI_QUOTES', @@SESSION.sql_mode) = 0"
-  + " AND @@SESSION.character_set_client IN ('utf8mb4', 'utf8mb3', 'utf8', 'latin1', 'ascii', 'binary')"
-  + " AND @@SESSION.character_set_connection IN ('utf8mb4', 'utf8mb3', 'utf8', 'latin1', 'ascii', 'binary')";
+  + ` AND @@SESSION.character_set_client IN (${SAFE_LIST})`
+  + ` AND @@SESSION.character_set_connection IN (${SAFE_LIST})`;
 export const TEXT_CHECK_FAILED = 'the database server reads statement text differently from the gateway\'s check (its sql_mode has ANSI_QUOTES, or its character set is not utf8mb4, utf8, latin1, ascii or binary: see its global sql_mode, init_connect and character-set settings), so the session cannot be checked and was ended (AIRLOCK_TEXT_SETTING_CHANGED)';
 
 const KILL = /^\s*kill\s+(?:(query|connection)\s+)?(\d{1,10})\s*;?\s*$/i;

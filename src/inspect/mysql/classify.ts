@@ -40,7 +40,7 @@ const TEXT_SETTINGS = new Set(['character_set_client', 'character_set_connection
  * Character sets in which every ASCII byte is that character: the lexer reads their text the same as UTF-8. Not
  * big5, cp932, gbk, gb18030, sjis, whose multi-byte characters can end in the byte of a backslash or a quote.
  */
-const SAFE_CHARSETS = new Set(['utf8', 'utf8mb3', 'utf8mb4', 'latin1', 'ascii', 'binary']);
+export const SAFE_CHARSETS: ReadonlySet<string> = new Set(['utf8', 'utf8mb3', 'utf8mb4', 'latin1', 'ascii', 'binary']);
 
 /** The character set or collation named by a token, when it is one of SAFE_CHARSETS (`utf8mb4_bin` counts as utf8mb4). */
 function safeCharset(t: Token | undefined): boolean {

@@ -9,7 +9,7 @@ import { functionRefusalMysql } from './classify.js';
 import { lexMysqlSafely } from './lexer.js';
 
 export { analyzeMysql, executesOn, mysqlServerFromVersion, fingerprintMysql, redactMysql, MYSQL_PLACEHOLDER, type MysqlAnalysis, type MysqlServer } from './analysis.js';
-export { classifyMysql, type MysqlFacts } from './classify.js';
+export { classifyMysql, SAFE_CHARSETS, type MysqlFacts } from './classify.js';
 export { lexMysql, lexMysqlSafely, MysqlLexError, type Token, type LexedStatement, type VersionComment } from './lexer.js';
 export { MYSQL_SAFE_FUNCTIONS } from './builtins.js';
 
