@@ -17,6 +17,18 @@ export interface UpstreamLogin {
    * from the resource (src/credentials/pg-upstream-security.ts). Other kinds carry their own settings in their front-end.
    */
   security?: PgUpstreamSecurity;
+  /** SSH only: how the gateway logs in to the host and which host key it must show (src/gateway/ssh/upstream.ts). */
+  ssh?: SshUpstreamLogin;
+}
+
+/** The SSH login of one session: a private key (made for the session, or injected) and, usually, its certificate. */
+export interface SshUpstreamLogin {
+  /** OpenSSH private key (PEM/OpenSSH format). Never logged, never sent to the client. */
+  privateKey: string;
+  /** OpenSSH user certificate for privateKey, signed by Airlock's SSH user CA (absent for an injected key). */
+  certificate?: Buffer;
+  /** The host key the server must show: pinned in the policy, or remembered on first use. */
+  hostKey: { pinned: string } | { tofu: true };
 }
 
 /** A per-grant login whose grant ended but whose drop failed: its last error and when the next attempt is due. */

@@ -11,7 +11,7 @@ import type { Log } from '../domain/log.js';
 
 /** The resource's own credential, as the policy names it: the injected login, or the admin of per-grant logins. */
 export function injectedLogin(resource: ResourceDef): { user: string; password: string } {
-  if (!resource.credential) throw new AirlockError('AIRLOCK_BAD_INPUT', `Resource "${resource.name}" has no upstream credential in the policy; an admin must add one.`);
+  if (!resource.credential?.password) throw new AirlockError('AIRLOCK_BAD_INPUT', `Resource "${resource.name}" has no upstream credential in the policy; an admin must add one.`);
   return { user: resource.credential.username, password: resolveSecret(resource.credential.password) };
 }
 

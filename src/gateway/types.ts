@@ -7,6 +7,7 @@ import type { ErrorCode } from '../domain/errors.js';
 import type { UpstreamLogin } from '../credentials/provider.js';
 import type { Log } from '../domain/log.js';
 import type { GatewayProtocol } from './core/session-lifecycle.js';
+import type { Recordings } from '../audit/recordings.js';
 
 export type { UpstreamLogin } from '../credentials/provider.js';
 
@@ -94,5 +95,7 @@ export interface GatewayDeps {
   /** This process's id (recorded in session.start), so a later start can tell whose sessions were left open. */
   instance?: string;
   metrics?: GatewayMetrics;
+  /** Where SSH and exec sessions are recorded (src/audit/recordings.ts); the SQL front-ends do not use it. */
+  recordings?: Recordings;
   log: Log;
 }

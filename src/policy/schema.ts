@@ -52,7 +52,27 @@ function databaseNameProblem(kind: string, d: string): string | undefined {
 const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:/[\]]+))(?::(\d{1,5}))?$/;
 
 /** Every credential mode, and the kinds each is read for (docs/policy.md, `credential`). */
-export const CREDENTIAL_MODES = ['injected', 'per_grant_role', 'per_grant_user'] as const;
+export const CREDENTIAL_MODES = ['injected', 'per_grant_role', 'per_grant_user', 'certificate'] as const;
+
+/** An OpenSSH public key line: "<type> <base64> [comment]" (a host key pinned in the policy). */
+const OPENSSH_PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,2}(?: .*)?$/;
+
+/**
+ * How an exec resource reaches its targets: an argv template the gateway runs on its own host, never through a shell.
+ * `{target}` is one of `targets`; `{command}` is the requested argv (or default_command), spliced in as separate
+ * arguments; `{tty}` is `-t` when the session has a terminal and is dropped otherwise. A string is split on spaces.
+ */
+const execTemplate = z.strictObject({
+  command: z
+    .union([z.string().min(1).transform((s) => s.trim().split(/\s+/)), z.array(z.string().min(1)).min(1)])
+    .refine((argv) => argv.filter((a) => a === '{command}').length === 1, 'the command template holds {command} exactly once, as a word of its own')
+    .refine((argv) => argv.filter((a) => a === '{target}').length === 1, 'the command template holds {target} exactly once, as a word of its own')
+    .refine((argv) => !argv[0]!.includes('{'), 'the command template starts with the program to run (e.g. kubectl, docker), not a placeholder')
+    .refine((argv) => argv.every((a) => !/\{(?!target\}|command\}|tty\})[^}]*\}/.test(a)), 'the command template knows only {target}, {command} and {tty}')
+    .describe('argv template, e.g. kubectl exec -i {tty} -n payments {target} -- {command}'),
+  targets: z.array(z.string().min(1).regex(/^[^\s\0]+$/, 'a target is one word (no spaces)')).min(1, 'list the targets sessions may choose (pods, containers, directories)').describe('the targets a session may choose; the first is the default'),
+  default_command: z.array(z.string().min(1)).min(1).default(['/bin/sh']).describe('argv run when the session asks for no command (an interactive shell)'),
+});
 
 /** How the gateway and the per-grant-role admin reach a PostgreSQL server (see docs/postgres-gateway.md, "Upstream TLS"). */
 const upstreamTls = z
@@ -81,23 +101,34 @@ export const principalSchema = z.strictObject({
 export const resourceSchema = z.strictObject({
   name,
   kind: z.enum(['postgres', 'mysql', 'ssh', 'exec', 'http']),
-  address: z.string().min(1).describe('host:port (or URL for http)'),
+  address: z.string().min(1).optional().describe('host:port (or URL for http); not used by exec resources'),
   database: databaseName.optional().describe('the database sessions open when dbname names only the resource; with no `databases`, the only one it covers'),
   databases: z.array(databaseName).min(1, 'list at least one database, or leave databases out').optional().describe('every database on the server this resource covers (dbname=<resource>/<database>)'),
   labels: z.record(z.string(), z.string()).default({}),
   credential: z
     .strictObject({
-      username: z.string().min(1),
-      password: secretRef,
-      mode: z.enum(CREDENTIAL_MODES, { error: `credential.mode is one of ${CREDENTIAL_MODES.join(', ')}` }).optional().describe('per-grant credential by default: per_grant_role (PostgreSQL), per_grant_user (MySQL)'),
+      username: z.string().min(1).describe('the upstream login (an SSH resource: the Unix user sessions log in as)'),
+      password: secretRef.optional().describe('postgres and mysql resources'),
+      private_key: secretRef.optional().describe('ssh resources with mode injected: an OpenSSH private key'),
+      mode: z.enum(CREDENTIAL_MODES, { error: `credential.mode is one of ${CREDENTIAL_MODES.join(', ')}` }).optional().describe('per-grant credential by default: per_grant_role (PostgreSQL), per_grant_user (MySQL), certificate (SSH)'),
     })
     .optional(),
+  host_key: z.string().regex(OPENSSH_PUBLIC_KEY, 'an OpenSSH public key line, e.g. "ssh-ed25519 AAAA…" (ssh-keyscan prints it)').optional().describe('ssh resources: the host key the server must show; without it the first key seen is kept (trust on first use, audited)'),
+  exec: execTemplate.optional().describe('exec resources: the command template and its targets'),
   tls: upstreamTls.optional().describe('TLS to the server; default verify-full, or on a loopback address TLS when the server offers it'),
   auth: upstreamAuth.optional().describe('password methods beyond SCRAM-SHA-256 the gateway may answer'),
   description: z.string().optional(),
 }).superRefine((r, ctx) => {
   if ((r.tls || r.auth) && r.kind !== 'postgres') ctx.addIssue({ code: 'custom', message: `tls and auth are read for postgres resources only, not ${r.kind}`, path: [r.tls ? 'tls' : 'auth'] });
-  if (r.kind === 'mysql') mysqlResourceProblems(r, ctx);
+  if (r.kind !== 'exec' && r.address === undefined) ctx.addIssue({ code: 'custom', message: `a ${r.kind} resource needs an address (host:port)`, path: ['address'] });
+  if (r.kind === 'mysql' && r.address !== undefined) mysqlResourceProblems({ ...r, address: r.address }, ctx);
+  if (r.kind === 'ssh') sshResourceProblems(r, ctx);
+  if (r.kind === 'exec' && !r.exec) ctx.addIssue({ code: 'custom', message: 'an exec resource needs exec: { command: "…{target}…{command}", targets: [...] }', path: ['exec'] });
+  if (r.kind !== 'exec' && r.exec) ctx.addIssue({ code: 'custom', message: `exec: is read for exec resources only, not ${r.kind}`, path: ['exec'] });
+  if (r.kind !== 'ssh' && r.host_key) ctx.addIssue({ code: 'custom', message: `host_key is read for ssh resources only, not ${r.kind}`, path: ['host_key'] });
+  if (r.kind !== 'ssh' && r.credential?.private_key) ctx.addIssue({ code: 'custom', message: `private_key is read for ssh resources only; a ${r.kind} credential has a password`, path: ['credential', 'private_key'] });
+  if ((r.kind === 'postgres' || r.kind === 'mysql') && r.credential && !r.credential.password) ctx.addIssue({ code: 'custom', message: `a ${r.kind} credential needs password: { env: VARIABLE } or { file: /path }`, path: ['credential', 'password'] });
+  if (r.kind !== 'ssh' && r.credential?.mode === 'certificate') ctx.addIssue({ code: 'custom', message: 'mode certificate (short-lived SSH certificates) is for ssh resources', path: ['credential', 'mode'] });
   if (r.kind === 'postgres' && r.credential?.mode === 'per_grant_user') {
     ctx.addIssue({ code: 'custom', message: 'per_grant_user is for mysql resources; a PostgreSQL per-grant credential is a role: write mode: per_grant_role (the default) or injected', path: ['credential', 'mode'] });
   }
@@ -127,10 +158,24 @@ export const resourceSchema = z.strictObject({
   if (r.kind !== 'postgres' && r.kind !== 'mysql') ctx.addIssue({ code: 'custom', message: `a ${r.kind} resource has no databases`, path: ['databases'] });
 }).transform((r) => {
   // One spelling per kind downstream: a mysql resource's per-grant credential is a user, whichever word was written.
-  if (!r.credential) return r;
-  const mode = r.credential.mode === 'injected' ? 'injected' : r.kind === 'mysql' ? 'per_grant_user' : (r.credential.mode ?? 'per_grant_role');
-  return { ...r, credential: { ...r.credential, mode } };
+  const address = r.address ?? `exec:${r.exec?.command[0] ?? ''}`;
+  if (!r.credential) return { ...r, address };
+  const mode = r.credential.mode === 'injected' ? 'injected' : r.kind === 'mysql' ? 'per_grant_user' : r.kind === 'ssh' ? 'certificate' : (r.credential.mode ?? 'per_grant_role');
+  return { ...r, address, credential: { ...r.credential, mode } };
 });
+
+function sshResourceProblems(r: { address?: string; credential?: { mode?: string; private_key?: unknown; password?: unknown } }, ctx: z.RefinementCtx): void {
+  const m = r.address === undefined ? null : HOST_PORT.exec(r.address);
+  const port = m?.[3] === undefined ? 22 : Number(m[3]);
+  if (r.address !== undefined && (!m || port < 1 || port > 65535)) {
+    ctx.addIssue({ code: 'custom', message: `"${r.address}" is not host[:port] (the port defaults to 22; write [v6-address]:port for IPv6)`, path: ['address'] });
+  }
+  // Without a credential, sessions log in with a certificate as the role's ssh.login (checked when a session opens).
+  if (!r.credential) return;
+  if (r.credential.password) ctx.addIssue({ code: 'custom', message: 'an ssh resource logs in with a certificate or a private key, not a password; remove password', path: ['credential', 'password'] });
+  if (r.credential.mode === 'injected' && !r.credential.private_key) ctx.addIssue({ code: 'custom', message: 'mode injected needs private_key: { file: /path/to/key } or { env: VARIABLE }', path: ['credential', 'private_key'] });
+  if (r.credential.mode !== 'injected' && r.credential.private_key) ctx.addIssue({ code: 'custom', message: 'private_key is used only with mode: injected; a certificate (the default) needs no key', path: ['credential', 'private_key'] });
+}
 
 function mysqlResourceProblems(r: { address: string; database?: string; databases?: string[] }, ctx: z.RefinementCtx): void {
   const m = HOST_PORT.exec(r.address);
@@ -225,6 +270,26 @@ export const roleSchema = z.strictObject({
     })
     .optional(),
   masking: z.strictObject({ columns: z.array(z.string()).default([]) }).optional(),
+  ssh: z
+    .strictObject({
+      login: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'a Unix user name').optional().describe('the Unix user on the host; default: the resource credential\'s username'),
+      shell: z.boolean().default(true).describe('an interactive shell (with commands.allow set, only the listed commands run unless this is true)'),
+      port_forwarding: z.boolean().default(false),
+      agent_forwarding: z.boolean().default(false),
+      x11: z.boolean().default(false),
+      file_transfer: z.boolean().default(false).describe('SFTP and scp; each file\'s path, direction and size is audited'),
+      record_input: z.boolean().default(false).describe('record keystrokes too (passwords typed at prompts end up in the recording)'),
+      env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, 'a variable name, or a prefix ending in *')).default(['LANG', 'LC_*', 'TERM']).describe('environment variables a client may set'),
+    })
+    .default({ shell: true, port_forwarding: false, agent_forwarding: false, x11: false, file_transfer: false, record_input: false, env: ['LANG', 'LC_*', 'TERM'] })
+    .describe('what an SSH or exec session under this role may do'),
+  commands: z
+    .strictObject({
+      allow: z.array(z.string().min(1)).default([]).describe('commands that may run, as words; * matches within a word, a last word ... matches any further arguments'),
+      deny: z.array(z.string().min(1)).default([]).describe('commands refused even when allowed'),
+    })
+    .optional()
+    .describe('command rules for SSH exec requests and exec sessions, matched on the parsed argv'),
 });
 
 export const NOTIFY_EVENTS = ['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'request.timed_out', 'grant.revoked', 'lock.created', 'policy.reload_refused'] as const;

@@ -148,14 +148,17 @@ export class GatewaySession {
     this.control?.auditLost(AUDIT_LOST_REASON);
   };
 
-  /** The session is over: unregistered, and its session.end (reason, statements, duration) recorded. Idempotent. */
-  async end(reason: string): Promise<void> {
+  /**
+   * The session is over: unregistered, and its session.end (reason, statements, duration, and `extra` such as an SSH
+   * session's sealed `recording`) recorded. Idempotent.
+   */
+  async end(reason: string, extra: Record<string, unknown> = {}): Promise<void> {
     if (this.ended) return;
     this.ended = true;
     this.unregister?.();
     this.unregister = null;
     this.deps.log.info({ session_id: this.id, reason, statements: this.info.statements }, `${this.info.protocol} session ended`);
-    await this.audit('session.end', { reason, statements: this.info.statements, duration_ms: Date.now() - this.started }).catch((err: unknown) =>
+    await this.audit('session.end', { ...extra, reason, statements: this.info.statements, duration_ms: Date.now() - this.started }).catch((err: unknown) =>
       this.deps.log.error({ err: String(err), session_id: this.id }, `${this.info.protocol} gateway: could not audit a session end`),
     );
   }
