@@ -278,6 +278,8 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     mysql: mysqlCredentials,
     ssh: sshCredentials,
   };
+  const { hostKey, userCa } = sshCredentials.keys;
+  gateways.ssh_keys = { host_key: hostKey.publicLine, host_key_fingerprint: hostKey.fingerprint, user_ca: userCa.publicLine, user_ca_fingerprint: userCa.fingerprint };
   for (const [kind, provider] of Object.entries(credentials)) {
     provider.attach();
     stops.push({ name: () => `${kind} credential connections`, stop: () => provider.close() });
