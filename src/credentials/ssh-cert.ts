@@ -1,6 +1,6 @@
 // OpenSSH keys and user certificates, our own encoder: ed25519 key pairs (public lines, SHA256 fingerprints, the
 // unencrypted openssh-key-v1 private format) and ed25519 user certificates signed by a CA key (PROTOCOL.certkeys).
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { AirlockError } from '../domain/errors.js';
 
 export const ED25519 = 'ssh-ed25519';
@@ -164,11 +164,6 @@ export function parsePrivateKey(text: string): KeyObject {
 export function generateSshKeyPair(comment = ''): SshKeyPair & { key: KeyObject } {
   const { privateKey } = generateKeyPairSync('ed25519');
   return { key: privateKey, privateKey: formatPrivateKey(privateKey, comment), publicLine: publicLineOf(privateKey, comment) };
-}
-
-/** The public half of a private key, as a KeyObject. */
-export function publicKeyOf(privateKey: KeyObject): KeyObject {
-  return createPublicKey(privateKey);
 }
 
 // ---- user certificates ----

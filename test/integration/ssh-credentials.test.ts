@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from 'ssh2';
-import { makeHarness, auditEvents, type Harness } from '../support/harness.js';
+import { makeHarness, auditEvents, STORE_KINDS, type Harness } from '../support/harness.js';
 import { startTestSshd, sshKeygen, type TestSshd } from '../support/sshd.js';
 import { makeSshCredentials, type SshCredentials } from '../../src/gateway/ssh-credentials.js';
-import { checkSsh2Internals, connectUpstream, type SshLogin } from '../../src/gateway/ssh/upstream.js';
+import { checkSsh2Internals, connectUpstream, makeSshKnownHosts, type SshLogin } from '../../src/gateway/ssh/upstream.js';
 import { ED25519_CERT, fingerprint, formatPublicKeyLine, generateSshKeyPair, signUserCertificate } from '../../src/credentials/ssh-cert.js';
 import { isAirlockError } from '../../src/domain/errors.js';
 import { systemClock } from '../../src/domain/clock.js';
@@ -251,6 +251,31 @@ test('host keys: the pinned key must match; trust on first use stores the key, t
   assert.equal(mismatch.length, 2);
   assert.deepEqual([mismatch[0]!.details.expected, mismatch[0]!.details.seen], [fingerprint(firstHostKey), fingerprint(newKey)]);
 });
+
+for (const kind of STORE_KINDS) {
+  test(`trust on first use in the ${kind} store: two first sessions at once store one key, audited once; another key is refused`, async () => {
+    const hk = await makeHarness(kind);
+    try {
+      const known = makeSshKnownHosts({ access: hk.access });
+      const a = generateSshKeyPair('a').publicLine;
+      const b = generateSshKeyPair('b').publicLine;
+      await Promise.all([known.check('web', '10.0.0.5:22', a), known.check('web', '10.0.0.5:22', a)]);
+      await known.check('web', '10.0.0.5:22', `${a.split(' ').slice(0, 2).join(' ')} another-comment`);
+      await assert.rejects(known.check('web', '10.0.0.5:22', b), (e: unknown) => isAirlockError(e) && e.code === 'AIRLOCK_SSH_HOST_KEY_CHANGED' && e.message.includes(fingerprint(a)) && e.message.includes(fingerprint(b)));
+      // The same key at another address, or for another resource, is a first use of its own.
+      await known.check('web', '10.0.0.6:22', b);
+      await known.check('db-host', '10.0.0.5:22', b);
+      await hk.access.audit.flush();
+      const events = await auditEvents(hk.access.audit);
+      assert.deepEqual(events.filter((e) => e.action === 'ssh.host_key.trusted').map((e) => [e.target, e.details.address, e.details.fingerprint]), [
+        ['web', '10.0.0.5:22', fingerprint(a)], ['web', '10.0.0.6:22', fingerprint(b)], ['db-host', '10.0.0.5:22', fingerprint(b)],
+      ]);
+      assert.equal(events.filter((e) => e.action === 'ssh.host_key.mismatch').length, 1);
+    } finally {
+      await hk.close();
+    }
+  });
+}
 
 test('the certificate login refuses clearly when ssh2\'s internals are not the ones it was written for', () => {
   assert.throws(() => checkSsh2Internals({ authPK() {} }, () => {}), (e: unknown) => isAirlockError(e) && /ssh2 .*1\.17/.test(e.message));
