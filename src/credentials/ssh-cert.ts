@@ -233,3 +233,29 @@ export function signUserCertificate(i: UserCertificateInput): Buffer {
   const signature = sign(null, tbs, i.caKey);
   return Buffer.concat([tbs, str(Buffer.concat([str(ED25519), str(signature)]))]);
 }
+
+/** What a user certificate says, for audit details and messages (the signature is not checked here: sshd does that). */
+export interface CertificateFacts {
+  serial: bigint;
+  keyId: string;
+  principals: string[];
+  validAfter: Date;
+  validBefore: Date;
+}
+
+/** Reads the fields of an ssh-ed25519-cert-v01@openssh.com blob. */
+export function readUserCertificate(blob: Buffer): CertificateFacts {
+  const r = new SshReader(blob);
+  const type = r.text();
+  if (type !== ED25519_CERT) throw bad(`expected ${ED25519_CERT}, not ${type}`);
+  r.bytes();
+  r.bytes();
+  const serial = r.u64();
+  r.u32();
+  const keyId = r.text();
+  const list = new SshReader(r.bytes());
+  const principals: string[] = [];
+  while (!list.done) principals.push(list.text());
+  const date = (s: bigint): Date => new Date(Number(s > 253402300799n ? 253402300799n : s) * 1000);
+  return { serial, keyId, principals, validAfter: date(r.u64()), validBefore: date(r.u64()) };
+}

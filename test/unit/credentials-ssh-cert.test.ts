@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import {
-  certificateExtensions, ED25519_CERT, fingerprint, formatPublicKeyLine, generateSshKeyPair, parsePrivateKey, parsePublicKeyLine, publicLineOf, signUserCertificate,
+  certificateExtensions, ED25519_CERT, fingerprint, formatPublicKeyLine, generateSshKeyPair, parsePrivateKey, parsePublicKeyLine, publicLineOf, readUserCertificate, signUserCertificate,
 } from '../../src/credentials/ssh-cert.js';
 import { loadOrCreateSshKeys } from '../../src/credentials/ssh-ca.js';
 import { AirlockError } from '../../src/domain/errors.js';
@@ -91,6 +91,7 @@ test('ssh-keygen -L prints back every field of a user certificate we sign', () =
   assert.deepEqual(block('Principals'), ['deploy', 'ops']);
   assert.deepEqual(block('Critical Options'), ['source-address 127.0.0.1,10.0.0.0/8']);
   assert.deepEqual(block('Extensions'), ['permit-X11-forwarding', 'permit-port-forwarding', 'permit-pty']);
+  assert.deepEqual(readUserCertificate(cert), { serial: 123456789012n, keyId: 'airlock:alice:grt_1:ses_1', principals: ['deploy', 'ops'], validAfter: after, validBefore: new Date('2030-01-02T04:04:05Z') });
 });
 
 test('a certificate carries permit-pty always, the forwardings only when the role allows, never permit-user-rc', () => {
