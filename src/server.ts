@@ -24,6 +24,7 @@ import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
 import type { Readiness } from './api/health.js';
 import { makePgCredentials } from './gateway/pg-credentials.js';
 import { makeMysqlCredentials } from './gateway/mysql-credentials.js';
+import { makeSshCredentials } from './gateway/ssh-credentials.js';
 import { makeGatewayAccess } from './gateway/core/planner.js';
 import type { CredentialProviders } from './credentials/provider.js';
 import { makeWebhookNotifier } from './notify/webhooks.js';
@@ -270,10 +271,15 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   info.deployment_id = deployment;
   // One provider per resource kind with gateway sessions (src/credentials/provider.ts).
   const mysqlCredentials = makeMysqlCredentials({ access, dataDir, deploymentId: deployment, log });
+  // SSH: the user CA and host key under <dataDir>/ssh/, made at first start.
+  const sshCredentials = makeSshCredentials({ access, dataDir, log });
   const credentials: CredentialProviders = {
     postgres: makePgCredentials({ access, dataDir, deploymentId: deployment, log }),
     mysql: mysqlCredentials,
+    ssh: sshCredentials,
   };
+  const { hostKey, userCa } = sshCredentials.keys;
+  gateways.ssh_keys = { host_key: hostKey.publicLine, host_key_fingerprint: hostKey.fingerprint, user_ca: userCa.publicLine, user_ca_fingerprint: userCa.fingerprint };
   for (const [kind, provider] of Object.entries(credentials)) {
     provider.attach();
     stops.push({ name: () => `${kind} credential connections`, stop: () => provider.close() });

@@ -25,6 +25,16 @@ export const BODY_LIMIT = 64 * 1024;
 export interface GatewayInfo {
   postgres?: GatewayListener;
   mysql?: GatewayListener;
+  /** The gateway's SSH public keys (`airlock ca --ssh`, `--ssh-user-ca`); never a private key. */
+  ssh_keys?: SshKeysInfo;
+}
+
+/** Public lines and fingerprints: the host key the SSH listener shows, and the CA hosts trust (TrustedUserCAKeys). */
+export interface SshKeysInfo {
+  host_key: string;
+  host_key_fingerprint: string;
+  user_ca: string;
+  user_ca_fingerprint: string;
 }
 
 /** One protocol front-end's address; every front-end's TLS certificate is signed by the same CA (`airlock ca`). */
@@ -42,7 +52,7 @@ export const GATEWAY_KINDS = ['postgres', 'mysql'] as const;
 export function describeGateways(g: GatewayInfo) {
   const pick = (l: GatewayListener | undefined) => (l ? { host: l.host, port: l.port, ca: l.ca } : null);
   const listeners = GATEWAY_KINDS.flatMap((kind) => (g[kind] ? [{ kind, host: g[kind].host, port: g[kind].port }] : []));
-  return { postgres: pick(g.postgres), mysql: pick(g.mysql), listeners, ca: g.postgres?.ca ?? g.mysql?.ca ?? null };
+  return { postgres: pick(g.postgres), mysql: pick(g.mysql), listeners, ca: g.postgres?.ca ?? g.mysql?.ca ?? null, ssh: g.ssh_keys ?? null };
 }
 
 export interface ApiDeps {

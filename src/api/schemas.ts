@@ -117,6 +117,12 @@ export const responses = {
     mysql: gatewayListener.nullable().describe('the MySQL/MariaDB gateway (mariadb, mysql, mysql2); null when it is off'),
     listeners: z.array(z.object({ kind: z.enum(['postgres', 'mysql']).describe('the resource kind it serves'), host: z.string(), port: z.number().int() })).describe('every gateway listening'),
     ca: z.string().nullable().describe('PEM of the CA that signs every gateway\'s certificate; null when no gateway runs'),
+    ssh: z.object({
+      host_key: z.string().describe('the public line of the host key the SSH gateway shows ("ssh-ed25519 AAAA…")'),
+      host_key_fingerprint: z.string().describe('its SHA256 fingerprint, as ssh-keygen -l prints it'),
+      user_ca: z.string().describe('the public line of the SSH user CA, for hosts\' TrustedUserCAKeys'),
+      user_ca_fingerprint: z.string(),
+    }).nullable().describe('the gateway\'s SSH public keys (never a private key); null when the server has none'),
   }),
   openapi: z.looseObject({ openapi: z.string() }).describe('this document'),
   whoami: z.object({

@@ -21,6 +21,7 @@ export interface Gateways {
   mysql?: Listener | null;
   listeners?: { kind: string; host: string; port: number }[];
   ca?: string | null;
+  ssh?: { host_key: string; host_key_fingerprint: string; user_ca: string; user_ca_fingerprint: string } | null;
 }
 
 interface Grant {
@@ -81,12 +82,22 @@ async function connectToken(client: Client, principal: string, resource: string,
 export function registerConnectCommands(program: Command): void {
   program
     .command('ca')
-    .description('print the CA certificate of the gateways (for sslrootcert, --ssl-ca)')
+    .description('print the CA certificate of the gateways (for sslrootcert, --ssl-ca), or the gateway\'s SSH keys')
+    .option('--ssh', 'print the SSH gateway\'s host key line and its fingerprint (check it at the first ssh)')
+    .option('--ssh-user-ca', 'print the SSH user CA line, for the TrustedUserCAKeys file of each host')
     .option('--json', 'print only JSON')
     .action(
-      run(async (ctx) => {
+      run(async (ctx, o: { ssh?: boolean; sshUserCa?: boolean }) => {
         const client = ctx.client();
         const g = await client.get<Gateways>('/api/v1/gateways');
+        if (o.ssh || o.sshUserCa) {
+          if (!g.ssh) throw new UsageError('This server has no SSH keys (it predates SSH support); upgrade and restart it.');
+          if (o.ssh && o.sshUserCa) throw new UsageError('Give --ssh or --ssh-user-ca, not both.');
+          if (o.ssh) ctx.out(`${g.ssh.host_key}\n${g.ssh.host_key_fingerprint}\n`, { host_key: g.ssh.host_key, fingerprint: g.ssh.host_key_fingerprint });
+          // The line alone, so `airlock ca --ssh-user-ca >> /etc/ssh/airlock_user_ca.pub` makes the host's file.
+          else ctx.out(`${g.ssh.user_ca}\n`, { user_ca: g.ssh.user_ca, fingerprint: g.ssh.user_ca_fingerprint });
+          return;
+        }
         const ca = g.ca ?? g.postgres?.ca ?? g.mysql?.ca;
         if (!ca) throw new UsageError('This server runs no database gateway.');
         ctx.out(ca, { ca, saved_to: caFile(client.server, ca) });
