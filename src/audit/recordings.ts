@@ -63,11 +63,11 @@ export interface Recordings {
   /** Starts a recording; the file exists (with its header) when this returns. */
   start(o: RecordingStart): Recording;
   /**
-   * Follows a live session: `listener` gets the header first, then the latest events so far (up to BACKLOG_CHARS of
+   * Follows a live session: `listener` gets the header first (and when the recording started, ms since the epoch), then the latest events so far (up to BACKLOG_CHARS of
    * data, so the screen is not blank for a late joiner), then each new event; `ended` when the recording closes.
    * Returns the unsubscribe function, or null when this process runs no such session.
    */
-  watch(sessionId: string, listener: { header(h: string): void; event(e: CastEvent): void; ended(): void }): (() => void) | null;
+  watch(sessionId: string, listener: { header(h: string, started?: number): void; event(e: CastEvent): void; ended(): void }): (() => void) | null;
   /** Session ids recorded live in this process. */
   live(): string[];
   /** The absolute path of a sealed file (`seal.file` is relative to the data directory); throws for one outside recordings/. */
@@ -197,7 +197,7 @@ export function makeRecordings(dataDir: string): Recordings {
     watch(sessionId, listener) {
       const l = live.get(sessionId);
       if (!l) return null;
-      listener.header(l.rec.header);
+      listener.header(l.rec.header, l.rec.started);
       for (const e of l.backlog()) listener.event(e);
       const onEvent = (e: CastEvent): void => listener.event(e);
       const onEnd = (): void => listener.ended();
