@@ -58,15 +58,11 @@ export interface RecordingsAirlock extends InProcessAirlock {
   get(token: string, path: string): Promise<Response>;
 }
 
-export async function startRecordingsAirlock(): Promise<RecordingsAirlock> {
-  const a = await startAirlock({ policy: RECORDINGS_POLICY });
-  const tokens = {} as RecordingsAirlock['tokens'];
-  const tokenIds: Record<string, { id: string; expires_at: string }> = {};
-  for (const name of ['alice', 'eve', 'bob', 'sec'] as const) {
-    const t = await a.api<{ token: string; id: string; expires_at: string }>(a.adminToken, 'POST', '/api/v1/tokens', { principal: name, ttl: '1h' });
-    tokens[name] = t.token;
-    tokenIds[name] = { id: t.id, expires_at: t.expires_at };
-  }
+/**
+ * Opens recorded terminal sessions on a running in-process Airlock, as the SSH and exec front-ends do, for a principal
+ * who holds an active grant on the resource. `token` is theirs: the session logs in with it.
+ */
+export function terminalSessions(a: InProcessAirlock) {
   const { server } = a;
   const deps: GatewayDeps = {
     access: makeGatewayAccess({ access: server.access, credentials: { ssh: unusedSshLogin, exec: unusedSshLogin } }),
@@ -76,16 +72,11 @@ export async function startRecordingsAirlock(): Promise<RecordingsAirlock> {
     recordings: server.recordings,
     log: silentLog,
   };
-  const granted = new Set<string>();
-
-  async function open(principal: 'alice' | 'eve', resource: string, title = 'bash'): Promise<LiveRecorded> {
-    if (!granted.has(`${principal}/${resource}`)) {
-      await a.grant(tokens[principal], tokens.bob, resource, 'shell', '1h');
-      granted.add(`${principal}/${resource}`);
-    }
-    const protocol = resource === 'payments-pod' ? 'exec' : 'ssh';
-    const plan = await deps.access.planSession(server.access.policy().principal(principal)!, resource, undefined, protocol);
-    const session = await openSession(deps, { protocol, plan, source: '127.0.0.1', token: tokenIds[principal]!, application_name: 'OpenSSH_9.2' });
+  return async function open(token: string, resource: string, title = 'bash'): Promise<LiveRecorded> {
+    const me = await a.api<{ principal: { name: string }; token: { id: string; expires_at: string } }>(token, 'GET', '/api/v1/whoami');
+    const protocol = server.access.policy().resource(resource)?.kind === 'exec' ? 'exec' : 'ssh';
+    const plan = await deps.access.planSession(server.access.policy().principal(me.principal.name)!, resource, undefined, protocol);
+    const session = await openSession(deps, { protocol, plan, source: '127.0.0.1', token: me.token, application_name: 'OpenSSH_9.2' });
     const recording = deps.recordings!.start({ session_id: session.id, width: 80, height: 24, record_input: false, title: `${title} on ${resource}`, env: { TERM: 'xterm-256color', SHELL: '/bin/bash' } });
     let killed: string | null = null;
     session.registered({ kill: (r) => void (killed ??= r), auditLost: () => {} });
@@ -98,6 +89,22 @@ export async function startRecordingsAirlock(): Promise<RecordingsAirlock> {
         return seal;
       },
     };
+  };
+}
+
+export async function startRecordingsAirlock(): Promise<RecordingsAirlock> {
+  const a = await startAirlock({ policy: RECORDINGS_POLICY });
+  const tokens = {} as RecordingsAirlock['tokens'];
+  for (const name of ['alice', 'eve', 'bob', 'sec'] as const) tokens[name] = await a.token(name);
+  const openTerminal = terminalSessions(a);
+  const granted = new Set<string>();
+
+  async function open(principal: 'alice' | 'eve', resource: string, title = 'bash'): Promise<LiveRecorded> {
+    if (!granted.has(`${principal}/${resource}`)) {
+      await a.grant(tokens[principal], tokens.bob, resource, 'shell', '1h');
+      granted.add(`${principal}/${resource}`);
+    }
+    return openTerminal(tokens[principal], resource, title);
   }
 
   return {
@@ -113,6 +120,6 @@ export async function startRecordingsAirlock(): Promise<RecordingsAirlock> {
       const seal = await live.end();
       return { id: live.session.id, seal };
     },
-    get: (token, path) => fetch(`${server.apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } }),
+    get: (token, path) => fetch(`${a.server.apiUrl}${path}`, { headers: { authorization: `Bearer ${token}` } }),
   };
 }
