@@ -38,6 +38,7 @@ import { listenUrl } from './domain/addresses.js';
 import { makeMetrics } from './metrics.js';
 import { startMetricsListener } from './api/routes-metrics.js';
 import type { FastifyInstance } from 'fastify';
+import { makeRecordings, type Recordings } from './audit/recordings.js';
 
 export const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -92,6 +93,8 @@ export interface ServerContext {
   policySource: PolicySource;
   log: Logger;
   dataDir: string;
+  /** SSH and exec session recordings: the one instance every front-end writes with and the API reads and watches. */
+  recordings: Recordings;
 }
 
 export interface RunningServer extends ServerContext {
@@ -249,7 +252,9 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     rec.audit({ actor: 'airlock', action: 'server.start', details: { version: VERSION, policy_hash: policySource.current().hash, store: store.dialect, overdue } });
   });
 
-  const ctx: ServerContext = { store, audit, access, policySource, log, dataDir };
+  // One per process: a live session is watched through the instance its front-end records with.
+  const recordings = makeRecordings(dataDir);
+  const ctx: ServerContext = { store, audit, access, policySource, log, dataDir, recordings };
   /** What close() stops, in order, each with the name it is reported by when it does not finish in time. */
   const stops: { name: () => string; stop: () => Promise<void> }[] = [];
   undo.push(async () => {
@@ -298,7 +303,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   if (opts.pgListen !== null) {
     const tls = await tlsMaterial();
     const gw = makePgGateway(
-      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('postgres') },
+      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('postgres'), recordings },
       { listen: opts.pgListen ?? { host: '127.0.0.1', port: 6432 }, tls: { key: tls.key, cert: tls.cert }, allowCleartextWithoutTls: opts.pgAllowCleartextLoopback ?? false },
     );
     const addr = await gw.start();
@@ -310,7 +315,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   if (opts.mysqlListen !== null) {
     const tls = await tlsMaterial();
     const gw = makeMysqlGateway(
-      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('mysql') },
+      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('mysql'), recordings },
       {
         listen: opts.mysqlListen ?? { host: '127.0.0.1', port: 3307 },
         tls: { key: tls.key, cert: tls.cert },
@@ -357,7 +362,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
       return down.length === 0 ? { ok: true, detail: Object.keys(listening).length ? `${Object.keys(listening).join(', ')} listening` : 'none configured' } : { ok: false, detail: `not listening: ${down.join(', ')}` };
     },
   };
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false) });
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), recordings });
   undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();

@@ -18,6 +18,8 @@ import { consoleRoutes, publishSessionChanges } from './routes-console.js';
 import { registerConsoleStatic } from './static.js';
 import { registerMetricsRoute, type ApiMetrics } from './routes-metrics.js';
 import { registerHealth, healthz, type Readiness } from './health.js';
+import { recordingRoutes } from './routes-recordings.js';
+import type { Recordings } from '../audit/recordings.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -73,6 +75,8 @@ export interface ApiDeps {
   behindTlsProxy?: boolean;
   /** What /readyz checks. */
   readiness?: Readiness;
+  /** SSH and exec session recordings (the one instance the gateways write with): list, replay, watch live, verify. */
+  recordings?: Recordings;
 }
 
 /** A request id that is unique across restarts and processes, so one from a user's error finds its log line. */
@@ -116,6 +120,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const apiNotFound = (req: FastifyRequest, reply: FastifyReply) => sendProblem(reply, new AirlockError('AIRLOCK_NOT_FOUND', `There is no ${req.method} ${req.url.split('?')[0]} in the API; see /api/v1/openapi.json.`), req);
   if (deps.metrics) registerMetricsRoute(app, deps.metrics);
 
+  const recorded = deps.recordings ? recordingRoutes({ access, recordings: deps.recordings }) : null;
+  // Live watchers' streams end when the server closes, each told why (the HTTP server's close waits for them).
+  if (recorded) app.addHook('preClose', function endWatchStreams(done) {
+    recorded.closeStreams();
+    done();
+  });
   const routes: RouteDef<any, any, any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
     { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, response: responses.healthz, handler: async ({ reply }) => healthz(deps.version, reply) },
     {
@@ -124,7 +134,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     { method: 'GET', url: '/api/v1/openapi.json', tag: 'meta', summary: 'This document', auth: false, response: responses.openapi, handler: async () => app.swagger() },
     ...accessRoutes(access),
-    ...adminRoutes({ access, policySource: deps.policySource, reloadPolicy: deps.reloadPolicy }),
+    ...adminRoutes({ access, policySource: deps.policySource, reloadPolicy: deps.reloadPolicy, recordingsDataDir: deps.recordings?.dataDir }),
+    ...(recorded?.routes ?? []),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
   ];
   defineRoutes(app, authenticate, routes);

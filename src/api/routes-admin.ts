@@ -17,6 +17,8 @@ export interface AdminRouteDeps {
   policySource: PolicySource;
   /** Reloads the policy and audits the outcome (shared with SIGHUP and file watching). */
   reloadPolicy(actor: string, source: string | null): Promise<unknown>;
+  /** The data directory that sealed recordings are relative to (for verify with recordings=true). */
+  recordingsDataDir?: string;
 }
 
 const auditFilter = z.strictObject({
@@ -136,11 +138,16 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
       },
     },
     {
-      method: 'GET', url: '/api/v1/audit/verify', tag: 'audit', summary: 'Check the whole hash chain; names the first bad sequence number',
+      method: 'GET', url: '/api/v1/audit/verify', tag: 'audit', summary: 'Check the whole hash chain; names the first bad sequence number. With recordings=true, also every sealed session recording (missing, truncated, edited)',
       response: responses.auditVerify,
-      async handler({ caller }) {
+      query: z.strictObject({ recordings: z.enum(['true', 'false']).default('false').describe('also check each session.end\'s recording against its seal') }),
+      async handler({ caller, query }) {
         requireAuditor(caller);
-        return access.audit.verify();
+        const chain = await access.audit.verify();
+        if (query.recordings !== 'true') return chain;
+        if (!deps.recordingsDataDir) throw new AirlockError('AIRLOCK_INTERNAL', 'This server keeps no recordings directory, so recordings cannot be checked.');
+        const { checkRecordings, sealsIn, withRecordings } = await import('../audit/recording-verify.js');
+        return withRecordings(chain, await checkRecordings(deps.recordingsDataDir, sealsIn(access.audit.events({ action: 'session.end' }))));
       },
     },
     {

@@ -81,6 +81,19 @@ const verifyResult = z.object({
   head: chainHead,
   first_bad_seq: z.number().int().optional(),
   reason: z.string().optional(),
+  recordings: z.object({
+    ok: z.boolean(),
+    checked: z.number().int().describe('sealed recordings checked'),
+    problems: z.array(z.object({
+      session_id: z.string(),
+      seq: z.number().int().describe('the session.end event holding the seal'),
+      file: z.string(),
+      problem: z.enum(['missing', 'truncated', 'edited', 'unreadable']),
+      expected_bytes: z.number().int(),
+      actual_bytes: z.number().int().nullable(),
+      detail: z.string(),
+    })),
+  }).optional().describe('with recordings=true: each session.end\'s recording against its seal; `ok` above is false when one fails'),
 }) satisfies z.ZodType<VerifyResult>;
 
 const reviewOutcome = z.object({ request: accessRequestRecord, review: reviewRecord, grant_id: z.string().nullable() }) satisfies z.ZodType<ReviewOutcome>;

@@ -8,10 +8,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export const DEFAULT_WEB_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'web');
 
-/** The console loads only its own scripts and styles and talks only to this origin. */
+/**
+ * The console loads only its own scripts and styles and talks only to this origin. 'wasm-unsafe-eval' lets the
+ * recording player (asciinema-player) compile its own WebAssembly terminal; it allows no eval of JavaScript.
+ */
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
-  "script-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self'",
   "img-src 'self' data:",
   "connect-src 'self'",

@@ -8,6 +8,7 @@ import { EXIT, UsageError } from './output.js';
 import { qs } from './client.js';
 // The chain check and the store load only for offline verification (--file, --data, --store); see eslint.config.js.
 import type { VerifyResult } from '../audit/chain.js';
+import type { RecordingsCheck, SealedRecording } from '../audit/recording-verify.js';
 import { systemClock } from '../domain/clock.js';
 import type { AuditEvent } from '../domain/model.js';
 
@@ -32,6 +33,12 @@ async function* jsonlEvents(file: string): AsyncGenerator<AuditEvent> {
   }
 }
 
+function describeRecordings(r: RecordingsCheck): string {
+  if (r.ok) return `recordings ok: ${r.checked} sealed recording(s) match their seals`;
+  const lines = r.problems.map((p) => `  ${p.problem.padEnd(10)} ${p.session_id}  ${p.detail}`);
+  return `RECORDINGS BROKEN: ${r.problems.length} of ${r.checked} sealed recording(s) fail their seal\n${lines.join('\n')}`;
+}
+
 function report(v: VerifyResult): string {
   return v.ok ? `ok: ${v.events} events, chain intact; head ${v.head.seq}:${v.head.hash}` : `BROKEN at seq ${v.first_bad_seq}: ${v.reason}\n(${v.events} events verified before it)`;
 }
@@ -45,33 +52,50 @@ export function registerAuditCommands(program: Command): void {
     .addOption(new Option('--store <url>', 'offline: verify this store (postgres://… or a SQLite file); prefer the variable, which keeps a password out of the process list').env('AIRLOCK_STORE_URL'))
     .option('--file <path>', 'offline: verify an exported JSONL file ("-" for stdin)')
     .option('--expect-head <seq:hash>', 'also check the chain reaches this head (recorded earlier, elsewhere)')
+    .option('--recordings', 'also check every session recording against the seal in its session.end (missing, truncated, edited); offline, the recordings are read under --data')
     .option('--json', 'print only JSON')
     .action(
-      run(async (ctx, o: { data?: string; store?: string; file?: string; expectHead?: string }, cmd: Command) => {
+      run(async (ctx, o: { data?: string; store?: string; file?: string; expectHead?: string; recordings?: boolean }, cmd: Command) => {
         const expectHead = parseHead(o.expectHead);
+        const offline = Boolean(o.file || o.data || o.store);
+        if (o.recordings && offline && !o.data) throw new UsageError('--recordings offline reads the recordings under a data directory: add --data DIR (the server\'s data directory).');
         // A --data given on the command line wins over a store from the environment (the server's variable).
         if (o.data && cmd.getOptionValueSource('store') === 'env') o.store = undefined;
         let v: VerifyResult;
+        let recordings: RecordingsCheck | undefined;
+        // Offline, the seals are picked up from the same walk that checks the chain.
+        const seals: SealedRecording[] = [];
+        const rv = o.recordings && offline ? await import('../audit/recording-verify.js') : undefined;
         if (o.file) {
           const { verifyEvents } = await import('../audit/chain.js');
-          v = await verifyEvents(jsonlEvents(o.file), { expectHead });
+          v = await verifyEvents(rv ? rv.collectSeals(jsonlEvents(o.file), seals) : jsonlEvents(o.file), { expectHead });
         } else if (o.data || o.store) {
           const [{ verifyEvents }, { openStore }, { makeAuditLog }] = await Promise.all([import('../audit/chain.js'), import('../store/store.js'), import('../audit/audit-log.js')]);
           const store = await openStore({ url: o.store ?? join(o.data!, 'airlock.db') });
           try {
             const log = makeAuditLog({ store, clock: systemClock });
             // Without a head recorded elsewhere, the store's own check applies (it also catches rows past its head).
-            v = expectHead ? await verifyEvents(log.events(), { expectHead }) : await log.verify();
+            v = expectHead ? await verifyEvents(rv ? rv.collectSeals(log.events(), seals) : log.events(), { expectHead }) : await log.verify();
+            if (rv && !expectHead) for await (const s of rv.sealsIn(log.events({ action: 'session.end' }))) seals.push(s);
           } finally {
             await store.close();
           }
         } else {
-          v = await ctx.client().get<VerifyResult>('/api/v1/audit/verify');
+          v = await ctx.client().get<VerifyResult & { recordings?: RecordingsCheck }>(`/api/v1/audit/verify${o.recordings ? '?recordings=true' : ''}`);
           if (v.ok && expectHead && (v.head.seq < expectHead.seq || (v.head.seq === expectHead.seq && expectHead.hash && v.head.hash !== expectHead.hash))) {
             v = { ...v, ok: false, first_bad_seq: Math.min(v.head.seq + 1, expectHead.seq), reason: 'the chain does not reach the expected head' };
           }
         }
-        ctx.out(report(v), v);
+        if (rv) {
+          recordings = await rv.checkRecordings(o.data!, seals);
+          v = rv.withRecordings(v, recordings);
+        } else if (o.recordings) {
+          recordings = (v as { recordings?: RecordingsCheck }).recordings;
+          if (!recordings) throw new UsageError('The server did not check recordings (it predates --recordings); upgrade it, or verify offline with --data.');
+        }
+        // `ok` covers the recordings too; the chain's own line reads first_bad_seq, which only a chain problem sets.
+        const chainText = report({ ...v, ok: v.first_bad_seq === undefined });
+        ctx.out(recordings ? `${chainText}\n${describeRecordings(recordings)}` : chainText, v);
         return v.ok ? EXIT.ok : EXIT.error;
       }),
     );

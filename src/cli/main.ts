@@ -14,6 +14,7 @@ import { registerAuditCommands } from './audit-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerConnectCommands } from './connect-commands.js';
 import { registerPasswdCommand } from './passwd-command.js';
+import { registerRecordingCommands } from './recording-commands.js';
 
 export { run, type Ctx } from './command.js';
 
@@ -30,6 +31,8 @@ export function buildProgram(): Command {
   registerGrantCommands(program);
   registerLockCommands(program);
   registerSessionCommands(program);
+  // After the sessions command, which it adds `sessions watch` to.
+  registerRecordingCommands(program);
   registerTokenCommands(program);
   registerAuditCommands(program);
   registerPolicyCommands(program);

@@ -7,6 +7,7 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import type pg from 'pg';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { terminalSessions } from './recordings-harness.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 interface Operation {
@@ -47,7 +48,13 @@ resources:
     labels: { env: prod }
     description: the orders database
     credential: { username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: OAPI_TEST_PG_PASSWORD }, mode: per_grant_role }
+  - { name: box, kind: ssh, address: "127.0.0.1:22" }
 roles:
+  - name: shell
+    resources: { names: [box] }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
   - name: read
     resources: { labels: { env: prod } }
     privileges: { sql: read }
@@ -219,6 +226,22 @@ test('console sign-in, its session and sign-out answer as documented', async () 
   const session = await call(null, 'GET', '/api/v1/console/session', undefined, { cookie });
   assert.equal(session.body.principal, 'alice');
   assert.equal((await call(null, 'POST', '/api/v1/console/sign-out', undefined, { cookie, 'x-airlock-csrf': session.body.csrf })).body.signed_out, true);
+});
+
+test('a recorded terminal session: the recordings list, its file, its live stream and verify with recordings answer as documented', async () => {
+  const grantId = await a.grant(alice, bob, 'box', 'shell', '30m');
+  const live = await terminalSessions(a)(alice, 'box');
+  live.recording.output('$ uptime\r\n');
+  const ac = new AbortController();
+  const res = await fetch(`${a.server.apiUrl}/api/v1/sessions/${live.session.id}/live`, { headers: { authorization: `Bearer ${bob}` }, signal: ac.signal });
+  assert.equal(res.headers.get('content-type')?.split(';')[0], Object.keys(operation('GET', `/api/v1/sessions/${live.session.id}/live`)!.op.responses['200']!.content!)[0]);
+  ac.abort();
+  exercised.add('GET /api/v1/sessions/{id}/live');
+  await live.end();
+  assert.equal((await call(alice, 'GET', '/api/v1/recordings')).body.recordings[0].session_id, live.session.id);
+  assert.match((await call(bob, 'GET', `/api/v1/sessions/${live.session.id}/recording`)).body, /uptime/);
+  assert.equal((await call(bob, 'GET', '/api/v1/audit/verify?recordings=true')).body.recordings.checked, 1);
+  await call(alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
 });
 
 test('the event stream is documented as text/event-stream', async () => {

@@ -1,6 +1,8 @@
-// Sessions: live ones (who, where, since when, statements so far) with Kill for admins; ended ones, each with its
-// statement timeline (statement, decision, rows, duration, error), from the gateway's audit events.
+// Sessions: live ones (who, where, since when, statements so far) with Kill for admins and Watch for terminals; ended
+// ones, each with its statement timeline (statement, decision, rows, duration, error), from the gateway's audit events,
+// and Play for those with a recording (SSH, exec).
 import { useState } from 'react';
+import { TerminalPlayer } from '../components/terminal-player.js';
 import { getJson, postJson } from '../api/client.js';
 import { makeLiveSession, makeSessionSummary, makeStatement, type LiveSession, type SessionSummary } from '../api/models.js';
 import { api, page } from '../api/urls.js';
@@ -11,42 +13,72 @@ import { useViewer } from '../viewer.js';
 
 const field = <T,>(key: string, make: (j: unknown) => T) => (json: unknown): T[] => (((json as Record<string, unknown>)?.[key] as unknown[]) ?? []).map(make);
 
+/** Front-ends whose sessions are terminals, recorded and watchable; the database sessions have statement timelines. */
+const TERMINAL_PROTOCOLS = new Set(['ssh', 'exec']);
+
+/** What the player shows: a recording, or a live session. */
+interface Viewing {
+  id: string;
+  live: boolean;
+  title: string;
+}
+
+const recordedIds = (json: unknown): Set<string> => new Set((((json as Record<string, unknown>)?.recordings as { session_id?: unknown }[]) ?? []).map((r) => String(r.session_id)));
+
 export function Sessions() {
   const viewer = useViewer();
   // Statement counts move without events; a short poll keeps "statements so far" current while the page is open.
   const live = useLoad((signal) => getJson(api.sessions(), field('sessions', makeLiveSession), { signal }), [], { live: ['session', 'grant', 'lock'], pollMs: 2000 });
   const history = useLoad((signal) => getJson(api.sessionHistory({ limit: 100 }), field('sessions', makeSessionSummary), { signal }), [], { live: ['session'] });
+  const recorded = useLoad((signal) => getJson(api.recordings({ limit: 1000 }), recordedIds, { signal }), [], { live: ['session'] });
+  const [viewing, setViewing] = useState<Viewing | null>(null);
   const now = useNow(1000);
   const ended = history.data?.filter((s) => !s.live && s.endedAt) ?? [];
+  const show = (v: Viewing) => {
+    setViewing(v);
+    window.scrollTo({ top: 0 });
+  };
   return (
     <div className="page">
       <h1>Sessions</h1>
-      <p className="muted">{viewer.seesAll ? 'Everyone’s database sessions through the gateway.' : 'Your database sessions through the gateway.'}</p>
+      <p className="muted">{viewer.seesAll ? 'Everyone’s sessions through the gateway.' : 'Your sessions through the gateway.'}</p>
+      {viewing && (
+        <Section
+          title={viewing.title}
+          actions={
+            <button type="button" className="small" onClick={() => setViewing(null)}>
+              Close
+            </button>
+          }
+        >
+          <TerminalPlayer key={`${viewing.id}/${viewing.live}`} url={viewing.live ? api.liveTerminal(viewing.id) : api.recording(viewing.id)} live={viewing.live} label={viewing.title} />
+        </Section>
+      )}
       <Section title="Live sessions" count={live.data?.length}>
         <Loaded {...live} what="live sessions">
-          {(ss) => (ss.length === 0 ? <Empty>No live sessions. They appear here the moment someone connects.</Empty> : <LiveTable sessions={ss} now={now} canKill={viewer.me.admin} onKilled={live.reload} />)}
+          {(ss) => (ss.length === 0 ? <Empty>No live sessions. They appear here the moment someone connects.</Empty> : <LiveTable sessions={ss} now={now} canKill={viewer.me.admin} onKilled={live.reload} onWatch={(s) => show({ id: s.id, live: true, title: `Watching ${s.principal} on ${s.resource} (live)` })} />)}
         </Loaded>
       </Section>
       <Section title="Ended sessions (last 7 days)" count={history.data ? ended.length : undefined}>
         <Loaded data={history.data && ended} error={history.error} loading={history.loading} reload={history.reload} what="ended sessions">
-          {(ss) => (ss.length === 0 ? <Empty>No ended sessions in the last 7 days.</Empty> : <EndedTable sessions={ss} now={now} />)}
+          {(ss) => (ss.length === 0 ? <Empty>No ended sessions in the last 7 days.</Empty> : <EndedTable sessions={ss} now={now} recorded={recorded.data} onPlay={(s) => show({ id: s.id, live: false, title: `Recording of ${s.principal} on ${s.resource ?? '–'}` })} />)}
         </Loaded>
       </Section>
     </div>
   );
 }
 
-function LiveTable(props: { sessions: LiveSession[]; now: Date; canKill: boolean; onKilled: () => void }) {
+function LiveTable(props: { sessions: LiveSession[]; now: Date; canKill: boolean; onKilled: () => void; onWatch: (s: LiveSession) => void }) {
   return (
     <DataTable columns={['Principal', 'Resource', 'Since', 'Statements', 'From', { hidden: 'Actions' }]}>
       {props.sessions.map((s) => (
-        <LiveRow key={s.id} s={s} now={props.now} canKill={props.canKill} onKilled={props.onKilled} />
+        <LiveRow key={s.id} s={s} now={props.now} canKill={props.canKill} onKilled={props.onKilled} onWatch={props.onWatch} />
       ))}
     </DataTable>
   );
 }
 
-function LiveRow(props: { s: LiveSession; now: Date; canKill: boolean; onKilled: () => void }) {
+function LiveRow(props: { s: LiveSession; now: Date; canKill: boolean; onKilled: () => void; onWatch: (s: LiveSession) => void }) {
   const { s } = props;
   const [confirming, setConfirming] = useState(false);
   const [why, setWhy] = useState('');
@@ -77,9 +109,15 @@ function LiveRow(props: { s: LiveSession; now: Date; canKill: boolean; onKilled:
       </td>
       <td>
         <div className="cell-actions">
-          <Link to={page.session(s.id)} className="small">
-            Statements
-          </Link>
+          {TERMINAL_PROTOCOLS.has(s.protocol) ? (
+            <button type="button" className="small" onClick={() => props.onWatch(s)} aria-label={`Watch ${s.principal}'s session on ${s.resource}`}>
+              Watch
+            </button>
+          ) : (
+            <Link to={page.session(s.id)} className="small">
+              Statements
+            </Link>
+          )}
           {props.canKill &&
             (confirming ? (
               <form
@@ -111,9 +149,9 @@ function LiveRow(props: { s: LiveSession; now: Date; canKill: boolean; onKilled:
   );
 }
 
-function EndedTable(props: { sessions: SessionSummary[]; now: Date }) {
+function EndedTable(props: { sessions: SessionSummary[]; now: Date; recorded: Set<string> | undefined; onPlay: (s: SessionSummary) => void }) {
   return (
-    <DataTable columns={['Principal', 'Resource', 'Started', 'Lasted', 'Statements', 'How it ended']}>
+    <DataTable columns={['Principal', 'Resource', 'Started', 'Lasted', 'Statements', 'How it ended', { hidden: 'Actions' }]}>
       {props.sessions.map((s) => (
         <tr key={s.id} data-testid="ended-session" data-session-id={s.id}>
           <td data-label="Principal">
@@ -129,6 +167,13 @@ function EndedTable(props: { sessions: SessionSummary[]; now: Date }) {
           <td data-label="Statements">{s.statements ?? '–'}</td>
           <td data-label="How it ended" className="small">
             {s.killedBy && <Badge tone="bad">killed by {s.killedBy}</Badge>} {s.endReason ?? '–'}
+          </td>
+          <td>
+            {props.recorded?.has(s.id) && (
+              <button type="button" className="small" onClick={() => props.onPlay(s)} aria-label={`Play the recording of ${s.principal}'s session on ${s.resource ?? '–'}`}>
+                Play
+              </button>
+            )}
           </td>
         </tr>
       ))}
