@@ -7,7 +7,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
-export const SSHD = process.env.AIRLOCK_TEST_SSHD ?? '/usr/sbin/sshd';
+export const SSHD = '/usr/sbin/sshd';
 
 export interface TestSshdOptions {
   /** Public key lines sshd trusts as user CAs (TrustedUserCAKeys). */
