@@ -108,7 +108,7 @@ export async function startTestSshd(opts: TestSshdOptions = {}): Promise<TestSsh
       'AllowTcpForwarding yes',
       'AllowAgentForwarding yes',
       'X11Forwarding no',
-      'AcceptEnv LANG LC_* TERM AIRLOCK_TEST_*',
+      'AcceptEnv LANG LC_* TERM SSHTEST_*',
       'Subsystem sftp internal-sftp',
       'LogLevel VERBOSE',
       ...(opts.config ?? []),
