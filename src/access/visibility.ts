@@ -40,6 +40,14 @@ export function makeVisibility(policy: () => PolicyForVisibility) {
     },
 
     /**
+     * A live session's screen: your own, all (admins and auditors), or one under a role you approve — an approver can
+     * see what a grantee is doing now (watching is audited).
+     */
+    canWatchSession(c: Caller, s: { principal: string; role: string | null }): boolean {
+      return s.principal === c.principal.name || seesAll(c) || (s.role !== null && approves(c, s.role));
+    },
+
+    /**
      * The principal whose grants or sessions a listing may show: the one asked for if the caller may see it, the
      * caller when none was asked for and they see only their own, undefined (everyone) for admins and auditors.
      */

@@ -203,7 +203,7 @@ export function recordingRoutes(deps: RecordingRouteDeps): { routes: RouteDef<an
           const live = access.sessions.list({ session_id: id })[0];
           const row = live ? null : await store.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
           const session = live ?? row;
-          if (!session || !access.visibility.canSeeSession(caller, session)) throw notFound(id);
+          if (!session || !access.visibility.canWatchSession(caller, session)) throw notFound(id);
           if (!recordings.live().includes(id)) {
             if (live) throw new AirlockError('AIRLOCK_NO_RECORDING', `Session ${id} is a ${live.protocol} session, which is not recorded as a terminal; its statements are on its timeline.`);
             throw new AirlockError('AIRLOCK_SESSION_NOT_LIVE', `Session ${id} is not live on this server process: it ${row?.ended_at ? 'has ended; replay its recording instead (airlock replay ' + id + ')' : 'runs on another Airlock process; watch it through that one'}.`);

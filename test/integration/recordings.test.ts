@@ -187,6 +187,16 @@ describe('session recordings', () => {
       const eve = await a.get(a.tokens.eve, `/api/v1/sessions/${live.session.id}/live`);
       assert.equal(eve.status, 404);
       assert.equal(((await eve.json()) as { code: string }).code, 'AIRLOCK_NOT_FOUND');
+      // An approver of the session's role may watch what the grantee does now.
+      const bob = await a.get(a.tokens.bob, `/api/v1/sessions/${live.session.id}/live`);
+      assert.equal(bob.status, 200, 'an approver of the role watches the live session');
+      const bobSse = sseReader(bob);
+      try {
+        live.recording.output('seen by the approver\r\n');
+        await bobSse.next((e) => e.data.includes('seen by the approver'), 'the approver sees new output');
+      } finally {
+        await bobSse.cancel();
+      }
       await live.end();
       const end = JSON.parse((await sse.next((e) => e.event === 'end', 'the end event')).data) as { session_id: string };
       assert.equal(end.session_id, live.session.id);
@@ -194,7 +204,7 @@ describe('session recordings', () => {
       await sse.cancel();
     }
     const { events } = await a.api<{ events: { actor: string; details: Record<string, unknown> }[] }>(a.adminToken, 'GET', '/api/v1/audit/events?action=session.watched');
-    assert.deepEqual(events.filter((e) => e.details.session_id === live.session.id).map((e) => [e.actor, e.details.principal]), [['sec', 'alice']]);
+    assert.deepEqual(events.filter((e) => e.details.session_id === live.session.id).map((e) => [e.actor, e.details.principal]), [['sec', 'alice'], ['bob', 'alice']]);
     // Ended: not live any more, and its recording plays.
     const after = await a.get(a.tokens.sec, `/api/v1/sessions/${live.session.id}/live`);
     assert.equal(after.status, 404);
