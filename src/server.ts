@@ -19,6 +19,10 @@ import { buildApi, type GatewayInfo } from './api/app.js';
 import { makePgGateway } from './gateway/postgres/index.js';
 import { makeMysqlGateway } from './gateway/mysql/index.js';
 import { mysqlInspectorFor } from './gateway/mysql/inspector.js';
+import { makeSshGateway, makeSshLoginDeps } from './gateway/ssh/index.js';
+import { connectUpstream, makeSshKnownHosts, type SshLogin } from './gateway/ssh/upstream.js';
+import { loadOrCreateSshKeys } from './credentials/ssh-ca.js';
+import { makeRecordings } from './audit/recordings.js';
 import { loadOrCreateTls, type TlsMaterial } from './gateway/core/tls.js';
 import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
 import type { Readiness } from './api/health.js';
@@ -54,6 +58,8 @@ export interface ServerOptions {
   mysqlListen?: { host: string; port: number } | null;
   /** Accept MySQL logins without TLS from loopback clients (local demos, tests). Default: as pgAllowCleartextLoopback. */
   mysqlAllowCleartextLoopback?: boolean;
+  /** The SSH gateway's address; null turns it off. Default 127.0.0.1:2222. */
+  sshListen?: { host: string; port: number } | null;
   bootstrapToken?: string;
   /**
    * Which Airlock this is on shared database servers (1-12 of [a-z0-9]); its per-grant roles carry it. Default: the
@@ -96,6 +102,8 @@ export interface ServerContext {
 export interface RunningServer extends ServerContext {
   apiUrl: string;
   gateways: GatewayInfo;
+  /** The SSH listener's address and host key; null when it is off. */
+  sshGateway: { host: string; port: number; host_key: string; fingerprint: string } | null;
   app: FastifyInstance;
   /** The admin token made at first start, shown once; null when it already existed. */
   bootstrapToken: string | null;
@@ -171,7 +179,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 function addressInUse(e: unknown, opts: ServerOptions): unknown {
   const err = e as NodeJS.ErrnoException & { port?: number };
   if (err?.code !== 'EADDRINUSE') return e;
-  const flags: [string, { host: string; port: number } | null | undefined][] = [['--listen', opts.listen], ['--metrics-listen', opts.metricsListen], ['--pg-listen', opts.pgListen], ['--mysql-listen', opts.mysqlListen]];
+  const flags: [string, { host: string; port: number } | null | undefined][] = [['--listen', opts.listen], ['--metrics-listen', opts.metricsListen], ['--pg-listen', opts.pgListen], ['--mysql-listen', opts.mysqlListen], ['--ssh-listen', opts.sshListen]];
   const flag = flags.find(([, a]) => a && a.port === err.port)?.[0];
   const address = err.message.replace(/^.*address already in use\s*/, '') || `port ${err.port}`;
   return new AirlockError('AIRLOCK_CONFIG_INVALID', `${address}${flag ? ` (${flag})` : ''} is already in use by another process; stop it or choose another address`);
@@ -265,6 +273,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   if (unended) log.info({ sessions: unended }, 'recorded the end of gateway sessions left open by an earlier run');
   const info: Record<string, string> = {};
   const gateways: GatewayInfo = {};
+  let sshGateway: RunningServer['sshGateway'] = null;
 
   // Database credentials: per-grant roles follow the grants; those of grants that ended while we were down go now.
   info.deployment_id = deployment;
@@ -317,6 +326,29 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     stops.unshift({ name: () => `mysql gateway (${gw.connections} connection(s))`, stop: () => gw.stop() });
     gateways.mysql = { host: addr.host, port: addr.port, ca: tls.ca, ca_path: tls.caPath };
     info.gateway_mysql = `${addr.host}:${addr.port} (TLS; CA: ${tls.caPath})`;
+  }
+  if (opts.sshListen !== null) {
+    // The listener's host key and the user CA live in <data>/ssh (made at first start); sessions are recorded under
+    // <data>/recordings.
+    const keys = loadOrCreateSshKeys(dataDir);
+    const recordings = makeRecordings(dataDir);
+    const knownHosts = makeSshKnownHosts({ access });
+    const gw = makeSshGateway(
+      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('ssh'), recordings },
+      {
+        listen: opts.sshListen ?? { host: '127.0.0.1', port: 2222 },
+        hostKey: keys.hostKey.privateKey,
+        login: makeSshLoginDeps(access),
+        recordings,
+        connectUpstream: (plan, o) =>
+          connectUpstream(plan.upstream as SshLogin, { ...o, onHostKey: (line) => knownHosts.check(plan.resource.name, `${plan.upstream.host}:${plan.upstream.port}`, line) }),
+      },
+    );
+    const addr = await gw.start();
+    listening.ssh = () => gw.listening;
+    stops.unshift({ name: () => `ssh gateway (${gw.connections} connection(s))`, stop: () => gw.stop() });
+    sshGateway = { host: addr.host, port: addr.port, host_key: keys.hostKey.publicLine, fingerprint: keys.hostKey.fingerprint };
+    info.gateway_ssh = `${addr.host}:${addr.port} (host key ${keys.hostKey.fingerprint}; user <principal>%<resource>)`;
   }
   for (const ext of opts.extensions ?? []) {
     const r = await ext.start(ctx);
@@ -397,6 +429,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     ...ctx,
     apiUrl,
     gateways,
+    sshGateway,
     app,
     bootstrapToken,
     info,
