@@ -28,6 +28,7 @@ import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
 import type { Readiness } from './api/health.js';
 import { makePgCredentials } from './gateway/pg-credentials.js';
 import { makeMysqlCredentials } from './gateway/mysql-credentials.js';
+import { makeSshCredentials } from './gateway/ssh-credentials.js';
 import { makeGatewayAccess } from './gateway/core/planner.js';
 import type { CredentialProviders } from './credentials/provider.js';
 import { makeWebhookNotifier } from './notify/webhooks.js';
@@ -279,9 +280,12 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   info.deployment_id = deployment;
   // One provider per resource kind with gateway sessions (src/credentials/provider.ts).
   const mysqlCredentials = makeMysqlCredentials({ access, dataDir, deploymentId: deployment, log });
+  // SSH: the user CA and host key under <dataDir>/ssh/, made at first start.
+  const sshCredentials = makeSshCredentials({ access, dataDir, log });
   const credentials: CredentialProviders = {
     postgres: makePgCredentials({ access, dataDir, deploymentId: deployment, log }),
     mysql: mysqlCredentials,
+    ssh: sshCredentials,
   };
   for (const [kind, provider] of Object.entries(credentials)) {
     provider.attach();

@@ -51,6 +51,7 @@ export const ERRORS = {
   AIRLOCK_AUDIT_UNAVAILABLE: { status: 503, kind: 'internal', title: 'The audit log cannot record right now' },
   AIRLOCK_UPSTREAM_TLS: { status: 502, kind: 'internal', title: "The database server's TLS does not meet the resource's tls settings" },
   AIRLOCK_UPSTREAM_AUTH: { status: 502, kind: 'internal', title: 'The database server asks for a password method the resource does not allow' },
+  AIRLOCK_SSH_HOST_KEY_CHANGED: { status: 502, kind: 'internal', title: "The SSH host's key is not the one pinned or first seen" },
   AIRLOCK_CONFIG_INVALID: { status: 400, kind: 'usage', title: 'The server configuration is not valid' },
   AIRLOCK_PLAIN_HTTP_REFUSED: { status: 400, kind: 'usage', title: 'Plain HTTP is served only on a loopback address' },
   AIRLOCK_NOT_READY: { status: 503, kind: 'internal', title: 'Airlock is not ready to serve' },

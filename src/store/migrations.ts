@@ -213,6 +213,33 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('tokens').addColumn('mysql_native_verifier', 'text').execute();
     },
   },
+  '0007_ssh': {
+    async up(db: Kysely<unknown>) {
+      // The host key each ssh resource's address showed first (trust on first use, src/gateway/ssh/upstream.ts):
+      // a later, different key refuses the session.
+      await db.schema
+        .createTable('ssh_known_hosts')
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull())
+        .addColumn('first_seen', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('ssh_known_hosts_pk', ['resource', 'address'])
+        .execute();
+      // Public keys principals registered to log in to the SSH gateway (`airlock ssh-key add`); one principal per key.
+      await db.schema
+        .createTable('ssh_public_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('fingerprint', 'text', (c) => c.notNull().unique())
+        .addColumn('comment', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('ssh_public_keys_principal').on('ssh_public_keys').columns(['principal']).execute();
+    },
+  },
 };
 
 /** Sessions recorded before the table existed, from their session.start/kill/end events (counts from session.end). */

@@ -101,6 +101,31 @@ export interface SessionsTable {
   killed_by: string | null;
 }
 
+/** The host key an ssh resource's address showed first (trust on first use). */
+export interface SshKnownHostsTable {
+  resource: string;
+  /** host:port as the resource names it. */
+  address: string;
+  /** The public line, "ssh-ed25519 AAAA…". */
+  key: string;
+  /** SHA256:… as ssh-keygen -l prints it. */
+  fingerprint: string;
+  first_seen: string;
+}
+
+/** A public key a principal registered to log in to the SSH gateway. */
+export interface SshPublicKeysTable {
+  id: string;
+  principal: string;
+  /** The public line, "ssh-ed25519 AAAA…". */
+  key: string;
+  /** SHA256:… as ssh-keygen -l prints it; a key belongs to one principal only. */
+  fingerprint: string;
+  comment: string | null;
+  created_at: string;
+  created_by: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -119,5 +144,7 @@ export interface DB {
   passwords: PasswordsTable;
   console_sessions: ConsoleSessionsTable;
   sessions: SessionsTable;
+  ssh_known_hosts: SshKnownHostsTable;
+  ssh_public_keys: SshPublicKeysTable;
   _unused?: { id: Generated<number> };
 }
