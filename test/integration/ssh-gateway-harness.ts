@@ -5,7 +5,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sshKeygen, startTestSshd, type TestSshd } from '../support/sshd.js';
+import { startTestSshd, type TestSshd } from '../support/sshd.js';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 
 export interface SshHarness {
@@ -70,9 +70,7 @@ roles:
 export async function startSshHarness(): Promise<SshHarness> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-sshgw-'));
   const sshd = await startTestSshd();
-  const injected = sshKeygen(dir, 'injected');
-  sshd.setAuthorizedKeys([injected.publicLine]);
-  const airlock = await startAirlock({ policy: sshPolicy(sshd, `{ username: ${sshd.user}, mode: injected, private_key: { file: "${injected.file}" } }`) });
+  const airlock = await startAirlock({ policy: sshPolicy(sshd) });
   const gw = airlock.server.sshGateway!;
   // The hosts trust Airlock's user CA: the session certificates it signs.
   await sshd.setTrustedUserCaKeys([caLine(airlock)]);
