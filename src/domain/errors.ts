@@ -37,6 +37,8 @@ export const ERRORS = {
   AIRLOCK_AUDIT_BROKEN: { status: 500, kind: 'internal', title: 'The audit chain is broken' },
   AIRLOCK_MASKING_UNSUPPORTED: { status: 403, kind: 'refused', title: 'Column masking is not enforced yet' },
   AIRLOCK_DATABASE_NOT_ALLOWED: { status: 403, kind: 'refused', title: 'The resource does not cover this database' },
+  AIRLOCK_EXEC_TARGET_NOT_ALLOWED: { status: 403, kind: 'refused', title: 'The exec resource does not list this target' },
+  AIRLOCK_COMMAND_REFUSED: { status: 403, kind: 'refused', title: "The command was refused by the role's command rules" },
   AIRLOCK_STATEMENT_REFUSED: { status: 403, kind: 'refused', title: 'The statement was refused by a guardrail' },
   AIRLOCK_MAX_ROWS: { status: 403, kind: 'refused', title: 'The result passed the role\'s max_rows limit' },
   AIRLOCK_TLS_REQUIRED: { status: 403, kind: 'refused', title: 'The gateway accepts only encrypted connections' },
