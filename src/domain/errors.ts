@@ -53,6 +53,8 @@ export const ERRORS = {
   AIRLOCK_AUDIT_UNAVAILABLE: { status: 503, kind: 'internal', title: 'The audit log cannot record right now' },
   AIRLOCK_UPSTREAM_TLS: { status: 502, kind: 'internal', title: "The database server's TLS does not meet the resource's tls settings" },
   AIRLOCK_UPSTREAM_AUTH: { status: 502, kind: 'internal', title: 'The database server asks for a password method the resource does not allow' },
+  AIRLOCK_SSH_REFUSED: { status: 403, kind: 'refused', title: 'The SSH request is not allowed for the role' },
+  AIRLOCK_SSH_KEY_INVALID: { status: 400, kind: 'usage', title: 'The SSH public key is not valid' },
   AIRLOCK_SSH_HOST_KEY_CHANGED: { status: 502, kind: 'internal', title: "The SSH host's key is not the one pinned or first seen" },
   AIRLOCK_CONFIG_INVALID: { status: 400, kind: 'usage', title: 'The server configuration is not valid' },
   AIRLOCK_PLAIN_HTTP_REFUSED: { status: 400, kind: 'usage', title: 'Plain HTTP is served only on a loopback address' },

@@ -31,6 +31,7 @@ version: 1
 principals:
   - { name: alice, groups: [engineers] }
   - { name: carol, groups: [engineers] }
+  - { name: dave, groups: [engineers] }
   - { name: bob, groups: [sre] }
 admins: { groups: [sre] }
 auditors: { groups: [sre] }
@@ -63,7 +64,7 @@ roles:
     approval: { approver_groups: [sre] }
     justification: { required: false }
     ssh: { shell: false }
-    commands: { allow: ["echo ...", "uname ...", "sh -c ..."], deny: ["echo forbidden ..."] }
+    commands: { allow: ["echo ...", "uname ..."], deny: ["echo forbidden ..."] }
 `;
 }
 

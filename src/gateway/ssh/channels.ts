@@ -95,7 +95,7 @@ export function handleSession(cx: ChannelContext, session: Session): void {
     reject?.();
   });
   session.on('signal', (accept, _reject, info) => {
-    open?.upstream?.signal(info.name.replace(/^SIG/, ''));
+    if (open?.upstream) signalUpstream(open.upstream, info.name);
     accept?.();
   });
 
@@ -168,6 +168,22 @@ export function handleSession(cx: ChannelContext, session: Session): void {
     const ch = accept();
     start(ch, 'subsystem', null, { text: 'subsystem sftp' });
   });
+}
+
+/**
+ * Sends a signal request to the host's channel. ssh2's ClientChannel.signal() sends nothing once our side sent EOF
+ * (the client closed stdin, as `ssh host cmd </dev/null` does), yet the command still runs and a live cut must still
+ * reach it, so the request goes through the channel's protocol object while the channel is open or half-closed.
+ */
+export function signalUpstream(up: ClientChannel, name: string): void {
+  const c = up as unknown as { _client?: { _protocol?: { signal(id: number, sig: string): void } }; outgoing?: { id: number; state: string } };
+  const state = c.outgoing?.state;
+  if (!c._client?._protocol || !c.outgoing || (state !== 'open' && state !== 'eof')) return;
+  try {
+    c._client._protocol.signal(c.outgoing.id, name.replace(/^SIG/, ''));
+  } catch {
+    // an unknown signal name from the client: not passed on
+  }
 }
 
 type ExecDecision = { refused: null; forward: string } | { refused: string; rule: string };

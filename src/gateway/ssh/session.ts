@@ -9,7 +9,7 @@ import { openSession, recordRefusal, type GatewaySession } from '../core/session
 import type { GatewayDeps, SessionPlan } from '../types.js';
 import type { Log } from '../../domain/log.js';
 import { SshLoginRefused, authenticate, refusalText, sendBanner, type SshLogin, type SshLoginDeps, type SshTarget } from './login.js';
-import { handleSession, notAllowed, type ChannelContext, type OpenChannel } from './channels.js';
+import { handleSession, notAllowed, signalUpstream, type ChannelContext, type OpenChannel } from './channels.js';
 import { handleForwarding } from './forwarding.js';
 
 export interface SshSessionContext {
@@ -150,8 +150,10 @@ function runSession(ctx: SshSessionContext, client: Connection, socket: Socket, 
         else o.channel.stderr.write(text);
         // The host's command must not outlive the session: a PTY's hangup reaches its process group, a plain
         // command only its signal.
-        o.upstream?.signal(o.pty ? 'HUP' : 'TERM');
-        o.upstream?.signal('KILL');
+        if (o.upstream) {
+          signalUpstream(o.upstream, o.pty ? 'HUP' : 'TERM');
+          signalUpstream(o.upstream, 'KILL');
+        }
         o.channel.exit(255);
         o.channel.end();
       } catch {

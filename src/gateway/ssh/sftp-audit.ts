@@ -155,7 +155,7 @@ export function makeSftpAudit(onEvent: (e: SftpEvent) => void) {
       const handle = reading.get(id);
       reading.delete(id);
       const f = handle === undefined ? undefined : files.get(handle);
-      if (f) f.read += Math.max(0, total - 9 - 4);
+      if (f) f.read += Math.max(0, total - 9); // type, id and the string's length: the rest is data
     } else {
       // STATUS (an error, or EOF) and other replies end the request either way.
       opening.delete(id);
