@@ -352,6 +352,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     listening.ssh = () => gw.listening;
     stops.unshift({ name: () => `ssh gateway (${gw.connections} connection(s))`, stop: () => gw.stop() });
     sshGateway = { host: addr.host, port: addr.port, host_key: keys.hostKey.publicLine, fingerprint: keys.hostKey.fingerprint };
+    gateways.ssh = sshGateway;
     info.gateway_ssh = `${addr.host}:${addr.port} (host key ${keys.hostKey.fingerprint}; user <principal>%<resource>)`;
   }
   for (const ext of opts.extensions ?? []) {

@@ -11,6 +11,7 @@ import { responses } from './schemas.js';
 import { sendProblem } from './problem.js';
 import { accessRoutes } from './routes-access.js';
 import { adminRoutes } from './routes-admin.js';
+import { sshKeyRoutes } from './routes-ssh-keys.js';
 import { registerEventStream } from './events.js';
 import { makePasswordService } from '../access/passwords.js';
 import { makeConsoleAuth } from './console-auth.js';
@@ -25,6 +26,8 @@ export const BODY_LIMIT = 64 * 1024;
 export interface GatewayInfo {
   postgres?: GatewayListener;
   mysql?: GatewayListener;
+  /** The SSH gateway: no TLS, its own host key instead (clients pin it: `airlock ssh` writes a known_hosts line). */
+  ssh?: { host: string; port: number; host_key: string; fingerprint: string };
 }
 
 /** One protocol front-end's address; every front-end's TLS certificate is signed by the same CA (`airlock ca`). */
@@ -42,7 +45,8 @@ export const GATEWAY_KINDS = ['postgres', 'mysql'] as const;
 export function describeGateways(g: GatewayInfo) {
   const pick = (l: GatewayListener | undefined) => (l ? { host: l.host, port: l.port, ca: l.ca } : null);
   const listeners = GATEWAY_KINDS.flatMap((kind) => (g[kind] ? [{ kind, host: g[kind].host, port: g[kind].port }] : []));
-  return { postgres: pick(g.postgres), mysql: pick(g.mysql), listeners, ca: g.postgres?.ca ?? g.mysql?.ca ?? null };
+  const ssh = g.ssh ? { host: g.ssh.host, port: g.ssh.port, host_key: g.ssh.host_key, fingerprint: g.ssh.fingerprint } : null;
+  return { postgres: pick(g.postgres), mysql: pick(g.mysql), ssh, listeners, ca: g.postgres?.ca ?? g.mysql?.ca ?? null };
 }
 
 export interface ApiDeps {
@@ -115,6 +119,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     { method: 'GET', url: '/api/v1/openapi.json', tag: 'meta', summary: 'This document', auth: false, response: responses.openapi, handler: async () => app.swagger() },
     ...accessRoutes(access),
     ...adminRoutes({ access, policySource: deps.policySource, reloadPolicy: deps.reloadPolicy }),
+    ...sshKeyRoutes(access),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
   ];
   defineRoutes(app, authenticate, routes);

@@ -115,6 +115,7 @@ export const responses = {
   gateways: z.object({
     postgres: gatewayListener.nullable().describe('the PostgreSQL gateway (psql, libpq, JDBC); null when it is off'),
     mysql: gatewayListener.nullable().describe('the MySQL/MariaDB gateway (mariadb, mysql, mysql2); null when it is off'),
+    ssh: z.object({ host: z.string(), port: z.number().int(), host_key: z.string().describe('the gateway\'s SSH host key line, for known_hosts'), fingerprint: z.string() }).nullable().optional().describe('the SSH gateway (user <principal>%<resource>); null when it is off'),
     listeners: z.array(z.object({ kind: z.enum(['postgres', 'mysql']).describe('the resource kind it serves'), host: z.string(), port: z.number().int() })).describe('every gateway listening'),
     ca: z.string().nullable().describe('PEM of the CA that signs every gateway\'s certificate; null when no gateway runs'),
   }),

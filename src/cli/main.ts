@@ -14,6 +14,7 @@ import { registerAuditCommands } from './audit-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerConnectCommands } from './connect-commands.js';
 import { registerPasswdCommand } from './passwd-command.js';
+import { registerSshCommands } from './ssh-commands.js';
 
 export { run, type Ctx } from './command.js';
 
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerPolicyCommands(program);
   registerConnectCommands(program);
+  registerSshCommands(program);
   registerPasswdCommand(program);
   return program;
 }
