@@ -168,6 +168,12 @@ test('a request\'s whole life, tokens, locks, policy and audit answer as documen
   await call(bob, 'GET', '/api/v1/tokens?principal=carol');
   await call(bob, 'POST', `/api/v1/tokens/${minted.body.id}/revoke`, {});
 
+  const key = await call(alice, 'POST', '/api/v1/ssh-keys', { key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop' });
+  assert.equal(key.status, 201);
+  assert.equal((await call(alice, 'POST', '/api/v1/ssh-keys', { key: '-----BEGIN OPENSSH PRIVATE KEY-----' })).status, 400);
+  await call(bob, 'GET', '/api/v1/ssh-keys?principal=alice');
+  await call(alice, 'DELETE', `/api/v1/ssh-keys/${key.body.id}`);
+
   const lock = await call(bob, 'POST', '/api/v1/locks', { target_kind: 'principal', target: 'carol', reason: 'openapi test' });
   assert.equal(lock.status, 201);
   await call(bob, 'GET', '/api/v1/locks?active=false');
