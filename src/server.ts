@@ -24,6 +24,8 @@ import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
 import type { Readiness } from './api/health.js';
 import { makePgCredentials } from './gateway/pg-credentials.js';
 import { makeMysqlCredentials } from './gateway/mysql-credentials.js';
+import { makeExecCredentials } from './gateway/exec-credentials.js';
+import { makeRecordings } from './audit/recordings.js';
 import { makeGatewayAccess } from './gateway/core/planner.js';
 import type { CredentialProviders } from './credentials/provider.js';
 import { makeWebhookNotifier } from './notify/webhooks.js';
@@ -273,6 +275,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   const credentials: CredentialProviders = {
     postgres: makePgCredentials({ access, dataDir, deploymentId: deployment, log }),
     mysql: mysqlCredentials,
+    exec: makeExecCredentials(),
   };
   for (const [kind, provider] of Object.entries(credentials)) {
     provider.attach();
@@ -351,7 +354,9 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
       return down.length === 0 ? { ok: true, detail: Object.keys(listening).length ? `${Object.keys(listening).join(', ')} listening` : 'none configured' } : { ok: false, detail: `not listening: ${down.join(', ')}` };
     },
   };
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false) });
+  // Exec sessions (a websocket on the API), recorded under <data>/recordings.
+  const exec = { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('exec'), recordings: makeRecordings(dataDir) };
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec });
   undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();

@@ -14,6 +14,7 @@ import { registerAuditCommands } from './audit-commands.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerConnectCommands } from './connect-commands.js';
 import { registerPasswdCommand } from './passwd-command.js';
+import { registerExecCommand } from './exec-command.js';
 
 export { run, type Ctx } from './command.js';
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerPolicyCommands(program);
   registerConnectCommands(program);
   registerPasswdCommand(program);
+  registerExecCommand(program);
   return program;
 }
 
