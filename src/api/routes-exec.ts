@@ -102,6 +102,9 @@ export async function registerExecRoute(app: FastifyInstance, deps: ExecRouteDep
         const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
         if (!m) throw new AirlockError('AIRLOCK_UNAUTHENTICATED', 'Send your access token as "Authorization: Bearer alk_…" (airlock exec does).');
         const caller = await deps.access.tokens.authenticate(m[1]!, req.ip);
+        // Optional, as a database login's user name: a token of anyone else is refused rather than used.
+        const asked = one(q, 'principal');
+        if (asked !== undefined && asked !== caller.principal.name) throw new AirlockError('AIRLOCK_TOKEN_INVALID', `This token belongs to another principal, not "${asked.slice(0, 100)}".`);
         const token = caller.token_id ? await deps.access.tokens.byId(caller.token_id) : undefined;
         if (!token) throw new AirlockError('AIRLOCK_TOKEN_INVALID', 'The access token is not valid (expired or revoked). Get a new one: airlock token create');
         const resource = one(q, 'resource');
