@@ -56,6 +56,7 @@ before(async () => {
   chmodSync(t1, 0o755);
   chmodSync(t2, 0o755);
   a = await startAirlock({
+    env: { EXEC_TEST_GATEWAY_SECRET: 'gateway-secret-4b1d' },
     policy: `
 version: 1
 principals:
@@ -107,6 +108,13 @@ test('a command runs in the target with its output, stderr and exit code; audite
   c.exec(['echo', 'two words', '$HOME']);
   assert.deepEqual(await c.exit(), { code: 0, signal: null });
   assert.match(c.stdout(), /two words \$HOME\n$/);
+  // The gateway's own environment (its secrets) does not reach the command.
+  const before = c.stdout().length;
+  c.exec(['env']);
+  await c.exit();
+  const env = c.stdout().slice(before);
+  assert.match(env, /^PATH=/m);
+  assert.doesNotMatch(env, /gateway-secret-4b1d|AIRLOCK_/);
   c.close();
   const end = await until('session.end', async () => (await events('session.end')).find((e) => e.details.session_id === id));
   const start = (await events('session.start')).find((e) => e.details.session_id === id)!;
@@ -117,8 +125,9 @@ test('a command runs in the target with its output, stderr and exit code; audite
   assert.deepEqual(stmts.map((e) => [e.details.text, e.details.decision, e.details.error]), [
     ["/bin/sh -c 'pwd; echo oops >&2; exit 3'", 'allowed', 'exit status 3'],
     ["echo 'two words' '$HOME'", 'allowed', null],
+    ['env', 'allowed', null],
   ]);
-  assert.equal(end.details.statements, 2);
+  assert.equal(end.details.statements, 3);
   const seal = end.details.recording as { file: string; sha256: string; bytes: number; events: number };
   const file = join(a.dir, 'data', seal.file);
   const body = readFileSync(file);
