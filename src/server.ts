@@ -22,13 +22,14 @@ import { mysqlInspectorFor } from './gateway/mysql/inspector.js';
 import { makeSshGateway, makeSshLoginDeps } from './gateway/ssh/index.js';
 import { connectUpstream, makeSshKnownHosts, type SshLogin } from './gateway/ssh/upstream.js';
 import { loadOrCreateSshKeys } from './credentials/ssh-ca.js';
-import { makeRecordings } from './audit/recordings.js';
 import { loadOrCreateTls, type TlsMaterial } from './gateway/core/tls.js';
 import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
 import type { Readiness } from './api/health.js';
 import { makePgCredentials } from './gateway/pg-credentials.js';
 import { makeMysqlCredentials } from './gateway/mysql-credentials.js';
 import { makeSshCredentials } from './gateway/ssh-credentials.js';
+import { makeExecCredentials } from './gateway/exec-credentials.js';
+import { makeRecordings } from './audit/recordings.js';
 import { makeGatewayAccess } from './gateway/core/planner.js';
 import type { CredentialProviders } from './credentials/provider.js';
 import { makeWebhookNotifier } from './notify/webhooks.js';
@@ -286,6 +287,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     postgres: makePgCredentials({ access, dataDir, deploymentId: deployment, log }),
     mysql: mysqlCredentials,
     ssh: sshCredentials,
+    exec: makeExecCredentials(),
   };
   for (const [kind, provider] of Object.entries(credentials)) {
     provider.attach();
@@ -331,11 +333,11 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     gateways.mysql = { host: addr.host, port: addr.port, ca: tls.ca, ca_path: tls.caPath };
     info.gateway_mysql = `${addr.host}:${addr.port} (TLS; CA: ${tls.caPath})`;
   }
+  // SSH and exec sessions are recorded under <data>/recordings; one Recordings per process, so live watching sees both.
+  const recordings = makeRecordings(dataDir);
   if (opts.sshListen !== null) {
-    // The listener's host key and the user CA live in <data>/ssh (made at first start); sessions are recorded under
-    // <data>/recordings.
+    // The listener's host key and the user CA live in <data>/ssh (made at first start).
     const keys = loadOrCreateSshKeys(dataDir);
-    const recordings = makeRecordings(dataDir);
     const knownHosts = makeSshKnownHosts({ access });
     const gw = makeSshGateway(
       { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('ssh'), recordings },
@@ -388,7 +390,9 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
       return down.length === 0 ? { ok: true, detail: Object.keys(listening).length ? `${Object.keys(listening).join(', ')} listening` : 'none configured' } : { ok: false, detail: `not listening: ${down.join(', ')}` };
     },
   };
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false) });
+  // Exec sessions (a websocket on the API), recorded under <data>/recordings.
+  const exec = { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('exec'), recordings };
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec });
   undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();

@@ -19,6 +19,8 @@ import { consoleRoutes, publishSessionChanges } from './routes-console.js';
 import { registerConsoleStatic } from './static.js';
 import { registerMetricsRoute, type ApiMetrics } from './routes-metrics.js';
 import { registerHealth, healthz, type Readiness } from './health.js';
+import { registerExecRoute } from './routes-exec.js';
+import type { GatewayDeps } from '../gateway/types.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -67,6 +69,8 @@ export interface ApiDeps {
   behindTlsProxy?: boolean;
   /** What /readyz checks. */
   readiness?: Readiness;
+  /** The exec front-end's collaborators: GET /api/v1/exec (a websocket) runs exec sessions when set. */
+  exec?: GatewayDeps;
 }
 
 /** A request id that is unique across restarts and processes, so one from a user's error finds its log line. */
@@ -125,6 +129,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   defineRoutes(app, authenticate, routes);
   registerEventStream(app, access, authenticate);
   registerHealth(app, { version: deps.version, readiness: deps.readiness });
+  if (deps.exec) await registerExecRoute(app, { access, gateway: deps.exec });
   await registerConsoleStatic(app, { root: deps.webRoot, apiNotFound });
   return app;
 }

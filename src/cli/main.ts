@@ -15,6 +15,7 @@ import { registerPolicyCommands } from './policy-commands.js';
 import { registerConnectCommands } from './connect-commands.js';
 import { registerPasswdCommand } from './passwd-command.js';
 import { registerSshCommands } from './ssh-commands.js';
+import { registerExecCommand } from './exec-command.js';
 
 export { run, type Ctx } from './command.js';
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerConnectCommands(program);
   registerSshCommands(program);
   registerPasswdCommand(program);
+  registerExecCommand(program);
   return program;
 }
 

@@ -276,3 +276,8 @@ export function checkCommand(argv: readonly string[], rules: CommandRules | unde
   }
   return { decision: 'refused', rule: 'commands.allow', reason: `the role allows only: ${allow.join(' | ')}; this command is none of them (the program must be named exactly as in the rule)` };
 }
+
+/** A command as one line for people (the audit log, the session list): plain words bare, others single-quoted. */
+export function displayArgv(argv: readonly string[]): string {
+  return argv.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : quoteArgv([w]))).join(' ');
+}

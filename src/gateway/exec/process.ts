@@ -27,39 +27,51 @@ export interface ExecProcess {
   kill(): Promise<void>;
 }
 
-/** Every live process whose parent chain leads to `root` (Linux /proc; empty elsewhere). */
-function descendants(root: number): number[] {
+interface ProcEntry {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  zombie: boolean;
+}
+
+/** The processes of this host (Linux /proc); null where there is no /proc. */
+function processes(): ProcEntry[] | null {
   let entries: string[];
   try {
     entries = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
   } catch {
-    return [];
+    return null;
   }
-  const parent = new Map<number, number>();
+  const out: ProcEntry[] = [];
   for (const e of entries) {
     try {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      // The command name (field 2) may hold spaces and parentheses: fields after the last ")" are fixed.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parent.set(Number(e), ppid);
+      // The command name (field 2) may hold spaces and parentheses: the fields after the last ")" are fixed.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.push({ pid: Number(e), zombie: f[0] === 'Z' || f[0] === 'X', ppid: Number(f[1]), pgrp: Number(f[2]) });
     } catch {
       // gone meanwhile
     }
   }
-  const out: number[] = [];
+  return out;
+}
+
+/** Every live (not zombie) process in group `group` or descended from `root`, which is its leader. */
+function remaining(root: number): number[] | null {
+  const all = processes();
+  if (!all) return null;
   const want = new Set([root]);
   let grew = true;
   while (grew) {
     grew = false;
-    for (const [pid, ppid] of parent) {
-      if (!want.has(pid) && want.has(ppid)) {
-        want.add(pid);
-        out.push(pid);
+    for (const p of all) {
+      if (!want.has(p.pid) && want.has(p.ppid)) {
+        want.add(p.pid);
         grew = true;
       }
     }
   }
-  return out;
+  return all.filter((p) => !p.zombie && (p.pgrp === root || want.has(p.pid))).map((p) => p.pid);
 }
 
 function signal(pids: number[], group: number, sig: NodeJS.Signals): void {
@@ -77,17 +89,16 @@ function signal(pids: number[], group: number, sig: NodeJS.Signals): void {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether anything of the command is left: from /proc where there is one, else by signalling the group. */
+function anyLeft(root: number): boolean {
+  const r = remaining(root);
+  if (r) return r.length > 0;
   try {
-    process.kill(pid, 0);
+    process.kill(-root, 0);
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-function groupAlive(group: number): boolean {
-  return alive(-group);
 }
 
 export function startExecProcess(o: ExecProcessOptions): ExecProcess {
@@ -131,7 +142,7 @@ export function startExecProcess(o: ExecProcessOptions): ExecProcess {
     });
     // Leftovers of a command that ended (a background job holding its output open) go with it.
     child.on('exit', () => {
-      if (pid > 0 && groupAlive(pid)) void killTree(pid);
+      if (pid > 0 && anyLeft(pid)) void killTree(pid);
     });
     handle = { pid, write: (d) => void child.stdin!.write(d), endInput: () => void child.stdin!.end(), resize: () => {} };
     pid = child.pid ?? -1;
@@ -139,10 +150,10 @@ export function startExecProcess(o: ExecProcessOptions): ExecProcess {
 
   async function killTree(pid: number): Promise<void> {
     if (pid <= 0) return;
-    signal(descendants(pid), pid, 'SIGTERM');
+    signal(remaining(pid) ?? [], pid, 'SIGTERM');
     const until = Date.now() + KILL_GRACE_MS;
-    while (Date.now() < until && (groupAlive(pid) || alive(pid))) await new Promise((r) => setTimeout(r, 20));
-    if (groupAlive(pid) || alive(pid) || descendants(pid).length) signal(descendants(pid), pid, 'SIGKILL');
+    while (Date.now() < until && anyLeft(pid)) await new Promise((r) => setTimeout(r, 20));
+    if (anyLeft(pid)) signal(remaining(pid) ?? [], pid, 'SIGKILL');
   }
 
   return {
