@@ -8,6 +8,7 @@ import type { Caller } from '../domain/model.js';
 import { fingerprint, parsePublicKeyLine, formatPublicKeyLine } from '../credentials/ssh-cert.js';
 import type { RouteDef } from './routing.js';
 import { forbidden } from './routing.js';
+import { canSeeAll } from './routes-access.js';
 
 const keyRecord = z.object({
   id: z.string(),
@@ -49,12 +50,13 @@ export function sshKeyRoutes(access: Access): RouteDef<any, any, any>[] { // esl
   };
   return [
     {
-      method: 'GET', url: '/api/v1/ssh-keys', tag: 'identity', summary: 'Registered SSH public keys: yours, or anyone\'s (or one principal\'s) for admins',
+      method: 'GET', url: '/api/v1/ssh-keys', tag: 'identity', summary: 'Registered SSH public keys: yours, or anyone\'s (or one principal\'s) for admins and auditors',
       query: z.strictObject({ principal: z.string().max(100).optional() }),
       response: z.object({ keys: z.array(keyRecord) }),
       async handler({ caller, query }) {
-        const admin = access.policy().isAdmin(caller.principal);
-        if (query.principal) mayManage(caller, query.principal, 'list');
+        // Admins and auditors see everyone's keys (the console's Admin page); others their own.
+        const admin = canSeeAll(access, caller);
+        if (query.principal && !admin) mayManage(caller, query.principal, 'list');
         let q = db().selectFrom('ssh_public_keys').selectAll().orderBy('created_at');
         const who = query.principal ?? (admin ? undefined : caller.principal.name);
         if (who) q = q.where('principal', '=', who);
