@@ -19,6 +19,29 @@ export interface ExecRouteDeps {
 
 type Query = Record<string, string | string[] | undefined>;
 
+/** For the OpenAPI document: the websocket's query and its upgrade (the frames are in docs/ssh-and-exec.md). */
+const EXEC_ROUTE_SCHEMA = {
+  summary: 'Exec session on an exec resource, over a websocket: binary frames are stdin/stdout, text frames JSON control messages (docs/ssh-and-exec.md)',
+  tags: ['exec'],
+  querystring: {
+    type: 'object',
+    properties: {
+      resource: { type: 'string', description: 'the exec resource' },
+      target: { type: 'string', description: 'one of its targets (default: the first)' },
+      tty: { type: 'string', enum: ['0', '1', 'true', 'false'], description: '1: a pseudo-terminal' },
+      cols: { type: 'integer', minimum: 1, maximum: 1000 },
+      rows: { type: 'integer', minimum: 1, maximum: 1000 },
+      env: { type: 'array', items: { type: 'string' }, description: 'NAME=value, kept when the role\'s ssh.env allows NAME' },
+      principal: { type: 'string', description: 'when given, must own the bearer token' },
+    },
+    required: ['resource'],
+  },
+  response: {
+    101: { description: 'Switching Protocols: the websocket; refusals arrive as {"type":"error","code":…} before it closes', content: { 'application/octet-stream': { schema: { type: 'string' } } } },
+    default: { description: 'An error', content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } } },
+  },
+};
+
 const one = (q: Query, k: string): string | undefined => {
   const v = q[k];
   return Array.isArray(v) ? v[v.length - 1] : v;
@@ -58,7 +81,17 @@ function readMessage(text: string): ClientMessage | null {
 
 export async function registerExecRoute(app: FastifyInstance, deps: ExecRouteDeps): Promise<void> {
   await app.register(websocketPlugin, { options: { maxPayload: EXEC_MAX_FRAME } });
-  app.get('/api/v1/exec', { websocket: true, schema: { hide: true } }, function execSocket(socket: WebSocket, req: FastifyRequest) {
+  const execSocket = makeExecSocket(deps);
+  // wsHandler with a plain handler (not `websocket: true`, which hides the route from the OpenAPI document).
+  app.route({ method: 'GET', url: '/api/v1/exec', schema: EXEC_ROUTE_SCHEMA, handler: notUpgraded, wsHandler: execSocket });
+}
+
+async function notUpgraded(): Promise<never> {
+  throw new AirlockError('AIRLOCK_BAD_INPUT', 'GET /api/v1/exec is a websocket: connect with an Upgrade: websocket request (airlock exec does; see docs/ssh-and-exec.md)');
+}
+
+function makeExecSocket(deps: ExecRouteDeps) {
+  return function execSocket(socket: WebSocket, req: FastifyRequest): void {
     const pending: { data: Buffer; binary: boolean }[] = [];
     let session: ExecSession | null = null;
     let gone = false;
@@ -130,5 +163,5 @@ export async function registerExecRoute(app: FastifyInstance, deps: ExecRouteDep
         socket.close(1008);
       }
     })();
-  });
+  };
 }
