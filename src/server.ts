@@ -19,12 +19,16 @@ import { buildApi, type GatewayInfo } from './api/app.js';
 import { makePgGateway } from './gateway/postgres/index.js';
 import { makeMysqlGateway } from './gateway/mysql/index.js';
 import { mysqlInspectorFor } from './gateway/mysql/inspector.js';
+import { makeSshGateway, makeSshLoginDeps } from './gateway/ssh/index.js';
+import { connectUpstream, makeSshKnownHosts, type SshLogin } from './gateway/ssh/upstream.js';
+import { loadOrCreateSshKeys } from './credentials/ssh-ca.js';
 import { loadOrCreateTls, type TlsMaterial } from './gateway/core/tls.js';
 import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
 import type { Readiness } from './api/health.js';
 import { makePgCredentials } from './gateway/pg-credentials.js';
 import { makeMysqlCredentials } from './gateway/mysql-credentials.js';
 import { makeSshCredentials } from './gateway/ssh-credentials.js';
+import { makeExecCredentials } from './gateway/exec-credentials.js';
 import { makeGatewayAccess } from './gateway/core/planner.js';
 import type { CredentialProviders } from './credentials/provider.js';
 import { makeWebhookNotifier } from './notify/webhooks.js';
@@ -56,6 +60,8 @@ export interface ServerOptions {
   mysqlListen?: { host: string; port: number } | null;
   /** Accept MySQL logins without TLS from loopback clients (local demos, tests). Default: as pgAllowCleartextLoopback. */
   mysqlAllowCleartextLoopback?: boolean;
+  /** The SSH gateway's address; null turns it off. Default 127.0.0.1:2222. */
+  sshListen?: { host: string; port: number } | null;
   bootstrapToken?: string;
   /**
    * Which Airlock this is on shared database servers (1-12 of [a-z0-9]); its per-grant roles carry it. Default: the
@@ -100,6 +106,8 @@ export interface ServerContext {
 export interface RunningServer extends ServerContext {
   apiUrl: string;
   gateways: GatewayInfo;
+  /** The SSH listener's address and host key; null when it is off. */
+  sshGateway: { host: string; port: number; host_key: string; fingerprint: string } | null;
   app: FastifyInstance;
   /** The admin token made at first start, shown once; null when it already existed. */
   bootstrapToken: string | null;
@@ -175,7 +183,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 function addressInUse(e: unknown, opts: ServerOptions): unknown {
   const err = e as NodeJS.ErrnoException & { port?: number };
   if (err?.code !== 'EADDRINUSE') return e;
-  const flags: [string, { host: string; port: number } | null | undefined][] = [['--listen', opts.listen], ['--metrics-listen', opts.metricsListen], ['--pg-listen', opts.pgListen], ['--mysql-listen', opts.mysqlListen]];
+  const flags: [string, { host: string; port: number } | null | undefined][] = [['--listen', opts.listen], ['--metrics-listen', opts.metricsListen], ['--pg-listen', opts.pgListen], ['--mysql-listen', opts.mysqlListen], ['--ssh-listen', opts.sshListen]];
   const flag = flags.find(([, a]) => a && a.port === err.port)?.[0];
   const address = err.message.replace(/^.*address already in use\s*/, '') || `port ${err.port}`;
   return new AirlockError('AIRLOCK_CONFIG_INVALID', `${address}${flag ? ` (${flag})` : ''} is already in use by another process; stop it or choose another address`);
@@ -271,6 +279,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   if (unended) log.info({ sessions: unended }, 'recorded the end of gateway sessions left open by an earlier run');
   const info: Record<string, string> = {};
   const gateways: GatewayInfo = {};
+  let sshGateway: RunningServer['sshGateway'] = null;
 
   // Database credentials: per-grant roles follow the grants; those of grants that ended while we were down go now.
   info.deployment_id = deployment;
@@ -282,6 +291,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     postgres: makePgCredentials({ access, dataDir, deploymentId: deployment, log }),
     mysql: mysqlCredentials,
     ssh: sshCredentials,
+    exec: makeExecCredentials(),
   };
   const { hostKey, userCa } = sshCredentials.keys;
   gateways.ssh_keys = { host_key: hostKey.publicLine, host_key_fingerprint: hostKey.fingerprint, user_ca: userCa.publicLine, user_ca_fingerprint: userCa.fingerprint };
@@ -329,6 +339,28 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     gateways.mysql = { host: addr.host, port: addr.port, ca: tls.ca, ca_path: tls.caPath };
     info.gateway_mysql = `${addr.host}:${addr.port} (TLS; CA: ${tls.caPath})`;
   }
+  if (opts.sshListen !== null) {
+    // The listener's host key and the user CA live in <data>/ssh (made at first start).
+    const keys = loadOrCreateSshKeys(dataDir);
+    const knownHosts = makeSshKnownHosts({ access });
+    const gw = makeSshGateway(
+      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('ssh'), recordings },
+      {
+        listen: opts.sshListen ?? { host: '127.0.0.1', port: 2222 },
+        hostKey: keys.hostKey.privateKey,
+        login: makeSshLoginDeps(access),
+        recordings,
+        connectUpstream: (plan, o) =>
+          connectUpstream(plan.upstream as SshLogin, { ...o, onHostKey: (line) => knownHosts.check(plan.resource.name, `${plan.upstream.host}:${plan.upstream.port}`, line) }),
+      },
+    );
+    const addr = await gw.start();
+    listening.ssh = () => gw.listening;
+    stops.unshift({ name: () => `ssh gateway (${gw.connections} connection(s))`, stop: () => gw.stop() });
+    sshGateway = { host: addr.host, port: addr.port, host_key: keys.hostKey.publicLine, fingerprint: keys.hostKey.fingerprint };
+    gateways.ssh = sshGateway;
+    info.gateway_ssh = `${addr.host}:${addr.port} (host key ${keys.hostKey.fingerprint}; user <principal>%<resource>)`;
+  }
   for (const ext of opts.extensions ?? []) {
     const r = await ext.start(ctx);
     if (r) {
@@ -362,7 +394,9 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
       return down.length === 0 ? { ok: true, detail: Object.keys(listening).length ? `${Object.keys(listening).join(', ')} listening` : 'none configured' } : { ok: false, detail: `not listening: ${down.join(', ')}` };
     },
   };
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), recordings });
+  // Exec sessions (a websocket on the API), recorded under <data>/recordings.
+  const exec = { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('exec'), recordings };
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings });
   undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();
@@ -408,6 +442,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     ...ctx,
     apiUrl,
     gateways,
+    sshGateway,
     app,
     bootstrapToken,
     info,

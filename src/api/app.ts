@@ -11,6 +11,7 @@ import { responses } from './schemas.js';
 import { sendProblem } from './problem.js';
 import { accessRoutes } from './routes-access.js';
 import { adminRoutes } from './routes-admin.js';
+import { sshKeyRoutes } from './routes-ssh-keys.js';
 import { registerEventStream } from './events.js';
 import { makePasswordService } from '../access/passwords.js';
 import { makeConsoleAuth } from './console-auth.js';
@@ -20,6 +21,8 @@ import { registerMetricsRoute, type ApiMetrics } from './routes-metrics.js';
 import { registerHealth, healthz, type Readiness } from './health.js';
 import { recordingRoutes } from './routes-recordings.js';
 import type { Recordings } from '../audit/recordings.js';
+import { registerExecRoute } from './routes-exec.js';
+import type { GatewayDeps } from '../gateway/types.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -29,6 +32,8 @@ export interface GatewayInfo {
   mysql?: GatewayListener;
   /** The gateway's SSH public keys (`airlock ca --ssh`, `--ssh-user-ca`); never a private key. */
   ssh_keys?: SshKeysInfo;
+  /** The SSH gateway: no TLS, its own host key instead (clients pin it: `airlock ssh` writes a known_hosts line). */
+  ssh?: { host: string; port: number; host_key: string; fingerprint: string };
 }
 
 /** Public lines and fingerprints: the host key the SSH listener shows, and the CA hosts trust (TrustedUserCAKeys). */
@@ -54,7 +59,11 @@ export const GATEWAY_KINDS = ['postgres', 'mysql'] as const;
 export function describeGateways(g: GatewayInfo) {
   const pick = (l: GatewayListener | undefined) => (l ? { host: l.host, port: l.port, ca: l.ca } : null);
   const listeners = GATEWAY_KINDS.flatMap((kind) => (g[kind] ? [{ kind, host: g[kind].host, port: g[kind].port }] : []));
-  return { postgres: pick(g.postgres), mysql: pick(g.mysql), listeners, ca: g.postgres?.ca ?? g.mysql?.ca ?? null, ssh: g.ssh_keys ?? null };
+  // The SSH keys are public (hosts trust the CA whether or not this process runs the SSH listener); host and port
+  // only when it does.
+  const k = g.ssh_keys;
+  const ssh = k ? { host: g.ssh?.host ?? null, port: g.ssh?.port ?? null, host_key: k.host_key, fingerprint: k.host_key_fingerprint, host_key_fingerprint: k.host_key_fingerprint, user_ca: k.user_ca, user_ca_fingerprint: k.user_ca_fingerprint } : null;
+  return { postgres: pick(g.postgres), mysql: pick(g.mysql), ssh, listeners, ca: g.postgres?.ca ?? g.mysql?.ca ?? null };
 }
 
 export interface ApiDeps {
@@ -77,6 +86,8 @@ export interface ApiDeps {
   readiness?: Readiness;
   /** SSH and exec session recordings (the one instance the gateways write with): list, replay, watch live, verify. */
   recordings?: Recordings;
+  /** The exec front-end's collaborators: GET /api/v1/exec (a websocket) runs exec sessions when set. */
+  exec?: GatewayDeps;
 }
 
 /** A request id that is unique across restarts and processes, so one from a user's error finds its log line. */
@@ -136,11 +147,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...accessRoutes(access),
     ...adminRoutes({ access, policySource: deps.policySource, reloadPolicy: deps.reloadPolicy, recordingsDataDir: deps.recordings?.dataDir }),
     ...(recorded?.routes ?? []),
+    ...sshKeyRoutes(access),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
   ];
   defineRoutes(app, authenticate, routes);
   registerEventStream(app, access, authenticate);
   registerHealth(app, { version: deps.version, readiness: deps.readiness });
+  if (deps.exec) await registerExecRoute(app, { access, gateway: deps.exec });
   await registerConsoleStatic(app, { root: deps.webRoot, apiNotFound });
   return app;
 }

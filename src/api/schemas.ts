@@ -131,11 +131,14 @@ export const responses = {
     listeners: z.array(z.object({ kind: z.enum(['postgres', 'mysql']).describe('the resource kind it serves'), host: z.string(), port: z.number().int() })).describe('every gateway listening'),
     ca: z.string().nullable().describe('PEM of the CA that signs every gateway\'s certificate; null when no gateway runs'),
     ssh: z.object({
-      host_key: z.string().describe('the public line of the host key the SSH gateway shows ("ssh-ed25519 AAAA…")'),
-      host_key_fingerprint: z.string().describe('its SHA256 fingerprint, as ssh-keygen -l prints it'),
+      host: z.string().nullable().describe('the SSH gateway\'s address (user <principal>%<resource>); null when this process runs no SSH listener'),
+      port: z.number().int().nullable(),
+      host_key: z.string().describe('the public line of the host key the SSH gateway shows ("ssh-ed25519 AAAA…"), for known_hosts'),
+      fingerprint: z.string().describe('the host key\'s SHA256 fingerprint, as ssh-keygen -l prints it'),
+      host_key_fingerprint: z.string().describe('the same (kept for `airlock ca --ssh`)'),
       user_ca: z.string().describe('the public line of the SSH user CA, for hosts\' TrustedUserCAKeys'),
       user_ca_fingerprint: z.string(),
-    }).nullable().describe('the gateway\'s SSH public keys (never a private key); null when the server has none'),
+    }).nullable().describe('the SSH gateway and its public keys (never a private key); null when the server has none'),
   }),
   openapi: z.looseObject({ openapi: z.string() }).describe('this document'),
   whoami: z.object({

@@ -164,6 +164,7 @@ export function makeClient(opts: ClientOptions = {}) {
     hasToken: token !== undefined,
     get: <T>(path: string, signal?: AbortSignal) => call<T>('GET', path, undefined, signal),
     post: <T>(path: string, body: unknown = {}) => call<T>('POST', path, body),
+    del: <T>(path: string) => call<T>('DELETE', path),
     /** A raw streaming GET (SSE, JSONL export), as a web Response so readers use its body stream. */
     async stream(path: string, signal?: AbortSignal): Promise<Response> {
       const res = await send('GET', path, token ? { authorization: `Bearer ${token}` } : {}, undefined, signal);

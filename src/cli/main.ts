@@ -15,6 +15,8 @@ import { registerPolicyCommands } from './policy-commands.js';
 import { registerConnectCommands } from './connect-commands.js';
 import { registerPasswdCommand } from './passwd-command.js';
 import { registerRecordingCommands } from './recording-commands.js';
+import { registerSshCommands } from './ssh-commands.js';
+import { registerExecCommand } from './exec-command.js';
 
 export { run, type Ctx } from './command.js';
 
@@ -37,7 +39,9 @@ export function buildProgram(): Command {
   registerAuditCommands(program);
   registerPolicyCommands(program);
   registerConnectCommands(program);
+  registerSshCommands(program);
   registerPasswdCommand(program);
+  registerExecCommand(program);
   return program;
 }
 

@@ -33,6 +33,7 @@ interface ServerFlags {
   pgListen: string;
   pgAllowLoopbackCleartext?: boolean;
   mysqlListen: string;
+  sshListen: string;
   deploymentId?: string;
   metricsListen?: string;
   demo?: boolean;
@@ -68,6 +69,7 @@ export function registerServerCommands(program: Command): void {
     .addOption(new Option('--store <url>', 'postgres://… to keep all state in PostgreSQL (several processes may share it); prefer the variable, which keeps a password out of the process list').env('AIRLOCK_STORE_URL'))
     .addOption(new Option('--pg-listen <host:port>', 'PostgreSQL gateway address ("off" to disable)').default('127.0.0.1:6432').env('AIRLOCK_PG_LISTEN'))
     .addOption(new Option('--mysql-listen <host:port>', 'MySQL/MariaDB gateway address ("off" to disable)').default('127.0.0.1:3307').env('AIRLOCK_MYSQL_LISTEN'))
+    .addOption(new Option('--ssh-listen <host:port>', 'SSH gateway address, users log in as <principal>%<resource> ("off" to disable)').default('127.0.0.1:2222').env('AIRLOCK_SSH_LISTEN'))
     .addOption(new Option('--pg-allow-loopback-cleartext', 'accept database logins without TLS from loopback clients, PostgreSQL and MySQL (local demos, benchmarks)').env('AIRLOCK_PG_ALLOW_LOOPBACK_CLEARTEXT'))
     .addOption(new Option('--deployment-id <id>', "this Airlock's id on shared database servers (1-12 of a-z0-9; default: chosen at first start and kept in the store)").env('AIRLOCK_DEPLOYMENT_ID'))
     .addOption(new Option('--metrics-listen <host:port>', 'also serve GET /metrics on this address (it is on the API listener too)').env('AIRLOCK_METRICS_LISTEN'))
@@ -88,6 +90,7 @@ export function registerServerCommands(program: Command): void {
         const shutdownMs = parseShutdownTimeout(o.shutdownTimeout);
         const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, flagOrEnv(cmd, 'pgListen'));
         const mysqlListen = o.mysqlListen === 'off' ? null : parseHostPort(o.mysqlListen, flagOrEnv(cmd, 'mysqlListen'));
+        const sshListen = o.sshListen === 'off' ? null : parseHostPort(o.sshListen, flagOrEnv(cmd, 'sshListen'));
         const metricsListen = o.metricsListen ? parseHostPort(o.metricsListen, flagOrEnv(cmd, 'metricsListen')) : null;
         const { startServer, VERSION } = await import('../server.js');
         const dataDir = resolve(o.data);
@@ -105,7 +108,7 @@ export function registerServerCommands(program: Command): void {
         }
         let server: RunningServer;
         try {
-          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, mysqlListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd) });
+          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, mysqlListen, sshListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd) });
         } catch (e) {
           await demoStop?.();
           throw e;

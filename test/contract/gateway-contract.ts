@@ -1,4 +1,4 @@
-// The gateway contract: what every protocol front-end (PostgreSQL, MySQL; SSH and exec next) must do, written once and
+// The gateway contract: what every protocol front-end (PostgreSQL, MySQL, exec; SSH next) must do, written once and
 // run by each front-end through a small driver, against the real server (in this process) and a real upstream.
 //
 // A front-end's test file is a few lines:
@@ -17,6 +17,11 @@
 //                   and returns a ContractSession; a refused login rejects.
 // - describe(err):  the protocol's own code (SQLSTATE, MySQL error number, …) and every text the client shows for an
 //                   error (message, detail, hint): refusals must carry their AIRLOCK_ code and a reason there.
+// Front-ends that do not speak SQL (exec, SSH) also give:
+// - texts:          their statements for the cases (ContractTexts; default: SQL).
+// - idle(s):        puts a session in its idle state (default: BEGIN; select 1 — idle in a transaction).
+// - sessionEndExtra: session.end fields beyond SESSION_END_FIELDS (e.g. recording).
+// - targets:        with no databases in the upstream, the database case becomes a target case (exec targets).
 //
 // Cases: refusals (no grant, wrong token, revoked token, locked principal / resource / role, expired grant, unknown
 // resource, a database the resource does not cover); the cut within 1 s when the grant expires, is revoked, the
@@ -39,10 +44,10 @@ export interface ContractUpstream {
    * injected credential read from one of `env`'s variables. Indented as an item of `resources:` (two spaces, "- ").
    */
   resource(name: string): string;
-  /** Two databases (or schemas) the resource covers; the first is its default. */
-  databases: [string, string];
+  /** Two databases (or schemas) the resource covers; the first is its default. Absent: see GatewayDriver.targets. */
+  databases?: [string, string];
   /** A database on the same server the resource does not cover. */
-  uncovered: string;
+  uncovered?: string;
   /** Environment variables the resource's credential reads. */
   env: Record<string, string>;
   /** Strings no user, log line or API answer may contain (the upstream password at least). */
@@ -70,6 +75,30 @@ export interface ContractSession {
   close(): Promise<void>;
 }
 
+/** The statements the cases run, in the front-end's language. */
+export interface ContractTexts {
+  /** Answers one row. */
+  one: string;
+  /** Answers one row; audited as a text matching answerAudited. */
+  answer: string;
+  answerAudited: RegExp;
+  /** The rows its statement event records; null: the protocol counts none (exec records 0). */
+  answerRows: number | null;
+  /** Whether the audited text hides the literal 42 of `answer`. */
+  redactsLiterals: boolean;
+  /** Fails upstream (not refused by Airlock), e.g. a missing table. */
+  missing: string;
+}
+
+export const SQL_TEXTS: ContractTexts = {
+  one: 'select 1 as one',
+  answer: 'select 42 as answer',
+  answerAudited: /select[\s\S]*answer/i,
+  answerRows: 1,
+  redactsLiterals: true,
+  missing: 'select * from airlock_contract_no_such_table',
+};
+
 export interface GatewayDriver {
   protocol: GatewayProtocol;
   serverOptions: Partial<ServerOptions>;
@@ -77,6 +106,16 @@ export interface GatewayDriver {
   sleepSql(seconds: number): string;
   connect(server: RunningServer, login: ContractLogin): Promise<ContractSession>;
   describe(err: unknown): { code: string; text: string };
+  texts?: ContractTexts;
+  /** Puts the session in its idle state; default: BEGIN; select 1 (idle in a transaction). */
+  idle?(s: ContractSession): Promise<void>;
+  /** session.end fields beyond SESSION_END_FIELDS. */
+  sessionEndExtra?: string[];
+  /**
+   * When the upstream has no databases: two targets a session may choose (ContractLogin.database carries them; the
+   * first is the default) and one it may not, refused with AIRLOCK_EXEC_TARGET_NOT_ALLOWED.
+   */
+  targets?: { allowed: [string, string]; refused: string };
 }
 
 /** The fields of each session event: the same for every protocol. */
@@ -90,6 +129,7 @@ const CUT_MS = 1000;
 
 export function runGatewayContract(driver: GatewayDriver): void {
   const P = driver.protocol;
+  const T = driver.texts ?? SQL_TEXTS;
   let up: ContractUpstream;
   let dir: string;
   let server: RunningServer;
@@ -122,7 +162,7 @@ export function runGatewayContract(driver: GatewayDriver): void {
     try {
       const s = await driver.connect(server, login);
       // Some protocols only refuse at the first statement.
-      await s.query('select 1').finally(() => s.close().catch(() => {}));
+      await s.query(T.one).finally(() => s.close().catch(() => {}));
     } catch (e) {
       err = e;
     }
@@ -189,6 +229,8 @@ export function runGatewayContract(driver: GatewayDriver): void {
           if (Date.now() > until) break; // a front-end that does not count running statements: the statement was sent
           await new Promise((r) => setTimeout(r, 20));
         }
+      } else if (driver.idle) {
+        await driver.idle(s);
       } else {
         await s.query('BEGIN');
         await s.query('select 1');
@@ -304,16 +346,31 @@ roles:
     await refusedWith({ principal: 'alice', token: alice, resource: 'no-such-db' }, 'AIRLOCK_UNKNOWN_RESOURCE', /no resource named "no-such-db"/);
   });
 
-  test(`${P} contract: a database the resource does not cover is refused with AIRLOCK_DATABASE_NOT_ALLOWED; one it covers opens`, async () => {
-    await freshGrant();
-    await refusedWith({ principal: 'alice', token: alice, resource: 'contract-db', database: up.uncovered }, 'AIRLOCK_DATABASE_NOT_ALLOWED', new RegExp(`does not cover the database "${up.uncovered}"`));
-    const s = await driver.connect(server, { principal: 'alice', token: alice, resource: 'contract-db', database: up.databases[1] });
-    try {
-      assert.equal((await s.query('select 1 as one')).length, 1);
-    } finally {
-      await s.close();
-    }
-  });
+  if (driver.targets) {
+    const targets = driver.targets;
+    test(`${P} contract: a target the resource does not list is refused with AIRLOCK_EXEC_TARGET_NOT_ALLOWED; one it lists opens`, async () => {
+      await freshGrant();
+      await refusedWith({ principal: 'alice', token: alice, resource: 'contract-db', database: targets.refused }, 'AIRLOCK_EXEC_TARGET_NOT_ALLOWED', new RegExp(`has no target "${targets.refused}"`));
+      const s = await driver.connect(server, { principal: 'alice', token: alice, resource: 'contract-db', database: targets.allowed[1] });
+      try {
+        assert.equal((await s.query(T.one)).length, 1);
+      } finally {
+        await s.close();
+      }
+    });
+  } else {
+    test(`${P} contract: a database the resource does not cover is refused with AIRLOCK_DATABASE_NOT_ALLOWED; one it covers opens`, async () => {
+      assert.ok(up.databases && up.uncovered, 'the upstream names its databases (or the driver its targets)');
+      await freshGrant();
+      await refusedWith({ principal: 'alice', token: alice, resource: 'contract-db', database: up.uncovered }, 'AIRLOCK_DATABASE_NOT_ALLOWED', new RegExp(`does not cover the database "${up.uncovered}"`));
+      const s = await driver.connect(server, { principal: 'alice', token: alice, resource: 'contract-db', database: up.databases[1] });
+      try {
+        assert.equal((await s.query(T.one)).length, 1);
+      } finally {
+        await s.close();
+      }
+    });
+  }
 
   // ── the cut within a second ─────────────────────────────────────────────────────────────────────────────────
 
@@ -377,7 +434,7 @@ roles:
       try {
         const s = await driver.connect(server, { principal: 'alice', token: t.token, resource: 'contract-db' });
         // What the gateway said unprompted (PostgreSQL's FATAL) comes first; else the statement's error (MySQL).
-        const failed = await s.query('select 1').then(() => null, (e: unknown) => e);
+        const failed = await s.query(T.one).then(() => null, (e: unknown) => e);
         if (failed === null) ran = true;
         else told = (await s.ended).error ?? failed;
         await s.close().catch(() => {});
@@ -405,7 +462,7 @@ roles:
     const before = await sessionIds();
     const s = await driver.connect(server, { principal: 'alice', token: alice, resource: 'contract-db' });
     const id = await listedSession(alice, before);
-    await s.query('select 42 as answer');
+    await s.query(T.answer);
     await s.close();
     const end = await sessionEnd(id);
     const start = (await events('session.start')).find((e) => e.details.session_id === id);
@@ -416,18 +473,18 @@ roles:
     assert.equal(start.details.protocol, P);
     assert.equal(start.details.grant_id, g.id);
     assert.equal(start.details.resource, 'contract-db');
-    assert.equal(start.details.database, up.databases[0]);
+    assert.equal(start.details.database, up.databases?.[0] ?? driver.targets?.allowed[0]);
     assert.equal(start.details.role, 'read');
     assert.match(String(start.details.token_id), /^tok_/);
     const stmts = (await events('statement')).filter((e) => e.details.session_id === id);
-    const answer = stmts.find((e) => /select/i.test(String(e.details.text)) && /answer/.test(String(e.details.text)));
+    const answer = stmts.find((e) => T.answerAudited.test(String(e.details.text)));
     assert.ok(answer, `the statement is in the log: ${JSON.stringify(stmts.map((e) => e.details.text))}`);
     for (const f of STATEMENT_FIELDS) assert.ok(f in answer.details, `statement has ${f}`);
     assert.equal(answer.details.decision, 'allowed');
     assert.equal(answer.details.grant_id, g.id);
-    assert.equal(answer.details.rows, 1);
-    assert.doesNotMatch(String(answer.details.text), /42/, 'literals are redacted');
-    assert.deepEqual(Object.keys(end.details).sort(), SESSION_END_FIELDS);
+    if (T.answerRows !== null) assert.equal(answer.details.rows, T.answerRows);
+    if (T.redactsLiterals) assert.doesNotMatch(String(answer.details.text), /42/, 'literals are redacted');
+    assert.deepEqual(Object.keys(end.details).sort(), [...SESSION_END_FIELDS, ...(driver.sessionEndExtra ?? [])].sort());
     assert.equal(end.details.statements, stmts.length);
     assert.equal(typeof end.details.reason, 'string');
   });
@@ -451,13 +508,13 @@ roles:
     const victim = await driver.connect(server, { principal: 'alice', token: alice, resource: 'contract-db' });
     const other = await driver.connect(server, { principal: 'alice', token: alice, resource: 'contract-db' });
     try {
-      assert.equal((await victim.query('select 1 as one')).length, 1);
+      assert.equal((await victim.query(T.one)).length, 1);
       victim.garbage(randomBytes(64 * 1024));
       const { at } = await Promise.race([victim.ended, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the garbled session was not ended within 5 s')), 5000))]);
       assert.ok(at > 0);
-      assert.equal((await other.query('select 2 as two')).length, 1, 'the other session keeps working');
+      assert.equal((await other.query(T.one)).length, 1, 'the other session keeps working');
       const third = await driver.connect(server, { principal: 'alice', token: alice, resource: 'contract-db' });
-      assert.equal((await third.query('select 3 as three')).length, 1, 'new sessions still open');
+      assert.equal((await third.query(T.one)).length, 1, 'new sessions still open');
       await third.close();
     } finally {
       await victim.close().catch(() => {});
@@ -474,7 +531,7 @@ roles:
     try {
       await listedSession(alice, before);
       // An error from the upstream itself (not a refusal by Airlock).
-      await s.query('select * from airlock_contract_no_such_table').then(
+      await s.query(T.missing).then(
         () => assert.fail('a missing table was found'),
         (e: unknown) => void shown.push(driver.describe(e).text),
       );

@@ -138,7 +138,8 @@ test('the document lists every route the server has, each with its answer and pr
   for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, Operation & { summary?: string }>>)) {
     for (const [m, op] of Object.entries(ops)) {
       assert.ok(op.summary, `${m} ${p} has a summary`);
-      const ok = Object.entries(op.responses).filter(([status]) => /^2\d\d$/.test(status));
+      // A websocket's success is its upgrade (101).
+      const ok = Object.entries(op.responses).filter(([status]) => /^2\d\d$/.test(status) || (status === '101' && p === '/api/v1/exec'));
       assert.equal(ok.length, 1, `${m} ${p} declares its success answer`);
       assert.ok(ok[0]![1].content, `${m} ${p} declares the body of its success answer`);
       assert.deepEqual(op.responses.default?.content?.['application/problem+json']?.schema, { $ref: '#/components/schemas/Problem' }, `${m} ${p} errors`);
@@ -174,6 +175,12 @@ test('a request\'s whole life, tokens, locks, policy and audit answer as documen
   assert.equal(minted.status, 201);
   await call(bob, 'GET', '/api/v1/tokens?principal=carol');
   await call(bob, 'POST', `/api/v1/tokens/${minted.body.id}/revoke`, {});
+
+  const key = await call(alice, 'POST', '/api/v1/ssh-keys', { key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop' });
+  assert.equal(key.status, 201);
+  assert.equal((await call(alice, 'POST', '/api/v1/ssh-keys', { key: '-----BEGIN OPENSSH PRIVATE KEY-----' })).status, 400);
+  await call(bob, 'GET', '/api/v1/ssh-keys?principal=alice');
+  await call(alice, 'DELETE', `/api/v1/ssh-keys/${key.body.id}`);
 
   const lock = await call(bob, 'POST', '/api/v1/locks', { target_kind: 'principal', target: 'carol', reason: 'openapi test' });
   assert.equal(lock.status, 201);
@@ -251,6 +258,17 @@ test('the event stream is documented as text/event-stream', async () => {
   assert.equal(res.headers.get('content-type')?.split(';')[0], Object.keys(declared.content!)[0]);
   ac.abort();
   exercised.add('GET /api/v1/events');
+});
+
+test('the exec websocket is documented as an upgrade, and refuses in its own error message', async () => {
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(`${a.server.apiUrl.replace(/^http/, 'ws')}/api/v1/exec?resource=no-such-box`, { headers: { authorization: `Bearer ${alice}` } });
+  const upgraded = new Promise<number>((res) => ws.once('upgrade', (r) => res(r.statusCode ?? 0)));
+  const message = await new Promise<{ type: string; code: string }>((res) => ws.once('message', (d: Buffer) => res(JSON.parse(d.toString()) as { type: string; code: string })));
+  assert.ok(operation('GET', '/api/v1/exec')!.op.responses[String(await upgraded)]);
+  assert.deepEqual([message.type, message.code], ['error', 'AIRLOCK_UNKNOWN_RESOURCE']);
+  ws.close();
+  exercised.add('GET /api/v1/exec');
 });
 
 test('every documented operation was called above and its answer checked', () => {

@@ -51,6 +51,7 @@ export async function startAirlock(opts: { policy: string; dir?: string; clock?:
     pgListen: { host: '127.0.0.1', port: 0 },
     mysqlListen: { host: '127.0.0.1', port: 0 },
     mysqlAllowCleartextLoopback: true,
+    sshListen: { host: '127.0.0.1', port: 0 },
     bootstrapToken: adminToken,
     logger: pino({ level: 'silent' }),
     watchPolicy: false,

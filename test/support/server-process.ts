@@ -39,7 +39,8 @@ export async function startServerProcess(opts: { policy: string; dir?: string; a
   // A free port for the MySQL gateway too (its default 3307 would collide between servers), where the build has one:
   // a baseline checkout from before the MySQL gateway refuses the flag.
   const mysqlListen = !opts.root || readFileSync(join(resolve(opts.root), 'src', 'cli', 'server-commands.ts'), 'utf8').includes('--mysql-listen') ? ['--mysql-listen', '127.0.0.1:0'] : [];
-  const args = [...(opts.nodeArgs ?? []), bin, 'server', '--json', '--config', config, '--data', join(dir, 'data'), '--listen', `127.0.0.1:${opts.port ?? 0}`, '--pg-listen', '127.0.0.1:0', ...mysqlListen, ...(opts.storeUrl ? ['--store', opts.storeUrl] : []), ...(opts.extraArgs ?? [])];
+  const sshListen = !opts.root || readFileSync(join(resolve(opts.root), 'src', 'cli', 'server-commands.ts'), 'utf8').includes('--ssh-listen') ? ['--ssh-listen', '127.0.0.1:0'] : [];
+  const args = [...(opts.nodeArgs ?? []), bin, 'server', '--json', '--config', config, '--data', join(dir, 'data'), '--listen', `127.0.0.1:${opts.port ?? 0}`, '--pg-listen', '127.0.0.1:0', ...mysqlListen, ...sshListen, ...(opts.storeUrl ? ['--store', opts.storeUrl] : []), ...(opts.extraArgs ?? [])];
   const child = spawn(process.execPath, args, { env: { ...process.env, AIRLOCK_BOOTSTRAP_TOKEN: adminToken, AIRLOCK_LOG_LEVEL: 'warn', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], ...(opts.root ? { cwd: resolve(opts.root) } : {}) });
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => stderr.push(l));

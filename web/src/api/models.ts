@@ -383,6 +383,21 @@ export function makeToken(json: unknown): Token {
   return { id: str(j.id), principal: str(j.principal), label: optStr(j.label), createdAt: date(j.created_at), expiresAt: date(j.expires_at), revokedAt: optDate(j.revoked_at), createdBy: str(j.created_by) };
 }
 
+/** A public key a principal registered to log in to the SSH gateway (GET /api/v1/ssh-keys). */
+export interface SshKey {
+  id: string;
+  principal: string;
+  fingerprint: string;
+  comment: string | null;
+  createdAt: Date;
+  createdBy: string;
+}
+
+export function makeSshKey(json: unknown): SshKey {
+  const j = obj(json);
+  return { id: str(j.id), principal: str(j.principal), fingerprint: str(j.fingerprint), comment: optStr(j.comment), createdAt: date(j.created_at), createdBy: str(j.created_by) };
+}
+
 export function makePrincipalInfo(json: unknown): PrincipalInfo {
   const j = obj(json);
   return { name: str(j.name), kind: str(j.kind, 'user'), groups: strs(j.groups), email: optStr(j.email), admin: bool(j.admin), auditor: bool(j.auditor), approverOf: strs(j.approver_of), passwordSetAt: optDate(j.password_set_at), validTokens: num(j.valid_tokens) };

@@ -55,6 +55,7 @@ export const api = {
   tokens: (principal?: string) => `${API}/tokens${query({ principal })}`,
   newToken: () => `${API}/tokens`,
   revokeToken: (id: string) => `${API}/tokens/${seg(id)}/revoke`,
+  sshKeys: () => `${API}/ssh-keys`,
   policy: () => `${API}/policy`,
   explain: (principal: string, resource?: string) => `${API}/policy/explain${query({ principal, resource })}`,
 };

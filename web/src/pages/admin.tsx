@@ -1,8 +1,8 @@
-// Admin: locks (create, lift), principals and their tokens, the loaded policy read-only, and "explain":
+// Admin: locks (create, lift), principals and their tokens, registered SSH keys, the loaded policy read-only, and "explain":
 // why a principal can or cannot get a role on a resource. Auditors see it all; only admins change anything.
 import { useState, type FormEvent } from 'react';
 import { getJson, postJson } from '../api/client.js';
-import { makeLock, makePolicyView, makePrincipalInfo, makeToken, type PolicyView, type PrincipalInfo } from '../api/models.js';
+import { makeLock, makePolicyView, makePrincipalInfo, makeSshKey, makeToken, type PolicyView, type PrincipalInfo } from '../api/models.js';
 import { Explain, PolicyRender } from './policy.js';
 import { api } from '../api/urls.js';
 import { Badge, CopyButton, DataTable, Empty, ErrorNote, Field, Loaded, Section, Time, useAction } from '../components/ui.js';
@@ -18,6 +18,7 @@ export function Admin() {
       <h1>Admin</h1>
       <Locks policy={policy.data} />
       <Principals />
+      <SshKeys />
       <Explain policy={policy.data} />
       <Section title="Loaded policy">
         <Loaded {...policy} what="the policy">
@@ -143,6 +144,36 @@ function Principals() {
             <DataTable columns={['Principal', 'Groups', 'May', 'Password', 'Valid tokens', { hidden: 'Actions' }]}>
               {ps.map((p) => (
                 <PrincipalRow key={p.name} p={p} open={open === p.name} canManage={me.admin} onToggle={() => setOpen(open === p.name ? null : p.name)} onChanged={principals.reload} />
+              ))}
+            </DataTable>
+          )
+        }
+      </Loaded>
+    </Section>
+  );
+}
+
+/** Public keys principals log in to the SSH gateway with (`airlock ssh-key add`); added and removed from the CLI. */
+function SshKeys() {
+  const keys = useLoad((signal) => getJson(api.sshKeys(), listOf('keys', makeSshKey), { signal }), []);
+  const now = useNow(60_000);
+  return (
+    <Section title="SSH keys" count={keys.data?.length}>
+      <Loaded {...keys} what="SSH keys">
+        {(ks) =>
+          ks.length === 0 ? (
+            <Empty>No SSH keys registered. A principal adds one with: airlock ssh-key add ~/.ssh/id_ed25519.pub</Empty>
+          ) : (
+            <DataTable columns={['Principal', 'Fingerprint', 'Comment', 'Added']}>
+              {ks.map((k) => (
+                <tr key={k.id}>
+                  <td data-label="Principal">{k.principal}</td>
+                  <td data-label="Fingerprint"><code>{k.fingerprint}</code></td>
+                  <td data-label="Comment">{k.comment ?? ''}</td>
+                  <td data-label="Added">
+                    <Time date={k.createdAt} now={now} relativeOnly /> by {k.createdBy}
+                  </td>
+                </tr>
               ))}
             </DataTable>
           )

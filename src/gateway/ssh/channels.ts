@@ -1,0 +1,282 @@
+// The session channels of one SSH connection, relayed to the upstream host: a PTY, window changes, an interactive
+// shell or one command (checked against the role's command rules), env variables from the role's allowlist, signals,
+// the exit status back, EOF and close both ways with backpressure; sftp and scp only when the role allows file
+// transfer, each file audited. Everything refused is audited as a statement (decision refused, rule ssh.<what>) and,
+// where the channel has a stderr, said there.
+import type { Readable, Writable } from 'node:stream';
+import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SetEnvInfo } from 'ssh2';
+import type { Log } from '../../domain/log.js';
+import type { Recording } from '../../audit/recordings.js';
+import { checkCommand, parseCommandLine, quoteArgv } from '../../inspect/commands.js';
+import type { GatewaySession } from '../core/session-lifecycle.js';
+import type { RelayedBytes, SessionPlan } from '../types.js';
+import { describeSftp, makeSftpAudit } from './sftp-audit.js';
+
+/** Programs that move files over an exec channel: refused without ssh.file_transfer. */
+const FILE_TRANSFER_PROGRAMS = new Set(['scp', 'sftp-server', 'internal-sftp', 'rsync']);
+
+/** What every channel of a connection shares. */
+export interface ChannelContext {
+  plan: SessionPlan;
+  session: GatewaySession;
+  upstream: Client;
+  /** The connection's recording, started by its first shell or exec (with that channel's terminal size). */
+  recording(size: { cols: number; rows: number } | null, title: string): Recording;
+  log: Log;
+  /** Open client channels: how a live cut reaches them. */
+  open: Set<OpenChannel>;
+  bytes?: RelayedBytes;
+}
+
+/** A client channel as the live cut sees it. */
+export interface OpenChannel {
+  channel: ServerChannel;
+  pty: boolean;
+  upstream: ClientChannel | null;
+}
+
+/** A refused request, audited and (when there is a channel) said on its stderr. */
+function refuse(cx: ChannelContext, rule: string, text: string, why: string): string {
+  cx.session.recordStatement({ text, fingerprint: null, decision: 'refused', rule, rows: 0, duration_ms: 0, error: why });
+  return `airlock: ${why}\r\n`;
+}
+
+const ruleText: Record<string, string> = {
+  'ssh.port_forwarding': 'port forwarding',
+  'ssh.agent_forwarding': 'agent forwarding',
+  'ssh.x11': 'X11 forwarding',
+  'ssh.file_transfer': 'file transfer (sftp, scp)',
+  'ssh.shell': 'an interactive shell',
+  'ssh.env': 'setting this environment variable',
+};
+
+/** The refusal sentence for a role flag that is off. */
+export function notAllowed(cx: Pick<ChannelContext, 'plan'>, rule: string, detail = ''): string {
+  const flag = rule.replace(/^ssh\./, '');
+  return `${ruleText[rule] ?? rule}${detail} is not allowed for role ${cx.plan.role.name} (ssh.${flag} is off in the policy) (AIRLOCK_SSH_REFUSED)`;
+}
+
+/** Whether the role lets the client set env variable `name` ("LC_*" is a prefix). */
+export function envAllowed(allow: readonly string[], name: string): boolean {
+  return allow.some((a) => (a.endsWith('*') ? name.startsWith(a.slice(0, -1)) : a === name));
+}
+
+export function handleSession(cx: ChannelContext, session: Session): void {
+  const role = cx.plan.role;
+  let pty: PseudoTtyInfo | null = null;
+  const env: Record<string, string> = {};
+  const notices: string[] = [];
+  let open: OpenChannel | null = null;
+
+  session.on('pty', (accept, _reject, info) => {
+    pty = info;
+    accept?.();
+  });
+  session.on('window-change', (accept, _reject, info) => {
+    if (pty) Object.assign(pty, { cols: info.cols, rows: info.rows, width: info.width, height: info.height });
+    open?.upstream?.setWindow(info.rows, info.cols, info.height, info.width);
+    if (open) cx.recording(null, '').resize(info.cols, info.rows);
+    accept?.();
+  });
+  session.on('env', (accept, reject, info: SetEnvInfo) => {
+    if (envAllowed(role.ssh.env, info.key)) {
+      env[info.key] = info.val;
+      return accept?.();
+    }
+    notices.push(refuse(cx, 'ssh.env', `env ${info.key}`, `the environment variable ${info.key} was not passed on: role ${role.name} allows only ${role.ssh.env.join(', ') || 'none'} (ssh.env in the policy) (AIRLOCK_SSH_REFUSED)`));
+    reject?.();
+  });
+  session.on('x11', (_accept, reject) => {
+    notices.push(refuse(cx, 'ssh.x11', 'x11-req', notAllowed(cx, 'ssh.x11')));
+    reject?.();
+  });
+  session.on('auth-agent', (_accept, reject) => {
+    notices.push(refuse(cx, 'ssh.agent_forwarding', 'auth-agent-req', notAllowed(cx, 'ssh.agent_forwarding')));
+    reject?.();
+  });
+  session.on('signal', (accept, _reject, info) => {
+    if (open?.upstream) signalUpstream(open.upstream, info.name);
+    accept?.();
+  });
+
+  /** Accepts the channel (the client then reads our stderr) and ends it with `text` and exit status 1. */
+  const acceptAndRefuse = (accept: () => ServerChannel, text: string): void => {
+    const ch = accept();
+    ch.on('error', () => {});
+    ch.stderr.write(notices.join('') + text);
+    ch.exit(1);
+    ch.end();
+  };
+
+  const start = (ch: ServerChannel, kind: 'shell' | 'exec' | 'subsystem', command: string | null, audit: { text: string; onEnd?: (status: string | null) => void } | null): void => {
+    ch.on('error', () => {});
+    if (notices.length) ch.stderr.write(notices.join(''));
+    const o: OpenChannel = { channel: ch, pty: pty !== null && kind !== 'subsystem', upstream: null };
+    open = o;
+    cx.open.add(o);
+    const started = Date.now();
+    const rec = kind === 'subsystem' ? null : cx.recording(pty ? { cols: pty.cols, rows: pty.rows } : null, command ?? 'shell');
+    const done = (up: ClientChannel | null, err: Error | undefined): void => {
+      if (err || !up) {
+        ch.stderr.write(`airlock: the host did not start the ${kind === 'exec' ? 'command' : kind}: ${err?.message ?? 'no channel'} (AIRLOCK_UPSTREAM_UNAVAILABLE)\r\n`);
+        ch.exit(1);
+        ch.end();
+        cx.open.delete(o);
+        return;
+      }
+      o.upstream = up;
+      relay(cx, ch, up, rec, kind === 'subsystem' ? null : cx.plan.role.ssh.record_input, (status) => {
+        cx.open.delete(o);
+        if (audit) {
+          cx.session.recordStatement({ text: audit.text, fingerprint: null, decision: 'allowed', rule: null, rows: 0, duration_ms: Date.now() - started, error: status });
+          audit.onEnd?.(status);
+        }
+      });
+    };
+    const ptyOpts = pty ? { rows: pty.rows, cols: pty.cols, height: pty.height, width: pty.width, term: pty.term, modes: pty.modes } : undefined;
+    if (kind === 'shell') cx.upstream.shell(ptyOpts ?? false, { env }, (err, up) => done(up, err));
+    else if (kind === 'exec') cx.upstream.exec(command!, { env, pty: ptyOpts ?? false }, (err, up) => done(up, err));
+    else cx.upstream.subsys('sftp', (err, up) => done(up, err));
+  };
+
+  session.on('shell', (accept, reject) => {
+    if (!role.ssh.shell) {
+      const why = role.commands?.allow.length ? `an interactive shell is not allowed for role ${role.name}: it may run only the commands ${role.commands.allow.join(', ')} (ssh -- <command>) (AIRLOCK_SSH_REFUSED)` : notAllowed(cx, 'ssh.shell');
+      return acceptAndRefuse(accept, refuse(cx, 'ssh.shell', 'shell', why));
+    }
+    void reject;
+    start(accept(), 'shell', null, { text: 'shell' });
+  });
+
+  session.on('exec', (accept, _reject, info) => {
+    const line = info.command;
+    const decided = decideExec(cx, line);
+    if (decided.refused !== null) return acceptAndRefuse(accept, refuse(cx, decided.rule, line, decided.refused));
+    const scp = scpTransfer(line);
+    start(accept(), 'exec', decided.forward, { text: line, onEnd: scp ? (status) => cx.session.recordStatement({ text: scp, fingerprint: null, decision: 'allowed', rule: 'ssh.file_transfer', rows: 0, duration_ms: 0, error: status }) : undefined });
+  });
+
+  session.on('subsystem', (accept, reject, info) => {
+    if (info.name !== 'sftp') {
+      notices.push(refuse(cx, 'ssh.subsystem', `subsystem ${info.name}`, `the subsystem ${info.name} is not served through Airlock (AIRLOCK_SSH_REFUSED)`));
+      return reject?.();
+    }
+    if (!role.ssh.file_transfer) {
+      refuse(cx, 'ssh.file_transfer', 'subsystem sftp', notAllowed(cx, 'ssh.file_transfer'));
+      return reject?.();
+    }
+    const ch = accept();
+    start(ch, 'subsystem', null, { text: 'subsystem sftp' });
+  });
+}
+
+/**
+ * Sends a signal request to the host's channel. ssh2's ClientChannel.signal() sends nothing once our side sent EOF
+ * (the client closed stdin, as `ssh host cmd </dev/null` does), yet the command still runs and a live cut must still
+ * reach it, so the request goes through the channel's protocol object while the channel is open or half-closed.
+ */
+export function signalUpstream(up: ClientChannel, name: string): void {
+  const c = up as unknown as { _client?: { _protocol?: { signal(id: number, sig: string): void } }; outgoing?: { id: number; state: string } };
+  const state = c.outgoing?.state;
+  if (!c._client?._protocol || !c.outgoing || (state !== 'open' && state !== 'eof')) return;
+  try {
+    c._client._protocol.signal(c.outgoing.id, name.replace(/^SIG/, ''));
+  } catch {
+    // an unknown signal name from the client: not passed on
+  }
+}
+
+type ExecDecision = { refused: null; forward: string } | { refused: string; rule: string };
+
+/**
+ * An exec request's fate. With command rules on the role, the line is parsed as POSIX shell words (anything a shell
+ * would expand or chain is refused: fail closed), checked, and the re-quoted argv goes upstream, never the raw line.
+ * Without rules the role may run anything (as in its shell), so the line goes as typed; file-transfer programs are
+ * still refused unless ssh.file_transfer.
+ */
+export function decideExec(cx: Pick<ChannelContext, 'plan'>, line: string): ExecDecision {
+  const role = cx.plan.role;
+  const rules = role.commands && (role.commands.allow.length > 0 || role.commands.deny.length > 0) ? role.commands : undefined;
+  const parsed = parseCommandLine(line);
+  if ('error' in parsed) {
+    if (rules) return { refused: `the command was refused: ${parsed.error}; with command rules on role ${role.name}, a command is plain words (no pipes, redirections, variables or ;) (AIRLOCK_COMMAND_REFUSED)`, rule: 'commands.parse' };
+    if (!role.ssh.file_transfer && /(^|[\s;&|/])(scp|sftp-server|internal-sftp|rsync)(\s|$)/.test(line)) return { refused: notAllowed(cx, 'ssh.file_transfer'), rule: 'ssh.file_transfer' };
+    return { refused: null, forward: line };
+  }
+  const program = (parsed.argv[0] ?? '').split('/').pop() ?? '';
+  if (FILE_TRANSFER_PROGRAMS.has(program) && !role.ssh.file_transfer) return { refused: notAllowed(cx, 'ssh.file_transfer'), rule: 'ssh.file_transfer' };
+  if (!rules) return { refused: null, forward: line };
+  const d = checkCommand(parsed.argv, rules);
+  if (d.decision === 'refused') return { refused: `the command was refused: ${d.reason ?? 'no rule of the role allows it'} (AIRLOCK_COMMAND_REFUSED)`, rule: d.rule ?? 'commands' };
+  return { refused: null, forward: quoteArgv(parsed.argv) };
+}
+
+/** scp -t PATH (upload to the host) or scp -f PATH (download): what the audit says of a legacy scp exec. */
+export function scpTransfer(line: string): string | null {
+  const parsed = parseCommandLine(line);
+  if ('error' in parsed || (parsed.argv[0] ?? '').split('/').pop() !== 'scp') return null;
+  const argv = parsed.argv.slice(1);
+  const flags = argv.filter((a) => a.startsWith('-')).join('');
+  const path = argv.filter((a) => !a.startsWith('-')).join(' ') || '.';
+  if (flags.includes('t')) return `scp upload ${path}`;
+  if (flags.includes('f')) return `scp download ${path}`;
+  return null;
+}
+
+/**
+ * Pipes both ways with backpressure (stream pipes pause the side whose peer's window is full), taps output (and input
+ * when asked) into the recording, and, when the upstream command ends, passes its exit status or signal back before
+ * closing the client channel. `onEnd` gets the exit status text (null for 0).
+ */
+function relay(cx: ChannelContext, ch: ServerChannel, up: ClientChannel, rec: Recording | null, recordInput: boolean | null, onEnd: (status: string | null) => void): void {
+  const bytes = cx.bytes;
+  const sftp = rec === null ? makeSftpAudit((e) => cx.session.recordStatement({ text: describeSftp(e), fingerprint: null, decision: 'allowed', rule: 'ssh.file_transfer', rows: 0, duration_ms: 0, error: null })) : null;
+  up.on('error', () => {});
+  const tapOut = (d: Buffer): void => {
+    if (bytes) bytes.toClient += d.length;
+    rec?.output(d);
+    sftp?.server(d);
+  };
+  up.on('data', tapOut);
+  up.stderr.on('data', (d: Buffer) => {
+    if (bytes) bytes.toClient += d.length;
+    rec?.output(d);
+  });
+  ch.on('data', (d: Buffer) => {
+    if (bytes) bytes.toUpstream += d.length;
+    if (recordInput) rec?.input(d);
+    sftp?.client(d);
+  });
+  up.pipe(ch, { end: false });
+  (up.stderr as Readable).pipe(ch.stderr as Writable, { end: false });
+  ch.pipe(up); // the client's EOF becomes the host's EOF (ClientChannel.end sends EOF, keeps reading)
+
+  let exit: { code: number | null; signal?: string } | null = null;
+  up.on('exit', (code: number | null, signal?: string) => void (exit = { code, signal }));
+  let outEnded = false;
+  let errEnded = false;
+  let closed = false;
+  let finished = false;
+  const finish = (): void => {
+    if (finished || !(closed && outEnded && errEnded)) return;
+    finished = true;
+    sftp?.end();
+    if (exit?.code !== null && exit?.code !== undefined) ch.exit(exit.code);
+    else if (exit?.signal) ch.exit(exit.signal.replace(/^SIG/, ''), false, '');
+    ch.end();
+    onEnd(exit === null ? 'no exit status' : exit.code === 0 ? null : exit.code !== null ? `exit status ${exit.code}` : `signal ${exit.signal}`);
+  };
+  up.once('end', () => void ((outEnded = true), finish()));
+  up.stderr.once('end', () => void ((errEnded = true), finish()));
+  // ssh2 ends both readable sides when the host closes the channel, so 'end' follows even without an EOF.
+  up.once('close', () => void ((closed = true), finish()));
+  // The client closed its side (or went away): the host's command gets its channel closed too.
+  ch.once('close', () => {
+    up.close();
+    if (!finished) {
+      finished = true;
+      sftp?.end();
+      onEnd(exit === null ? 'closed by the client' : exit.code === 0 ? null : `exit status ${exit.code ?? exit.signal}`);
+    }
+  });
+}
