@@ -60,7 +60,7 @@ export interface ServerOptions {
   mysqlListen?: { host: string; port: number } | null;
   /** Accept MySQL logins without TLS from loopback clients (local demos, tests). Default: as pgAllowCleartextLoopback. */
   mysqlAllowCleartextLoopback?: boolean;
-  /** The SSH gateway's address; null turns it off. Default 127.0.0.1:2222. */
+  /** The SSH gateway's address; null or absent: none (the CLI's default is 127.0.0.1:2222). */
   sshListen?: { host: string; port: number } | null;
   bootstrapToken?: string;
   /**
@@ -339,14 +339,16 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     gateways.mysql = { host: addr.host, port: addr.port, ca: tls.ca, ca_path: tls.caPath };
     info.gateway_mysql = `${addr.host}:${addr.port} (TLS; CA: ${tls.caPath})`;
   }
-  if (opts.sshListen !== null) {
+  // Off unless asked for: `airlock server` always passes --ssh-listen (default 127.0.0.1:2222); a program that embeds
+  // the server and says nothing about SSH gets no SSH listener rather than a clash on port 2222.
+  if (opts.sshListen) {
     // The listener's host key and the user CA live in <data>/ssh (made at first start).
     const keys = loadOrCreateSshKeys(dataDir);
     const knownHosts = makeSshKnownHosts({ access });
     const gw = makeSshGateway(
       { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('ssh'), recordings },
       {
-        listen: opts.sshListen ?? { host: '127.0.0.1', port: 2222 },
+        listen: opts.sshListen,
         hostKey: keys.hostKey.privateKey,
         login: makeSshLoginDeps(access),
         recordings,

@@ -59,8 +59,11 @@ test('airlock ca --ssh and --ssh-user-ca print the keys made at first start, kep
   const hostJson = await cli(server, undefined, ['ca', '--ssh', '--json']);
   assert.deepEqual(hostJson.json(), { host_key: line, fingerprint: hostKey.fingerprint });
 
-  const gateways = (await (await fetch(`${server.url}/api/v1/gateways`)).json()) as { ssh: Record<string, string> };
-  assert.deepEqual(gateways.ssh, { host_key: line, host_key_fingerprint: hostKey.fingerprint, user_ca: ca.stdout.trim(), user_ca_fingerprint: userCa.fingerprint });
+  const gateways = (await (await fetch(`${server.url}/api/v1/gateways`)).json()) as { ssh: Record<string, string | number> };
+  const { host, port, ...keys } = gateways.ssh;
+  assert.equal(host, '127.0.0.1');
+  assert.ok(typeof port === 'number' && port > 0, 'the SSH listener\'s port');
+  assert.deepEqual(keys, { host_key: line, fingerprint: hostKey.fingerprint, host_key_fingerprint: hostKey.fingerprint, user_ca: ca.stdout.trim(), user_ca_fingerprint: userCa.fingerprint });
   assert.ok(!JSON.stringify(gateways).includes('PRIVATE KEY'));
 
   // Kept across restarts: hosts that trust the CA, and clients that know the host key, keep working.
