@@ -144,6 +144,8 @@ function runSession(ctx: SshSessionContext, client: Connection, socket: Socket, 
     if (endReason !== null) return;
     endReason = reason;
     const text = `\r\nairlock: session ended — ${reason}\r\n`;
+    // The recording shows the end as the user saw it (a replay ends with the reason, not mid-command).
+    if (open.size > 0) rec?.output(text);
     for (const o of open) {
       try {
         if (o.pty) o.channel.write(text);
