@@ -1,6 +1,6 @@
 // The demo set-up behind `npm start`: an embedded PostgreSQL with a sample shop database, registered as
 // resource demo-orders, and tokens for the demo principals, so a newcomer can try the whole flow with only Node.
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -64,7 +64,11 @@ export async function startDemoDatabase(dataDir: string, log: (line: string) => 
   process.env.AIRLOCK_DEMO_PG_PASSWORD = decodeURIComponent(new URL(embedded.url).password);
   const template = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'examples', 'demo.yaml'), 'utf8');
   const policyFile = join(dataDir, 'demo-policy.yaml');
-  const text = template.replace('${DEMO_PG_PORT}', String(embedded.port));
+  // The exec demo's one target: a directory with a log to look at.
+  const box = join(dataDir, 'demo-box');
+  mkdirSync(box, { recursive: true, mode: 0o700 });
+  if (!existsSync(join(box, 'app.log'))) writeFileSync(join(box, 'app.log'), 'payments: charge accepted (order 1041)\npayments: charge declined (order 1042): card expired\n');
+  const text = template.replace('${DEMO_PG_PORT}', String(embedded.port)).replace('${DEMO_BOX_DIR}', box);
   // Keep a user's edits, but always point at the port the database runs on now.
   const current = existsSync(policyFile) ? readFileSync(policyFile, 'utf8') : null;
   if (current === null) writeFileSync(policyFile, text, { mode: 0o600 });

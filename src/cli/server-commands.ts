@@ -186,7 +186,8 @@ function banner(info: Record<string, unknown>, demoTokens: Record<string, string
       `  AIRLOCK_TOKEN=${demoTokens.alice ?? '<alice>'} npx airlock request demo-orders --role read --for 30m --reason "DEMO-1 look at orders" --wait`,
       `  AIRLOCK_TOKEN=${demoTokens.bob ?? '<bob>'} npx airlock requests --reviewable`,
       `  AIRLOCK_TOKEN=${demoTokens.bob ?? '<bob>'} npx airlock approve <request id>`,
-      `  AIRLOCK_TOKEN=${demoTokens.carol ?? '<carol>'} npx airlock audit verify`,
+      `  AIRLOCK_TOKEN=${demoTokens.alice ?? '<alice>'} npx airlock exec demo-box -- cat app.log   # after a grant of role shell (recorded: airlock recordings)`,
+      `  AIRLOCK_TOKEN=${demoTokens.carol ?? '<carol>'} npx airlock audit verify --recordings`,
     );
   }
   return `${lines.join('\n')}\n`;
