@@ -7,7 +7,7 @@
 // - recording: what recording costs is read from the relay ÷ Airlock throughput above (the relay records nothing) and
 //   from the recording's size against the bytes relayed;
 // - the gateway's memory per idle session with 200 interactive sessions open.
-// Run: node --import tsx bench/ssh-gateway.bench.ts [--mb 200] [--rounds 3] [--keystrokes 400] [--sessions 200]
+// Run: node --import tsx bench/ssh-gateway.bench.ts [--mb 200] [--rounds 3] [--keystrokes 400] [--sessions 200] [--binary]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, writeSync, closeSync, rmSync, readFileSync, statSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,21 +16,27 @@ import { randomBytes } from 'node:crypto';
 import ssh2 from 'ssh2';
 import { startServerProcess, apiJson as api, rssKb, type ServerProcess } from '../test/support/server-process.js';
 import { startTestSshd, sshKeygen, type TestSshd } from '../test/support/sshd.js';
-import { median, num } from './support.js';
+import { flag, median, num } from './support.js';
 
 const MB = num('mb', 200);
 const ROUNDS = num('rounds', 3);
 const KEYSTROKES = num('keystrokes', 400);
 const SESSIONS = num('sessions', 200);
+const BINARY = flag('binary');
 
 const dir = mkdtempSync(join(tmpdir(), 'airlock-ssh-bench-'));
 const clientKey = sshKeygen(dir, 'client');
 
-/** A file of `mb` MiB of random bytes (cat's output: incompressible, as a real file would mostly be). */
+/**
+ * A file of `mb` MiB: a log (text lines, what people cat on a host), or with --binary random bytes (the recording's
+ * worst case: asciicast is JSON text, so bytes that are not UTF-8 or are control characters grow when recorded).
+ */
 function bigFile(mb: number): string {
-  const file = join(dir, 'big.bin');
+  const file = join(dir, 'big.log');
   const fd = openSync(file, 'w');
-  const chunk = randomBytes(1 << 20);
+  let text = '';
+  for (let i = 0; text.length < 1 << 20; i++) text += `2026-12-07T06:${String(i % 60).padStart(2, '0')}:00.${String(i % 1000).padStart(3, '0')}Z payments[${1000 + (i % 97)}]: charge accepted order=${100000 + i} amount=${(i * 7) % 10000}.${i % 100} card=****${String(i % 10000).padStart(4, '0')} ${randomBytes(6).toString('hex')}\n`;
+  const chunk = BINARY ? randomBytes(1 << 20) : Buffer.from(text).subarray(0, 1 << 20);
   for (let i = 0; i < mb; i++) writeSync(fd, chunk);
   closeSync(fd);
   return file;
@@ -66,7 +72,10 @@ function startBareRelay(sshd: TestSshd): Promise<{ port: number; close: () => vo
     client.on('authentication', (ctx) => ctx.accept());
     client.on('ready', () => {
       const up = new ssh2.Client();
-      up.on('error', () => client.end());
+      up.on('error', (e) => {
+        console.error(`bare relay: upstream: ${e.message}`);
+        client.end();
+      });
       const ready = new Promise<void>((resolve) => up.once('ready', () => resolve()));
       up.connect({ host: sshd.host, port: sshd.port, username: sshd.user, privateKey });
       client.on('session', (accept) => {
@@ -77,15 +86,22 @@ function startBareRelay(sshd: TestSshd): Promise<{ port: number; close: () => vo
           acc?.();
         });
         const open = async (acceptCh: () => ssh2.ServerChannel, command: string | null) => {
-          await ready;
+          // Accepted at once: the client may send EOF right after its request (stdin at its end), and ssh2 no longer
+          // accepts once the channel is ending. The channel buffers until the host's channel is open.
           const ch = acceptCh();
+          await ready;
           const done = (err: Error | undefined, upCh: ssh2.ClientChannel) => {
             if (err) return ch.close();
+            let code = 0;
             ch.pipe(upCh);
-            upCh.pipe(ch);
-            upCh.stderr.pipe(ch.stderr);
-            upCh.on('exit', (code: number) => ch.exit(code));
-            upCh.on('close', () => ch.close());
+            upCh.pipe(ch, { end: false });
+            upCh.stderr.pipe(ch.stderr, { end: false });
+            upCh.on('exit', (c: number | null) => (code = c ?? 0));
+            // ch.end() after what the pipes wrote (a close would drop what is still buffered for the client).
+            upCh.on('close', () => {
+              ch.exit(code);
+              ch.end();
+            });
           };
           if (command === null) up.shell(pty ? { term: pty.term, rows: pty.rows, cols: pty.cols } : false, done);
           else up.exec(command, pty ? { pty: { term: pty.term, rows: pty.rows, cols: pty.cols } } : {}, done);
@@ -184,11 +200,13 @@ try {
   type T = keyof typeof targets;
   const names = Object.keys(targets) as T[];
   // Warm-up: the first connection of each pays for key loading and JIT.
-  for (const n of names) await catSeconds(targets[n].port, targets[n].user, file, bytes);
+  for (const n of names) await catSeconds(targets[n].port, targets[n].user, file, bytes).catch((e: unknown) => {
+    throw new Error(`${n}: ${(e as Error).message}`);
+  });
   const secs: Record<T, number[]> = { direct: [], relay: [], airlock: [] };
   for (let r = 0; r < ROUNDS; r++) for (const n of r % 2 ? [...names].reverse() : names) secs[n].push(await catSeconds(targets[n].port, targets[n].user, file, bytes));
   const mbps = (n: T) => MB / median(secs[n]);
-  console.log(`\ncat of ${MB} MiB over ssh (median of ${ROUNDS}):`);
+  console.log(`\ncat of a ${MB} MiB ${BINARY ? 'file of random bytes' : 'log file'} over ssh (median of ${ROUNDS}):`);
   for (const n of names) console.log(`  ${n.padEnd(8)} ${mbps(n).toFixed(1).padStart(7)} MiB/s`);
   console.log(`  Airlock ÷ direct ${(mbps('airlock') / mbps('direct')).toFixed(2)}, Airlock ÷ bare relay ${(mbps('airlock') / mbps('relay')).toFixed(2)}, bare relay ÷ direct ${(mbps('relay') / mbps('direct')).toFixed(2)}`);
 
@@ -197,7 +215,7 @@ try {
   const p = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * q)]!;
   console.log(`\nkeystroke round trip (${KEYSTROKES} bytes to cat and back): direct median ${median(direct).toFixed(3)} ms (p95 ${p(direct, 0.95).toFixed(3)}), Airlock median ${median(through).toFixed(3)} ms (p95 ${p(through, 0.95).toFixed(3)}); added ${(median(through) - median(direct)).toFixed(3)} ms`);
 
-  const recDir = join(gw.s.dir, 'recordings');
+  const recDir = join(gw.s.dir, 'data', 'recordings');
   console.log(`\nrecordings: ${(du(recDir) / 2 ** 20).toFixed(1)} MiB on disk after ${ROUNDS + 1} Airlock cat sessions of ${MB} MiB each and the keystroke session (asciicast stores output as JSON text)`);
 
   // 200 idle interactive sessions through Airlock: the gateway's memory per session.
