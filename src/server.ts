@@ -62,6 +62,11 @@ export interface ServerOptions {
   mysqlAllowCleartextLoopback?: boolean;
   /** The SSH gateway's address; null or absent: none (the CLI's default is 127.0.0.1:2222). */
   sshListen?: { host: string; port: number } | null;
+  /**
+   * The source-address SSH certificates carry (addresses or CIDR blocks as the hosts see the gateway); [] leaves it
+   * out. Absent: the address this machine routes from toward each host.
+   */
+  sshSourceAddresses?: string[];
   bootstrapToken?: string;
   /**
    * Which Airlock this is on shared database servers (1-12 of [a-z0-9]); its per-grant roles carry it. Default: the
@@ -286,7 +291,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   // One provider per resource kind with gateway sessions (src/credentials/provider.ts).
   const mysqlCredentials = makeMysqlCredentials({ access, dataDir, deploymentId: deployment, log });
   // SSH: the user CA and host key under <dataDir>/ssh/, made at first start.
-  const sshCredentials = makeSshCredentials({ access, dataDir, log });
+  const sshCredentials = makeSshCredentials({ access, dataDir, log, sourceAddresses: opts.sshSourceAddresses });
   const credentials: CredentialProviders = {
     postgres: makePgCredentials({ access, dataDir, deploymentId: deployment, log }),
     mysql: mysqlCredentials,

@@ -9,6 +9,11 @@ import type { Access } from '../access/access.js';
 import type { GatewayDeps } from '../gateway/types.js';
 import { openExecSession, type ExecChannel, type ExecSession } from '../gateway/exec/session.js';
 
+/** Output not yet written to a client's connection past which the command's output stops being read (a slow client). */
+export const EXEC_OUTPUT_HIGH = 1024 * 1024;
+/** ... and below which it is read again. */
+const EXEC_OUTPUT_LOW = 256 * 1024;
+
 /** The largest frame a client may send (stdin chunk or control message). */
 export const EXEC_MAX_FRAME = 1024 * 1024;
 
@@ -95,16 +100,34 @@ function makeExecSocket(deps: ExecRouteDeps) {
     const pending: { data: Buffer; binary: boolean }[] = [];
     let session: ExecSession | null = null;
     let gone = false;
-    const sendJson = (m: unknown): void => {
-      if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(m));
+    // Backpressure: past EXEC_OUTPUT_HIGH bytes not yet written to the client's connection, the command's output is
+    // no longer read (flow.pause) until a write completes with at most EXEC_OUTPUT_LOW left (flow.resume).
+    let flow: { pause(): void; resume(): void } | null = null;
+    let paused = false;
+    const written = (): void => {
+      if (paused && socket.bufferedAmount <= EXEC_OUTPUT_LOW) {
+        paused = false;
+        flow?.resume();
+      }
     };
+    const sent = (data: Buffer | string, binary: boolean): void => {
+      if (socket.readyState !== socket.OPEN) return;
+      socket.send(data, { binary }, written);
+      if (!paused && socket.bufferedAmount > EXEC_OUTPUT_HIGH) {
+        paused = true;
+        flow?.pause();
+      }
+    };
+    const sendJson = (m: unknown): void => sent(JSON.stringify(m), false);
     const channel: ExecChannel = {
-      stdout: (d) => {
-        if (socket.readyState === socket.OPEN) socket.send(d, { binary: true });
-      },
+      stdout: (d) => sent(d, true),
       stderr: (d) => sendJson({ type: 'stderr', data: d.toString('base64') }),
       send: sendJson,
       close: () => socket.close(1000),
+      setFlow: (f) => {
+        flow = f;
+        if (paused) f.pause();
+      },
     };
     const handle = (data: Buffer, binary: boolean): void => {
       const s = session!;

@@ -1,5 +1,6 @@
 // `airlock server`: starts Airlock (with --demo: plus an embedded demo database and demo tokens).
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { run } from './main.js';
@@ -25,6 +26,25 @@ export function parseShutdownTimeout(text: string): number {
   return seconds * 1000;
 }
 
+/**
+ * --ssh-source-address: the certificate's source-address critical option. "off": none (the certificate is good from
+ * any address); else addresses or CIDR blocks, comma-separated, as the hosts see the gateway (behind NAT or a load
+ * balancer, its outside address). Absent: undefined, the address this machine routes from toward each host.
+ */
+export function parseSshSourceAddress(text: string | undefined, what = '--ssh-source-address'): string[] | undefined {
+  if (text === undefined) return undefined;
+  if (text.trim() === 'off') return [];
+  const list = text.split(',').map((a) => a.trim());
+  for (const a of list) {
+    const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(a);
+    const family = m ? isIP(m[1]!) : 0;
+    if (!m || family === 0 || (m[2] !== undefined && Number(m[2]) > (family === 4 ? 32 : 128))) {
+      throw new UsageError(`${what} takes IP addresses or CIDR blocks, comma-separated (e.g. 203.0.113.7 or 10.0.0.0/8,2001:db8::/32), or "off" for certificates without a source address (got "${a}")`);
+    }
+  }
+  return list;
+}
+
 interface ServerFlags {
   config: string;
   data: string;
@@ -34,6 +54,7 @@ interface ServerFlags {
   pgAllowLoopbackCleartext?: boolean;
   mysqlListen: string;
   sshListen: string;
+  sshSourceAddress?: string;
   deploymentId?: string;
   metricsListen?: string;
   demo?: boolean;
@@ -70,6 +91,7 @@ export function registerServerCommands(program: Command): void {
     .addOption(new Option('--pg-listen <host:port>', 'PostgreSQL gateway address ("off" to disable)').default('127.0.0.1:6432').env('AIRLOCK_PG_LISTEN'))
     .addOption(new Option('--mysql-listen <host:port>', 'MySQL/MariaDB gateway address ("off" to disable)').default('127.0.0.1:3307').env('AIRLOCK_MYSQL_LISTEN'))
     .addOption(new Option('--ssh-listen <host:port>', 'SSH gateway address, users log in as <principal>%<resource> ("off" to disable)').default('127.0.0.1:2222').env('AIRLOCK_SSH_LISTEN'))
+    .addOption(new Option('--ssh-source-address <addr,...|off>', 'the source-address SSH certificates carry: the addresses hosts see the gateway connect from (behind NAT or a load balancer), or "off" for none (default: the local address toward each host)').env('AIRLOCK_SSH_SOURCE_ADDRESS'))
     .addOption(new Option('--pg-allow-loopback-cleartext', 'accept database logins without TLS from loopback clients, PostgreSQL and MySQL (local demos, benchmarks)').env('AIRLOCK_PG_ALLOW_LOOPBACK_CLEARTEXT'))
     .addOption(new Option('--deployment-id <id>', "this Airlock's id on shared database servers (1-12 of a-z0-9; default: chosen at first start and kept in the store)").env('AIRLOCK_DEPLOYMENT_ID'))
     .addOption(new Option('--metrics-listen <host:port>', 'also serve GET /metrics on this address (it is on the API listener too)').env('AIRLOCK_METRICS_LISTEN'))
@@ -91,6 +113,7 @@ export function registerServerCommands(program: Command): void {
         const pgListen = o.pgListen === 'off' ? null : parseHostPort(o.pgListen, flagOrEnv(cmd, 'pgListen'));
         const mysqlListen = o.mysqlListen === 'off' ? null : parseHostPort(o.mysqlListen, flagOrEnv(cmd, 'mysqlListen'));
         const sshListen = o.sshListen === 'off' ? null : parseHostPort(o.sshListen, flagOrEnv(cmd, 'sshListen'));
+        const sshSourceAddresses = parseSshSourceAddress(o.sshSourceAddress, flagOrEnv(cmd, 'sshSourceAddress'));
         const metricsListen = o.metricsListen ? parseHostPort(o.metricsListen, flagOrEnv(cmd, 'metricsListen')) : null;
         const { startServer, VERSION } = await import('../server.js');
         const dataDir = resolve(o.data);
@@ -108,7 +131,7 @@ export function registerServerCommands(program: Command): void {
         }
         let server: RunningServer;
         try {
-          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, mysqlListen, sshListen, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd) });
+          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, mysqlListen, sshListen, sshSourceAddresses, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd) });
         } catch (e) {
           await demoStop?.();
           throw e;

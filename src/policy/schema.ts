@@ -1,6 +1,7 @@
 // The policy file's schema (zod): what an airlock.yaml may say, with defaults and the rules that tie fields together.
 import { z } from 'zod';
 import { parseDuration } from '../domain/duration.js';
+import { ruleProblem } from '../domain/command-words.js';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
 
@@ -219,6 +220,16 @@ const autoApprove = z.strictObject({
   time_window: timeWindow.optional(),
 });
 
+// Read with the same reader the gateway matches commands with: a rule that cannot be read is a policy error now,
+// not a refusal of every command later.
+const commandRule = z.string().min(1).superRefine((rule, ctx) => {
+  const why = ruleProblem(rule);
+  if (why) ctx.addIssue({ code: 'custom', message: `the command rule cannot be read: ${why}` });
+});
+
+// Fields kept for when the gateway relays them; until then true is refused at load, as a session would be.
+const NOT_BUILT = (field: string, what: string): string => `${what} is not supported yet: the SSH gateway refuses it in every session; remove ${field} or set it to false`;
+
 export const roleSchema = z.strictObject({
   name,
   description: z.string().optional(),
@@ -275,8 +286,8 @@ export const roleSchema = z.strictObject({
       login: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'a Unix user name').optional().describe('the Unix user on the host; default: the resource credential\'s username'),
       shell: z.boolean().default(true).describe('an interactive shell (with commands.allow set, only the listed commands run unless this is true)'),
       port_forwarding: z.boolean().default(false),
-      agent_forwarding: z.boolean().default(false),
-      x11: z.boolean().default(false),
+      agent_forwarding: z.boolean().default(false).refine((on) => !on, NOT_BUILT('agent_forwarding', 'agent forwarding (ssh -A)')).describe('not supported yet: must be false (the gateway refuses agent forwarding)'),
+      x11: z.boolean().default(false).refine((on) => !on, NOT_BUILT('x11', 'X11 forwarding (ssh -X)')).describe('not supported yet: must be false (the gateway refuses X11 forwarding)'),
       file_transfer: z.boolean().default(false).describe('SFTP and scp; each file\'s path, direction and size is audited'),
       record_input: z.boolean().default(false).describe('record keystrokes too (passwords typed at prompts end up in the recording)'),
       env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*\*?$/, 'a variable name, or a prefix ending in *')).default(['LANG', 'LC_*', 'TERM']).describe('environment variables a client may set'),
@@ -285,8 +296,8 @@ export const roleSchema = z.strictObject({
     .describe('what an SSH or exec session under this role may do'),
   commands: z
     .strictObject({
-      allow: z.array(z.string().min(1)).default([]).describe('commands that may run, as words; * matches within a word, a last word ... matches any further arguments'),
-      deny: z.array(z.string().min(1)).default([]).describe('commands refused even when allowed'),
+      allow: z.array(commandRule).default([]).describe('commands that may run, as words; * matches within a word, a last word ... matches any further arguments'),
+      deny: z.array(commandRule).default([]).describe('commands refused even when allowed'),
     })
     .optional()
     .describe('command rules for SSH exec requests and exec sessions, matched on the parsed argv'),

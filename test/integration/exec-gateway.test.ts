@@ -2,11 +2,12 @@
 // whose targets are temporary directories, the websocket as `airlock exec` speaks it, and the real CLI in a PTY.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, chmodSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, chmodSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import WebSocket from 'ws';
 import * as pty from 'node-pty';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { execClient } from '../support/exec-client.js';
@@ -233,6 +234,80 @@ test('revoking the grant cuts a running command within 1 s, tells the terminal w
   const body = readFileSync(join(a.dir, 'data', seal.file));
   assert.equal(createHash('sha256').update(body).digest('hex'), seal.sha256);
   assert.match(body.toString(), /session ended/, 'the recording shows the cut');
+});
+
+test('a fast command to a slow client: the output waits in the command, not in the gateway\'s memory, and all of it arrives', async () => {
+  await freshGrant('shell');
+  const SIZE = 100 * 1024 * 1024;
+  const file = join(t1, 'big.txt');
+  execFileSync('/bin/sh', ['-c', `yes 'airlock backpressure 0123456789' | head -c ${SIZE} > big.txt`], { cwd: t1 });
+  const expected = createHash('sha256').update(readFileSync(file)).digest('hex');
+  const servers = (a.server.app as unknown as { websocketServer: { clients: Set<{ bufferedAmount: number }> } }).websocketServer.clients;
+  const ws = new WebSocket(`${a.server.apiUrl.replace(/^http/, 'ws')}/api/v1/exec?resource=box`, { headers: { authorization: `Bearer ${alice}` } });
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let exit: unknown = null;
+  ws.on('message', (data: Buffer, binary: boolean) => {
+    if (binary) {
+      hash.update(data);
+      bytes += data.length;
+      return;
+    }
+    const m = JSON.parse(data.toString()) as { type: string };
+    // From here on the client reads nothing until resumed: what the kernel's buffers do not hold waits somewhere.
+    if (m.type === 'ready') {
+      ws.send(JSON.stringify({ type: 'exec', argv: ['cat', 'big.txt'] }));
+      ws.pause();
+    }
+    if (m.type === 'exit') exit = m;
+  });
+  await new Promise((r) => ws.once('open', r));
+  const rss0 = process.memoryUsage().rss;
+  let maxBuffered = 0;
+  let maxRss = 0;
+  const catPid = await until('cat to start', () => {
+    for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+      try {
+        if (readFileSync(`/proc/${pid}/cmdline`, 'utf8') === 'cat\0big.txt\0') return Number(pid);
+      } catch {
+        // gone
+      }
+    }
+    return undefined;
+  });
+  /** How far cat has read the file (its fd's position), or SIZE once it has ended. */
+  const readPos = (): number => {
+    try {
+      for (const fd of readdirSync(`/proc/${catPid}/fd`)) {
+        if (readlinkSync(`/proc/${catPid}/fd/${fd}`) === file) return Number(/^pos:\s+(\d+)/m.exec(readFileSync(`/proc/${catPid}/fdinfo/${fd}`, 'utf8'))![1]);
+      }
+    } catch {
+      // ended
+    }
+    return SIZE;
+  };
+  // Until cat stops reading (blocked on its full pipe: its position unchanged for a second) or has read everything.
+  let last = -1;
+  let stillSince = Date.now();
+  for (;;) {
+    for (const c of servers) maxBuffered = Math.max(maxBuffered, c.bufferedAmount);
+    maxRss = Math.max(maxRss, process.memoryUsage().rss);
+    const pos = readPos();
+    if (pos >= SIZE) break;
+    if (pos !== last) [last, stillSince] = [pos, Date.now()];
+    else if (Date.now() - stillSince > 1000) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(maxBuffered <= 2 * 1024 * 1024, `at most about 1 MiB waits in the gateway's websocket (saw ${maxBuffered} bytes)`);
+  assert.ok(last < SIZE / 4, `cat is held back (it read ${last} of ${SIZE} bytes)`);
+  assert.ok(maxRss - rss0 < 48 * 1024 * 1024, `the server's memory grew by ${Math.round((maxRss - rss0) / 1048576)} MiB`);
+  ws.resume();
+  await until('all the output and the exit', () => (exit !== null ? true : undefined), 120_000);
+  assert.deepEqual(exit, { type: 'exit', code: 0, signal: null });
+  assert.equal(bytes, SIZE);
+  assert.equal(hash.digest('hex'), expected, 'the output arrives intact');
+  ws.close();
+  rmSync(file);
 });
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -55,7 +55,7 @@ roles:
     approval: { approver_groups: [ops] }
   - name: forward
     resources: { names: [box] }
-    ssh: { login: ${s.user}, port_forwarding: true, agent_forwarding: true }
+    ssh: { login: ${s.user}, port_forwarding: true }
     max_duration: 1h
     requestable_by: { groups: [engineers] }
     approval: { approver_groups: [ops] }
@@ -169,7 +169,7 @@ test('a certificate login is accepted by sshd through TrustedUserCAKeys, as the 
 });
 
 test('ssh-keygen -L shows the principal, valid-before = the grant\'s end, source-address and only the allowed extensions', async () => {
-  for (const [role, extensions] of [['shell', ['permit-pty']], ['forward', ['permit-agent-forwarding', 'permit-port-forwarding', 'permit-pty']]] as const) {
+  for (const [role, extensions] of [['shell', ['permit-pty']], ['forward', ['permit-port-forwarding', 'permit-pty']]] as const) {
     const { grant, login } = await loginFor('box', role);
     const out = keygenList(writeLoginFiles(`cert-${role}`, login).cert);
     assert.match(out, new RegExp(`Signing CA: ED25519 ${fingerprint(creds.keys.userCa.publicLine).replace(/[+/]/g, '\\$&')}`));

@@ -287,3 +287,21 @@ test('examples/airlock.yaml loads', () => {
   assert.equal(write.break_glass, true);
   assert.ok(policy.isAdmin(policy.principal('carol')!) || policy.isAdmin(policy.principal('bob')!) || policy.isAdmin(policy.principal('alice')!));
 });
+
+test('a command rule that cannot be read is a policy error at its line, with the reader\'s reason', () => {
+  expectProblems(fixture({}, ['    commands:', '      allow: ["ls ...", "ls ; rm"]', '      deny: ["rm ... -f", "ok"]']), [
+    { line: 23, column: 25, field: 'roles[0].commands.allow[1]', message: /^the command rule cannot be read: ';' would run a second command/ },
+    { line: 24, column: 14, field: 'roles[0].commands.deny[0]', message: /^the command rule cannot be read: \.\.\. may only be the last word of a rule/ },
+  ]);
+  const role = parsePolicy(fixture({}, ['    commands: { allow: ["ls ...", "git log *"], deny: ["rm"] }'])).role('read')!;
+  assert.deepEqual(role.commands, { allow: ['ls ...', 'git log *'], deny: ['rm'] });
+});
+
+test('ssh.agent_forwarding and ssh.x11 are refused while the gateway does not relay them', () => {
+  expectProblems(fixture({}, ['    ssh: { agent_forwarding: true, x11: true }']), [
+    { line: 22, field: 'roles[0].ssh.agent_forwarding', message: /^agent forwarding \(ssh -A\) is not supported yet: the SSH gateway refuses it in every session; remove agent_forwarding or set it to false/ },
+    { line: 22, field: 'roles[0].ssh.x11', message: /^X11 forwarding \(ssh -X\) is not supported yet: .* remove x11 or set it to false/ },
+  ]);
+  const role = parsePolicy(fixture({}, ['    ssh: { agent_forwarding: false, x11: false }'])).role('read')!;
+  assert.deepEqual([role.ssh.agent_forwarding, role.ssh.x11], [false, false], 'the fields are kept, and false is accepted');
+});

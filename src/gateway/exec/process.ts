@@ -23,6 +23,12 @@ export interface ExecProcess {
   /** No more input (pipes only; a terminal reads ^D from the user instead). */
   endInput(): void;
   resize(cols: number, rows: number): void;
+  /**
+   * Stops reading the command's output (its pipes or terminal) until resume(): the command then blocks on its next
+   * write once the kernel's buffer is full, so a slow client holds it back instead of filling the gateway's memory.
+   */
+  pause(): void;
+  resume(): void;
   /** SIGTERM to the whole process group (and any descendant that left it), SIGKILL after KILL_GRACE_MS; resolves when none is left. */
   kill(): Promise<void>;
 }
@@ -111,7 +117,7 @@ export function startExecProcess(o: ExecProcessOptions): ExecProcess {
     for (const w of exitWaiters) w();
     exitWaiters = [];
   };
-  let handle: { pid: number; write(d: Buffer): void; endInput(): void; resize(c: number, r: number): void };
+  let handle: { pid: number; write(d: Buffer): void; endInput(): void; resize(c: number, r: number): void; pause(): void; resume(): void };
 
   if (o.tty) {
     // forkpty: the child is a session and process group leader, so -pid is its group.
@@ -121,7 +127,7 @@ export function startExecProcess(o: ExecProcessOptions): ExecProcess {
       exitedNow();
       o.onExit(sig ? null : exitCode, sig ? signalName(sig) : null);
     });
-    handle = { pid: p.pid, write: (d) => p.write(d), endInput: () => {}, resize: (c, r) => p.resize(c, r) };
+    handle = { pid: p.pid, write: (d) => p.write(d), endInput: () => {}, resize: (c, r) => p.resize(c, r), pause: () => p.pause(), resume: () => p.resume() };
   } else {
     const child: ChildProcess = spawnChild(file, args, { detached: true, env: o.env, cwd: o.env.HOME ?? '/', stdio: ['pipe', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => o.onStdout(d));
@@ -144,7 +150,14 @@ export function startExecProcess(o: ExecProcessOptions): ExecProcess {
     child.on('exit', () => {
       if (pid > 0 && anyLeft(pid)) void killTree(pid);
     });
-    handle = { pid, write: (d) => void child.stdin!.write(d), endInput: () => void child.stdin!.end(), resize: () => {} };
+    handle = {
+      pid,
+      write: (d) => void child.stdin!.write(d),
+      endInput: () => void child.stdin!.end(),
+      resize: () => {},
+      pause: () => (child.stdout!.pause(), child.stderr!.pause()),
+      resume: () => (child.stdout!.resume(), child.stderr!.resume()),
+    };
     pid = child.pid ?? -1;
   }
 
@@ -165,7 +178,13 @@ export function startExecProcess(o: ExecProcessOptions): ExecProcess {
     resize: (c, r) => {
       if (!exited) handle.resize(c, r);
     },
+    pause: () => {
+      if (!exited) handle.pause();
+    },
+    resume: () => handle.resume(),
     async kill() {
+      // Output is read to its end (the client is gone or going; the session drops it), so the exit is seen.
+      handle.resume();
       await killTree(handle.pid);
       if (!exited) await new Promise<void>((r) => {
         exitWaiters.push(r);

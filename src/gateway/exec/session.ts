@@ -23,6 +23,11 @@ export interface ExecChannel {
   send(message: ExecServerMessage): void;
   /** Closes the connection; the session has ended. */
   close(): void;
+  /**
+   * Backpressure: the channel calls flow.pause() when more output waits to reach the client than it holds (a slow
+   * client), and flow.resume() once it has drained; the session stops reading the command's output meanwhile.
+   */
+  setFlow?(flow: { pause(): void; resume(): void }): void;
 }
 
 export interface ExecOpening {
@@ -127,6 +132,8 @@ class ExecSessionImpl implements ExecSession {
   readonly id: string;
   readonly ended: Promise<void>;
   private child: ExecProcess | null = null;
+  /** The channel asked to stop reading output until the client catches up (ExecChannel.setFlow). */
+  private outputPaused = false;
   private running: { text: string; started: number } | null = null;
   private ending = false;
   private resolveEnded!: () => void;
@@ -146,6 +153,16 @@ class ExecSessionImpl implements ExecSession {
       kill: (reason) => void this.cut(reason, 'AIRLOCK_SESSION_ENDED'),
       auditLost: (reason) => void this.cut(reason, 'AIRLOCK_AUDIT_UNAVAILABLE'),
       running: () => (this.running ? 1 : 0),
+    });
+    channel.setFlow?.({
+      pause: () => {
+        this.outputPaused = true;
+        this.child?.pause();
+      },
+      resume: () => {
+        this.outputPaused = false;
+        this.child?.resume();
+      },
     });
     channel.send({ type: 'ready', session_id: this.id, resource: plan.resource.name, target, tty: o.tty !== null });
   }
@@ -194,6 +211,8 @@ class ExecSessionImpl implements ExecSession {
         },
         onExit: (code, signal) => this.exited(code, signal),
       });
+      // The client has not caught up with the previous command's output yet.
+      if (this.outputPaused) this.child.pause();
     } catch (e) {
       this.deps.log.error({ err: String(e), session_id: this.id }, 'exec gateway: could not start the command');
       this.exited(127, null);
