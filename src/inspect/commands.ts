@@ -1,6 +1,7 @@
 // Exec command rules: a command line read as strict POSIX shell words (no expansion of any kind), a role's
 // commands.allow/deny matched on the resulting argv, and the quoting that makes a remote shell run exactly that argv.
 // The reading of words and rules itself lives in src/domain/command-words.ts (the policy checks rules with it too).
+import { posix } from 'node:path';
 import { QMARK, readRule, STAR } from '../domain/command-words.js';
 
 export { MAX_COMMAND_LINE, parseCommandLine, ruleProblem, type ParsedCommand } from '../domain/command-words.js';
@@ -23,19 +24,40 @@ export function quoteArgv(argv: readonly string[]): string {
   return argv.map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
 }
 
+/**
+ * A rule word as a regular expression: an unquoted * matches any characters but "/", ? one character but "/", and **
+ * any characters including "/" — path globs, so `cat /var/log/*` reads only the files in /var/log.
+ */
 function globRegex(word: string): RegExp {
   let src = '^';
-  for (const ch of word) {
-    if (ch === STAR) src += '[\\s\\S]*';
-    else if (ch === QMARK) src += '[\\s\\S]';
+  const chars = [...word];
+  for (let i = 0; i < chars.length; i++) {
+    const ch = chars[i]!;
+    if (ch === STAR && chars[i + 1] === STAR) {
+      src += '[\\s\\S]*';
+      while (chars[i + 1] === STAR) i++;
+    } else if (ch === STAR) src += '[^/]*';
+    else if (ch === QMARK) src += '[^/]';
     else src += ch.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
   }
   return new RegExp(`${src}$`, 'u');
 }
 
+/** A path with no "." or ".." component and no empty one ("a//b"): what it names is what it says. */
+function plainPath(p: string): boolean {
+  return !/(^|\/)\.\.?(\/|$)/.test(p) && !/\/\//.test(p);
+}
+
+/** "." and ".." components and repeated slashes resolved the way the host's kernel reads them (symlinks aside). */
+function normalPath(p: string): string {
+  return posix.normalize(p);
+}
+
 interface CompiledRule {
   text: string;
   words: RegExp[];
+  /** Which words name paths (hold a "/"): their argument must be a plain path to be allowed. */
+  paths: boolean[];
   /** The rule's program word has no slash: a deny rule then also matches any path ending in /<program>. */
   bareProgram: boolean;
   rest: boolean;
@@ -52,7 +74,7 @@ function compileRule(text: string): CompiledRule | { error: string } {
   if ('error' in r) out = { error: r.error };
   else {
     const fixed = r.words.filter((w): w is { glob: string; rest: false } => !w.rest);
-    out = { text, words: fixed.map((w) => globRegex(w.glob)), bareProgram: fixed.length > 0 && !fixed[0]!.glob.includes('/'), rest: r.words.length > fixed.length };
+    out = { text, words: fixed.map((w) => globRegex(w.glob)), paths: fixed.map((w) => w.glob.includes('/')), bareProgram: fixed.length > 0 && !fixed[0]!.glob.includes('/'), rest: r.words.length > fixed.length };
   }
   if (compiledCache.size > 10_000) compiledCache.clear();
   compiledCache.set(text, out);
@@ -62,7 +84,14 @@ function compileRule(text: string): CompiledRule | { error: string } {
 function matches(rule: CompiledRule, argv: readonly string[], deny: boolean): boolean {
   if (rule.rest ? argv.length < rule.words.length : argv.length !== rule.words.length) return false;
   return rule.words.every((re, i) => {
-    if (re.test(argv[i]!)) return true;
+    const arg = argv[i]!;
+    if (rule.paths[i]) {
+      // An allow rule's path matches only a plain path: /var/log/../../etc/shadow is not "in" /var/log. A deny rule's
+      // path also matches the path the argument means: /var/log/./secure is /var/log/secure.
+      if (!deny) return plainPath(arg) && re.test(arg);
+      if (re.test(arg) || re.test(normalPath(arg))) return true;
+    }
+    if (re.test(arg)) return true;
     // Fail closed for deny rules: "rm" also refuses /bin/rm, ./rm and ../usr/bin/rm. Allow rules match exactly.
     if (i === 0 && deny && rule.bareProgram) {
       const slash = argv[0]!.lastIndexOf('/');
@@ -75,7 +104,9 @@ function matches(rule: CompiledRule, argv: readonly string[], deny: boolean): bo
 /**
  * Checks a command's argv against a role's command rules. Deny wins over allow; with a non-empty allow list anything
  * not allowed is refused; no rules (or empty lists) allow everything. A rule is shell words (quoted like a command
- * line) whose unquoted * and ? match within one argv element and whose last word ... matches any further arguments;
+ * line) whose unquoted * and ? match within one argv element but never a "/" (** does), and whose last word ...
+ * matches any further arguments; a rule word with a "/" allows only a plain path (no "." or ".." component, no "//"),
+ * and as a deny rule also refuses the path such an argument resolves to;
  * otherwise the argv has exactly as many elements as the rule. The program word matches argv[0] exactly in an allow
  * rule ("ls" does not allow /bin/ls); in a deny rule a program word without a slash also matches any path ending in
  * it ("rm" refuses /bin/rm). A rule that cannot be read allows nothing, and as a deny rule refuses everything.

@@ -114,7 +114,7 @@ describe('checkCommand', () => {
     assert.equal(checkCommand(['ls'], rules).decision, 'allowed');
     assert.equal(checkCommand(['ls', '-la', '/tmp'], rules).decision, 'allowed');
     assert.equal(checkCommand(['cat', '/var/log/syslog.log'], rules).decision, 'allowed');
-    assert.equal(checkCommand(['cat', '/var/log/a/b.log'], rules).decision, 'allowed', 'a * inside one word crosses slashes: it is a word glob, not a path glob');
+    assert.equal(checkCommand(['cat', '/var/log/a/b.log'], rules).decision, 'refused', 'a * never crosses a "/": cat /var/log/*.log reads only the files in /var/log');
     assert.equal(checkCommand(['cat', '/var/log/x.log', '/etc/shadow'], rules).decision, 'refused', 'without ... the length is exact');
     assert.equal(checkCommand(['cat', '/var/log/', 'x.log'], rules).decision, 'refused', 'a * never spans two argv elements');
     assert.equal(checkCommand(['systemctl', 'status', 'nginx'], rules).decision, 'allowed');
@@ -139,6 +139,22 @@ describe('checkCommand', () => {
     const d = checkCommand(['ls', '/root', '-la'], rules);
     assert.deepEqual([d.decision, d.rule], ['refused', 'commands.deny: ls /root ...']);
     assert.equal(checkCommand(['rm', '-rf', '/'], { allow: ['rm ...'], deny: ['rm ...'] }).rule, 'commands.deny: rm ...');
+  });
+
+  test('path rules: * and ? stop at "/", ** crosses it; . and .. and // never get out of an allowed directory, nor round a denied path', () => {
+    const logs = { allow: ['cat /var/log/app/*.log', 'tail -n ? /var/log/**'], deny: ['cat /var/log/app/secret*', 'tail -f /var/log/auth.log'] };
+    for (const line of [
+      'cat /var/log/app/../outside.log', 'cat /var/log/app/../../etc/shadow.log', 'cat /var/log/app/x/../../../etc/passwd.log', 'cat /var/log/app//a.log',
+      'cat /var/log/app/./a.log', 'cat /var/log/app/sub/a.log', 'cat ../var/log/app/a.log', 'tail -n 5 /var/log/../../etc/shadow', 'tail -n 5 /var/log/./x/../../etc/passwd',
+    ]) assert.equal(checkCommand(argv(line), logs).decision, 'refused', line);
+    assert.equal(checkCommand(argv('cat /var/log/app/a.log'), logs).decision, 'allowed');
+    assert.equal(checkCommand(argv('tail -n 5 /var/log/nginx/access.log'), logs).decision, 'allowed', '** crosses directories');
+    // A denied path by another spelling is still denied (the allow list would refuse most of these on its own too).
+    const deny = { allow: [], deny: ['cat /var/log/app/secret*', 'tail -f /var/log/auth.log'] };
+    for (const line of ['cat /var/log/app/secret1.log', 'cat /var/log/app/./secret1.log', 'cat /var/log//app/secret1.log', 'cat /var/log/x/../app/secret1.log', 'cat /var/log/app/.//secret.txt', 'tail -f /var/log/./auth.log', 'tail -f /var//log/auth.log', 'tail -f /var/log/nginx/../auth.log']) {
+      assert.equal(checkCommand(argv(line), deny).decision, 'refused', line);
+    }
+    assert.equal(checkCommand(argv('cat /var/log/app/public.log'), deny).decision, 'allowed');
   });
 
   test('a quoted * or ... in a rule is literal', () => {
