@@ -287,3 +287,9 @@ test('examples/airlock.yaml loads', () => {
   assert.equal(write.break_glass, true);
   assert.ok(policy.isAdmin(policy.principal('carol')!) || policy.isAdmin(policy.principal('bob')!) || policy.isAdmin(policy.principal('alice')!));
 });
+
+test('ssh.shell: false without commands.allow is refused: any command could start a shell', () => {
+  expectProblems(fixture({}, ['    ssh: { shell: false }']), [{ line: 22, field: 'roles[0].ssh.shell', message: /ssh\.shell: false needs commands\.allow: .*any command could start a shell/ }]);
+  expectProblems(fixture({}, ['    ssh: { shell: false }', '    commands: { deny: ["rm ..."] }']), [{ line: 22, field: 'roles[0].ssh.shell', message: /needs commands\.allow/ }]);
+  assert.doesNotThrow(() => parsePolicy(fixture({}, ['    ssh: { shell: false }', '    commands: { allow: ["uptime"] }']), 'policy.yaml'));
+});

@@ -290,14 +290,39 @@ function relay(cx: ChannelContext, ch: ServerChannel, up: ClientChannel, rec: Re
     if (bytes) bytes.toClient += d.length;
     rec?.output(d);
   });
-  ch.on('data', (d: Buffer) => {
-    if (bytes) bytes.toUpstream += d.length;
-    if (recordInput) rec?.input(d);
-    sftp?.client(d);
-  });
   up.pipe(ch, { end: false });
   (up.stderr as Readable).pipe(ch.stderr as Writable, { end: false });
-  ch.pipe(up); // the client's EOF becomes the host's EOF (ClientChannel.end sends EOF, keeps reading)
+  if (!sftp) {
+    ch.on('data', (d: Buffer) => {
+      if (bytes) bytes.toUpstream += d.length;
+      if (recordInput) rec?.input(d);
+    });
+    ch.pipe(up); // the client's EOF becomes the host's EOF (ClientChannel.end sends EOF, keeps reading)
+  } else {
+    // sftp: each chunk is read by the audit before it may go on; one the audit refuses never reaches the host.
+    let stopped = false;
+    ch.on('data', (d: Buffer) => {
+      if (stopped) return;
+      const why = sftp.client(d);
+      if (why !== null) {
+        stopped = true;
+        const text = `the sftp session was ended: ${why} (AIRLOCK_SSH_REFUSED)`;
+        if (cx.refusal()) cx.session.recordStatement({ text: `sftp ${why}`, fingerprint: null, decision: 'refused', rule: 'ssh.file_transfer', rows: 0, duration_ms: 0, error: text });
+        ch.stderr.write(`airlock: ${text}\r\n`);
+        up.unpipe(ch);
+        up.close();
+        ch.exit(1);
+        ch.end();
+        return;
+      }
+      if (bytes) bytes.toUpstream += d.length;
+      if (!up.write(d)) {
+        ch.pause();
+        up.once('drain', () => ch.resume());
+      }
+    });
+    ch.once('end', () => void (stopped || up.end()));
+  }
 
   let exit: { code: number | null; signal?: string } | null = null;
   up.on('exit', (code: number | null, signal?: string) => void (exit = { code, signal }));
