@@ -301,6 +301,12 @@ export const roleSchema = z.strictObject({
     })
     .optional()
     .describe('command rules for SSH exec requests and exec sessions, matched on the parsed argv'),
+}).superRefine((r, ctx) => {
+  // Without an allow list any command runs, and a command can start a shell (sh -c …, bash -i): shell: false alone
+  // would promise what it cannot keep.
+  if (!r.ssh.shell && !(r.commands?.allow.length)) {
+    ctx.addIssue({ code: 'custom', message: 'ssh.shell: false needs commands.allow: without an allow list any command may run, and any command could start a shell (sh -c, bash -i); list the commands the role may run, or remove shell: false', path: ['ssh', 'shell'] });
+  }
 });
 
 export const NOTIFY_EVENTS = ['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'request.timed_out', 'grant.revoked', 'lock.created', 'policy.reload_refused'] as const;

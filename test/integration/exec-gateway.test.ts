@@ -85,6 +85,12 @@ roles:
     approval: { approver_groups: [sre] }
     ssh: { shell: false }
     commands: { allow: ["ls ...", "echo ...", "/bin/sleep ..."], deny: ["ls /etc ..."] }
+  - name: envy
+    resources: { names: [box] }
+    max_duration: 8h
+    requestable_by: { principals: [alice] }
+    approval: { approver_groups: [sre] }
+    ssh: { env: [LANG, "LC_*", LD_PRELOAD, GCONV_PATH, EXEC_TEST_MINE] }
 `,
   });
   bob = await a.token('bob');
@@ -360,4 +366,22 @@ test('airlock exec in a terminal: an interactive shell with a PTY, resize, the e
   await wait(/airlock-exit=7/, 'the exit code 7');
   assert.equal(await exited, 0);
   assert.equal(readFileSync(join(t1, 'after'), 'utf8'), readFileSync(join(t1, 'before'), 'utf8'), 'the terminal settings are restored');
+});
+
+test('client env: only LANG, LC_*, TERM, COLORTERM are ever taken, and only when the role lists them (LD_PRELOAD is not, whatever the role says)', async () => {
+  await freshGrant('envy');
+  const envOf = async (kv: string): Promise<string> => {
+    const c = execClient(a.server.apiUrl, alice, { resource: 'box', env: kv });
+    await c.ready;
+    c.exec(['env']);
+    assert.deepEqual(await c.exit(), { code: 0, signal: null });
+    const out = c.stdout() + c.stderr();
+    c.close();
+    return out;
+  };
+  const preload = await envOf('LD_PRELOAD=/nonexistent/airlock-preload.so');
+  assert.doesNotMatch(preload, /LD_PRELOAD|airlock-preload/);
+  assert.doesNotMatch(await envOf('GCONV_PATH=/tmp/evil-gconv'), /GCONV_PATH|evil-gconv/);
+  assert.doesNotMatch(await envOf('EXEC_TEST_MINE=listed-by-the-role'), /EXEC_TEST_MINE|listed-by-the-role/);
+  assert.match(await envOf('LC_TIME=C.UTF-8'), /^LC_TIME=C\.UTF-8$/m);
 });

@@ -49,7 +49,7 @@ roles:
     requestable_by: { groups: [engineers] }
     approval: { approver_groups: [sre] }
     justification: { required: false }
-    ssh: { env: [LANG, "LC_*", TERM, SSHTEST_OK] }
+    ssh: { env: [LANG, "LC_*", TERM, SSHTEST_OK, LD_PRELOAD, HTTPS_PROXY] }
   - name: ops
     resources: { names: [bastion] }
     max_duration: 1h

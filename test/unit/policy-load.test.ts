@@ -305,3 +305,9 @@ test('ssh.agent_forwarding and ssh.x11 are refused while the gateway does not re
   const role = parsePolicy(fixture({}, ['    ssh: { agent_forwarding: false, x11: false }'])).role('read')!;
   assert.deepEqual([role.ssh.agent_forwarding, role.ssh.x11], [false, false], 'the fields are kept, and false is accepted');
 });
+
+test('ssh.shell: false without commands.allow is refused: any command could start a shell', () => {
+  expectProblems(fixture({}, ['    ssh: { shell: false }']), [{ line: 22, field: 'roles[0].ssh.shell', message: /ssh\.shell: false needs commands\.allow: .*any command could start a shell/ }]);
+  expectProblems(fixture({}, ['    ssh: { shell: false }', '    commands: { deny: ["rm ..."] }']), [{ line: 22, field: 'roles[0].ssh.shell', message: /needs commands\.allow/ }]);
+  assert.doesNotThrow(() => parsePolicy(fixture({}, ['    ssh: { shell: false }', '    commands: { allow: ["uptime"] }']), 'policy.yaml'));
+});

@@ -38,7 +38,7 @@ export interface ExecOpening {
   target?: string;
   /** A terminal of this size, or none (pipes). */
   tty: { cols: number; rows: number } | null;
-  /** Variables the client asks for (TERM, LANG, …): only those the role's ssh.env allows are kept. */
+  /** Variables the client asks for: only LANG, LC_*, TERM and COLORTERM, and only those the role's ssh.env allows, are kept. */
   env?: Record<string, string>;
   source: string | null;
   application_name: string | null;
@@ -60,8 +60,12 @@ export interface ExecSession {
   readonly ended: Promise<void>;
 }
 
-/** Variables never taken from a client, whatever ssh.env says: they change what the template's program runs. */
-const NEVER_FROM_CLIENT = /^(LD_|DYLD_)|^(PATH|HOME|SHELL|IFS|ENV|BASH_ENV|KUBECONFIG|DOCKER_HOST|DOCKER_CONFIG|DOCKER_CONTEXT|NODE_OPTIONS|PYTHONPATH|PERL5LIB)$/;
+/**
+ * The only variables ever taken from a client, and then only when the role's ssh.env lists them too: the template's
+ * program runs on the gateway's own host, so an allowlist, not a blocklist (LD_PRELOAD, GCONV_PATH, *_PROXY…, however
+ * a role is written).
+ */
+const FROM_CLIENT = /^(LANG|LC_[A-Z_]+|TERM|COLORTERM)$/;
 /** What the template's program gets from the gateway's own environment (for kubectl/docker's configuration). */
 const FROM_GATEWAY = ['PATH', 'HOME', 'LANG', 'KUBECONFIG', 'DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CONTEXT'];
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -80,7 +84,7 @@ export function commandEnv(role: SessionPlan['role'], client: Record<string, str
   env.PATH ??= DEFAULT_PATH;
   env.HOME ??= '/';
   for (const [k, v] of Object.entries(client ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || NEVER_FROM_CLIENT.test(k) || v.includes('\0') || v.length > 4096) continue;
+    if (!FROM_CLIENT.test(k) || v.includes('\0') || v.length > 4096) continue;
     if (allowedName(k, role.ssh.env)) env[k] = v;
   }
   if (tty) env.TERM = /^[A-Za-z0-9._+-]{1,64}$/.test(env.TERM ?? '') ? env.TERM! : 'xterm-256color';

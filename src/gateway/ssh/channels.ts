@@ -11,9 +11,7 @@ import { checkCommand, parseCommandLine, quoteArgv } from '../../inspect/command
 import type { GatewaySession } from '../core/session-lifecycle.js';
 import type { RelayedBytes, SessionPlan } from '../types.js';
 import { describeSftp, makeSftpAudit } from './sftp-audit.js';
-
-/** Programs that move files over an exec channel: refused without ssh.file_transfer. */
-const FILE_TRANSFER_PROGRAMS = new Set(['scp', 'sftp-server', 'internal-sftp', 'rsync']);
+import { runsFileTransfer } from './file-transfer.js';
 
 /** What every channel of a connection shares. */
 export interface ChannelContext {
@@ -26,6 +24,40 @@ export interface ChannelContext {
   /** Open client channels: how a live cut reaches them. */
   open: Set<OpenChannel>;
   bytes?: RelayedBytes;
+  /**
+   * Counts one refused request of the connection: true while it may be audited; false once the connection is over
+   * MAX_REFUSALS (it is then being ended, that audited once), so a flood of refused requests costs one audit line.
+   */
+  refusal(): boolean;
+}
+
+/** Refused requests one connection may make before it is ended: a real client makes a handful. */
+export const MAX_REFUSALS = 64;
+/** Notices kept for a channel's stderr; further refusals are only counted there. */
+const MAX_NOTICES = 16;
+/** Client env variables kept per channel, and the longest name and value. */
+const MAX_ENV = 64;
+const MAX_ENV_NAME = 256;
+const MAX_ENV_VALUE = 4096;
+
+/**
+ * Variables never passed to the host, whatever the role's ssh.env says: they make the host's shell or loader run other
+ * code (LD_PRELOAD, BASH_ENV, a PATH of the client's choosing) or send traffic elsewhere (*_PROXY). The host's own
+ * sshd AcceptEnv is its wall too; this one holds even where the host accepts everything.
+ */
+const NEVER_RELAYED = /^(LD_.*|DYLD_.*|BASH_ENV|ENV|PATH|IFS|GCONV_PATH|LOCPATH|GLIBC_TUNABLES|NODE_OPTIONS|PYTHON.*|PERL5.*|BASH_FUNC_.*|SHELLOPTS|BASHOPTS|PS4|PROMPT_COMMAND|HOSTALIASES|.*_PROXY)$/i;
+
+/** A client-chosen name (env variable, subsystem, address) as audit text: at most `max` characters, then its size. */
+export function clip(text: string, max = 200): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, max)}…(${Buffer.byteLength(text)} bytes)`;
+}
+
+/** A PTY size from the client, clamped for the recording and the host: 1..1000 cells, 0..16384 pixels. */
+export function clampSize<T extends { cols: number; rows: number; width: number; height: number }>(info: T): T {
+  const cells = (n: number, d: number): number => (Number.isInteger(n) && n >= 1 ? Math.min(n, 1000) : d);
+  const pixels = (n: number): number => (Number.isInteger(n) && n >= 0 ? Math.min(n, 16384) : 0);
+  return { ...info, cols: cells(info.cols, 80), rows: cells(info.rows, 24), width: pixels(info.width), height: pixels(info.height) };
 }
 
 /** A client channel as the live cut sees it. */
@@ -37,7 +69,7 @@ export interface OpenChannel {
 
 /** A refused request, audited and (when there is a channel) said on its stderr. */
 function refuse(cx: ChannelContext, rule: string, text: string, why: string): string {
-  cx.session.recordStatement({ text, fingerprint: null, decision: 'refused', rule, rows: 0, duration_ms: 0, error: why });
+  if (cx.refusal()) cx.session.recordStatement({ text, fingerprint: null, decision: 'refused', rule, rows: 0, duration_ms: 0, error: why });
   return `airlock: ${why}\r\n`;
 }
 
@@ -66,32 +98,47 @@ export function handleSession(cx: ChannelContext, session: Session): void {
   let pty: PseudoTtyInfo | null = null;
   const env: Record<string, string> = {};
   const notices: string[] = [];
+  let unsaid = 0;
   let open: OpenChannel | null = null;
+  const note = (text: string): void => {
+    if (notices.length < MAX_NOTICES) notices.push(text);
+    else unsaid++;
+  };
+  const said = (): string => notices.join('') + (unsaid > 0 ? `airlock: ${unsaid} more requests were refused (see the audit log)\r\n` : '');
 
   session.on('pty', (accept, _reject, info) => {
-    pty = info;
+    const term = /^[A-Za-z0-9._+-]{1,64}$/.test(info.term ?? '') ? info.term : 'xterm-256color';
+    pty = { ...clampSize(info), term };
     accept?.();
   });
-  session.on('window-change', (accept, _reject, info) => {
+  session.on('window-change', (accept, _reject, raw) => {
+    const info = clampSize(raw);
     if (pty) Object.assign(pty, { cols: info.cols, rows: info.rows, width: info.width, height: info.height });
     open?.upstream?.setWindow(info.rows, info.cols, info.height, info.width);
     if (open) cx.recording(null, '').resize(info.cols, info.rows);
     accept?.();
   });
   session.on('env', (accept, reject, info: SetEnvInfo) => {
-    if (envAllowed(role.ssh.env, info.key)) {
-      env[info.key] = info.val;
+    const name = clip(String(info.key));
+    const value = String(info.val);
+    let why: string | null = null;
+    if (info.key.length > MAX_ENV_NAME || value.length > MAX_ENV_VALUE || value.includes('\0')) why = `the environment variable ${name} was not passed on: its name or value is too long (at most ${MAX_ENV_NAME} and ${MAX_ENV_VALUE} characters) (AIRLOCK_SSH_REFUSED)`;
+    else if (NEVER_RELAYED.test(info.key)) why = `the environment variable ${name} is never passed on through Airlock, whatever the role allows: it can change what the host runs (AIRLOCK_SSH_REFUSED)`;
+    else if (!envAllowed(role.ssh.env, info.key)) why = `the environment variable ${name} was not passed on: role ${role.name} allows only ${role.ssh.env.join(', ') || 'none'} (ssh.env in the policy) (AIRLOCK_SSH_REFUSED)`;
+    else if (!(info.key in env) && Object.keys(env).length >= MAX_ENV) why = `the environment variable ${name} was not passed on: at most ${MAX_ENV} variables are passed per channel (AIRLOCK_SSH_REFUSED)`;
+    if (why === null) {
+      env[info.key] = value;
       return accept?.();
     }
-    notices.push(refuse(cx, 'ssh.env', `env ${info.key}`, `the environment variable ${info.key} was not passed on: role ${role.name} allows only ${role.ssh.env.join(', ') || 'none'} (ssh.env in the policy) (AIRLOCK_SSH_REFUSED)`));
+    note(refuse(cx, 'ssh.env', `env ${name}`, why));
     reject?.();
   });
   session.on('x11', (_accept, reject) => {
-    notices.push(refuse(cx, 'ssh.x11', 'x11-req', notAllowed(cx, 'ssh.x11')));
+    note(refuse(cx, 'ssh.x11', 'x11-req', notAllowed(cx, 'ssh.x11')));
     reject?.();
   });
   session.on('auth-agent', (_accept, reject) => {
-    notices.push(refuse(cx, 'ssh.agent_forwarding', 'auth-agent-req', notAllowed(cx, 'ssh.agent_forwarding')));
+    note(refuse(cx, 'ssh.agent_forwarding', 'auth-agent-req', notAllowed(cx, 'ssh.agent_forwarding')));
     reject?.();
   });
   session.on('signal', (accept, _reject, info) => {
@@ -103,14 +150,14 @@ export function handleSession(cx: ChannelContext, session: Session): void {
   const acceptAndRefuse = (accept: () => ServerChannel, text: string): void => {
     const ch = accept();
     ch.on('error', () => {});
-    ch.stderr.write(notices.join('') + text);
+    ch.stderr.write(said() + text);
     ch.exit(1);
     ch.end();
   };
 
   const start = (ch: ServerChannel, kind: 'shell' | 'exec' | 'subsystem', command: string | null, audit: { text: string; onEnd?: (status: string | null) => void } | null): void => {
     ch.on('error', () => {});
-    if (notices.length) ch.stderr.write(notices.join(''));
+    if (notices.length) ch.stderr.write(said());
     const o: OpenChannel = { channel: ch, pty: pty !== null && kind !== 'subsystem', upstream: null };
     open = o;
     cx.open.add(o);
@@ -158,7 +205,8 @@ export function handleSession(cx: ChannelContext, session: Session): void {
 
   session.on('subsystem', (accept, reject, info) => {
     if (info.name !== 'sftp') {
-      notices.push(refuse(cx, 'ssh.subsystem', `subsystem ${info.name}`, `the subsystem ${info.name} is not served through Airlock (AIRLOCK_SSH_REFUSED)`));
+      const name = clip(String(info.name));
+      note(refuse(cx, 'ssh.subsystem', `subsystem ${name}`, `the subsystem ${name} is not served through Airlock (AIRLOCK_SSH_REFUSED)`));
       return reject?.();
     }
     if (!role.ssh.file_transfer) {
@@ -192,19 +240,19 @@ type ExecDecision = { refused: null; forward: string } | { refused: string; rule
  * An exec request's fate. With command rules on the role, the line is parsed as POSIX shell words (anything a shell
  * would expand or chain is refused: fail closed), checked, and the re-quoted argv goes upstream, never the raw line.
  * Without rules the role may run anything (as in its shell), so the line goes as typed; file-transfer programs are
- * still refused unless ssh.file_transfer.
+ * still refused unless ssh.file_transfer, wherever the line names them (./file-transfer.ts).
  */
 export function decideExec(cx: Pick<ChannelContext, 'plan'>, line: string): ExecDecision {
   const role = cx.plan.role;
   const rules = role.commands && (role.commands.allow.length > 0 || role.commands.deny.length > 0) ? role.commands : undefined;
+  if (!role.ssh.file_transfer && runsFileTransfer(line)) {
+    return { refused: `file transfer is not allowed for role ${role.name} (ssh.file_transfer is off in the policy), and this command runs or names scp, sftp, sftp-server or rsync (AIRLOCK_SSH_REFUSED)`, rule: 'ssh.file_transfer' };
+  }
   const parsed = parseCommandLine(line);
   if ('error' in parsed) {
     if (rules) return { refused: `the command was refused: ${parsed.error}; with command rules on role ${role.name}, a command is plain words (no pipes, redirections, variables or ;) (AIRLOCK_COMMAND_REFUSED)`, rule: 'commands.parse' };
-    if (!role.ssh.file_transfer && /(^|[\s;&|/])(scp|sftp-server|internal-sftp|rsync)(\s|$)/.test(line)) return { refused: notAllowed(cx, 'ssh.file_transfer'), rule: 'ssh.file_transfer' };
     return { refused: null, forward: line };
   }
-  const program = (parsed.argv[0] ?? '').split('/').pop() ?? '';
-  if (FILE_TRANSFER_PROGRAMS.has(program) && !role.ssh.file_transfer) return { refused: notAllowed(cx, 'ssh.file_transfer'), rule: 'ssh.file_transfer' };
   if (!rules) return { refused: null, forward: line };
   const d = checkCommand(parsed.argv, rules);
   if (d.decision === 'refused') return { refused: `the command was refused: ${d.reason ?? 'no rule of the role allows it'} (AIRLOCK_COMMAND_REFUSED)`, rule: d.rule ?? 'commands' };
@@ -242,14 +290,39 @@ function relay(cx: ChannelContext, ch: ServerChannel, up: ClientChannel, rec: Re
     if (bytes) bytes.toClient += d.length;
     rec?.output(d);
   });
-  ch.on('data', (d: Buffer) => {
-    if (bytes) bytes.toUpstream += d.length;
-    if (recordInput) rec?.input(d);
-    sftp?.client(d);
-  });
   up.pipe(ch, { end: false });
   (up.stderr as Readable).pipe(ch.stderr as Writable, { end: false });
-  ch.pipe(up); // the client's EOF becomes the host's EOF (ClientChannel.end sends EOF, keeps reading)
+  if (!sftp) {
+    ch.on('data', (d: Buffer) => {
+      if (bytes) bytes.toUpstream += d.length;
+      if (recordInput) rec?.input(d);
+    });
+    ch.pipe(up); // the client's EOF becomes the host's EOF (ClientChannel.end sends EOF, keeps reading)
+  } else {
+    // sftp: each chunk is read by the audit before it may go on; one the audit refuses never reaches the host.
+    let stopped = false;
+    ch.on('data', (d: Buffer) => {
+      if (stopped) return;
+      const why = sftp.client(d);
+      if (why !== null) {
+        stopped = true;
+        const text = `the sftp session was ended: ${why} (AIRLOCK_SSH_REFUSED)`;
+        if (cx.refusal()) cx.session.recordStatement({ text: `sftp ${why}`, fingerprint: null, decision: 'refused', rule: 'ssh.file_transfer', rows: 0, duration_ms: 0, error: text });
+        ch.stderr.write(`airlock: ${text}\r\n`);
+        up.unpipe(ch);
+        up.close();
+        ch.exit(1);
+        ch.end();
+        return;
+      }
+      if (bytes) bytes.toUpstream += d.length;
+      if (!up.write(d)) {
+        ch.pause();
+        up.once('drain', () => ch.resume());
+      }
+    });
+    ch.once('end', () => void (stopped || up.end()));
+  }
 
   let exit: { code: number | null; signal?: string } | null = null;
   up.on('exit', (code: number | null, signal?: string) => void (exit = { code, signal }));

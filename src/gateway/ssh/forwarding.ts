@@ -2,11 +2,11 @@
 // forwards are relayed to the host only when the role has ssh.port_forwarding; each is audited, allowed or refused.
 // Unix-socket forwards are always refused.
 import type { Connection } from 'ssh2';
-import type { ChannelContext } from './channels.js';
+import { clip, type ChannelContext } from './channels.js';
 
 export function handleForwarding(cx: ChannelContext, client: Connection, refused: (rule: string, text: string) => void): void {
   const allowed = cx.plan.role.ssh.port_forwarding;
-  const audit = (text: string): void => cx.session.recordStatement({ text, fingerprint: null, decision: 'allowed', rule: 'ssh.port_forwarding', rows: 0, duration_ms: 0, error: null });
+  const audit = (text: string): void => cx.session.recordStatement({ text: clip(text), fingerprint: null, decision: 'allowed', rule: 'ssh.port_forwarding', rows: 0, duration_ms: 0, error: null });
 
   client.on('tcpip', (accept, reject, info) => {
     const text = `direct-tcpip ${info.destIP}:${info.destPort}`;

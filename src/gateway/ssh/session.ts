@@ -9,7 +9,7 @@ import { openSession, recordRefusal, type GatewaySession } from '../core/session
 import type { GatewayDeps, SessionPlan } from '../types.js';
 import type { Log } from '../../domain/log.js';
 import { SshLoginRefused, authenticate, refusalText, sendBanner, type SshLogin, type SshLoginDeps, type SshTarget } from './login.js';
-import { handleSession, notAllowed, signalUpstream, type ChannelContext, type OpenChannel } from './channels.js';
+import { MAX_REFUSALS, clip, handleSession, notAllowed, signalUpstream, type ChannelContext, type OpenChannel } from './channels.js';
 import { handleForwarding } from './forwarding.js';
 
 export interface SshSessionContext {
@@ -119,6 +119,7 @@ function runSession(ctx: SshSessionContext, client: Connection, socket: Socket, 
   const open = new Set<OpenChannel>();
   let rec: Recording | null = null;
   let endReason: string | null = null;
+  let refusals = 0;
   const cx: ChannelContext = {
     plan,
     session,
@@ -136,6 +137,16 @@ function runSession(ctx: SshSessionContext, client: Connection, socket: Socket, 
         env: { TERM: 'xterm-256color' },
       });
       return rec;
+    },
+    refusal() {
+      refusals++;
+      if (refusals <= MAX_REFUSALS) return true;
+      if (refusals === MAX_REFUSALS + 1) {
+        const why = `the client made more than ${MAX_REFUSALS} requests that were refused, so the connection was closed (AIRLOCK_SSH_REFUSED)`;
+        session.recordStatement({ text: 'too many refused requests', fingerprint: null, decision: 'refused', rule: 'ssh.refusals', rows: 0, duration_ms: 0, error: why });
+        kill(why);
+      }
+      return false;
     },
   };
 
@@ -180,7 +191,7 @@ function runSession(ctx: SshSessionContext, client: Connection, socket: Socket, 
     upstream.on('error', (err: Error) => ctx.deps.log.warn({ err: err.message, session_id: session.id }, 'ssh gateway: upstream connection error'));
     client.on('session', (accept) => handleSession(cx, accept()));
     handleForwarding(cx, client, (rule, text) => {
-      session.recordStatement({ text, fingerprint: null, decision: 'refused', rule, rows: 0, duration_ms: 0, error: notAllowed(cx, rule) });
+      if (cx.refusal()) session.recordStatement({ text: clip(text), fingerprint: null, decision: 'refused', rule, rows: 0, duration_ms: 0, error: notAllowed(cx, rule) });
     });
     socket.once('close', () => {
       ctx.live.delete(socket);

@@ -1,22 +1,46 @@
 // Reads the SFTP packets relayed through an allowed sftp subsystem (both directions, bytes passed on untouched) to
 // audit each file once, when its handle is closed: path, direction (upload/download) and bytes moved; and each
-// remove, rename and mkdir. Only packet heads are kept (a WRITE's or DATA's payload is counted and skipped), so the
+// change: remove, rename (also posix-rename@openssh.com), mkdir, rmdir, symlink, hardlink, setstat/fsetstat/lsetstat
+// and copy-data. Unknown requests and extensions end the channel (fail closed). Only packet heads are kept (a WRITE's or DATA's payload is counted and skipped), so the
 // audit costs no copy of the file.
 //
 // Wire facts (draft-ietf-secsh-filexfer-02, what OpenSSH speaks): every packet is uint32 length (of what follows),
 // byte type, then for requests uint32 request-id; strings are uint32 length + bytes.
 
 const FXP = {
+  INIT: 1,
   OPEN: 3,
   CLOSE: 4,
   READ: 5,
   WRITE: 6,
+  LSTAT: 7,
+  FSTAT: 8,
+  SETSTAT: 9,
+  FSETSTAT: 10,
+  OPENDIR: 11,
+  READDIR: 12,
   REMOVE: 13,
   MKDIR: 14,
+  RMDIR: 15,
+  REALPATH: 16,
+  STAT: 17,
   RENAME: 18,
+  READLINK: 19,
+  SYMLINK: 20,
+  STATUS: 101,
   HANDLE: 102,
   DATA: 103,
+  NAME: 104,
+  ATTRS: 105,
+  EXTENDED: 200,
+  EXTENDED_REPLY: 201,
 } as const;
+
+/** Requests that only read (names, attributes) or end a handle: passed on without an audit line of their own. */
+const READ_ONLY = new Set<number>([FXP.LSTAT, FXP.FSTAT, FXP.OPENDIR, FXP.READDIR, FXP.REALPATH, FXP.STAT, FXP.READLINK]);
+
+/** Extensions (OpenSSH's) that only read or flush: passed on. Any other extension is refused (fail closed). */
+const READ_ONLY_EXTENSIONS = new Set(['statvfs@openssh.com', 'fstatvfs@openssh.com', 'fsync@openssh.com', 'limits@openssh.com', 'expand-path@openssh.com', 'home-directory', 'users-groups-by-id@openssh.com']);
 
 /** pflags of OPEN: SSH_FXF_WRITE. */
 const FXF_WRITE = 0x02;
@@ -24,19 +48,59 @@ const FXF_WRITE = 0x02;
 /** Bytes of a packet kept for parsing: more than any request head (paths are at most a few KiB). */
 const HEAD_BYTES = 8192;
 
+/** Requests in flight and files open per channel: far above what sftp (64 requests) or sshfs keep. */
+const MAX_OUTSTANDING = 4096;
+const MAX_OPEN_FILES = 4096;
+
 /** What the audit hears: one line per file or change, e.g. "sftp download /etc/hosts (220 bytes)". */
 export interface SftpEvent {
-  op: 'upload' | 'download' | 'remove' | 'rename' | 'mkdir';
+  op: 'upload' | 'download' | 'remove' | 'rename' | 'mkdir' | 'rmdir' | 'symlink' | 'hardlink' | 'setstat' | 'copy-data';
   path: string;
-  /** rename: the new name. */
+  /** rename, hardlink: the new name; symlink: what the link points to; copy-data: the file written. */
   to?: string;
   bytes?: number;
+  /** setstat: what changes, e.g. "mode 0777, uid 0 gid 0". */
+  attrs?: string;
 }
 
 export function describeSftp(e: SftpEvent): string {
   if (e.op === 'upload' || e.op === 'download') return `sftp ${e.op} ${e.path} (${e.bytes ?? 0} bytes)`;
-  if (e.op === 'rename') return `sftp rename ${e.path} ${e.to ?? ''}`;
+  if (e.op === 'rename' || e.op === 'hardlink') return `sftp ${e.op} ${e.path} ${e.to ?? ''}`;
+  if (e.op === 'symlink') return `sftp symlink ${e.path} -> ${e.to ?? ''}`;
+  if (e.op === 'setstat') return `sftp setstat ${e.path} (${e.attrs ?? 'no change'})`;
+  if (e.op === 'copy-data') return `sftp copy-data ${e.path} -> ${e.to ?? ''} (${e.bytes ?? 0} bytes)`;
   return `sftp ${e.op} ${e.path}`;
+}
+
+/** The attributes a SETSTAT sets (draft-02 ATTRS: flags, then size, uid/gid, permissions, times as flagged). */
+function describeAttrs(b: Buffer, at: number): string | null {
+  if (at + 4 > b.length) return null;
+  const flags = b.readUInt32BE(at);
+  let p = at + 4;
+  const out: string[] = [];
+  const need = (n: number): boolean => p + n <= b.length;
+  if (flags & 0x1) {
+    if (!need(8)) return null;
+    out.push(`size ${b.readBigUInt64BE(p)}`);
+    p += 8;
+  }
+  if (flags & 0x2) {
+    if (!need(8)) return null;
+    out.push(`uid ${b.readUInt32BE(p)} gid ${b.readUInt32BE(p + 4)}`);
+    p += 8;
+  }
+  if (flags & 0x4) {
+    if (!need(4)) return null;
+    out.push(`mode ${(b.readUInt32BE(p) & 0o7777).toString(8).padStart(4, '0')}`);
+    p += 4;
+  }
+  if (flags & 0x8) {
+    if (!need(8)) return null;
+    out.push(`atime ${b.readUInt32BE(p)} mtime ${b.readUInt32BE(p + 4)}`);
+    p += 8;
+  }
+  if (flags & 0x80000000) out.push('extended attributes');
+  return out.join(', ') || 'no change';
 }
 
 interface OpenFile {
@@ -94,58 +158,130 @@ function str(b: Buffer, at: number): { s: Buffer; next: number } | null {
   return { s: b.subarray(at + 4, at + 4 + n), next: at + 4 + n };
 }
 
-/** An SFTP audit for one channel: feed it each direction's bytes; it calls `onEvent` as files close. */
+/**
+ * An SFTP audit for one channel: feed it each direction's bytes; it calls `onEvent` as files close and changes are
+ * asked for. `client()` returns why the chunk must not be passed on (the channel is then ended), or null: a request id
+ * reused while still outstanding (its reply would be booked under the wrong file), a request the audit cannot read,
+ * an unknown request type or extension, or too many requests or open files.
+ */
 export function makeSftpAudit(onEvent: (e: SftpEvent) => void) {
+  const outstanding = new Set<number>(); // request ids sent and not yet answered
   const opening = new Map<number, { path: string; write: boolean }>(); // request id → OPEN waiting for its HANDLE
   const reading = new Map<number, string>(); // request id → handle of a READ waiting for its DATA
   const files = new Map<string, OpenFile>(); // handle (binary, as latin1) → the open file
+  let violation: string | null = null;
 
-  const fromClient = new PacketHeads((h, total) => {
-    if (h.length < 5) return;
+  const pathOf = (handle: Buffer): string => files.get(handle.toString('latin1'))?.path ?? `handle ${handle.toString('hex')}`;
+
+  const request = (h: Buffer, total: number): string | null => {
+    if (h.length < 1) return 'an empty packet';
     const type = h[0]!;
+    if (type === FXP.INIT) return null;
+    if (h.length < 5) return 'a request without its id';
     const id = h.readUInt32BE(1);
+    if (outstanding.has(id)) return `request id ${id} was sent again before the host answered it`;
+    if (outstanding.size >= MAX_OUTSTANDING) return `more than ${MAX_OUTSTANDING} requests waiting for the host`;
+    outstanding.add(id);
+    const unreadable = `a request of type ${type} the audit could not read`;
     const a = str(h, 5);
-    if (!a) return;
     switch (type) {
       case FXP.OPEN:
-        if (a.next + 4 <= h.length) opening.set(id, { path: a.s.toString('utf8'), write: (h.readUInt32BE(a.next) & FXF_WRITE) !== 0 });
-        break;
+        if (!a || a.next + 4 > h.length) return unreadable;
+        if (files.size + opening.size >= MAX_OPEN_FILES) return `more than ${MAX_OPEN_FILES} files open at once`;
+        opening.set(id, { path: a.s.toString('utf8'), write: (h.readUInt32BE(a.next) & FXF_WRITE) !== 0 });
+        return null;
       case FXP.READ:
+        if (!a) return unreadable;
         reading.set(id, a.s.toString('latin1'));
-        break;
+        return null;
       case FXP.WRITE: {
+        if (!a) return unreadable;
         const f = files.get(a.s.toString('latin1'));
         // handle, uint64 offset, then the data string: its length is what is left of the packet after its own header.
         if (f) f.written += Math.max(0, total - (a.next + 8 + 4));
-        break;
+        return null;
       }
       case FXP.CLOSE: {
+        if (!a) return unreadable;
         const handle = a.s.toString('latin1');
         const f = files.get(handle);
-        if (!f) break;
+        if (!f) return null;
         files.delete(handle);
         const upload = f.written > 0 || (f.write && f.read === 0);
         onEvent({ op: upload ? 'upload' : 'download', path: f.path, bytes: upload ? f.written : f.read });
-        break;
+        return null;
       }
       case FXP.REMOVE:
-        onEvent({ op: 'remove', path: a.s.toString('utf8') });
-        break;
       case FXP.MKDIR:
-        onEvent({ op: 'mkdir', path: a.s.toString('utf8') });
-        break;
-      case FXP.RENAME: {
-        const b = str(h, a.next);
-        onEvent({ op: 'rename', path: a.s.toString('utf8'), to: b ? b.s.toString('utf8') : '' });
-        break;
+      case FXP.RMDIR:
+        if (!a) return unreadable;
+        onEvent({ op: type === FXP.REMOVE ? 'remove' : type === FXP.MKDIR ? 'mkdir' : 'rmdir', path: a.s.toString('utf8') });
+        return null;
+      case FXP.RENAME:
+      case FXP.SYMLINK: {
+        const b = a && str(h, a.next);
+        if (!a || !b) return unreadable;
+        // OpenSSH sends SYMLINK's two paths in the opposite order to the draft: the target first, then the link.
+        if (type === FXP.RENAME) onEvent({ op: 'rename', path: a.s.toString('utf8'), to: b.s.toString('utf8') });
+        else onEvent({ op: 'symlink', path: b.s.toString('utf8'), to: a.s.toString('utf8') });
+        return null;
       }
+      case FXP.SETSTAT:
+      case FXP.FSETSTAT: {
+        const attrs = a && describeAttrs(h, a.next);
+        if (!a || attrs === null) return unreadable;
+        onEvent({ op: 'setstat', path: type === FXP.SETSTAT ? a.s.toString('utf8') : pathOf(a.s), attrs });
+        return null;
+      }
+      case FXP.EXTENDED:
+        if (!a) return unreadable;
+        return extended(a.s.toString('utf8'), h, a.next);
+      default:
+        return READ_ONLY.has(type) ? (a ? null : unreadable) : `an SFTP request of type ${type}, which the audit does not know`;
     }
+  };
+
+  const extended = (name: string, h: Buffer, at: number): string | null => {
+    const unreadable = `the extension ${name.slice(0, 100)} with arguments the audit could not read`;
+    if (READ_ONLY_EXTENSIONS.has(name)) return null;
+    if (name === 'posix-rename@openssh.com' || name === 'hardlink@openssh.com') {
+      const a = str(h, at);
+      const b = a && str(h, a.next);
+      if (!a || !b) return unreadable;
+      onEvent({ op: name === 'hardlink@openssh.com' ? 'hardlink' : 'rename', path: a.s.toString('utf8'), to: b.s.toString('utf8') });
+      return null;
+    }
+    if (name === 'lsetstat@openssh.com') {
+      const a = str(h, at);
+      const attrs = a && describeAttrs(h, a.next);
+      if (!a || attrs === null) return unreadable;
+      onEvent({ op: 'setstat', path: a.s.toString('utf8'), attrs });
+      return null;
+    }
+    if (name === 'copy-data') {
+      // read handle, uint64 offset, uint64 length, write handle, uint64 offset
+      const r = str(h, at);
+      const w = r && r.next + 16 <= h.length ? str(h, r.next + 16) : null;
+      if (!r || !w) return unreadable;
+      const length = Number(h.readBigUInt64BE(r.next + 8));
+      const target = files.get(w.s.toString('latin1'));
+      if (target) target.written += length; // the file written is audited as an upload when it closes
+      onEvent({ op: 'copy-data', path: pathOf(r.s), to: pathOf(w.s), bytes: length });
+      return null;
+    }
+    return `the SFTP extension ${name.slice(0, 100)}, which the audit does not know`;
+  };
+
+  const fromClient = new PacketHeads((h, total) => {
+    if (violation === null) violation = request(h, total);
   });
 
   const fromServer = new PacketHeads((h, total) => {
     if (h.length < 5) return;
     const type = h[0]!;
     const id = h.readUInt32BE(1);
+    if (type < FXP.STATUS || (type > FXP.ATTRS && type !== FXP.EXTENDED_REPLY)) return; // VERSION and the like
+    outstanding.delete(id);
     if (type === FXP.HANDLE) {
       const o = opening.get(id);
       opening.delete(id);
@@ -164,7 +300,11 @@ export function makeSftpAudit(onEvent: (e: SftpEvent) => void) {
   });
 
   return {
-    client: (chunk: Buffer) => fromClient.push(chunk),
+    /** A chunk from the client: null to pass it on, or why the channel must end (then and for every later chunk). */
+    client(chunk: Buffer): string | null {
+      if (violation === null) fromClient.push(chunk);
+      return violation;
+    },
     server: (chunk: Buffer) => fromServer.push(chunk),
     /** The channel closed: files still open are audited as they stand. */
     end() {
@@ -173,6 +313,9 @@ export function makeSftpAudit(onEvent: (e: SftpEvent) => void) {
         onEvent({ op: upload ? 'upload' : 'download', path: f.path, bytes: upload ? f.written : f.read });
       }
       files.clear();
+      opening.clear();
+      reading.clear();
+      outstanding.clear();
     },
   };
 }
