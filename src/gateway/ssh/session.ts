@@ -9,7 +9,7 @@ import { openSession, recordRefusal, type GatewaySession } from '../core/session
 import type { GatewayDeps, SessionPlan } from '../types.js';
 import type { Log } from '../../domain/log.js';
 import { SshLoginRefused, authenticate, refusalText, sendBanner, type SshLogin, type SshLoginDeps, type SshTarget } from './login.js';
-import { handleSession, notAllowed, signalUpstream, type ChannelContext, type OpenChannel } from './channels.js';
+import { cutText, handleSession, notAllowed, signalUpstream, type ChannelContext, type OpenChannel } from './channels.js';
 import { handleForwarding } from './forwarding.js';
 
 export interface SshSessionContext {
@@ -125,6 +125,7 @@ function runSession(ctx: SshSessionContext, client: Connection, socket: Socket, 
     upstream,
     log: ctx.deps.log,
     open,
+    cutReason: () => endReason,
     bytes: ctx.deps.metrics?.bytes,
     recording(size, title) {
       rec ??= ctx.recordings.start({
@@ -143,7 +144,7 @@ function runSession(ctx: SshSessionContext, client: Connection, socket: Socket, 
   const kill = (reason: string): void => {
     if (endReason !== null) return;
     endReason = reason;
-    const text = `\r\nairlock: session ended — ${reason}\r\n`;
+    const text = cutText(reason);
     for (const o of open) {
       try {
         if (o.pty) o.channel.write(text);
