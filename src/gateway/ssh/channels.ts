@@ -3,14 +3,14 @@
 // the exit status back, EOF and close both ways with backpressure; sftp and scp only when the role allows file
 // transfer, each file audited. Everything refused is audited as a statement (decision refused, rule ssh.<what>) and,
 // where the channel has a stderr, said there.
-import type { Readable, Writable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SetEnvInfo } from 'ssh2';
 import type { Log } from '../../domain/log.js';
 import type { Recording } from '../../audit/recordings.js';
 import { checkCommand, parseCommandLine, quoteArgv } from '../../inspect/commands.js';
 import type { GatewaySession } from '../core/session-lifecycle.js';
 import type { RelayedBytes, SessionPlan } from '../types.js';
-import { describeSftp, makeSftpAudit } from './sftp-audit.js';
+import { describeSftp, makeSftpAudit, SftpMalformed } from './sftp-audit.js';
 
 /** Programs that move files over an exec channel: refused without ssh.file_transfer. */
 const FILE_TRANSFER_PROGRAMS = new Set(['scp', 'sftp-server', 'internal-sftp', 'rsync']);
@@ -261,7 +261,6 @@ function relay(cx: ChannelContext, ch: ServerChannel, up: ClientChannel, rec: Re
   const tapOut = (d: Buffer): void => {
     if (bytes) bytes.toClient += d.length;
     rec?.output(d);
-    sftp?.server(d);
   };
   up.on('data', tapOut);
   up.stderr.on('data', (d: Buffer) => {
@@ -271,11 +270,38 @@ function relay(cx: ChannelContext, ch: ServerChannel, up: ClientChannel, rec: Re
   ch.on('data', (d: Buffer) => {
     if (bytes) bytes.toUpstream += d.length;
     if (recordInput) rec?.input(d);
-    sftp?.client(d);
   });
-  up.pipe(ch, { end: false });
+  if (sftp) {
+    // Each direction passes through the audit before it is relayed: a packet it cannot read is not passed on, and
+    // ends the channel (audited as refused, said on the channel's stderr).
+    let broken = false;
+    const gate = (feed: (chunk: Buffer) => void): Transform =>
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          try {
+            feed(chunk);
+          } catch (err) {
+            cb();
+            if (broken) return;
+            broken = true;
+            const why = `${err instanceof SftpMalformed ? err.message : String(err)}: the SFTP session was ended (AIRLOCK_SSH_REFUSED)`;
+            cx.session.recordStatement({ text: 'subsystem sftp', fingerprint: null, decision: 'refused', rule: 'ssh.sftp', rows: 0, duration_ms: 0, error: why });
+            cx.log.warn({ session_id: cx.session.id, err: why }, 'ssh gateway: malformed SFTP packet');
+            ch.stderr.write(`airlock: ${why}\r\n`);
+            ch.close();
+            up.close();
+            return;
+          }
+          cb(null, chunk);
+        },
+      });
+    up.pipe(gate(sftp.server)).pipe(ch, { end: false });
+    ch.pipe(gate(sftp.client)).pipe(up);
+  } else {
+    up.pipe(ch, { end: false });
+    ch.pipe(up); // the client's EOF becomes the host's EOF (ClientChannel.end sends EOF, keeps reading)
+  }
   (up.stderr as Readable).pipe(ch.stderr as Writable, { end: false });
-  ch.pipe(up); // the client's EOF becomes the host's EOF (ClientChannel.end sends EOF, keeps reading)
 
   let exit: { code: number | null; signal?: string } | null = null;
   up.on('exit', (code: number | null, signal?: string) => void (exit = { code, signal }));
