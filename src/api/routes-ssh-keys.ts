@@ -84,7 +84,7 @@ export function sshKeyRoutes(access: Access): RouteDef<any, any, any>[] { // esl
       },
     },
     {
-      method: 'DELETE', url: '/api/v1/ssh-keys/:id', tag: 'identity', summary: 'Remove a registered SSH public key (audited); sessions already open go on',
+      method: 'DELETE', url: '/api/v1/ssh-keys/:id', tag: 'identity', summary: 'Remove a registered SSH public key (audited); the SSH sessions logged in with it end at once',
       params: z.strictObject({ id: z.string().min(1).max(100) }),
       response: keyRecord,
       async handler({ caller, params }) {
@@ -94,6 +94,10 @@ export function sshKeyRoutes(access: Access): RouteDef<any, any, any>[] { // esl
         await access.uow(async (trx, rec) => {
           await trx.deleteFrom('ssh_public_keys').where('id', '=', row.id).execute();
           rec.audit({ actor: caller.principal.name, action: 'ssh_key.removed', target: row.principal, source: caller.source, details: { id: row.id, fingerprint: row.fingerprint } });
+          // A key login's session carries the key's id as its token id (ssh-key:<id>, src/gateway/ssh/login.ts): the key
+          // is revoked as a token is, so its live sessions end now, here and on every other process, and one planned
+          // with it before this commit is cut when it registers.
+          rec.change({ kind: 'token', id: `ssh-key:${row.id}`, event: 'revoked', principal: row.principal, time: access.clock.now().toISOString(), message: `your SSH key was removed by ${caller.principal.name} (${row.fingerprint}); log in again with an access token or another registered key` });
         });
         return row;
       },

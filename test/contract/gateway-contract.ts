@@ -22,6 +22,8 @@
 // - idle(s):        puts a session in its idle state (default: BEGIN; select 1 — idle in a transaction).
 // - sessionEndExtra: session.end fields beyond SESSION_END_FIELDS (e.g. recording).
 // - targets:        with no databases in the upstream, the database case becomes a target case (exec targets).
+// - noDatabase:     a front-end whose login names neither a database nor a target (SSH): the database case is skipped
+//                   (with the reason given) and session.start must record `audited` as its database.
 //
 // Cases: refusals (no grant, wrong token, revoked token, locked principal / resource / role, expired grant, unknown
 // resource, a database the resource does not cover); the cut within 1 s when the grant expires, is revoked, the
@@ -116,6 +118,11 @@ export interface GatewayDriver {
    * first is the default) and one it may not, refused with AIRLOCK_EXEC_TARGET_NOT_ALLOWED.
    */
   targets?: { allowed: [string, string]; refused: string };
+  /**
+   * The login names no database and no target (SSH's <principal>%<resource>): `why` the database case cannot be put,
+   * and the database session.start records.
+   */
+  noDatabase?: { why: string; audited: string };
 }
 
 /** The fields of each session event: the same for every protocol. */
@@ -358,6 +365,8 @@ roles:
         await s.close();
       }
     });
+  } else if (driver.noDatabase) {
+    test(`${P} contract: a database the resource does not cover is refused with AIRLOCK_DATABASE_NOT_ALLOWED; one it covers opens`, { skip: driver.noDatabase.why }, () => {});
   } else {
     test(`${P} contract: a database the resource does not cover is refused with AIRLOCK_DATABASE_NOT_ALLOWED; one it covers opens`, async () => {
       assert.ok(up.databases && up.uncovered, 'the upstream names its databases (or the driver its targets)');
@@ -473,7 +482,7 @@ roles:
     assert.equal(start.details.protocol, P);
     assert.equal(start.details.grant_id, g.id);
     assert.equal(start.details.resource, 'contract-db');
-    assert.equal(start.details.database, up.databases?.[0] ?? driver.targets?.allowed[0]);
+    assert.equal(start.details.database, up.databases?.[0] ?? driver.targets?.allowed[0] ?? driver.noDatabase?.audited);
     assert.equal(start.details.role, 'read');
     assert.match(String(start.details.token_id), /^tok_/);
     const stmts = (await events('statement')).filter((e) => e.details.session_id === id);

@@ -23,6 +23,8 @@ export interface ChannelContext {
   log: Log;
   /** Open client channels: how a live cut reaches them. */
   open: Set<OpenChannel>;
+  /** The reason the session was cut, or null while it lives: nothing new starts after the cut. */
+  cutReason(): string | null;
   bytes?: RelayedBytes;
   /**
    * Counts one refused request of the connection: true while it may be audited; false once the connection is over
@@ -65,6 +67,11 @@ export interface OpenChannel {
   channel: ServerChannel;
   pty: boolean;
   upstream: ClientChannel | null;
+}
+
+/** The line a cut session's terminals get (on stdout under a PTY, else on stderr). */
+export function cutText(reason: string): string {
+  return `\r\nairlock: session ended — ${reason}\r\n`;
 }
 
 /** A refused request, audited and (when there is a channel) said on its stderr. */
@@ -155,6 +162,22 @@ export function handleSession(cx: ChannelContext, session: Session): void {
     ch.end();
   };
 
+  /**
+   * A shell, command or subsystem asked for after the cut (in the moment before the connection closes): not started,
+   * audited as refused, and the channel told why with exit status 255, as the channels open at the cut were.
+   */
+  const afterCut = (accept: () => ServerChannel, text: string): boolean => {
+    const reason = cx.cutReason();
+    if (reason === null) return false;
+    cx.session.recordStatement({ text, fingerprint: null, decision: 'refused', rule: 'session.ended', rows: 0, duration_ms: 0, error: reason });
+    const ch = accept();
+    ch.on('error', () => {});
+    ch.stderr.write(cutText(reason));
+    ch.exit(255);
+    ch.end();
+    return true;
+  };
+
   const start = (ch: ServerChannel, kind: 'shell' | 'exec' | 'subsystem', command: string | null, audit: { text: string; onEnd?: (status: string | null) => void } | null): void => {
     ch.on('error', () => {});
     if (notices.length) ch.stderr.write(said());
@@ -187,6 +210,7 @@ export function handleSession(cx: ChannelContext, session: Session): void {
   };
 
   session.on('shell', (accept, reject) => {
+    if (afterCut(accept, 'shell')) return;
     if (!role.ssh.shell) {
       const why = role.commands?.allow.length ? `an interactive shell is not allowed for role ${role.name}: it may run only the commands ${role.commands.allow.join(', ')} (ssh -- <command>) (AIRLOCK_SSH_REFUSED)` : notAllowed(cx, 'ssh.shell');
       return acceptAndRefuse(accept, refuse(cx, 'ssh.shell', 'shell', why));
@@ -197,6 +221,7 @@ export function handleSession(cx: ChannelContext, session: Session): void {
 
   session.on('exec', (accept, _reject, info) => {
     const line = info.command;
+    if (afterCut(accept, line)) return;
     const decided = decideExec(cx, line);
     if (decided.refused !== null) return acceptAndRefuse(accept, refuse(cx, decided.rule, line, decided.refused));
     const scp = scpTransfer(line);
@@ -204,6 +229,7 @@ export function handleSession(cx: ChannelContext, session: Session): void {
   });
 
   session.on('subsystem', (accept, reject, info) => {
+    if (afterCut(accept, `subsystem ${info.name}`)) return;
     if (info.name !== 'sftp') {
       const name = clip(String(info.name));
       note(refuse(cx, 'ssh.subsystem', `subsystem ${name}`, `the subsystem ${name} is not served through Airlock (AIRLOCK_SSH_REFUSED)`));
@@ -283,7 +309,6 @@ function relay(cx: ChannelContext, ch: ServerChannel, up: ClientChannel, rec: Re
   const tapOut = (d: Buffer): void => {
     if (bytes) bytes.toClient += d.length;
     rec?.output(d);
-    sftp?.server(d);
   };
   up.on('data', tapOut);
   up.stderr.on('data', (d: Buffer) => {

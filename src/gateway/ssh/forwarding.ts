@@ -10,6 +10,8 @@ export function handleForwarding(cx: ChannelContext, client: Connection, refused
 
   client.on('tcpip', (accept, reject, info) => {
     const text = `direct-tcpip ${info.destIP}:${info.destPort}`;
+    // Nothing new is relayed after the cut (the connection closes a moment later).
+    if (cx.cutReason() !== null) return reject();
     if (!allowed) {
       refused('ssh.port_forwarding', text);
       return reject();
@@ -32,6 +34,7 @@ export function handleForwarding(cx: ChannelContext, client: Connection, refused
   });
 
   client.on('request', (accept, reject, name, info) => {
+    if (cx.cutReason() !== null) return reject?.();
     if (name === 'tcpip-forward' || name === 'cancel-tcpip-forward') {
       const bind = info as { bindAddr: string; bindPort: number };
       const text = `${name} ${bind.bindAddr}:${bind.bindPort}`;
@@ -53,6 +56,7 @@ export function handleForwarding(cx: ChannelContext, client: Connection, refused
 
   if (allowed) {
     cx.upstream.on('tcp connection', (details, accept, reject) => {
+      if (cx.cutReason() !== null) return reject();
       client.forwardOut(details.destIP, details.destPort, details.srcIP, details.srcPort, (err, ch) => {
         if (err) return reject();
         const up = accept();

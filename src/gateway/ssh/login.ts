@@ -135,7 +135,8 @@ export async function authenticate(deps: SshLoginDeps, ctx: AuthContext, source:
       }
       const key = ssh2.utils.parseKey(ctx.key.data);
       if (key instanceof Error || !key.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) return reject(ctx);
-      // A key login has no token to revoke: the key's own id stands in (removing the key refuses the next login).
+      // A key login has no token: the key's own id stands in, so removing the key (DELETE /api/v1/ssh-keys/:id) ends
+      // the sessions logged in with it as revoking a token does, and refuses the next login.
       return { target, principal: found.principal, token: { id: `ssh-key:${found.key_id}`, expires_at: null }, method: 'publickey' };
     }
     default:

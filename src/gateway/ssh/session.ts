@@ -9,7 +9,7 @@ import { openSession, recordRefusal, type GatewaySession } from '../core/session
 import type { GatewayDeps, SessionPlan } from '../types.js';
 import type { Log } from '../../domain/log.js';
 import { SshLoginRefused, authenticate, refusalText, sendBanner, type SshLogin, type SshLoginDeps, type SshTarget } from './login.js';
-import { MAX_REFUSALS, clip, handleSession, notAllowed, signalUpstream, type ChannelContext, type OpenChannel } from './channels.js';
+import { MAX_REFUSALS, clip, cutText, handleSession, notAllowed, signalUpstream, type ChannelContext, type OpenChannel } from './channels.js';
 import { handleForwarding } from './forwarding.js';
 
 export interface SshSessionContext {
@@ -126,6 +126,7 @@ function runSession(ctx: SshSessionContext, client: Connection, socket: Socket, 
     upstream,
     log: ctx.deps.log,
     open,
+    cutReason: () => endReason,
     bytes: ctx.deps.metrics?.bytes,
     recording(size, title) {
       rec ??= ctx.recordings.start({
@@ -154,7 +155,7 @@ function runSession(ctx: SshSessionContext, client: Connection, socket: Socket, 
   const kill = (reason: string): void => {
     if (endReason !== null) return;
     endReason = reason;
-    const text = `\r\nairlock: session ended — ${reason}\r\n`;
+    const text = cutText(reason);
     // The recording shows the end as the user saw it (a replay ends with the reason, not mid-command).
     if (open.size > 0) rec?.output(text);
     for (const o of open) {
