@@ -1,8 +1,10 @@
 // The SFTP audit's packet reader (src/gateway/ssh/sftp-audit.ts) on a real conversation: the OpenSSH `sftp` client
 // talking to the real `sftp-server` (sftp -D, no ssh in between) through a small relay that writes down each chunk of
 // each direction in the order it passed. The audited transfers must be the same however the bytes are cut into chunks
-// (at every byte offset, byte by byte, and at random with fast-check); a packet the audit cannot read (too short, too
-// long, a path that does not fit) throws SftpMalformed, never anything else, and the reader stays failed after it.
+// (at every byte offset, byte by byte, and at random with fast-check), and every client chunk of it is passed on. A
+// client packet the audit cannot read (too short, longer than OpenSSH accepts, a path or handle that does not fit)
+// gets a reason, at once and never a throw, so the gateway ends the channel without passing it on; the reader stays
+// failed after it. The host's bytes are read, never refused, and never throw either.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { makeSftpAudit, MAX_PACKET, SftpMalformed, type SftpEvent } from '../../src/gateway/ssh/sftp-audit.js';
+import { makeSftpAudit, MAX_PACKET, type SftpEvent } from '../../src/gateway/ssh/sftp-audit.js';
 
 const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
 
@@ -41,11 +43,14 @@ function converse(name: string, batch: string[]): Chunk[] {
   return readFileSync(log, 'utf8').trim().split('\n').map((l) => ({ from: l[0] === 'c' ? 'client' : 'server', bytes: Buffer.from(l.slice(2), 'base64') }));
 }
 
-/** What the audit says of the conversation, fed chunk by chunk as given. */
+/** What the audit says of the conversation, fed chunk by chunk as given; every client chunk must be passed on. */
 function audit(chunks: Chunk[]): SftpEvent[] {
   const events: SftpEvent[] = [];
   const a = makeSftpAudit((e) => events.push(e));
-  for (const c of chunks) a[c.from](c.bytes);
+  for (const c of chunks) {
+    if (c.from === 'server') a.server(c.bytes);
+    else assert.equal(a.client(c.bytes), null, 'a chunk of a real sftp conversation is passed on');
+  }
   a.end();
   return events;
 }
@@ -84,7 +89,7 @@ before(() => {
     { op: 'remove', path: `${dir}/newdir/moved.bin` },
     { op: 'rmdir', path: `${dir}/newdir` },
     { op: 'symlink', path: `${dir}/sym`, to: 'small.bin' }, // the target as typed: a link's target is not resolved
-    { op: 'link', path: `${dir}/hard`, to: `${dir}/small.bin` },
+    { op: 'hardlink', path: `${dir}/small.bin`, to: `${dir}/hard` }, // hardlink@openssh.com: the existing file, then the new name
   ];
   largeExpected = [
     { op: 'upload', path: `${dir}/up-large.bin`, bytes: 100_000 },
@@ -153,57 +158,101 @@ const OPEN = 3;
 const WRITE = 6;
 const HANDLE = 102;
 
-/** Feeds `bytes` to one side; returns the error thrown (null if none). */
-function feed(side: 'client' | 'server', bytes: Buffer, a = makeSftpAudit(() => {})): unknown {
-  try {
-    a[side](bytes);
-    return null;
-  } catch (e) {
-    return e;
-  }
+const STAT = 17;
+const RENAME = 18;
+const EXTENDED = 200;
+const validOpen = () => packet(OPEN, u32(1), sstr('/etc/hosts'), u32(1), u32(0));
+
+/** Feeds `bytes` from the client: the reason it is refused, or null if passed on. A throw fails the test. */
+function fromClient(bytes: Buffer, a = makeSftpAudit(() => {})): string | null {
+  const why = a.client(bytes);
+  assert.ok(why === null || (typeof why === 'string' && why.length > 0), `client() answers null or a reason, not ${String(why)}`);
+  return why;
 }
 
-test('a packet shorter than a type and an id, or longer than OpenSSH allows, ends the reader', () => {
-  for (const side of ['client', 'server'] as const) {
-    for (const bytes of [u32(0), Buffer.concat([u32(3), Buffer.from([OPEN, 0, 0])]), u32(MAX_PACKET + 1), u32(0xffffffff)]) {
-      const a = makeSftpAudit(() => assert.fail('no event from a malformed packet'));
-      const err = feed(side, bytes, a);
-      assert.ok(err instanceof SftpMalformed, `${side} ${bytes.toString('hex')}: ${String(err)}`);
-      // Failed for good: a valid packet after it is not read either.
-      assert.ok(feed(side, packet(OPEN, u32(1), sstr('/etc/hosts'), u32(1), u32(0)), a) instanceof SftpMalformed);
-    }
+test('a client packet shorter than a type and an id, or longer than OpenSSH accepts, is refused at once', () => {
+  const bad: [string, Buffer][] = [
+    ['length 0', u32(0)],
+    ['length 3 (OPEN without its id)', Buffer.concat([u32(3), Buffer.from([OPEN, 0, 0])])],
+    ['length 4', Buffer.concat([u32(4), Buffer.from([OPEN, 0, 0, 0])])],
+    ['one byte over MAX_PACKET', u32(MAX_PACKET + 1)],
+    ['4 GiB', u32(0xffffffff)],
+  ];
+  for (const [what, bytes] of bad) {
+    const a = makeSftpAudit(() => assert.fail('no event from a malformed packet'));
+    const why = fromClient(bytes, a);
+    assert.ok(why !== null, `${what}: refused`);
+    assert.match(why, /^an SFTP packet of \d+ bytes, (shorter|longer) than /, what);
+    // Failed for good: a valid packet after it is refused too, with the same reason.
+    assert.equal(fromClient(validOpen(), a), why, `${what}: stays refused`);
   }
+  // The length prefix alone decides: nothing of a too-long packet is waited for (or kept), even a byte at a time.
+  const a = makeSftpAudit(() => {});
+  const prefix = u32(64 * 1024 * 1024);
+  for (let k = 0; k < 3; k++) assert.equal(fromClient(prefix.subarray(k, k + 1), a), null, `byte ${k} of the length`);
+  assert.match(fromClient(prefix.subarray(3), a) ?? '', /^an SFTP packet of 67108864 bytes, longer than the 262144 OpenSSH accepts$/);
+  // A good packet and a bad one in the same chunk: the chunk is refused (the gateway passes none of it on).
+  const init = packet(1, u32(3));
+  assert.equal(fromClient(init), null);
+  assert.ok(fromClient(Buffer.concat([init, u32(MAX_PACKET + 1)])) !== null);
   // The longest packet OpenSSH accepts is read (a WRITE of MAX_PACKET bytes, its data skipped).
   const header = Buffer.concat([Buffer.from([WRITE]), u32(7), sstr('h'), Buffer.alloc(8)]);
   const data = Buffer.alloc(MAX_PACKET - header.length - 4);
-  assert.equal(feed('client', Buffer.concat([u32(MAX_PACKET), header, u32(data.length), data])), null);
+  assert.equal(fromClient(Buffer.concat([u32(MAX_PACKET), header, u32(data.length), data])), null);
 });
 
-test('a request whose path does not fit in it (or in the head the audit reads) ends the reader, not the process', () => {
-  const cases: [string, 'client' | 'server', Buffer][] = [
-    ['OPEN whose path runs past the packet', 'client', packet(OPEN, u32(1), u32(500), Buffer.from('/etc/hosts'))],
-    ['OPEN without its flags', 'client', packet(OPEN, u32(1), sstr('/etc/hosts'))],
-    ['OPEN with a 9000-byte path', 'client', packet(OPEN, u32(1), sstr('/'.repeat(9000)), u32(2), u32(0))],
-    ['RENAME without its new name', 'client', packet(18, u32(1), sstr('/a'))],
-    ['REMOVE with no path', 'client', packet(13, u32(1))],
-    ['posix-rename@openssh.com without its new name', 'client', packet(200, u32(1), sstr('posix-rename@openssh.com'), sstr('/a'))],
-    ['EXTENDED whose name runs past the packet', 'client', packet(200, u32(1), u32(40), Buffer.from('posix'))],
-    ['HANDLE whose handle runs past the packet', 'server', packet(HANDLE, u32(1), u32(64), Buffer.from('h'))],
+test('a client request whose path or handle does not fit in it (or in the head the audit reads) is refused', () => {
+  const cases: [string, Buffer][] = [
+    ['OPEN whose path runs past the packet', packet(OPEN, u32(1), u32(500), Buffer.from('/etc/hosts'))],
+    ['OPEN without its flags', packet(OPEN, u32(1), sstr('/etc/hosts'))],
+    ['OPEN with a 9000-byte path', packet(OPEN, u32(1), sstr('/'.repeat(9000)), u32(2), u32(0))],
+    ['WRITE whose handle runs past the packet', packet(WRITE, u32(1), u32(64), Buffer.from('h'))],
+    ['WRITE without its offset and data', packet(WRITE, u32(1), sstr('h'))],
+    ['CLOSE with no handle', packet(4, u32(1))],
+    ['RENAME without its new name', packet(RENAME, u32(1), sstr('/a'))],
+    ['REMOVE with no path', packet(13, u32(1))],
+    ['STAT whose path runs past the packet', packet(STAT, u32(1), u32(99))],
+    ['posix-rename@openssh.com without its new name', packet(EXTENDED, u32(1), sstr('posix-rename@openssh.com'), sstr('/a'))],
+    ['hardlink@openssh.com whose new name runs past the packet', packet(EXTENDED, u32(1), sstr('hardlink@openssh.com'), sstr('/a'), u32(40), Buffer.from('/b'))],
+    ['EXTENDED whose name runs past the packet', packet(EXTENDED, u32(1), u32(40), Buffer.from('posix'))],
+    ['an unknown request type', packet(210, u32(1), Buffer.from('anything'))],
   ];
-  for (const [what, side, bytes] of cases) assert.ok(feed(side, bytes) instanceof SftpMalformed, what);
-  // Requests the audit does not read are passed over, whatever their body.
-  assert.equal(feed('client', packet(210, u32(1), Buffer.from('anything'))), null);
-  assert.equal(feed('client', packet(200, u32(1), sstr('statvfs@openssh.com'), sstr('/'))), null);
-  assert.equal(feed('client', packet(17 /* STAT */, u32(1), u32(99))), null);
+  for (const [what, bytes] of cases) {
+    const a = makeSftpAudit(() => assert.fail(`no event from ${what}`));
+    assert.ok(fromClient(bytes, a) !== null, what);
+    a.end();
+  }
+  // What the audit can read, and passes on: a read-only extension, a well-formed STAT.
+  assert.equal(fromClient(packet(EXTENDED, u32(1), sstr('statvfs@openssh.com'), sstr('/'))), null);
+  assert.equal(fromClient(packet(STAT, u32(1), sstr('/etc'))), null);
 });
 
-test('random bytes (fast-check) either read or throw SftpMalformed, never another error', () => {
+test("the host's replies are read, never refused: a HANDLE whose handle runs past its packet books no file", () => {
+  const events: SftpEvent[] = [];
+  const a = makeSftpAudit((e) => events.push(e));
+  assert.equal(fromClient(validOpen(), a), null);
+  for (const bytes of [packet(HANDLE, u32(1), u32(64), Buffer.from('h')), u32(0), u32(3), u32(0xffffffff)]) a.server(bytes);
+  assert.equal(fromClient(packet(4 /* CLOSE */, u32(2), sstr('h')), a), null);
+  a.end();
+  assert.deepEqual(events, []);
+});
+
+test("random bytes (fast-check) from either side never throw; the client's, once refused, stay refused", () => {
+  const side = fc.constantFrom('client' as const, 'server' as const);
+  // Random bytes, and length prefixes near the edges (0 to 16, around MAX_PACKET) that random bytes rarely make.
+  const chunk = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.oneof(fc.nat({ max: 16 }), fc.integer({ min: MAX_PACKET - 2, max: MAX_PACKET + 2 })).map((n) => new Uint8Array(u32(n))));
   fc.assert(
-    fc.property(fc.constantFrom('client' as const, 'server' as const), fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }), (side, chunks) => {
+    fc.property(fc.array(fc.tuple(side, chunk), { maxLength: 12 }), (chunks) => {
       const a = makeSftpAudit(() => {});
-      for (const c of chunks) {
-        const err = feed(side, Buffer.from(c), a);
-        if (err !== null) assert.ok(err instanceof SftpMalformed, String(err));
+      let refused: string | null = null;
+      for (const [from, bytes] of chunks) {
+        if (from === 'server') {
+          a.server(Buffer.from(bytes));
+          continue;
+        }
+        const why = fromClient(Buffer.from(bytes), a);
+        if (refused !== null) assert.equal(why, refused, 'a refused reader stays refused');
+        refused = why;
       }
       a.end();
     }),

@@ -309,7 +309,7 @@ function relay(cx: ChannelContext, ch: ServerChannel, up: ClientChannel, rec: Re
   const tapOut = (d: Buffer): void => {
     if (bytes) bytes.toClient += d.length;
     rec?.output(d);
-    sftp?.server(d);
+    sftp?.server(d); // the host's replies: which requests are answered, handles opened, bytes read
   };
   up.on('data', tapOut);
   up.stderr.on('data', (d: Buffer) => {

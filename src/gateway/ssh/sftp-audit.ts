@@ -1,8 +1,12 @@
 // Reads the SFTP packets relayed through an allowed sftp subsystem (both directions, bytes passed on untouched) to
 // audit each file once, when its handle is closed: path, direction (upload/download) and bytes moved; and each
 // change: remove, rename (also posix-rename@openssh.com), mkdir, rmdir, symlink, hardlink, setstat/fsetstat/lsetstat
-// and copy-data. Unknown requests and extensions end the channel (fail closed). Only packet heads are kept (a WRITE's or DATA's payload is counted and skipped), so the
-// audit costs no copy of the file.
+// and copy-data. Only packet heads are kept (a WRITE's or DATA's payload is counted and skipped), so the audit costs
+// no copy of the file.
+//
+// Fail closed on the client's side: a length prefix OpenSSH would never accept (shorter than a type and an id, longer
+// than its 256 KiB) is refused as soon as its 4 bytes are in, before anything of the packet is kept; so are a path or
+// handle that does not fit in its packet, unknown requests and extensions. The host's replies are read, not judged.
 //
 // Wire facts (draft-ietf-secsh-filexfer-02, what OpenSSH speaks): every packet is uint32 length (of what follows),
 // byte type, then for requests uint32 request-id; strings are uint32 length + bytes.
@@ -110,18 +114,32 @@ interface OpenFile {
   written: number;
 }
 
-/** One direction's packet splitter: calls `onHead(head, total)` with up to HEAD_BYTES of each packet. */
+/** The longest packet: OpenSSH's SFTP_MAX_MSG_LENGTH (its sftp-server ends the session on a longer one). */
+export const MAX_PACKET = 256 * 1024;
+
+/** Why a packet is refused, or null to read on. */
+type Verdict = string | null;
+
+/**
+ * One direction's packet splitter: asks `onLength(total)` as soon as a packet's length prefix is in (so a length it
+ * will never accept is refused before any of the packet is kept), then calls `onHead(head, total)` with up to
+ * HEAD_BYTES of the packet. The first refusal stops it: that chunk and every later one get the same answer.
+ */
 class PacketHeads {
   private head = Buffer.alloc(0);
   private want = 4; // bytes still needed for the length, then for the head
   private skip = 0; // payload bytes of the current packet not kept
   private total = -1; // the current packet's length, once read
+  private refused: Verdict = null;
 
-  constructor(private readonly onHead: (head: Buffer, total: number) => void) {}
+  constructor(
+    private readonly onHead: (head: Buffer, total: number) => Verdict,
+    private readonly onLength: (total: number) => Verdict = () => null,
+  ) {}
 
-  push(chunk: Buffer): void {
+  push(chunk: Buffer): Verdict {
     let p = 0;
-    while (p < chunk.length) {
+    while (p < chunk.length && this.refused === null) {
       if (this.skip > 0) {
         const n = Math.min(this.skip, chunk.length - p);
         this.skip -= n;
@@ -136,6 +154,8 @@ class PacketHeads {
       if (this.total < 0) {
         this.total = this.head.readUInt32BE(0);
         this.head = Buffer.alloc(0);
+        this.refused = this.onLength(this.total);
+        if (this.refused !== null) break;
         this.want = Math.min(this.total, HEAD_BYTES);
         this.skip = 0;
         if (this.want > 0) continue;
@@ -146,8 +166,9 @@ class PacketHeads {
       this.total = -1;
       this.head = Buffer.alloc(0);
       this.want = 4;
-      this.onHead(head, total);
+      this.refused = this.onHead(head, total);
     }
+    return this.refused;
   }
 }
 
@@ -161,28 +182,25 @@ function str(b: Buffer, at: number): { s: Buffer; next: number } | null {
 /**
  * An SFTP audit for one channel: feed it each direction's bytes; it calls `onEvent` as files close and changes are
  * asked for. `client()` returns why the chunk must not be passed on (the channel is then ended), or null: a request id
- * reused while still outstanding (its reply would be booked under the wrong file), a request the audit cannot read,
- * an unknown request type or extension, or too many requests or open files.
+ * reused while still outstanding (its reply would be booked under the wrong file), a packet length OpenSSH would not
+ * accept, a request the audit cannot read, an unknown request type or extension, or too many requests or open files.
  */
 export function makeSftpAudit(onEvent: (e: SftpEvent) => void) {
   const outstanding = new Set<number>(); // request ids sent and not yet answered
   const opening = new Map<number, { path: string; write: boolean }>(); // request id → OPEN waiting for its HANDLE
   const reading = new Map<number, string>(); // request id → handle of a READ waiting for its DATA
   const files = new Map<string, OpenFile>(); // handle (binary, as latin1) → the open file
-  let violation: string | null = null;
 
   const pathOf = (handle: Buffer): string => files.get(handle.toString('latin1'))?.path ?? `handle ${handle.toString('hex')}`;
 
   const request = (h: Buffer, total: number): string | null => {
-    if (h.length < 1) return 'an empty packet';
-    const type = h[0]!;
+    const type = h[0]!; // the head holds at least a type and an id: shorter packets were refused by their length
     if (type === FXP.INIT) return null;
-    if (h.length < 5) return 'a request without its id';
     const id = h.readUInt32BE(1);
     if (outstanding.has(id)) return `request id ${id} was sent again before the host answered it`;
     if (outstanding.size >= MAX_OUTSTANDING) return `more than ${MAX_OUTSTANDING} requests waiting for the host`;
     outstanding.add(id);
-    const unreadable = `a request of type ${type} the audit could not read`;
+    const unreadable = `an SFTP request of type ${type} whose fields do not fit in it (or in the ${HEAD_BYTES} bytes the audit reads)`;
     const a = str(h, 5);
     switch (type) {
       case FXP.OPEN:
@@ -195,10 +213,10 @@ export function makeSftpAudit(onEvent: (e: SftpEvent) => void) {
         reading.set(id, a.s.toString('latin1'));
         return null;
       case FXP.WRITE: {
-        if (!a) return unreadable;
-        const f = files.get(a.s.toString('latin1'));
         // handle, uint64 offset, then the data string: its length is what is left of the packet after its own header.
-        if (f) f.written += Math.max(0, total - (a.next + 8 + 4));
+        if (!a || a.next + 8 + 4 > h.length) return unreadable;
+        const f = files.get(a.s.toString('latin1'));
+        if (f) f.written += total - (a.next + 8 + 4);
         return null;
       }
       case FXP.CLOSE: {
@@ -242,7 +260,7 @@ export function makeSftpAudit(onEvent: (e: SftpEvent) => void) {
   };
 
   const extended = (name: string, h: Buffer, at: number): string | null => {
-    const unreadable = `the extension ${name.slice(0, 100)} with arguments the audit could not read`;
+    const unreadable = `the SFTP extension ${name.slice(0, 100)} with arguments that do not fit in it`;
     if (READ_ONLY_EXTENSIONS.has(name)) return null;
     if (name === 'posix-rename@openssh.com' || name === 'hardlink@openssh.com') {
       const a = str(h, at);
@@ -272,15 +290,17 @@ export function makeSftpAudit(onEvent: (e: SftpEvent) => void) {
     return `the SFTP extension ${name.slice(0, 100)}, which the audit does not know`;
   };
 
-  const fromClient = new PacketHeads((h, total) => {
-    if (violation === null) violation = request(h, total);
-  });
+  // A type and a request id (INIT: its version) at least; at most what OpenSSH's sftp-server accepts.
+  const clientLength = (total: number): Verdict =>
+    total < 5 ? `an SFTP packet of ${total} bytes, shorter than a type and a request id` : total > MAX_PACKET ? `an SFTP packet of ${total} bytes, longer than the ${MAX_PACKET} OpenSSH accepts` : null;
+  const fromClient = new PacketHeads(request, clientLength);
 
+  // The host's replies are read, never refused: a reply the audit cannot read books nothing.
   const fromServer = new PacketHeads((h, total) => {
-    if (h.length < 5) return;
+    if (h.length < 5) return null;
     const type = h[0]!;
     const id = h.readUInt32BE(1);
-    if (type < FXP.STATUS || (type > FXP.ATTRS && type !== FXP.EXTENDED_REPLY)) return; // VERSION and the like
+    if (type < FXP.STATUS || (type > FXP.ATTRS && type !== FXP.EXTENDED_REPLY)) return null; // VERSION and the like
     outstanding.delete(id);
     if (type === FXP.HANDLE) {
       const o = opening.get(id);
@@ -297,15 +317,16 @@ export function makeSftpAudit(onEvent: (e: SftpEvent) => void) {
       opening.delete(id);
       reading.delete(id);
     }
+    return null;
   });
 
   return {
     /** A chunk from the client: null to pass it on, or why the channel must end (then and for every later chunk). */
-    client(chunk: Buffer): string | null {
-      if (violation === null) fromClient.push(chunk);
-      return violation;
+    client: (chunk: Buffer): string | null => fromClient.push(chunk),
+    /** A chunk from the host: always passed on. */
+    server(chunk: Buffer): void {
+      fromServer.push(chunk);
     },
-    server: (chunk: Buffer) => fromServer.push(chunk),
     /** The channel closed: files still open are audited as they stand. */
     end() {
       for (const f of files.values()) {
