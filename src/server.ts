@@ -20,8 +20,7 @@ import { makePgGateway } from './gateway/postgres/index.js';
 import { makeMysqlGateway } from './gateway/mysql/index.js';
 import { mysqlInspectorFor } from './gateway/mysql/inspector.js';
 import { makeSshGateway, makeSshLoginDeps } from './gateway/ssh/index.js';
-import { connectUpstream, makeSshKnownHosts, type SshLogin } from './gateway/ssh/upstream.js';
-import { loadOrCreateSshKeys } from './credentials/ssh-ca.js';
+import { connectUpstream, type SshLogin } from './gateway/ssh/upstream.js';
 import { loadOrCreateTls, type TlsMaterial } from './gateway/core/tls.js';
 import { readTlsFiles, checkPlainHttpAllowed } from './server-tls.js';
 import type { Readiness } from './api/health.js';
@@ -347,9 +346,8 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   // Off unless asked for: `airlock server` always passes --ssh-listen (default 127.0.0.1:2222); a program that embeds
   // the server and says nothing about SSH gets no SSH listener rather than a clash on port 2222.
   if (opts.sshListen) {
-    // The listener's host key and the user CA live in <data>/ssh (made at first start).
-    const keys = loadOrCreateSshKeys(dataDir);
-    const knownHosts = makeSshKnownHosts({ access });
+    // The listener's host key and the user CA live in <data>/ssh (made at first start, read by the provider).
+    const { keys, knownHosts } = sshCredentials;
     const gw = makeSshGateway(
       { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('ssh'), recordings },
       {
