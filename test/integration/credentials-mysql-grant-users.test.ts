@@ -215,11 +215,12 @@ test('dropping a user kills its live connection, and it cannot log in again', as
   assert.ok(Date.now() - start < 1000, `dropped within a second (${Date.now() - start} ms)`);
   await assert.rejects(c.query('SELECT 1'));
   await c.end().catch(() => {});
-  // 1045: ER_ACCESS_DENIED_ERROR. A connection that failed below the protocol (no errno: a reset on a loaded machine)
-  // says nothing about the account, so such an attempt is made again.
+  // Access denied: 1045 (ER_ACCESS_DENIED_ERROR), or 1698 where MariaDB answers a login for an account that no longer
+  // exists that way (as the event-scheduler test below accepts too). A connection that failed below the protocol (no
+  // errno: a reset on a loaded machine) says nothing about the account, so such an attempt is made again.
   let refused = await errno(connectAs(creds));
   for (let i = 0; i < 3 && typeof refused !== 'number'; i++) refused = await errno(connectAs(creds));
-  assert.equal(refused, 1045);
+  assert.ok(refused === 1045 || refused === 1698, `the dropped user's login is refused as access denied (got ${String(refused)})`);
   const dropped = logs.find((l) => l.msg === 'mysql grant user dropped' && (l.fields as { user?: string }).user === creds.username);
   assert.deepEqual(dropped?.fields, { user: creds.username, grantId, reason: 'revoked', terminated: 1 });
 });
