@@ -18,7 +18,7 @@ after(async () => {
   await h?.close();
 });
 
-const statements = async (actor: string) => (await h.events('statement')).filter((e) => e.actor === actor);
+const statements = (actor: string) => h.statements(actor);
 
 test('command rules: allowed argv runs (re-quoted), denied and unparseable lines and the shell are refused with the reason', async () => {
   const t = await h.token('alice');

@@ -17,7 +17,7 @@ after(async () => {
   await h?.close();
 });
 
-const statements = async (actor: string) => (await h.events('statement')).filter((e) => e.actor === actor);
+const statements = (actor: string) => h.statements(actor);
 
 /** ssh/sftp/scp options without -p/-l (sftp and scp spell the port -P, the user goes in the destination). */
 const clientArgs = (user: string): string[] => h.sshArgs(user).filter((a, i, all) => !['-p', '-l'].includes(a) && !['-p', '-l'].includes(all[i - 1] ?? ''));

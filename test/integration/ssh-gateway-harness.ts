@@ -22,6 +22,8 @@ export interface SshHarness {
   grant(role: string, principal?: string): Promise<string>;
   /** The audit events of one action (e.g. "statement"), oldest first. */
   events(action: string): Promise<{ actor: string; action: string; target: string | null; details: Record<string, unknown> }[]>;
+  /** The `statement` events of one principal, oldest first. */
+  statements(actor: string): Promise<{ actor: string; action: string; target: string | null; details: Record<string, unknown> }[]>;
   close(): Promise<void>;
 }
 
@@ -92,6 +94,10 @@ export async function startSshHarness(): Promise<SshHarness> {
     ...extra,
   ];
   const env = (token: string): NodeJS.ProcessEnv => ({ ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0', AIRLOCK_TEST_TOKEN: token, SSH_AUTH_SOCK: '', SSHTEST_OK: 'yes', SSHTEST_NO: 'no' });
+  const events: SshHarness['events'] = async (action) => {
+    const r = await airlock.api<{ events: Awaited<ReturnType<SshHarness['events']>> }>(airlock.adminToken, 'GET', `/api/v1/audit/events?action=${encodeURIComponent(action)}&limit=10000`);
+    return r.events;
+  };
   return {
     airlock,
     sshd,
@@ -116,9 +122,9 @@ export async function startSshHarness(): Promise<SshHarness> {
       const t = await airlock.token(principal);
       return airlock.grant(t, await airlock.token('bob'), 'bastion', role);
     },
-    async events(action) {
-      const r = await airlock.api<{ events: { actor: string; action: string; target: string | null; details: Record<string, unknown> }[] }>(airlock.adminToken, 'GET', `/api/v1/audit/events?action=${encodeURIComponent(action)}&limit=10000`);
-      return r.events;
+    events,
+    async statements(actor) {
+      return (await events('statement')).filter((e) => e.actor === actor);
     },
     async close() {
       await airlock.stop();
