@@ -3,7 +3,8 @@
 // is read or changed. Sessions log in as the user running the tests (root in CI), so no Unix user is created.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from '../../src/store/embedded-postgres.js';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
@@ -39,17 +40,8 @@ export interface TestSshd {
   stop(): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (closed again before it is returned). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1: the store's own helper (embedded-postgres picks its port the same way). */
+export { freePort };
 
 /** Resolves once something accepts TCP connections on host:port (within `ms`). */
 export async function waitForPort(host: string, port: number, ms = 10_000): Promise<void> {
