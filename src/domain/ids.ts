@@ -10,7 +10,7 @@ export function randomBase32(chars: number): string {
   return out;
 }
 
-export type IdPrefix = 'req' | 'rev' | 'grt' | 'lck' | 'tok' | 'ses';
+export type IdPrefix = 'req' | 'rev' | 'grt' | 'lck' | 'tok' | 'ses' | 'mcp';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBase32(16)}`;

@@ -97,6 +97,8 @@ export const principalSchema = z.strictObject({
   kind: z.enum(['user', 'agent']).default('user'),
   groups: z.array(name).default([]),
   email: z.string().optional(),
+  sponsor: name.optional().describe('for an agent: the person answerable for it, shown to approvers with each of its requests'),
+  may_approve: z.boolean().default(false).describe('for an agent: may it approve or deny requests and statement reviews (default false: agents never decide)'),
 });
 
 export const resourceSchema = z.strictObject({
@@ -281,6 +283,16 @@ export const roleSchema = z.strictObject({
     })
     .optional(),
   masking: z.strictObject({ columns: z.array(z.string()).default([]) }).optional(),
+  review: z
+    .strictObject({
+      statements: z.enum(['writes', 'all', 'none']).default('none').describe('which statements wait for a person: those that may write, all, or none'),
+      approver_groups: z.array(name).default([]).describe('who may review them; default: the approvers of the role'),
+      approver_principals: z.array(name).default([]),
+      approvals: z.number().int().min(1).max(10).default(1),
+      timeout: duration.default(900).describe('how long a held statement waits for a decision before it is refused'),
+    })
+    .optional()
+    .describe('statement review: each statement it selects is held until a person approves that exact statement'),
   ssh: z
     .strictObject({
       login: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/i, 'a Unix user name').optional().describe('the Unix user on the host; default: the resource credential\'s username'),
