@@ -61,7 +61,7 @@ export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; 
   const visibility = makeVisibility(policy);
   const sessionHistory = makeSessionHistory({ store, clock, audit, sessions, visibility });
   const consoleSessions = makeConsoleSessions({ store, clock, uow, tokens });
-  const statementReviews = makeStatementReviewService({ store, clock, uow, audit, policy, bus, grants, seesAll: visibility.seesAll });
+  const statementReviews = makeStatementReviewService({ store, clock, uow, audit, policy, bus, seesAll: visibility.seesAll });
   // A held statement has no session left to run in once its grant ends: its review is withdrawn with the reason.
   grants.hooks.ended.push(async ({ grant, message }) => {
     await statementReviews.withdrawForGrant(grant.id, message);

@@ -7,9 +7,9 @@ import type { Caller } from '../domain/model.js';
 import type { Policy } from '../policy/compile.js';
 import { isStatementReviewer, mayDecide, principalDef, statementReviewers } from '../policy/statement-review-rule.js';
 import type { Store } from '../store/store.js';
+import { toGrant } from '../store/records.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ChangeBus } from './change-bus.js';
-import type { GrantService } from './grants.js';
 import type { Recorder, UnitOfWork } from './unit-of-work.js';
 import { statementBinding } from './statement-binding.js';
 import type { HoldInput, ReviewOutcome, StatementReview, StatementReviewService, StatementReviewStatus } from './statement-reviews.js';
@@ -37,7 +37,6 @@ export function makeStatementReviewService(deps: {
   audit: Pick<AuditLog, 'append'>;
   policy: () => Policy;
   bus: ChangeBus;
-  grants: Pick<GrantService, 'get'>;
   /** Admins and auditors see every review. */
   seesAll: (c: Caller) => boolean;
 }) {
@@ -87,45 +86,49 @@ export function makeStatementReviewService(deps: {
 
   async function hold(principal: string, input: HoldInput): Promise<StatementReview> {
     const policy = deps.policy();
-    const grant = await deps.grants.get(input.grant_id);
-    const t = clock.now();
-    if (!grant || grant.status !== 'active' || Date.parse(grant.expires_at) <= t.getTime()) {
-      throw new AirlockError('AIRLOCK_GRANT_NOT_ACTIVE', `Grant ${input.grant_id} is not active${grant ? ` (${grant.status})` : ''}; the statement cannot be held for review.`);
-    }
-    if (grant.principal !== principal) throw new AirlockError('AIRLOCK_FORBIDDEN', `Grant ${grant.id} belongs to ${grant.principal}, not ${principal}.`);
-    const role = policy.role(grant.role);
-    const rule = role ? statementReviewers(role) : { groups: [], principals: [] };
-    const def = principalDef(policy.doc, principal);
-    const r: StatementReview = {
-      id: newId('rev'),
-      status: 'pending',
-      principal,
-      principal_kind: policy.principal(principal)?.kind ?? 'user',
-      resource: grant.resource,
-      role: grant.role,
-      grant_id: grant.id,
-      session_id: input.session_id,
-      protocol: input.protocol,
-      database: input.database,
-      statement: input.statement,
-      parameters: input.parameters,
-      summary: input.summary,
-      binding: statementBinding({ statement: input.statement, parameters: input.parameters, grant_id: grant.id, policy_hash: policy.hash }),
-      approvals_needed: role?.review?.approvals ?? 1,
-      approvals: [],
-      approver_groups: rule.groups,
-      approver_principals: rule.principals,
-      sponsor: def?.sponsor ?? null,
-      created_at: t.toISOString(),
-      expires_at: new Date(t.getTime() + (role?.review?.timeout ?? DEFAULT_TIMEOUT_S) * 1000).toISOString(),
-      decided_at: null,
-      decided_by: null,
-      comment: null,
-      end_reason: null,
-      executed_at: null,
-      redacted: input.redacted ?? null,
-    };
-    await uow(async (trx, rec) => {
+    return uow(async (trx, rec) => {
+      // Read under a share lock (PostgreSQL; SQLite transactions run one at a time): a grant ending now waits for this
+      // insert, and its end then withdraws the review with the others of that grant.
+      const q = trx.selectFrom('grants').selectAll().where('id', '=', input.grant_id);
+      const found = await (store.dialect === 'postgres' ? q.forShare() : q).executeTakeFirst();
+      const grant = found ? toGrant(found) : undefined;
+      const t = clock.now();
+      if (!grant || grant.status !== 'active' || Date.parse(grant.expires_at) <= t.getTime()) {
+        throw new AirlockError('AIRLOCK_GRANT_NOT_ACTIVE', `Grant ${input.grant_id} is not active${grant ? ` (${grant.status})` : ''}; the statement cannot be held for review.`);
+      }
+      if (grant.principal !== principal) throw new AirlockError('AIRLOCK_FORBIDDEN', `Grant ${grant.id} belongs to ${grant.principal}, not ${principal}.`);
+      const role = policy.role(grant.role);
+      const rule = role ? statementReviewers(role) : { groups: [], principals: [] };
+      const def = principalDef(policy.doc, principal);
+      const r: StatementReview = {
+        id: newId('rev'),
+        status: 'pending',
+        principal,
+        principal_kind: policy.principal(principal)?.kind ?? 'user',
+        resource: grant.resource,
+        role: grant.role,
+        grant_id: grant.id,
+        session_id: input.session_id,
+        protocol: input.protocol,
+        database: input.database,
+        statement: input.statement,
+        parameters: input.parameters,
+        summary: input.summary,
+        binding: statementBinding({ statement: input.statement, parameters: input.parameters, grant_id: grant.id, policy_hash: policy.hash }),
+        approvals_needed: role?.review?.approvals ?? 1,
+        approvals: [],
+        approver_groups: rule.groups,
+        approver_principals: rule.principals,
+        sponsor: def?.sponsor ?? null,
+        created_at: t.toISOString(),
+        expires_at: new Date(t.getTime() + (role?.review?.timeout ?? DEFAULT_TIMEOUT_S) * 1000).toISOString(),
+        decided_at: null,
+        decided_by: null,
+        comment: null,
+        end_reason: null,
+        executed_at: null,
+        redacted: input.redacted ?? null,
+      };
       await trx
         .insertInto('statement_reviews')
         .values({
@@ -146,8 +149,8 @@ export function makeStatementReviewService(deps: {
       // The literal text stays in the row, for reviewers: literals may hold secrets, so the log gets the redacted text.
       rec.audit({ actor: principal, action: 'review.requested', target: r.resource, source: input.source, details: { review_id: r.id, grant_id: r.grant_id, session_id: r.session_id, principal, resource: r.resource, role: r.role, binding: r.binding, summary: r.summary, text: r.redacted, approvals_needed: r.approvals_needed, expires_at: r.expires_at, sponsor: r.sponsor } });
       announce(rec, r, 'requested');
+      return r;
     });
-    return r;
   }
 
   async function decide(caller: Caller, id: string, decision: 'approve' | 'deny', comment: string | null): Promise<StatementReview> {
