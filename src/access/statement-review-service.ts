@@ -43,9 +43,17 @@ export function makeStatementReviewService(deps: {
   const { store, clock, uow, bus } = deps;
   const now = () => clock.now().toISOString();
 
-  async function get(id: string): Promise<StatementReview | undefined> {
+  async function read(id: string): Promise<StatementReview | undefined> {
     const row = await store.db.selectFrom('statement_reviews').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? toStatementReview(row) : undefined;
+  }
+
+  /** The review as it is now: one past its time that nobody marked yet is marked timed out first. */
+  async function get(id: string): Promise<StatementReview | undefined> {
+    const r = await read(id);
+    if (r?.status !== 'pending' || Date.parse(r.expires_at) > clock.now().getTime()) return r;
+    await timeOutIfDue(id);
+    return read(id);
   }
 
   function announce(rec: Recorder, r: StatementReview, event: string, actor?: string): void {

@@ -247,7 +247,10 @@ for (const kind of STORE_KINDS) {
     test('a review past its time counts as timed out when someone tries to decide it', async () => {
       const sr = h.access.statementReviews;
       const r = await sr.hold('alice', holdInput(grant, 'update orders set d = 4 where id = 5'));
+      const unwatched = await sr.hold('alice', holdInput(grant, 'update orders set d = 5 where id = 5'));
       h.clock.advance(10 * 60_000);
+      assert.equal((await sr.get(unwatched.id))!.status, 'timed_out', 'reading it shows the truth');
+      assert.ok(!(await sr.list(h.caller('bob'), { status: 'pending' })).some((x) => x.id === r.id), 'nor is it listed as pending');
       const e = await refusal(sr.approve(h.caller('bob'), r.id));
       assert.equal(e.code, 'AIRLOCK_REVIEW_NOT_PENDING');
       assert.match(e.message, /timed out/);
