@@ -159,13 +159,10 @@ export class StatementHold {
       const ready = await this.c.service.consumeApproved(this.c.grant_id, binding, this.c.session_id);
       if (ready) return this.approved(ready, binding);
       if (cur.reason !== null) return this.withdrawn(null, cur);
-      const review = await this.c.service.hold(this.c.principal, { grant_id: this.c.grant_id, session_id: this.c.session_id, protocol: 'postgres', database: this.c.database, statement, parameters, summary: summaryOf(d), source: this.c.source });
+      const review = await this.c.service.hold(this.c.principal, { grant_id: this.c.grant_id, session_id: this.c.session_id, protocol: 'postgres', database: this.c.database, statement, parameters, summary: summaryOf(d), source: this.c.source, ...(d ? { redacted: d.redacted } : {}) });
       cur.id = review.id;
-      if (cur.reason !== null) {
-        await this.withdraw(review.id, cur.reason);
-        return this.withdrawn(review.id, cur);
-      }
-      notify(noticeResponse(`airlock: statement held for review ${review.id} by ${this.approvers(review)}; waiting up to ${humanDuration(this.c.rule.timeout)}`));
+      // Let go of meanwhile: the wait sees the aborted signal and withdraws the review with its reason.
+      if (cur.reason === null) notify(noticeResponse(`airlock: statement held for review ${review.id} by ${this.approvers(review)}; waiting up to ${humanDuration(this.c.rule.timeout)}`));
       return this.decided(await this.c.service.wait(review.id, cur.abort.signal), binding, cur);
     } catch (err) {
       this.c.log.error({ err: err instanceof Error ? err.message : String(err), review_id: cur.id }, 'postgres gateway: statement review failed; the statement was refused');
@@ -197,22 +194,14 @@ export class StatementHold {
     );
   }
 
+  /** The wait withdraws the review with the signal's reason (or, before the review exists, it is never made). */
   private letGo(cur: Current, reason: string): void {
     cur.reason = reason;
-    if (cur.id !== null) void this.withdraw(cur.id, reason).finally(() => cur.abort.abort(reason));
-  }
-
-  private async withdraw(id: string, reason: string): Promise<void> {
-    try {
-      await this.c.service.withdraw(id, reason);
-    } catch (err) {
-      // Decided or withdrawn meanwhile: the wait tells which.
-      this.c.log.warn({ err: err instanceof Error ? err.message : String(err), review_id: id }, 'postgres gateway: could not withdraw a statement review');
-    }
+    cur.abort.abort(reason);
   }
 
   private approvers(r: StatementReview): string {
-    const names = [...new Set([...(r.approver_groups.length ? r.approver_groups : this.c.rule.approver_groups), ...this.c.rule.approver_principals])];
+    const names = [...new Set([...r.approver_groups, ...(r.approver_principals ?? this.c.rule.approver_principals)])];
     const who = orList(names.length ? names : this.c.fallbackApprovers);
     return r.approvals_needed > 1 ? `${r.approvals_needed} approvers from ${who}` : who;
   }
