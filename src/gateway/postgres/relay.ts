@@ -10,7 +10,7 @@ import { cursorOpsOf, type RowLimit } from './cursor-limits.js';
 import type { ErrorCode } from '../../domain/errors.js';
 import type { Log } from '../../domain/log.js';
 import type { RelayedBytes } from '../types.js';
-import { bindNames, bindParameters, type StatementHold } from './statement-hold.js';
+import { bindNames, type HeldText, type StatementHold } from './statement-hold.js';
 
 export type { StatementRecord } from './replies.js';
 
@@ -88,8 +88,6 @@ export class Relay {
   private clientSkipping = false;
   private readonly statements = new Map<string, Decision | null>();
   private readonly portals = new Map<string, { decision: Decision | null; limit: { rows: number }; review: HeldText | null }>();
-  /** With a review rule: the text of each prepared statement, which a review shows and its approval is bound to. */
-  private readonly texts: Map<string, string> | null;
   /** The statement held for review, while a person decides (the pump is suspended meanwhile). */
   private reviewing: Run | null = null;
   /** Messages of ours for the client (a review's notice) that wait for the end of a server message in flight. */
@@ -118,7 +116,6 @@ export class Relay {
     this.client = o.client;
     this.upstream = o.upstream;
     this.bytes = o.bytes ?? { toUpstream: 0, toClient: 0 };
-    this.texts = o.hold ? new Map() : null;
     this.replies = new Replies({
       maxRows: o.maxRows,
       toClient: (b) => this.toClient(b),
@@ -469,7 +466,7 @@ export class Relay {
     const name = stmt.name;
     if (d.allowed) {
       this.statements.set(name, d);
-      this.texts?.set(name, stmt.sql);
+      this.o.hold?.prepared(name, stmt.sql);
       this.forward(msg, F.Parse);
       return false;
     }
@@ -483,11 +480,7 @@ export class Relay {
   private onBind(msg: Buffer): void {
     const { portal, statement, at } = bindNames(msg);
     const decision = this.statements.get(statement) ?? null;
-    // Under a review rule, an Execute of this portal is held with the Bind's values (fail closed on an unknown text).
-    const review = this.o.hold && (decision === null || this.o.hold.needs(decision))
-      ? { sql: this.texts!.get(statement) ?? `/* airlock: a statement prepared with SQL PREPARE as "${statement}"; its text was inspected there */`, parameters: bindParameters(msg, at) }
-      : null;
-    this.portals.set(portal, { decision, limit: { rows: 0 }, review });
+    this.portals.set(portal, { decision, limit: { rows: 0 }, review: this.o.hold?.forBind(statement, decision, msg, at) ?? null });
     this.forward(msg, F.Bind);
   }
 
@@ -557,7 +550,7 @@ export class Relay {
     const [name] = readCString(msg, 6, msg.length);
     if (msg[5] === 0x53) {
       this.statements.delete(name);
-      this.texts?.delete(name);
+      this.o.hold?.closed(name);
     }
     else if (msg[5] === 0x50) this.portals.delete(name);
     this.forward(msg, F.Close);
@@ -644,12 +637,6 @@ const EMPTY = Buffer.alloc(0);
  * the server's parser, so the name is never created, and the client's own statements are left alone.
  */
 const REVIEW_REFUSED_NAME = 'airlock_review_refused';
-
-/** A statement to hold for review at Execute: its text and its Bind's parameters. */
-interface HeldText {
-  sql: string;
-  parameters: (string | null)[];
-}
 
 /** The text of a Query (name null) or of a Parse (the prepared statement's name, '' for the unnamed one). */
 interface StatementText {

@@ -114,6 +114,12 @@ export interface StatementHoldContext {
   log: Pick<Log, 'warn' | 'error'>;
 }
 
+/** A statement to hold for review at Execute: its text and its Bind's parameters. */
+export interface HeldText {
+  sql: string;
+  parameters: (string | null)[];
+}
+
 /** What the relay does with the held message once the review ends. */
 export type HoldOutcome =
   | { run: true; review_id: string }
@@ -130,11 +136,31 @@ interface Current {
 /** One session's statement reviews: at most one held at a time, since nothing after a held statement is handled. */
 export class StatementHold {
   private current: Current | null = null;
+  /** The text of each prepared statement (Parse), which a review of its Execute shows and its approval binds. */
+  private readonly texts = new Map<string, string>();
 
   constructor(private readonly c: StatementHoldContext) {}
 
   needs(d: Decision): boolean {
     return needsReview(this.c.rule.statements, d);
+  }
+
+  prepared(name: string, sql: string): void {
+    this.texts.set(name, sql);
+  }
+
+  closed(name: string): void {
+    this.texts.delete(name);
+  }
+
+  /**
+   * A Bind of `statement` (decision null: one the gateway has no text for, prepared with SQL PREPARE): what an Execute
+   * of its portal holds, with the Bind's values; null when the rule does not hold it. `at` as in bindParameters.
+   */
+  forBind(statement: string, d: Decision | null, msg: Buffer, at: number): HeldText | null {
+    if (d !== null && !this.needs(d)) return null;
+    const sql = this.texts.get(statement) ?? `/* airlock: a statement prepared with SQL PREPARE as "${statement}"; its text was inspected there */`;
+    return { sql, parameters: bindParameters(msg, at) };
   }
 
   get holding(): boolean {
