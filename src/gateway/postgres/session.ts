@@ -302,7 +302,7 @@ function holdFor(ctx: SessionContext, plan: SessionPlan, session: GatewaySession
     fallbackApprovers: plan.role.approval.approver_groups ?? [],
     principal: plan.principal.name,
     grant_id: plan.grant.id,
-    policy_hash: plan.policy_hash ?? '',
+    policyHash: () => ctx.deps.access.policyHash?.() ?? '',
     session_id: session.id,
     database: plan.upstream.database ?? req.database ?? null,
     source,

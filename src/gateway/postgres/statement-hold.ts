@@ -107,7 +107,8 @@ export interface StatementHoldContext {
   fallbackApprovers: string[];
   principal: string;
   grant_id: string;
-  policy_hash: string;
+  /** The policy version in force: an approval given under another one does not run here. */
+  policyHash(): string;
   session_id: string;
   database: string | null;
   source: string | null;
@@ -180,7 +181,7 @@ export class StatementHold {
   async review(statement: string, parameters: (string | null)[] | null, d: Decision | null, notify: (msg: Buffer) => void): Promise<HoldOutcome> {
     const cur: Current = { id: null, abort: new AbortController(), reason: null, cancelled: false };
     this.current = cur;
-    const binding = statementBinding({ statement, parameters, grant_id: this.c.grant_id, policy_hash: this.c.policy_hash });
+    const binding = this.binding(statement, parameters);
     try {
       const ready = await this.c.service.consumeApproved(this.c.grant_id, binding, this.c.session_id);
       if (ready) return this.approved(ready, binding);
@@ -189,7 +190,7 @@ export class StatementHold {
       cur.id = review.id;
       // Let go of meanwhile: the wait sees the aborted signal and withdraws the review with its reason.
       if (cur.reason === null) notify(noticeResponse(`airlock: statement held for review ${review.id} by ${this.approvers(review)}; waiting up to ${humanDuration(this.c.rule.timeout)}`));
-      return this.decided(await this.c.service.wait(review.id, cur.abort.signal), binding, cur);
+      return this.decided(await this.c.service.wait(review.id, cur.abort.signal), statement, parameters, cur);
     } catch (err) {
       this.c.log.error({ err: err instanceof Error ? err.message : String(err), review_id: cur.id }, 'postgres gateway: statement review failed; the statement was refused');
       return refuse(cur.id, 'review_failed', 'XX000', 'AIRLOCK_INTERNAL', 'airlock: the statement could not be held for review, so it was not run; try again shortly');
@@ -232,19 +233,24 @@ export class StatementHold {
     return r.approvals_needed > 1 ? `${r.approvals_needed} approvers from ${who}` : who;
   }
 
+  private binding(statement: string, parameters: (string | null)[] | null): string {
+    return statementBinding({ statement, parameters, grant_id: this.c.grant_id, policy_hash: this.c.policyHash() });
+  }
+
   private approved(r: StatementReview, binding: string): HoldOutcome {
     // The approval binds text, parameters, grant and policy: what goes upstream must be what was approved.
     if (r.binding !== binding) {
-      return refuse(r.id, 'review_mismatch', '42501', 'AIRLOCK_REVIEW_MISMATCH', `airlock: statement review ${r.id} approved another statement, grant or policy version than the one this session would run (the policy may have changed since the session began); it was not run`);
+      return refuse(r.id, 'review_mismatch', '42501', 'AIRLOCK_REVIEW_MISMATCH', `airlock: statement review ${r.id} approved another statement, grant or policy version than the one this session would run (the policy may have changed while it waited); it was not run — send the statement again`);
     }
     return { run: true, review_id: r.id };
   }
 
-  private decided(o: ReviewOutcome, binding: string, cur: Current): HoldOutcome {
+  private decided(o: ReviewOutcome, statement: string, parameters: (string | null)[] | null, cur: Current): HoldOutcome {
     const r = o.review;
     switch (o.status) {
       case 'approved':
-        return this.approved(r, binding);
+        // Bound again now: the policy may have changed while the statement waited.
+        return this.approved(r, this.binding(statement, parameters));
       case 'denied':
         return refuse(r.id, 'review_denied', '42501', 'AIRLOCK_REVIEW_DENIED', `airlock: statement denied on review by ${r.decided_by ?? 'a reviewer'}: ${r.comment ?? '(no comment)'}`);
       case 'timed_out':
