@@ -1,7 +1,8 @@
 // Statement review's cost on what it does not hold: pgbench -S (SELECTs) through the PostgreSQL gateway on a role with
 // `review: { statements: writes }` against the same role without review, on one Airlock and one PostgreSQL, in
-// interleaved rounds; prints the TPS of each and the ratio (target: ≤ 2 % overhead). Then the time one held UPDATE
-// takes from approval to its result.
+// interleaved rounds; prints the TPS of each, the gateway process's CPU time per transaction (steadier than TPS on a
+// shared machine: the gateway runs in this process, which does nothing else meanwhile) and the ratios (target: ≤ 2 %
+// overhead). Then the time one held UPDATE takes from approval to its result.
 // Run: node --import tsx bench/statement-review.bench.ts [--seconds 8] [--rounds 3] [--modes simple,extended,prepared]
 //   [--clients 1,4] [--warmup 2]
 import { spawn, execFileSync } from 'node:child_process';
@@ -17,7 +18,8 @@ const MODES = list('modes', 'simple,extended,prepared');
 const CLIENTS = list('clients', '1,4').map(Number);
 
 /** pgbench as a child process (asynchronous: the gateway runs in this process and must go on serving). */
-function pgbench(port: number, dbname: string, token: string, mode: string, clients: number, seconds: number): Promise<number> {
+function pgbench(port: number, dbname: string, token: string, mode: string, clients: number, seconds: number): Promise<{ tps: number; cpuUsPerTx: number }> {
+  const cpu0 = process.cpuUsage();
   const args = ['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), '-h', '127.0.0.1', '-p', String(port), '-U', 'alice', dbname];
   return new Promise((resolve, reject) => {
     const child = spawn('pgbench', args, { env: { PATH: process.env.PATH, HOME: tmpdir(), PGPASSWORD: token, PGSSLMODE: 'require' } });
@@ -26,8 +28,10 @@ function pgbench(port: number, dbname: string, token: string, mode: string, clie
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
     child.on('close', () => {
+      const cpu = process.cpuUsage(cpu0);
       const tps = /tps = ([\d.]+)/.exec(out)?.[1];
-      if (tps) resolve(Number(tps));
+      const tx = /number of transactions actually processed: (\d+)/.exec(out)?.[1];
+      if (tps && tx) resolve({ tps: Number(tps), cpuUsPerTx: (cpu.user + cpu.system) / Number(tx) });
       else reject(new Error(`pgbench failed: ${out}`));
     });
   });
@@ -67,18 +71,18 @@ roles:${role('plain', 'plain', '')}${role('reviewed', 'reviewed', '\n    review:
     const port = a.gateway.port;
     const targets = ['plain', 'reviewed'];
     for (const mode of WARMUP > 0 ? MODES : []) for (const t of targets) await pgbench(port, t, alice, mode, Math.max(...CLIENTS), WARMUP);
-    console.log(`# pgbench -S through the gateway (TLS), ${SECONDS}s per run, ${ROUNDS} interleaved round(s), median TPS`);
-    console.log('| mode | clients | without review | review: writes | with ÷ without |');
-    console.log('| --- | --- | --- | --- | --- |');
+    console.log(`# pgbench -S through the gateway (TLS), ${SECONDS}s per run, ${ROUNDS} interleaved round(s), medians; CPU = the gateway process's user+system µs per transaction`);
+    console.log('| mode | clients | TPS without review | TPS review: writes | TPS with ÷ without | CPU without | CPU with | CPU with ÷ without |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const mode of MODES) {
       for (const clients of CLIENTS) {
-        const tps: Record<string, number[]> = { plain: [], reviewed: [] };
+        const runs: Record<string, { tps: number; cpuUsPerTx: number }[]> = { plain: [], reviewed: [] };
         for (let r = 0; r < ROUNDS; r++) {
-          for (const t of r % 2 ? [...targets].reverse() : targets) tps[t]!.push(await pgbench(port, t, alice, mode, clients, SECONDS));
+          for (const t of r % 2 ? [...targets].reverse() : targets) runs[t]!.push(await pgbench(port, t, alice, mode, clients, SECONDS));
         }
-        const plain = median(tps.plain!);
-        const reviewed = median(tps.reviewed!);
-        console.log(`| ${mode} | ${clients} | ${plain.toFixed(0)} | ${reviewed.toFixed(0)} | ${(reviewed / plain).toFixed(3)} |`);
+        const tps = (t: string) => median(runs[t]!.map((x) => x.tps));
+        const cpu = (t: string) => median(runs[t]!.map((x) => x.cpuUsPerTx));
+        console.log(`| ${mode} | ${clients} | ${tps('plain').toFixed(0)} | ${tps('reviewed').toFixed(0)} | ${(tps('reviewed') / tps('plain')).toFixed(3)} | ${cpu('plain').toFixed(1)} | ${cpu('reviewed').toFixed(1)} | ${(cpu('reviewed') / cpu('plain')).toFixed(3)} |`);
       }
     }
 
