@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { startAirlock } from '../test/support/in-process-server.js';
 import { adminUrl, createTestDatabase } from '../test/support/pg.js';
 import { list, median, num } from './support.js';
+import { initInspect, makeInspector } from '../src/inspect/index.js';
+import { needsReview } from '../src/gateway/core/statement-hold.js';
 
 const SECONDS = num('seconds', 8);
 const ROUNDS = num('rounds', 3);
@@ -86,19 +88,29 @@ roles:${role('plain', 'plain', '')}${role('reviewed', 'reviewed', '\n    review:
       }
     }
 
+    // What review adds to each statement it does not hold, measured alone (steady however loaded the machine is).
+    await initInspect();
+    const d = makeInspector({}).inspect('SELECT abalance FROM pgbench_accounts WHERE aid = 4711;');
+    const n = 2_000_000;
+    let held = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) if (needsReview('writes', d)) held++;
+    const ns = Number(process.hrtime.bigint() - t0) / n;
+    console.log(`\n# needsReview('writes', …) on that SELECT's decision, alone: ${ns.toFixed(1)} ns per statement (${held ? 'held' : 'not held'} without a catalog)`);
+
     // One held UPDATE: from the approval to its result, 10 times (the review service's round trip, not a person).
     const reviews = a.server.access.statementReviews;
     const approver = { principal: a.server.access.policy().principal('bob')!, source: null, token_id: null };
     const c = a.client(alice, 'alice', 'reviewed');
     const ms: number[] = [];
-    let held: ((id: string) => void) | null = null;
-    c.on('notice', (n) => {
-      const id = /rev_[a-z0-9]+/i.exec(n.message ?? '')?.[0];
-      if (id && held) held(id);
+    let onHeld: ((id: string) => void) | null = null;
+    c.on('notice', (m) => {
+      const id = /rev_[a-z0-9]+/i.exec(m.message ?? '')?.[0];
+      if (id && onHeld) onHeld(id);
     });
     await c.connect();
     for (let i = 0; i < 10; i++) {
-      const id = new Promise<string>((resolve) => (held = resolve));
+      const id = new Promise<string>((resolve) => (onHeld = resolve));
       const q = c.query('update pgbench_accounts set abalance = abalance + 1 where aid = 1');
       const rid = await id;
       const t0 = performance.now();

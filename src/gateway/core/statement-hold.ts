@@ -234,14 +234,14 @@ export class StatementHold {
       case 'timed_out':
         return refuse(r.id, 'timed_out', 'AIRLOCK_REVIEW_TIMED_OUT', `airlock: statement review ${r.id} timed out: nobody decided within ${humanDuration(this.c.rule.timeout)}, so the statement was not run`);
       case 'withdrawn':
-        return this.withdrawn(r.id, cur);
+        return this.withdrawn(r.id, cur, r.end_reason);
       default:
         return refuse(r.id, 'used', 'AIRLOCK_REVIEW_USED', `airlock: the approval of statement review ${r.id} was already used; the statement was not run`);
     }
   }
 
-  private withdrawn(id: string | null, cur: Current): HoldOutcome {
-    const why = cur.cancelled ? 'cancelled' : cur.reason ?? 'withdrawn';
+  private withdrawn(id: string | null, cur: Current, endReason?: string | null): HoldOutcome {
+    const why = cur.cancelled ? 'cancelled' : (cur.reason ?? endReason ?? 'withdrawn');
     return refuse(id, 'withdrawn', 'AIRLOCK_REVIEW_WITHDRAWN', `airlock: statement withdrawn from review (${why})`);
   }
 }
