@@ -352,6 +352,21 @@ test('an approval given after the policy changed does not run: AIRLOCK_REVIEW_MI
   }
 });
 
+test('an admin\'s kill while a statement is held: the live session shows it running, ends, and the review is withdrawn', async () => {
+  const p = new Psql('orders', 'update accounts set balance = 0 where id = 1;\n');
+  const id = await p.heldReview();
+  const r = (await reviews.get(id))!;
+  const { sessions } = await a.api<{ sessions: { id: string; statements_running?: number }[] }>(sec, 'GET', '/api/v1/sessions');
+  const live = sessions.find((x) => x.id === r.session_id);
+  assert.equal(live?.statements_running, 1, 'the held statement counts as running');
+  await a.api(sec, 'POST', `/api/v1/sessions/${r.session_id}/kill`, { reason: 'drill' });
+  await p.exited;
+  assert.match(p.stderr, /FATAL:  airlock: .*drill/);
+  await waitFor(async () => (await reviews.get(id))?.status === 'withdrawn', 5000, 'review withdrawn');
+  assert.match(String((await reviews.get(id))?.end_reason), /drill/);
+  assert.equal(await balance(1), 101);
+});
+
 // Last: it ends the grant the tests above use.
 test('revoking the grant while a statement is held ends the session and withdraws the review', async () => {
   const p = new Psql('orders', 'update accounts set balance = 0 where id = 2;\n');
