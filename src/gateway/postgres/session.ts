@@ -17,6 +17,8 @@ import { UpstreamLoginError, openUpstream, scrub, sendCancel, type UpstreamConne
 import { upstreamRefusalCode } from '../../credentials/pg-upstream-security.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { CancelRateLimit } from './cancel-rate-limit.js';
+import { PgStatementHold } from './statement-hold.js';
+import { holdContext, reviewRuleOf } from '../core/statement-hold.js';
 
 /** Messages before authentication are small (SCRAM messages are well under this); PostgreSQL allows 64 KiB too. */
 const LOGIN_MESSAGE_LIMIT = 65_536;
@@ -67,6 +69,8 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
     const login = await authenticate(ctx, channel, req);
     principal = login.principal;
     const plan = await ctx.deps.access.planSession(principal, req.resource, req.database, 'postgres');
+    // Fail closed: a role whose statements wait for a person gets no session where nobody could decide them.
+    if (reviewRuleOf(plan) && !ctx.deps.statementReviews) throw new Refusal('42501', `role "${plan.role.name}" holds statements for review, and this gateway has no statement review service; ask an admin`, 'AIRLOCK_INTERNAL');
     const catalog = await sessionCatalog(ctx, plan, req);
     const upstream = await openPlanUpstream(plan, req);
     clearTimeout(timer);
@@ -233,12 +237,16 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   }
 
   const cancelUpstream = () => sendCancel(plan.upstream, upstream.pid, upstream.secret);
-  const key = ctx.cancelKeys.issue(() => void cancelUpstream());
+  let relay: Relay | null = null;
+  // While a statement is held for review, the client's cancel withdraws it instead (statement-hold.ts).
+  const key = ctx.cancelKeys.issue(() => (relay ? relay.cancel() : void cancelUpstream()));
+  const holdCtx = holdContext(ctx.deps, plan, session, 'postgres', source);
+  const hold = holdCtx ? new PgStatementHold(holdCtx) : null;
   const { socket, reader, queued } = channel.release();
   reader.maxMessageBytes = ctx.maxMessageBytes;
   let endReason = '';
   const ended = new Promise<void>((resolve) => {
-    const relay = new Relay({
+    relay = new Relay({
       readOnly: plan.read_only || plan.guardrails.read_only,
       client: socket,
       upstream: upstream.socket,
@@ -250,7 +258,10 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       maxRows: plan.guardrails.max_rows ?? null,
       maxMessageBytes: ctx.maxMessageBytes,
       cancelUpstream,
-      onStatement: (r: StatementRecord) => session.recordStatement(r),
+      onStatement: (r: StatementRecord) => {
+        session.recordStatement(r);
+        if (r.review_id !== undefined && r.decision === 'allowed') hold?.executed(r.review_id, r.rows, r.error);
+      },
       // A session that may write: each statement's statement.start is in the log before the database sees it; its
       // `statement` event follows on completion, as in a read-only session (docs/postgres-gateway.md, "Audit events").
       logBeforeForward: plan.read_only ? null : (run) => session.logBeforeForward(run),
@@ -260,18 +271,21 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       },
       log: ctx.deps.log,
       bytes: ctx.deps.metrics?.bytes,
+      hold,
     });
-    const kill = (reason: string) => relay.kill(reason);
-    session.registered({ kill, auditLost: (reason) => relay.kill(reason, '58000'), running: () => relay.statementsRunning });
+    const r = relay;
+    const kill = (reason: string) => r.kill(reason);
+    session.registered({ kill, auditLost: (reason) => r.kill(reason, '58000'), running: () => r.statementsRunning });
     ctx.live.set(o.tcp, kill);
     for (const m of upstream.greeting) socket.write(m);
     socket.write(backendKeyData(key.pid, key.secret));
     socket.write(readyForQuery(upstream.txStatus));
-    relay.start();
+    r.start();
   });
   await ended;
   ctx.live.delete(o.tcp);
   ctx.cancelKeys.release(key.pid);
+  await hold?.settled(); // a held statement's withdrawal is recorded before the session's end
   await session.end(endReason);
 }
 
