@@ -1,0 +1,248 @@
+// The MCP server at /mcp, driven by the MCP SDK's own Client over Streamable HTTP against the real server (in this
+// process) and a real PostgreSQL: what an agent sees from its first tools/list to rows from a granted database.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
+import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
+
+let a: InProcessAirlock;
+let db: TestDatabase;
+let agent: string;
+let bob: string;
+const open: { client: Client; transport: StreamableHTTPClientTransport }[] = [];
+
+function policy(): string {
+  const up = new URL(adminUrl());
+  const credential = `{ username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: MCP_TEST_PG_PASSWORD }, mode: per_grant_role }`;
+  const address = `"${up.hostname}:${up.port || 5432}"`;
+  return `
+version: 1
+principals:
+  - { name: agent-7, kind: agent, groups: [agents], sponsor: bob }
+  - { name: bob, groups: [dba] }
+admins: { principals: [bob] }
+auditors: { principals: [bob] }
+resources:
+  - { name: shop, kind: postgres, address: ${address}, database: ${db.name}, credential: ${credential} }
+  - { name: billing, kind: postgres, address: ${address}, database: ${db.name}, credential: ${credential} }
+roles:
+  - name: read
+    resources: { names: [shop, billing] }
+    privileges: { sql: read }
+    max_duration: 1h
+    requestable_by: { groups: [agents] }
+    approval: { approver_groups: [dba] }
+    justification: { required: true, pattern: "^[A-Z]+-[0-9]+", hint: "Start with a ticket such as OPS-123." }
+    guardrails: { max_rows: 3 }
+  - name: write
+    resources: { names: [shop] }
+    privileges: { sql: write }
+    max_duration: 30m
+    requestable_by: { groups: [agents] }
+    approval: { approver_groups: [dba] }
+`;
+}
+
+before(async () => {
+  db = await createTestDatabase('airlock_mcp');
+  const c = new pg.Client(db.url);
+  await c.connect();
+  await c.query('create table orders (id int primary key, item text not null, price numeric(8,2), shipped boolean)');
+  await c.query("insert into orders select i, 'item-' || i, i * 1.5, i % 2 = 0 from generate_series(1, 5) i");
+  await c.end();
+  const up = new URL(adminUrl());
+  a = await startAirlock({ policy: policy(), env: { MCP_TEST_PG_PASSWORD: decodeURIComponent(up.password) || 'unused-with-trust-auth' } });
+  agent = await a.token('agent-7');
+  bob = await a.token('bob');
+});
+
+after(async () => {
+  for (const o of open) await o.client.close().catch(() => {});
+  await a?.dropRoles(adminUrl());
+  await a?.stop();
+  await db?.drop();
+});
+
+/** An MCP client connected to /mcp with `token`, counting tools/list_changed notifications. */
+async function connect(token: string, name = 'test-agent') {
+  const client = new Client({ name, version: '1.2.3' });
+  let changed = 0;
+  const waiters: (() => void)[] = [];
+  client.setNotificationHandler(ToolListChangedNotificationSchema, async () => {
+    changed++;
+    for (const w of waiters.splice(0)) w();
+  });
+  const transport = new StreamableHTTPClientTransport(new URL(`${a.server.apiUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  await client.connect(transport);
+  open.push({ client, transport });
+  return {
+    client,
+    transport,
+    changed: () => changed,
+    /** Resolves at the next tools/list_changed. */
+    nextListChanged: () => new Promise<void>((r) => waiters.push(r)),
+    tools: async () => (await client.listTools()).tools.map((t) => t.name).sort(),
+    call: async (name: string, args: Record<string, unknown>, onprogress?: (p: { progress: number; message?: string }) => void) =>
+      (await client.callTool({ name, arguments: args }, undefined, { onprogress, resetTimeoutOnProgress: true, timeout: 60_000 })) as CallToolResult,
+  };
+}
+
+function text(r: CallToolResult): string {
+  const c = r.content[0];
+  return c && c.type === 'text' ? c.text : '';
+}
+function json<T = Record<string, any>>(r: CallToolResult): T { // eslint-disable-line @typescript-eslint/no-explicit-any
+  assert.ok(!r.isError, `expected a result, got the error: ${text(r)}`);
+  return JSON.parse(text(r)) as T;
+}
+
+async function auditOf(action: string) {
+  await a.server.audit.flush();
+  const out = [];
+  for await (const e of a.server.audit.events({ action })) out.push(e);
+  return out;
+}
+
+test('a wrong or missing token is refused with 401 before any MCP session exists', async () => {
+  const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } };
+  for (const auth of ['Bearer alk_not-a-real-token', undefined]) {
+    const r = await fetch(`${a.server.apiUrl}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(auth ? { authorization: auth } : {}) }, body: JSON.stringify(init) });
+    assert.equal(r.status, 401);
+    const p = (await r.json()) as { code: string };
+    assert.match(p.code, /^AIRLOCK_(TOKEN_INVALID|UNAUTHENTICATED)$/);
+  }
+  await assert.rejects(connect('alk_wrong'), (e: Error & { code?: number }) => e.code === 401);
+});
+
+test('before any grant the agent sees only the four access tools, and list_resources explains how to ask', async () => {
+  const m = await connect(agent);
+  assert.deepEqual(await m.tools(), ['access_status', 'list_grants', 'list_resources', 'request_access']);
+  assert.match(m.client.getInstructions() ?? '', /request_access/);
+  const res = json(await m.call('list_resources', {}));
+  const shop = res.resources.find((r: { name: string }) => r.name === 'shop');
+  assert.deepEqual(shop.roles.map((r: { role: string }) => r.role).sort(), ['read', 'write']);
+  const read = shop.roles.find((r: { role: string }) => r.role === 'read');
+  assert.equal(read.max_duration, '1h');
+  assert.equal(read.max_rows, 3);
+  assert.match(read.approval, /waits for 1 approval\(s\) from bob/);
+  assert.equal(read.justification.hint, 'Start with a ticket such as OPS-123.');
+  assert.match(res.how_to_request, /request_access/);
+  const starts = await auditOf('mcp.session.start');
+  assert.ok(starts.some((e) => e.actor === 'agent-7' && (e.details.client as { name: string }).name === 'test-agent' && e.details.transport === 'http'));
+});
+
+test('request_access → access_status waits with progress while a person approves; query appears with list_changed', async () => {
+  const m = await connect(agent);
+  const refused = await m.call('request_access', { resource: 'shop', role: 'read', duration: '15m', reason: 'just looking' });
+  assert.ok(refused.isError);
+  assert.match(text(refused), /^AIRLOCK_JUSTIFICATION: /);
+
+  const req = json(await m.call('request_access', { resource: 'shop', role: 'read', duration: '15m', reason: 'OPS-7 check stuck orders' }));
+  assert.equal(req.status, 'pending');
+  assert.equal(req.sponsor, 'bob');
+  assert.match(req.next, /access_status/);
+
+  const progress: { progress: number; message?: string }[] = [];
+  let approved: Promise<unknown> | null = null;
+  const changed = m.nextListChanged();
+  const status = json(await m.call('access_status', { request_id: req.request_id, timeout_seconds: 60 }, (p) => {
+    progress.push(p);
+    // A person approves while the agent waits (once its wait has told the first progress).
+    approved ??= a.api(bob, 'POST', `/api/v1/requests/${req.request_id}/approve`, { comment: 'fine for OPS-7' });
+  }));
+  await approved;
+  assert.ok(progress.length >= 1, 'the wait sent progress notifications');
+  assert.match(progress[0]!.message ?? '', /waiting for a decision on req_.* by bob/);
+  assert.equal(status.status, 'approved');
+  assert.equal(status.comment, 'fine for OPS-7');
+  assert.ok(status.grant_id && status.seconds_left > 800 && status.seconds_left <= 900);
+  await changed;
+  assert.deepEqual(await m.tools(), ['access_status', 'describe_database', 'list_grants', 'list_resources', 'query', 'request_access']);
+
+  const grants = json(await m.call('list_grants', {}));
+  assert.equal(grants.grants.length, 1);
+  assert.equal(grants.grants[0].resource, 'shop');
+  assert.match(grants.grants[0].expires_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+});
+
+test('describe_database and query run through the gateway: columns, types, rows cut at max_rows, refusals with codes', async () => {
+  const m = await connect(agent);
+  const d = json(await m.call('describe_database', { resource: 'shop', schema: 'public' }));
+  const orders = d.schemas[0].tables.find((t: { name: string }) => t.name === 'orders');
+  assert.deepEqual(orders.columns, [
+    { name: 'id', type: 'integer', nullable: false },
+    { name: 'item', type: 'text', nullable: false },
+    { name: 'price', type: 'numeric', nullable: true },
+    { name: 'shipped', type: 'boolean', nullable: true },
+  ]);
+
+  const one = json(await m.call('query', { resource: 'shop', sql: "select id, item, price, shipped from orders where item = 'item-2'" }));
+  assert.deepEqual(one.columns, [{ name: 'id', type: 'int4' }, { name: 'item', type: 'text' }, { name: 'price', type: 'numeric' }, { name: 'shipped', type: 'bool' }]);
+  assert.deepEqual(one.rows, [{ id: 2, item: 'item-2', price: '3.00', shipped: true }]);
+  assert.equal(one.truncated, false);
+
+  const all = json(await m.call('query', { resource: 'shop', sql: 'select id from orders order by id' }));
+  assert.deepEqual(all.rows, [{ id: 1 }, { id: 2 }, { id: 3 }]);
+  assert.equal(all.truncated, true);
+  assert.equal(all.truncated_by, 'max_rows');
+  assert.match(all.note, /max_rows/);
+
+  const write = await m.call('query', { resource: 'shop', sql: 'delete from orders' });
+  assert.ok(write.isError);
+  assert.match(text(write), /^AIRLOCK_STATEMENT_REFUSED: /);
+  const noGrant = await m.call('query', { resource: 'billing', sql: 'select 1' });
+  assert.equal(text(noGrant), 'AIRLOCK_NO_GRANT: no active grant for billing — request one with request_access');
+  const broken = await m.call('query', { resource: 'shop', sql: 'select * from no_such_table' });
+  assert.match(text(broken), /^SQLSTATE_42P01: /);
+
+  // The gateway audited the statements as psql's are; the tool call's audit masks the literal.
+  const calls = await auditOf('mcp.tool.call');
+  const q = calls.find((e) => e.details.tool === 'query' && String((e.details.arguments as { sql: string }).sql).includes('where item ='));
+  assert.ok(q);
+  assert.doesNotMatch(String((q.details.arguments as { sql: string }).sql), /item-2/);
+  assert.equal(q.details.outcome, 'ok');
+  assert.equal(calls.find((e) => e.details.tool === 'query' && e.target === 'billing')?.details.outcome, 'AIRLOCK_NO_GRANT');
+  const statements = await auditOf('statement');
+  assert.ok(statements.some((e) => e.actor === 'agent-7' && e.details.decision === 'refused'), 'the refused delete is in the statement audit');
+});
+
+test('a session belongs to its principal; a denial during access_status reaches the agent with the comment', async () => {
+  const m = await connect(agent);
+  const r = await fetch(`${a.server.apiUrl}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${bob}`, 'mcp-session-id': m.transport.sessionId!, 'mcp-protocol-version': m.transport.protocolVersion ?? '2025-06-18' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list', params: {} }),
+  });
+  assert.equal(r.status, 403);
+
+  const req = json(await m.call('request_access', { resource: 'shop', role: 'write', duration: '10m', reason: 'fix order 3' }));
+  let denied: Promise<unknown> | null = null;
+  const status = json(await m.call('access_status', { request_id: req.request_id }, () => {
+    denied ??= a.api(bob, 'POST', `/api/v1/requests/${req.request_id}/deny`, { comment: 'no writes today, ask in #dba' });
+  }));
+  await denied;
+  assert.equal(status.status, 'denied');
+  assert.equal(status.comment, 'no writes today, ask in #dba');
+});
+
+test('revoking the grant takes query away (list_changed) and access_status says revoked, with the reason', async () => {
+  const m = await connect(agent);
+  const { grants } = json(await m.call('list_grants', {}));
+  const g = grants.find((x: { resource: string }) => x.resource === 'shop');
+  const changed = m.nextListChanged();
+  await a.api(bob, 'POST', `/api/v1/grants/${g.grant_id}/revoke`, { reason: 'incident over' });
+  await changed;
+  assert.ok(!(await m.tools()).includes('query'));
+  const requests = await a.api<{ requests: { id: string; grant_id: string | null }[] }>(agent, 'GET', '/api/v1/requests');
+  const req = requests.requests.find((x) => x.grant_id === g.grant_id)!;
+  const s = json(await m.call('access_status', { request_id: req.id }));
+  assert.equal(s.status, 'revoked');
+  assert.equal(s.end_reason, 'incident over');
+  await m.transport.terminateSession();
+  const ends = await auditOf('mcp.session.end');
+  assert.ok(ends.some((e) => e.actor === 'agent-7'));
+});
