@@ -284,6 +284,9 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   // on one store, those another live process holds are left alone (docs/lifecycle.md).
   const unended = await endUnendedSessions({ store, audit, clock, instance: access.bus.origin, live: () => liveInstances(store) });
   if (unended) log.info({ sessions: unended }, 'recorded the end of gateway sessions left open by an earlier run');
+  // Statements an earlier run held for review have no session left to run in (docs/policy.md, "review").
+  const orphanReviews = await access.statementReviews.withdrawOrphans(await liveInstances(store));
+  if (orphanReviews) log.info({ reviews: orphanReviews }, 'withdrew statement reviews held by sessions of an earlier run');
   const info: Record<string, string> = {};
   const gateways: GatewayInfo = {};
   let sshGateway: RunningServer['sshGateway'] = null;
@@ -320,7 +323,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   if (opts.pgListen !== null) {
     const tls = await tlsMaterial();
     const gw = makePgGateway(
-      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('postgres'), recordings },
+      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('postgres'), recordings, statementReviews: access.statementReviews },
       { listen: opts.pgListen ?? { host: '127.0.0.1', port: 6432 }, tls: { key: tls.key, cert: tls.cert }, allowCleartextWithoutTls: opts.pgAllowCleartextLoopback ?? false },
     );
     const addr = await gw.start();
