@@ -4,7 +4,6 @@ import { AirlockError, type ErrorCode } from '../domain/errors.js';
 import type { Caller, Principal } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import type { Log } from '../domain/log.js';
-import type { StatementReviewService } from '../access/statement-reviews.js';
 
 /** Where the server's own PostgreSQL gateway listens and the CA that signs its certificate. */
 export interface PgGatewayAddress {
@@ -29,8 +28,6 @@ export interface McpDeps {
   sshGateway: () => SshGatewayAddress | null;
   /** Opens a session on the exec front-end (the one the API's websocket uses); absent: exec resources are not served. */
   openExec?: OpenExec;
-  /** Statement reviews, when the server runs them (src/access/statement-reviews.ts). */
-  statementReviews?: () => StatementReviewService | undefined;
   log?: Log;
 }
 

@@ -5,6 +5,7 @@ import { AirlockError } from '../domain/errors.js';
 import { formatDuration } from '../domain/duration.js';
 import { redactUnparsed } from '../inspect/redact.js';
 import type { Grant } from '../domain/model.js';
+import type { StatementReviewService } from '../access/statement-reviews.js';
 import { answer, refusal, type CallAuth, type McpDeps, type Progress } from './context.js';
 import { MAX_RESULT_BYTES, SqlRefusal, catalogRows, connectGateway, gatewayClient, runSql } from './gateway-sql.js';
 import { MAX_HELD_PER_PRINCIPAL, type HeldOutcome, type HeldStatement, type HeldStatements } from './held-statements.js';
@@ -70,7 +71,7 @@ function waitHeld(h: HeldStatement, timeoutMs: number, signal: AbortSignal, prog
 
 export function registerSqlTools(host: ToolHost, held: HeldStatements) {
   const { deps } = host;
-  const reviews = () => deps.statementReviews?.();
+  const reviews = (): StatementReviewService => deps.access.statementReviews;
   const maxRowsOf = (g: Grant) => deps.access.policy().role(g.role)?.guardrails?.max_rows ?? null;
 
   /** What the audit keeps of an SQL call: the text redacted as statements are. */
@@ -83,7 +84,7 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements) {
     held.remove(h.principal, h.review_id);
     if ('ok' in o) return answer({ status: 'executed', review_id: h.review_id, ...o.ok });
     let message = o.refused.message;
-    const rev = await reviews()?.get(h.review_id).catch(() => undefined);
+    const rev = await reviews().get(h.review_id).catch(() => undefined);
     if (o.refused.code === 'AIRLOCK_REVIEW_DENIED' && rev?.comment && !message.includes(rev.comment)) message += ` (reviewer's comment: ${rev.comment})`;
     return refusal(o.refused.code, message);
   }
@@ -92,7 +93,7 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements) {
   async function byReview(a: { resource: string; sql: string; database?: string; review_id: string }, call: CallAuth, grant: Grant): Promise<CallToolResult> {
     const mineHeld = held.get(call.caller.principal.name, a.review_id);
     if (mineHeld) return mineHeld.settled ? outcomeAnswer(mineHeld, mineHeld.settled) : pendingAnswer(mineHeld);
-    const rev = await reviews()?.get(a.review_id);
+    const rev = await reviews().get(a.review_id);
     if (!rev || rev.principal !== call.caller.principal.name) return refusal('AIRLOCK_NOT_FOUND', `you have no statement review ${a.review_id}`);
     if (rev.status === 'executed') return refusal('AIRLOCK_REVIEW_USED', `review ${rev.id} was approved for one run and that run happened at ${rev.executed_at ?? rev.decided_at}; an approval cannot be replayed — send the statement again (without review_id) for a new review`);
     if (rev.status === 'denied') return refusal('AIRLOCK_REVIEW_DENIED', `${rev.decided_by ?? 'a reviewer'} denied the statement: ${rev.comment ?? '(no comment)'}`);
@@ -187,14 +188,14 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements) {
     const h = held.get(principal, a.review_id);
     const svc = reviews();
     if (!h) {
-      const rev = await svc?.get(a.review_id);
+      const rev = await svc.get(a.review_id);
       if (!rev || rev.principal !== principal) return refusal('AIRLOCK_NOT_FOUND', `you have no statement review ${a.review_id} waiting here; query answers a review_id when the gateway holds a statement`);
       return answer({ status: rev.status, review_id: rev.id, decided_by: rev.decided_by, comment: rev.comment, expires_at: rev.expires_at, next: rev.status === 'approved' ? 'run the same statement with query and this review_id' : 'send the statement again with query for a new review' });
     }
     if (h.settled) return outcomeAnswer(h, h.settled);
     const timeout = (a.timeout_seconds ?? REVIEW_STATUS_DEFAULT_SECONDS) * 1000;
     const still = async () => {
-      const rev = await svc?.get(h.review_id).catch(() => undefined);
+      const rev = await svc.get(h.review_id).catch(() => undefined);
       const who = rev ? ` by ${[...rev.approver_groups.map((g) => `group ${g}`), ...(rev.sponsor ? [`(sponsor ${rev.sponsor})`] : [])].join(', ') || 'a reviewer'}; it expires at ${rev.expires_at}` : '';
       return `statement ${h.review_id} on ${h.resource} waits for review${who}`;
     };

@@ -18,23 +18,26 @@ const open: { client: Client; transport: StreamableHTTPClientTransport }[] = [];
 function policy(): string {
   const up = new URL(adminUrl());
   const credential = `{ username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: MCP_TEST_PG_PASSWORD }, mode: per_grant_role }`;
+  const injected = `{ username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: MCP_TEST_PG_PASSWORD }, mode: injected }`;
   const address = `"${up.hostname}:${up.port || 5432}"`;
   return `
 version: 1
 principals:
   - { name: agent-7, kind: agent, groups: [agents], sponsor: bob }
   - { name: bob, groups: [dba] }
+  - { name: carol, groups: [engineers] }
 admins: { principals: [bob] }
 auditors: { principals: [bob] }
 resources:
   - { name: shop, kind: postgres, address: ${address}, database: ${db.name}, credential: ${credential} }
   - { name: billing, kind: postgres, address: ${address}, database: ${db.name}, credential: ${credential} }
+  - { name: ledger, kind: postgres, address: ${address}, database: ${db.name}, credential: ${injected} }
 roles:
   - name: read
     resources: { names: [shop, billing] }
     privileges: { sql: read }
     max_duration: 1h
-    requestable_by: { groups: [agents] }
+    requestable_by: { groups: [agents, engineers] }
     approval: { approver_groups: [dba] }
     justification: { required: true, pattern: "^[A-Z]+-[0-9]+", hint: "Start with a ticket such as OPS-123." }
     guardrails: { max_rows: 3 }
@@ -44,6 +47,14 @@ roles:
     max_duration: 30m
     requestable_by: { groups: [agents] }
     approval: { approver_groups: [dba] }
+  - name: fix
+    resources: { names: [ledger] }
+    privileges: { sql: write }
+    max_duration: 30m
+    requestable_by: { groups: [agents] }
+    approval: { approver_groups: [dba], auto_approve: [{ requester_groups: [agents], max_duration: 30m }] }
+    justification: { required: false }
+    review: { statements: writes, approver_groups: [dba], timeout: 15m }
 `;
 }
 
@@ -245,4 +256,87 @@ test('revoking the grant takes query away (list_changed) and access_status says 
   await m.transport.terminateSession();
   const ends = await auditOf('mcp.session.end');
   assert.ok(ends.some((e) => e.actor === 'agent-7'));
+});
+
+async function price(id: number): Promise<string> {
+  const c = new pg.Client(db.url);
+  await c.connect();
+  try {
+    return (await c.query<{ price: string }>('select price::text from orders where id = $1', [id])).rows[0]?.price ?? 'gone';
+  } finally {
+    await c.end();
+  }
+}
+
+test('statement review: an UPDATE answers pending_review, review_status returns its result once a person approves, a replay is refused', async () => {
+  const m = await connect(agent);
+  const changed = m.nextListChanged();
+  const req = json(await m.call('request_access', { resource: 'ledger', role: 'fix', duration: '10m', reason: 'reprice order 1' }));
+  assert.equal(req.status, 'approved');
+  assert.equal(req.approved_by_rule, true);
+  await changed;
+  assert.ok((await m.tools()).includes('review_status'), 'a role with statement review lists review_status');
+
+  const sql = 'update orders set price = price + 100 where id = 1';
+  const held = json(await m.call('query', { resource: 'ledger', sql }));
+  assert.equal(held.status, 'pending_review');
+  assert.match(held.review_id, /^rev_/);
+  assert.match(held.message, /review_status/);
+  assert.equal(json(await m.call('query', { resource: 'ledger', sql })).review_id, held.review_id, 'the same statement again is the same review');
+  assert.equal(await price(1), '1.50', 'nothing ran before the approval');
+
+  const reviews = a.server.access.statementReviews;
+  const bobCaller = { principal: a.server.access.policy().principal('bob')!, source: null, token_id: null };
+  const progress: string[] = [];
+  let approved: Promise<unknown> | null = null;
+  const done = json(await m.call('review_status', { review_id: held.review_id, timeout_seconds: 60 }, (p) => {
+    progress.push(p.message ?? '');
+    approved ??= reviews.approve(bobCaller, held.review_id, 'one order, fine');
+  }));
+  await approved;
+  assert.match(progress[0]!, /waits for review by group dba/);
+  assert.equal(done.status, 'executed');
+  assert.equal(done.command, 'UPDATE 1');
+  assert.equal(await price(1), '101.50', 'the row changed once');
+
+  const replay = await m.call('query', { resource: 'ledger', sql, review_id: held.review_id });
+  assert.ok(replay.isError);
+  assert.match(text(replay), /^AIRLOCK_REVIEW_USED: /);
+  assert.equal(await price(1), '101.50', 'the replay did not run');
+});
+
+test('statement review: a denial reaches the agent with the comment; a revoke while a statement is held ends its wait', async () => {
+  const m = await connect(agent);
+  const held = json(await m.call('query', { resource: 'ledger', sql: 'delete from orders where id = 5' }));
+  assert.equal(held.status, 'pending_review');
+  const reviews = a.server.access.statementReviews;
+  const bobCaller = { principal: a.server.access.policy().principal('bob')!, source: null, token_id: null };
+  let denied: Promise<unknown> | null = null;
+  const r = await m.call('review_status', { review_id: held.review_id }, () => {
+    denied ??= reviews.deny(bobCaller, held.review_id, 'not on a Friday');
+  });
+  await denied;
+  assert.ok(r.isError);
+  assert.match(text(r), /^AIRLOCK_REVIEW_DENIED: .*not on a Friday/);
+  assert.equal(await price(5), '7.50', 'the row is still there');
+
+  const second = json(await m.call('query', { resource: 'ledger', sql: 'update orders set price = 0 where id = 4' }));
+  const { grants } = json(await m.call('list_grants', {}));
+  const g = grants.find((x: { resource: string }) => x.resource === 'ledger');
+  let revoked: Promise<unknown> | null = null;
+  const ended = await m.call('review_status', { review_id: second.review_id }, () => {
+    revoked ??= a.api(bob, 'POST', `/api/v1/grants/${g.grant_id}/revoke`, { reason: 'change freeze' });
+  });
+  await revoked;
+  assert.ok(ended.isError);
+  assert.match(text(ended), /^AIRLOCK_[A-Z_]+: .*(revoked|change freeze)/);
+  assert.equal(await price(4), '6.00');
+});
+
+test('an agent cannot approve a request, even one it can see', async () => {
+  const carol = await a.token('carol');
+  const req = await a.api<{ id: string }>(carol, 'POST', '/api/v1/requests', { resource: 'billing', role: 'read', duration: '10m', reason: 'OPS-9 invoices' });
+  const r = await fetch(`${a.server.apiUrl}/api/v1/requests/${req.id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${agent}`, 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(r.status, 403);
+  assert.equal(((await r.json()) as { code: string }).code, 'AIRLOCK_AGENT_CANNOT_APPROVE');
 });
