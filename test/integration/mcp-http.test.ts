@@ -2,6 +2,9 @@
 // process) and a real PostgreSQL: what an agent sees from its first tools/list to rows from a granted database.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -11,6 +14,7 @@ import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.j
 
 let a: InProcessAirlock;
 let db: TestDatabase;
+let boxDir: string;
 let agent: string;
 let bob: string;
 const open: { client: Client; transport: StreamableHTTPClientTransport }[] = [];
@@ -32,6 +36,9 @@ resources:
   - { name: shop, kind: postgres, address: ${address}, database: ${db.name}, credential: ${credential} }
   - { name: billing, kind: postgres, address: ${address}, database: ${db.name}, credential: ${credential} }
   - { name: ledger, kind: postgres, address: ${address}, database: ${db.name}, credential: ${injected} }
+  - name: box
+    kind: exec
+    exec: { command: ["/usr/bin/env", "-C", "{target}", "--", "{command}"], targets: ["${boxDir}"] }
 roles:
   - name: read
     resources: { names: [shop, billing] }
@@ -55,11 +62,21 @@ roles:
     approval: { approver_groups: [dba], auto_approve: [{ requester_groups: [agents], max_duration: 30m }] }
     justification: { required: false }
     review: { statements: writes, approver_groups: [dba], timeout: 15m }
+  - name: ops
+    resources: { names: [box] }
+    max_duration: 30m
+    requestable_by: { groups: [agents] }
+    approval: { approver_groups: [dba], auto_approve: [{ requester_groups: [agents] }] }
+    justification: { required: false }
+    ssh: { shell: false }
+    commands: { allow: ["echo ...", "ls ..."] }
 `;
 }
 
 before(async () => {
   db = await createTestDatabase('airlock_mcp');
+  boxDir = realpathSync(mkdtempSync(join(tmpdir(), 'airlock-mcp-box-')));
+  writeFileSync(join(boxDir, 'notes.txt'), 'x');
   const c = new pg.Client(db.url);
   await c.connect();
   await c.query('create table orders (id int primary key, item text not null, price numeric(8,2), shipped boolean)');
@@ -76,6 +93,7 @@ after(async () => {
   await a?.dropRoles(adminUrl());
   await a?.stop();
   await db?.drop();
+  rmSync(boxDir, { recursive: true, force: true });
 });
 
 /** An MCP client connected to /mcp with `token`, counting tools/list_changed notifications. */
@@ -339,4 +357,23 @@ test('an agent cannot approve a request, even one it can see', async () => {
   const r = await fetch(`${a.server.apiUrl}/api/v1/requests/${req.id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${agent}`, 'content-type': 'application/json' }, body: '{}' });
   assert.equal(r.status, 403);
   assert.equal(((await r.json()) as { code: string }).code, 'AIRLOCK_AGENT_CANNOT_APPROVE');
+});
+
+test('exec on an exec resource: listed with the grant, output and exit code, command rules refuse with their code', async () => {
+  const m = await connect(agent);
+  assert.ok(!(await m.tools()).includes('exec'));
+  const changed = m.nextListChanged();
+  assert.equal(json(await m.call('request_access', { resource: 'box', role: 'ops', duration: '5m', reason: 'look at the notes' })).status, 'approved');
+  await changed;
+  assert.ok((await m.tools()).includes('exec'));
+  const echo = json(await m.call('exec', { resource: 'box', command: ['echo', 'hello', 'agent'] }));
+  assert.equal(echo.stdout, 'hello agent\n');
+  assert.equal(echo.exit_code, 0);
+  const ls = json(await m.call('exec', { resource: 'box', command: 'ls' }));
+  assert.equal(ls.stdout, 'notes.txt\n');
+  const rm = await m.call('exec', { resource: 'box', command: ['rm', 'notes.txt'] });
+  assert.ok(rm.isError);
+  assert.match(text(rm), /^AIRLOCK_COMMAND_REFUSED: /);
+  const sessions = await auditOf('session.start');
+  assert.ok(sessions.some((e) => e.actor === 'agent-7' && e.target === 'box'), 'the exec front-end audited the session');
 });
