@@ -112,9 +112,9 @@ function viaSsh(deps: McpDeps, call: CallAuth, resource: string, command: string
         });
         stream.on('close', () => {
           const r = out.done(code, sig);
-          // The gateway tells refusals on stderr as "airlock: … [AIRLOCK_…]" and ends the channel without an exit code.
-          const refused = code === null ? /(AIRLOCK_[A-Z_]+)/.exec(r.stderr)?.[1] : undefined;
-          finish(refused ? refusal(refused, r.stderr.trim().replace(/^airlock: /, '')) : answer({ resource, ...r }));
+          // The SSH gateway tells a refusal on stderr as "airlock: … (AIRLOCK_…)" and nothing ran: a refusal, not output.
+          const m = r.stdout === '' ? /^airlock: ([^]*?) \((AIRLOCK_[A-Z_]+)\)\s*$/.exec(r.stderr) : null;
+          finish(m ? refusal(m[2]!, m[1]!) : answer({ resource, ...r }));
         });
         stream.end();
       });

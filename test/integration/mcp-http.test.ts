@@ -10,6 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
+import { startSshHarness } from './ssh-gateway-harness.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
 
 let a: InProcessAirlock;
@@ -97,7 +98,7 @@ after(async () => {
 });
 
 /** An MCP client connected to /mcp with `token`, counting tools/list_changed notifications. */
-async function connect(token: string, name = 'test-agent') {
+async function connect(token: string, name = 'test-agent', apiUrl = a.server.apiUrl) {
   const client = new Client({ name, version: '1.2.3' });
   let changed = 0;
   const waiters: (() => void)[] = [];
@@ -105,7 +106,7 @@ async function connect(token: string, name = 'test-agent') {
     changed++;
     for (const w of waiters.splice(0)) w();
   });
-  const transport = new StreamableHTTPClientTransport(new URL(`${a.server.apiUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  const transport = new StreamableHTTPClientTransport(new URL(`${apiUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
   await client.connect(transport);
   open.push({ client, transport });
   return {
@@ -376,4 +377,23 @@ test('exec on an exec resource: listed with the grant, output and exit code, com
   assert.match(text(rm), /^AIRLOCK_COMMAND_REFUSED: /);
   const sessions = await auditOf('session.start');
   assert.ok(sessions.some((e) => e.actor === 'agent-7' && e.target === 'box'), 'the exec front-end audited the session');
+});
+
+test('exec on an ssh resource goes through the SSH listener as principal%resource: output, exit code, refusals', async () => {
+  const h = await startSshHarness();
+  try {
+    await h.grant('restricted');
+    const m = await connect(await h.token('alice'), 'ssh-agent', h.airlock.server.apiUrl);
+    assert.ok((await m.tools()).includes('exec'));
+    const echo = json(await m.call('exec', { resource: 'bastion', command: ['echo', 'it is', "Bob's"] }));
+    assert.equal(echo.stdout, "it is Bob's\n");
+    assert.equal(echo.exit_code, 0);
+    const refused = await m.call('exec', { resource: 'bastion', command: 'echo forbidden thing' });
+    assert.ok(refused.isError, text(refused));
+    assert.match(text(refused), /^AIRLOCK_COMMAND_REFUSED: the command was refused: the role refuses this command/);
+    const starts = (await h.events('session.start')).filter((e) => e.actor === 'alice' && e.target === 'bastion');
+    assert.ok(starts.length >= 1, 'the SSH gateway audited the session');
+  } finally {
+    await h.close();
+  }
 });
