@@ -57,7 +57,7 @@ function fetchTrusting(ca: string): FetchLike {
 function describe(e: unknown, server: string): string {
   const err = e as Error & { code?: number };
   if (err.code === 401) return `the token was refused by ${server} (expired or revoked?); set AIRLOCK_TOKEN to a valid one and restart`;
-  if (err.code === 404) return `the MCP session on ${server} has ended (server restarted or idle too long); restart the MCP server (airlock mcp)`;
+  if (err.code === 404) return `the MCP session on ${server} has ended and a new one could not be opened`;
   if (err.code === 403) return `${server} refused the request: ${err.message}`;
   return `${server}/mcp did not answer: ${err.message}`;
 }
@@ -81,29 +81,84 @@ async function preflight(c: Connection, o: { server?: string; token?: string }):
   }
 }
 
-/** Bridges until stdin ends (the MCP client went away); resolves with the exit code. */
+/**
+ * Bridges until stdin ends (the MCP client went away); resolves with the exit code. When the server has forgotten the
+ * session (404: it restarted, or the session sat idle past its limit), the bridge opens a new one with the client's own
+ * initialize, tells the client its tools may have changed, and sends the message again: the agent does not notice.
+ */
 async function bridge(c: Connection): Promise<number> {
-  const http = new StreamableHTTPClientTransport(new URL(`${c.server}/mcp`), {
-    requestInit: { headers: { authorization: `Bearer ${c.token}`, [BRIDGE_HEADER]: 'stdio' } },
-    ...(c.server.startsWith('https:') && c.ca ? { fetch: fetchTrusting(c.ca) } : {}),
-  });
   const stdio = new StdioServerTransport();
+  const toClient = (m: JSONRPCMessage) => void stdio.send(m).catch((e: unknown) => say(`could not write to stdout: ${(e as Error).message}`));
+  /** Ids of initialize requests whose answer sets the protocol version; the bridge's own are not passed on. */
   const initializeIds = new Set<string | number>();
-  http.onerror = (e) => say(describe(e, c.server));
-  http.onmessage = (m: JSONRPCMessage) => {
-    // The HTTP transport sends the protocol version agreed at initialize with every later request.
-    if ('id' in m && 'result' in m && initializeIds.delete(m.id)) {
-      const v = (m.result as { protocolVersion?: unknown }).protocolVersion;
-      if (typeof v === 'string') http.setProtocolVersion(v);
+  const ownIds = new Map<string | number, () => void>();
+  let initialize: JSONRPCMessage | null = null;
+  let reopened = 0;
+
+  function open(): StreamableHTTPClientTransport {
+    const t = new StreamableHTTPClientTransport(new URL(`${c.server}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${c.token}`, [BRIDGE_HEADER]: 'stdio' } },
+      ...(c.server.startsWith('https:') && c.ca ? { fetch: fetchTrusting(c.ca) } : {}),
+    });
+    t.onerror = (e) => {
+      if ((e as { code?: number }).code !== 404) say(describe(e, c.server));
+    };
+    t.onmessage = (m: JSONRPCMessage) => {
+      if ('id' in m && 'result' in m && initializeIds.delete(m.id)) {
+        // The HTTP transport sends the protocol version agreed at initialize with every later request.
+        const v = (m.result as { protocolVersion?: unknown }).protocolVersion;
+        if (typeof v === 'string') t.setProtocolVersion(v);
+      }
+      const own = 'id' in m ? ownIds.get(m.id as string | number) : undefined;
+      if (own) return own();
+      toClient(m);
+    };
+    return t;
+  }
+
+  let http = open();
+  let reopening: Promise<void> | null = null;
+  /** A new server session, initialized as the client initialized the first one. */
+  function reopen(): Promise<void> {
+    reopening ??= (async () => {
+      const old = http;
+      http = open();
+      await old.close().catch(() => {});
+      await http.start();
+      const id = `airlock-mcp-reinitialize-${++reopened}`;
+      const answered = new Promise<void>((r) => ownIds.set(id, r));
+      initializeIds.add(id);
+      await http.send({ ...(initialize as object), id } as JSONRPCMessage);
+      await answered;
+      ownIds.delete(id);
+      await http.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      say('the server had ended the MCP session; a new one was opened');
+      toClient({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+    })().finally(() => (reopening = null));
+    return reopening;
+  }
+
+  async function forward(m: JSONRPCMessage): Promise<void> {
+    try {
+      await reopening;
+      await http.send(m);
+    } catch (e) {
+      if ((e as { code?: number }).code !== 404 || !initialize) throw e;
+      await reopen();
+      await http.send(m);
     }
-    void stdio.send(m).catch((e: unknown) => say(`could not write to stdout: ${(e as Error).message}`));
-  };
+  }
+
   stdio.onerror = (e) => say(`a message on stdin is not JSON-RPC: ${e.message}`);
   stdio.onmessage = (m: JSONRPCMessage) => {
-    if (isJSONRPCRequest(m) && isInitializeRequest(m)) initializeIds.add(m.id);
+    if (isJSONRPCRequest(m) && isInitializeRequest(m)) {
+      initializeIds.add(m.id);
+      initialize = m;
+    }
     // A request the server never got must still be answered, or the client waits for ever.
-    http.send(m).catch((e: unknown) => {
-      if (isJSONRPCRequest(m)) void stdio.send({ jsonrpc: '2.0', id: m.id, error: { code: -32000, message: `airlock mcp: ${describe(e, c.server)}` } }).catch(() => {});
+    forward(m).catch((e: unknown) => {
+      say(describe(e, c.server));
+      if (isJSONRPCRequest(m)) toClient({ jsonrpc: '2.0', id: m.id, error: { code: -32000, message: `airlock mcp: ${describe(e, c.server)}` } });
     });
   };
   const ended = new Promise<void>((resolve) => {

@@ -99,7 +99,14 @@ export function registerMcpRoute(app: FastifyInstance, deps: McpDeps) {
     reply.hijack();
     const raw = req.raw as IncomingMessage & { auth?: AuthInfo };
     raw.auth = { token, clientId: caller.principal.name, scopes: [], extra: { caller } };
-    await entry.transport.handleRequest(raw, reply.raw, req.body);
+    try {
+      await entry.transport.handleRequest(raw, reply.raw, req.body);
+    } catch (err) {
+      // Hijacked: Fastify's error handler cannot answer any more, so this does, if nothing was sent yet.
+      req.log.error({ err }, 'mcp: the transport failed on a request');
+      if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32603, message: `Airlock could not handle this MCP request (request id ${req.id}); the server log has the details` } }));
+      else reply.raw.end();
+    }
     // An initialize the transport refused (a bad body) leaves a session nobody can reach.
     if (!entry.id && !entry.ended) await end(entry, 'the initialize request was refused');
   }

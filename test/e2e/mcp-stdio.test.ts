@@ -112,6 +112,15 @@ test('list → request → approval with the CLI → query, all through `airlock
     const rows = JSON.parse(text((await client.callTool({ name: 'query', arguments: { resource: 'helpdesk', sql: 'select id, title from tickets order by id' } })) as CallToolResult));
     assert.deepEqual(rows.rows, [{ id: 1, title: 'printer on fire' }, { id: 2, title: 'vpn slow' }]);
     assert.match(stderr.join(''), /serving MCP on stdio for helper-bot \(agent\)/);
+
+    // The server forgets the session (as after a restart): the bridge opens a new one and the agent carries on.
+    const started = await apiJson<{ events: { actor: string; details: { session_id: string } }[] }>(server, server.adminToken, 'GET', '/api/v1/audit/events?action=mcp.session.start');
+    const sessionId = started.events.filter((e) => e.actor === 'helper-bot').at(-1)!.details.session_id;
+    const gone = await fetch(`${server.url}/mcp`, { method: 'DELETE', headers: { authorization: `Bearer ${agentToken}`, 'mcp-session-id': sessionId } });
+    assert.equal(gone.status, 200);
+    const again = JSON.parse(text((await client.callTool({ name: 'list_grants', arguments: {} })) as CallToolResult));
+    assert.equal(again.grants[0].resource, 'helpdesk');
+    assert.match(stderr.join(''), /the server had ended the MCP session; a new one was opened/);
   } finally {
     await client.close();
   }
