@@ -18,6 +18,7 @@ import { registerRecordingCommands } from './recording-commands.js';
 import { registerSshCommands } from './ssh-commands.js';
 import { registerExecCommand } from './exec-command.js';
 import { registerMcpCommand } from './mcp-command.js';
+import { registerReviewCommands } from './review-commands.js';
 
 export { run, type Ctx } from './command.js';
 
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerPasswdCommand(program);
   registerExecCommand(program);
   registerMcpCommand(program);
+  registerReviewCommands(program);
   return program;
 }
 
