@@ -4,7 +4,7 @@
 // takes from approval to its result.
 // Run: node --import tsx bench/statement-review.bench.ts [--seconds 8] [--rounds 3] [--modes simple,extended,prepared]
 //   [--clients 1,4] [--warmup 2]
-import { spawnSync, execFileSync } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { startAirlock } from '../test/support/in-process-server.js';
 import { adminUrl, createTestDatabase } from '../test/support/pg.js';
@@ -16,12 +16,21 @@ const WARMUP = num('warmup', 2);
 const MODES = list('modes', 'simple,extended,prepared');
 const CLIENTS = list('clients', '1,4').map(Number);
 
-function pgbench(port: number, dbname: string, token: string, mode: string, clients: number, seconds: number): number {
+/** pgbench as a child process (asynchronous: the gateway runs in this process and must go on serving). */
+function pgbench(port: number, dbname: string, token: string, mode: string, clients: number, seconds: number): Promise<number> {
   const args = ['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), '-h', '127.0.0.1', '-p', String(port), '-U', 'alice', dbname];
-  const r = spawnSync('pgbench', args, { env: { PATH: process.env.PATH, HOME: tmpdir(), PGPASSWORD: token, PGSSLMODE: 'require' }, encoding: 'utf8' });
-  const tps = /tps = ([\d.]+)/.exec(r.stdout)?.[1];
-  if (!tps) throw new Error(`pgbench failed: ${r.stdout}\n${r.stderr}`);
-  return Number(tps);
+  return new Promise((resolve, reject) => {
+    const child = spawn('pgbench', args, { env: { PATH: process.env.PATH, HOME: tmpdir(), PGPASSWORD: token, PGSSLMODE: 'require' } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', () => {
+      const tps = /tps = ([\d.]+)/.exec(out)?.[1];
+      if (tps) resolve(Number(tps));
+      else reject(new Error(`pgbench failed: ${out}`));
+    });
+  });
 }
 
 async function main(): Promise<void> {
@@ -57,7 +66,7 @@ roles:${role('plain', 'plain', '')}${role('reviewed', 'reviewed', '\n    review:
     await a.grant(alice, bob, 'reviewed', 'reviewed', '8h');
     const port = a.gateway.port;
     const targets = ['plain', 'reviewed'];
-    for (const mode of WARMUP > 0 ? MODES : []) for (const t of targets) pgbench(port, t, alice, mode, Math.max(...CLIENTS), WARMUP);
+    for (const mode of WARMUP > 0 ? MODES : []) for (const t of targets) await pgbench(port, t, alice, mode, Math.max(...CLIENTS), WARMUP);
     console.log(`# pgbench -S through the gateway (TLS), ${SECONDS}s per run, ${ROUNDS} interleaved round(s), median TPS`);
     console.log('| mode | clients | without review | review: writes | with ÷ without |');
     console.log('| --- | --- | --- | --- | --- |');
@@ -65,7 +74,7 @@ roles:${role('plain', 'plain', '')}${role('reviewed', 'reviewed', '\n    review:
       for (const clients of CLIENTS) {
         const tps: Record<string, number[]> = { plain: [], reviewed: [] };
         for (let r = 0; r < ROUNDS; r++) {
-          for (const t of r % 2 ? [...targets].reverse() : targets) tps[t]!.push(pgbench(port, t, alice, mode, clients, SECONDS));
+          for (const t of r % 2 ? [...targets].reverse() : targets) tps[t]!.push(await pgbench(port, t, alice, mode, clients, SECONDS));
         }
         const plain = median(tps.plain!);
         const reviewed = median(tps.reviewed!);

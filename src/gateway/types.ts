@@ -21,8 +21,6 @@ export interface SessionPlan {
   upstream: UpstreamLogin;
   guardrails: GuardrailConfig;
   read_only: boolean;
-  /** The policy version the plan was made under: a statement approval is bound to it (src/access/statement-binding.ts). */
-  policy_hash?: string;
 }
 
 export interface ScramCredentials {
@@ -55,6 +53,8 @@ export interface GatewayAccess {
    * postgres); a resource of another kind is refused with AIRLOCK_UNKNOWN_RESOURCE naming the listener to use.
    */
   planSession(principal: Principal, resource: string, database: string | undefined, protocol?: GatewayProtocol): Promise<SessionPlan>;
+  /** The policy version in force now: a statement approval is bound to it (src/access/statement-binding.ts). */
+  policyHash?(): string;
 }
 
 /** Audit events from the gateways, batched. */

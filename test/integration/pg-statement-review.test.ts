@@ -5,6 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import postgres from 'postgres';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
@@ -325,6 +327,31 @@ test('postgres.js: a held statement with parameters runs once approved', async (
   }
 });
 
+test('an approval given after the policy changed does not run: AIRLOCK_REVIEW_MISMATCH, and the statement can be sent again', async () => {
+  const c = a.client(alice, 'alice', 'orders');
+  const notices: string[] = [];
+  c.on('notice', (n) => notices.push(n.message ?? ''));
+  await c.connect();
+  try {
+    const q = c.query('update accounts set balance = 7 where id = 2').then(() => null, (e: Error & { hint?: string }) => e);
+    await waitFor(() => notices.length === 1, 5000, 'hold notice');
+    const file = join(a.dir, 'airlock.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('  - { name: sec, groups: [security] }', '  - { name: sec, groups: [security] }\n  - { name: zed, groups: [engineers] }'));
+    await a.server.reloadPolicy('sec', null);
+    await reviews.approve(bob, REVIEW_ID.exec(notices[0]!)![0], null);
+    const err = await q;
+    assert.match(err?.hint ?? '', /AIRLOCK_REVIEW_MISMATCH/);
+    assert.equal(await balance(2), 200);
+    const again = c.query('update accounts set balance = 7 where id = 2');
+    await waitFor(() => notices.length === 2, 5000, 'second hold notice');
+    await reviews.approve(bob, REVIEW_ID.exec(notices[1]!)![0], null);
+    assert.equal((await again).rowCount, 1);
+    assert.equal(await balance(2), 7);
+  } finally {
+    await c.end();
+  }
+});
+
 // Last: it ends the grant the tests above use.
 test('revoking the grant while a statement is held ends the session and withdraws the review', async () => {
   const p = new Psql('orders', 'update accounts set balance = 0 where id = 2;\n');
@@ -335,7 +362,7 @@ test('revoking the grant while a statement is held ends the session and withdraw
   await p.exited;
   assert.match(p.stderr, /FATAL:  airlock: .*revoked/);
   await waitFor(async () => (await reviews.get(id))?.status === 'withdrawn', 5000, 'review withdrawn');
-  assert.equal(await balance(2), 200);
+  assert.equal(await balance(2), 7);
   await waitFor(async () => (await statementEvents(id)).length === 1, 5000, 'statement event of the withdrawn review');
   assert.match(String((await statementEvents(id))[0]!.details!.error), /session ended/);
 });

@@ -48,6 +48,7 @@ export function makeGatewayAccess(deps: {
   return {
     scramCredentials: (name) => access.tokens.scramCredentials(name),
     mysqlNativeCredentials: (name) => access.tokens.mysqlNativeCredentials(name),
+    policyHash: () => access.policy().hash,
 
     async authenticate(name, token) {
       const caller = await access.tokens.authenticate(token, null);
@@ -113,7 +114,7 @@ export function makeGatewayAccess(deps: {
         );
       }
       const upstream = await provider.upstreamFor(grant, resource, db);
-      return { principal, grant, resource, role, upstream, guardrails: guardrailsFor(role), read_only: role.privileges.sql === 'read', policy_hash: policy.hash };
+      return { principal, grant, resource, role, upstream, guardrails: guardrailsFor(role), read_only: role.privileges.sql === 'read' };
     },
   };
 }
