@@ -31,6 +31,8 @@ interface Entry {
   token_id: string | null;
   started: number;
   last_seen: number;
+  /** The client's name and version from its initialize. */
+  client: { name: string; version: string } | null;
   ended: boolean;
 }
 
@@ -51,7 +53,7 @@ export function registerMcpRoute(app: FastifyInstance, deps: McpDeps) {
     if (e.ended) return;
     e.ended = true;
     if (e.id) sessions.delete(e.id);
-    await access.audit.append({ actor: e.principal, action: 'mcp.session.end', target: null, source: e.caller.source, details: { session_id: e.id ?? null, transport: e.kind, reason, tool_calls: e.session.calls(), duration_s: Math.round((now() - e.started) / 1000) } })
+    await access.audit.append({ actor: e.principal, action: 'mcp.session.end', target: null, source: e.caller.source, details: { session_id: e.id ?? null, transport: e.kind, client: e.client, reason, tool_calls: e.session.calls(), duration_s: Math.round((now() - e.started) / 1000) } })
       .catch((err: unknown) => deps.log?.error({ err }, 'mcp: could not audit a session end'));
     await e.session.close();
     await e.transport.close().catch(() => {});
@@ -70,10 +72,11 @@ export function registerMcpRoute(app: FastifyInstance, deps: McpDeps) {
       onsessionclosed: () => void end(entry, 'the client ended the session'),
     });
     const session = makeMcpSession(deps, held, caller.principal, () => entry.id);
-    Object.assign(entry, { id: undefined, session, transport, principal: caller.principal.name, caller, kind: req.headers[BRIDGE_HEADER] === 'stdio' ? 'stdio' : 'http', token_id: caller.token_id, started: now(), last_seen: now(), ended: false });
+    Object.assign(entry, { id: undefined, session, transport, principal: caller.principal.name, caller, kind: req.headers[BRIDGE_HEADER] === 'stdio' ? 'stdio' : 'http', token_id: caller.token_id, started: now(), last_seen: now(), client: null, ended: false });
     session.server.server.oninitialized = () => {
       const client = session.server.server.getClientVersion();
-      void access.audit.append({ actor: entry.principal, action: 'mcp.session.start', target: null, source: caller.source, details: { session_id: entry.id ?? null, transport: entry.kind, principal_kind: caller.principal.kind, client: client ? { name: client.name, version: client.version } : null } })
+      entry.client = client ? { name: client.name, version: client.version } : null;
+      void access.audit.append({ actor: entry.principal, action: 'mcp.session.start', target: null, source: caller.source, details: { session_id: entry.id ?? null, transport: entry.kind, principal_kind: caller.principal.kind, client: entry.client } })
         .catch((err: unknown) => deps.log?.error({ err }, 'mcp: could not audit a session start'));
     };
     return entry;
