@@ -42,6 +42,9 @@ import { makeMetrics } from './metrics.js';
 import { startMetricsListener } from './api/routes-metrics.js';
 import type { FastifyInstance } from 'fastify';
 import { makeRecordings, type Recordings } from './audit/recordings.js';
+import type { McpDeps } from './mcp/context.js';
+import { registerMcpRoute } from './mcp/http.js';
+import { openExecSession } from './gateway/exec/session.js';
 
 export const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -404,7 +407,15 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   };
   // Exec sessions (a websocket on the API), recorded under <data>/recordings.
   const exec = { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('exec'), recordings };
+  // AI agents over MCP (/mcp): the same services, and SQL and commands through this process's own gateways.
+  const mcp: McpDeps = {
+    access, version: VERSION, log,
+    openExec: (o, channel) => openExecSession(exec, o, channel),
+    pgGateway: () => (gateways.postgres ? { host: gateways.postgres.host, port: gateways.postgres.port, ca: gateways.postgres.ca } : null),
+    sshGateway: () => (sshGateway ? { host: sshGateway.host, port: sshGateway.port, host_key: sshGateway.host_key } : null),
+  };
   const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings });
+  registerMcpRoute(app, mcp);
   undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
   const addr = app.server.address();
