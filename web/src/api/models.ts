@@ -474,6 +474,7 @@ export interface StatementReview {
   approvalsNeeded: number;
   approvals: { reviewer: string; at: Date; comment: string | null }[];
   approverGroups: string[];
+  approverPrincipals: string[];
   /** Whether the server says the viewer may decide it; null when the server does not say. */
   mayDecide: boolean | null;
   createdAt: Date;
@@ -482,6 +483,8 @@ export interface StatementReview {
   decidedBy: string | null;
   comment: string | null;
   executedAt: Date | null;
+  /** Why it ended without a decision (withdrawn, timed out), when the server says. */
+  endReason: string | null;
 }
 
 const STATEMENT_REVIEW_STATUSES: StatementReviewStatus[] = ['pending', 'approved', 'denied', 'timed_out', 'withdrawn', 'executed'];
@@ -513,6 +516,7 @@ export function makeStatementReview(json: unknown): StatementReview {
       return { reviewer: str(x.reviewer), at: date(x.at), comment: optStr(x.comment) };
     }),
     approverGroups: strs(j.approver_groups),
+    approverPrincipals: strs(j.approver_principals),
     mayDecide: typeof j.may_decide === 'boolean' ? j.may_decide : null,
     createdAt: date(j.created_at),
     expiresAt: date(j.expires_at),
@@ -520,6 +524,7 @@ export function makeStatementReview(json: unknown): StatementReview {
     decidedBy: optStr(j.decided_by),
     comment: optStr(j.comment),
     executedAt: optDate(j.executed_at),
+    endReason: optStr(j.end_reason),
   };
 }
 

@@ -29,7 +29,16 @@ export function mayDecide(r: StatementReview, me: Me): boolean {
   if (r.status !== 'pending' || r.principal === me.name || r.approvals.some((a) => a.reviewer === me.name)) return false;
   if (r.mayDecide !== null) return r.mayDecide;
   if (me.kind === 'agent') return false;
-  return r.approverGroups.length > 0 ? r.approverGroups.some((g) => me.groups.includes(g)) : me.approverOf.includes(r.role);
+  if (r.approverGroups.length === 0 && r.approverPrincipals.length === 0) return me.approverOf.includes(r.role);
+  return r.approverPrincipals.includes(me.name) || r.approverGroups.some((g) => me.groups.includes(g));
+}
+
+/** Why the viewer sees a held statement without the decision. */
+function waitingWhy(r: StatementReview, me: Me): string {
+  if (r.principal === me.name) return 'This is your statement: your client waits until a reviewer decides.';
+  if (r.approvals.some((a) => a.reviewer === me.name)) return 'You approved it; it needs more approvals from others.';
+  if (r.sponsor === me.name) return `You sponsor ${r.principal}; its reviewers decide.`;
+  return 'You are not among its reviewers.';
 }
 
 /** "UPDATE on orders": what a review is about in one line, for notes. */
@@ -108,7 +117,7 @@ function Approvals(props: { review: StatementReview; now: Date }) {
       <span data-testid="approvals">
         {r.approvals.length} of {needed} approval{needed === 1 ? '' : 's'}
       </span>
-      {r.approverGroups.length > 0 && <span className="muted"> · reviewers: {r.approverGroups.join(', ')}</span>}
+      {r.approverGroups.length + r.approverPrincipals.length > 0 && <span className="muted"> · reviewers: {[...r.approverGroups.map((g) => `group ${g}`), ...r.approverPrincipals].join(', ')}</span>}
       {r.approvals.length > 0 && (
         <ul className="rows">
           {r.approvals.map((a) => (
@@ -222,7 +231,7 @@ function outcome(r: StatementReview): string {
     case 'timed_out':
       return 'Timed out: nobody decided in time; the client was refused';
     case 'withdrawn':
-      return 'Withdrawn: the session ended or the client cancelled it';
+      return `Withdrawn: ${r.endReason ?? 'the session ended or the client cancelled it'}`;
     default:
       return 'Waiting';
   }
@@ -318,7 +327,7 @@ export function StatementReviews(props: { note: (text: string) => void }) {
                         <p className="waiting" data-testid="waiting">
                           <Badge tone="info">waiting for a reviewer</Badge>{' '}
                           <span className="muted small">
-                            {r.principal === me.name ? 'This is your statement: your client waits until a reviewer decides.' : r.approvals.some((a) => a.reviewer === me.name) ? 'You approved it; it needs more approvals.' : 'You are not among its reviewers.'}
+                            {waitingWhy(r, me)}
                           </span>
                         </p>
                       )
