@@ -3,10 +3,11 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import { errorCode, errorText, getJson, postJson } from '../api/client.js';
 import { subscribeLive } from '../api/live.js';
-import { makeStatementReview, type Me, type StatementReview, type StatementReviewStatus } from '../api/models.js';
+import { makeStatementReview, type StatementReview, type StatementReviewStatus } from '../api/models.js';
 import { api } from '../api/urls.js';
 import { Badge, Countdown, Empty, Loaded, Section, Time, useAction, type Tone } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
+import { gist, mayDecide, noWhereWarning, outcome, waitingWhy } from '../lib/statement-review-rules.js';
 import { zoneName } from '../lib/time.js';
 import { useViewer } from '../viewer.js';
 import { PrincipalName } from './decide.js';
@@ -19,32 +20,6 @@ const RECENT = 10;
 /** The held statements the viewer may see that wait for a decision (their own, those they review, or all for admins). */
 export function useHeldStatements() {
   return useLoad((signal) => getJson(api.statementReviews({ status: 'pending', limit: 200 }), reviewsOf, { signal }), [], { live: ['statement_review'] });
-}
-
-/**
- * Whether the viewer may decide this one. The server has the last word (it refuses with a code); this only decides
- * whether to offer the buttons: never on your own statement, nor twice, and only to its reviewers.
- */
-export function mayDecide(r: StatementReview, me: Me): boolean {
-  if (r.status !== 'pending' || r.principal === me.name || r.approvals.some((a) => a.reviewer === me.name)) return false;
-  if (r.mayDecide !== null) return r.mayDecide;
-  if (me.kind === 'agent') return false;
-  if (r.approverGroups.length === 0 && r.approverPrincipals.length === 0) return me.approverOf.includes(r.role);
-  return r.approverPrincipals.includes(me.name) || r.approverGroups.some((g) => me.groups.includes(g));
-}
-
-/** Why the viewer sees a held statement without the decision. */
-function waitingWhy(r: StatementReview, me: Me): string {
-  if (r.principal === me.name) return 'This is your statement: your client waits until a reviewer decides.';
-  if (r.approvals.some((a) => a.reviewer === me.name)) return 'You approved it; it needs more approvals from others.';
-  if (r.sponsor === me.name) return `You sponsor ${r.principal}; its reviewers decide.`;
-  return 'You are not among its reviewers.';
-}
-
-/** "UPDATE on orders": what a review is about in one line, for notes. */
-function gist(r: StatementReview): string {
-  const kinds = r.summary.kinds.length ? r.summary.kinds.map((k) => k.toUpperCase()).join(', ') : 'statement';
-  return `${r.principal}'s ${kinds} on ${r.resource}`;
 }
 
 /** An API error with its stable code (AIRLOCK_SELF_REVIEW, …), which a user can look up in the docs. */
@@ -84,7 +59,7 @@ function StatementText(props: { review: StatementReview; compact?: boolean }) {
 /** What the parser saw: kinds, tables, whether UPDATE/DELETE have a WHERE — with a warning when one does not. */
 function SummaryLine(props: { review: StatementReview }) {
   const s = props.review.summary;
-  const changesAll = s.hasWhere === false;
+  const warning = noWhereWarning(props.review);
   return (
     <div className="statement-summary" data-testid="statement-summary">
       <p className="small">
@@ -98,10 +73,9 @@ function SummaryLine(props: { review: StatementReview }) {
         )}{' '}
         · {s.writes ? <Badge tone="warn">may write</Badge> : <Badge tone="good">reads only</Badge>}
       </p>
-      {changesAll && (
+      {warning && (
         <p className="notice bad small" data-testid="no-where">
-          <strong>No WHERE:</strong> this {s.kinds.filter((k) => k === 'update' || k === 'delete').map((k) => k.toUpperCase()).join(' / ') || 'statement'} changes every row of{' '}
-          {s.tables.length ? s.tables.join(', ') : 'its table'}.
+          <strong>No WHERE:</strong> {warning}.
         </p>
       )}
     </div>
@@ -219,23 +193,6 @@ function HeldCard(props: { review: StatementReview; now: Date; decision: ReactNo
 }
 
 const OUTCOME_TONES: Record<StatementReviewStatus, Tone> = { pending: 'info', approved: 'good', executed: 'good', denied: 'bad', timed_out: 'warn', withdrawn: 'neutral' };
-
-function outcome(r: StatementReview): string {
-  switch (r.status) {
-    case 'approved':
-      return `Approved by ${r.decidedBy ?? 'a reviewer'}; not run yet`;
-    case 'executed':
-      return `Approved by ${r.decidedBy ?? 'a reviewer'}; it ran`;
-    case 'denied':
-      return `Denied by ${r.decidedBy ?? 'a reviewer'}`;
-    case 'timed_out':
-      return 'Timed out: nobody decided in time; the client was refused';
-    case 'withdrawn':
-      return `Withdrawn: ${r.endReason ?? 'the session ended or the client cancelled it'}`;
-    default:
-      return 'Waiting';
-  }
-}
 
 function DecidedItem(props: { review: StatementReview; now: Date }) {
   const { review: r, now } = props;
