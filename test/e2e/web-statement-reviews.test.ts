@@ -126,8 +126,8 @@ test('an UPDATE held by the gateway appears on the open Reviews page; Approve le
   assert.match(text, /Grant\s*grt_/);
   assert.match(text, /0 of 1 approval/);
   assert.match((await card.getByTestId('countdown').textContent())!, /^(10:00|9:[0-5]\d) left$/, 'expires in the review timeout, counting down');
-  assert.match(text, /CET|CEST/, 'held and expiry times name the zone');
-  await bob.page.getByText(/Times are in CES?T \(Europe\/Berlin\)/).waitFor();
+  assert.match(text, /Held\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (GMT\+\d|CES?T)/, 'held and expiry times name the zone');
+  await bob.page.getByText(/Times are in \S+ \(Europe\/Berlin\)/).waitFor();
   assert.equal(await bob.page.getByRole('navigation').getByRole('link', { name: /^Reviews/ }).getByLabel('1 waiting').count(), 1, 'counted in the nav');
   await screenshot(bob.page, 'statement-review-held');
 
