@@ -281,6 +281,9 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   // on one store, those another live process holds are left alone (docs/lifecycle.md).
   const unended = await endUnendedSessions({ store, audit, clock, instance: access.bus.origin, live: () => liveInstances(store) });
   if (unended) log.info({ sessions: unended }, 'recorded the end of gateway sessions left open by an earlier run');
+  // Statements an earlier run held for review have no session left to run in (docs/policy.md, "review").
+  const orphanReviews = await access.statementReviews.withdrawOrphans(await liveInstances(store));
+  if (orphanReviews) log.info({ reviews: orphanReviews }, 'withdrew statement reviews held by sessions of an earlier run');
   const info: Record<string, string> = {};
   const gateways: GatewayInfo = {};
   let sshGateway: RunningServer['sshGateway'] = null;

@@ -17,6 +17,7 @@ import { makeSessionKill } from './session-kill.js';
 import { makeVisibility } from './visibility.js';
 import { makeSessionHistory } from './session-history.js';
 import { makeConsoleSessions } from './console-sessions.js';
+import { makeStatementReviewService } from './statement-review-service.js';
 
 export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; policy: () => Policy; onError?: (e: unknown) => void }) {
   const { store, clock, audit, policy } = deps;
@@ -60,8 +61,13 @@ export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; 
   const visibility = makeVisibility(policy);
   const sessionHistory = makeSessionHistory({ store, clock, audit, sessions, visibility });
   const consoleSessions = makeConsoleSessions({ store, clock, uow, tokens });
+  const statementReviews = makeStatementReviewService({ store, clock, uow, audit, policy, bus, grants, seesAll: visibility.seesAll });
+  // A held statement has no session left to run in once its grant ends: its review is withdrawn with the reason.
+  grants.hooks.ended.push(async ({ grant, message }) => {
+    await statementReviews.withdrawForGrant(grant.id, message);
+  });
 
-  return { store, clock, audit, policy, bus, uow, tokens, grants, requests, reviews, locks, expiry, sessions, kills, visibility, sessionHistory, consoleSessions };
+  return { store, clock, audit, policy, bus, uow, tokens, grants, requests, reviews, locks, expiry, sessions, kills, visibility, sessionHistory, consoleSessions, statementReviews };
 }
 
 export type Access = ReturnType<typeof makeAccess>;

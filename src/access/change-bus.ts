@@ -1,11 +1,11 @@
-// Changes to requests, grants and locks, told to whoever watches (the SSE stream, `--wait`, the console)
+// Changes to requests, grants, locks and statement reviews, told to whoever watches (the SSE stream, `--wait`, the console)
 // after they are committed.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { LiveSessionInfo } from './session-registry.js';
 import type { KillRequest } from './session-kill.js';
 
-export type ChangeKind = 'request' | 'grant' | 'lock' | 'session' | 'policy' | 'token';
+export type ChangeKind = 'request' | 'grant' | 'lock' | 'session' | 'policy' | 'token' | 'statement_review';
 
 export interface Change {
   kind: ChangeKind;

@@ -12,6 +12,7 @@ import type { GrantService } from './grants.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { describeEnded } from './requests.js';
 import { refuseIfLocked } from './locks.js';
+import { mayDecide } from '../policy/statement-review-rule.js';
 
 function isUniqueViolation(e: unknown): boolean {
   const err = e as { code?: string; message?: string };
@@ -41,6 +42,7 @@ export function makeReviewService(deps: { store: Store; clock: Clock; uow: UnitO
         if (self && !role.approval.allow_self_approval) {
           throw new AirlockError('AIRLOCK_SELF_APPROVAL', decision === 'approve' ? `You cannot approve your own request; ask one of: ${policy.approversFor(role).filter((a) => a.name !== caller.principal.name).map((a) => a.name).join(', ') || 'an approver'}.` : 'You cannot deny your own request; cancel it instead: airlock cancel ' + id);
         }
+        if (!mayDecide(policy.doc, caller.principal)) throw new AirlockError('AIRLOCK_AGENT_CANNOT_APPROVE', `${caller.principal.name} is an agent; agents cannot approve or deny requests unless the policy gives them may_approve: true.`);
         if (!policy.isApprover(caller.principal, role)) {
           throw new AirlockError('AIRLOCK_NOT_APPROVER', `You are not an approver for role "${role.name}" (approvers: groups ${role.approval.approver_groups.join(', ') || 'none'}${role.approval.approver_principals.length ? `; ${role.approval.approver_principals.join(', ')}` : ''}).`);
         }
@@ -87,7 +89,7 @@ export function makeReviewService(deps: { store: Store; clock: Clock; uow: UnitO
       });
     } catch (e) {
       if (isUniqueViolation(e)) throw new AirlockError('AIRLOCK_ALREADY_REVIEWED', `You already reviewed request ${id}.`);
-      if (e instanceof AirlockError && (e.code === 'AIRLOCK_SELF_APPROVAL' || e.code === 'AIRLOCK_NOT_APPROVER' || e.code === 'AIRLOCK_LOCKED')) {
+      if (e instanceof AirlockError && (e.code === 'AIRLOCK_SELF_APPROVAL' || e.code === 'AIRLOCK_NOT_APPROVER' || e.code === 'AIRLOCK_AGENT_CANNOT_APPROVE' || e.code === 'AIRLOCK_LOCKED')) {
         await deps.audit.append({ actor: caller.principal.name, action: 'review.refused', target: id, source: caller.source, details: { decision, code: e.code, message: e.message } });
       }
       throw e;

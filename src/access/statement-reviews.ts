@@ -54,6 +54,14 @@ export interface StatementReview {
   /** The reviewer's comment on a denial (required), or on an approval (optional). */
   comment: string | null;
   executed_at: string | null;
+  /** 'user' | 'agent': who asks. */
+  principal_kind?: string;
+  /** Named reviewers besides approver_groups (from the role's review: section, or else its approval). */
+  approver_principals?: string[];
+  /** Why it ended without a decision (withdrawn: the session ended, the client cancelled; timed out). */
+  end_reason?: string | null;
+  /** The statement with its literals replaced, as the audit log has it; null when the gateway gave none. */
+  redacted?: string | null;
 }
 
 /** What a gateway (or the MCP server) asks to hold. */
@@ -66,6 +74,8 @@ export interface HoldInput {
   parameters: (string | null)[] | null;
   summary: StatementSummary;
   source: string | null;
+  /** The statement with literals replaced, for the audit log (literals may hold secrets); without it the log gets only the summary. */
+  redacted?: string;
 }
 
 /** How a wait for a decision ended. */

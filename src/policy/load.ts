@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { policySchema, type PolicyDoc } from './schema.js';
 import { compilePolicy, type Policy } from './compile.js';
 import { mysqlRoleProblems } from './mysql-privileges.js';
+import { reviewProblems } from './statement-review-rule.js';
 
 export interface PolicyProblem {
   file: string;
@@ -188,5 +189,6 @@ function crossCheck(doc: PolicyDoc): RawProblem[] {
     }
   });
   out.push(...mysqlRoleProblems(doc));
+  out.push(...reviewProblems(doc));
   return out;
 }

@@ -240,6 +240,49 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('ssh_public_keys_principal').on('ssh_public_keys').columns(['principal']).execute();
     },
   },
+  '0008_statement_reviews': {
+    async up(db: Kysely<unknown>) {
+      // Statements held until a person approves that exact statement (src/access/statement-review-service.ts). The
+      // approvals are a JSON list on the row: every change to it is made under the row's lock.
+      await db.schema
+        .createTable('statement_reviews')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('principal', 'text', (c) => c.notNull())
+        .addColumn('principal_kind', 'text', (c) => c.notNull())
+        .addColumn('resource', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('grant_id', 'text', (c) => c.notNull())
+        .addColumn('session_id', 'text')
+        .addColumn('protocol', 'text', (c) => c.notNull())
+        .addColumn('database', 'text')
+        .addColumn('statement', 'text', (c) => c.notNull())
+        .addColumn('redacted', 'text')
+        .addColumn('parameters', 'text')
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .addColumn('binding', 'text', (c) => c.notNull())
+        .addColumn('policy_hash', 'text', (c) => c.notNull())
+        .addColumn('approvals_needed', 'integer', (c) => c.notNull())
+        .addColumn('approvals', 'text', (c) => c.notNull())
+        .addColumn('approver_groups', 'text', (c) => c.notNull())
+        .addColumn('approver_principals', 'text', (c) => c.notNull())
+        .addColumn('sponsor', 'text')
+        .addColumn('source', 'text')
+        .addColumn('instance', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('decided_at', 'text')
+        .addColumn('decided_by', 'text')
+        .addColumn('comment', 'text')
+        .addColumn('end_reason', 'text')
+        .addColumn('executed_at', 'text')
+        .execute();
+      await db.schema.createIndex('statement_reviews_status').on('statement_reviews').columns(['status', 'expires_at']).execute();
+      await db.schema.createIndex('statement_reviews_binding').on('statement_reviews').columns(['grant_id', 'binding', 'status']).execute();
+      await db.schema.createIndex('statement_reviews_principal').on('statement_reviews').columns(['principal', 'created_at']).execute();
+      await db.schema.createIndex('statement_reviews_created').on('statement_reviews').columns(['created_at']).execute();
+    },
+  },
 };
 
 /** Sessions recorded before the table existed, from their session.start/kill/end events (counts from session.end). */

@@ -126,6 +126,42 @@ export interface SshPublicKeysTable {
   created_by: string;
 }
 
+/** A held statement and its review: JSON text in parameters, summary, approvals and the approver lists. */
+export interface StatementReviewsTable {
+  id: string;
+  status: string;
+  principal: string;
+  principal_kind: string;
+  resource: string;
+  role: string;
+  grant_id: string;
+  session_id: string | null;
+  protocol: string;
+  database: string | null;
+  /** The exact text, for reviewers only; the audit log gets `redacted`. */
+  statement: string;
+  redacted: string | null;
+  parameters: string | null;
+  summary: string;
+  binding: string;
+  policy_hash: string;
+  approvals_needed: number;
+  approvals: string;
+  approver_groups: string;
+  approver_principals: string;
+  sponsor: string | null;
+  source: string | null;
+  /** The process (change bus origin) whose session holds it: a restart withdraws only a gone process's reviews. */
+  instance: string | null;
+  created_at: string;
+  expires_at: string;
+  decided_at: string | null;
+  decided_by: string | null;
+  comment: string | null;
+  end_reason: string | null;
+  executed_at: string | null;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -146,5 +182,6 @@ export interface DB {
   sessions: SessionsTable;
   ssh_known_hosts: SshKnownHostsTable;
   ssh_public_keys: SshPublicKeysTable;
+  statement_reviews: StatementReviewsTable;
   _unused?: { id: Generated<number> };
 }
