@@ -320,7 +320,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   if (opts.pgListen !== null) {
     const tls = await tlsMaterial();
     const gw = makePgGateway(
-      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('postgres'), recordings },
+      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('postgres'), recordings, statementReviews: access.statementReviews },
       { listen: opts.pgListen ?? { host: '127.0.0.1', port: 6432 }, tls: { key: tls.key, cert: tls.cert }, allowCleartextWithoutTls: opts.pgAllowCleartextLoopback ?? false },
     );
     const addr = await gw.start();

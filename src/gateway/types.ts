@@ -8,6 +8,7 @@ import type { UpstreamLogin } from '../credentials/provider.js';
 import type { Log } from '../domain/log.js';
 import type { GatewayProtocol } from './core/session-lifecycle.js';
 import type { Recordings } from '../audit/recordings.js';
+import type { StatementReviewService } from '../access/statement-reviews.js';
 
 export type { UpstreamLogin } from '../credentials/provider.js';
 
@@ -52,6 +53,8 @@ export interface GatewayAccess {
    * postgres); a resource of another kind is refused with AIRLOCK_UNKNOWN_RESOURCE naming the listener to use.
    */
   planSession(principal: Principal, resource: string, database: string | undefined, protocol?: GatewayProtocol): Promise<SessionPlan>;
+  /** The policy version in force now: a statement approval is bound to it (src/access/statement-binding.ts). */
+  policyHash?(): string;
 }
 
 /** Audit events from the gateways, batched. */
@@ -97,5 +100,7 @@ export interface GatewayDeps {
   metrics?: GatewayMetrics;
   /** Where SSH and exec sessions are recorded (src/audit/recordings.ts); the SQL front-ends do not use it. */
   recordings?: Recordings;
+  /** Statement reviews (a role's `review:` rule): the SQL front-ends hold such statements until a person decides. */
+  statementReviews?: StatementReviewService;
   log: Log;
 }

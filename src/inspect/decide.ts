@@ -1,7 +1,7 @@
 // Applies a role's guardrails to the facts about a statement text and words the refusal for the person who sent it.
 
 import type { Analysis } from './analysis.js';
-import type { StatementInfo } from './classify.js';
+import type { StatementFacts, StatementInfo } from './classify.js';
 import { hasGuardrails, type GuardrailConfig } from './config.js';
 import { redactUnparsed } from './redact.js';
 import { functionRefusal, type AllowList, type FunctionCatalog } from './function-rules.js';
@@ -24,6 +24,11 @@ export interface Decision {
    * event is durable; everything else waits for it.
    */
   reads_only: boolean;
+  /**
+   * The analysis' facts per statement (what it names, an UPDATE/DELETE without WHERE), when the text parsed: the
+   * summary a statement review shows is made from them. Shared with the parse cache; never edited.
+   */
+  facts?: readonly StatementFacts[];
 }
 
 const NO_STATEMENTS: StatementInfo[] = Object.freeze([]) as unknown as StatementInfo[];
@@ -69,8 +74,8 @@ export function tooLarge(sql: string, bytes: number, c: GuardrailConfig): Decisi
  * statement, and a closure made per call costs as much again where the code runs through tsx (esbuild's keepNames
  * names every such function with a defineProperty call).
  */
-function decision(statements: Decision['statements'], fingerprint: string | null, redacted: string, rule: string | null, message: string | null, readsOnly = false): Decision {
-  return { allowed: rule === null, rule, message, statements, fingerprint, redacted, reads_only: readsOnly };
+function decision(statements: Decision['statements'], facts: readonly StatementFacts[], fingerprint: string | null, redacted: string, rule: string | null, message: string | null, readsOnly = false): Decision {
+  return { allowed: rule === null, rule, message, statements, fingerprint, redacted, reads_only: readsOnly, facts };
 }
 
 /** See Decision.reads_only. Without the database's catalog the names in a statement cannot be cleared. */
@@ -114,28 +119,28 @@ export function decide(sql: string, a: Analysis, c: GuardrailConfig, ctx: Decide
   for (let i = 0; i < n; i++) {
     const f = a.statements[i]!;
     if (guarded && f.textRisk) {
-      return decision(statements, a.fingerprint, redacted, 'text_setting', refusal('text_setting', `${f.textRisk}, which would let the server read a statement differently from the check${position(i, n)}`));
+      return decision(statements, a.statements, a.fingerprint, redacted, 'text_setting', refusal('text_setting', `${f.textRisk}, which would let the server read a statement differently from the check${position(i, n)}`));
     }
     if (guarded && f.functions?.hiddenSql) {
       const h = f.functions.hiddenSql;
-      return decision(statements, a.fingerprint, redacted, 'hidden_sql', refusal('hidden_sql', `the function ${h.name} ${h.why}, so the gateway cannot check or log what it runs${position(i, n)}`));
+      return decision(statements, a.statements, a.fingerprint, redacted, 'hidden_sql', refusal('hidden_sql', `the function ${h.name} ${h.why}, so the gateway cannot check or log what it runs${position(i, n)}`));
     }
     if (c.read_only && f.info.writes) {
-      return decision(statements, a.fingerprint, redacted, 'read_only', refusal('read_only', `this role is read-only and ${f.reason ?? `${verbOf(f.info.kind)} can write`}${position(i, n)}`));
+      return decision(statements, a.statements, a.fingerprint, redacted, 'read_only', refusal('read_only', `this role is read-only and ${f.reason ?? `${verbOf(f.info.kind)} can write`}${position(i, n)}`));
     }
     if (c.read_only && f.functions) {
       const why = functionRefusal(f.functions, ctx.allow, ctx.catalog);
-      if (why !== null) return decision(statements, a.fingerprint, redacted, 'read_only', refusal('read_only', `this role is read-only and ${why}${position(i, n)}`));
+      if (why !== null) return decision(statements, a.statements, a.fingerprint, redacted, 'read_only', refusal('read_only', `this role is read-only and ${why}${position(i, n)}`));
     }
     if (c.deny_kinds.includes(f.info.kind)) {
       const rule = `deny_kind:${f.info.kind}`;
-      return decision(statements, a.fingerprint, redacted, rule, refusal(rule, `this role does not allow ${verbOf(f.info.kind)} statements${position(i, n)}`));
+      return decision(statements, a.statements, a.fingerprint, redacted, rule, refusal(rule, `this role does not allow ${verbOf(f.info.kind)} statements${position(i, n)}`));
     }
     if (c.require_where && f.unqualified !== null) {
       const why = `this role requires a WHERE clause on UPDATE and DELETE, and this ${f.unqualified} has none, so it would touch every row${position(i, n)}`;
-      return decision(statements, a.fingerprint, redacted, 'require_where', refusal('require_where', why));
+      return decision(statements, a.statements, a.fingerprint, redacted, 'require_where', refusal('require_where', why));
     }
   }
   // Under read_only every statement has just passed the same checks readsOnly makes; do not make them twice.
-  return decision(statements, a.fingerprint, redacted, null, null, c.read_only ? ctx.catalog !== null : readsOnly(a, ctx));
+  return decision(statements, a.statements, a.fingerprint, redacted, null, null, c.read_only ? ctx.catalog !== null : readsOnly(a, ctx));
 }

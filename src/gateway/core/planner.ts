@@ -48,6 +48,7 @@ export function makeGatewayAccess(deps: {
   return {
     scramCredentials: (name) => access.tokens.scramCredentials(name),
     mysqlNativeCredentials: (name) => access.tokens.mysqlNativeCredentials(name),
+    policyHash: () => access.policy().hash,
 
     async authenticate(name, token) {
       const caller = await access.tokens.authenticate(token, null);

@@ -39,6 +39,8 @@ export interface StatementOutcome {
   duration_ms: number;
   error: string | null;
   logged?: number;
+  /** The statement review (rev_…) a person decided this statement on, when its role holds statements for review. */
+  review_id?: string;
 }
 
 /** A statement that may write, about to be sent: its statement.start must be durable first. */
@@ -46,6 +48,7 @@ export interface StatementStarting {
   logged?: number;
   text: string;
   fingerprint: string | null;
+  review_id?: string;
 }
 
 /** How the registry (grant end, revoke, lock, token end, admin kill) and a lost audit log end the front-end's session. */
@@ -127,7 +130,8 @@ export class GatewaySession {
   recordStatement(r: StatementOutcome): void {
     this.info.statements++;
     this.deps.metrics?.statement(r.decision, r.rule, r.duration_ms);
-    const details = { session_id: this.id, grant_id: this.info.grant_id, text: r.text, fingerprint: r.fingerprint, decision: r.decision, rule: r.rule, rows: r.rows, duration_ms: r.duration_ms, error: r.error, statement_no: r.logged };
+    const details: Record<string, unknown> = { session_id: this.id, grant_id: this.info.grant_id, text: r.text, fingerprint: r.fingerprint, decision: r.decision, rule: r.rule, rows: r.rows, duration_ms: r.duration_ms, error: r.error, statement_no: r.logged };
+    if (r.review_id !== undefined) details.review_id = r.review_id;
     this.deps.audit.appendLazy({ actor: this.info.principal, action: 'statement', target: this.info.resource, source: this.source, details }, this.auditFailed);
   }
 
@@ -136,7 +140,8 @@ export class GatewaySession {
    * statement back until the promise resolves (docs/postgres-gateway.md, "Audit events"); its `statement` follows.
    */
   logBeforeForward(r: StatementStarting): Promise<void> {
-    const details = { session_id: this.id, grant_id: this.info.grant_id, statement_no: r.logged, text: r.text, fingerprint: r.fingerprint };
+    const details: Record<string, unknown> = { session_id: this.id, grant_id: this.info.grant_id, statement_no: r.logged, text: r.text, fingerprint: r.fingerprint };
+    if (r.review_id !== undefined) details.review_id = r.review_id;
     return this.deps.audit.append({ actor: this.info.principal, action: 'statement.start', target: this.info.resource, source: this.source, details }, { urgent: true });
   }
 

@@ -119,6 +119,16 @@ export function errorResponse(f: ErrorFields): Buffer {
   return typedMessage(B.ErrorResponse, w.byte(0).build());
 }
 
+/**
+ * NoticeResponse: the fields of an ErrorResponse with severity NOTICE and SQLSTATE 00000. A client shows it while
+ * it waits (psql prints "NOTICE:  …" at once); it may come between any two server messages.
+ */
+export function noticeResponse(message: string, detail?: string): Buffer {
+  const w = new BodyWriter().byte(0x53).cstring('NOTICE').byte(0x56).cstring('NOTICE').byte(0x43).cstring('00000').byte(0x4d).cstring(message);
+  if (detail) w.byte(0x44).cstring(detail);
+  return typedMessage(B.NoticeResponse, w.byte(0).build());
+}
+
 export function readyForQuery(status: number): Buffer {
   return typedMessage(B.ReadyForQuery, Buffer.of(status));
 }

@@ -10,6 +10,7 @@ import { cursorOpsOf, type RowLimit } from './cursor-limits.js';
 import type { ErrorCode } from '../../domain/errors.js';
 import type { Log } from '../../domain/log.js';
 import type { RelayedBytes } from '../types.js';
+import { bindNames, type HeldText, type StatementHold } from './statement-hold.js';
 
 export type { StatementRecord } from './replies.js';
 
@@ -64,6 +65,8 @@ export interface RelayOptions {
   log: Pick<Log, 'warn' | 'error'>;
   /** Counts what is written to each side (shared by the gateway's sessions, read by /metrics). */
   bytes?: RelayedBytes;
+  /** The role's statement review rule, when it holds statements for a person's decision (statement-hold.ts). */
+  hold?: StatementHold | null;
 }
 
 export class Relay {
@@ -84,7 +87,11 @@ export class Relay {
   /** After a refused Parse, client messages up to Sync are dropped, as the server does after an error. */
   private clientSkipping = false;
   private readonly statements = new Map<string, Decision | null>();
-  private readonly portals = new Map<string, { decision: Decision | null; limit: { rows: number } }>();
+  private readonly portals = new Map<string, { decision: Decision | null; limit: { rows: number }; review: HeldText | null }>();
+  /** The statement held for review, while a person decides (the pump is suspended meanwhile). */
+  private reviewing: Run | null = null;
+  /** Messages of ours for the client (a review's notice) that wait for the end of a server message in flight. */
+  private notices: Buffer[] = [];
   private readonly replies: Replies;
   private readonly scanner: BackendScanner;
   private ending = false;
@@ -177,7 +184,13 @@ export class Relay {
 
   /** Statements on their way to the database or running there (the Sessions page counts them). */
   get statementsRunning(): number {
-    return this.replies.running;
+    return this.replies.running + (this.reviewing ? 1 : 0);
+  }
+
+  /** The client's CancelRequest: a statement held for review is withdrawn; else the upstream's query is cancelled. */
+  cancel(): void {
+    if (this.o.hold?.cancel()) return;
+    void this.o.cancelUpstream();
   }
 
   /** True while the upstream is working on something the client sent. */
@@ -224,7 +237,20 @@ export class Relay {
     } finally {
       this.flushClient();
       this.clientOut = null;
+      if (this.notices.length > 0 && !this.scanner.midMessage) this.sendNotices();
     }
+  }
+
+  /** A notice of ours goes between two server messages, never into one being forwarded. */
+  private notice(msg: Buffer): void {
+    this.notices.push(msg);
+    if (!this.scanner.midMessage) this.sendNotices();
+  }
+
+  private sendNotices(): void {
+    const out = this.notices;
+    this.notices = [];
+    if (!this.ending) for (const m of out) this.writeClient(m);
   }
 
   private toClient(bytes: Buffer): void {
@@ -332,11 +358,11 @@ export class Relay {
     }
   }
 
-  private forward(msg: Buffer, type: number, run: Run | null = null, refusal: string | null = null): void {
+  private forward(msg: Buffer, type: number, run: Run | null = null, refusal: string | null = null, refusalError?: Buffer): void {
     // A statement verified to only read may run before its event commits (the documented window); anything else waits.
     if (run !== null && this.o.logBeforeForward !== null && !run.readsOnly) this.logFirst(run);
     this.sendUpstream(msg, run);
-    this.replies.expect({ type, run, refusal } satisfies Pending);
+    this.replies.expect(refusalError ? { type, run, refusal, refusalError } : ({ type, run, refusal } satisfies Pending));
   }
 
   /**
@@ -363,9 +389,11 @@ export class Relay {
             void this.decideLater(msg, stmt);
             return;
           }
-          this.statement(msg, stmt, d);
+          if (this.statement(msg, stmt, d)) return void (suspended = true);
         } else if (type === F.Bind) this.onBind(msg);
-        else if (type === F.Execute) this.onExecute(msg);
+        else if (type === F.Execute) {
+          if (this.onExecute(msg)) return void (suspended = true);
+        }
         else if (type === F.Close) this.onClose(msg);
         else if (type === F.Describe) this.forward(msg, type);
         else if (type === F.Sync) {
@@ -408,7 +436,7 @@ export class Relay {
     this.pumping = false;
     if (this.ending) return;
     try {
-      this.statement(msg, stmt, d);
+      if (this.statement(msg, stmt, d)) return;
     } catch (err) {
       return this.protocolError(err);
     }
@@ -420,43 +448,110 @@ export class Relay {
     return { allowed: false, rule: 'inspection_failed', message: 'airlock: the statement could not be checked, so it was refused', statements: [], fingerprint: null, redacted: '', reads_only: false };
   }
 
-  /** A Query (stmt.name === null) or a Parse, with the guardrails' decision on its text. */
-  private statement(msg: Buffer, stmt: StatementText, d: Decision): void {
+  /**
+   * A Query (stmt.name === null) or a Parse, with the guardrails' decision on its text. True when the Query is held
+   * for review: the pump is suspended until it is decided.
+   */
+  private statement(msg: Buffer, stmt: StatementText, d: Decision): boolean {
     if (stmt.name === null) {
       const run = newRun(d);
-      if (d.allowed) return this.forward(msg, F.Query, run);
-      this.refused(run);
-      this.forward(queryMessage(REFUSED_SQL), F.Query, null, refusalMessage(d));
-      return;
+      if (d.allowed && this.o.hold?.needs(d)) return this.holdForReview(msg, F.Query, run, stmt.sql, null, d);
+      if (d.allowed) this.forward(msg, F.Query, run);
+      else {
+        this.refused(run);
+        this.forward(queryMessage(REFUSED_SQL), F.Query, null, refusalMessage(d));
+      }
+      return false;
     }
     const name = stmt.name;
     if (d.allowed) {
       this.statements.set(name, d);
-      return this.forward(msg, F.Parse);
+      this.o.hold?.prepared(name, stmt.sql);
+      this.forward(msg, F.Parse);
+      return false;
     }
     this.refused(newRun(d));
     if (name === '') this.statements.delete('');
     this.forward(parseMessage(name, REFUSED_SQL), F.Parse, null, refusalMessage(d));
     this.clientSkipping = true;
+    return false;
   }
 
   private onBind(msg: Buffer): void {
-    const [portal, at] = readCString(msg, 5, msg.length);
-    const [statement] = readCString(msg, at, msg.length);
-    this.portals.set(portal, { decision: this.statements.get(statement) ?? null, limit: { rows: 0 } });
+    const { portal, statement, at } = bindNames(msg);
+    const decision = this.statements.get(statement) ?? null;
+    this.portals.set(portal, { decision, limit: { rows: 0 }, review: this.o.hold?.forBind(statement, decision, msg, at) ?? null });
     this.forward(msg, F.Bind);
   }
 
-  private onExecute(msg: Buffer): void {
+  /** True when the Execute is held for review (the pump is suspended until it is decided). */
+  private onExecute(msg: Buffer): boolean {
     const [portal] = readCString(msg, 5, msg.length);
     const p = this.portals.get(portal);
-    this.forward(msg, F.Execute, p?.decision ? newRun(p.decision, p.limit) : unknownRun());
+    const run = p?.decision ? newRun(p.decision, p.limit) : unknownRun();
+    if (p?.review) return this.holdForReview(msg, F.Execute, run, p.review.sql, p.review.parameters, p.decision);
+    if (!p && this.o.hold) return this.holdForReview(msg, F.Execute, run, `/* airlock: Execute of portal "${portal}", which no Bind made */`, null, null);
+    this.forward(msg, F.Execute, run);
+    return false;
+  }
+
+  /**
+   * A statement the role's review rule holds: what was allowed before it goes out, nothing after it is handled until
+   * a person decides (statement-hold.ts). Approved, it goes upstream as the bytes that came (through logBeforeForward
+   * like any statement); otherwise the server runs REFUSED_SQL in its place, so an open transaction aborts and the
+   * extended protocol skips to Sync exactly as if the statement had failed, and the client reads the review's error.
+   */
+  private holdForReview(msg: Buffer, type: number, run: Run, sql: string, parameters: (string | null)[] | null, d: Decision | null): true {
+    this.pumping = true;
+    this.flushUpstream();
+    this.reviewing = run;
+    void this.o.hold!.review(sql, parameters, d, (notice) => this.notice(notice)).then((o) => {
+      if (this.reviewing !== run) return; // the session ended meanwhile, and audited the statement then
+      this.reviewing = null;
+      if (o.review_id !== null) run.review_id = o.review_id;
+      try {
+        if (o.run) {
+          run.started = performance.now();
+          this.forward(msg, type, run);
+        } else {
+          run.rule = o.rule;
+          run.error = o.message;
+          this.refused(run);
+          if (type === F.Query) this.forward(queryMessage(REFUSED_SQL), F.Query, null, o.message, o.error);
+          else {
+            this.forward(parseMessage(REVIEW_REFUSED_NAME, REFUSED_SQL), F.Parse, null, o.message, o.error);
+            this.clientSkipping = true;
+          }
+        }
+      } catch (err) {
+        return this.protocolError(err);
+      }
+      this.pumping = false;
+      this.pump();
+    });
+    return true;
+  }
+
+  /** The session ends while a statement is held: its review is withdrawn and the statement audited as not run. */
+  private endReview(reason: string): void {
+    const run = this.reviewing;
+    if (!run) return;
+    this.reviewing = null;
+    const id = this.o.hold!.reviewId;
+    if (id !== null) run.review_id = id;
+    run.rule = 'review_withdrawn';
+    run.error = `session ended: ${reason}`;
+    this.refused(run);
+    this.o.hold!.end(reason);
   }
 
   private onClose(msg: Buffer): void {
     if (msg.length < 7) throw new ProtocolError('Close message is too short');
     const [name] = readCString(msg, 6, msg.length);
-    if (msg[5] === 0x53) this.statements.delete(name);
+    if (msg[5] === 0x53) {
+      this.statements.delete(name);
+      this.o.hold?.closed(name);
+    }
     else if (msg[5] === 0x50) this.portals.delete(name);
     this.forward(msg, F.Close);
   }
@@ -512,6 +607,7 @@ export class Relay {
     }, 1000);
     timer.unref();
     this.replies.abandon(reason);
+    this.endReview(reason);
     this.o.onEnd(reason);
   }
 
@@ -522,6 +618,7 @@ export class Relay {
       // A backend does not notice its client leaving while it runs a query; stop the query with the session.
       if (reason === 'client closed' && this.busy) void this.o.cancelUpstream();
       this.replies.abandon(reason);
+      this.endReview(reason);
       this.o.onEnd(reason);
     }
     if (reason === 'upstream closed') this.client.end();
@@ -534,6 +631,12 @@ export class Relay {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * The prepared statement name of the Parse that stands in for a held Execute that may not run: the Parse fails in
+ * the server's parser, so the name is never created, and the client's own statements are left alone.
+ */
+const REVIEW_REFUSED_NAME = 'airlock_review_refused';
 
 /** The text of a Query (name null) or of a Parse (the prepared statement's name, '' for the unnamed one). */
 interface StatementText {

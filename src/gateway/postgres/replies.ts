@@ -39,6 +39,8 @@ export interface Run {
    * number among the session's statements so logged, which its `statement` event repeats.
    */
   logged?: number;
+  /** The statement review (rev_…) it was held for, when its role holds statements (statement-hold.ts). */
+  review_id?: string;
 }
 
 /** A statement as the core audits it; `logged`: its statement.start is in the log already (its statement_no). */
@@ -49,6 +51,8 @@ export interface Pending {
   type: number;
   run: Run | null;
   refusal: string | null;
+  /** The ErrorResponse the client gets for the refusal, when not the guardrails' 42501 (a statement review's end). */
+  refusalError?: Buffer;
 }
 
 export interface RepliesDeps {
@@ -109,6 +113,7 @@ export class Replies implements ScanSink {
       duration_ms: run.decision === 'refused' ? 0 : Math.round((performance.now() - run.started) * 1000) / 1000,
       error: run.error,
       logged: run.logged,
+      review_id: run.review_id,
     };
   }
 
@@ -257,7 +262,7 @@ export class Replies implements ScanSink {
     const p = this.current();
     if (!p) return msg; // e.g. FATAL on an administrator's termination: the client should read it
     let out: Buffer | null = msg;
-    if (p.refusal) out = errorResponse({ severity: 'ERROR', code: '42501', message: p.refusal, airlock: 'AIRLOCK_STATEMENT_REFUSED' });
+    if (p.refusal) out = p.refusalError ?? errorResponse({ severity: 'ERROR', code: '42501', message: p.refusal, airlock: 'AIRLOCK_STATEMENT_REFUSED' });
     else if (p.run) p.run.error ??= `${e?.code ?? ''}: ${e?.message ?? ''}`;
     if (p.type !== F.Query && p.type !== F.Sync) {
       this.pop();

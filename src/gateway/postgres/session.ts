@@ -17,6 +17,7 @@ import { UpstreamLoginError, openUpstream, scrub, sendCancel, type UpstreamConne
 import { upstreamRefusalCode } from '../../credentials/pg-upstream-security.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { CancelRateLimit } from './cancel-rate-limit.js';
+import { StatementHold } from './statement-hold.js';
 
 /** Messages before authentication are small (SCRAM messages are well under this); PostgreSQL allows 64 KiB too. */
 const LOGIN_MESSAGE_LIMIT = 65_536;
@@ -67,6 +68,8 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
     const login = await authenticate(ctx, channel, req);
     principal = login.principal;
     const plan = await ctx.deps.access.planSession(principal, req.resource, req.database, 'postgres');
+    // Fail closed: a role whose statements wait for a person gets no session where nobody could decide them.
+    if (reviewRule(plan) && !ctx.deps.statementReviews) throw new Refusal('42501', `role "${plan.role.name}" holds statements for review, and this gateway has no statement review service; ask an admin`, 'AIRLOCK_INTERNAL');
     const catalog = await sessionCatalog(ctx, plan, req);
     const upstream = await openPlanUpstream(plan, req);
     clearTimeout(timer);
@@ -233,12 +236,15 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   }
 
   const cancelUpstream = () => sendCancel(plan.upstream, upstream.pid, upstream.secret);
-  const key = ctx.cancelKeys.issue(() => void cancelUpstream());
+  let relay: Relay | null = null;
+  // While a statement is held for review, the client's cancel withdraws it instead (statement-hold.ts).
+  const key = ctx.cancelKeys.issue(() => (relay ? relay.cancel() : void cancelUpstream()));
+  const hold = holdFor(ctx, plan, session, req, source);
   const { socket, reader, queued } = channel.release();
   reader.maxMessageBytes = ctx.maxMessageBytes;
   let endReason = '';
   const ended = new Promise<void>((resolve) => {
-    const relay = new Relay({
+    relay = new Relay({
       readOnly: plan.read_only || plan.guardrails.read_only,
       client: socket,
       upstream: upstream.socket,
@@ -250,7 +256,10 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       maxRows: plan.guardrails.max_rows ?? null,
       maxMessageBytes: ctx.maxMessageBytes,
       cancelUpstream,
-      onStatement: (r: StatementRecord) => session.recordStatement(r),
+      onStatement: (r: StatementRecord) => {
+        session.recordStatement(r);
+        if (r.review_id !== undefined && r.decision === 'allowed') hold?.executed(r.review_id, r.rows, r.error);
+      },
       // A session that may write: each statement's statement.start is in the log before the database sees it; its
       // `statement` event follows on completion, as in a read-only session (docs/postgres-gateway.md, "Audit events").
       logBeforeForward: plan.read_only ? null : (run) => session.logBeforeForward(run),
@@ -260,19 +269,45 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       },
       log: ctx.deps.log,
       bytes: ctx.deps.metrics?.bytes,
+      hold,
     });
-    const kill = (reason: string) => relay.kill(reason);
-    session.registered({ kill, auditLost: (reason) => relay.kill(reason, '58000'), running: () => relay.statementsRunning });
+    const r = relay;
+    const kill = (reason: string) => r.kill(reason);
+    session.registered({ kill, auditLost: (reason) => r.kill(reason, '58000'), running: () => r.statementsRunning });
     ctx.live.set(o.tcp, kill);
     for (const m of upstream.greeting) socket.write(m);
     socket.write(backendKeyData(key.pid, key.secret));
     socket.write(readyForQuery(upstream.txStatus));
-    relay.start();
+    r.start();
   });
   await ended;
   ctx.live.delete(o.tcp);
   ctx.cancelKeys.release(key.pid);
   await session.end(endReason);
+}
+
+function reviewRule(plan: SessionPlan) {
+  const rule = plan.role.review;
+  return rule && rule.statements !== 'none' ? rule : null;
+}
+
+/** The session's statement review, when its role holds statements for a person's decision. */
+function holdFor(ctx: SessionContext, plan: SessionPlan, session: GatewaySession, req: StartupRequest, source: string | null): StatementHold | null {
+  const rule = reviewRule(plan);
+  const service = ctx.deps.statementReviews;
+  if (!rule || !service) return null;
+  return new StatementHold({
+    service,
+    rule,
+    fallbackApprovers: plan.role.approval.approver_groups ?? [],
+    principal: plan.principal.name,
+    grant_id: plan.grant.id,
+    policyHash: () => ctx.deps.access.policyHash?.() ?? '',
+    session_id: session.id,
+    database: plan.upstream.database ?? req.database ?? null,
+    source,
+    log: ctx.deps.log,
+  });
 }
 
 function toRefusal(err: unknown, ctx: SessionContext): Refusal {
