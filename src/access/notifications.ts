@@ -1,8 +1,33 @@
-// Turns committed changes into notices for people: who asks for what, break-glass alerts, decisions, revocations.
+// Turns committed changes into notices for people: who asks for what, break-glass alerts, decisions, revocations,
+// statements held for review and their decisions.
 import { formatDuration } from '../domain/duration.js';
 import type { Access } from './access.js';
 import type { Change } from './change-bus.js';
 import type { Notice } from '../notify/webhooks.js';
+import { principalDef } from '../policy/statement-review-rule.js';
+import type { StatementReview } from './statement-reviews.js';
+
+/** "helper (agent of alice)" or "alice": who asks, naming an agent's sponsor. */
+function asker(access: Access, principal: string): string {
+  const p = access.policy();
+  if (p.principal(principal)?.kind !== 'agent') return principal;
+  const sponsor = principalDef(p.doc, principal)?.sponsor;
+  return sponsor ? `${principal} (agent of ${sponsor})` : `${principal} (agent)`;
+}
+
+/** The held statement's notices. The literal text stays out of them (literals may hold secrets): the redacted text. */
+function reviewNotice(access: Access, c: Change, r: StatementReview): Notice | undefined {
+  const data = { review_id: r.id, principal: r.principal, principal_kind: r.principal_kind ?? 'user', sponsor: r.sponsor, resource: r.resource, role: r.role, grant_id: r.grant_id, session_id: r.session_id, status: r.status, summary: r.summary, text: r.redacted ?? null, expires_at: r.expires_at };
+  const what = r.redacted ? `"${r.redacted.length > 300 ? `${r.redacted.slice(0, 300)}…` : r.redacted}"` : `a ${r.summary.kinds.join('/') || 'statement'} on ${r.summary.tables.join(', ') || 'no table'}`;
+  if (c.event === 'requested') {
+    return { event: 'review.requested', time: c.time, text: `${asker(access, r.principal)} waits for a review of ${what} on ${r.resource} (${r.role}). See it: airlock reviews show ${r.id}; then airlock approve ${r.id} / airlock deny ${r.id} --comment …`, data };
+  }
+  if (c.event === 'approved' || c.event === 'denied' || c.event === 'timed_out') {
+    const how = c.event === 'approved' ? `approved by ${r.decided_by}` : c.event === 'denied' ? `denied by ${r.decided_by}: ${r.comment ?? ''}` : 'timed out without a decision';
+    return { event: 'review.decided', time: c.time, text: `${asker(access, r.principal)}'s statement ${r.id} on ${r.resource} was ${how}.`, data: { ...data, decided_by: r.decided_by, comment: r.comment } };
+  }
+  return undefined;
+}
 
 export function attachNotifications(access: Access, send: (n: Notice) => void, onError: (e: unknown) => void): () => void {
   async function noticeFor(c: Change): Promise<Notice | undefined> {
@@ -10,12 +35,13 @@ export function attachNotifications(access: Access, send: (n: Notice) => void, o
       const r = await access.requests.get(c.id);
       if (!r) return undefined;
       const what = `${r.role} on ${r.resource} for ${formatDuration(r.duration_seconds)}`;
-      const data = { request_id: r.id, principal: r.principal, resource: r.resource, role: r.role, duration_seconds: r.duration_seconds, reason: r.reason, ticket: r.ticket, grant_id: r.grant_id };
+      const who = asker(access, r.principal);
+      const data = { request_id: r.id, principal: r.principal, sponsor: principalDef(access.policy().doc, r.principal)?.sponsor ?? null, resource: r.resource, role: r.role, duration_seconds: r.duration_seconds, reason: r.reason, ticket: r.ticket, grant_id: r.grant_id };
       switch (c.event) {
         case 'created':
-          return r.status === 'pending' ? { event: 'request.created', time: c.time, text: `${r.principal} asks for ${what}: "${r.reason}"${r.ticket ? ` (${r.ticket})` : ''}. Review: airlock approve ${r.id} / airlock deny ${r.id} --comment …`, data } : undefined;
+          return r.status === 'pending' ? { event: 'request.created', time: c.time, text: `${who} asks for ${what}: "${r.reason}"${r.ticket ? ` (${r.ticket})` : ''}. Review: airlock approve ${r.id} / airlock deny ${r.id} --comment …`, data } : undefined;
         case 'break_glass':
-          return { event: 'request.break_glass', time: c.time, text: `BREAK-GLASS: ${r.principal} took ${what} without review: "${r.reason}". It needs a review now: airlock approve ${r.id} (or deny to revoke it)`, data };
+          return { event: 'request.break_glass', time: c.time, text: `BREAK-GLASS: ${who} took ${what} without review: "${r.reason}". It needs a review now: airlock approve ${r.id} (or deny to revoke it)`, data };
         case 'approved':
           return { event: 'request.approved', time: c.time, text: `${r.principal} was granted ${what}${r.auto_approved_by ? ' by rule' : ` by ${r.decided_by}`}.`, data };
         case 'denied':
@@ -23,6 +49,11 @@ export function attachNotifications(access: Access, send: (n: Notice) => void, o
         case 'timed_out':
           return { event: 'request.timed_out', time: c.time, text: `${r.principal}'s request for ${what} timed out without a decision.`, data };
       }
+    }
+    // Another process announces its own held statements; this one would only repeat them.
+    if (c.kind === 'statement_review' && c.origin === undefined) {
+      const r = await access.statementReviews.get(c.id);
+      return r ? reviewNotice(access, c, r) : undefined;
     }
     if (c.kind === 'grant' && c.event === 'revoked') {
       const g = await access.grants.get(c.id);

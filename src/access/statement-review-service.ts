@@ -88,7 +88,7 @@ export function makeStatementReviewService(deps: {
   policy: () => Policy;
   bus: ChangeBus;
   grants: Pick<GrantService, 'get'>;
-  /** Admins and auditors: they see every review. */
+  /** Admins and auditors see every review. */
   seesAll: (c: Caller) => boolean;
 }) {
   const { store, clock, uow, bus } = deps;
@@ -366,13 +366,6 @@ export function makeStatementReviewService(deps: {
     await deps.audit.append({ actor: r.principal, action: 'review.executed', target: r.resource, details: { review_id: id, grant_id: r.grant_id, session_id: details.session_id, rows: details.rows ?? null, error: details.error ?? null } });
   }
 
-  /** Whether the caller may see this review: their own, their agent's (sponsor), one they may decide, or all. */
-  function canSee(c: Caller, r: Pick<StatementReview, 'principal' | 'role' | 'sponsor'>): boolean {
-    if (r.principal === c.principal.name || r.sponsor === c.principal.name || deps.seesAll(c)) return true;
-    const role = deps.policy().role(r.role);
-    return role !== undefined && isStatementReviewer(deps.policy().doc, c.principal, role);
-  }
-
   async function list(caller: Caller, filter: { status?: StatementReviewStatus; principal?: string; limit?: number } = {}): Promise<StatementReview[]> {
     const policy = deps.policy();
     let q = store.db.selectFrom('statement_reviews').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(Math.min(Math.max(filter.limit ?? 200, 1), 1000));
@@ -422,7 +415,7 @@ export function makeStatementReviewService(deps: {
     get,
     list,
   };
-  return { ...service, canSee, withdrawOrphans, withdrawForGrant };
+  return { ...service, withdrawOrphans, withdrawForGrant };
 }
 
 export type StatementReviews = ReturnType<typeof makeStatementReviewService>;

@@ -4,9 +4,10 @@ import { AirlockError } from '../domain/errors.js';
 import type { AccessRequest, Caller, Grant } from '../domain/model.js';
 import type { Policy } from '../policy/compile.js';
 import type { Change } from './change-bus.js';
+import { isStatementReviewer, principalDef } from '../policy/statement-review-rule.js';
 
 /** The policy calls the rules need. */
-export type PolicyForVisibility = Pick<Policy, 'isAdmin' | 'isAuditor' | 'isApprover' | 'role'>;
+export type PolicyForVisibility = Pick<Policy, 'isAdmin' | 'isAuditor' | 'isApprover' | 'role' | 'doc'>;
 
 export function makeVisibility(policy: () => PolicyForVisibility) {
   /** Admins and auditors see everyone's requests, grants, sessions and the audit log. */
@@ -21,8 +22,19 @@ export function makeVisibility(policy: () => PolicyForVisibility) {
     return role !== undefined && p.isApprover(c.principal, role);
   }
 
+  /** A held statement: its sender's, its sender's sponsor's, those who may decide it (statement-review-rule.ts), or all. */
+  function canSeeStatementReview(c: Caller, r: { principal?: string; role?: string; sponsor?: string | null }): boolean {
+    if (r.principal === c.principal.name || seesAll(c)) return true;
+    const p = policy();
+    const sponsor = r.sponsor !== undefined ? r.sponsor : r.principal !== undefined ? principalDef(p.doc, r.principal)?.sponsor : undefined;
+    if (sponsor === c.principal.name) return true;
+    const role = r.role === undefined ? undefined : p.role(r.role);
+    return role !== undefined && isStatementReviewer(p.doc, c.principal, role);
+  }
+
   return {
     seesAll,
+    canSeeStatementReview,
 
     /** Your own, those of roles you approve, or all (admins and auditors). */
     canSeeRequest(c: Caller, r: Pick<AccessRequest, 'principal' | 'role'>): boolean {
@@ -57,10 +69,14 @@ export function makeVisibility(policy: () => PolicyForVisibility) {
       return all ? asked : c.principal.name;
     },
 
-    /** Who hears of a change on the event stream: admins and auditors all; others their own, and requests they may review. */
+    /**
+     * Who hears of a change on the event stream: admins and auditors all; others their own, requests they may review,
+     * and held statements they may see.
+     */
     hearsChange(c: Caller, change: Change): boolean {
       if (seesAll(c)) return true;
       if (change.principal === c.principal.name) return true;
+      if (change.kind === 'statement_review') return canSeeStatementReview(c, change);
       return change.kind === 'request' && change.role !== undefined && approves(c, change.role);
     },
   };

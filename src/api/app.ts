@@ -12,6 +12,7 @@ import { sendProblem } from './problem.js';
 import { accessRoutes } from './routes-access.js';
 import { adminRoutes } from './routes-admin.js';
 import { sshKeyRoutes } from './routes-ssh-keys.js';
+import { statementReviewRoutes } from './routes-statement-reviews.js';
 import { registerEventStream } from './events.js';
 import { makePasswordService } from '../access/passwords.js';
 import { makeConsoleAuth } from './console-auth.js';
@@ -148,6 +149,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...adminRoutes({ access, policySource: deps.policySource, reloadPolicy: deps.reloadPolicy, recordingsDataDir: deps.recordings?.dataDir }),
     ...(recorded?.routes ?? []),
     ...sshKeyRoutes(access),
+    ...statementReviewRoutes(access),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
   ];
   defineRoutes(app, authenticate, routes);

@@ -2,12 +2,13 @@
 import { z } from 'zod';
 import { AirlockError } from '../domain/errors.js';
 import { parseDuration } from '../domain/duration.js';
-import type { Caller } from '../domain/model.js';
+import type { AccessRequest, Caller } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import { explain } from '../policy/explain.js';
 import type { RouteDef } from './routing.js';
 import { responses } from './schemas.js';
 import { forbidden } from './routing.js';
+import { principalDef } from '../policy/statement-review-rule.js';
 
 const id = z.strictObject({ id: z.string().min(1).max(100).describe('the id, e.g. req_… or grt_…') });
 
@@ -39,6 +40,11 @@ export function canSeeAll(access: Access, c: Caller): boolean {
 }
 
 export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Who asks, as approvers need to see it: a person or an agent, and the agent's sponsor. */
+  function asked<R extends AccessRequest>(r: R): R & { principal_kind: 'user' | 'agent'; sponsor: string | null } {
+    const p = access.policy();
+    return { ...r, principal_kind: p.principal(r.principal)?.kind ?? 'user', sponsor: principalDef(p.doc, r.principal)?.sponsor ?? null };
+  }
   return [
     {
       method: 'GET', url: '/api/v1/whoami', tag: 'identity', summary: 'Who the token belongs to and what they may do',
@@ -74,7 +80,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
         const b = body as z.infer<typeof newRequest>;
         const r = await access.requests.create(caller, { resource: b.resource, role: b.role, duration_seconds: b.duration, reason: b.reason, ticket: b.ticket, break_glass: b.break_glass, extends_grant_id: b.extends_grant_id });
         reply.status(201);
-        return r;
+        return asked(r);
       },
     },
     {
@@ -86,12 +92,12 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
         limit: z.coerce.number().int().min(1).max(1000).default(200),
       }),
       async handler({ caller, query }) {
-        if (query.scope === 'reviewable') return { requests: await access.requests.reviewable(caller) };
+        if (query.scope === 'reviewable') return { requests: (await access.requests.reviewable(caller)).map(asked) };
         if (query.scope === 'all') {
           if (!canSeeAll(access, caller)) throw forbidden('Only admins and auditors can list all requests; use scope=mine or scope=reviewable.');
-          return { requests: await access.requests.list({ status: query.status, limit: query.limit }) };
+          return { requests: (await access.requests.list({ status: query.status, limit: query.limit })).map(asked) };
         }
-        return { requests: await access.requests.list({ principal: caller.principal.name, status: query.status, limit: query.limit }) };
+        return { requests: (await access.requests.list({ principal: caller.principal.name, status: query.status, limit: query.limit })).map(asked) };
       },
     },
     {
@@ -100,7 +106,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
       async handler({ caller, params }) {
         const r = await access.requests.get(params.id);
         if (!r || !access.visibility.canSeeRequest(caller, r)) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no request ${params.id} that you can see.`);
-        return { ...r, reviews: await access.reviews.forRequest(r.id) };
+        return { ...asked(r), reviews: await access.reviews.forRequest(r.id) };
       },
     },
     {
@@ -118,7 +124,7 @@ export function accessRoutes(access: Access): RouteDef<any, any, any>[] { // esl
     {
       method: 'POST', url: '/api/v1/requests/:id/cancel', tag: 'access', summary: 'Cancel your own pending request', params: id,
       response: responses.request,
-      handler: ({ caller, params }) => access.requests.cancel(caller, params.id),
+      handler: async ({ caller, params }) => asked(await access.requests.cancel(caller, params.id)),
     },
     {
       method: 'GET', url: '/api/v1/grants', tag: 'access', summary: 'Grants: yours, or everyone\'s for admins and auditors',

@@ -3,7 +3,7 @@
 // return them; test/integration/api-openapi.test.ts checks real answers against these schemas.
 import type { SessionSummary, StatementEntry } from '../access/session-history.js';
 import { z } from 'zod';
-import { accessRequestRecord, auditEventRecord, grantRecord, lockRecord, principalRecord, reviewRecord, tokenRecord } from '../domain/model.js';
+import { accessRequestRecord as requestRecord, auditEventRecord, grantRecord, lockRecord, principalKind, principalRecord, reviewRecord, tokenRecord } from '../domain/model.js';
 import { ERRORS, type ErrorCode } from '../domain/errors.js';
 import type { LiveSessionInfo } from '../access/session-registry.js';
 import type { VerifyResult } from '../audit/chain.js';
@@ -11,6 +11,11 @@ import type { ReviewOutcome } from '../access/reviews.js';
 import type { Explanation } from '../policy/explain.js';
 
 const time = z.string().describe('ISO-8601 UTC time');
+/** A request as the API shows it: who asks is a person or an agent, and an agent's sponsor, for its approvers. */
+const accessRequestRecord = requestRecord.extend({
+  principal_kind: principalKind.optional().describe("'user' or 'agent'"),
+  sponsor: z.string().nullable().optional().describe("an agent's sponsor: the person answerable for it (from the policy)"),
+});
 const errorCode = z.enum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]]).describe('a stable code, listed in docs/errors.md');
 
 /** What every error answer is (application/problem+json), registered once as the `Problem` component. */
@@ -114,6 +119,15 @@ const explanation = z.object({
     justification,
     break_glass: z.boolean(),
     read_only: z.boolean(),
+    review: z.object({
+      statements: z.enum(['writes', 'all']),
+      approvals: z.number().int(),
+      reviewers: z.array(z.string()).describe('who may approve the held statements (never the asker)'),
+      approver_groups: z.array(z.string()),
+      approver_principals: z.array(z.string()),
+      timeout: z.string(),
+      timeout_seconds: z.number().int(),
+    }).nullable().optional().describe('statement review: statements held until a person approves each; null when the role holds none'),
     refusals: z.array(z.object({ code: errorCode, rule: z.string(), message: z.string() })),
   })),
 }) satisfies z.ZodType<Explanation>;
@@ -213,7 +227,7 @@ export const responses = {
 
 /** The event stream is not JSON either, and its route is registered apart from the table (events.ts). */
 export const EVENT_STREAM_ROUTE_SCHEMA = {
-  summary: 'Server-sent events: request, grant, lock and session changes you may see',
+  summary: 'Server-sent events: request, grant, lock, session and statement review changes you may see',
   tags: ['events'],
   response: {
     200: { description: 'text/event-stream; each event is a change as JSON', content: { 'text/event-stream': { schema: { type: 'string' } } } },

@@ -17,6 +17,7 @@ import { registerPasswdCommand } from './passwd-command.js';
 import { registerRecordingCommands } from './recording-commands.js';
 import { registerSshCommands } from './ssh-commands.js';
 import { registerExecCommand } from './exec-command.js';
+import { registerReviewCommands } from './review-commands.js';
 
 export { run, type Ctx } from './command.js';
 
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerSshCommands(program);
   registerPasswdCommand(program);
   registerExecCommand(program);
+  registerReviewCommands(program);
   return program;
 }
 

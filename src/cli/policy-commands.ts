@@ -15,8 +15,10 @@ function explainText(e: Explanation): string {
     max: x.max_duration,
     approval: x.allowed ? `${x.approval.approvals} of ${x.approval.approvers.join(', ') || '(nobody)'}${x.approval.auto_approve.some((a) => a.applies_to_principal) ? ' or auto' : ''}` : '-',
     why: x.allowed ? (x.justification.hint ?? (x.justification.required ? 'reason required' : '')) : x.refusals.map((r) => `${r.message} [${r.rule}]`).join('; '),
+    review: x.review ? `${x.review.statements} statements: ${x.review.approvals} of ${x.review.reviewers.join(', ') || '(nobody)'} within ${x.review.timeout}` : '-',
   }));
-  return head + table(rows, ['resource', 'role', 'may', 'max', 'approval', 'why']);
+  const held = e.entries.some((x) => x.review);
+  return head + table(rows, ['resource', 'role', 'may', 'max', 'approval', ...(held ? ['review'] : []), 'why']);
 }
 
 export function registerPolicyCommands(program: Command): void {

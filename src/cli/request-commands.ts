@@ -4,6 +4,7 @@ import { run, durationArg } from './command.js';
 import { qs } from './client.js';
 import { EXIT, table, when } from './output.js';
 import { waitForDecision } from './wait.js';
+import { decideStatementReview } from './review-commands.js';
 
 interface RequestOut {
   id: string;
@@ -72,13 +73,14 @@ export function registerRequestCommands(program: Command): void {
   for (const verb of ['approve', 'deny'] as const) {
     const c = program
       .command(verb)
-      .description(verb === 'approve' ? 'approve a request (the last approval needed starts the grant)' : 'deny a request, saying why')
-      .argument('<id>', 'request id (req_…)')
+      .description(verb === 'approve' ? 'approve a request (the last approval needed starts the grant), or a held statement (rev_…)' : 'deny a request or a held statement (rev_…), saying why')
+      .argument('<id>', 'request id (req_…), or statement review id (rev_…, see: airlock reviews)')
       .option('--json', 'print only JSON');
     if (verb === 'deny') c.requiredOption('--comment <text>', 'why; the requester reads it');
     else c.option('--comment <text>', 'a note for the record');
     c.action(
       run(async (ctx, id: string, o: { comment?: string }) => {
+        if (id.startsWith('rev_')) return decideStatementReview(ctx, verb, id, o.comment);
         const r = await ctx.client().post<{ request: RequestOut; grant_id: string | null }>(`/api/v1/requests/${encodeURIComponent(id)}/${verb}`, { comment: o.comment });
         const msg = verb === 'deny' ? `Denied ${id}.` : r.grant_id ? `Approved ${id}: grant ${r.grant_id} is active.` : r.request.status === 'approved' ? `Recorded your review of ${id}.` : `Recorded your approval of ${id}; more approvals are needed.`;
         ctx.out(msg, r);

@@ -3,6 +3,7 @@ import { formatDuration } from '../domain/duration.js';
 import { AirlockError } from '../domain/errors.js';
 import type { Policy } from './compile.js';
 import { eligibility, type Refusal } from './decide.js';
+import { isStatementReviewer, statementReviewers } from './statement-review-rule.js';
 
 export interface ExplainEntry {
   resource: string;
@@ -20,6 +21,8 @@ export interface ExplainEntry {
   justification: { required: boolean; pattern: string | null; ticket_required: boolean; hint: string | null };
   break_glass: boolean;
   read_only: boolean;
+  /** Statement review: which statements wait for a person, who may decide them, how many, how long; null when none. */
+  review?: { statements: 'writes' | 'all'; approvals: number; reviewers: string[]; approver_groups: string[]; approver_principals: string[]; timeout: string; timeout_seconds: number } | null;
   refusals: Refusal[];
 }
 
@@ -62,6 +65,7 @@ export function explain(policy: Policy, principalName: string, resourceName?: st
         justification: { required: role.justification.required, pattern: role.justification.pattern ?? null, ticket_required: role.justification.ticket_required, hint: role.justification.hint ?? null },
         break_glass: role.break_glass,
         read_only: role.privileges.sql === 'read',
+        review: reviewRule(policy, role, p.name),
         refusals,
       });
     }
@@ -70,5 +74,21 @@ export function explain(policy: Policy, principalName: string, resourceName?: st
     principal: { name: p.name, kind: p.kind, groups: p.groups, admin: policy.isAdmin(p), auditor: policy.isAuditor(p) },
     policy_hash: policy.hash,
     entries,
+  };
+}
+
+function reviewRule(policy: Policy, role: Policy['roles'][number], asker: string): ExplainEntry['review'] {
+  const r = role.review;
+  if (!r || r.statements === 'none') return null;
+  const rule = statementReviewers(role);
+  return {
+    statements: r.statements,
+    approvals: r.approvals,
+    // Nobody reviews their own statements.
+    reviewers: policy.principals.filter((x) => x.name !== asker && isStatementReviewer(policy.doc, x, role)).map((x) => x.name),
+    approver_groups: rule.groups,
+    approver_principals: rule.principals,
+    timeout: formatDuration(r.timeout),
+    timeout_seconds: r.timeout,
   };
 }

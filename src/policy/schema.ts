@@ -321,7 +321,7 @@ export const roleSchema = z.strictObject({
   }
 });
 
-export const NOTIFY_EVENTS = ['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'request.timed_out', 'grant.revoked', 'lock.created', 'policy.reload_refused'] as const;
+export const NOTIFY_EVENTS = ['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'request.timed_out', 'grant.revoked', 'lock.created', 'policy.reload_refused', 'review.requested', 'review.decided'] as const;
 
 const webhookSchema = z.strictObject({
   name,

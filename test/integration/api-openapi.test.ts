@@ -271,6 +271,19 @@ test('the exec websocket is documented as an upgrade, and refuses in its own err
   exercised.add('GET /api/v1/exec');
 });
 
+test('held statements (statement reviews) answer as documented', async () => {
+  const grantId = await a.grant(carol, bob, 'orders', 'read', '30m');
+  const summary = { kinds: ['update'], tables: ['t'], has_where: true, writes: true };
+  const hold = (statement: string) => a.server.access.statementReviews.hold('carol', { grant_id: grantId, session_id: null, protocol: 'postgres', database: null, statement, parameters: null, summary, source: null });
+  const [one, two] = [await hold('update t set a = 1 where id = 1'), await hold('update t set a = 2 where id = 2')];
+  assert.equal((await call(bob, 'GET', '/api/v1/statement-reviews?status=pending')).body.reviews.length, 2);
+  assert.equal((await call(bob, 'GET', `/api/v1/statement-reviews/${one.id}`)).body.statement, 'update t set a = 1 where id = 1');
+  assert.equal((await call(alice, 'GET', `/api/v1/statement-reviews/${one.id}`)).status, 403);
+  assert.equal((await call(bob, 'POST', `/api/v1/statement-reviews/${one.id}/approve`, { comment: 'ok' })).body.status, 'approved');
+  assert.equal((await call(bob, 'POST', `/api/v1/statement-reviews/${two.id}/deny`, { comment: 'no' })).body.status, 'denied');
+  await call(carol, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
+});
+
 test('every documented operation was called above and its answer checked', () => {
   const documented = Object.entries(doc.paths as Record<string, object>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
   assert.deepEqual(documented.filter((o) => !exercised.has(o)), []);
