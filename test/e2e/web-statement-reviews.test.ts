@@ -162,11 +162,18 @@ test('an UPDATE held by the gateway appears on the open Reviews page; Approve le
   await screenshot(bob.page, 'statement-review-decided');
 });
 
-test("an agent's DELETE without WHERE is flagged; Deny needs a comment, and psql gets it as the error", async () => {
-  await grant(botToken, 'nightly cleanup');
+test("an agent's request shows its sponsor; its DELETE without WHERE is flagged; Deny needs a comment, and psql gets it", async () => {
   const bob = await signedIn('bob');
   await bob.page.getByRole('link', { name: 'Reviews' }).click();
   await bob.page.getByRole('heading', { name: /Statements waiting for review/ }).waitFor();
+  const req = await web.api(botToken, 'POST', '/api/v1/requests', { resource: 'prod-orders', role: 'write', duration: '30m', reason: 'nightly cleanup' });
+  assert.equal(req.status, 201, JSON.stringify(req.body));
+  const request = bob.page.getByTestId('review').filter({ hasText: 'nightly cleanup' });
+  await request.getByText('agent', { exact: true }).waitFor();
+  await request.getByText('sponsor: alice').waitFor();
+  await screenshot(bob.page, 'agent-request');
+  await request.getByRole('button', { name: /^Approve/ }).click();
+  await request.waitFor({ state: 'detached' });
 
   const run = psql('bot', botToken, 'delete from orders');
   const card = bob.page.getByTestId('statement-review').filter({ hasText: 'delete from orders' });
