@@ -156,7 +156,8 @@ test('an UPDATE held by the gateway appears on the open Reviews page; Approve le
   const decided = bob.page.getByTestId('decided-statement').filter({ hasText: "it''s fixed" });
   await decided.getByTestId('status').filter({ hasText: 'executed' }).waitFor();
   assert.match((await decided.textContent())!, /Approved by bob; it ran.*“one row, checked”/);
-  // Alice's page follows too: her statement left the waiting list and shows what became of it.
+  // Alice's page follows too: she is told, her statement left the waiting list, and it shows what became of it.
+  await alice.page.getByTestId('review-note').filter({ hasText: 'Your UPDATE on prod-orders was approved by bob.' }).waitFor();
   await own.waitFor({ state: 'detached' });
   await alice.page.getByTestId('decided-statement').filter({ hasText: "it''s fixed" }).getByTestId('status').filter({ hasText: 'executed' }).waitFor();
   await screenshot(bob.page, 'statement-review-decided');

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeChange, makeMe, makeRequest, makeStatementReview, type Me } from '../../web/src/api/models.js';
 import { api } from '../../web/src/api/urls.js';
-import { gist, mayDecide, noWhereWarning, outcome, waitingWhy } from '../../web/src/lib/statement-review-rules.js';
+import { gist, mayDecide, sentenceGist, noWhereWarning, outcome, waitingWhy } from '../../web/src/lib/statement-review-rules.js';
 
 const wire = {
   id: 'rev_1', status: 'pending', principal: 'alice', resource: 'prod-orders', role: 'write', grant_id: 'grt_1', session_id: 'ses_1', protocol: 'postgres',
@@ -75,6 +75,7 @@ test('an UPDATE or DELETE without WHERE is called out; the gist names who and wh
   assert.equal(noWhereWarning(makeStatementReview({ ...wire, summary: { kinds: ['update', 'delete', 'update'], tables: ['a', 'b'], has_where: false } })), 'this UPDATE / DELETE changes every row of a, b');
   assert.equal(noWhereWarning(makeStatementReview({ ...wire, summary: { kinds: ['select'], tables: [], has_where: null } })), null);
   assert.equal(gist(makeStatementReview(wire)), "alice's UPDATE on prod-orders");
+  assert.equal(sentenceGist(makeStatementReview({ ...wire, summary: { kinds: ['update', 'update'] } }), 'alice'), 'Your UPDATE on prod-orders');
 });
 
 test('statement review changes reach the live stream; URLs are built in one place', () => {

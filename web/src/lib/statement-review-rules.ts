@@ -21,10 +21,16 @@ export function waitingWhy(r: StatementReview, me: Me): string {
   return 'You are not among its reviewers.';
 }
 
-/** "alice's UPDATE on prod-orders": what a review is about in one line, for notes and button labels. */
-export function gist(r: StatementReview): string {
-  const kinds = r.summary.kinds.length ? r.summary.kinds.map((k) => k.toUpperCase()).join(', ') : 'statement';
-  return `${r.principal}'s ${kinds} on ${r.resource}`;
+/** "alice's UPDATE on prod-orders" (or "your UPDATE …" to alice): what a review is about, for notes and labels. */
+export function gist(r: StatementReview, viewer?: string): string {
+  const kinds = r.summary.kinds.length ? [...new Set(r.summary.kinds.map((k) => k.toUpperCase()))].join(', ') : 'statement';
+  return `${r.principal === viewer ? 'your' : `${r.principal}'s`} ${kinds} on ${r.resource}`;
+}
+
+/** The same at the start of a sentence. */
+export function sentenceGist(r: StatementReview, viewer?: string): string {
+  const g = gist(r, viewer);
+  return g.charAt(0).toUpperCase() + g.slice(1);
 }
 
 /** What became of a review, in a sentence. */

@@ -7,7 +7,7 @@ import { makeStatementReview, type StatementReview, type StatementReviewStatus }
 import { api } from '../api/urls.js';
 import { Badge, Countdown, Empty, Loaded, Section, Time, useAction, type Tone } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
-import { gist, mayDecide, noWhereWarning, outcome, waitingWhy } from '../lib/statement-review-rules.js';
+import { gist, sentenceGist, mayDecide, noWhereWarning, outcome, waitingWhy } from '../lib/statement-review-rules.js';
 import { zoneName } from '../lib/time.js';
 import { useViewer } from '../viewer.js';
 import { PrincipalName } from './decide.js';
@@ -239,11 +239,11 @@ export function StatementReviews(props: { note: (text: string) => void }) {
         if (!c || c.kind !== 'statement_review' || !c.status || c.status === 'pending' || mine.current.has(c.id)) return;
         const r = shown.current.get(c.id);
         if (!r) return;
-        if (c.status === 'timed_out') return note(`${gist(r)} timed out: nobody decided in time.`);
-        if (c.status === 'withdrawn') return note(`${gist(r)} was withdrawn: the session ended or the client cancelled it.`);
+        if (c.status === 'timed_out') return note(`${sentenceGist(r, me.name)} timed out: nobody decided in time.`);
+        if (c.status === 'withdrawn') return note(`${sentenceGist(r, me.name)} was withdrawn: the session ended or the client cancelled it.`);
         if (c.status === 'executed') return;
         const by = c.actor === me.name ? 'by you, in another window' : c.actor ? `by ${c.actor}` : 'elsewhere';
-        note(`${gist(r)} was ${c.status.replace('_', ' ')} ${by}.`);
+        note(`${sentenceGist(r, me.name)} was ${c.status.replace('_', ' ')} ${by}.`);
       }),
     [me.name, note],
   );
