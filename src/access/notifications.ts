@@ -17,7 +17,7 @@ function asker(access: Access, principal: string): string {
 
 /** The held statement's notices. The literal text stays out of them (literals may hold secrets): the redacted text. */
 function reviewNotice(access: Access, c: Change, r: StatementReview): Notice | undefined {
-  const data = { review_id: r.id, principal: r.principal, principal_kind: r.principal_kind ?? 'user', sponsor: r.sponsor, resource: r.resource, role: r.role, grant_id: r.grant_id, session_id: r.session_id, status: r.status, summary: r.summary, text: r.redacted ?? null, expires_at: r.expires_at };
+  const data = { review_id: r.id, principal: r.principal, principal_kind: r.principal_kind ?? 'user', sponsor: r.sponsor, resource: r.resource, role: r.role, grant_id: r.grant_id, session_id: r.session_id, status: r.status, summary: r.summary, redacted: r.redacted ?? null, expires_at: r.expires_at };
   const what = r.redacted ? `"${r.redacted.length > 300 ? `${r.redacted.slice(0, 300)}…` : r.redacted}"` : `a ${r.summary.kinds.join('/') || 'statement'} on ${r.summary.tables.join(', ') || 'no table'}`;
   if (c.event === 'requested') {
     return { event: 'review.requested', time: c.time, text: `${asker(access, r.principal)} waits for a review of ${what} on ${r.resource} (${r.role}). See it: airlock reviews show ${r.id}; then airlock approve ${r.id} / airlock deny ${r.id} --comment …`, data };

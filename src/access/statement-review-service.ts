@@ -6,7 +6,6 @@ import { newId } from '../domain/ids.js';
 import type { Caller } from '../domain/model.js';
 import type { Policy } from '../policy/compile.js';
 import { isStatementReviewer, mayDecide, principalDef, statementReviewers } from '../policy/statement-review-rule.js';
-import type { DB } from '../store/schema.js';
 import type { Store } from '../store/store.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ChangeBus } from './change-bus.js';
@@ -14,6 +13,7 @@ import type { GrantService } from './grants.js';
 import type { Recorder, UnitOfWork } from './unit-of-work.js';
 import { statementBinding } from './statement-binding.js';
 import type { HoldInput, ReviewOutcome, StatementReview, StatementReviewService, StatementReviewStatus } from './statement-reviews.js';
+import { describeReviewState, toStatementReview } from './statement-review-records.js';
 
 /** Longest single timer of a wait: it also re-reads the row, in case a change notice from another process was lost. */
 const MAX_TIMER_MS = 30_000;
@@ -22,56 +22,6 @@ const DEFAULT_TIMEOUT_S = 900;
 
 /** Refusals audited as review.refused (outside the transaction they undid), as reviews.ts does for requests. */
 const REFUSALS = new Set(['AIRLOCK_SELF_REVIEW', 'AIRLOCK_AGENT_CANNOT_APPROVE', 'AIRLOCK_NOT_APPROVER']);
-
-export function toStatementReview(r: DB['statement_reviews']): StatementReview {
-  return {
-    id: r.id,
-    status: r.status as StatementReviewStatus,
-    principal: r.principal,
-    principal_kind: r.principal_kind,
-    resource: r.resource,
-    role: r.role,
-    grant_id: r.grant_id,
-    session_id: r.session_id,
-    protocol: r.protocol,
-    database: r.database,
-    statement: r.statement,
-    parameters: r.parameters === null ? null : (JSON.parse(r.parameters) as (string | null)[]),
-    summary: JSON.parse(r.summary) as StatementReview['summary'],
-    binding: r.binding,
-    approvals_needed: Number(r.approvals_needed),
-    approvals: JSON.parse(r.approvals) as StatementReview['approvals'],
-    approver_groups: JSON.parse(r.approver_groups) as string[],
-    approver_principals: JSON.parse(r.approver_principals) as string[],
-    sponsor: r.sponsor,
-    created_at: r.created_at,
-    expires_at: r.expires_at,
-    decided_at: r.decided_at,
-    decided_by: r.decided_by,
-    comment: r.comment,
-    end_reason: r.end_reason,
-    executed_at: r.executed_at,
-    redacted: r.redacted,
-  };
-}
-
-/** "is approved", "was denied by bob", …: why a review can no longer be decided. */
-export function describeReviewState(r: Pick<StatementReview, 'status' | 'decided_by'>): string {
-  switch (r.status) {
-    case 'pending':
-      return 'is pending';
-    case 'approved':
-      return `was approved${r.decided_by ? ` by ${r.decided_by}` : ''}`;
-    case 'denied':
-      return `was denied${r.decided_by ? ` by ${r.decided_by}` : ''}`;
-    case 'timed_out':
-      return 'timed out without a decision';
-    case 'withdrawn':
-      return 'was withdrawn (its session ended or the client cancelled)';
-    case 'executed':
-      return 'was approved and its statement has run';
-  }
-}
 
 function reasonOf(signal: AbortSignal): string {
   const r: unknown = signal.reason;
@@ -366,7 +316,15 @@ export function makeStatementReviewService(deps: {
     await deps.audit.append({ actor: r.principal, action: 'review.executed', target: r.resource, details: { review_id: id, grant_id: r.grant_id, session_id: details.session_id, rows: details.rows ?? null, error: details.error ?? null } });
   }
 
+  /** Marks every pending review past its time as timed out (a waiter's timer does it too, if one is still there). */
+  async function timeOutDue(): Promise<void> {
+    const due = await store.db.selectFrom('statement_reviews').select('id').where('status', '=', 'pending').where('expires_at', '<=', now()).execute();
+    for (const d of due) await timeOutIfDue(d.id);
+  }
+
   async function list(caller: Caller, filter: { status?: StatementReviewStatus; principal?: string; limit?: number } = {}): Promise<StatementReview[]> {
+    // A list shows what is true now: one whose holder went away without marking it is not shown as pending.
+    await timeOutDue();
     const policy = deps.policy();
     let q = store.db.selectFrom('statement_reviews').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(Math.min(Math.max(filter.limit ?? 200, 1), 1000));
     if (filter.status) q = q.where('status', '=', filter.status);

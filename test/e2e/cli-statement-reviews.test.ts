@@ -3,11 +3,14 @@
 // withdraws what an earlier run held.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { cli } from '../support/server-process.js';
 import type { HoldInput } from '../../src/access/statement-reviews.js';
 
-const POLICY = `
+const policy = (hookPort: number) => `
 version: 1
 principals:
   - { name: alice, groups: [engineers] }
@@ -26,9 +29,25 @@ roles:
     approval: { approver_groups: [dba] }
     justification: { required: false }
     review: { statements: writes, timeout: 10m }
+notify:
+  webhooks:
+    - { name: chat, url: "http://127.0.0.1:${hookPort}/hook", events: [request.created, review.requested, review.decided] }
 `;
 
 let a: InProcessAirlock;
+let POLICY: string;
+let hooks: Server;
+/** Webhook bodies as they arrive; `notice()` waits for the one a test expects. */
+const notices: { event: string; text: string; [k: string]: unknown }[] = [];
+const arrived = new EventTarget();
+
+async function notice(match: (n: (typeof notices)[number]) => boolean): Promise<(typeof notices)[number]> {
+  for (;;) {
+    const found = notices.find(match);
+    if (found) return found;
+    await once(arrived, 'notice');
+  }
+}
 const tokens: Record<string, string> = {};
 let helperRequest: string;
 let grant: string;
@@ -56,6 +75,17 @@ async function api(who: string, method: string, path: string, body?: unknown): P
 }
 
 before(async () => {
+  hooks = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      notices.push(JSON.parse(raw));
+      arrived.dispatchEvent(new Event('notice'));
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((r) => hooks.listen(0, '127.0.0.1', r));
+  POLICY = policy((hooks.address() as AddressInfo).port);
   a = await startAirlock({ policy: POLICY });
   for (const p of ['alice', 'bob', 'carol', 'helper', 'plain-bot']) tokens[p] = await a.token(p);
   const req = await a.api<{ id: string }>(tokens.helper!, 'POST', '/api/v1/requests', { resource: 'prod-orders', role: 'write-reviewed', duration: '1h', reason: 'OPS-7 fix order 42' });
@@ -63,6 +93,7 @@ before(async () => {
 });
 after(async () => {
   await a?.stop();
+  hooks?.close();
 });
 
 test("an agent's request shows it is an agent and names its sponsor; only a person (or an agent with may_approve) decides it", async () => {
@@ -72,6 +103,9 @@ test("an agent's request shows it is an agent and names its sponsor; only a pers
   assert.equal(seen.json.sponsor, 'alice');
   const listed = await api('bob', 'GET', '/api/v1/requests?scope=reviewable');
   assert.equal(listed.json.requests.find((r: { id: string }) => r.id === helperRequest)?.sponsor, 'alice');
+  const asked = await notice((n) => n.event === 'request.created' && n.request_id === helperRequest);
+  assert.match(asked.text, /^helper \(agent of alice\) asks for write-reviewed on prod-orders/);
+  assert.equal(asked.sponsor, 'alice');
   const bot = await run('plain-bot', ['approve', helperRequest, '--json']);
   assert.equal(bot.code, 3, bot.stderr);
   assert.equal(bot.json().error.code, 'AIRLOCK_AGENT_CANNOT_APPROVE');
@@ -120,6 +154,12 @@ test('airlock reviews lists a held statement for its reviewer, and reviews show 
   assert.match(approve.stdout, new RegExp(`Approved statement ${r.id}: it runs now in helper's session \\(once\\)\\.`));
   const out = await waiting;
   assert.equal(out.status, 'approved');
+  const held = await notice((n) => n.event === 'review.requested' && n.review_id === r.id);
+  assert.equal(held.text, `helper (agent of alice) waits for a review of "update orders set note = $n where id = $1 and shop = $2" on prod-orders (write-reviewed). See it: airlock reviews show ${r.id}; then airlock approve ${r.id} / airlock deny ${r.id} --comment …`);
+  assert.ok(!JSON.stringify(held).includes('call back'), 'the literal stays out of notices');
+  assert.equal(held.redacted, 'update orders set note = $n where id = $1 and shop = $2');
+  const decided = await notice((n) => n.event === 'review.decided' && n.review_id === r.id);
+  assert.equal(decided.text, `helper (agent of alice)'s statement ${r.id} on prod-orders was approved by bob.`);
   const again = await run('bob', ['approve', r.id, '--json']);
   assert.equal(again.code, 1);
   assert.equal(again.json().error.code, 'AIRLOCK_REVIEW_NOT_PENDING');

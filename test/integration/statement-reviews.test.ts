@@ -8,6 +8,11 @@ import { systemClock } from '../../src/domain/clock.js';
 import { parsePolicy, PolicyError } from '../../src/policy/load.js';
 import { statementBinding } from '../../src/access/statement-binding.js';
 import type { HoldInput } from '../../src/access/statement-reviews.js';
+import { openStore } from '../../src/store/store.js';
+import { makeAuditLog } from '../../src/audit/audit-log.js';
+import { makeAccess } from '../../src/access/access.js';
+import { attachClusterFanout } from '../../src/access/cluster.js';
+import { createTestDatabase } from '../support/pg.js';
 
 export const REVIEW_POLICY = `
 version: 1
@@ -299,6 +304,48 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+describe('statement reviews across two processes on one PostgreSQL store', () => {
+  test('a wait in one process ends as soon as a reviewer decides through another (LISTEN/NOTIFY)', async () => {
+    const db = await createTestDatabase('airlock_sr');
+    const policy = parsePolicy(REVIEW_POLICY, 'p.yaml');
+    const quiet = { info: () => {}, warn: () => {} };
+    const procs = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const store = await openStore({ url: db.url });
+        const audit = makeAuditLog({ store, clock: systemClock });
+        const access = makeAccess({ store, clock: systemClock, audit, policy: () => policy });
+        const fanout = attachClusterFanout(access, db.url, quiet);
+        procs.push({ store, audit, access, fanout });
+        await fanout.start();
+      }
+      const [a, b] = procs as [(typeof procs)[0], (typeof procs)[0]];
+      const caller = (n: string) => ({ principal: policy.principal(n)!, source: null, token_id: null });
+      const req = await a.access.requests.create(caller('alice'), { resource: 'prod-orders', role: 'write-reviewed', duration_seconds: 3600, reason: 'OPS-9' });
+      const { grant_id } = await a.access.reviews.approve(caller('bob'), req.id);
+      for (const [decide, expected] of [['approve', 'approved'], ['deny', 'denied']] as const) {
+        const r = await a.access.statementReviews.hold('alice', holdInput(grant_id!, `update orders set f = 1 where id = ${expected.length}`));
+        const started = Date.now();
+        const waiting = a.access.statementReviews.wait(r.id);
+        if (decide === 'approve') await b.access.statementReviews.approve(caller('carol'), r.id);
+        else await b.access.statementReviews.deny(caller('carol'), r.id, 'not now');
+        const out = await waiting;
+        assert.equal(out.status, expected);
+        // The wait's own re-read comes only every 30 s: a prompt end is the change notice from the other process.
+        assert.ok(Date.now() - started < 10_000, `the wait ended ${Date.now() - started} ms after the decision`);
+      }
+    } finally {
+      for (const p of procs) {
+        await p.fanout.stop();
+        await p.access.expiry.stop();
+        await p.audit.flush();
+        await p.store.close();
+      }
+      await db.drop();
+    }
+  });
+});
 
 describe('policy checks for review:, sponsor and may_approve', () => {
   const base = (principals: string, review: string) => `
