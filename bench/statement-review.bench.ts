@@ -1,14 +1,17 @@
 // Statement review's cost on what it does not hold: pgbench -S (SELECTs) through the PostgreSQL gateway on a role with
 // `review: { statements: writes }` against the same role without review, on one Airlock and one PostgreSQL, in
-// interleaved rounds; prints the TPS of each and the ratio (target: ≤ 2 % overhead). Then the time one held UPDATE
-// takes from approval to its result.
+// interleaved rounds; prints the TPS of each, the gateway process's CPU time per transaction (steadier than TPS on a
+// shared machine: the gateway runs in this process, which does nothing else meanwhile) and the ratios (target: ≤ 2 %
+// overhead). Then the time one held UPDATE takes from approval to its result.
 // Run: node --import tsx bench/statement-review.bench.ts [--seconds 8] [--rounds 3] [--modes simple,extended,prepared]
 //   [--clients 1,4] [--warmup 2]
-import { spawnSync, execFileSync } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { startAirlock } from '../test/support/in-process-server.js';
 import { adminUrl, createTestDatabase } from '../test/support/pg.js';
 import { list, median, num } from './support.js';
+import { initInspect, makeInspector } from '../src/inspect/index.js';
+import { needsReview } from '../src/gateway/core/statement-hold.js';
 
 const SECONDS = num('seconds', 8);
 const ROUNDS = num('rounds', 3);
@@ -16,12 +19,24 @@ const WARMUP = num('warmup', 2);
 const MODES = list('modes', 'simple,extended,prepared');
 const CLIENTS = list('clients', '1,4').map(Number);
 
-function pgbench(port: number, dbname: string, token: string, mode: string, clients: number, seconds: number): number {
+/** pgbench as a child process (asynchronous: the gateway runs in this process and must go on serving). */
+function pgbench(port: number, dbname: string, token: string, mode: string, clients: number, seconds: number): Promise<{ tps: number; cpuUsPerTx: number }> {
+  const cpu0 = process.cpuUsage();
   const args = ['-S', '-n', '-M', mode, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), '-h', '127.0.0.1', '-p', String(port), '-U', 'alice', dbname];
-  const r = spawnSync('pgbench', args, { env: { PATH: process.env.PATH, HOME: tmpdir(), PGPASSWORD: token, PGSSLMODE: 'require' }, encoding: 'utf8' });
-  const tps = /tps = ([\d.]+)/.exec(r.stdout)?.[1];
-  if (!tps) throw new Error(`pgbench failed: ${r.stdout}\n${r.stderr}`);
-  return Number(tps);
+  return new Promise((resolve, reject) => {
+    const child = spawn('pgbench', args, { env: { PATH: process.env.PATH, HOME: tmpdir(), PGPASSWORD: token, PGSSLMODE: 'require' } });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', () => {
+      const cpu = process.cpuUsage(cpu0);
+      const tps = /tps = ([\d.]+)/.exec(out)?.[1];
+      const tx = /number of transactions actually processed: (\d+)/.exec(out)?.[1];
+      if (tps && tx) resolve({ tps: Number(tps), cpuUsPerTx: (cpu.user + cpu.system) / Number(tx) });
+      else reject(new Error(`pgbench failed: ${out}`));
+    });
+  });
 }
 
 async function main(): Promise<void> {
@@ -57,35 +72,45 @@ roles:${role('plain', 'plain', '')}${role('reviewed', 'reviewed', '\n    review:
     await a.grant(alice, bob, 'reviewed', 'reviewed', '8h');
     const port = a.gateway.port;
     const targets = ['plain', 'reviewed'];
-    for (const mode of WARMUP > 0 ? MODES : []) for (const t of targets) pgbench(port, t, alice, mode, Math.max(...CLIENTS), WARMUP);
-    console.log(`# pgbench -S through the gateway (TLS), ${SECONDS}s per run, ${ROUNDS} interleaved round(s), median TPS`);
-    console.log('| mode | clients | without review | review: writes | with ÷ without |');
-    console.log('| --- | --- | --- | --- | --- |');
+    for (const mode of WARMUP > 0 ? MODES : []) for (const t of targets) await pgbench(port, t, alice, mode, Math.max(...CLIENTS), WARMUP);
+    console.log(`# pgbench -S through the gateway (TLS), ${SECONDS}s per run, ${ROUNDS} interleaved round(s), medians; CPU = the gateway process's user+system µs per transaction`);
+    console.log('| mode | clients | TPS without review | TPS review: writes | TPS with ÷ without | CPU without | CPU with | CPU with ÷ without |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const mode of MODES) {
       for (const clients of CLIENTS) {
-        const tps: Record<string, number[]> = { plain: [], reviewed: [] };
+        const runs: Record<string, { tps: number; cpuUsPerTx: number }[]> = { plain: [], reviewed: [] };
         for (let r = 0; r < ROUNDS; r++) {
-          for (const t of r % 2 ? [...targets].reverse() : targets) tps[t]!.push(pgbench(port, t, alice, mode, clients, SECONDS));
+          for (const t of r % 2 ? [...targets].reverse() : targets) runs[t]!.push(await pgbench(port, t, alice, mode, clients, SECONDS));
         }
-        const plain = median(tps.plain!);
-        const reviewed = median(tps.reviewed!);
-        console.log(`| ${mode} | ${clients} | ${plain.toFixed(0)} | ${reviewed.toFixed(0)} | ${(reviewed / plain).toFixed(3)} |`);
+        const tps = (t: string) => median(runs[t]!.map((x) => x.tps));
+        const cpu = (t: string) => median(runs[t]!.map((x) => x.cpuUsPerTx));
+        console.log(`| ${mode} | ${clients} | ${tps('plain').toFixed(0)} | ${tps('reviewed').toFixed(0)} | ${(tps('reviewed') / tps('plain')).toFixed(3)} | ${cpu('plain').toFixed(1)} | ${cpu('reviewed').toFixed(1)} | ${(cpu('reviewed') / cpu('plain')).toFixed(3)} |`);
       }
     }
+
+    // What review adds to each statement it does not hold, measured alone (steady however loaded the machine is).
+    await initInspect();
+    const d = makeInspector({}).inspect('SELECT abalance FROM pgbench_accounts WHERE aid = 4711;');
+    const n = 2_000_000;
+    let held = 0;
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) if (needsReview('writes', d)) held++;
+    const ns = Number(process.hrtime.bigint() - t0) / n;
+    console.log(`\n# needsReview('writes', …) on that SELECT's decision, alone: ${ns.toFixed(1)} ns per statement (${held ? 'held' : 'not held'} without a catalog)`);
 
     // One held UPDATE: from the approval to its result, 10 times (the review service's round trip, not a person).
     const reviews = a.server.access.statementReviews;
     const approver = { principal: a.server.access.policy().principal('bob')!, source: null, token_id: null };
     const c = a.client(alice, 'alice', 'reviewed');
     const ms: number[] = [];
-    let held: ((id: string) => void) | null = null;
-    c.on('notice', (n) => {
-      const id = /rev_[a-z0-9]+/i.exec(n.message ?? '')?.[0];
-      if (id && held) held(id);
+    let onHeld: ((id: string) => void) | null = null;
+    c.on('notice', (m) => {
+      const id = /rev_[a-z0-9]+/i.exec(m.message ?? '')?.[0];
+      if (id && onHeld) onHeld(id);
     });
     await c.connect();
     for (let i = 0; i < 10; i++) {
-      const id = new Promise<string>((resolve) => (held = resolve));
+      const id = new Promise<string>((resolve) => (onHeld = resolve));
       const q = c.query('update pgbench_accounts set abalance = abalance + 1 where aid = 1');
       const rid = await id;
       const t0 = performance.now();

@@ -332,7 +332,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   if (opts.mysqlListen !== null) {
     const tls = await tlsMaterial();
     const gw = makeMysqlGateway(
-      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('mysql'), recordings },
+      { access: makeGatewayAccess({ access, credentials }), sessions: access.sessions, audit, instance: access.bus.origin, log, metrics: metrics.gateway('mysql'), recordings, statementReviews: access.statementReviews },
       {
         listen: opts.mysqlListen ?? { host: '127.0.0.1', port: 3307 },
         tls: { key: tls.key, cert: tls.cert },

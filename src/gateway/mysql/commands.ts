@@ -6,6 +6,8 @@ import type { StatementOutcome } from '../core/session-lifecycle.js';
 import { SAFE_CHARSETS, type LexedStatement, type Token } from '../../inspect/mysql/index.js';
 import { COM, errPayload, okPayload, type Packet } from './packets.js';
 import type { Outcome, Relay } from './relay.js';
+import type { NotRun, StatementHold } from '../core/statement-hold.js';
+import { executeParameters, type ParamState } from './statement-params.js';
 
 export interface MysqlInspector {
   inspectAsync(sql: string): Promise<Decision>;
@@ -37,8 +39,20 @@ export interface CommandContext {
   setup: string[];
   onStatement(r: StatementRecord): void;
   /** A session that may write: each statement's statement.start is durable before the server sees it. */
-  logBeforeForward: ((run: { logged: number; text: string; fingerprint: string | null }) => Promise<void>) | null;
+  logBeforeForward: ((run: { logged: number; text: string; fingerprint: string | null; review_id?: string }) => Promise<void>) | null;
+  /** The role's statement review rule, when it holds statements until a person decides (../core/statement-hold.ts). */
+  hold?: StatementHold | null;
 }
+
+/** Error number and SQLSTATE of each way a held statement does not run (MySQL has no notice to say it is held). */
+const NOT_RUN: Record<NotRun, [number, string]> = {
+  denied: [1142, '42000'],
+  mismatch: [1142, '42000'],
+  used: [1142, '42000'],
+  timed_out: [1317, '70100'],
+  withdrawn: [1317, '70100'],
+  failed: [1105, 'HY000'],
+};
 
 const ER_NOT_ALLOWED = 1142;
 const ER_DB_DENIED = 1044;
@@ -112,23 +126,36 @@ function stringContent(t: Token, sql: string, noBackslashEscapes: boolean): stri
 /** Returns the handler the relay calls for each command packet. */
 export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<void> {
   const { relay } = ctx;
-  const statements = new Map<number, { text: string; decision: Decision }>();
+  const statements = new Map<number, { text: string; decision: Decision; params: ParamState; longData: boolean }>();
   let lastPrepared: number | null = null;
   let logged = 0;
 
   const refuse = (code: number, sqlstate: string, message: string) => relay.reply(errPayload(code, sqlstate, message.startsWith('airlock:') ? message : `airlock: ${message}`));
 
-  async function statement(command: StatementRecord['command'], d: Decision, send: () => Promise<Outcome>): Promise<void> {
+  /** `held`: the exact text and parameters, when the review rule holds the statement until a person decides. */
+  async function statement(command: StatementRecord['command'], d: Decision, send: () => Promise<Outcome>, held?: { text: string; parameters: (string | null)[] | null }): Promise<void> {
     const no = ++logged;
-    const started = performance.now();
+    let started = performance.now();
     if (!d.allowed) {
       refuse(ER_NOT_ALLOWED, '42000', d.message ?? 'airlock: statement refused');
       ctx.onStatement({ text: d.redacted, fingerprint: d.fingerprint, decision: 'refused', rule: d.rule, rows: 0, duration_ms: 0, error: null, logged: no, command });
       return;
     }
+    let review_id: string | undefined;
+    if (held && ctx.hold) {
+      const o = await ctx.hold.review(held.text, held.parameters, d, () => {});
+      if (o.review_id !== null) review_id = o.review_id;
+      if (!o.run) {
+        const [code, sqlstate] = NOT_RUN[o.why];
+        if (!relay.isEnded) refuse(code, sqlstate, `${o.message} (${o.airlock})`);
+        ctx.onStatement({ text: d.redacted, fingerprint: d.fingerprint, decision: 'refused', rule: o.rule, rows: 0, duration_ms: 0, error: o.message, logged: no, command, review_id });
+        return;
+      }
+      started = performance.now();
+    }
     if (ctx.logBeforeForward && !d.reads_only) {
       try {
-        await ctx.logBeforeForward({ logged: no, text: d.redacted, fingerprint: d.fingerprint });
+        await ctx.logBeforeForward({ logged: no, text: d.redacted, fingerprint: d.fingerprint, review_id });
       } catch {
         relay.kill('the audit log is unavailable, so the session was ended', 1105, 'HY000');
         return;
@@ -142,7 +169,7 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
       relay.kill('the session changed how the server reads backslashes in strings (sql_mode NO_BACKSLASH_ESCAPES), so its statements can no longer be checked; the session was ended (AIRLOCK_TEXT_SETTING_CHANGED)', 1105, 'HY000');
     }
     const error = o.cut ?? (o.error ? `${o.error.code} (${o.error.sqlstate}): ${o.error.message}` : null);
-    ctx.onStatement({ text: d.redacted, fingerprint: d.fingerprint, decision: 'allowed', rule: o.cut ? 'max_rows' : d.rule, rows: o.rows || o.affected, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, error, logged: no, command });
+    ctx.onStatement({ text: d.redacted, fingerprint: d.fingerprint, decision: 'allowed', rule: o.cut ? 'max_rows' : d.rule, rows: o.rows || o.affected, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, error, logged: no, command, review_id });
   }
 
   return async function onCommand(p: Packet): Promise<void> {
@@ -163,7 +190,8 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
           const w = wall(text);
           if (w) return void refuseStatement('query', d, w);
         }
-        return statement('query', d, () => relay.forward(body, 'result', ctx.maxRows));
+        const held = d.allowed && ctx.hold?.needs(d) ? { text, parameters: null } : undefined;
+        return statement('query', d, () => relay.forward(body, 'result', ctx.maxRows), held);
       }
       case COM.INIT_DB: {
         const why = ctx.schemaRefusal(body.subarray(1).toString('utf8'));
@@ -188,7 +216,7 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         if (w) return void refuseStatement('prepare', d, w);
         const o = await relay.forward(body, 'prepare');
         if (o.prepared) {
-          statements.set(o.prepared.id, { text, decision: d });
+          statements.set(o.prepared.id, { text, decision: d, params: { count: o.prepared.params, types: null }, longData: false });
           lastPrepared = o.prepared.id;
         }
         return;
@@ -200,9 +228,18 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         const s = statements.get(id);
         if (!s) return refuse(ER_UNKNOWN_STMT, 'HY000', `unknown prepared statement handler (${raw}) given to EXECUTE`);
         if (body[5]! & 0x07) return refuse(ER_NOT_SUPPORTED, '42000', 'server-side cursors (COM_STMT_EXECUTE with a cursor flag) are not relayed by the gateway; fetch the whole result instead');
-        return statement('execute', s.decision, () => relay.forward(body, 'result', ctx.maxRows));
+        const longData = s.longData;
+        s.longData = false;
+        if (!ctx.hold?.needs(s.decision)) return statement('execute', s.decision, () => relay.forward(body, 'result', ctx.maxRows));
+        // Values sent ahead with COM_STMT_SEND_LONG_DATA are not in this packet, so a review could not show them.
+        if (longData) return refuseStatement('execute', s.decision, { code: ER_NOT_ALLOWED, rule: 'review_long_data', message: 'airlock: this statement is held for review, and a value sent with COM_STMT_SEND_LONG_DATA cannot be shown to the reviewer; send the values inline (AIRLOCK_FORBIDDEN)' });
+        return statement('execute', s.decision, () => relay.forward(body, 'result', ctx.maxRows), { text: s.text, parameters: executeParameters(body, s.params) });
       }
       case COM.STMT_SEND_LONG_DATA:
+        if (body.length >= 5) {
+          const s = statements.get(body.readUInt32LE(1));
+          if (s) s.longData = true;
+        }
         await relay.forward(body, 'none');
         return;
       case COM.STMT_CLOSE: {

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { isAirlockError, type AirlockError } from '../../domain/errors.js';
 import { openSession, recordRefusal, type GatewaySession } from '../core/session-lifecycle.js';
+import { StatementHold, holdContext, reviewRuleOf } from '../core/statement-hold.js';
 import type { Principal } from '../../domain/model.js';
 import { coveredDatabase, coveredDatabases } from '../../policy/databases.js';
 import type { GatewayDeps, SessionPlan, UpstreamLogin } from '../types.js';
@@ -24,6 +25,8 @@ export interface LiveMysqlSession {
   login: UpstreamLogin;
   threadId: number;
   kill(reason: string): void;
+  /** KILL QUERY while a statement is held for review: the review is withdrawn (false when none is held). */
+  cancelHeld(): boolean;
 }
 
 export interface MysqlSessionContext {
@@ -70,6 +73,8 @@ export async function serveConnection(ctx: MysqlSessionContext, socket: Socket):
       );
     }
     const plan = await ctx.deps.access.planSession(principal, l.resource, l.schema, 'mysql');
+    // Fail closed: a role whose statements wait for a person gets no session where nobody could decide them.
+    if (reviewRuleOf(plan) && !ctx.deps.statementReviews) throw new MysqlRefusal(1142, '42000', `role "${plan.role.name}" holds statements for review, and this gateway has no statement review service; ask an admin (AIRLOCK_INTERNAL)`, 'AIRLOCK_INTERNAL');
     const guarded = isGuarded(plan);
     let upstream: UpstreamConnection;
     try {
@@ -125,6 +130,8 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
     upstream.socket.destroy();
     throw err;
   }
+  const holdCtx = holdContext(deps, plan, session, 'mysql', source);
+  const hold = holdCtx ? new StatementHold(holdCtx) : null;
   const loginSeq = conn.seq;
   const { socket, reader, queued } = conn.release();
   reader.maxPayload = ctx.maxPacketBytes;
@@ -142,6 +149,7 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
       scrub: (text) => scrub(text, plan.upstream),
       onEnd(reason) {
         endReason = reason;
+        hold?.end(reason);
         resolve();
       },
       log: deps.log,
@@ -157,13 +165,17 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
       setup,
       schemaRefusal: (name) => schemaRefusal(plan, name),
       killSession: (target, queryOnly) => killOther(ctx, plan.principal.name, o.connectionId, target, queryOnly),
-      onStatement: (r: StatementRecord) => session.recordStatement(r),
+      onStatement: (r: StatementRecord) => {
+        session.recordStatement(r);
+        if (r.review_id !== undefined && r.decision === 'allowed') hold?.executed(r.review_id, r.rows, r.error);
+      },
       // A session that may write: each statement's statement.start is durable before the server sees it.
       logBeforeForward: readOnly ? null : (run) => session.logBeforeForward(run),
+      hold,
     });
     const kill = (reason: string) => relay.kill(reason);
-    session.registered({ kill, auditLost: (reason) => relay.kill(reason, 1105, 'HY000'), running: () => (relay.running ? 1 : 0) });
-    ctx.byConnectionId.set(o.connectionId, { principal: plan.principal.name, login: plan.upstream, threadId: upstream.threadId, kill });
+    session.registered({ kill, auditLost: (reason) => relay.kill(reason, 1105, 'HY000'), running: () => (relay.running || hold?.holding ? 1 : 0) });
+    ctx.byConnectionId.set(o.connectionId, { principal: plan.principal.name, login: plan.upstream, threadId: upstream.threadId, kill, cancelHeld: () => hold?.cancel() ?? false });
     ctx.live.set(o.tcp, kill);
     relay.start();
     void (async () => {
@@ -185,6 +197,7 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
   await ended;
   ctx.live.delete(o.tcp);
   ctx.byConnectionId.delete(o.connectionId);
+  await hold?.settled(); // the held statement's event and withdrawal come before the session's end
   await session.end(endReason);
 }
 
@@ -197,6 +210,8 @@ function schemaRefusal(plan: SessionPlan, name: string): string | null {
 async function killOther(ctx: MysqlSessionContext, principal: string, own: number, target: number, queryOnly: boolean): Promise<string | null> {
   const s = ctx.byConnectionId.get(target);
   if (!s || s.principal !== principal) return `Unknown thread id: ${target}; you can KILL only your own sessions through this gateway (AIRLOCK_FORBIDDEN)`;
+  // The client's Ctrl-C (mysql sends KILL QUERY from a new connection) withdraws a statement held for review.
+  if (queryOnly && s.cancelHeld()) return null;
   if (!queryOnly) {
     s.kill(target === own ? 'the session ended itself with KILL' : `ended by KILL ${target} from another session of ${principal}`);
     return null;

@@ -10,7 +10,7 @@ import { cursorOpsOf, type RowLimit } from './cursor-limits.js';
 import type { ErrorCode } from '../../domain/errors.js';
 import type { Log } from '../../domain/log.js';
 import type { RelayedBytes } from '../types.js';
-import { bindNames, type HeldText, type StatementHold } from './statement-hold.js';
+import { bindNames, type HeldText, type PgStatementHold } from './statement-hold.js';
 
 export type { StatementRecord } from './replies.js';
 
@@ -66,7 +66,7 @@ export interface RelayOptions {
   /** Counts what is written to each side (shared by the gateway's sessions, read by /metrics). */
   bytes?: RelayedBytes;
   /** The role's statement review rule, when it holds statements for a person's decision (statement-hold.ts). */
-  hold?: StatementHold | null;
+  hold?: PgStatementHold | null;
 }
 
 export class Relay {
@@ -505,7 +505,7 @@ export class Relay {
     this.pumping = true;
     this.flushUpstream();
     this.reviewing = run;
-    void this.o.hold!.review(sql, parameters, d, (notice) => this.notice(notice)).then((o) => {
+    void this.o.hold!.hold(sql, parameters, d, (notice) => this.notice(notice)).then((o) => {
       if (this.reviewing !== run) return; // the session ended meanwhile, and audited the statement then
       this.reviewing = null;
       if (o.review_id !== null) run.review_id = o.review_id;

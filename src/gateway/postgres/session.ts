@@ -17,7 +17,8 @@ import { UpstreamLoginError, openUpstream, scrub, sendCancel, type UpstreamConne
 import { upstreamRefusalCode } from '../../credentials/pg-upstream-security.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { CancelRateLimit } from './cancel-rate-limit.js';
-import { StatementHold } from './statement-hold.js';
+import { PgStatementHold } from './statement-hold.js';
+import { holdContext, reviewRuleOf } from '../core/statement-hold.js';
 
 /** Messages before authentication are small (SCRAM messages are well under this); PostgreSQL allows 64 KiB too. */
 const LOGIN_MESSAGE_LIMIT = 65_536;
@@ -69,7 +70,7 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
     principal = login.principal;
     const plan = await ctx.deps.access.planSession(principal, req.resource, req.database, 'postgres');
     // Fail closed: a role whose statements wait for a person gets no session where nobody could decide them.
-    if (reviewRule(plan) && !ctx.deps.statementReviews) throw new Refusal('42501', `role "${plan.role.name}" holds statements for review, and this gateway has no statement review service; ask an admin`, 'AIRLOCK_INTERNAL');
+    if (reviewRuleOf(plan) && !ctx.deps.statementReviews) throw new Refusal('42501', `role "${plan.role.name}" holds statements for review, and this gateway has no statement review service; ask an admin`, 'AIRLOCK_INTERNAL');
     const catalog = await sessionCatalog(ctx, plan, req);
     const upstream = await openPlanUpstream(plan, req);
     clearTimeout(timer);
@@ -239,7 +240,8 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   let relay: Relay | null = null;
   // While a statement is held for review, the client's cancel withdraws it instead (statement-hold.ts).
   const key = ctx.cancelKeys.issue(() => (relay ? relay.cancel() : void cancelUpstream()));
-  const hold = holdFor(ctx, plan, session, req, source);
+  const holdCtx = holdContext(ctx.deps, plan, session, 'postgres', source);
+  const hold = holdCtx ? new PgStatementHold(holdCtx) : null;
   const { socket, reader, queued } = channel.release();
   reader.maxMessageBytes = ctx.maxMessageBytes;
   let endReason = '';
@@ -283,31 +285,8 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   await ended;
   ctx.live.delete(o.tcp);
   ctx.cancelKeys.release(key.pid);
+  await hold?.settled(); // a held statement's withdrawal is recorded before the session's end
   await session.end(endReason);
-}
-
-function reviewRule(plan: SessionPlan) {
-  const rule = plan.role.review;
-  return rule && rule.statements !== 'none' ? rule : null;
-}
-
-/** The session's statement review, when its role holds statements for a person's decision. */
-function holdFor(ctx: SessionContext, plan: SessionPlan, session: GatewaySession, req: StartupRequest, source: string | null): StatementHold | null {
-  const rule = reviewRule(plan);
-  const service = ctx.deps.statementReviews;
-  if (!rule || !service) return null;
-  return new StatementHold({
-    service,
-    rule,
-    fallbackApprovers: plan.role.approval.approver_groups ?? [],
-    principal: plan.principal.name,
-    grant_id: plan.grant.id,
-    policyHash: () => ctx.deps.access.policyHash?.() ?? '',
-    session_id: session.id,
-    database: plan.upstream.database ?? req.database ?? null,
-    source,
-    log: ctx.deps.log,
-  });
 }
 
 function toRefusal(err: unknown, ctx: SessionContext): Refusal {
