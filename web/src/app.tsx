@@ -10,6 +10,8 @@ import { Link, Loading, NavigateContext } from './components/ui.js';
 import { SignIn } from './pages/sign-in.js';
 import { MyAccess } from './pages/my-access.js';
 import { Reviews } from './pages/reviews.js';
+import { useHeldStatements } from './pages/statement-reviews.js';
+import { mayDecide } from './lib/statement-review-rules.js';
 import { RequestPage } from './pages/request.js';
 import { Sessions, SessionTimeline } from './pages/sessions.js';
 import { Audit } from './pages/audit.js';
@@ -130,12 +132,14 @@ function LiveIndicator() {
   );
 }
 
-function ReviewCount() {
+/** Requests and held statements waiting for the viewer's decision. */
+function ReviewCount(props: { statements: number }) {
   const { data } = useLoad((signal) => getJson(api.requests('reviewable'), (j) => ((j as { requests?: unknown[] }).requests ?? []).map(makeRequest), { signal }), [], { live: ['request'] });
-  if (!data || data.length === 0) return null;
+  const n = (data?.length ?? 0) + props.statements;
+  if (n === 0) return null;
   return (
-    <span className="count" aria-label={`${data.length} waiting`}>
-      {data.length}
+    <span className="count" aria-label={`${n} waiting`}>
+      {n}
     </span>
   );
 }
@@ -143,8 +147,10 @@ function ReviewCount() {
 function Shell(props: { route: string; onSignOut: () => void; children: ReactNode }) {
   const viewer = useViewer();
   const { me } = viewer;
+  // A requester whose statement is held sees the Reviews page too, to follow it, even without requests to review.
+  const held = useHeldStatements().data ?? [];
   const items: { to: string; label: string; route: string[]; extra?: ReactNode }[] = [{ to: page.myAccess(), label: 'My access', route: ['my-access'] }];
-  if (viewer.reviews) items.push({ to: page.reviews(), label: 'Reviews', route: ['reviews', 'request'], extra: <ReviewCount /> });
+  if (viewer.reviews || held.length > 0) items.push({ to: page.reviews(), label: 'Reviews', route: ['reviews', 'request'], extra: <ReviewCount statements={held.filter((r) => mayDecide(r, me)).length} /> });
   items.push({ to: page.sessions(), label: 'Sessions', route: ['sessions', 'session'] });
   if (viewer.seesAll) items.push({ to: page.audit(), label: 'Audit', route: ['audit'] });
   if (viewer.seesAll) items.push({ to: page.admin(), label: 'Admin', route: ['admin'] });

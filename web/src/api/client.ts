@@ -19,6 +19,11 @@ export function errorText(e: unknown): string {
   return 'Something went wrong in the console. Reload the page; if it keeps happening, tell your admin.';
 }
 
+/** The stable code of an API error (AIRLOCK_…), which a user can look up in the docs; null for other errors. */
+export function errorCode(e: unknown): string | null {
+  return e instanceof ApiError && e.code !== 'AIRLOCK_HTTP_ERROR' ? e.code : null;
+}
+
 const CSRF_HEADER = 'X-Airlock-CSRF';
 let csrf = '';
 const unauthenticatedListeners = new Set<(e: ApiError) => void>();

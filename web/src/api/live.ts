@@ -34,7 +34,7 @@ export function startLive(): void {
     setStatus('live');
   };
   es.onerror = () => setStatus(es.readyState === EventSource.CLOSED ? 'off' : 'reconnecting');
-  for (const kind of ['request', 'grant', 'lock', 'session', 'policy']) {
+  for (const kind of ['request', 'grant', 'lock', 'session', 'policy', 'statement_review']) {
     es.addEventListener(kind, (ev) => {
       try {
         const c = makeChange(JSON.parse((ev as MessageEvent<string>).data));

@@ -78,6 +78,10 @@ export interface AccessRequest {
   decidedAt: Date | null;
   decidedBy: string | null;
   reviews: Review[];
+  /** 'agent' for a service identity such as an AI agent; reviewers see it flagged. */
+  principalKind: 'user' | 'agent';
+  /** The person answerable for an agent, when it has one. */
+  sponsor: string | null;
 }
 
 export interface Review {
@@ -235,7 +239,7 @@ export type GatewayListener = PostgresGateway;
 
 /** An SSE change: what the live parts of the console listen for. */
 export interface Change {
-  kind: 'request' | 'grant' | 'lock' | 'session' | 'policy';
+  kind: 'request' | 'grant' | 'lock' | 'session' | 'policy' | 'statement_review';
   id: string;
   event: string;
   status: string | null;
@@ -309,6 +313,8 @@ export function makeRequest(json: unknown): AccessRequest {
     decidedAt: optDate(j.decided_at),
     decidedBy: optStr(j.decided_by),
     reviews: arr(j.reviews).map(makeReview),
+    principalKind: j.principal_kind === 'agent' ? 'agent' : 'user',
+    sponsor: optStr(j.sponsor),
   };
 }
 
@@ -446,7 +452,83 @@ export function makeGateways(json: unknown): Gateways {
   return { postgres: makeListener(obj(json).postgres), mysql: makeListener(obj(json).mysql) };
 }
 
-const CHANGE_KINDS = ['request', 'grant', 'lock', 'session', 'policy'] as const;
+export type StatementReviewStatus = 'pending' | 'approved' | 'denied' | 'timed_out' | 'withdrawn' | 'executed';
+
+/** A statement a gateway holds until a person approves that exact text (GET /api/v1/statement-reviews). */
+export interface StatementReview {
+  id: string;
+  status: StatementReviewStatus;
+  principal: string;
+  principalKind: 'user' | 'agent';
+  sponsor: string | null;
+  resource: string;
+  role: string;
+  grantId: string;
+  sessionId: string | null;
+  protocol: string;
+  database: string | null;
+  /** The exact text, literals and all. */
+  statement: string;
+  parameters: (string | null)[] | null;
+  summary: { kinds: string[]; tables: string[]; hasWhere: boolean | null; writes: boolean };
+  approvalsNeeded: number;
+  approvals: { reviewer: string; at: Date; comment: string | null }[];
+  approverGroups: string[];
+  approverPrincipals: string[];
+  /** Whether the server says the viewer may decide it; null when the server does not say. */
+  mayDecide: boolean | null;
+  createdAt: Date;
+  expiresAt: Date;
+  decidedAt: Date | null;
+  decidedBy: string | null;
+  comment: string | null;
+  executedAt: Date | null;
+  /** Why it ended without a decision (withdrawn, timed out), when the server says. */
+  endReason: string | null;
+}
+
+const STATEMENT_REVIEW_STATUSES: StatementReviewStatus[] = ['pending', 'approved', 'denied', 'timed_out', 'withdrawn', 'executed'];
+
+export function makeStatementReview(json: unknown): StatementReview {
+  const j = obj(json);
+  const s = obj(j.summary);
+  const sponsor = optStr(j.sponsor);
+  return {
+    id: str(j.id),
+    status: STATEMENT_REVIEW_STATUSES.includes(j.status as StatementReviewStatus) ? (j.status as StatementReviewStatus) : 'pending',
+    principal: str(j.principal),
+    // Only agents have sponsors, so a sponsor marks an agent even where the server leaves the kind out.
+    principalKind: j.principal_kind === 'agent' || (j.principal_kind === undefined && sponsor !== null) ? 'agent' : 'user',
+    sponsor,
+    resource: str(j.resource),
+    role: str(j.role),
+    grantId: str(j.grant_id),
+    sessionId: optStr(j.session_id),
+    protocol: str(j.protocol, 'postgres'),
+    database: optStr(j.database),
+    statement: str(j.statement),
+    parameters: Array.isArray(j.parameters) ? j.parameters.map((p) => (typeof p === 'string' ? p : null)) : null,
+    // Unknown means it may write: a reviewer should not be told "reads only" on a guess.
+    summary: { kinds: strs(s.kinds), tables: strs(s.tables), hasWhere: typeof s.has_where === 'boolean' ? s.has_where : null, writes: s.writes !== false },
+    approvalsNeeded: num(j.approvals_needed, 1),
+    approvals: arr(j.approvals).map((a) => {
+      const x = obj(a);
+      return { reviewer: str(x.reviewer), at: date(x.at), comment: optStr(x.comment) };
+    }),
+    approverGroups: strs(j.approver_groups),
+    approverPrincipals: strs(j.approver_principals),
+    mayDecide: typeof j.may_decide === 'boolean' ? j.may_decide : null,
+    createdAt: date(j.created_at),
+    expiresAt: date(j.expires_at),
+    decidedAt: optDate(j.decided_at),
+    decidedBy: optStr(j.decided_by),
+    comment: optStr(j.comment),
+    executedAt: optDate(j.executed_at),
+    endReason: optStr(j.end_reason),
+  };
+}
+
+const CHANGE_KINDS = ['request', 'grant', 'lock', 'session', 'policy', 'statement_review'] as const;
 
 export function makeChange(json: unknown): Change | null {
   const j = obj(json);

@@ -13,6 +13,24 @@ export interface Decided {
   status: string;
 }
 
+/** Who asks: the name, flagged when it is an agent, with the person answerable for it. */
+export function PrincipalName(props: { name: string; kind: 'user' | 'agent'; sponsor: string | null }) {
+  return (
+    <>
+      <strong className="title">{props.name}</strong>
+      {props.kind === 'agent' && (
+        <>
+          {' '}
+          <Badge tone="warn" title="A service identity, such as an AI agent, not a person">
+            agent
+          </Badge>
+        </>
+      )}
+      {props.sponsor && <span className="muted small sponsor"> sponsor: {props.sponsor}</span>}
+    </>
+  );
+}
+
 export function RiskHints(props: { hints: RiskHint[] }) {
   if (props.hints.length === 0) return <span className="muted small">No risk hints</span>;
   return (

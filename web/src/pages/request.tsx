@@ -7,7 +7,7 @@ import { useLoad, useNow } from '../lib/hooks.js';
 import { riskHints } from '../lib/risk.js';
 import { formatDuration } from '../lib/time.js';
 import { useViewer } from '../viewer.js';
-import { DecisionForm, RiskHints } from './decide.js';
+import { DecisionForm, PrincipalName, RiskHints } from './decide.js';
 import { useRiskFacts } from './reviews.js';
 
 export function RequestPage(props: { id: string }) {
@@ -34,7 +34,9 @@ export function RequestPage(props: { id: string }) {
               <Section title="What was asked">
                 <dl className="facts">
                   <dt>Requester</dt>
-                  <dd>{r.principal}</dd>
+                  <dd>
+                    <PrincipalName name={r.principal} kind={r.principalKind} sponsor={r.sponsor} />
+                  </dd>
                   <dt>Role and resource</dt>
                   <dd>
                     {r.role} on {r.resource}

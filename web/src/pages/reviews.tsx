@@ -1,5 +1,5 @@
-// Reviews: the pending requests I may decide, live. Each shows who, what, how long, why, and risk hints;
-// a request decided elsewhere leaves the list as soon as the server says so.
+// Reviews: the pending requests I may decide, and statements held for review, live. Each request shows who, what,
+// how long, why, and risk hints; one decided elsewhere leaves the list as soon as the server says so.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { getJson } from '../api/client.js';
 import { subscribeLive } from '../api/live.js';
@@ -10,7 +10,8 @@ import { useLoad, useNow } from '../lib/hooks.js';
 import { riskHints, type RiskFacts } from '../lib/risk.js';
 import { formatDuration } from '../lib/time.js';
 import { useViewer } from '../viewer.js';
-import { DecisionForm, RiskHints, type Decided } from './decide.js';
+import { DecisionForm, PrincipalName, RiskHints, type Decided } from './decide.js';
+import { StatementReviews } from './statement-reviews.js';
 
 const requestsOf = (json: unknown) => (((json as { requests?: unknown[] })?.requests) ?? []).map(makeRequest);
 
@@ -42,7 +43,8 @@ interface Note {
 let noteKeys = 0;
 
 export function Reviews() {
-  const { me } = useViewer();
+  const viewer = useViewer();
+  const { me } = viewer;
   const reviewable = useLoad((signal) => getJson(api.requests('reviewable'), requestsOf, { signal }), [], { live: ['request'] });
   const facts = useRiskFacts();
   const now = useNow(5000);
@@ -52,7 +54,7 @@ export function Reviews() {
   const mine = useRef(new Set<string>());
   const shown = useRef(new Map<string, AccessRequest>());
   shown.current = new Map((reviewable.data ?? []).map((r) => [r.id, r]));
-  const note = (text: string, link?: string) => setNotes((n) => [{ key: ++noteKeys, text, link }, ...n].slice(0, MAX_NOTES));
+  const note = useCallback((text: string, link?: string) => setNotes((n) => [{ key: ++noteKeys, text, link }, ...n].slice(0, MAX_NOTES)), []);
   const dismiss = (key: number) => setNotes((n) => n.filter((x) => x.key !== key));
 
   // Say so when a request on screen is decided by someone else (it then leaves the list).
@@ -65,7 +67,7 @@ export function Reviews() {
         const by = c.actor === me.name ? 'by you, in another window' : c.actor ? `by ${c.actor}` : 'elsewhere';
         note(`${r.principal}'s request for ${r.role} on ${r.resource} was ${c.status.replace('_', ' ')} ${by}.`);
       }),
-    [me.name],
+    [me.name, note],
   );
 
   const onDeciding = (id: string) => mine.current.add(id);
@@ -102,43 +104,46 @@ export function Reviews() {
           )}
         </div>
       )}
-      <Section title="Waiting for your decision" count={reviewable.data?.length}>
-        <Loaded {...reviewable} what="requests to review">
-          {(rs) =>
-            rs.length === 0 ? (
-              <Empty>Nothing waits for your review. New requests appear here as they are made.</Empty>
-            ) : (
-              <ul className="cards" aria-label="Requests to review">
-                {rs.map((r) => (
-                  <li key={r.id} className="card review" data-testid="review" data-request-id={r.id}>
-                    <div className="card-head">
-                      <div>
-                        <strong className="title">{r.principal}</strong> <span className="muted">asks for</span> <strong>{r.role}</strong> <span className="muted">on</span> <strong>{r.resource}</strong>{' '}
-                        <span className="muted">for</span> <strong>{formatDuration(r.durationSeconds)}</strong>
+      <StatementReviews note={note} />
+      {viewer.reviews && (
+        <Section title="Waiting for your decision" count={reviewable.data?.length}>
+          <Loaded {...reviewable} what="requests to review">
+            {(rs) =>
+              rs.length === 0 ? (
+                <Empty>Nothing waits for your review. New requests appear here as they are made.</Empty>
+              ) : (
+                <ul className="cards" aria-label="Requests to review">
+                  {rs.map((r) => (
+                    <li key={r.id} className="card review" data-testid="review" data-request-id={r.id}>
+                      <div className="card-head">
+                        <div>
+                          <PrincipalName name={r.principal} kind={r.principalKind} sponsor={r.sponsor} /> <span className="muted">asks for</span> <strong>{r.role}</strong> <span className="muted">on</span> <strong>{r.resource}</strong>{' '}
+                          <span className="muted">for</span> <strong>{formatDuration(r.durationSeconds)}</strong>
+                        </div>
+                        <Link to={page.request(r.id)} className="small">
+                          {r.id}
+                        </Link>
                       </div>
-                      <Link to={page.request(r.id)} className="small">
-                        {r.id}
-                      </Link>
-                    </div>
-                    <blockquote className="reason">{r.reason || <span className="muted">No reason given</span>}</blockquote>
-                    <p className="muted small">
-                      {r.ticket && (
-                        <>
-                          Ticket <strong>{r.ticket}</strong> ·{' '}
-                        </>
-                      )}
-                      Asked <Time date={r.createdAt} now={now} /> · times out <Time date={r.timeoutAt} now={now} relativeOnly />
-                      {r.extendsGrantId && <> · extends {r.extendsGrantId}</>}
-                    </p>
-                    <RiskHints hints={riskHints(facts(r))} />
-                    <DecisionForm request={r} onDeciding={onDeciding} onFailed={onFailed} onDecided={onDecided} />
-                  </li>
-                ))}
-              </ul>
-            )
-          }
-        </Loaded>
-      </Section>
+                      <blockquote className="reason">{r.reason || <span className="muted">No reason given</span>}</blockquote>
+                      <p className="muted small">
+                        {r.ticket && (
+                          <>
+                            Ticket <strong>{r.ticket}</strong> ·{' '}
+                          </>
+                        )}
+                        Asked <Time date={r.createdAt} now={now} /> · times out <Time date={r.timeoutAt} now={now} relativeOnly />
+                        {r.extendsGrantId && <> · extends {r.extendsGrantId}</>}
+                      </p>
+                      <RiskHints hints={riskHints(facts(r))} />
+                      <DecisionForm request={r} onDeciding={onDeciding} onFailed={onFailed} onDecided={onDecided} />
+                    </li>
+                  ))}
+                </ul>
+              )
+            }
+          </Loaded>
+        </Section>
+      )}
     </div>
   );
 }

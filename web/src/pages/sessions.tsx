@@ -1,15 +1,18 @@
 // Sessions: live ones (who, where, since when, statements so far) with Kill for admins and Watch for terminals; ended
 // ones, each with its statement timeline (statement, decision, rows, duration, error), from the gateway's audit events,
 // and Play for those with a recording (SSH, exec).
-import { useState } from 'react';
-import { TerminalPlayer } from '../components/terminal-player.js';
+import { lazy, Suspense, useState } from 'react';
 import { getJson, postJson } from '../api/client.js';
 import { makeLiveSession, makeSessionSummary, makeStatement, type LiveSession, type SessionSummary } from '../api/models.js';
 import { api, page } from '../api/urls.js';
-import { Badge, DataTable, Empty, ErrorNote, Field, Link, Loaded, Section, StatusBadge, Time, useAction } from '../components/ui.js';
+import { Badge, DataTable, Empty, ErrorNote, Field, Link, Loaded, Loading, Section, StatusBadge, Time, useAction } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
 import { formatClock, formatDuration, formatMs, formatTime } from '../lib/time.js';
 import { useViewer } from '../viewer.js';
+
+// The player (and its terminal emulator) is most of the console's code and only this page's Watch/Play need it: it
+// loads on first use, which keeps the console's first load small.
+const TerminalPlayer = lazy(() => import('../components/terminal-player.js').then((m) => ({ default: m.TerminalPlayer })));
 
 const field = <T,>(key: string, make: (j: unknown) => T) => (json: unknown): T[] => (((json as Record<string, unknown>)?.[key] as unknown[]) ?? []).map(make);
 
@@ -51,7 +54,9 @@ export function Sessions() {
             </button>
           }
         >
-          <TerminalPlayer key={`${viewing.id}/${viewing.live}`} url={viewing.live ? api.liveTerminal(viewing.id) : api.recording(viewing.id)} live={viewing.live} label={viewing.title} />
+          <Suspense fallback={<Loading what="the player" />}>
+            <TerminalPlayer key={`${viewing.id}/${viewing.live}`} url={viewing.live ? api.liveTerminal(viewing.id) : api.recording(viewing.id)} live={viewing.live} label={viewing.title} />
+          </Suspense>
         </Section>
       )}
       <Section title="Live sessions" count={live.data?.length}>
