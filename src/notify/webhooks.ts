@@ -3,6 +3,7 @@
 import { createHmac } from 'node:crypto';
 import type { NotifyEvent, WebhookDef, SecretRef } from '../policy/schema.js';
 import type { Log } from '../domain/log.js';
+import type { NoticeSubject } from './channel.js';
 
 export interface Notice {
   event: NotifyEvent;
@@ -11,6 +12,8 @@ export interface Notice {
   time: string;
   /** Structured facts for machines: ids, principal, resource, role, links. */
   data: Record<string, unknown>;
+  /** What it is about (the request, statement review, grant…): one message per subject and event per channel. */
+  subject?: NoticeSubject;
 }
 
 export interface WebhookDeps {
