@@ -69,6 +69,11 @@ export interface ServerOptions {
    * out. Absent: the address this machine routes from toward each host.
    */
   sshSourceAddresses?: string[];
+  /**
+   * The URL people reach the console and API at (behind a proxy or load balancer): links in e-mail and chat, the SSO
+   * redirect. Default: the API listener's own URL.
+   */
+  publicUrl?: string;
   bootstrapToken?: string;
   /**
    * Which Airlock this is on shared database servers (1-12 of [a-z0-9]); its per-grant roles carry it. Default: the
@@ -108,6 +113,8 @@ export interface ServerContext {
   dataDir: string;
   /** SSH and exec session recordings: the one instance every front-end writes with and the API reads and watches. */
   recordings: Recordings;
+  /** The console's public base URL without a trailing slash (--public-url, else the API listener's URL once listening). */
+  publicUrl(): string;
 }
 
 export interface RunningServer extends ServerContext {
@@ -269,7 +276,9 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
 
   // One per process: a live session is watched through the instance its front-end records with.
   const recordings = makeRecordings(dataDir);
-  const ctx: ServerContext = { store, audit, access, policySource, log, dataDir, recordings };
+  let listenedUrl = '';
+  const publicUrl = () => (opts.publicUrl ?? listenedUrl).replace(/\/+$/, '');
+  const ctx: ServerContext = { store, audit, access, policySource, log, dataDir, recordings, publicUrl };
   /** What close() stops, in order, each with the name it is reported by when it does not finish in time. */
   const stops: { name: () => string; stop: () => Promise<void> }[] = [];
   undo.push(async () => {
@@ -421,6 +430,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.listen.port;
   const apiUrl = listenUrl(https ? 'https' : 'http', opts.listen.host, port);
+  listenedUrl = apiUrl;
   info.metrics = `${apiUrl}/metrics`;
 
   const onHup = () => void reloadPolicy('signal:SIGHUP', null);

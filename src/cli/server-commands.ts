@@ -55,6 +55,7 @@ interface ServerFlags {
   mysqlListen: string;
   sshListen: string;
   sshSourceAddress?: string;
+  publicUrl?: string;
   deploymentId?: string;
   metricsListen?: string;
   demo?: boolean;
@@ -65,6 +66,18 @@ interface ServerFlags {
   logLevel?: string;
   logFormat: string;
   shutdownTimeout: string;
+}
+
+function publicUrlArg(text: string | undefined): string | undefined {
+  if (text === undefined || text === '') return undefined;
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new UsageError(`--public-url must be an http(s) URL such as https://airlock.example.com, not "${text}"`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new UsageError(`--public-url must be an http(s) URL such as https://airlock.example.com, not "${text}"`);
+  return u.toString().replace(/\/+$/, '');
 }
 
 function tlsSetting(o: ServerFlags): { certFile: string; keyFile: string } | 'auto' | undefined {
@@ -91,6 +104,7 @@ export function registerServerCommands(program: Command): void {
     .addOption(new Option('--pg-listen <host:port>', 'PostgreSQL gateway address ("off" to disable)').default('127.0.0.1:6432').env('AIRLOCK_PG_LISTEN'))
     .addOption(new Option('--mysql-listen <host:port>', 'MySQL/MariaDB gateway address ("off" to disable)').default('127.0.0.1:3307').env('AIRLOCK_MYSQL_LISTEN'))
     .addOption(new Option('--ssh-listen <host:port>', 'SSH gateway address, users log in as <principal>%<resource> ("off" to disable)').default('127.0.0.1:2222').env('AIRLOCK_SSH_LISTEN'))
+    .addOption(new Option('--public-url <url>', 'the URL people reach the console at (behind a proxy): links in e-mail and chat, the SSO redirect (default: the listener\'s URL)').env('AIRLOCK_PUBLIC_URL'))
     .addOption(new Option('--ssh-source-address <addr,...|off>', 'the source-address SSH certificates carry: the addresses hosts see the gateway connect from (behind NAT or a load balancer), or "off" for none (default: the local address toward each host)').env('AIRLOCK_SSH_SOURCE_ADDRESS'))
     .addOption(new Option('--pg-allow-loopback-cleartext', 'accept database logins without TLS from loopback clients, PostgreSQL and MySQL (local demos, benchmarks)').env('AIRLOCK_PG_ALLOW_LOOPBACK_CLEARTEXT'))
     .addOption(new Option('--deployment-id <id>', "this Airlock's id on shared database servers (1-12 of a-z0-9; default: chosen at first start and kept in the store)").env('AIRLOCK_DEPLOYMENT_ID'))
@@ -131,7 +145,7 @@ export function registerServerCommands(program: Command): void {
         }
         let server: RunningServer;
         try {
-          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, mysqlListen, sshListen, sshSourceAddresses, pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd) });
+          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, mysqlListen, sshListen, sshSourceAddresses, publicUrl: publicUrlArg(o.publicUrl), pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd) });
         } catch (e) {
           await demoStop?.();
           throw e;
