@@ -400,6 +400,8 @@ test('statement review: an UPDATE answers pending_review, review_status returns 
   assert.ok((await m.tools()).includes('review_status'), 'a role with statement review lists review_status');
 
   const sql = 'update orders set price = price + 100 where id = 1';
+  // A kept connection first, so the held statement takes it: from then on it belongs to that statement.
+  assert.equal(json(await m.call('query', { resource: 'ledger', sql: 'select 1 as review_before' })).status, 'ok');
   const held = json(await m.call('query', { resource: 'ledger', sql }));
   assert.equal(held.status, 'pending_review');
   assert.match(held.review_id, /^rev_/);
@@ -420,6 +422,12 @@ test('statement review: an UPDATE answers pending_review, review_status returns 
   assert.equal(done.status, 'executed');
   assert.equal(done.command, 'UPDATE 1');
   assert.equal(await price(1), '101.50', 'the row changed once');
+  const before = await statementTagged('review_before');
+  const update = (await auditOf('statement')).filter((e) => e.details.review_id === held.review_id);
+  assert.ok(update.length >= 1);
+  assert.deepEqual([...new Set(update.map((e) => e.details.session_id))], [before.session_id], 'the held statement ran on the kept connection');
+  assert.equal(json(await m.call('query', { resource: 'ledger', sql: 'select 1 as review_after' })).status, 'ok');
+  assert.notEqual((await statementTagged('review_after')).session_id, before.session_id, 'a held statement\'s connection is not kept for later calls');
 
   const replay = await m.call('query', { resource: 'ledger', sql, review_id: held.review_id });
   assert.ok(replay.isError);
