@@ -146,6 +146,19 @@ async function until(check: () => Promise<boolean>, what: string, ms = 10_000): 
   }
 }
 
+/** One tools/call on an open MCP session sent with `token` (a session's requests may carry any token of its principal). */
+async function rawToolCall(m: Awaited<ReturnType<typeof connect>>, token: string, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  const r = await fetch(`${a.server.apiUrl}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`, 'mcp-session-id': m.transport.sessionId!, 'mcp-protocol-version': m.transport.protocolVersion ?? '2025-06-18' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 77, method: 'tools/call', params: { name, arguments: args } }),
+  });
+  assert.equal(r.status, 200);
+  const body = await r.text();
+  const data = r.headers.get('content-type')?.startsWith('text/event-stream') ? body.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).at(-1)! : body;
+  return (JSON.parse(data) as { result: CallToolResult }).result;
+}
+
 /** The backend PostgreSQL process behind the agent's gateway connection, under a column name that tags the statement. */
 async function backendPid(m: Awaited<ReturnType<typeof connect>>, tag: string): Promise<number> {
   return json(await m.call('query', { resource: 'shop', sql: `select pg_backend_pid() as ${tag}` })).rows[0][tag] as number;
@@ -312,10 +325,20 @@ test("one MCP session's queries share one gateway session: SET persists, errors 
   await until(async () => (await auditOf('session.end')).some((e) => e.details.session_id === d.session_id), 'the killed session to end');
   assert.notEqual(await backendPid(m, 'pool_e'), afterBegin);
 
-  // The MCP session's end ends its kept gateway session.
+  // A call of the same MCP session with another token of the same principal gets a gateway session logged in with it.
   const e = await statementTagged('pool_e');
+  const other2 = await a.token('agent-7');
+  const viaOther = await rawToolCall(m, other2, 'query', { resource: 'shop', sql: 'select pg_backend_pid() as pool_f' });
+  assert.ok(!viaOther.isError, text(viaOther));
+  const f = await statementTagged('pool_f');
+  assert.notEqual(f.session_id, e.session_id);
+  const starts = await auditOf('session.start');
+  const tokenOf = (id: string) => starts.find((x) => x.details.session_id === id)?.details.token_id;
+  assert.notEqual(tokenOf(f.session_id), tokenOf(e.session_id));
+
+  // The MCP session's end ends its kept gateway session.
   await m.transport.terminateSession();
-  await until(async () => (await auditOf('session.end')).some((x) => x.details.session_id === e.session_id), 'the kept gateway session to end with the MCP session');
+  await until(async () => (await auditOf('session.end')).some((x) => x.details.session_id === f.session_id), 'the kept gateway session to end with the MCP session');
 });
 
 test('a session belongs to its principal; a denial during access_status reaches the agent with the comment', async () => {
