@@ -1,7 +1,8 @@
 // MCP query benchmark: the round trip of a one-row SELECT as an agent makes it — the MCP SDK's Client over Streamable
-// HTTP to a real `airlock server` process, whose query tool runs it through the server's own PostgreSQL gateway (a
-// new TLS gateway connection per call) — against pg straight to the same PostgreSQL in the same run, interleaved:
-// on one kept connection (the floor) and on a new connection per query (what the MCP path has to open too).
+// HTTP to a real `airlock server` process, whose query tool runs it through the server's own PostgreSQL gateway (on
+// the MCP session's kept gateway connection after the first call) — against pg straight to the same PostgreSQL in the
+// same run, interleaved: on one kept connection (the floor) and on a new connection per query (what the MCP path paid
+// per call before it kept its gateway connection).
 // Run: node --import tsx bench/mcp-query.bench.ts [--queries 300] [--rounds 3] [--warmup 30]
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';

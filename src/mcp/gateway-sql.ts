@@ -94,6 +94,19 @@ export interface Running {
   result: Promise<SqlResult>;
   /** Resolves with the review id when the gateway says it holds the statement for a person's review. */
   held: Promise<string>;
+  /** Whether pg handed the statement to the socket: a failure before that left nothing to run on the gateway. */
+  sent(): boolean;
+  /**
+   * After the result: true once the gateway said ReadyForQuery outside any transaction (status 'I'), so the connection
+   * may serve another query; false when it is in a transaction or failed one, or the connection ended first.
+   */
+  idle: Promise<boolean>;
+}
+
+/** Whether a connected client's socket is still open both ways (its end may not have been read yet). */
+export function socketOpen(c: pg.Client): boolean {
+  const stream = (c as unknown as { connection?: { stream?: { destroyed: boolean; writable: boolean; readableEnded: boolean } } }).connection?.stream;
+  return !!stream && !stream.destroyed && stream.writable && !stream.readableEnded;
 }
 
 /** Runs one query text on a connected client, collecting rows up to the byte cap (past it, the connection is cut). */
@@ -105,6 +118,22 @@ export function runSql(c: pg.Client, sql: string, params: unknown[] | undefined,
     if (id) onHeld(id);
   };
   c.on('notice', notice);
+  let sent = false;
+  let onIdle: (ok: boolean) => void = () => {};
+  const idle = new Promise<boolean>((r) => (onIdle = r));
+  // pg emits 'drain' at the ReadyForQuery after this statement (nothing else is queued on a client of one caller):
+  // its transaction status is the one that ReadyForQuery reported.
+  const drained = () => settleIdle(c.getTransactionStatus() === 'I');
+  const gone = () => settleIdle(false);
+  function settleIdle(ok: boolean) {
+    c.off('drain', drained);
+    c.off('end', gone);
+    c.off('error', gone);
+    onIdle(ok);
+  }
+  c.once('drain', drained);
+  c.once('end', gone);
+  c.once('error', gone);
   const result = new Promise<SqlResult>((resolve, reject) => {
     const out: SqlResult = { columns: [], rows: [], row_count: 0, truncated: false, truncated_by: null, command: null };
     let bytes = 0;
@@ -118,6 +147,12 @@ export function runSql(c: pg.Client, sql: string, params: unknown[] | undefined,
       f();
     };
     const q = new pg.Query({ text: sql, values: params, rowMode: 'array' } as pg.QueryConfig);
+    // pg calls submit when it writes the statement to the socket (at once, on an idle client).
+    const submit = q.submit.bind(q) as (con: unknown) => unknown;
+    (q as unknown as { submit: (con: unknown) => unknown }).submit = (con) => {
+      sent = true;
+      return submit(con);
+    };
     const setFields = (r: { fields?: { name: string; dataTypeID: number }[] }) => {
       if (!r.fields || r.fields === fields) return;
       fields = r.fields;
@@ -156,6 +191,8 @@ export function runSql(c: pg.Client, sql: string, params: unknown[] | undefined,
       finish(() => resolve(out));
     });
     q.on('error', (e: Error) => {
+      // Refused by pg itself before writing (the client had failed or was closing): no ReadyForQuery follows.
+      if (!sent) settleIdle(false);
       const r = refusalOfPgError(e);
       if (r.code === 'AIRLOCK_MAX_ROWS') {
         out.truncated = true;
@@ -169,7 +206,7 @@ export function runSql(c: pg.Client, sql: string, params: unknown[] | undefined,
   });
   // Nobody may wait on `held` (the statement ran): it must not keep anything alive or reject unhandled.
   result.catch(() => {});
-  return { result, held };
+  return { result, held, sent: () => sent, idle };
 }
 
 /** Runs a read-only catalog statement and returns its result (describe_database). */

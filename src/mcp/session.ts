@@ -1,14 +1,16 @@
 // One MCP session: an McpServer bound to one principal, with the tools it may use now. Tools for a resource kind are
 // listed only while the principal holds an active grant of that kind; grant changes on the access change bus turn
-// them on and off, and the SDK tells the client (notifications/tools/list_changed).
-import { McpServer, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
+// them on and off, and the client is told (notifications/tools/list_changed). A tool not listed stays callable, and its
+// call is refused with AIRLOCK_NO_GRANT and what to do, so an agent holding an old tools/list can recover.
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Principal } from '../domain/model.js';
-import type { McpDeps } from './context.js';
+import { refusal, type McpDeps } from './context.js';
 import { registerAccessTools } from './access-tools.js';
 import { registerSqlTools } from './sql-tools.js';
 import { registerExecTools } from './exec-tools.js';
 import type { HeldStatements } from './held-statements.js';
-import { makeToolHost } from './tool-host.js';
+import { listOnly, makeToolHost } from './tool-host.js';
+import { makeGatewayPool } from './gateway-pool.js';
 
 export const INSTRUCTIONS = `Airlock gives time-bound, approved and audited access to production systems; nobody holds standing access.
 You start with four tools: list_resources (what you may ask for, with each role's limits and approval rule), request_access (ask for a role on a resource for a duration, with a reason), access_status (wait for a person's decision) and list_grants (what you hold now, until when).
@@ -25,15 +27,32 @@ export interface McpSession {
   close(): Promise<void>;
 }
 
+/** Why a tool is not listed, and what the agent does about it: the refusal a call of it answers. */
+const HIDDEN: Record<string, string> = {
+  query: 'query needs an active grant on a postgres resource — list_resources shows what you may request; request one with request_access',
+  describe_database: 'describe_database needs an active grant on a postgres resource — list_resources shows what you may request; request one with request_access',
+  exec: 'exec needs an active grant on an exec or ssh resource — list_resources shows what you may request; request one with request_access',
+  review_status: 'review_status needs a statement held for review, or an active grant whose role reviews statements — query answers a review_id when the gateway holds a statement; list_resources shows which roles review statements',
+};
+
 export function makeMcpSession(deps: McpDeps, held: HeldStatements, principal: Principal, sessionId: () => string | undefined): McpSession {
   const { access } = deps;
   const server = new McpServer({ name: 'airlock', title: 'Airlock', version: deps.version }, { instructions: INSTRUCTIONS, capabilities: { logging: {}, tools: { listChanged: true } } });
   let calls = 0;
   let refreshing: Promise<void> = Promise.resolve();
+  // The tools for a resource kind, listed only while a grant allows them; the access tools are always listed.
+  const listed = new Set<string>(['list_resources', 'request_access', 'access_status', 'list_grants']);
+  const pool = makeGatewayPool();
   const host = makeToolHost(server, deps, {
     id: sessionId,
     calls: () => {
       calls++;
+    },
+    async hidden(tool) {
+      if (listed.has(tool)) return null;
+      // The list may lag a grant just approved by a change still on its way: look again before refusing.
+      await refreshTools();
+      return listed.has(tool) ? null : refusal('AIRLOCK_NO_GRANT', HIDDEN[tool] ?? `${tool} is not available to you now`);
     },
     // A query the gateway holds makes review_status appear; a settled one may make it go.
     after: (tool) => {
@@ -41,15 +60,9 @@ export function makeMcpSession(deps: McpDeps, held: HeldStatements, principal: P
     },
   });
   registerAccessTools(host);
-  const sql = registerSqlTools(host, held);
-  const exec = registerExecTools(host);
-
-  const set = (t: RegisteredTool, on: boolean) => {
-    // enable()/disable() each send list_changed: only on a real change.
-    if (t.enabled === on) return;
-    if (on) t.enable();
-    else t.disable();
-  };
+  registerSqlTools(host, held, pool);
+  registerExecTools(host);
+  listOnly(server, host.registered, (name) => listed.has(name));
 
   async function computeTools(): Promise<void> {
     const policy = access.policy();
@@ -57,10 +70,21 @@ export function makeMcpSession(deps: McpDeps, held: HeldStatements, principal: P
     const grants = (await access.grants.list({ principal: principal.name, status: 'active' })).filter((g) => Date.parse(g.expires_at) > now);
     const kinds = new Set(grants.map((g) => policy.resource(g.resource)?.kind));
     const reviewed = grants.some((g) => (policy.role(g.role)?.review?.statements ?? 'none') !== 'none');
-    set(sql.query, kinds.has('postgres'));
-    set(sql.describe, kinds.has('postgres'));
-    set(exec, kinds.has('exec') || kinds.has('ssh'));
-    set(sql.reviewStatus, reviewed || held.count(principal.name) > 0);
+    const want: Record<string, boolean> = {
+      query: kinds.has('postgres'),
+      describe_database: kinds.has('postgres'),
+      exec: kinds.has('exec') || kinds.has('ssh'),
+      review_status: reviewed || held.count(principal.name) > 0,
+    };
+    let changed = false;
+    for (const [tool, on] of Object.entries(want)) {
+      if (listed.has(tool) === on) continue;
+      changed = true;
+      if (on) listed.add(tool);
+      else listed.delete(tool);
+    }
+    // Only on a real change, as the SDK's enable()/disable() would.
+    if (changed) server.sendToolListChanged();
   }
 
   function refreshTools(): Promise<void> {
@@ -71,6 +95,10 @@ export function makeMcpSession(deps: McpDeps, held: HeldStatements, principal: P
 
   const unsubscribe = access.bus.subscribe((c) => {
     if ((c.kind === 'grant' && c.principal === principal.name) || c.kind === 'policy') void refreshTools();
+    // A pooled gateway connection lives under the grant, role and policy it logged in with: none of them may change
+    // under it. (The gateway ends a live session when its grant ends or a lock hits; this does not wait for that.)
+    if (c.kind === 'grant' && c.principal === principal.name && c.event !== 'activated') pool.dropGrant(c.id);
+    if (c.kind === 'policy' || c.kind === 'lock') pool.closeIdle();
   });
 
   return {
@@ -80,6 +108,7 @@ export function makeMcpSession(deps: McpDeps, held: HeldStatements, principal: P
     calls: () => calls,
     async close() {
       unsubscribe();
+      pool.close();
       await server.close().catch(() => {});
     },
   };

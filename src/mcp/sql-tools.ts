@@ -1,5 +1,6 @@
 // The SQL tools: describe_database, query and review_status, each through the server's own PostgreSQL gateway.
 import { z } from 'zod';
+import type pg from 'pg';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AirlockError } from '../domain/errors.js';
 import { formatDuration } from '../domain/duration.js';
@@ -7,7 +8,8 @@ import { redactUnparsed } from '../inspect/redact.js';
 import type { Grant } from '../domain/model.js';
 import type { StatementReviewService } from '../access/statement-reviews.js';
 import { answer, refusal, type CallAuth, type McpDeps, type Progress } from './context.js';
-import { MAX_RESULT_BYTES, SqlRefusal, catalogRows, connectGateway, gatewayClient, runSql } from './gateway-sql.js';
+import { MAX_RESULT_BYTES, SqlRefusal, catalogRows, connectGateway, gatewayClient, runSql, type Running, type SqlResult } from './gateway-sql.js';
+import { poolKey, type GatewayPool } from './gateway-pool.js';
 import { MAX_HELD_PER_PRINCIPAL, type HeldOutcome, type HeldStatement, type HeldStatements } from './held-statements.js';
 import { PROGRESS_INTERVAL_MS, type Extra } from './waiting.js';
 import type { ToolHost } from './tool-host.js';
@@ -69,7 +71,12 @@ function waitHeld(h: HeldStatement, timeoutMs: number, signal: AbortSignal, prog
   });
 }
 
-export function registerSqlTools(host: ToolHost, held: HeldStatements) {
+/** The statement's first news: its result, its refusal, or that the gateway holds it for review. */
+function firstOf(run: Running): Promise<{ ok: SqlResult } | { refused: unknown } | { id: string }> {
+  return Promise.race([run.result.then((ok) => ({ ok }), (refused: unknown) => ({ refused })), run.held.then((id) => ({ id }))]);
+}
+
+export function registerSqlTools(host: ToolHost, held: HeldStatements, pool: GatewayPool) {
   const { deps } = host;
   const reviews = (): StatementReviewService => deps.access.statementReviews;
   const maxRowsOf = (g: Grant) => deps.access.policy().role(g.role)?.guardrails?.max_rows ?? null;
@@ -104,16 +111,46 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements) {
     return runQuery(a, call, grant);
   }
 
-  async function runQuery(a: { resource: string; sql: string; database?: string }, call: CallAuth, grant: Grant, signal?: AbortSignal): Promise<CallToolResult> {
-    const principal = call.caller.principal.name;
+  /**
+   * One statement on the session's kept gateway connection for this resource and database when there is one idle
+   * (under the same grant and token), else on a new one. A kept connection that turns out dead before the statement
+   * was written is replaced once; after that nobody can tell whether it ran, so the failure is the answer.
+   */
+  async function startQuery(a: { resource: string; sql: string; database?: string }, call: CallAuth, grant: Grant, key: string, using: (c: pg.Client) => void) {
+    const kept = pool.take(key, grant.id, call.token);
+    if (kept) {
+      using(kept);
+      const run = runSql(kept, a.sql, undefined);
+      const first = await firstOf(run);
+      if (!('refused' in first) || run.sent()) return { c: kept, run, first };
+      void kept.end().catch(() => {});
+    }
     const c = gatewayClient(deps.pgGateway()!, call, a.resource, a.database);
+    using(c);
     await connectGateway(c);
     const run = runSql(c, a.sql, undefined);
-    const onAbort = () => void c.end().catch(() => {});
+    return { c, run, first: await firstOf(run) };
+  }
+
+  async function runQuery(a: { resource: string; sql: string; database?: string }, call: CallAuth, grant: Grant, signal?: AbortSignal): Promise<CallToolResult> {
+    const principal = call.caller.principal.name;
+    const key = poolKey(a.resource, a.database);
+    // The client's cancel ends the connection in use, which stops the statement (the gateway cancels it upstream).
+    let client = null as pg.Client | null;
+    const onAbort = () => void client?.end().catch(() => {});
     signal?.addEventListener('abort', onAbort, { once: true });
-    const first = await Promise.race([run.result.then((ok) => ({ ok }), (refused: unknown) => ({ refused })), run.held.then((id) => ({ id }))]);
-    signal?.removeEventListener('abort', onAbort);
+    let started: Awaited<ReturnType<typeof startQuery>>;
+    try {
+      started = await startQuery(a, call, grant, key, (c) => (client = c));
+    } catch (e) {
+      void client?.end().catch(() => {});
+      return sqlRefused(e);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    const { c, run, first } = started;
     if ('id' in first) {
+      // The connection belongs to the held statement now; it is closed when the statement's outcome arrives.
       if (held.count(principal) >= MAX_HELD_PER_PRINCIPAL) {
         void c.end().catch(() => {});
         return refusal('AIRLOCK_STATEMENT_HELD', `you already have ${MAX_HELD_PER_PRINCIPAL} statements waiting for review; wait for them with review_status first (this one was withdrawn)`);
@@ -121,7 +158,9 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements) {
       const h = held.add({ review_id: first.id, principal, resource: a.resource, database: a.database ?? null, sql: a.sql, held_at: deps.access.clock.now().toISOString(), notice: `the gateway holds the statement for review ${first.id}` }, c, run.result);
       return pendingAnswer(h);
     }
-    void c.end().catch(() => {});
+    // Kept for the next query only once the gateway is ready again outside a transaction; an open or failed
+    // transaction is never handed to a later call: closing the connection rolls it back.
+    void run.idle.then((ok) => (ok && !signal?.aborted ? pool.give(key, c, grant.id, call.token) : void c.end().catch(() => {})));
     if ('refused' in first) return sqlRefused(first.refused);
     const max = maxRowsOf(grant);
     const note = first.ok.truncated_by === 'max_rows' ? `only the first ${max} rows: the role's max_rows guardrail; add a LIMIT or narrow the WHERE clause` : first.ok.truncated_by === 'bytes' ? `the rows stop at ${MAX_RESULT_BYTES} bytes of JSON; select fewer columns or rows` : undefined;
@@ -130,7 +169,7 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements) {
 
   const query = host.define('query', {
     title: 'Run SQL',
-    description: `Runs SQL on a postgres resource you hold a grant on, through Airlock's PostgreSQL gateway with your role's guardrails (read-only roles refuse writes; refusals start with AIRLOCK_STATEMENT_REFUSED), masking and audit. Answers {columns:[{name,type}], rows, row_count, truncated}: rows are cut at the role's max_rows and at ${MAX_RESULT_BYTES / 1024} KiB of JSON. A statement the role sends to review answers {status:'pending_review', review_id}: wait with review_status. Errors start with their code (AIRLOCK_… or SQLSTATE_…).`,
+    description: `Runs SQL on a postgres resource you hold a grant on, through Airlock's PostgreSQL gateway with your role's guardrails (read-only roles refuse writes; refusals start with AIRLOCK_STATEMENT_REFUSED), masking and audit. Answers {columns:[{name,type}], rows, row_count, truncated}: rows are cut at the role's max_rows and at ${MAX_RESULT_BYTES / 1024} KiB of JSON. A statement the role sends to review answers {status:'pending_review', review_id}: wait with review_status. Errors start with their code (AIRLOCK_… or SQLSTATE_…). Your calls on one resource and database share a database session (SET and temporary tables persist); a transaction does not outlive its call.`,
     inputSchema: {
       resource: z.string().min(1).max(100).describe('a postgres resource you hold an active grant on'),
       sql: z.string().min(1).max(60_000).describe('the SQL text (up to 60,000 characters: the API takes request bodies up to 64 KiB); one statement is best'),

@@ -3,8 +3,9 @@
 import { performance } from 'node:perf_hooks';
 import type { z } from 'zod';
 import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { normalizeObjectSchema } from '@modelcontextprotocol/sdk/server/zod-compat.js';
+import { toJsonSchemaCompat } from '@modelcontextprotocol/sdk/server/zod-json-schema-compat.js';
+import { ListToolsRequestSchema, type CallToolResult, type Tool, type ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { AirlockError } from '../domain/errors.js';
 import type { Caller } from '../domain/model.js';
 import { outcomeOf, refusalOf, type CallAuth, type McpDeps, type Progress } from './context.js';
@@ -22,6 +23,8 @@ export type Described<A> = (args: A, call: CallAuth) => { target?: string | null
 
 export interface ToolHost {
   deps: McpDeps;
+  /** Every tool defined so far, by name. */
+  registered: Map<string, RegisteredTool>;
   define<S extends z.ZodRawShape>(
     name: string,
     config: ToolConfig<S>,
@@ -38,9 +41,20 @@ export function callAuthOf(extra: Extra): CallAuth {
   return { caller, token };
 }
 
-export function makeToolHost(server: McpServer, deps: McpDeps, session: { id: () => string | undefined; calls: () => void; after?: (tool: string) => void }): ToolHost {
+/** What the session around the tools does: its id, counting calls, and what happens before and after each call. */
+export interface ToolSession {
+  id: () => string | undefined;
+  calls: () => void;
+  /** A tool not listed for the principal now: the refusal its call answers instead of running (null: it runs). */
+  hidden?: (tool: string) => Promise<CallToolResult | null>;
+  after?: (tool: string) => void;
+}
+
+export function makeToolHost(server: McpServer, deps: McpDeps, session: ToolSession): ToolHost {
+  const registered = new Map<string, RegisteredTool>();
   return {
     deps,
+    registered,
     define(name, config, run, describe) {
       // The SDK's generics over zod 3 and 4 do not narrow here; the arguments were checked by the SDK against inputSchema.
       const handler = async (args: Record<string, unknown>, extra: Extra): Promise<CallToolResult> => {
@@ -50,7 +64,7 @@ export function makeToolHost(server: McpServer, deps: McpDeps, session: { id: ()
         session.calls();
         let result: CallToolResult;
         try {
-          result = await run(typed, call, extra, progressOf(extra));
+          result = (await session.hidden?.(name)) ?? (await run(typed, call, extra, progressOf(extra)));
         } catch (e) {
           result = refusalOf(e, deps.log);
         }
@@ -71,9 +85,33 @@ export function makeToolHost(server: McpServer, deps: McpDeps, session: { id: ()
         session.after?.(name);
         return result;
       };
-      return server.registerTool(name, { title: config.title, description: config.description, inputSchema: config.inputSchema, annotations: config.annotations }, handler as never);
+      const tool = server.registerTool(name, { title: config.title, description: config.description, inputSchema: config.inputSchema, annotations: config.annotations }, handler as never);
+      registered.set(name, tool);
+      return tool;
     },
   };
+}
+
+/**
+ * Replaces the SDK's tools/list with one that lists only the tools `listed` names now. Every tool stays registered and
+ * enabled, so a call of one not listed still reaches its handler and is refused there with a code and what to do
+ * (a disabled tool would answer the SDK's bare "Tool query disabled"). The definitions are built as the SDK builds
+ * them, once: the tools do not change during a session.
+ */
+export function listOnly(server: McpServer, tools: Map<string, RegisteredTool>, listed: (tool: string) => boolean): void {
+  const definitions = [...tools].map(([name, t]): Tool => {
+    const input = normalizeObjectSchema(t.inputSchema);
+    return {
+      name,
+      title: t.title,
+      description: t.description,
+      inputSchema: (input ? toJsonSchemaCompat(input, { strictUnions: true, pipeStrategy: 'input' }) : { type: 'object', properties: {} }) as Tool['inputSchema'],
+      annotations: t.annotations,
+      ...(t.execution ? { execution: t.execution } : {}),
+      ...(t._meta ? { _meta: t._meta } : {}),
+    };
+  });
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: definitions.filter((d) => listed(d.name)) }));
 }
 
 function firstText(r: CallToolResult): string {

@@ -90,6 +90,9 @@ test('list → request → approval with the CLI → query, all through `airlock
   await client.connect(transport);
   try {
     assert.deepEqual((await client.listTools()).tools.map((t) => t.name).sort(), ['access_status', 'list_grants', 'list_resources', 'request_access']);
+    const early = (await client.callTool({ name: 'query', arguments: { resource: 'helpdesk', sql: 'select 1' } })) as CallToolResult;
+    assert.equal(early.isError, true);
+    assert.match(text(early), /^AIRLOCK_NO_GRANT: query needs an active grant on a postgres resource — list_resources shows what you may request; request one with request_access$/);
     const req = JSON.parse(text((await client.callTool({ name: 'request_access', arguments: { resource: 'helpdesk', role: 'read', duration: '15m', reason: 'look at open tickets' } })) as CallToolResult));
     assert.equal(req.status, 'pending');
 

@@ -137,6 +137,40 @@ async function auditOf(action: string) {
   return out;
 }
 
+/** Polls `check` until it holds (a condition the server reaches on its own, e.g. a gateway session's end). */
+async function until(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** One tools/call on an open MCP session sent with `token` (a session's requests may carry any token of its principal). */
+async function rawToolCall(m: Awaited<ReturnType<typeof connect>>, token: string, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+  const r = await fetch(`${a.server.apiUrl}/mcp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`, 'mcp-session-id': m.transport.sessionId!, 'mcp-protocol-version': m.transport.protocolVersion ?? '2025-06-18' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 77, method: 'tools/call', params: { name, arguments: args } }),
+  });
+  assert.equal(r.status, 200);
+  const body = await r.text();
+  const data = r.headers.get('content-type')?.startsWith('text/event-stream') ? body.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).at(-1)! : body;
+  return (JSON.parse(data) as { result: CallToolResult }).result;
+}
+
+/** The backend PostgreSQL process behind the agent's gateway connection, under a column name that tags the statement. */
+async function backendPid(m: Awaited<ReturnType<typeof connect>>, tag: string): Promise<number> {
+  return json(await m.call('query', { resource: 'shop', sql: `select pg_backend_pid() as ${tag}` })).rows[0][tag] as number;
+}
+
+/** The gateway's statement event of the query tagged `tag`. */
+async function statementTagged(tag: string) {
+  const e = (await auditOf('statement')).find((x) => String(x.details.text).includes(tag));
+  assert.ok(e, `the statement ${tag} is in the audit`);
+  return e.details as { session_id: string; grant_id: string };
+}
+
 test('a wrong or missing token is refused with 401 before any MCP session exists', async () => {
   const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } };
   for (const auth of ['Bearer alk_not-a-real-token', undefined]) {
@@ -161,6 +195,26 @@ test('before any grant the agent sees only the four access tools, and list_resou
   assert.match(read.approval, /waits for 1 approval\(s\) from bob/);
   assert.equal(read.justification.hint, 'Start with a ticket such as OPS-123.');
   assert.match(res.how_to_request, /request_access/);
+
+  // Tools not listed are still answered, with the rule and what to do, whatever the client remembers of the list.
+  const hidden: [string, Record<string, unknown>, string][] = [
+    ['query', { resource: 'shop', sql: 'select 1' }, 'AIRLOCK_NO_GRANT: query needs an active grant on a postgres resource — list_resources shows what you may request; request one with request_access'],
+    ['describe_database', { resource: 'shop' }, 'AIRLOCK_NO_GRANT: describe_database needs an active grant on a postgres resource — list_resources shows what you may request; request one with request_access'],
+    ['exec', { resource: 'box', command: ['ls'] }, 'AIRLOCK_NO_GRANT: exec needs an active grant on an exec or ssh resource — list_resources shows what you may request; request one with request_access'],
+    ['review_status', { review_id: 'rev_nothing' }, 'AIRLOCK_NO_GRANT: review_status needs a statement held for review, or an active grant whose role reviews statements — query answers a review_id when the gateway holds a statement; list_resources shows which roles review statements'],
+  ];
+  for (const [tool, args, expected] of hidden) {
+    const r = await m.call(tool, args);
+    assert.equal(r.isError, true, tool);
+    assert.equal(text(r), expected);
+  }
+  const unknown = await m.call('drop_everything', {});
+  assert.equal(unknown.isError, true);
+  assert.match(text(unknown), /Tool drop_everything not found/);
+  assert.deepEqual(await m.tools(), ['access_status', 'list_grants', 'list_resources', 'request_access'], 'the list stays filtered');
+  const refusedCalls = (await auditOf('mcp.tool.call')).filter((e) => e.details.session_id === m.transport.sessionId && e.details.outcome === 'AIRLOCK_NO_GRANT');
+  assert.deepEqual(refusedCalls.map((e) => e.details.tool).sort(), ['describe_database', 'exec', 'query', 'review_status']);
+
   const starts = await auditOf('mcp.session.start');
   assert.ok(starts.some((e) => e.actor === 'agent-7' && (e.details.client as { name: string }).name === 'test-agent' && e.details.transport === 'http'));
 });
@@ -192,6 +246,10 @@ test('request_access → access_status waits with progress while a person approv
   assert.ok(status.grant_id && status.seconds_left > 800 && status.seconds_left <= 900);
   await changed;
   assert.deepEqual(await m.tools(), ['access_status', 'describe_database', 'list_grants', 'list_resources', 'query', 'request_access']);
+  const query = (await m.client.listTools()).tools.find((t) => t.name === 'query')!;
+  assert.equal(query.title, 'Run SQL');
+  assert.deepEqual(Object.keys(query.inputSchema.properties ?? {}).sort(), ['database', 'resource', 'review_id', 'sql']);
+  assert.deepEqual(query.inputSchema.required, ['resource', 'sql']);
 
   const grants = json(await m.call('list_grants', {}));
   assert.equal(grants.grants.length, 1);
@@ -240,6 +298,49 @@ test('describe_database and query run through the gateway: columns, types, rows 
   assert.ok(statements.some((e) => e.actor === 'agent-7' && e.details.decision === 'refused'), 'the refused delete is in the statement audit');
 });
 
+test("one MCP session's queries share one gateway session: SET persists, errors keep it, a transaction left open does not", async () => {
+  const m = await connect(agent);
+  const first = await backendPid(m, 'pool_a');
+  assert.equal(json(await m.call('query', { resource: 'shop', sql: "set statement_timeout = '7s'" })).status, 'ok');
+  assert.match(text(await m.call('query', { resource: 'shop', sql: 'select * from no_such_table' })), /^SQLSTATE_42P01: /);
+  assert.match(text(await m.call('query', { resource: 'shop', sql: 'delete from orders' })), /^AIRLOCK_STATEMENT_REFUSED: /);
+  assert.equal(await backendPid(m, 'pool_b'), first, 'the same backend after a result, an SQL error and a refusal');
+  assert.equal(json(await m.call('query', { resource: 'shop', sql: 'show statement_timeout' })).rows[0].statement_timeout, '7s');
+  const a1 = await statementTagged('pool_a');
+  assert.equal((await statementTagged('pool_b')).session_id, a1.session_id, 'one audited gateway session');
+
+  const other = await connect(agent);
+  assert.notEqual(await backendPid(other, 'pool_c'), first, 'another MCP session has its own');
+  assert.notEqual((await statementTagged('pool_c')).session_id, a1.session_id);
+
+  // An open transaction is never handed to the next call: its connection is closed, which rolls it back.
+  assert.equal(json(await m.call('query', { resource: 'shop', sql: 'begin' })).command, 'BEGIN');
+  const afterBegin = await backendPid(m, 'pool_d');
+  assert.notEqual(afterBegin, first);
+  assert.equal(json(await m.call('query', { resource: 'shop', sql: 'show statement_timeout' })).rows[0].statement_timeout, '0', 'a new database session');
+
+  // An admin's kill of the kept session: the next query runs on a new one.
+  const d = await statementTagged('pool_d');
+  await a.api(bob, 'POST', `/api/v1/sessions/${d.session_id}/kill`, { reason: 'pool test' });
+  await until(async () => (await auditOf('session.end')).some((e) => e.details.session_id === d.session_id), 'the killed session to end');
+  assert.notEqual(await backendPid(m, 'pool_e'), afterBegin);
+
+  // A call of the same MCP session with another token of the same principal gets a gateway session logged in with it.
+  const e = await statementTagged('pool_e');
+  const other2 = await a.token('agent-7');
+  const viaOther = await rawToolCall(m, other2, 'query', { resource: 'shop', sql: 'select pg_backend_pid() as pool_f' });
+  assert.ok(!viaOther.isError, text(viaOther));
+  const f = await statementTagged('pool_f');
+  assert.notEqual(f.session_id, e.session_id);
+  const starts = await auditOf('session.start');
+  const tokenOf = (id: string) => starts.find((x) => x.details.session_id === id)?.details.token_id;
+  assert.notEqual(tokenOf(f.session_id), tokenOf(e.session_id));
+
+  // The MCP session's end ends its kept gateway session.
+  await m.transport.terminateSession();
+  await until(async () => (await auditOf('session.end')).some((x) => x.details.session_id === f.session_id), 'the kept gateway session to end with the MCP session');
+});
+
 test('a session belongs to its principal; a denial during access_status reaches the agent with the comment', async () => {
   const m = await connect(agent);
   const r = await fetch(`${a.server.apiUrl}/mcp`, {
@@ -267,6 +368,7 @@ test('revoking the grant takes query away (list_changed) and access_status says 
   await a.api(bob, 'POST', `/api/v1/grants/${g.grant_id}/revoke`, { reason: 'incident over' });
   await changed;
   assert.ok(!(await m.tools()).includes('query'));
+  assert.match(text(await m.call('query', { resource: 'shop', sql: 'select 1' })), /^AIRLOCK_NO_GRANT: query needs an active grant on a postgres resource — /);
   const requests = await a.api<{ requests: { id: string; grant_id: string | null }[] }>(agent, 'GET', '/api/v1/requests');
   const req = requests.requests.find((x) => x.grant_id === g.grant_id)!;
   const s = json(await m.call('access_status', { request_id: req.id }));
@@ -275,6 +377,30 @@ test('revoking the grant takes query away (list_changed) and access_status says 
   await m.transport.terminateSession();
   const ends = await auditOf('mcp.session.end');
   assert.ok(ends.some((e) => e.actor === 'agent-7'));
+});
+
+test("a revoked grant's kept connection does not serve the query after a new grant", async () => {
+  const m = await connect(agent);
+  const grantOnce = async () => {
+    const changed = m.nextListChanged();
+    const req = json(await m.call('request_access', { resource: 'shop', role: 'read', duration: '10m', reason: 'OPS-12 pool check' }));
+    await a.api(bob, 'POST', `/api/v1/requests/${req.request_id}/approve`, { comment: 'ok' });
+    await changed;
+    return json(await m.call('access_status', { request_id: req.request_id })).grant_id as string;
+  };
+  const g1 = await grantOnce();
+  const before = await backendPid(m, 'regrant_a');
+  const gone = m.nextListChanged();
+  await a.api(bob, 'POST', `/api/v1/grants/${g1}/revoke`, { reason: 'rotate' });
+  await gone;
+  const g2 = await grantOnce();
+  assert.notEqual(g2, g1);
+  assert.notEqual(await backendPid(m, 'regrant_b'), before);
+  const b = await statementTagged('regrant_b');
+  assert.equal(b.grant_id, g2, 'the query ran under the new grant');
+  assert.notEqual(b.session_id, (await statementTagged('regrant_a')).session_id);
+  const { grants } = json(await m.call('list_grants', {}));
+  await a.api(bob, 'POST', `/api/v1/grants/${grants.find((x: { resource: string }) => x.resource === 'shop').grant_id}/revoke`, { reason: 'test over' });
 });
 
 async function price(id: number): Promise<string> {
@@ -297,6 +423,8 @@ test('statement review: an UPDATE answers pending_review, review_status returns 
   assert.ok((await m.tools()).includes('review_status'), 'a role with statement review lists review_status');
 
   const sql = 'update orders set price = price + 100 where id = 1';
+  // A kept connection first, so the held statement takes it: from then on it belongs to that statement.
+  assert.equal(json(await m.call('query', { resource: 'ledger', sql: 'select 1 as review_before' })).status, 'ok');
   const held = json(await m.call('query', { resource: 'ledger', sql }));
   assert.equal(held.status, 'pending_review');
   assert.match(held.review_id, /^rev_/);
@@ -317,6 +445,12 @@ test('statement review: an UPDATE answers pending_review, review_status returns 
   assert.equal(done.status, 'executed');
   assert.equal(done.command, 'UPDATE 1');
   assert.equal(await price(1), '101.50', 'the row changed once');
+  const before = await statementTagged('review_before');
+  const update = (await auditOf('statement')).filter((e) => e.details.review_id === held.review_id);
+  assert.ok(update.length >= 1);
+  assert.deepEqual([...new Set(update.map((e) => e.details.session_id))], [before.session_id], 'the held statement ran on the kept connection');
+  assert.equal(json(await m.call('query', { resource: 'ledger', sql: 'select 1 as review_after' })).status, 'ok');
+  assert.notEqual((await statementTagged('review_after')).session_id, before.session_id, 'a held statement\'s connection is not kept for later calls');
 
   const replay = await m.call('query', { resource: 'ledger', sql, review_id: held.review_id });
   assert.ok(replay.isError);

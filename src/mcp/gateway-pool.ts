@@ -1,0 +1,101 @@
+// One MCP session's idle gateway connections, at most one per (resource, database), so a query does not pay a new TLS
+// login to the PostgreSQL gateway (SCRAM, the upstream login, the session's audit) on every call. Each connection is
+// one audited gateway session; the queries of an MCP session share it (docs/agents.md, "Limits").
+import type pg from 'pg';
+import { socketOpen } from './gateway-sql.js';
+
+/** An idle connection is closed after this long: the agent has moved on, and its gateway session should end. */
+export const POOLED_IDLE_MS = 60_000;
+
+interface Idle {
+  client: pg.Client;
+  /** The grant and token it logged in with: it serves only calls under the same ones. */
+  grant_id: string;
+  token: string;
+  timer: NodeJS.Timeout;
+  /** Drops it from the pool when the gateway ends its session (grant ended, lock, kill) while it is idle. */
+  onGone: () => void;
+}
+
+/** Where a connection is kept: a resource and a database of it (null: the resource's own). */
+export function poolKey(resource: string, database: string | undefined | null): string {
+  return `${resource}\u0000${database ?? ''}`;
+}
+
+export function makeGatewayPool(o: { idleMs?: number } = {}) {
+  const idleMs = o.idleMs ?? POOLED_IDLE_MS;
+  const idle = new Map<string, Idle>();
+  let closed = false;
+
+  function release(key: string, e: Idle): void {
+    if (idle.get(key) === e) idle.delete(key);
+    clearTimeout(e.timer);
+    e.client.off('end', e.onGone);
+    e.client.off('error', e.onGone);
+  }
+
+  function end(c: pg.Client): void {
+    void c.end().catch(() => {});
+  }
+
+  function closeIdle(): void {
+    for (const [key, e] of idle) {
+      release(key, e);
+      end(e.client);
+    }
+  }
+
+  return {
+    /**
+     * The idle connection kept for `key`, taken out of the pool, when it logged in under this grant with this token and
+     * its socket is still open; otherwise undefined (and a kept one that does not fit is closed).
+     */
+    take(key: string, grant_id: string, token: string): pg.Client | undefined {
+      const e = idle.get(key);
+      if (!e) return undefined;
+      release(key, e);
+      if (e.grant_id === grant_id && e.token === token && socketOpen(e.client)) return e.client;
+      end(e.client);
+      return undefined;
+    },
+
+    /** Keeps a connection whose statement finished with the connection idle, unless one is kept for `key` already. */
+    give(key: string, client: pg.Client, grant_id: string, token: string): void {
+      if (closed || idle.has(key) || !socketOpen(client)) return end(client);
+      const e: Idle = {
+        client, grant_id, token,
+        timer: setTimeout(() => {
+          release(key, e);
+          end(client);
+        }, idleMs),
+        onGone: () => release(key, e),
+      };
+      e.timer.unref();
+      client.once('end', e.onGone);
+      client.once('error', e.onGone);
+      idle.set(key, e);
+    },
+
+    /** Closes the idle connections that logged in under a grant (it ended). */
+    dropGrant(grant_id: string): void {
+      for (const [key, e] of idle) {
+        if (e.grant_id !== grant_id) continue;
+        release(key, e);
+        end(e.client);
+      }
+    },
+
+    /** Closes every idle connection; later ones are kept again. */
+    closeIdle,
+
+    /** The MCP session ended: closes every idle connection, and any given back later. */
+    close(): void {
+      closed = true;
+      closeIdle();
+    },
+
+    size: () => idle.size,
+  };
+}
+
+export type GatewayPool = ReturnType<typeof makeGatewayPool>;
