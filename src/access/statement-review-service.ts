@@ -183,7 +183,7 @@ export function makeStatementReviewService(deps: {
         if (r.status !== 'pending') throw new AirlockError('AIRLOCK_REVIEW_NOT_PENDING', `Statement review ${id} ${describeReviewState(r)}; it can no longer be ${decision === 'approve' ? 'approved' : 'denied'}.`);
         if (r.approvals.some((a) => a.reviewer === me)) throw new AirlockError('AIRLOCK_ALREADY_REVIEWED', `You already approved statement review ${id}; it needs ${r.approvals_needed - r.approvals.length} more approval(s) from others.`);
         const t = now();
-        const base = { review_id: id, grant_id: r.grant_id, session_id: r.session_id, principal: r.principal, role: r.role, binding: r.binding, comment };
+        const base = { review_id: id, grant_id: r.grant_id, session_id: r.session_id, principal: r.principal, sponsor: r.sponsor, role: r.role, binding: r.binding, comment };
         if (decision === 'deny') {
           const upd = await trx.updateTable('statement_reviews').set({ status: 'denied', decided_at: t, decided_by: me, comment }).where('id', '=', id).where('status', '=', 'pending').returningAll().executeTakeFirst();
           if (!upd) throw new AirlockError('AIRLOCK_REVIEW_NOT_PENDING', `Statement review ${id} was decided a moment ago.`);
