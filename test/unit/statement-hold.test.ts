@@ -46,16 +46,20 @@ test('COM_STMT_EXECUTE parameters: strings, integers (signed and unsigned), doub
   const dbl = Buffer.alloc(8);
   dbl.writeDoubleLE(1.5);
   const first = execute(0b0100, [0xfd, 0x03, 0x06, 0x05], [Buffer.from([4, ...Buffer.from('pear')]), i32, dbl]);
-  assert.deepEqual(executeParameters(first, state), ['pear', '-5', null, '1.5']);
+  const read = executeParameters(first, state);
+  assert.deepEqual(read.parameters, ['pear', '-5', null, '1.5']);
+  // Reading commits nothing: the types are the caller's to keep once the server gets the execute.
+  assert.equal(state.types, null);
+  state.types = read.types;
   const u8 = Buffer.alloc(4);
   u8.writeUInt32LE(4_000_000_000);
   const later = execute(0, null, [Buffer.from([2, ...Buffer.from('ok')]), i32, Buffer.alloc(0), dbl]);
-  assert.deepEqual(executeParameters(later, state), ['ok', '-5', null, '1.5']);
+  assert.deepEqual(executeParameters(later, state), { parameters: ['ok', '-5', null, '1.5'], types: state.types });
   const unsigned = { count: 1, types: null as Buffer | null };
-  assert.deepEqual(executeParameters(execute(0, [0x8003], [u8]), unsigned), ['4000000000']);
+  assert.deepEqual(executeParameters(execute(0, [0x8003], [u8]), unsigned).parameters, ['4000000000']);
   // What the reader cannot follow shows as the bytes the server gets, so the approval still binds exactly them.
-  assert.deepEqual(executeParameters(execute(0, [0xfd], [Buffer.from([9, 0x61])]), { count: 1, types: null }), ['\\x0001fd00096' + '1']);
-  assert.equal(executeParameters(Buffer.from([0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0]), { count: 0, types: null }), null);
+  assert.deepEqual(executeParameters(execute(0, [0xfd], [Buffer.from([9, 0x61])]), { count: 1, types: null }).parameters, ['\\x0001fd00096' + '1']);
+  assert.equal(executeParameters(Buffer.from([0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0]), { count: 0, types: null }).parameters, null);
 });
 
 test('the review timeout as a person writes it', () => {
