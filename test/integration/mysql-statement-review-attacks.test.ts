@@ -207,6 +207,23 @@ const str = (s: string) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), B
 const STRING = Buffer.from([0xfe, 0]);
 const LONGLONG = Buffer.from([0x08, 0]);
 const longData = (id: number, s: string) => Buffer.concat([Buffer.from([0x18]), idBytes(id), Buffer.from([0, 0]), Buffer.from(s)]);
+/** The gateway's immediate answer; fails at once, rather than waiting forever, if the command was held for review instead. */
+async function answered(c: Bare): Promise<Buffer> {
+  let done = false;
+  const held = (async () => {
+    while (!done) {
+      const r = (await reviews().list(bob, { status: 'pending' }))[0];
+      if (r) throw new Error(`held for review (${r.statement} ${JSON.stringify(r.parameters)}) instead of answered`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    return Buffer.alloc(0);
+  })();
+  try {
+    return await Promise.race([c.next(), held]);
+  } finally {
+    done = true;
+  }
+}
 const errText = (p: Buffer) => (p[0] === 0xff ? `${p.readUInt16LE(1)} ${p.subarray(9).toString()}` : 'OK');
 
 const tag = (viaLast: boolean) => (viaLast ? 'last' : 'id');
@@ -222,7 +239,7 @@ test('long data the server still holds keeps every reviewed execute refused unti
       const n = await reviewCount();
       for (let i = 0; i < 2; i++) {
         c.send(execute(id, STRING, str('benign')));
-        assert.match(errText(await c.next()), /^1142 .*COM_STMT_SEND_LONG_DATA cannot be shown to the reviewer/);
+        assert.match(errText(await answered(c)), /^1142 .*COM_STMT_SEND_LONG_DATA cannot be shown to the reviewer/);
       }
       assert.equal(await reviewCount(), n, 'nothing was put to a reviewer');
       c.send(Buffer.concat([Buffer.from([0x1a]), idBytes(id)]));
@@ -281,12 +298,12 @@ test('after a prepare the server refused, "the last prepared statement" (id 0xff
     await assert.rejects(prepare(c, 'SELECT * FROM no_such_table WHERE id = ?'), /no_such_table/);
     const n = await reviewCount();
     c.send(execute(0xffffffff, STRING, str('x')));
-    assert.match(errText(await c.next()), /^1243 /);
+    assert.match(errText(await answered(c)), /^1243 /);
     // A closed last statement is none either.
     const id = await prepare(c, 'UPDATE items SET name = ? WHERE id = 1');
     c.send(Buffer.concat([Buffer.from([0x19]), idBytes(0xffffffff)]));
     c.send(execute(id, STRING, str('y')));
-    assert.match(errText(await c.next()), /^1243 /);
+    assert.match(errText(await answered(c)), /^1243 /);
     assert.equal(await reviewCount(), n, 'nothing was put to a reviewer');
   } finally {
     c.end();

@@ -2,7 +2,8 @@
 // review shows them, and the review rule's timeout as a person reads it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { humanDuration } from '../../src/gateway/core/statement-hold.js';
+import { humanDuration, needsReview } from '../../src/gateway/core/statement-hold.js';
+import { makeMysqlInspector } from '../../src/inspect/mysql/index.js';
 import { bindNames, bindParameters } from '../../src/gateway/postgres/statement-hold.js';
 import { executeParameters } from '../../src/gateway/mysql/statement-params.js';
 import { BodyWriter, F, typedMessage } from '../../src/gateway/postgres/protocol.js';
@@ -60,6 +61,21 @@ test('COM_STMT_EXECUTE parameters: strings, integers (signed and unsigned), doub
   // What the reader cannot follow shows as the bytes the server gets, so the approval still binds exactly them.
   assert.deepEqual(executeParameters(execute(0, [0xfd], [Buffer.from([9, 0x61])]), { count: 1, types: null }).parameters, ['\\x0001fd00096' + '1']);
   assert.equal(executeParameters(Buffer.from([0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0]), { count: 0, types: null }).parameters, null);
+});
+
+test('statements: writes holds a MySQL SET or SHOW that calls a function not known to only read, not one with plain values', () => {
+  const inspector = makeMysqlInspector({}, { noBackslashEscapes: false, server: { mariadb: true, version: 101106 } });
+  const held = (sql: string) => needsReview('writes', inspector.inspectNow(sql)!);
+  for (const sql of ['SET @x = bump()', 'SET @a = 1, @b = bump()', 'SET autocommit = bump()', 'SET @x = (SELECT bump())', 'SET @x = SETVAL(seq, 1)', 'SET @y = NEXTVAL(seq)', 'SHOW TABLES WHERE bump() = 1', 'SET @x = 1 /*!50000 + bump() */', 'SET @x = `concat`(1)']) {
+    assert.equal(held(sql), true, sql);
+  }
+  for (const sql of ['SET @a = 1', "SET @b = CONCAT('a', @a)", 'SET SESSION max_statement_time = 5', 'SHOW TABLES', "SHOW TABLES LIKE 'i%'", 'COMMIT']) {
+    assert.equal(held(sql), false, sql);
+  }
+  // Server unknown: a version comment some server runs may hold the call.
+  assert.equal(needsReview('writes', makeMysqlInspector({}).inspectNow('SET @x = 1 /*!99999 + bump() */')!), true);
+  // A session kind whose inspector marks no call (PostgreSQL's SET takes constants only) is not held.
+  assert.equal(needsReview('writes', { allowed: true, rule: null, message: null, statements: [{ kind: 'set', writes: false }], fingerprint: null, redacted: 'SET search_path = x', reads_only: false }), false);
 });
 
 test('the review timeout as a person writes it', () => {
