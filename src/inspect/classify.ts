@@ -11,6 +11,12 @@ export interface StatementInfo {
   writes: boolean;
   /** DECLARE, FETCH, MOVE and CLOSE of a SQL cursor: max_rows counts a cursor's rows over all its FETCHes. */
   cursor?: CursorOp;
+  /**
+   * It may write though its kind acts only on the session: it calls a function the inspector cannot show to only
+   * read (MySQL's SET and SHOW … WHERE take expressions), or a server that skips a version comment reads it as a
+   * statement that writes. Statement review holds it.
+   */
+  calls?: boolean;
 }
 
 /** What the guardrails need to know about one statement; plain data so it can cross a worker boundary and sit in the cache. */

@@ -2,7 +2,8 @@
 // review shows them, and the review rule's timeout as a person reads it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { humanDuration } from '../../src/gateway/core/statement-hold.js';
+import { humanDuration, needsReview } from '../../src/gateway/core/statement-hold.js';
+import { makeMysqlInspector } from '../../src/inspect/mysql/index.js';
 import { bindNames, bindParameters } from '../../src/gateway/postgres/statement-hold.js';
 import { executeParameters } from '../../src/gateway/mysql/statement-params.js';
 import { BodyWriter, F, typedMessage } from '../../src/gateway/postgres/protocol.js';
@@ -46,16 +47,35 @@ test('COM_STMT_EXECUTE parameters: strings, integers (signed and unsigned), doub
   const dbl = Buffer.alloc(8);
   dbl.writeDoubleLE(1.5);
   const first = execute(0b0100, [0xfd, 0x03, 0x06, 0x05], [Buffer.from([4, ...Buffer.from('pear')]), i32, dbl]);
-  assert.deepEqual(executeParameters(first, state), ['pear', '-5', null, '1.5']);
+  const read = executeParameters(first, state);
+  assert.deepEqual(read.parameters, ['pear', '-5', null, '1.5']);
+  // Reading commits nothing: the types are the caller's to keep once the server gets the execute.
+  assert.equal(state.types, null);
+  state.types = read.types;
   const u8 = Buffer.alloc(4);
   u8.writeUInt32LE(4_000_000_000);
   const later = execute(0, null, [Buffer.from([2, ...Buffer.from('ok')]), i32, Buffer.alloc(0), dbl]);
-  assert.deepEqual(executeParameters(later, state), ['ok', '-5', null, '1.5']);
+  assert.deepEqual(executeParameters(later, state), { parameters: ['ok', '-5', null, '1.5'], types: state.types });
   const unsigned = { count: 1, types: null as Buffer | null };
-  assert.deepEqual(executeParameters(execute(0, [0x8003], [u8]), unsigned), ['4000000000']);
+  assert.deepEqual(executeParameters(execute(0, [0x8003], [u8]), unsigned).parameters, ['4000000000']);
   // What the reader cannot follow shows as the bytes the server gets, so the approval still binds exactly them.
-  assert.deepEqual(executeParameters(execute(0, [0xfd], [Buffer.from([9, 0x61])]), { count: 1, types: null }), ['\\x0001fd00096' + '1']);
-  assert.equal(executeParameters(Buffer.from([0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0]), { count: 0, types: null }), null);
+  assert.deepEqual(executeParameters(execute(0, [0xfd], [Buffer.from([9, 0x61])]), { count: 1, types: null }).parameters, ['\\x0001fd00096' + '1']);
+  assert.equal(executeParameters(Buffer.from([0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0]), { count: 0, types: null }).parameters, null);
+});
+
+test('statements: writes holds a MySQL SET or SHOW that calls a function not known to only read, not one with plain values', () => {
+  const inspector = makeMysqlInspector({}, { noBackslashEscapes: false, server: { mariadb: true, version: 101106 } });
+  const held = (sql: string) => needsReview('writes', inspector.inspectNow(sql)!);
+  for (const sql of ['SET @x = bump()', 'SET @a = 1, @b = bump()', 'SET autocommit = bump()', 'SET @x = (SELECT bump())', 'SET @x = SETVAL(seq, 1)', 'SET @y = NEXTVAL(seq)', 'SHOW TABLES WHERE bump() = 1', 'SET @x = 1 /*!50000 + bump() */', 'SET @x = `concat`(1)']) {
+    assert.equal(held(sql), true, sql);
+  }
+  for (const sql of ['SET @a = 1', "SET @b = CONCAT('a', @a)", 'SET SESSION max_statement_time = 5', 'SHOW TABLES', "SHOW TABLES LIKE 'i%'", 'COMMIT']) {
+    assert.equal(held(sql), false, sql);
+  }
+  // Server unknown: a version comment some server runs may hold the call.
+  assert.equal(needsReview('writes', makeMysqlInspector({}).inspectNow('SET @x = 1 /*!99999 + bump() */')!), true);
+  // A session kind whose inspector marks no call (PostgreSQL's SET takes constants only) is not held.
+  assert.equal(needsReview('writes', { allowed: true, rule: null, message: null, statements: [{ kind: 'set', writes: false }], fingerprint: null, redacted: 'SET search_path = x', reads_only: false }), false);
 });
 
 test('the review timeout as a person writes it', () => {

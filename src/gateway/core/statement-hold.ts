@@ -17,7 +17,8 @@ const TRANSACTION_KINDS = new Set(['begin', 'commit', 'rollback', 'savepoint', '
 
 /**
  * Under `statements: writes`, kinds that act only on the session (or read a cursor an earlier, reviewed DECLARE
- * opened) are not held even when the inspector could not show them to only read.
+ * opened) are not held even when the inspector could not show them to only read, unless it marked one as calling a
+ * function it cannot show to only read (MySQL's `SET @x = f()`, `SHOW TABLES WHERE f()`): that function may write.
  */
 const SESSION_KINDS = new Set([...TRANSACTION_KINDS, 'show', 'set', 'listen', 'unlisten', 'discard', 'deallocate', 'fetch', 'close']);
 
@@ -32,7 +33,7 @@ export function needsReview(mode: ReviewRule['statements'], d: Decision): boolea
   if (s.length === 0) return !d.reads_only;
   if (mode === 'all') return !s.every((i) => TRANSACTION_KINDS.has(i.kind) && !i.writes);
   if (s.some((i) => i.writes)) return true;
-  return !d.reads_only && !s.every((i) => SESSION_KINDS.has(i.kind));
+  return !d.reads_only && !s.every((i) => SESSION_KINDS.has(i.kind) && i.calls !== true);
 }
 
 /** What reviewers see next to the exact text: kinds, the tables named, WHERE on UPDATE/DELETE, may it write. */

@@ -58,6 +58,7 @@ const ER_NOT_ALLOWED = 1142;
 const ER_DB_DENIED = 1044;
 const ER_UNKNOWN_STMT = 1243;
 const ER_NOT_SUPPORTED = 1235;
+const LAST_STATEMENT = 0xffffffff;
 
 /**
  * Asked of the upstream session after login and after COM_RESET_CONNECTION: one row when it reads statement text as
@@ -126,8 +127,16 @@ function stringContent(t: Token, sql: string, noBackslashEscapes: boolean): stri
 /** Returns the handler the relay calls for each command packet. */
 export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<void> {
   const { relay } = ctx;
+  // Mirrors of the server's prepared-statement state. Each changes only once the command that changes it on the
+  // server was forwarded, never for one the gateway refused or a review withheld: a mirror ahead of the server would
+  // show a reviewer values or types the server does not use.
   const statements = new Map<number, { text: string; decision: Decision; params: ParamState; longData: boolean }>();
   let lastPrepared: number | null = null;
+  /** MariaDB reads statement id 0xffffffff as the session's last prepared statement, in every COM_STMT_* command. */
+  const statementId = (body: Buffer): number | null => {
+    const raw = body.readUInt32LE(1);
+    return raw === LAST_STATEMENT ? lastPrepared : raw;
+  };
   let logged = 0;
 
   const refuse = (code: number, sqlstate: string, message: string) => relay.reply(errPayload(code, sqlstate, message.startsWith('airlock:') ? message : `airlock: ${message}`));
@@ -215,41 +224,57 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         const w = wall(text);
         if (w) return void refuseStatement('prepare', d, w);
         const o = await relay.forward(body, 'prepare');
-        if (o.prepared) {
-          statements.set(o.prepared.id, { text, decision: d, params: { count: o.prepared.params, types: null }, longData: false });
-          lastPrepared = o.prepared.id;
-        }
+        // A prepare the server refused leaves it no last prepared statement (MariaDB clears it).
+        lastPrepared = o.prepared ? o.prepared.id : null;
+        if (o.prepared) statements.set(o.prepared.id, { text, decision: d, params: { count: o.prepared.params, types: null }, longData: false });
         return;
       }
       case COM.STMT_EXECUTE: {
         if (body.length < 10) return refuse(ER_UNKNOWN_STMT, 'HY000', 'a malformed COM_STMT_EXECUTE');
         const raw = body.readUInt32LE(1);
-        const id = raw === 0xffffffff && lastPrepared !== null ? lastPrepared : raw;
-        const s = statements.get(id);
+        const id = statementId(body);
+        const s = id === null ? undefined : statements.get(id);
         if (!s) return refuse(ER_UNKNOWN_STMT, 'HY000', `unknown prepared statement handler (${raw}) given to EXECUTE`);
         if (body[5]! & 0x07) return refuse(ER_NOT_SUPPORTED, '42000', 'server-side cursors (COM_STMT_EXECUTE with a cursor flag) are not relayed by the gateway; fetch the whole result instead');
-        const longData = s.longData;
-        s.longData = false;
-        if (!ctx.hold?.needs(s.decision)) return statement('execute', s.decision, () => relay.forward(body, 'result', ctx.maxRows));
+        const read = executeParameters(body, s.params);
+        // Only now does the server take this execute's types; it drops long data once it has bound the values, which
+        // an execute it refused before binding them may not have done (COM_STMT_RESET then clears them).
+        const send = async () => {
+          s.params.types = read.types;
+          const o = await relay.forward(body, 'result', ctx.maxRows);
+          if (!o.error) s.longData = false;
+          return o;
+        };
+        if (!ctx.hold?.needs(s.decision)) return statement('execute', s.decision, send);
         // Values sent ahead with COM_STMT_SEND_LONG_DATA are not in this packet, so a review could not show them.
-        if (longData) return refuseStatement('execute', s.decision, { code: ER_NOT_ALLOWED, rule: 'review_long_data', message: 'airlock: this statement is held for review, and a value sent with COM_STMT_SEND_LONG_DATA cannot be shown to the reviewer; send the values inline (AIRLOCK_FORBIDDEN)' });
-        return statement('execute', s.decision, () => relay.forward(body, 'result', ctx.maxRows), { text: s.text, parameters: executeParameters(body, s.params) });
+        if (s.longData) return refuseStatement('execute', s.decision, { code: ER_NOT_ALLOWED, rule: 'review_long_data', message: 'airlock: this statement is held for review, and a value sent with COM_STMT_SEND_LONG_DATA cannot be shown to the reviewer; send the values inline, or send COM_STMT_RESET first to drop them (AIRLOCK_FORBIDDEN)' });
+        return statement('execute', s.decision, send, { text: s.text, parameters: read.parameters });
       }
-      case COM.STMT_SEND_LONG_DATA:
-        if (body.length >= 5) {
-          const s = statements.get(body.readUInt32LE(1));
-          if (s) s.longData = true;
-        }
+      case COM.STMT_SEND_LONG_DATA: {
+        // No reply either way; long data for a statement the gateway does not know is dropped here, so none can
+        // reach one it does not track (the server may resolve an id the gateway cannot).
+        const id = body.length >= 5 ? statementId(body) : null;
+        const s = id === null ? undefined : statements.get(id);
+        if (!s) return;
+        s.longData = true;
         await relay.forward(body, 'none');
         return;
+      }
       case COM.STMT_CLOSE: {
-        if (body.length >= 5) statements.delete(body.readUInt32LE(1));
+        const id = body.length >= 5 ? statementId(body) : null;
+        if (id !== null) statements.delete(id);
+        if (id !== null && id === lastPrepared) lastPrepared = null;
         await relay.forward(body, 'none');
         return;
       }
-      case COM.STMT_RESET:
-        await relay.forward(body, 'one_packet');
+      case COM.STMT_RESET: {
+        const id = body.length >= 5 ? statementId(body) : null;
+        const o = await relay.forward(body, 'one_packet');
+        // The server dropped the statement's long data (its parameter types stay).
+        const s = id === null ? undefined : statements.get(id);
+        if (s && !o.error) s.longData = false;
         return;
+      }
       case COM.SET_OPTION: {
         // Exactly a command byte and a 2-byte option: the server reads a shorter body past its end (as "on"), so
         // only the exact form is forwarded, and for a guarded session only "off" (1).

@@ -14,13 +14,27 @@ export interface ParamState {
 
 class Truncated extends Error {}
 
+/** A COM_STMT_EXECUTE's parameters as shown, and the types the server will hold once it gets the execute. */
+export interface ExecuteParameters {
+  parameters: (string | null)[] | null;
+  /** The execute's own types when it binds new ones, else the ones already held (state.types). */
+  types: Buffer | null;
+}
+
 /**
  * Reads the parameters of a COM_STMT_EXECUTE payload (command byte first). Types come with the execution that binds
- * new ones and hold for later ones (state.types is updated). A value the reader cannot make text of, or a payload
- * it cannot follow, shows as \x hex of its bytes: the review still shows, and binds, exactly what the server gets.
+ * new ones and hold for later ones. State is not changed: the server keeps an execute's types only once it gets it,
+ * so the caller commits `types` when it forwards the execute, never for one refused, denied or withdrawn. A value the
+ * reader cannot make text of, or a payload it cannot follow, shows as \x hex of its bytes: the review still shows,
+ * and binds, exactly what the server gets.
  */
-export function executeParameters(payload: Buffer, state: ParamState): (string | null)[] | null {
-  const n = state.count;
+export function executeParameters(payload: Buffer, state: Readonly<ParamState>): ExecuteParameters {
+  let types = state.types;
+  const parameters = readParameters(payload, state.count, types, (t) => (types = t));
+  return { parameters, types };
+}
+
+function readParameters(payload: Buffer, n: number, held: Buffer | null, bind: (types: Buffer) => void): (string | null)[] | null {
   if (n === 0) return null;
   let at = 10;
   const nullBytes = (n + 7) >> 3;
@@ -34,10 +48,11 @@ export function executeParameters(payload: Buffer, state: ParamState): (string |
     const bound = payload[at++] === 1;
     if (bound) {
       need(2 * n);
-      state.types = Buffer.from(payload.subarray(at, at + 2 * n));
+      held = Buffer.from(payload.subarray(at, at + 2 * n));
+      bind(held);
       at += 2 * n;
     }
-    const types = state.types;
+    const types = held;
     if (!types) return [`\\x${payload.toString('hex', 10)}`];
     const out: (string | null)[] = [];
     for (let i = 0; i < n; i++) {

@@ -139,6 +139,8 @@ export function makeMysqlInspector(config: Partial<GuardrailConfig>, options: My
         return decision(statements, a.fingerprint, redacted, 'require_where', refusal('require_where', why));
       }
       if (f.writes || fnRefusal !== null || f.textRisk !== null) readsOnly = false;
+      // A reading without a version comment cannot be told apart statement by statement: each is marked.
+      if (fnRefusal !== null || (i >= n && f.writes)) for (const st of i < n ? [statements[i]!] : statements) st.calls = true;
     }
     return decision(statements, a.fingerprint, redacted, null, null, readsOnly && n > 0);
   }
