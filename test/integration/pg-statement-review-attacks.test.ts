@@ -18,6 +18,7 @@ import type { StatementReviewService } from '../../src/access/statement-reviews.
 let a: InProcessAirlock;
 let db: TestDatabase;
 let alice: string;
+let carol: string;
 let grantId: string;
 let reviews: StatementReviewService;
 let bob: Caller;
@@ -29,7 +30,8 @@ before(async () => {
     create function f() returns int language sql as 'select 1';
     create function g() returns int language sql as 'select 2';
     create function w() returns int language sql as 'update accounts set balance = balance - 1 returning 1';
-    create view v as select 1 as x;`);
+    create view v as select 1 as x;
+    create function h() returns int language sql as 'select 3';`);
   const up = new URL(adminUrl());
   const credential = `{ username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: ATTACK_TEST_PG_PASSWORD }, mode: injected }`;
   a = await startAirlock({
@@ -39,6 +41,7 @@ version: 1
 principals:
   - { name: alice, groups: [engineers] }
   - { name: bob, groups: [dba] }
+  - { name: carol, groups: [engineers] }
 resources:
   - { name: orders, kind: postgres, address: "${up.hostname}:${up.port || 5432}", database: ${db.name}, credential: ${credential} }
 roles:
@@ -49,10 +52,18 @@ roles:
     requestable_by: { groups: [engineers] }
     approval: { approver_groups: [dba] }
     review: { statements: writes, approver_groups: [dba], timeout: 15m }
+  - name: reader
+    resources: { names: [orders] }
+    privileges: { sql: read }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
 `,
   });
   alice = await a.token('alice');
   grantId = await a.grant(alice, await a.token('bob'), 'orders', 'reviewed');
+  carol = await a.token('carol');
+  await a.grant(carol, await a.token('bob'), 'orders', 'reader');
   reviews = a.server.access.statementReviews;
   bob = { principal: a.server.access.policy().principal('bob')!, source: null, token_id: null };
 });
@@ -179,6 +190,25 @@ for (const [label, change, probe] of catalogChanges) {
     }
   });
 }
+
+test('a read-only session open during a change refuses what now reaches a writing function, prepared before or not', async () => {
+  const r = a.client(carol, 'carol', 'orders');
+  await r.connect();
+  const s = await session(approvePrepareAndDdl);
+  try {
+    assert.deepEqual((await r.query('select h() as h')).rows, [{ h: 3 }]);
+    await r.query({ name: 'hq', text: 'select h() as h', values: [] });
+    await s.c.query("create or replace function h() returns int language plpgsql as $$ begin update accounts set balance = balance; return 4; end $$");
+    for (const q of ['select h() as h', { name: 'hq', text: 'select h() as h', values: [] }]) {
+      const err = await r.query(q as string).then(() => 'ran', (e: Error & { hint?: string }) => `${e.message} ${e.hint ?? ''}`);
+      assert.match(err, /read-only.*AIRLOCK_STATEMENT_REFUSED/s, JSON.stringify(q));
+    }
+    assert.deepEqual((await r.query('select 1 as one')).rows, [{ one: 1 }], 'the session goes on');
+  } finally {
+    await r.end();
+    await s.c.end();
+  }
+});
 
 test('Terminate while a statement is held withdraws its review: nothing runs for a client that left', async () => {
   const s = await session(() => 'wait');

@@ -514,8 +514,18 @@ export class Relay {
       return true;
     }
     let prepared = this.names.get(statement);
-    // Decided under a catalog that has changed since: judged again (the function it calls may write now).
-    if (prepared && prepared.generation !== this.generation) prepared = this.names.redecided(statement, this.decideNow(prepared.sql), this.generation);
+    // Decided under a catalog that has changed since: judged again (the function it calls may write now); refused
+    // now, the Bind fails in its place as a refused Parse does (REFUSED_SQL, then skip to Sync).
+    if (prepared && prepared.generation !== this.generation) {
+      const d = this.decideNow(prepared.sql);
+      if (d && !d.allowed) {
+        this.refused(newRun(d));
+        this.forward(parseMessage(REVIEW_REFUSED_NAME, REFUSED_SQL), F.Parse, null, refusalMessage(d));
+        this.clientSkipping = true;
+        return false;
+      }
+      prepared = this.names.redecided(statement, d, this.generation);
+    }
     const decision = prepared?.d ?? null;
     this.portals.set(portal, { decision, limit: { rows: 0 }, review: this.o.hold?.forBind(statement, prepared, msg, at) ?? null, sql: prepared?.sql ?? null, generation: this.generation });
     this.forward(msg, F.Bind);
