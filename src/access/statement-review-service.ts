@@ -1,5 +1,6 @@
 // Statement reviews behind the contract (statement-reviews.ts): hold, decide under a row lock, wait across processes,
 // and use an approval exactly once. Every state change is a conditional update in a transaction with its audit event.
+import { sql, type Transaction } from 'kysely';
 import { AirlockError } from '../domain/errors.js';
 import type { Clock } from '../domain/clock.js';
 import { newId } from '../domain/ids.js';
@@ -7,6 +8,7 @@ import type { Caller } from '../domain/model.js';
 import type { Policy } from '../policy/compile.js';
 import { isStatementReviewer, mayDecide, principalDef, statementReviewers } from '../policy/statement-review-rule.js';
 import type { Store } from '../store/store.js';
+import type { DB } from '../store/schema.js';
 import { toGrant } from '../store/records.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ChangeBus } from './change-bus.js';
@@ -17,6 +19,11 @@ import { describeReviewState, toStatementReview } from './statement-review-recor
 
 /** Longest single timer of a wait: it also re-reads the row, in case a change notice from another process was lost. */
 const MAX_TIMER_MS = 30_000;
+/**
+ * Pending statement reviews one principal may have at a time (docs/policy.md, "review"): each holds an upstream
+ * connection and asks reviewers for attention, so a client cannot flood them. Counted in the insert's transaction.
+ */
+export const MAX_PENDING_REVIEWS_PER_PRINCIPAL = 10;
 /** Defaults of a role without a review: section (a gateway may still hold for it, e.g. an MCP call). */
 const DEFAULT_TIMEOUT_S = 900;
 
@@ -92,6 +99,18 @@ export function makeStatementReviewService(deps: {
     });
   }
 
+  /**
+   * At most MAX_PENDING_REVIEWS_PER_PRINCIPAL pending reviews per principal: on PostgreSQL an advisory lock on the
+   * principal makes concurrent holds count one after another (SQLite runs one write transaction at a time).
+   */
+  async function refuseOverCap(trx: Transaction<DB>, principal: string, t: string): Promise<void> {
+    if (store.dialect === 'postgres') await sql`select pg_advisory_xact_lock(hashtext(${JSON.stringify(['airlock-statement-review', principal])}))`.execute(trx);
+    const row = await trx.selectFrom('statement_reviews').select((e) => e.fn.countAll<number | string>().as('n')).where('principal', '=', principal).where('status', '=', 'pending').where('expires_at', '>', t).executeTakeFirst();
+    if (Number(row?.n ?? 0) >= MAX_PENDING_REVIEWS_PER_PRINCIPAL) {
+      throw new AirlockError('AIRLOCK_STATEMENT_HELD', `you already have ${MAX_PENDING_REVIEWS_PER_PRINCIPAL} statements waiting for review; wait for a decision (airlock reviews) or withdraw one (Ctrl-C) before sending another`);
+    }
+  }
+
   async function hold(principal: string, input: HoldInput): Promise<StatementReview> {
     const policy = deps.policy();
     return uow(async (trx, rec) => {
@@ -105,6 +124,7 @@ export function makeStatementReviewService(deps: {
         throw new AirlockError('AIRLOCK_GRANT_NOT_ACTIVE', `Grant ${input.grant_id} is not active${grant ? ` (${grant.status})` : ''}; the statement cannot be held for review.`);
       }
       if (grant.principal !== principal) throw new AirlockError('AIRLOCK_FORBIDDEN', `Grant ${grant.id} belongs to ${grant.principal}, not ${principal}.`);
+      await refuseOverCap(trx, principal, t.toISOString());
       const role = policy.role(grant.role);
       const rule = role ? statementReviewers(role) : { groups: [], principals: [] };
       const def = principalDef(policy.doc, principal);
@@ -122,7 +142,7 @@ export function makeStatementReviewService(deps: {
         statement: input.statement,
         parameters: input.parameters,
         summary: input.summary,
-        binding: statementBinding({ statement: input.statement, parameters: input.parameters, grant_id: grant.id, policy_hash: policy.hash }),
+        binding: statementBinding({ statement: input.statement, parameters: input.parameters, grant_id: grant.id, policy_hash: policy.hash, database: input.database }),
         approvals_needed: role?.review?.approvals ?? 1,
         approvals: [],
         approver_groups: rule.groups,

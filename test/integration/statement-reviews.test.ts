@@ -109,7 +109,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(r.status, 'pending');
       assert.equal(r.approvals_needed, 1);
       assert.deepEqual(r.approver_groups, ['dba']);
-      assert.equal(r.binding, statementBinding({ statement: text, parameters: null, grant_id: grant, policy_hash: h.policy.hash }));
+      assert.equal(r.binding, statementBinding({ statement: text, parameters: null, grant_id: grant, policy_hash: h.policy.hash, database: 'orders' }));
       assert.equal(Date.parse(r.expires_at) - Date.parse(r.created_at), 10 * 60_000);
 
       const waiting = sr.wait(r.id);

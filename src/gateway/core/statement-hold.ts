@@ -5,7 +5,7 @@ import type { Decision } from '../../inspect/index.js';
 import type { ReviewOutcome, StatementReview, StatementReviewService, StatementSummary } from '../../access/statement-reviews.js';
 import { statementBinding } from '../../access/statement-binding.js';
 import type { RoleDef } from '../../policy/schema.js';
-import type { ErrorCode } from '../../domain/errors.js';
+import { isAirlockError, type ErrorCode } from '../../domain/errors.js';
 import type { Log } from '../../domain/log.js';
 import type { GatewayProtocol, GatewaySession } from './session-lifecycle.js';
 import type { GatewayDeps, SessionPlan } from '../types.js';
@@ -106,7 +106,7 @@ export interface StatementHoldContext {
 }
 
 /** Why a held statement did not run: the audit rule is `review_<why>`; each front-end has its error number for each. */
-export type NotRun = 'denied' | 'timed_out' | 'withdrawn' | 'mismatch' | 'used' | 'failed';
+export type NotRun = 'denied' | 'timed_out' | 'withdrawn' | 'mismatch' | 'used' | 'failed' | 'capped';
 
 /** What the front-end does with the held statement once the review ends. */
 export type HoldOutcome =
@@ -125,8 +125,22 @@ interface Current {
 export class StatementHold {
   private current: Current | null = null;
   private inflight: Promise<HoldOutcome> | null = null;
+  /** The database (schema) statements run in now: the login's, until a front-end says it changed (null: not known). */
+  private db: string | null;
 
-  constructor(protected readonly c: StatementHoldContext) {}
+  constructor(protected readonly c: StatementHoldContext) {
+    this.db = c.database;
+  }
+
+  /** The session's database changed (MySQL USE, COM_INIT_DB): its name, or null when the gateway cannot know it. */
+  useDatabase(name: string | null): void {
+    this.db = name;
+  }
+
+  /** The database a held statement would run in; reviews show it, and approvals are bound to it. */
+  database(): string | null {
+    return this.db;
+  }
 
   needs(d: Decision): boolean {
     return needsReview(this.c.rule.statements, d);
@@ -165,12 +179,14 @@ export class StatementHold {
       const ready = await this.c.service.consumeApproved(this.c.grant_id, binding, this.c.session_id);
       if (ready) return this.approved(ready, binding);
       if (cur.reason !== null) return this.withdrawn(null, cur);
-      const review = await this.c.service.hold(this.c.principal, { grant_id: this.c.grant_id, session_id: this.c.session_id, protocol: this.c.protocol, database: this.c.database, statement, parameters, summary: summaryOf(d), source: this.c.source, ...(d ? { redacted: d.redacted } : {}) });
+      const review = await this.c.service.hold(this.c.principal, { grant_id: this.c.grant_id, session_id: this.c.session_id, protocol: this.c.protocol, database: this.db, statement, parameters, summary: summaryOf(d), source: this.c.source, ...(d ? { redacted: d.redacted } : {}) });
       cur.id = review.id;
       // Let go of meanwhile: the wait sees the aborted signal and withdraws the review with its reason.
       if (cur.reason === null) notify(`airlock: statement held for review ${review.id} by ${this.approvers(review)}; waiting up to ${humanDuration(this.c.rule.timeout)}`);
       return this.decided(await this.c.service.wait(review.id, cur.abort.signal), statement, parameters, cur);
     } catch (err) {
+      // Too many of this principal's statements wait already: not held, nobody asked, and the client is told why.
+      if (isAirlockError(err) && err.code === 'AIRLOCK_STATEMENT_HELD') return refuse(null, 'capped', 'AIRLOCK_STATEMENT_HELD', `airlock: ${err.message}`);
       this.c.log.error({ err: err instanceof Error ? err.message : String(err), review_id: cur.id }, `${this.c.protocol} gateway: statement review failed; the statement was refused`);
       return refuse(cur.id, 'failed', 'AIRLOCK_INTERNAL', 'airlock: the statement could not be held for review, so it was not run; try again shortly');
     } finally {
@@ -213,7 +229,7 @@ export class StatementHold {
   }
 
   private binding(statement: string, parameters: (string | null)[] | null): string {
-    return statementBinding({ statement, parameters, grant_id: this.c.grant_id, policy_hash: this.c.policyHash() });
+    return statementBinding({ statement, parameters, grant_id: this.c.grant_id, policy_hash: this.c.policyHash(), database: this.database() });
   }
 
   private approved(r: StatementReview, binding: string): HoldOutcome {

@@ -52,6 +52,7 @@ const NOT_RUN: Record<NotRun, [number, string]> = {
   timed_out: [1317, '70100'],
   withdrawn: [1317, '70100'],
   failed: [1105, 'HY000'],
+  capped: [1226, '42000'],
 };
 
 const ER_NOT_ALLOWED = 1142;
@@ -200,11 +201,14 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
           if (w) return void refuseStatement('query', d, w);
         }
         const held = d.allowed && ctx.hold?.needs(d) ? { text, parameters: null } : undefined;
+        // A USE moves the session to a schema the gateway does not follow (it may fail): approvals bind "not known".
+        if (d.allowed && USE_WORD.test(text)) ctx.hold?.useDatabase(null);
         return statement('query', d, () => relay.forward(body, 'result', ctx.maxRows), held);
       }
       case COM.INIT_DB: {
         const why = ctx.schemaRefusal(body.subarray(1).toString('utf8'));
         if (why) return refuse(ER_DB_DENIED, '42000', why);
+        ctx.hold?.useDatabase(null);
         await relay.forward(body, 'one_packet');
         return;
       }

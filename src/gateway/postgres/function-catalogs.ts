@@ -4,16 +4,28 @@ import { pgAdminConnection, serverOffersTls } from '../../credentials/pg-upstrea
 import { buildCatalog, CATALOG_QUERIES, type CatalogRows, type FunctionCatalog } from '../../inspect/index.js';
 import type { UpstreamLogin } from '../types.js';
 
-/** How long a loaded catalog serves new sessions; a session keeps the catalog it started with. */
+/**
+ * How long a loaded catalog serves new sessions. A change made through this process's gateway drops it at once and
+ * reloads every live session's (invalidate); a change made elsewhere (another Airlock process of a cluster, a direct
+ * connection) is seen by new sessions within this time, and by a live session once a change passes through it.
+ */
 export const CATALOG_TTL_MS = 60_000;
 
 export interface FunctionCatalogs {
   /** The catalog of the login's database; rejects (and caches nothing) when it cannot be read. */
   forLogin(key: string, login: UpstreamLogin): Promise<FunctionCatalog>;
+  /**
+   * A session ran a statement that may have changed the database's catalog (DDL), now committed: the cached load is
+   * dropped and every live session of this process on `key` is told to load it again (session-catalog.ts).
+   */
+  invalidate(key: string): void;
+  /** Calls `changed` on each invalidate(key); returns the unsubscribe. */
+  watch(key: string, changed: () => void): () => void;
 }
 
 export function makeFunctionCatalogs(now: () => number = Date.now): FunctionCatalogs {
   const cache = new Map<string, { at: number; catalog: Promise<FunctionCatalog> }>();
+  const watchers = new Map<string, Set<() => void>>();
 
   async function load(login: UpstreamLogin): Promise<FunctionCatalog> {
     // The same TLS and password rules as the session's own upstream login (src/credentials/pg-upstream-security.ts).
@@ -51,6 +63,19 @@ export function makeFunctionCatalogs(now: () => number = Date.now): FunctionCata
         if (cache.get(key) === entry) cache.delete(key);
       });
       return catalog;
+    },
+    invalidate(key) {
+      cache.delete(key);
+      for (const changed of [...(watchers.get(key) ?? [])]) changed();
+    },
+    watch(key, changed) {
+      let set = watchers.get(key);
+      if (!set) watchers.set(key, (set = new Set()));
+      set.add(changed);
+      return () => {
+        set.delete(changed);
+        if (set.size === 0 && watchers.get(key) === set) watchers.delete(key);
+      };
     },
   };
 }

@@ -6,6 +6,7 @@ import type { GatewayDeps, SessionPlan } from '../types.js';
 import { makeGatewayListener, type GatewayListener } from '../core/listener.js';
 import { CancelKeys } from './cancel-keys.js';
 import { makeFunctionCatalogs } from './function-catalogs.js';
+import { SessionCatalog } from './session-catalog.js';
 import { CancelRateLimit, type CancelRateLimitOptions } from './cancel-rate-limit.js';
 import { tlsServerEndPoint } from './scram-server.js';
 import { serveConnection, type SessionContext } from './session.js';
@@ -24,6 +25,11 @@ export interface PgGatewayOptions {
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** One catalog per database of a resource, shared by its sessions in this process. */
+function catalogKey(plan: SessionPlan): string {
+  return `${plan.resource.name}/${plan.upstream.database}`;
+}
 
 export function makePgGateway(deps: GatewayDeps, opts: PgGatewayOptions): GatewayListener {
   const cancelKeys = new CancelKeys();
@@ -44,7 +50,10 @@ export function makePgGateway(deps: GatewayDeps, opts: PgGatewayOptions): Gatewa
       return makeInspector({ ...plan.guardrails, read_only: plan.read_only || plan.guardrails.read_only }, undefined, catalog);
     },
     catalogFor(plan: SessionPlan) {
-      return catalogs.forLogin(`${plan.resource.name}/${plan.upstream.database}`, plan.upstream);
+      return catalogs.forLogin(catalogKey(plan), plan.upstream);
+    },
+    sessionCatalog(plan: SessionPlan, catalog) {
+      return new SessionCatalog({ key: catalogKey(plan), login: plan.upstream, catalogs, inspectorFor: (c) => ctx.inspectorFor(plan, c), log: deps.log }, catalog);
     },
   };
 

@@ -11,6 +11,8 @@ import type { ErrorCode } from '../../domain/errors.js';
 import type { Log } from '../../domain/log.js';
 import type { RelayedBytes } from '../types.js';
 import { bindNames, type HeldText, type PgStatementHold } from './statement-hold.js';
+import { PreparedNames } from './prepared-names.js';
+import type { SessionCatalog } from './session-catalog.js';
 
 export type { StatementRecord } from './replies.js';
 
@@ -67,6 +69,8 @@ export interface RelayOptions {
   bytes?: RelayedBytes;
   /** The role's statement review rule, when it holds statements for a person's decision (statement-hold.ts). */
   hold?: PgStatementHold | null;
+  /** The database catalog kept current (session-catalog.ts); statements are judged with its inspector, not `inspector`. */
+  catalog?: SessionCatalog | null;
 }
 
 export class Relay {
@@ -86,8 +90,8 @@ export class Relay {
   private finishingMessage = false;
   /** After a refused Parse, client messages up to Sync are dropped, as the server does after an error. */
   private clientSkipping = false;
-  private readonly statements = new Map<string, Decision | null>();
-  private readonly portals = new Map<string, { decision: Decision | null; limit: { rows: number }; review: HeldText | null }>();
+  private readonly names = new PreparedNames();
+  private readonly portals = new Map<string, { decision: Decision | null; limit: { rows: number }; review: HeldText | null; sql: string | null; generation: number }>();
   /** The statement held for review, while a person decides (the pump is suspended meanwhile). */
   private reviewing: Run | null = null;
   /** Messages of ours for the client (a review's notice) that wait for the end of a server message in flight. */
@@ -128,6 +132,7 @@ export class Relay {
       },
       skipClientToSync: () => (this.clientSkipping = true),
       onIdle: () => this.portals.clear(),
+      transactionIdle: () => this.o.catalog?.idle(),
       parameterStatus: (msg) => this.checkReportedSetting(msg),
     });
     this.scanner = new BackendScanner(new Set([B.CommandComplete, B.ErrorResponse, B.ReadyForQuery, B.ParameterStatus]), o.maxMessageBytes, this.replies);
@@ -216,6 +221,9 @@ export class Relay {
     if (!RELAYED.has(type)) {
       throw new ProtocolError(type === F.FunctionCall ? 'the fast-path function call protocol is not allowed through the gateway' : `unexpected message type ${typeName(type)}`);
     }
+    // The client left while a statement waits for review: withdraw it now, as when it disconnects, so nothing runs
+    // for a client that is gone (the Terminate would otherwise wait behind the held statement and let it run).
+    if (type === F.Terminate && this.reviewing) return this.terminate();
     this.inq.push(msg);
     this.inBytes += msg.length;
     this.updateFlow();
@@ -376,6 +384,14 @@ export class Relay {
     let suspended = false;
     try {
       while (this.inHead < this.inq.length && !this.ending) {
+        // The catalog is being reloaded after a change: nothing is decided with the old one meanwhile.
+        const loading = this.o.catalog?.loading;
+        if (loading) {
+          suspended = true;
+          this.flushUpstream();
+          void loading.then(() => this.resume());
+          return;
+        }
         const msg = this.inq[this.inHead]!;
         this.inq[this.inHead++] = EMPTY;
         this.inBytes -= msg.length;
@@ -390,8 +406,9 @@ export class Relay {
             return;
           }
           if (this.statement(msg, stmt, d)) return void (suspended = true);
-        } else if (type === F.Bind) this.onBind(msg);
-        else if (type === F.Execute) {
+        } else if (type === F.Bind) {
+          if (this.onBind(msg)) return void (suspended = true);
+        } else if (type === F.Execute) {
           if (this.onExecute(msg)) return void (suspended = true);
         }
         else if (type === F.Close) this.onClose(msg);
@@ -399,6 +416,7 @@ export class Relay {
         else if (type === F.Sync) {
           this.clientSkipping = false;
           this.forward(msg, type);
+          this.names.synced();
         } else if (type === F.Terminate) return this.terminate();
         else this.sendUpstream(msg); // Flush, CopyData, CopyDone, CopyFail: no reply of their own
       }
@@ -416,9 +434,17 @@ export class Relay {
     }
   }
 
+  private get inspector(): Inspector {
+    return this.o.catalog?.inspector ?? this.o.inspector;
+  }
+
+  private get generation(): number {
+    return this.o.catalog?.generation ?? 0;
+  }
+
   private decideNow(sql: string): Decision | null {
     try {
-      return this.o.inspector.inspectNow(sql);
+      return this.inspector.inspectNow(sql);
     } catch (err) {
       return this.inspectionFailed(err);
     }
@@ -429,7 +455,7 @@ export class Relay {
     this.flushUpstream();
     let d: Decision;
     try {
-      d = await this.o.inspector.inspectAsync(stmt.sql);
+      d = await this.inspector.inspectAsync(stmt.sql);
     } catch (err) {
       d = this.inspectionFailed(err);
     }
@@ -456,7 +482,7 @@ export class Relay {
     if (stmt.name === null) {
       const run = newRun(d);
       if (d.allowed && this.o.hold?.needs(d)) return this.holdForReview(msg, F.Query, run, stmt.sql, null, d);
-      if (d.allowed) this.forward(msg, F.Query, run);
+      if (d.allowed) this.forwardStatement(msg, F.Query, run, d, stmt.sql);
       else {
         this.refused(run);
         this.forward(queryMessage(REFUSED_SQL), F.Query, null, refusalMessage(d));
@@ -465,33 +491,74 @@ export class Relay {
     }
     const name = stmt.name;
     if (d.allowed) {
-      this.statements.set(name, d);
-      this.o.hold?.prepared(name, stmt.sql);
-      this.forward(msg, F.Parse);
+      const settled = this.names.parsed(name, d, stmt.sql, this.generation);
+      this.sendUpstream(msg);
+      this.replies.expect({ type: F.Parse, run: null, refusal: null, settled });
       return false;
     }
     this.refused(newRun(d));
-    if (name === '') this.statements.delete('');
+    // The server drops the unnamed statement before parsing; a named one that exists stays as it was.
+    if (name === '') this.names.closed('');
     this.forward(parseMessage(name, REFUSED_SQL), F.Parse, null, refusalMessage(d));
     this.clientSkipping = true;
     return false;
   }
 
-  private onBind(msg: Buffer): void {
+  /** True when the Bind must wait for its statement's Parse to be answered (the pump resumes then). */
+  private onBind(msg: Buffer): boolean {
     const { portal, statement, at } = bindNames(msg);
-    const decision = this.statements.get(statement) ?? null;
-    this.portals.set(portal, { decision, limit: { rows: 0 }, review: this.o.hold?.forBind(statement, decision, msg, at) ?? null });
+    if (this.names.mustWait(statement, () => this.resume())) {
+      this.inq[--this.inHead] = msg;
+      this.inBytes += msg.length;
+      this.flushUpstream();
+      return true;
+    }
+    let prepared = this.names.get(statement);
+    // Decided under a catalog that has changed since: judged again (the function it calls may write now); refused
+    // now, the Bind fails in its place as a refused Parse does (REFUSED_SQL, then skip to Sync).
+    if (prepared && prepared.generation !== this.generation) {
+      const d = this.decideNow(prepared.sql);
+      if (d && !d.allowed) {
+        this.refused(newRun(d));
+        this.forward(parseMessage(REVIEW_REFUSED_NAME, REFUSED_SQL), F.Parse, null, refusalMessage(d));
+        this.clientSkipping = true;
+        return false;
+      }
+      prepared = this.names.redecided(statement, d, this.generation);
+    }
+    const decision = prepared?.d ?? null;
+    this.portals.set(portal, { decision, limit: { rows: 0 }, review: this.o.hold?.forBind(statement, prepared, msg, at) ?? null, sql: prepared?.sql ?? null, generation: this.generation });
     this.forward(msg, F.Bind);
+    return false;
+  }
+
+  /** Resumes a pump suspended for something other than a review (it checks the session has not ended). */
+  private resume(): void {
+    this.pumping = false;
+    if (!this.ending) this.pump();
+  }
+
+  /** An allowed statement goes upstream: what it may change (prepared names) is forgotten from here on. */
+  private forwardStatement(msg: Buffer, type: number, run: Run, d: Decision | null, sql: string | null): void {
+    this.forward(msg, type, run);
+    this.names.sent(d);
+    this.o.catalog?.sent(d, sql);
   }
 
   /** True when the Execute is held for review (the pump is suspended until it is decided). */
   private onExecute(msg: Buffer): boolean {
     const [portal] = readCString(msg, 5, msg.length);
     const p = this.portals.get(portal);
+    // A portal bound under a catalog that has changed since: its decision may be wrong now, so it counts as unknown.
+    if (p && p.generation !== this.generation) {
+      if (this.o.hold) return this.holdForReview(msg, F.Execute, unknownRun(), p.sql ?? `/* airlock: Execute of portal "${portal}", bound before the database's catalog changed */`, p.review?.parameters ?? null, null);
+      this.forwardStatement(msg, F.Execute, unknownRun(), null, p.sql);
+      return false;
+    }
     const run = p?.decision ? newRun(p.decision, p.limit) : unknownRun();
     if (p?.review) return this.holdForReview(msg, F.Execute, run, p.review.sql, p.review.parameters, p.decision);
     if (!p && this.o.hold) return this.holdForReview(msg, F.Execute, run, `/* airlock: Execute of portal "${portal}", which no Bind made */`, null, null);
-    this.forward(msg, F.Execute, run);
+    this.forwardStatement(msg, F.Execute, run, p ? p.decision : null, p?.sql ?? null);
     return false;
   }
 
@@ -512,7 +579,7 @@ export class Relay {
       try {
         if (o.run) {
           run.started = performance.now();
-          this.forward(msg, type, run);
+          this.forwardStatement(msg, type, run, d, sql);
         } else {
           run.rule = o.rule;
           run.error = o.message;
@@ -548,10 +615,7 @@ export class Relay {
   private onClose(msg: Buffer): void {
     if (msg.length < 7) throw new ProtocolError('Close message is too short');
     const [name] = readCString(msg, 6, msg.length);
-    if (msg[5] === 0x53) {
-      this.statements.delete(name);
-      this.o.hold?.closed(name);
-    }
+    if (msg[5] === 0x53) this.names.closed(name);
     else if (msg[5] === 0x50) this.portals.delete(name);
     this.forward(msg, F.Close);
   }
@@ -568,7 +632,9 @@ export class Relay {
     if (this.held.length > 0) this.terminateAfterHeld = true;
     else this.upstream.end(TERMINATE);
     this.client.end();
-    this.replies.abandon('client closed');
+    // What was sent on runs to its end on the server (its Terminate follows it), but nobody reads how it ended.
+    this.replies.abandon('client closed', 'result not read: the client had left');
+    this.endReview('client closed');
     this.o.onEnd('client closed');
   }
 

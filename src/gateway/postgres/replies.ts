@@ -53,6 +53,8 @@ export interface Pending {
   refusal: string | null;
   /** The ErrorResponse the client gets for the refusal, when not the guardrails' 42501 (a statement review's end). */
   refusalError?: Buffer;
+  /** A Parse: told whether the server made the statement (ParseComplete) or not (its error, or skipped after one). */
+  settled?: (ok: boolean) => void;
 }
 
 export interface RepliesDeps {
@@ -67,6 +69,8 @@ export interface RepliesDeps {
   skipClientToSync(): void;
   /** The server is idle outside a transaction with nothing outstanding: its portals are gone. */
   onIdle(): void;
+  /** Any ReadyForQuery outside a transaction: what the session ran so far is committed or rolled back. */
+  transactionIdle?(): void;
   /** A ParameterStatus from the server: false when it must not reach the client (the session is ending). */
   parameterStatus(msg: Buffer): boolean;
 }
@@ -117,12 +121,16 @@ export class Replies implements ScanSink {
     };
   }
 
-  /** The session ended with requests in flight: each statement among them is audited with why it did not finish. */
-  abandon(reason: string): void {
+  /**
+   * The session ended with requests in flight: each statement among them is audited with why it did not finish, or
+   * with `error` when it was sent on and may well have run (the client left without reading its result).
+   */
+  abandon(reason: string, error = `session ended: ${reason}`): void {
     for (let i = this.head; i < this.fifo.length; i++) {
-      const run = this.fifo[i]!.run;
+      const { run, settled } = this.fifo[i]!;
+      settled?.(false);
       if (!run) continue;
-      run.error ??= `session ended: ${reason}`;
+      run.error ??= error;
       this.d.onStatement(this.record(run));
     }
     this.fifo = [];
@@ -142,7 +150,7 @@ export class Replies implements ScanSink {
     } else if (type === B.NoData) {
       if (p?.type === F.Describe) this.pop();
     } else if (type === B.ParseComplete || type === B.BindComplete || type === B.CloseComplete) {
-      this.pop();
+      this.pop()?.settled?.(type === B.ParseComplete);
     } else if (type === B.EmptyQueryResponse || type === B.PortalSuspended) {
       if (p?.type === F.Execute) this.complete(this.pop()!);
     } else {
@@ -162,7 +170,7 @@ export class Replies implements ScanSink {
   /** The request the next reply belongs to; requests the server skipped after an error are dropped first. */
   private current(): Pending | undefined {
     if (this.serverSkipping) {
-      while (this.head < this.fifo.length && this.fifo[this.head]!.type !== F.Sync) this.head++;
+      while (this.head < this.fifo.length && this.fifo[this.head]!.type !== F.Sync) this.fifo[this.head++]!.settled?.(false);
     }
     return this.fifo[this.head];
   }
@@ -266,6 +274,7 @@ export class Replies implements ScanSink {
     else if (p.run) p.run.error ??= `${e?.code ?? ''}: ${e?.message ?? ''}`;
     if (p.type !== F.Query && p.type !== F.Sync) {
       this.pop();
+      p.settled?.(false);
       if (p.type === F.Execute) this.complete(p);
       this.serverSkipping = true;
     }
@@ -281,6 +290,7 @@ export class Replies implements ScanSink {
     this.serverSkipping = false;
     if (msg[5] === 0x49) {
       this.cursors.transactionEnded();
+      this.d.transactionIdle?.();
       if (this.outstanding === 0) this.d.onIdle();
     }
     const t = this.truncation;

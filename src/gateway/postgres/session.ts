@@ -18,6 +18,7 @@ import { upstreamRefusalCode } from '../../credentials/pg-upstream-security.js';
 import type { CancelKeys } from './cancel-keys.js';
 import type { CancelRateLimit } from './cancel-rate-limit.js';
 import { PgStatementHold } from './statement-hold.js';
+import type { SessionCatalog } from './session-catalog.js';
 import { holdContext, reviewRuleOf } from '../core/statement-hold.js';
 
 /** Messages before authentication are small (SCRAM messages are well under this); PostgreSQL allows 64 KiB too. */
@@ -36,6 +37,8 @@ export interface SessionContext {
   inspectorFor(plan: SessionPlan, catalog: FunctionCatalog | null): Inspector;
   /** The upstream database's own functions, views and operators, for read-only sessions (see function-catalogs.ts). */
   catalogFor(plan: SessionPlan): Promise<FunctionCatalog>;
+  /** The session's catalog, kept current after statements that change it (session-catalog.ts). */
+  sessionCatalog?(plan: SessionPlan, catalog: FunctionCatalog): SessionCatalog;
 }
 
 /** A refusal the client reads as a FATAL ErrorResponse: 'airlock: ' + message. */
@@ -242,6 +245,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   const key = ctx.cancelKeys.issue(() => (relay ? relay.cancel() : void cancelUpstream()));
   const holdCtx = holdContext(ctx.deps, plan, session, 'postgres', source);
   const hold = holdCtx ? new PgStatementHold(holdCtx) : null;
+  const catalog = o.catalog && ctx.sessionCatalog ? ctx.sessionCatalog(plan, o.catalog) : null;
   const { socket, reader, queued } = channel.release();
   reader.maxMessageBytes = ctx.maxMessageBytes;
   let endReason = '';
@@ -254,7 +258,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       clientReader: reader,
       clientQueued: queued,
       upstreamLeftover: upstream.leftover,
-      inspector: ctx.inspectorFor(plan, o.catalog),
+      inspector: catalog?.inspector ?? ctx.inspectorFor(plan, o.catalog),
       maxRows: plan.guardrails.max_rows ?? null,
       maxMessageBytes: ctx.maxMessageBytes,
       cancelUpstream,
@@ -272,6 +276,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       log: ctx.deps.log,
       bytes: ctx.deps.metrics?.bytes,
       hold,
+      catalog,
     });
     const r = relay;
     const kill = (reason: string) => r.kill(reason);
@@ -283,6 +288,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
     r.start();
   });
   await ended;
+  catalog?.close();
   ctx.live.delete(o.tcp);
   ctx.cancelKeys.release(key.pid);
   await hold?.settled(); // a held statement's withdrawal is recorded before the session's end

@@ -5,7 +5,7 @@ import { StatementHold, type NotRun } from '../core/statement-hold.js';
 import { ProtocolError, errorResponse, noticeResponse, readCString } from './protocol.js';
 
 /** SQLSTATE of each way a held statement does not run: a denial is a privilege refusal, a timeout or cancel a cancel. */
-const SQLSTATE: Record<NotRun, string> = { denied: '42501', mismatch: '42501', used: '42501', timed_out: '57014', withdrawn: '57014', failed: 'XX000' };
+const SQLSTATE: Record<NotRun, string> = { denied: '42501', mismatch: '42501', used: '42501', timed_out: '57014', withdrawn: '57014', failed: 'XX000', capped: '53400' };
 
 /** A statement to hold for review at Execute: its text and its Bind's parameters. */
 export interface HeldText {
@@ -17,24 +17,14 @@ export interface HeldText {
 export type PgHoldOutcome = { run: true; review_id: string } | { run: false; review_id: string | null; rule: string; message: string; error: Buffer };
 
 export class PgStatementHold extends StatementHold {
-  /** The text of each prepared statement (Parse), which a review of its Execute shows and its approval binds. */
-  private readonly texts = new Map<string, string>();
-
-  prepared(name: string, sql: string): void {
-    this.texts.set(name, sql);
-  }
-
-  closed(name: string): void {
-    this.texts.delete(name);
-  }
-
   /**
-   * A Bind of `statement` (decision null: one the gateway has no text for, prepared with SQL PREPARE): what an Execute
-   * of its portal holds, with the Bind's values; null when the rule does not hold it. `at` as in bindParameters.
+   * A Bind of `statement`, as the session knows it (null: a name the gateway has no accepted Parse for, e.g. one SQL
+   * PREPARE made): what an Execute of its portal holds, with the Bind's values; null when the rule does not hold it.
+   * `at` as in bindParameters.
    */
-  forBind(statement: string, d: Decision | null, msg: Buffer, at: number): HeldText | null {
-    if (d !== null && !this.needs(d)) return null;
-    const sql = this.texts.get(statement) ?? `/* airlock: a statement prepared with SQL PREPARE as "${statement}"; its text was inspected there */`;
+  forBind(statement: string, prepared: { d: Decision; sql: string } | null, msg: Buffer, at: number): HeldText | null {
+    if (prepared !== null && !this.needs(prepared.d)) return null;
+    const sql = prepared?.sql ?? `/* airlock: the prepared statement "${statement}", which the gateway did not see parsed (made with SQL PREPARE, or after a SQL PREPARE, DEALLOCATE or DISCARD); its SQL text was inspected when it was sent */`;
     return { sql, parameters: bindParameters(msg, at) };
   }
 
