@@ -72,7 +72,11 @@ export function makeOutbox(deps: OutboxDeps, opts: OutboxOptions = {}) {
       return;
     }
     clearTimeout(timer);
-    pass = runPasses().finally(() => (pass = null));
+    pass = runPasses().finally(() => {
+      pass = null;
+      // A kick that came as the pass was returning would otherwise wait for the next timer.
+      if (again) kick();
+    });
   }
 
   async function runPasses(): Promise<void> {

@@ -1,7 +1,7 @@
 // The notification outbox on SQLite and PostgreSQL, through the real server and real HTTP receivers: retries with
 // back-off, Retry-After honoured, a refusal dead at once (seen in the API and `airlock notifications`, audited,
 // retried by an admin), one message per event per channel from two outboxes on one store, the order of a subject's
-// messages, and pending messages kept across a restart.
+// messages, pending messages kept across a restart, and a lapsed lease taken over.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -17,11 +17,12 @@ import { makeAuditLog } from '../../src/audit/audit-log.js';
 import { makeOutbox } from '../../src/notify/outbox.js';
 import { makeChannelRegistry } from '../../src/notify/channels.js';
 import { resolveSecret } from '../../src/credentials/secret-ref.js';
-import { systemClock } from '../../src/domain/clock.js';
+import { manualClock, systemClock } from '../../src/domain/clock.js';
 import { silentLog } from '../../src/domain/log.js';
 import type { Notice } from '../../src/notify/webhooks.js';
 import { signBody } from '../../src/notify/webhooks.js';
-import { STORE_KINDS, auditEvents } from '../support/harness.js';
+import type { Channel, DeliveryResult } from '../../src/notify/channel.js';
+import { STORE_KINDS, auditEvents, openTestStore } from '../support/harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { cli } from '../support/server-process.js';
 
@@ -305,5 +306,39 @@ for (const kind of STORE_KINDS) {
       assert.equal(attempts.filter((h) => h.status === 200).length, 1);
       assert.equal(n.attempts, attempts.length);
     });
+  });
+}
+
+for (const kind of STORE_KINDS) {
+  test(`a message whose sender died mid-send is sent again once its lease has lapsed (${kind})`, async () => {
+    const { store, cleanup } = await openTestStore(kind);
+    const clock = manualClock(new Date());
+    const audit = makeAuditLog({ store, clock });
+    let begun = 0;
+    // The first process's channel never answers: the process is gone before it could record anything.
+    const hung: Channel = { name: 'chat', kind: 'webhook', wants: () => true, deliver: () => { begun++; return new Promise<DeliveryResult>(() => {}); } };
+    const sent: number[] = [];
+    const live: Channel = { name: 'chat', kind: 'webhook', wants: () => true, deliver: async (_n, ctx) => { sent.push(ctx.attempt); return { ok: true }; } };
+    const first = makeOutbox({ store, clock, channels: () => [hung], audit, log: silentLog }, { timeoutMs: 60_000, drainMs: 0 });
+    const second = makeOutbox({ store, clock, channels: () => [live], audit, log: silentLog });
+    try {
+      first.start();
+      await first.enqueue({ event: 'lock.created', subject: { kind: 'lock', id: 'lck_lease' }, time: clock.now().toISOString(), text: 'locked', data: {} });
+      await until('the first attempt', () => (begun === 1 ? true : undefined));
+      second.start();
+      const [row] = await second.list({ status: 'pending' });
+      assert.equal(row?.status, 'sending', 'held under the first process\'s lease');
+      assert.deepEqual(sent, []);
+      // The lease (the attempt's limit plus a margin) runs out; the second process takes the message over.
+      clock.advance(60_000 + 31_000);
+      await second.enqueue({ event: 'lock.created', subject: { kind: 'lock', id: 'lck_other' }, time: clock.now().toISOString(), text: 'wake', data: {} });
+      await until('the message sent by the second process', async () => ((await second.list({ status: 'delivered' })).length === 2 ? true : undefined));
+      assert.deepEqual(sent.sort(), [1, 2], 'the taken-over message counts its second attempt');
+    } finally {
+      await first.stop();
+      await second.stop();
+      await audit.flush();
+      await cleanup();
+    }
   });
 }
