@@ -8,6 +8,7 @@ import { isStatementReviewer, mayDecide, principalDef } from '../policy/statemen
 import { formatDuration } from '../domain/duration.js';
 import type { Log } from '../domain/log.js';
 import type { Channel, DeliveryContext, DeliveryResult } from './channel.js';
+import type { ChannelFactory } from './channels.js';
 import type { Notice } from './webhooks.js';
 
 export interface EmailDeps {
@@ -243,3 +244,9 @@ export function makeEmailChannel(deps: EmailDeps): Channel & { recipients(n: Not
     },
   };
 }
+
+/** The registry's e-mail entry: one channel named "email" when the policy has notify.email. */
+export const emailChannels: ChannelFactory = (policy, deps) => {
+  const cfg = policy.doc.notify.email;
+  return cfg ? [makeEmailChannel({ config: () => cfg, policy: () => policy, publicUrl: deps.publicUrl, resolveSecret: deps.resolveSecret, log: deps.log })] : [];
+};

@@ -16,6 +16,7 @@ import { makeEmailChannel } from '../../src/notify/email.js';
 import type { Notice } from '../../src/notify/webhooks.js';
 import type { EmailDef } from '../../src/policy/schema.js';
 import { silentLog } from '../../src/domain/log.js';
+import { manualClock } from '../../src/domain/clock.js';
 
 interface Received {
   at: number;
@@ -78,7 +79,7 @@ async function smtp(extra: Partial<SMTPServerOptions>): Promise<number> {
   return (server.server.address() as AddressInfo).port;
 }
 
-function policy(port: number): string {
+function policy(port: number, warning = '3s'): string {
   return `
 version: 1
 principals:
@@ -86,6 +87,7 @@ principals:
   - { name: bob, groups: [dba], email: bob@example.com }
   - { name: carol, groups: [dba] }
   - { name: erin, groups: [security], email: erin@example.com }
+  - { name: frank, groups: [engineers], email: gone@example.com }
 resources:
   - { name: prod-orders, kind: postgres, address: "127.0.0.1:5432", labels: { env: prod } }
 roles:
@@ -95,12 +97,17 @@ roles:
     requestable_by: { groups: [engineers] }
     approval: { approver_groups: [dba] }
     break_glass: true
+  - name: pg-read
+    resources: { names: [prod-orders] }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
 notify:
   email:
     smtp: { host: localhost, port: ${port}, starttls: true, username: airlock, password: { env: AIRLOCK_TEST_SMTP_PASSWORD }, ca: ${JSON.stringify(tls.caPath)} }
     from: "Airlock <airlock@example.com>"
     security_group: security
-    expiry_warning: 3s
+    expiry_warning: ${warning}
 `;
 }
 
@@ -108,18 +115,19 @@ const channelFor = (cfg: () => EmailDef | undefined) =>
   makeEmailChannel({ config: cfg, policy: () => s.policySource.current(), publicUrl: () => s.publicUrl(), resolveSecret: (ref) => ('env' in ref ? process.env[ref.env] ?? '' : ''), log: silentLog, timeoutMs: 3000 });
 const deliver = (ch: ReturnType<typeof channelFor>, n: Notice) => ch.deliver(n, { ref: null, attempt: 1, signal: new AbortController().signal });
 
+function start(at: string, yaml: string, clock?: ReturnType<typeof manualClock>): Promise<RunningServer> {
+  writeFileSync(join(at, 'airlock.yaml'), yaml);
+  return startServer({ config: join(at, 'airlock.yaml'), dataDir: join(at, 'data'), listen: { host: '127.0.0.1', port: 0 }, publicUrl: `${PUBLIC_URL}/`, logger: pino({ level: 'silent' }), watchPolicy: false, pgListen: null, mysqlListen: null, clock, notify: { backoffMs: 100 } });
+}
+
 before(async () => {
   tls = await loadOrCreateTls(join(dir, 'smtp-ca'));
-  smtpPort = await smtp({});
+  // A mailbox that is gone: the server refuses it for good.
+  smtpPort = await smtp({ onRcptTo: (a, _s, cb) => (a.address === 'gone@example.com' ? cb(Object.assign(new Error('mailbox unavailable'), { responseCode: 550 })) : cb()) });
   process.env.AIRLOCK_TEST_SMTP_PASSWORD = PASSWORD;
-  writeFileSync(join(dir, 'airlock.yaml'), policy(smtpPort));
-  s = await startServer({ config: join(dir, 'airlock.yaml'), dataDir: join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, publicUrl: `${PUBLIC_URL}/`, logger: pino({ level: 'silent' }), watchPolicy: false, pgListen: null, mysqlListen: null });
-  // The server's notices, delivered through the e-mail channel as the outbox does (one attempt each).
-  const ch = channelFor(() => s.policySource.current().doc.notify.email);
-  attachNotifications(s.access, (n) => {
-    notices.push(n);
-    if (ch.wants(n)) void deliver(ch, n);
-  }, () => {});
+  s = await start(dir, policy(smtpPort));
+  // The notices the server builds, as the outbox gets them (for the failure cases below).
+  attachNotifications(s.access, (n) => notices.push(n), () => {});
 });
 after(async () => {
   await s?.close();
@@ -131,6 +139,16 @@ async function until<T>(f: () => T | undefined, ms = 10_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function untilAsync<T>(f: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error('timed out waiting');
     await new Promise((r) => setTimeout(r, 25));
@@ -211,4 +229,48 @@ test('SMTP failures: 550 is final, a server that is down is worth retrying, a re
   const plain = await smtp({ disabledCommands: ['STARTTLS'], allowInsecureAuth: true });
   const noTls = await deliver(channelFor(() => ({ ...base, smtp: { ...base.smtp, port: plain } })), notice);
   assert.ok(!noTls.ok && noTls.retryable === false && /TLS/.test(noTls.error), JSON.stringify(noTls));
+});
+
+test('through the outbox: a mailbox the server refuses (550) is a dead message at once, with the reason', async () => {
+  const req = await s.access.requests.create(caller('frank'), { resource: 'prod-orders', role: 'pg-read', duration_seconds: 600, reason: 'look at order 7' });
+  await s.access.reviews.deny(caller('bob'), req.id, 'not today');
+  const row = await untilAsync(async () => (await s.outbox.list({ status: 'all' })).find((r) => r.key === `request.denied:request:${req.id}` && r.status === 'dead'));
+  assert.equal(row.channel, 'email');
+  assert.equal(row.attempts, 1, 'a permanent refusal is not retried');
+  assert.match(row.last_error ?? '', /550/);
+  assert.ok(!received.some((m) => m.text.includes(req.id) && /Denied/.test(m.subject)));
+});
+
+test('after a restart: a warning whose time passed while Airlock was down is sent once, and only for a grant still active', async () => {
+  const at = mkdtempSync(join(tmpdir(), 'airlock-email-restart-'));
+  const clock = manualClock('2026-03-02T09:00:00.000Z');
+  const yaml = policy(smtpPort, '10m');
+  let a = await start(at, yaml, clock);
+  const as = (name: string) => ({ principal: a.policySource.current().principal(name)!, source: null, token_id: null });
+  try {
+    const long = await a.access.requests.create(as('alice'), { resource: 'prod-orders', role: 'pg-write', duration_seconds: 3600, reason: 'migration' });
+    const short = await a.access.requests.create(as('alice'), { resource: 'prod-orders', role: 'pg-read', duration_seconds: 1200, reason: 'look' });
+    const g1 = (await a.access.reviews.approve(as('bob'), long.id)).grant_id!;
+    const g2 = (await a.access.reviews.approve(as('bob'), short.id)).grant_id!;
+    await a.close();
+    // Down from 09:00 to 09:55: g1's warning time (09:50) passed, g2 ended at 09:20.
+    clock.set('2026-03-02T09:55:00.000Z');
+    a = await start(at, yaml, clock);
+    const m = await mailAbout(g1, /ends in/);
+    assert.equal(m.subject, '[Airlock] Your access to prod-orders ends in 5 minutes');
+    assert.deepEqual(m.to, ['alice@example.com']);
+    assert.equal((await a.access.grants.get(g2))?.status, 'expired');
+    await a.close();
+    // Another restart repeats the warning in the process; the outbox keeps it to the one message.
+    a = await start(at, yaml, clock);
+    await a.close();
+    a = await start(at, yaml, clock);
+    const rows = (await a.outbox.list({ status: 'all' })).filter((r) => r.event === 'grant.expiring');
+    assert.deepEqual(rows.map((r) => [r.key, r.status]), [[`grant.expiring:grant:${g1}`, 'delivered']]);
+    assert.equal(received.filter((x) => x.text.includes(g1) && /ends in/.test(x.subject)).length, 1);
+    assert.ok(!received.some((x) => x.text.includes(g2) && /ends in/.test(x.subject)), 'no warning for a grant that ended during the downtime');
+  } finally {
+    await a.close();
+    rmSync(at, { recursive: true, force: true });
+  }
 });
