@@ -21,7 +21,7 @@ export interface EmailDeps {
   publicUrl: () => string;
   resolveSecret: (ref: SecretRef) => string;
   log: Pick<Log, 'warn'>;
-  /** Connection, greeting and per-command timeout; default 15 s. */
+  /** Connection, greeting and per-command timeout; default 9 s, inside the outbox's 10 s per attempt. */
   timeoutMs?: number;
 }
 
@@ -163,7 +163,7 @@ export function classifySmtpError(e: unknown, host: string): DeliveryResult {
 
 export function makeEmailChannel(deps: EmailDeps): Channel & { recipients(n: Notice): string[]; compose(n: Notice): Mail | null } {
   const name = deps.name ?? 'email';
-  const timeoutMs = deps.timeoutMs ?? 15_000;
+  const timeoutMs = deps.timeoutMs ?? 9_000;
   /** Principals already reported as having no address: once per process, not once per notice. */
   const noAddress = new Set<string>();
 
