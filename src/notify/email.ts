@@ -198,7 +198,7 @@ export function makeEmailChannel(deps: EmailDeps): Channel & { recipients(n: Not
       requireTLS: smtp.starttls === true,
       ignoreTLS: smtp.starttls === false,
       auth: smtp.username ? { user: smtp.username, pass: smtp.password ? deps.resolveSecret(smtp.password) : '' } : undefined,
-      tls: { servername: smtp.host, ...(smtp.ca ? { ca: readFileSync(smtp.ca, 'utf8') } : {}) },
+      tls: smtp.ca ? { ca: readFileSync(smtp.ca, 'utf8') } : {},
       connectionTimeout: timeoutMs,
       greetingTimeout: timeoutMs,
       socketTimeout: timeoutMs,
