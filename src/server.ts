@@ -229,6 +229,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   const audit = makeAuditLog({ store, clock, writer, metrics: metrics.audit });
   const access = makeAccess({ store, clock, audit, policy: () => policySource.current(), onError: (e) => log.error({ err: e }, 'expiry scheduler error') });
   undo.push(() => access.expiry.stop());
+  undo.push(() => access.expiryWarnings.stop());
   metrics.attach(access, audit);
 
   // Links in messages use the public URL, known once the API listens (channels format when they deliver).
@@ -267,6 +268,8 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   // Access ends on time even across downtime: expire everything overdue before serving anything.
   const overdue = await access.expiry.start();
   if (overdue.grants || overdue.requests) log.info(overdue, 'expired overdue grants and timed out requests from while Airlock was down');
+  // After the overdue expiries: only grants still active hear that they are about to end.
+  await access.expiryWarnings.start();
 
   let bootstrapToken: string | null = null;
   if (opts.bootstrapToken) {
@@ -468,6 +471,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     await step(() => 'HTTP listener (API, console, event streams)', () => app.close());
     for (const s of stops) await step(s.name, s.stop);
     await step(() => 'expiry scheduler', () => access.expiry.stop());
+    await step(() => 'expiry warnings', () => access.expiryWarnings.stop());
     await step(() => 'notification deliveries', () => outbox.stop());
     await step(() => 'audit log (server.stop and the last events)', async () => {
       await audit.append({ actor: 'airlock', action: 'server.stop', details: { reason, version: VERSION, sessions_ended: sessionsBefore } });

@@ -12,6 +12,7 @@ import { makeRequestService } from './requests.js';
 import { makeReviewService } from './reviews.js';
 import { makeLockService } from './locks.js';
 import { makeExpiryScheduler } from './expiry.js';
+import { makeExpiryWarnings } from './expiry-warnings.js';
 import { makeSessionRegistry } from './session-registry.js';
 import { makeSessionKill } from './session-kill.js';
 import { makeVisibility } from './visibility.js';
@@ -38,9 +39,12 @@ export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; 
   });
   const expiry = makeExpiryScheduler({ clock, grants, requests, onError: deps.onError });
   const sessions = makeSessionRegistry({ clock });
+  // Lead time from the e-mail settings: e-mail is where a person hears it (other channels may subscribe to the event).
+  const expiryWarnings = makeExpiryWarnings({ clock, grants, bus, lead: () => policy().doc.notify.email?.expiry_warning ?? 600, onError: deps.onError });
 
   // Keep the scheduler told about what this process creates; other processes' grants arrive by resync.
   grants.hooks.activated.push((g) => expiry.add('grant', g.id, g.expires_at));
+  grants.hooks.activated.push((g) => expiryWarnings.add(g));
   bus.subscribe((c) => {
     if (c.kind === 'request' && c.event === 'created') {
       void requests.get(c.id).then((r) => r && r.status === 'pending' && expiry.add('request', r.id, r.timeout_at));
@@ -67,7 +71,7 @@ export function makeAccess(deps: { store: Store; clock: Clock; audit: AuditLog; 
     await statementReviews.withdrawForGrant(grant.id, message);
   });
 
-  return { store, clock, audit, policy, bus, uow, tokens, grants, requests, reviews, locks, expiry, sessions, kills, visibility, sessionHistory, consoleSessions, statementReviews };
+  return { store, clock, audit, policy, bus, uow, tokens, grants, requests, reviews, locks, expiry, expiryWarnings, sessions, kills, visibility, sessionHistory, consoleSessions, statementReviews };
 }
 
 export type Access = ReturnType<typeof makeAccess>;

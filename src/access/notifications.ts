@@ -64,6 +64,12 @@ export function attachNotifications(access: Access, send: (n: Notice) => void, o
       if (!g) return undefined;
       return { event: 'grant.revoked', subject: { kind: 'grant', id: g.id }, time: c.time, text: `${g.principal}'s ${g.role} access to ${g.resource} was revoked by ${g.ended_by}: ${g.end_reason}`, data: { grant_id: g.id, principal: g.principal, resource: g.resource, role: g.role, reason: g.end_reason } };
     }
+    if (c.kind === 'grant' && c.event === 'expiring') {
+      const g = await access.grants.get(c.id);
+      if (!g || g.status !== 'active') return undefined;
+      const secondsLeft = Math.round((Date.parse(g.expires_at) - Date.parse(c.time)) / 1000);
+      return { event: 'grant.expiring', time: c.time, subject: { kind: 'grant', id: g.id }, text: `${g.principal}'s ${g.role} access to ${g.resource} ends in ${formatDuration(secondsLeft)} (at ${g.expires_at}); for more time, ask again: airlock request ${g.resource} --role ${g.role} --extends ${g.id} --for … --reason …`, data: { grant_id: g.id, request_id: g.request_id, principal: g.principal, resource: g.resource, role: g.role, expires_at: g.expires_at, seconds_left: secondsLeft } };
+    }
     if (c.kind === 'lock' && c.event === 'created') {
       const lock = (await access.locks.list({ active: true })).find((l) => l.id === c.id);
       if (!lock) return undefined;

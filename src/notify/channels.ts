@@ -6,6 +6,7 @@ import type { SecretRef } from '../policy/schema.js';
 import type { Clock } from '../domain/clock.js';
 import type { Log } from '../domain/log.js';
 import { webhookChannel } from './webhooks.js';
+import { emailChannels } from './email.js';
 
 /** What a channel may use besides its own part of the policy. */
 export interface ChannelDeps {
@@ -27,7 +28,7 @@ export const webhookChannels: ChannelFactory = (policy, deps) => policy.doc.noti
 export const channelFactories: Record<ChannelKind, ChannelFactory> = {
   webhook: webhookChannels,
   slack: noChannels,
-  email: noChannels,
+  email: emailChannels,
 };
 
 /** The channels of the policy in force, built once per policy version. Names are unique across kinds. */

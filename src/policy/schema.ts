@@ -321,7 +321,7 @@ export const roleSchema = z.strictObject({
   }
 });
 
-export const NOTIFY_EVENTS = ['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'request.timed_out', 'grant.revoked', 'lock.created', 'policy.reload_refused', 'review.requested', 'review.decided'] as const;
+export const NOTIFY_EVENTS = ['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'request.timed_out', 'grant.revoked', 'lock.created', 'policy.reload_refused', 'review.requested', 'review.decided', 'grant.expiring'] as const;
 
 const webhookSchema = z.strictObject({
   name,
@@ -331,6 +331,33 @@ const webhookSchema = z.strictObject({
   secret: secretRef.optional(),
 });
 
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '::1'];
+
+/** E-mail notices over SMTP (docs/notifications.md, "E-mail"). */
+const emailSchema = z
+  .strictObject({
+    smtp: z.strictObject({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535).optional().describe('default 587, or 465 with starttls: implicit'),
+      starttls: z
+        .union([z.literal(true), z.literal(false), z.literal('implicit')])
+        .default(true)
+        .describe('true: require STARTTLS (refuse to send in clear); implicit: TLS from the first byte (port 465); false: no TLS, loopback relays only'),
+      username: z.string().min(1).optional(),
+      password: secretRef.optional(),
+      ca: z.string().min(1).optional().describe('PEM file of a private CA that signs the SMTP server certificate'),
+    }),
+    from: z.string().regex(/^(?:[^<>\r\n]*<[^\s<>@]+@[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+)$/, 'an address, e.g. "Airlock <airlock@example.com>" or airlock@example.com'),
+    security_group: name.optional().describe('the group told of break-glass access (its members with an email)'),
+    expiry_warning: duration.default(600).describe('how long before a grant ends its holder is told'),
+    events: z.array(z.enum(NOTIFY_EVENTS)).min(1).default(['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'review.requested', 'review.decided', 'grant.expiring']),
+  })
+  .superRefine((e, ctx) => {
+    // Without TLS the password and every notice cross the network in clear: only a relay on this host may do that.
+    if (e.smtp.starttls === false && !LOOPBACK_HOSTS.includes(e.smtp.host)) ctx.addIssue({ code: 'custom', message: 'starttls: false sends in clear text; it is allowed only for a relay on this host (localhost, 127.0.0.1, ::1)', path: ['smtp', 'starttls'] });
+    if (e.smtp.password && !e.smtp.username) ctx.addIssue({ code: 'custom', message: 'a password needs a username', path: ['smtp', 'username'] });
+  });
+
 export const policySchema = z.strictObject({
   version: z.literal(1),
   principals: z.array(principalSchema).default([]),
@@ -338,7 +365,7 @@ export const policySchema = z.strictObject({
   auditors: subjectSelector.default({ groups: [], principals: [] }),
   resources: z.array(resourceSchema).default([]),
   roles: z.array(roleSchema).default([]),
-  notify: z.strictObject({ webhooks: z.array(webhookSchema).default([]) }).default({ webhooks: [] }),
+  notify: z.strictObject({ webhooks: z.array(webhookSchema).default([]), email: emailSchema.optional() }).default({ webhooks: [] }),
 });
 
 export type PolicyDoc = z.infer<typeof policySchema>;
@@ -349,4 +376,5 @@ export type SecretRef = z.infer<typeof secretRef>;
 export type AutoApproveRule = z.infer<typeof autoApprove>;
 export type TimeWindow = z.infer<typeof timeWindow>;
 export type WebhookDef = z.infer<typeof webhookSchema>;
+export type EmailDef = z.infer<typeof emailSchema>;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
