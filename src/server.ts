@@ -30,7 +30,9 @@ import { makeSshCredentials } from './gateway/ssh-credentials.js';
 import { makeExecCredentials } from './gateway/exec-credentials.js';
 import { makeGatewayAccess } from './gateway/core/planner.js';
 import type { CredentialProviders } from './credentials/provider.js';
-import { makeWebhookNotifier } from './notify/webhooks.js';
+import { makeOutbox, type Outbox, type OutboxOptions } from './notify/outbox.js';
+import { makeChannelRegistry } from './notify/channels.js';
+import { createHash } from 'node:crypto';
 import { attachNotifications } from './access/notifications.js';
 import { attachClusterFanout } from './access/cluster.js';
 import { endUnendedSessions, liveInstances } from './access/unended-sessions.js';
@@ -97,6 +99,8 @@ export interface ServerOptions {
   metricsListen?: { host: string; port: number } | null;
   /** Extra start-up work after the services exist and before listening (the demo database, gateways). */
   extensions?: ServerExtension[];
+  /** Notification delivery: attempts, back-off, time limits (src/notify/outbox.ts; defaults suit production). */
+  notify?: OutboxOptions;
 }
 
 export interface ServerExtension {
@@ -115,6 +119,8 @@ export interface ServerContext {
   recordings: Recordings;
   /** The console's public base URL without a trailing slash (--public-url, else the API listener's URL once listening). */
   publicUrl(): string;
+  /** Every channel's messages: queued, retried, dead-lettered (docs/notifications.md). */
+  outbox: Outbox;
 }
 
 export interface RunningServer extends ServerContext {
@@ -225,17 +231,19 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   undo.push(() => access.expiry.stop());
   metrics.attach(access, audit);
 
-  const notifier = makeWebhookNotifier({
-    webhooks: () => policySource.current().doc.notify.webhooks,
-    resolveSecret: (ref) => resolveSecret(ref),
-    log,
-    onDelivery: (d) => {
-      metrics.webhookDelivery(d);
-      if (!d.ok) void audit.append({ actor: 'airlock', action: 'notify.failed', target: d.webhook, details: { event: d.event, status: d.status, attempts: d.attempts, error: d.error } });
-    },
-  });
-  const detachNotifications = attachNotifications(access, (n) => notifier.send(n), (e) => log.warn({ err: (e as Error).message }, 'could not build a notification'));
+  // Links in messages use the public URL, known once the API listens (channels format when they deliver).
+  let listenedUrl = '';
+  const publicUrl = () => (opts.publicUrl ?? listenedUrl).replace(/\/+$/, '');
+  const channels = makeChannelRegistry(() => policySource.current(), { resolveSecret: (ref) => resolveSecret(ref), log, clock, publicUrl });
+  const outbox = makeOutbox({
+    store, clock, audit, log,
+    channels: () => channels.current(),
+    onSettled: (d) => d.kind === 'webhook' && metrics.webhookDelivery({ webhook: d.channel, event: d.event, ok: d.ok }),
+  }, opts.notify);
+  const notifyError = (e: unknown) => log.warn({ err: (e as Error).message }, 'could not queue a notification');
+  const detachNotifications = attachNotifications(access, (n) => void outbox.enqueue(n).catch(notifyError), (e) => log.warn({ err: (e as Error).message }, 'could not build a notification'));
   undo.push(() => detachNotifications());
+  undo.push(() => outbox.stop());
 
   /** Audits (and, when refused, announces) the outcome of a reload, whatever triggered it. */
   async function recordReload(o: ReloadOutcome, actor: string, source: string | null): Promise<ReloadOutcome> {
@@ -248,7 +256,9 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     } else {
       log.error({ problems: o.problems.map(formatProblem), by: actor }, 'policy reload refused; keeping the previous policy');
       await audit.append({ actor, action: 'policy.reload_refused', target: opts.config, source, details: { kept_hash: o.kept_hash, problems: o.problems.map(formatProblem) } });
-      notifier.send({ event: 'policy.reload_refused', time: clock.now().toISOString(), text: `The policy file ${opts.config} was not loaded (${o.problems.length} problem(s)); the previous policy stays in force. First: ${formatProblem(o.problems[0]!)}`, data: { file: opts.config, problems: o.problems.map(formatProblem) } });
+      // The same refusal of the same file, seen by every process of a cluster (or a watcher firing twice), is told once.
+      const refusal = `${o.kept_hash.slice(0, 12)}-${createHash('sha256').update(o.problems.map(formatProblem).join('\n')).digest('hex').slice(0, 12)}`;
+      void outbox.enqueue({ event: 'policy.reload_refused', subject: { kind: 'policy', id: refusal }, time: clock.now().toISOString(), text: `The policy file ${opts.config} was not loaded (${o.problems.length} problem(s)); the previous policy stays in force. First: ${formatProblem(o.problems[0]!)}`, data: { file: opts.config, problems: o.problems.map(formatProblem) } }).catch(notifyError);
     }
     return o;
   }
@@ -276,9 +286,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
 
   // One per process: a live session is watched through the instance its front-end records with.
   const recordings = makeRecordings(dataDir);
-  let listenedUrl = '';
-  const publicUrl = () => (opts.publicUrl ?? listenedUrl).replace(/\/+$/, '');
-  const ctx: ServerContext = { store, audit, access, policySource, log, dataDir, recordings, publicUrl };
+  const ctx: ServerContext = { store, audit, access, policySource, log, dataDir, recordings, publicUrl, outbox };
   /** What close() stops, in order, each with the name it is reported by when it does not finish in time. */
   const stops: { name: () => string; stop: () => Promise<void> }[] = [];
   undo.push(async () => {
@@ -432,6 +440,8 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   const apiUrl = listenUrl(https ? 'https' : 'http', opts.listen.host, port);
   listenedUrl = apiUrl;
   info.metrics = `${apiUrl}/metrics`;
+  // Messages an earlier run (or a process that died) left pending go out from here on.
+  outbox.start();
 
   const onHup = () => void reloadPolicy('signal:SIGHUP', null);
   process.on('SIGHUP', onHup);
@@ -458,7 +468,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     await step(() => 'HTTP listener (API, console, event streams)', () => app.close());
     for (const s of stops) await step(s.name, s.stop);
     await step(() => 'expiry scheduler', () => access.expiry.stop());
-    await step(() => 'webhook deliveries', () => notifier.drain());
+    await step(() => `notification deliveries (${outbox.inFlight} in flight)`, () => outbox.stop());
     await step(() => 'audit log (server.stop and the last events)', async () => {
       await audit.append({ actor: 'airlock', action: 'server.stop', details: { reason, version: VERSION, sessions_ended: sessionsBefore } });
       await audit.flush();

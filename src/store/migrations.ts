@@ -283,6 +283,38 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('statement_reviews_created').on('statement_reviews').columns(['created_at']).execute();
     },
   },
+  '0009_notification_outbox': {
+    async up(db: Kysely<unknown>) {
+      // The notification outbox (src/notify/outbox.ts): one row per notice per channel, delivered with retries until
+      // delivered or dead. UNIQUE (channel, key): processes of a cluster that build the same notice insert it once.
+      await db.schema
+        .createTable('notification_outbox')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('channel', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('event', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('subject_kind', 'text')
+        .addColumn('subject_id', 'text')
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('notice_time', 'text', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'text', (c) => c.notNull())
+        .addColumn('lease_until', 'text')
+        .addColumn('lease_token', 'text')
+        .addColumn('last_error', 'text')
+        .addColumn('ref', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .addColumn('delivered_at', 'text')
+        .execute();
+      await db.schema.createIndex('notification_outbox_once').on('notification_outbox').columns(['channel', 'key']).unique().execute();
+      await db.schema.createIndex('notification_outbox_due').on('notification_outbox').columns(['status', 'next_attempt_at']).execute();
+      await db.schema.createIndex('notification_outbox_subject').on('notification_outbox').columns(['channel', 'subject_kind', 'subject_id', 'notice_time']).execute();
+      await db.schema.createIndex('notification_outbox_created').on('notification_outbox').columns(['created_at']).execute();
+    },
+  },
 };
 
 /** Sessions recorded before the table existed, from their session.start/kill/end events (counts from session.end). */

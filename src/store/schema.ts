@@ -162,6 +162,34 @@ export interface StatementReviewsTable {
   executed_at: string | null;
 }
 
+/** One notice for one channel in the outbox (src/notify/outbox.ts); payload is the notice as JSON text. */
+export interface NotificationOutboxTable {
+  id: string;
+  channel: string;
+  kind: string;
+  event: string;
+  /** noticeKey(notice): with channel, unique, so a notice is one message per channel. */
+  key: string;
+  subject_kind: string | null;
+  subject_id: string | null;
+  payload: string;
+  /** pending | sending | delivered | dead */
+  status: string;
+  attempts: Generated<number>;
+  /** The notice's own time: the order its subject's messages go out in. */
+  notice_time: string;
+  next_attempt_at: string;
+  /** While sending: when the claim lapses (its process died) and which claim holds it. */
+  lease_until: string | null;
+  lease_token: string | null;
+  last_error: string | null;
+  /** What the channel's delivery left for later messages on the same subject (a Slack message's ts). */
+  ref: string | null;
+  created_at: string;
+  updated_at: string;
+  delivered_at: string | null;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -183,5 +211,6 @@ export interface DB {
   ssh_known_hosts: SshKnownHostsTable;
   ssh_public_keys: SshPublicKeysTable;
   statement_reviews: StatementReviewsTable;
+  notification_outbox: NotificationOutboxTable;
   _unused?: { id: Generated<number> };
 }

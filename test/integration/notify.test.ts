@@ -1,5 +1,5 @@
 // Webhook notices reach a real HTTP receiver: a pending request for approvers, a break-glass alert, signed bodies,
-// and failed deliveries retried and audited.
+// and failed deliveries retried through the outbox, then dead-lettered and audited.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -64,7 +64,7 @@ before(async () => {
   process.env.NOTIFY_TEST_SECRET = 'test-secret-value';
   const dir = mkdtempSync(join(tmpdir(), 'airlock-notify-'));
   writeFileSync(join(dir, 'airlock.yaml'), policy((receiver.address() as AddressInfo).port));
-  s = await startServer({ config: join(dir, 'airlock.yaml'), dataDir: join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, logger: pino({ level: 'silent' }), watchPolicy: false, pgListen: null, mysqlListen: null });
+  s = await startServer({ config: join(dir, 'airlock.yaml'), dataDir: join(dir, 'data'), listen: { host: '127.0.0.1', port: 0 }, logger: pino({ level: 'silent' }), watchPolicy: false, pgListen: null, mysqlListen: null, notify: { maxAttempts: 3, backoffMs: 100 } });
 });
 after(async () => {
   await s?.close();
@@ -91,7 +91,7 @@ test('approvers hear of a pending request, in a signed, Slack-compatible body', 
   assert.ok(!got.raw.includes('test-secret-value'));
 });
 
-test('break-glass raises an alert; a failing receiver is retried and the failure audited', async () => {
+test('break-glass raises an alert; a failing receiver is retried, then dead-lettered and audited', async () => {
   const alice = { principal: s.policySource.current().principal('alice')!, source: null, token_id: null };
   const req = await s.access.requests.create(alice, { resource: 'prod-orders', role: 'write', duration_seconds: 600, reason: 'site down', break_glass: true });
   const alert = await until(() => received.find((r) => r.body.event === 'request.break_glass' && r.body.request_id === req.id));
@@ -103,7 +103,7 @@ test('break-glass raises an alert; a failing receiver is retried and the failure
   for (let i = 0; i < 100 && events.length === 0; i++) {
     await new Promise((r) => setTimeout(r, 100));
     await s.audit.flush();
-    for await (const e of s.audit.events({ action: 'notify.failed' })) events.push(e);
+    for await (const e of s.audit.events({ action: 'notify.dead' })) events.push(e);
   }
   assert.equal(events.length, 1);
   assert.equal(events[0]!.target, 'broken');

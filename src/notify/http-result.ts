@@ -1,0 +1,27 @@
+// What an HTTP receiver's answer means for the outbox: sent, worth another attempt (and when), or refused for good.
+import type { DeliveryResult } from './channel.js';
+
+/** Retry-After as seconds or an HTTP date (RFC 9110 §10.2.3), in ms from `now`; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null | undefined, now: Date): number | undefined {
+  if (!header) return undefined;
+  const v = header.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now.getTime());
+}
+
+/** 2xx: sent. 429 and 5xx: retryable, honouring Retry-After. Any other status: the receiver refuses this body. */
+export function httpResult(res: Pick<Response, 'status' | 'ok' | 'headers'>, now: Date): DeliveryResult {
+  if (res.ok) return { ok: true };
+  const retryable = res.status === 429 || res.status >= 500;
+  return { ok: false, retryable, retryAfterMs: retryable ? retryAfterMs(res.headers.get('retry-after'), now) : undefined, error: `HTTP ${res.status}` };
+}
+
+/** A failed fetch (no answer, refused connection, timeout) as a retryable result with a readable error. */
+export function fetchFailure(e: unknown): DeliveryResult {
+  const err = e as Error;
+  const timedOut = err?.name === 'TimeoutError' || err?.name === 'AbortError';
+  // undici says "fetch failed" and keeps the reason (ECONNREFUSED, a TLS error…) in its cause.
+  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
+  return { ok: false, retryable: true, error: timedOut ? 'no answer in time' : cause?.code ?? cause?.message ?? err?.message ?? String(e) };
+}
