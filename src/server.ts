@@ -431,7 +431,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     pgGateway: () => (gateways.postgres ? { host: gateways.postgres.host, port: gateways.postgres.port, ca: gateways.postgres.ca } : null),
     sshGateway: () => (sshGateway ? { host: sshGateway.host, port: sshGateway.port, host_key: sshGateway.host_key } : null),
   };
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings });
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings, outbox });
   registerMcpRoute(app, mcp);
   undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -468,7 +468,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     await step(() => 'HTTP listener (API, console, event streams)', () => app.close());
     for (const s of stops) await step(s.name, s.stop);
     await step(() => 'expiry scheduler', () => access.expiry.stop());
-    await step(() => `notification deliveries (${outbox.inFlight} in flight)`, () => outbox.stop());
+    await step(() => 'notification deliveries', () => outbox.stop());
     await step(() => 'audit log (server.stop and the last events)', async () => {
       await audit.append({ actor: 'airlock', action: 'server.stop', details: { reason, version: VERSION, sessions_ended: sessionsBefore } });
       await audit.flush();

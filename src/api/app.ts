@@ -25,6 +25,8 @@ import type { Recordings } from '../audit/recordings.js';
 import { registerExecRoute } from './routes-exec.js';
 import type { GatewayDeps } from '../gateway/types.js';
 import { registerSlackRoutes } from './routes-slack.js';
+import type { Outbox } from '../notify/outbox.js';
+import { notificationRoutes } from './routes-notifications.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -90,6 +92,8 @@ export interface ApiDeps {
   recordings?: Recordings;
   /** The exec front-end's collaborators: GET /api/v1/exec (a websocket) runs exec sessions when set. */
   exec?: GatewayDeps;
+  /** The notification outbox: GET /api/v1/notifications and retry of dead messages when set. */
+  outbox?: Outbox;
 }
 
 /** A request id that is unique across restarts and processes, so one from a user's error finds its log line. */
@@ -151,6 +155,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...(recorded?.routes ?? []),
     ...sshKeyRoutes(access),
     ...statementReviewRoutes(access),
+    ...(deps.outbox ? notificationRoutes({ access, outbox: deps.outbox }) : []),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
   ];
   defineRoutes(app, authenticate, routes);

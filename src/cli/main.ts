@@ -19,6 +19,7 @@ import { registerSshCommands } from './ssh-commands.js';
 import { registerExecCommand } from './exec-command.js';
 import { registerMcpCommand } from './mcp-command.js';
 import { registerReviewCommands } from './review-commands.js';
+import { registerNotificationCommands } from './notification-commands.js';
 
 export { run, type Ctx } from './command.js';
 
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerExecCommand(program);
   registerMcpCommand(program);
   registerReviewCommands(program);
+  registerNotificationCommands(program);
   return program;
 }
 

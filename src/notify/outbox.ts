@@ -25,7 +25,7 @@ export interface OutboxOptions {
   pollMs?: number;
   /** Deliveries at once in this process (default 8). */
   concurrency?: number;
-  /** How long stop() waits for deliveries in flight (default 10 s). */
+  /** How long stop() waits for deliveries in flight (default 5 s: within the default shutdown timeout). */
   drainMs?: number;
 }
 
@@ -50,7 +50,7 @@ export function makeOutbox(deps: OutboxDeps, opts: OutboxOptions = {}) {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const pollMs = opts.pollMs ?? 30_000;
   const concurrency = opts.concurrency ?? 8;
-  const drainMs = opts.drainMs ?? 10_000;
+  const drainMs = opts.drainMs ?? 5000;
   // A claim outlives one attempt by a margin, so only a process that died mid-send loses its rows to another.
   const leaseMs = timeoutMs + 30_000;
   const rows = makeOutboxRows(deps.store.db, deps.store.dialect);

@@ -118,8 +118,8 @@ test('a step that does not finish by --shutdown-timeout: exit 1, naming what was
     assert.ok(took >= deadlineMs && took < 5 * deadlineMs, `gave up after ${Math.round(took)} ms (deadline ${deadlineMs} ms)`);
     const failure = s.stderr.map((l) => JSON.parse(l) as { code?: string; still_open?: string[]; msg: string }).find((l) => l.code === 'AIRLOCK_SHUTDOWN_INCOMPLETE');
     assert.ok(failure, s.stderr.join('\n'));
-    assert.deepEqual(failure.still_open, ['webhook deliveries']);
-    assert.match(failure.msg, /did not stop within 1 s \(--shutdown-timeout\); still open: webhook deliveries/);
+    assert.deepEqual(failure.still_open, ['notification deliveries']);
+    assert.match(failure.msg, /did not stop within 1 s \(--shutdown-timeout\); still open: notification deliveries/);
   } finally {
     await s.stop();
   }

@@ -610,3 +610,33 @@ export function makePolicyView(json: unknown): PolicyView {
     }),
   };
 }
+
+export type NotificationStatus = 'pending' | 'sending' | 'delivered' | 'dead';
+
+/** One message of one channel in the notification outbox (GET /api/v1/notifications). */
+export interface Notification {
+  id: string;
+  channel: string;
+  kind: string;
+  event: string;
+  subject: { kind: string; id: string } | null;
+  status: NotificationStatus;
+  attempts: number;
+  text: string;
+  lastError: string | null;
+  nextAttemptAt: Date | null;
+  createdAt: Date;
+  deliveredAt: Date | null;
+}
+
+export function makeNotification(json: unknown): Notification {
+  const j = obj(json);
+  const s = obj(j.subject);
+  const status = (['pending', 'sending', 'delivered', 'dead'] as const).find((x) => x === j.status) ?? 'pending';
+  return {
+    id: str(j.id), channel: str(j.channel), kind: str(j.kind), event: str(j.event),
+    subject: typeof s.kind === 'string' && typeof s.id === 'string' ? { kind: s.kind, id: s.id } : null,
+    status, attempts: num(j.attempts), text: str(j.text), lastError: optStr(j.last_error),
+    nextAttemptAt: status === 'pending' ? optDate(j.next_attempt_at) : null, createdAt: date(j.created_at), deliveredAt: optDate(j.delivered_at),
+  };
+}

@@ -62,6 +62,8 @@ export const api = {
   sshKeys: () => `${API}/ssh-keys`,
   policy: () => `${API}/policy`,
   explain: (principal: string, resource?: string) => `${API}/policy/explain${query({ principal, resource })}`,
+  notifications: (q: { status?: string; limit?: number } = {}) => `${API}/notifications${query(q)}`,
+  retryNotification: (id: string) => `${API}/notifications/${seg(id)}/retry`,
 };
 
 /** The console's pages; the server answers each of these paths with the console. */

@@ -1,4 +1,4 @@
-// Admin: locks (create, lift), principals and their tokens, registered SSH keys, the loaded policy read-only, and "explain":
+// Admin: locks (create, lift), principals and their tokens, registered SSH keys, notifications (admin-notifications.tsx), the loaded policy read-only, and "explain":
 // why a principal can or cannot get a role on a resource. Auditors see it all; only admins change anything.
 import { useState, type FormEvent } from 'react';
 import { getJson, postJson } from '../api/client.js';
@@ -8,6 +8,7 @@ import { api } from '../api/urls.js';
 import { Badge, CopyButton, DataTable, Empty, ErrorNote, Field, Loaded, Section, Time, useAction } from '../components/ui.js';
 import { useLoad, useNow } from '../lib/hooks.js';
 import { useViewer } from '../viewer.js';
+import { Notifications } from './admin-notifications.js';
 
 const listOf = <T,>(key: string, make: (j: unknown) => T) => (json: unknown): T[] => (((json as Record<string, unknown>)?.[key] as unknown[]) ?? []).map(make);
 
@@ -19,6 +20,7 @@ export function Admin() {
       <Locks policy={policy.data} />
       <Principals />
       <SshKeys />
+      <Notifications />
       <Explain policy={policy.data} />
       <Section title="Loaded policy">
         <Loaded {...policy} what="the policy">
