@@ -108,7 +108,8 @@ function buttons(n: Notice, publicUrl: string | undefined): Block {
     { type: 'button', action_id: APPROVE_ACTION, style: 'primary', value: id, text: { type: 'plain_text', text: postHoc ? 'Approve after the fact' : 'Approve' } },
     { type: 'button', action_id: DENY_ACTION, style: 'danger', value: id, text: { type: 'plain_text', text: postHoc ? 'Deny and revoke' : 'Deny' } },
   ];
-  if (publicUrl) elements.push({ type: 'button', action_id: OPEN_ACTION, url: `${publicUrl}/${id.startsWith('rev_') ? 'reviews' : 'requests'}/${id}`, text: { type: 'plain_text', text: 'Open in Airlock' } });
+  // The console shows a request at /requests/<id>; held statements are listed on /reviews.
+  if (publicUrl) elements.push({ type: 'button', action_id: OPEN_ACTION, url: id.startsWith('rev_') ? `${publicUrl}/reviews` : `${publicUrl}/requests/${encodeURIComponent(id)}`, text: { type: 'plain_text', text: 'Open in Airlock' } });
   return { type: 'actions', block_id: `airlock_decide:${id}`, elements };
 }
 

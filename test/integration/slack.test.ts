@@ -249,3 +249,22 @@ test('a rate-limited post is retried after Retry-After and arrives once', async 
   assert.equal(slack.messages.filter((m) => words(m.blocks).includes(r.id)).length, 1);
   await a.api(tokens.bob!, 'POST', `/api/v1/requests/${r.id}/deny`, { comment: 'test cleanup' });
 });
+
+test('break-glass is posted for its review after the fact; Deny in Slack revokes the grant and the message says so', async () => {
+  const r = await request('dave', { resource: 'pay-box', role: 'shell', break_glass: true });
+  assert.equal(r.status, 'approved');
+  const m = await messageFor(r.id);
+  assert.match(words(m.blocks), /Break-glass: access taken without review/);
+  assert.deepEqual(buttons(m.blocks).filter((b) => b.value).map((b) => (b as { text?: { text: string } }).text?.text), ['Approve after the fact', 'Deny and revoke']);
+  assert.equal((await slack.send(endpoint, slack.click(users.bob!, m, 'airlock_deny'))).status, 200);
+  const view = await until(() => slack.views.find((v) => String(v.view.private_metadata).includes(r.id)), 'the Deny form');
+  assert.equal((await slack.send(endpoint, slack.submit(users.bob!, view, 'not an incident'))).status, 200);
+  const grant = await a.api<{ status: string }>(a.adminToken, 'GET', `/api/v1/grants/${r.grant_id}`);
+  assert.equal(grant.status, 'revoked');
+  const u = await updated(m);
+  assert.match(words(u.blocks), /Denied after the fact\* by bob on <!date\^.*the access was revoked.*not an incident/);
+  await a.server.audit.flush();
+  const reviews: { source: string | null; actor: string }[] = [];
+  for await (const e of a.server.audit.events({ action: 'review.deny' })) reviews.push(e as never);
+  assert.ok(reviews.some((e) => e.actor === 'bob' && e.source === 'slack'), 'decisions from Slack are audited with source slack');
+});
