@@ -77,7 +77,15 @@ export function makeSlackInteractions(deps: SlackInteractionDeps) {
     if (!/^\d{1,12}$/.test(ts)) throw unauthenticated('X-Slack-Request-Timestamp is not a Unix time');
     const now = Math.floor(deps.clock.now().getTime() / 1000);
     if (Math.abs(now - Number(ts)) > SIGNATURE_WINDOW_S) throw unauthenticated(`its timestamp is more than ${SIGNATURE_WINDOW_S / 60} minutes from this server's clock`);
-    const def = defs.find((d) => verifySlackSignature(deps.resolveSecret(d.signing_secret), ts, raw, sig));
+    const def = defs.find((d) => {
+      try {
+        return verifySlackSignature(deps.resolveSecret(d.signing_secret), ts, raw, sig);
+      } catch (e) {
+        // A missing secret is the operator's to fix: logged, never told to whoever knocks.
+        deps.log.warn({ channel: d.name, err: (e as Error).message }, "could not read a Slack channel's signing secret");
+        return false;
+      }
+    });
     if (!def) throw unauthenticated('the signature does not match any configured signing secret');
     for (const [k, until] of seen) if (until < now) seen.delete(k);
     if (seen.has(sig)) throw unauthenticated('this exact request was already received (a replay)');

@@ -140,13 +140,13 @@ function decisionLine(n: Notice): string {
 export function slackMessage(n: Notice, policy: Policy, publicUrl?: string): { text: string; blocks: Block[] } {
   const isReview = n.event.startsWith('review.');
   const isRequest = n.event.startsWith('request.');
-  if (!isReview && !isRequest) return { text: n.text, blocks: [{ type: 'section', text: md(escapeMrkdwn(n.text)) }] };
+  if (!isReview && !isRequest) return { text: escapeMrkdwn(n.text), blocks: [{ type: 'section', text: md(escapeMrkdwn(n.text)) }] };
   const blocks = isReview ? statementBlocks(n, policy) : requestBlocks(n, policy);
   const id = idOf(n);
   if (OPENING_EVENTS.has(n.event)) blocks.push(buttons(n, publicUrl));
   else blocks.push({ type: 'section', text: md(decisionLine(n)) });
   const asked = str(n.data.created_at) ?? (OPENING_EVENTS.has(n.event) ? n.time : null);
   blocks.push({ type: 'context', elements: [md(`${escapeMrkdwn(id)}${asked ? ` · asked on ${slackTime(asked)}` : ''}`)] });
-  // `text` is what notifications and screen readers show; Slack shows the blocks in the channel.
-  return { text: n.text, blocks };
+  // `text` is what notifications and screen readers show (Slack reads markup in it too: escaped as the blocks are).
+  return { text: escapeMrkdwn(n.text), blocks };
 }
