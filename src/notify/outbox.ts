@@ -77,15 +77,17 @@ export function makeOutbox(deps: OutboxDeps, opts: OutboxOptions = {}) {
 
   async function runPasses(): Promise<void> {
     try {
-      do {
+      for (;;) {
         again = false;
         const room = concurrency - sending.size;
         if (room <= 0) return; // a delivery that finishes kicks again
         const claimed = await rows.claim(iso(), iso(leaseMs), randomUUID(), room);
         for (const r of claimed) start(r);
         if (claimed.length === room) again = true;
-      } while (again && !stopped);
-      await schedule();
+        if (!again) await schedule();
+        // A kick while this pass ran (a delivery settled, a notice queued) may have freed a row it did not see.
+        if (!again || stopped) return;
+      }
     } catch (e) {
       deps.log.warn({ err: (e as Error).message }, 'the notification outbox could not read its queue; trying again later');
       if (!stopped) arm(Math.min(pollMs, 5000));

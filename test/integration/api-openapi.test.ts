@@ -301,6 +301,19 @@ test("Slack's interactivity endpoint answers as documented (a signed click on a 
   exercised.add('POST /api/v1/slack/interactions');
 });
 
+test('the notification outbox answers as documented', async () => {
+  // A dead message of a webhook since removed from the policy (this policy has none): listed, and retried by an admin.
+  const now = new Date().toISOString();
+  await a.server.store.db.insertInto('notification_outbox').values({
+    id: 'ntf_openapitest', channel: 'gone', kind: 'webhook', event: 'lock.created', key: 'lock.created:lock:lck_x', subject_kind: 'lock', subject_id: 'lck_x',
+    payload: JSON.stringify({ event: 'lock.created', text: 'x', time: now, data: {} }), status: 'dead', attempts: 6, notice_time: now, next_attempt_at: now,
+    lease_until: null, lease_token: null, last_error: 'HTTP 503', ref: null, created_at: now, updated_at: now, delivered_at: null,
+  }).execute();
+  assert.equal((await call(bob, 'GET', '/api/v1/notifications?status=dead')).body.notifications[0].id, 'ntf_openapitest');
+  assert.equal((await call(alice, 'GET', '/api/v1/notifications')).status, 403);
+  assert.equal((await call(bob, 'POST', '/api/v1/notifications/ntf_openapitest/retry')).body.status, 'pending');
+});
+
 test('every documented operation was called above and its answer checked', () => {
   const documented = Object.entries(doc.paths as Record<string, object>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
   assert.deepEqual(documented.filter((o) => !exercised.has(o)), []);
