@@ -34,13 +34,23 @@ function reviewNotice(access: Access, c: Change, r: StatementReview): Notice | u
 /** Every notice names its subject: the outbox sends it once per channel, and a channel can update its first message. */
 export function attachNotifications(access: Access, send: (n: Notice) => void, onError: (e: unknown) => void): () => void {
   async function noticeFor(c: Change): Promise<Notice | undefined> {
-    if (c.kind === 'request' && ['created', 'break_glass', 'approved', 'denied', 'timed_out'].includes(c.event)) {
+    if (c.kind === 'request' && ['created', 'break_glass', 'approved', 'denied', 'timed_out', 'reviewed'].includes(c.event)) {
       const r = await access.requests.get(c.id);
       if (!r) return undefined;
       const what = `${r.role} on ${r.resource} for ${formatDuration(r.duration_seconds)}`;
       const who = asker(access, r.principal);
       const subject: NoticeSubject = { kind: 'request', id: r.id };
-      const data = { request_id: r.id, principal: r.principal, sponsor: principalDef(access.policy().doc, r.principal)?.sponsor ?? null, resource: r.resource, role: r.role, duration_seconds: r.duration_seconds, reason: r.reason, ticket: r.ticket, grant_id: r.grant_id };
+      const data: Record<string, unknown> = { request_id: r.id, principal: r.principal, sponsor: principalDef(access.policy().doc, r.principal)?.sponsor ?? null, resource: r.resource, role: r.role, duration_seconds: r.duration_seconds, reason: r.reason, ticket: r.ticket, grant_id: r.grant_id, break_glass: r.break_glass, created_at: r.created_at, decided_by: r.decided_by ?? null };
+      // Chat messages show the deny comment, and a break-glass grant's one review after the fact.
+      if (c.event === 'denied' || c.event === 'reviewed') {
+        const reviews = await access.reviews.forRequest(r.id);
+        const last = c.event === 'denied' ? reviews.filter((v) => v.decision === 'deny').at(-1) : reviews.find((v) => v.post_hoc);
+        if (c.event === 'reviewed') {
+          if (!last) return undefined;
+          return { event: 'request.reviewed', subject, time: c.time, text: `${last.reviewer} ${last.decision === 'approve' ? 'approved' : 'denied (and revoked)'} ${r.principal}'s break-glass ${what} after the fact${last.comment ? `: ${last.comment}` : ''}.`, data: { ...data, decided_by: last.reviewer, decision: last.decision, comment: last.comment } };
+        }
+        data.comment = last?.comment ?? null;
+      }
       switch (c.event) {
         case 'created':
           return r.status === 'pending' ? { event: 'request.created', subject, time: c.time, text: `${who} asks for ${what}: "${r.reason}"${r.ticket ? ` (${r.ticket})` : ''}. Review: airlock approve ${r.id} / airlock deny ${r.id} --comment …`, data } : undefined;

@@ -24,6 +24,7 @@ import { recordingRoutes } from './routes-recordings.js';
 import type { Recordings } from '../audit/recordings.js';
 import { registerExecRoute } from './routes-exec.js';
 import type { GatewayDeps } from '../gateway/types.js';
+import { registerSlackRoutes } from './routes-slack.js';
 import type { Outbox } from '../notify/outbox.js';
 import { notificationRoutes } from './routes-notifications.js';
 
@@ -159,6 +160,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   ];
   defineRoutes(app, authenticate, routes);
   registerEventStream(app, access, authenticate);
+  await registerSlackRoutes(app, { access, bodyLimit: BODY_LIMIT, log: deps.logger ?? { warn() {} } });
   registerHealth(app, { version: deps.version, readiness: deps.readiness });
   if (deps.exec) await registerExecRoute(app, { access, gateway: deps.exec });
   await registerConsoleStatic(app, { root: deps.webRoot, apiNotFound });

@@ -7,6 +7,7 @@ import type { Clock } from '../domain/clock.js';
 import type { Log } from '../domain/log.js';
 import { webhookChannel } from './webhooks.js';
 import { emailChannels } from './email.js';
+import { makeSlackChannel } from './slack.js';
 
 /** What a channel may use besides its own part of the policy. */
 export interface ChannelDeps {
@@ -27,7 +28,7 @@ export const webhookChannels: ChannelFactory = (policy, deps) => policy.doc.noti
 /** Every kind has its entry, so a kind without a factory is a type error rather than silence. */
 export const channelFactories: Record<ChannelKind, ChannelFactory> = {
   webhook: webhookChannels,
-  slack: noChannels,
+  slack: (policy, deps) => policy.doc.notify.slack.map((s) => makeSlackChannel(s, { policy: () => policy, resolveSecret: deps.resolveSecret, publicUrl: deps.publicUrl })),
   email: emailChannels,
 };
 

@@ -54,6 +54,7 @@ function recipientNames(n: Notice, policy: Policy, cfg: EmailDef): string[] {
     case 'request.approved':
     case 'request.denied':
     case 'request.timed_out':
+    case 'request.reviewed':
     case 'review.decided':
     case 'grant.expiring':
     case 'grant.revoked':
@@ -78,6 +79,7 @@ function subjectLine(n: Notice): string {
     'request.approved': () => `Approved: ${what}${span} for ${str(d.principal)}`,
     'request.denied': () => `Denied: ${what}${span} for ${str(d.principal)}`,
     'request.timed_out': () => `Timed out: ${str(d.principal)}'s request for ${what}${span}`,
+    'request.reviewed': () => `Break-glass reviewed: ${what} for ${str(d.principal)} ${str(d.decision) === 'approve' ? 'approved' : 'denied and revoked'} by ${str(d.decided_by)}`,
     'review.requested': () => `${str(d.principal)} waits for a review of a statement on ${str(d.resource)}`,
     'review.decided': () => `Statement ${str(d.status).replace('_', ' ')}: ${str(d.review_id)} on ${str(d.resource)}`,
     'grant.expiring': () => `Your access to ${str(d.resource)} ends in ${left}`,

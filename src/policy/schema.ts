@@ -321,7 +321,7 @@ export const roleSchema = z.strictObject({
   }
 });
 
-export const NOTIFY_EVENTS = ['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'request.timed_out', 'grant.revoked', 'lock.created', 'policy.reload_refused', 'review.requested', 'review.decided', 'grant.expiring'] as const;
+export const NOTIFY_EVENTS = ['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'request.timed_out', 'grant.revoked', 'lock.created', 'policy.reload_refused', 'review.requested', 'review.decided', 'grant.expiring', 'request.reviewed'] as const;
 
 const webhookSchema = z.strictObject({
   name,
@@ -358,6 +358,27 @@ const emailSchema = z
     if (e.smtp.password && !e.smtp.username) ctx.addIssue({ code: 'custom', message: 'a password needs a username', path: ['smtp', 'username'] });
   });
 
+/** What a Slack channel posts by default: what approvers act on, and the decisions that update those messages. */
+export const SLACK_DEFAULT_EVENTS = ['request.created', 'request.break_glass', 'review.requested', 'request.approved', 'request.denied', 'request.timed_out', 'request.reviewed', 'review.decided'] as const;
+
+const slackChannelName = z.string().regex(/^(#[a-z0-9][a-z0-9._-]{0,79}|[CGD][A-Z0-9]{2,})$/, 'a channel name such as "#airlock-approvals" or a channel id such as C0123456789');
+
+const slackSchema = z.strictObject({
+  name,
+  bot_token: secretRef.describe('the bot token (xoxb-…) the app posts with; needs chat:write and users:read.email'),
+  signing_secret: secretRef.describe("the app's signing secret: interaction payloads are checked against it"),
+  channel: slackChannelName.default('#airlock-approvals').describe('where messages go when no routing rule matches'),
+  channels: z
+    .strictObject({
+      roles: z.record(name, slackChannelName).default({}).describe('role name → channel: the first rule looked at'),
+      labels: z.record(z.string().regex(/^[^=]+=.*$/, 'a label written key=value, e.g. team=payments'), slackChannelName).default({}).describe('"key=value" of a resource label → channel, in the order written'),
+    })
+    .default({ roles: {}, labels: {} }),
+  events: z.array(z.enum(NOTIFY_EVENTS)).min(1).default([...SLACK_DEFAULT_EVENTS]),
+  users: z.record(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user id such as U0123456789'), name).default({}).describe('Slack user id → principal; looked at before the verified e-mail'),
+  api_url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL').default('https://slack.com/api').describe('the Web API base URL (tests, Enterprise Grid)'),
+});
+
 export const policySchema = z.strictObject({
   version: z.literal(1),
   principals: z.array(principalSchema).default([]),
@@ -365,7 +386,7 @@ export const policySchema = z.strictObject({
   auditors: subjectSelector.default({ groups: [], principals: [] }),
   resources: z.array(resourceSchema).default([]),
   roles: z.array(roleSchema).default([]),
-  notify: z.strictObject({ webhooks: z.array(webhookSchema).default([]), email: emailSchema.optional() }).default({ webhooks: [] }),
+  notify: z.strictObject({ webhooks: z.array(webhookSchema).default([]), slack: z.array(slackSchema).default([]), email: emailSchema.optional() }).default({ webhooks: [], slack: [] }),
 });
 
 export type PolicyDoc = z.infer<typeof policySchema>;
@@ -377,4 +398,5 @@ export type AutoApproveRule = z.infer<typeof autoApprove>;
 export type TimeWindow = z.infer<typeof timeWindow>;
 export type WebhookDef = z.infer<typeof webhookSchema>;
 export type EmailDef = z.infer<typeof emailSchema>;
+export type SlackDef = z.infer<typeof slackSchema>;
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];

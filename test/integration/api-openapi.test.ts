@@ -3,6 +3,7 @@
 // schemas it declares (bodies, statuses, media types, and problem+json for errors).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import Ajv2020Module from 'ajv/dist/2020.js';
 import type pg from 'pg';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
@@ -31,7 +32,7 @@ before(async () => {
   db = await createTestDatabase('airlock_oapi');
   const up = new URL(adminUrl());
   a = await startAirlock({
-    env: { OAPI_TEST_PG_PASSWORD: decodeURIComponent(up.password) || 'unused-with-trust-auth' },
+    env: { OAPI_TEST_PG_PASSWORD: decodeURIComponent(up.password) || 'unused-with-trust-auth', OAPI_SLACK_TOKEN: 'xoxb-unused', OAPI_SLACK_SECRET: 'oapi-signing-secret' },
     policy: `
 version: 1
 principals:
@@ -61,6 +62,9 @@ roles:
     max_duration: 4h
     requestable_by: { groups: [engineers] }
     approval: { approver_groups: [dba] }
+notify:
+  slack:
+    - { name: oapi-slack, bot_token: { env: OAPI_SLACK_TOKEN }, signing_secret: { env: OAPI_SLACK_SECRET }, events: [policy.reload_refused], api_url: "http://127.0.0.1:9/api" }
 `,
   });
   alice = await a.token('alice');
@@ -282,6 +286,19 @@ test('held statements (statement reviews) answer as documented', async () => {
   assert.equal((await call(bob, 'POST', `/api/v1/statement-reviews/${one.id}/approve`, { comment: 'ok' })).body.status, 'approved');
   assert.equal((await call(bob, 'POST', `/api/v1/statement-reviews/${two.id}/deny`, { comment: 'no' })).body.status, 'denied');
   await call(carol, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
+});
+
+test("Slack's interactivity endpoint answers as documented (a signed click on a link button is acknowledged)", async () => {
+  const body = `payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions', user: { id: 'U0TEST' }, actions: [{ action_id: 'airlock_open', value: null }] }))}`;
+  const ts = String(Math.floor(Date.now() / 1000));
+  const signature = `v0=${createHmac('sha256', 'oapi-signing-secret').update(`v0:${ts}:${body}`).digest('hex')}`;
+  const res = await fetch(`${a.server.apiUrl}/api/v1/slack/interactions`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'x-slack-signature': signature }, body });
+  assert.equal(res.status, 200);
+  assert.ok(operation('POST', '/api/v1/slack/interactions')!.op.responses['200']!.content![res.headers.get('content-type')!.split(';')[0]!]);
+  const refused = await fetch(`${a.server.apiUrl}/api/v1/slack/interactions`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'x-slack-signature': signature }, body });
+  assert.equal(refused.status, 401);
+  assert.equal(refused.headers.get('content-type')?.split(';')[0], 'application/problem+json');
+  exercised.add('POST /api/v1/slack/interactions');
 });
 
 test('the notification outbox answers as documented', async () => {
