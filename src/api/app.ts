@@ -24,6 +24,8 @@ import { recordingRoutes } from './routes-recordings.js';
 import type { Recordings } from '../audit/recordings.js';
 import { registerExecRoute } from './routes-exec.js';
 import type { GatewayDeps } from '../gateway/types.js';
+import type { Sso } from '../identity/sso.js';
+import { ssoRoutes } from './routes-sso.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -89,6 +91,8 @@ export interface ApiDeps {
   recordings?: Recordings;
   /** The exec front-end's collaborators: GET /api/v1/exec (a websocket) runs exec sessions when set. */
   exec?: GatewayDeps;
+  /** Single sign-on (src/identity/sso.ts) and the public URL its redirect_uri is built on. */
+  sso?: { sso: Sso; publicUrl: () => string };
 }
 
 /** A request id that is unique across restarts and processes, so one from a user's error finds its log line. */
@@ -151,6 +155,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...sshKeyRoutes(access),
     ...statementReviewRoutes(access),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
+    ...(deps.sso ? ssoRoutes({ access, sso: deps.sso.sso, consoleAuth, publicUrl: deps.sso.publicUrl, behindTlsProxy: deps.behindTlsProxy }) : []),
   ];
   defineRoutes(app, authenticate, routes);
   registerEventStream(app, access, authenticate);
