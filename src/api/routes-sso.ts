@@ -41,7 +41,7 @@ export function ssoRoutes(deps: { access: Access; sso: Sso; consoleAuth: Console
   return [
     {
       method: 'GET', url: '/api/v1/auth/sso', tag: 'console', summary: 'Whether single sign-on is configured, and the name its button shows', auth: false,
-      response: z.object({ enabled: z.boolean(), display_name: z.string().nullable() }),
+      response: z.object({ enabled: z.boolean(), display_name: z.string().nullable(), device_flow: z.boolean().describe('the IdP offers the device authorization grant: airlock login --sso uses it') }),
       handler: async () => sso.status(),
     },
     {

@@ -107,9 +107,13 @@ export function makeSso(deps: { policy: () => Policy; identities: Identities; au
   }
 
   return {
-    status(): { enabled: boolean; display_name: string | null; device_flow?: boolean } {
+    /** Whether SSO is on, the button's name, and whether the IdP offers the device flow (airlock login --sso). */
+    async status(): Promise<{ enabled: boolean; display_name: string | null; device_flow: boolean }> {
       const def = settings();
-      return { enabled: def !== undefined, display_name: def?.display_name ?? null };
+      if (!def) return { enabled: false, display_name: null, device_flow: false };
+      // An IdP that cannot be reached now still gets its button: the sign-in then says what went wrong.
+      const device = await client().client.supportsDeviceFlow().catch(() => false);
+      return { enabled: true, display_name: def.display_name, device_flow: device };
     },
 
     /** Begins a browser login: the IdP URL to send it to, and a binding value for a cookie that ties the callback to it. */

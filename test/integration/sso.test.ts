@@ -2,8 +2,11 @@
 // groups from the IdP giving and taking away a role, unlisted people, refused ID tokens, key rotation, and the CLI.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { BIN, cli } from '../support/server-process.js';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { startTestIdp, browse, CookieJar, type TestIdp } from '../support/oidc-provider.js';
 
@@ -83,7 +86,7 @@ async function audit(action: string): Promise<{ actor: string; details: Record<s
 
 test('the console offers the IdP by name', async () => {
   const r = (await (await fetch(`${base}/api/v1/auth/sso`)).json()) as { enabled: boolean; display_name: string };
-  assert.deepEqual(r, { enabled: true, display_name: 'Test IdP' });
+  assert.deepEqual(r, { enabled: true, display_name: 'Test IdP', device_flow: true });
 });
 
 test('a person signs in through the IdP; their IdP group maps to an Airlock group that lets them request a role', async () => {
@@ -182,4 +185,59 @@ test('a callback is used once, and only in the browser that started the sign-in'
   assert.match(decodeURIComponent(other.headers.get('location') ?? ''), /different browser/);
   const again = await fetch(r.url, { redirect: 'manual', headers: { cookie: jar.header(r.url) } });
   assert.match(decodeURIComponent(again.headers.get('location') ?? ''), /unknown, already used or too old/);
+});
+
+/** Runs the real `airlock login --sso …`; resolves `seen` with the first stderr text `pattern` matches. */
+function login(args: string[], configDir: string, pattern: RegExp, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [BIN, 'login', '--sso', ...args], { env: { ...process.env, AIRLOCK_SERVER: base, AIRLOCK_CONFIG_DIR: configDir, AIRLOCK_TOKEN: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let found: (m: RegExpMatchArray) => void;
+  const seen = new Promise<RegExpMatchArray>((r) => (found = r));
+  child.stdout.on('data', (c) => (stdout += c));
+  child.stderr.on('data', (c) => {
+    stderr += c;
+    const m = pattern.exec(stderr);
+    if (m) found(m);
+  });
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((r) => child.on('exit', (code) => r({ code, stdout, stderr })));
+  void done.then((d) => found([`exited ${d.code}: ${d.stderr}`] as unknown as RegExpMatchArray));
+  return { seen, done };
+}
+
+test('airlock login --sso: the device flow — the person confirms the code at the IdP, the CLI saves a token bound to the sign-in', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-sso-cli-'));
+  const run = login(['--json'], dir, /open (http\S+)\s+and confirm the code (\S+?)\./);
+  const m = await run.seen;
+  assert.ok(m[1], m[0]);
+  const confirmed = await browse(m[1]!, { user: 'alice', password: 'alice-pw' });
+  assert.match(confirmed.text, /success|sign-in|signed in/i, confirmed.text.slice(0, 300));
+  const out = await run.done;
+  assert.equal(out.code, 0, out.stderr);
+  const j = JSON.parse(out.stdout) as { principal: string; groups: string[]; expires_at: string; method: string; saved_to: string };
+  assert.equal(j.principal, 'alice');
+  assert.equal(j.method, 'device');
+  assert.ok(j.groups.includes('payments-oncall'));
+  // Bound to the sign-in: no longer than the IdP's ID token (an hour here), not the 8h console_session_max.
+  assert.ok(Date.parse(j.expires_at) <= Date.now() + 3600_000 + 60_000, j.expires_at);
+  const saved = JSON.parse(readFileSync(join(dir, 'credentials.json'), 'utf8')) as { token: string; server: string };
+  assert.equal(saved.server, base);
+  const me = await cli({ url: base }, undefined, ['whoami', '--json'], { env: { AIRLOCK_CONFIG_DIR: dir } });
+  assert.equal(me.code, 0, me.stderr);
+  assert.equal(me.json().principal.name, 'alice');
+  assert.ok((await audit('sso.sign_in')).some((e) => e.actor === 'alice' && e.details.via === 'cli'));
+});
+
+test('airlock login --sso --browser: with no browser to open it prints the URL; the sign-in hands a one-time code to its loopback', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-sso-cli-'));
+  const run = login(['--browser'], dir, /Open this address in a browser on this machine to sign in:\n(\S+)/, { PATH: '/nonexistent' });
+  const m = await run.seen;
+  assert.ok(m[1], m[0]);
+  const page = await browse(m[1]!, { user: 'carol', password: 'carol-pw' });
+  assert.match(page.text, /Signed in to Airlock/);
+  const out = await run.done;
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(out.stdout, /Logged in to .* as carol with single sign-on \(groups: approvers\)/);
+  const me = await cli({ url: base }, undefined, ['whoami', '--json'], { env: { AIRLOCK_CONFIG_DIR: dir } });
+  assert.equal(me.json().principal.name, 'carol');
 });
