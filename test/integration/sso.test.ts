@@ -103,6 +103,8 @@ test('a person signs in through the IdP; their IdP group maps to an Airlock grou
   assert.equal(asked.status, 201, JSON.stringify(asked.body));
   const ex = await airlock.api<{ principal: { group_sources: Record<string, string[]> } }>(airlock.adminToken, 'GET', '/api/v1/policy/explain?principal=alice');
   assert.deepEqual(ex.principal.group_sources, { staff: ['file'], 'payments-oncall': ['idp'] });
+  const text = await cli({ url: base }, airlock.adminToken, ['policy', 'explain', '--principal', 'alice']);
+  assert.match(text.stdout, /^alice \(user\), groups: staff \(file\), payments-oncall \(idp\)/);
   const signIns = (await audit('sso.sign_in')).filter((e) => e.actor === 'alice');
   assert.equal(signIns.length, 1);
   assert.equal(signIns[0]!.details.subject, 'alice');
