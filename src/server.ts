@@ -47,6 +47,8 @@ import { makeRecordings, type Recordings } from './audit/recordings.js';
 import type { McpDeps } from './mcp/context.js';
 import { registerMcpRoute } from './mcp/http.js';
 import { openExecSession } from './gateway/exec/session.js';
+import { makeIdentities } from './identity/identities.js';
+import { makeSso } from './identity/sso.js';
 
 export const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -227,7 +229,10 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   undo.push(() => writer?.close());
   const metrics = makeMetrics({ version: VERSION });
   const audit = makeAuditLog({ store, clock, writer, metrics: metrics.audit });
-  const access = makeAccess({ store, clock, audit, policy: () => policySource.current(), onError: (e) => log.error({ err: e }, 'expiry scheduler error') });
+  // The policy every service sees: the file's, with the groups each person's last single sign-on gave them.
+  const identities = makeIdentities({ store, clock, audit });
+  await identities.load();
+  const access = makeAccess({ store, clock, audit, policy: () => identities.overlay(policySource.current()), onError: (e) => log.error({ err: e }, 'expiry scheduler error') });
   undo.push(() => access.expiry.stop());
   undo.push(() => access.expiryWarnings.stop());
   metrics.attach(access, audit);
@@ -434,7 +439,9 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     pgGateway: () => (gateways.postgres ? { host: gateways.postgres.host, port: gateways.postgres.port, ca: gateways.postgres.ca } : null),
     sshGateway: () => (sshGateway ? { host: sshGateway.host, port: sshGateway.port, host_key: sshGateway.host_key } : null),
   };
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings, outbox });
+  const sso = makeSso({ policy: () => policySource.current(), identities, audit, clock, resolveSecret: (ref) => resolveSecret(ref) });
+  stops.push({ name: () => 'single sign-on device flows', stop: async () => sso.close() });
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings, outbox, sso: { sso, publicUrl } });
   registerMcpRoute(app, mcp);
   undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });

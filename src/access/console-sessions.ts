@@ -9,10 +9,13 @@ import type { UnitOfWork } from './unit-of-work.js';
 
 export const CONSOLE_SESSION_TTL_SECONDS = 12 * 3600;
 
+/** How a console session was opened: a local password, an access token, or single sign-on (src/identity/). */
+export type ConsoleSignInMethod = 'password' | 'token' | 'sso';
+
 export interface ConsoleSession {
   id: string;
   principal: string;
-  method: 'password' | 'token';
+  method: ConsoleSignInMethod;
   /** The access token signed in with; the session ends when that token does. */
   token_id: string | null;
   created_at: string;
@@ -26,19 +29,20 @@ export function makeConsoleSessions(deps: { store: Store; clock: Clock; uow: Uni
   const { store, clock, uow } = deps;
 
   function view(row: { id: string; principal: string; method: string; token_id: string | null; created_at: string; expires_at: string }): ConsoleSession {
-    return { id: row.id, principal: row.principal, method: row.method === 'token' ? 'token' : 'password', token_id: row.token_id, created_at: row.created_at, expires_at: row.expires_at };
+    return { id: row.id, principal: row.principal, method: row.method === 'token' || row.method === 'sso' ? row.method : 'password', token_id: row.token_id, created_at: row.created_at, expires_at: row.expires_at };
   }
 
   return {
     /**
      * Opens a session (audited as console.sign_in) and returns its secret, which only the cookie holds. It lasts
-     * CONSOLE_SESSION_TTL_SECONDS, or less when the token signed in with ends sooner.
+     * CONSOLE_SESSION_TTL_SECONDS, or less when the token signed in with ends sooner, or `notAfter` (what single
+     * sign-on allows) comes first.
      */
-    async open(o: { principal: string; method: 'password' | 'token'; tokenId: string | null; tokenExpires: string | null; source: string | null }): Promise<{ secret: string; session: ConsoleSession }> {
+    async open(o: { principal: string; method: ConsoleSignInMethod; tokenId: string | null; tokenExpires: string | null; source: string | null; notAfter?: string }): Promise<{ secret: string; session: ConsoleSession }> {
       const secret = randomBytes(32).toString('base64url');
       const now = clock.now();
       const ttlEnd = new Date(now.getTime() + CONSOLE_SESSION_TTL_SECONDS * 1000).toISOString();
-      const expires = o.tokenExpires && o.tokenExpires < ttlEnd ? o.tokenExpires : ttlEnd;
+      const expires = [o.tokenExpires, o.notAfter].reduce<string>((end, t) => (t && t < end ? t : end), ttlEnd);
       const row = { id: `cs_${randomBase32(16)}`, hash: hashToken(secret), principal: o.principal, method: o.method, token_id: o.tokenId, source: o.source, created_at: now.toISOString(), expires_at: expires };
       await uow(async (trx, rec) => {
         await trx.deleteFrom('console_sessions').where('expires_at', '<=', row.created_at).execute();

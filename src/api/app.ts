@@ -27,6 +27,8 @@ import type { GatewayDeps } from '../gateway/types.js';
 import { registerSlackRoutes } from './routes-slack.js';
 import type { Outbox } from '../notify/outbox.js';
 import { notificationRoutes } from './routes-notifications.js';
+import type { Sso } from '../identity/sso.js';
+import { ssoRoutes } from './routes-sso.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -94,6 +96,8 @@ export interface ApiDeps {
   exec?: GatewayDeps;
   /** The notification outbox: GET /api/v1/notifications and retry of dead messages when set. */
   outbox?: Outbox;
+  /** Single sign-on (src/identity/sso.ts) and the public URL its redirect_uri is built on. */
+  sso?: { sso: Sso; publicUrl: () => string };
 }
 
 /** A request id that is unique across restarts and processes, so one from a user's error finds its log line. */
@@ -157,6 +161,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...statementReviewRoutes(access),
     ...(deps.outbox ? notificationRoutes({ access, outbox: deps.outbox }) : []),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
+    ...(deps.sso ? ssoRoutes({ access, sso: deps.sso.sso, consoleAuth, publicUrl: deps.sso.publicUrl, behindTlsProxy: deps.behindTlsProxy }) : []),
   ];
   defineRoutes(app, authenticate, routes);
   registerEventStream(app, access, authenticate);

@@ -7,7 +7,7 @@ import { AirlockError } from '../domain/errors.js';
 import type { Caller } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import type { PasswordService } from '../access/passwords.js';
-import { CONSOLE_SESSION_TTL_SECONDS, type ConsoleSession } from '../access/console-sessions.js';
+import { CONSOLE_SESSION_TTL_SECONDS, type ConsoleSession, type ConsoleSignInMethod } from '../access/console-sessions.js';
 
 export const SESSION_COOKIE = 'airlock_session';
 /** State-changing calls made with the cookie must echo the session's CSRF value in this header. */
@@ -21,7 +21,7 @@ const MAX_FAILURES = 10;
 export interface ConsoleSessionView {
   id: string;
   principal: string;
-  method: 'password' | 'token';
+  method: ConsoleSignInMethod;
   created_at: string;
   expires_at: string;
   csrf: string;
@@ -93,8 +93,8 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
     throw new AirlockError('AIRLOCK_UNAUTHENTICATED', message);
   }
 
-  async function open(req: FastifyRequest, reply: FastifyReply, principal: string, method: 'password' | 'token', tokenId: string | null, tokenExpires: string | null): Promise<ConsoleSessionView> {
-    const { secret, session } = await access.consoleSessions.open({ principal, method, tokenId, tokenExpires, source: req.ip });
+  async function open(req: FastifyRequest, reply: FastifyReply, principal: string, method: ConsoleSignInMethod, tokenId: string | null, tokenExpires: string | null, notAfter?: string): Promise<ConsoleSessionView> {
+    const { secret, session } = await access.consoleSessions.open({ principal, method, tokenId, tokenExpires, source: req.ip, notAfter });
     const maxAge = Math.max(1, Math.floor((Date.parse(session.expires_at) - clock.now().getTime()) / 1000));
     reply.header('set-cookie', cookie(req, secret, maxAge)).header('cache-control', 'no-store');
     return viewOf(session, secret);
@@ -144,6 +144,11 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
       return open(req, reply, caller.principal.name, 'token', caller.token_id, t?.expires_at ?? null);
     },
 
+    /** Opens a console session for a completed single sign-on (src/identity/sso.ts), ending when it does. */
+    async signInWithSso(req: FastifyRequest, reply: FastifyReply, principal: string, notAfter: string): Promise<ConsoleSessionView> {
+      return open(req, reply, principal, 'sso', null, null, notAfter);
+    },
+
     /** Deletes the cookie's session (if it still exists) and clears the cookie. */
     async signOut(req: FastifyRequest, reply: FastifyReply): Promise<{ signed_out: boolean }> {
       reply.header('set-cookie', cookie(req, '', 0)).header('cache-control', 'no-store');
@@ -172,7 +177,7 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
       if (!isSafeMethod(req.method)) checkCsrf(req, s.view.csrf);
       const principal = access.policy().principal(s.view.principal);
       if (!principal) throw new AirlockError('AIRLOCK_UNAUTHENTICATED', `"${s.view.principal}" is no longer in the policy.`);
-      return { principal, source: req.ip, token_id: s.tokenId, console_session_id: s.view.method === 'password' ? s.view.id : null };
+      return { principal, source: req.ip, token_id: s.tokenId, console_session_id: s.view.method === 'token' ? null : s.view.id };
     },
   };
 }

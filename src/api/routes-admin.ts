@@ -116,7 +116,9 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
         // Where upstream secrets live (env var names, file paths) is not for browsers either: show only that one is set.
         const resources = p.doc.resources.map((r) => (r.credential ? { ...r, credential: { username: r.credential.username, mode: r.credential.mode, password: '(reference hidden)' } } : r));
         const webhooks = p.doc.notify.webhooks.map((w) => ({ ...w, url: w.url.replace(/^(https?:\/\/[^/]+).*$/, '$1/…'), secret: w.secret ? '(reference hidden)' : undefined }));
-        return { file: p.file, hash: p.hash, policy: { ...p.doc, resources, notify: { webhooks } } };
+        const oidc = p.doc.identity?.oidc;
+        const identity = oidc ? { oidc: { ...oidc, client_secret: oidc.client_secret ? '(reference hidden)' : undefined } } : undefined;
+        return { file: p.file, hash: p.hash, policy: { ...p.doc, resources, notify: { webhooks }, ...(identity ? { identity } : {}) } };
       },
     },
     {

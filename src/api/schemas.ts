@@ -107,7 +107,7 @@ const autoApprove = z.object({ requester_groups: z.array(z.string()), max_durati
 const justification = z.object({ required: z.boolean(), pattern: z.string().nullable(), ticket_required: z.boolean(), hint: z.string().nullable() });
 
 const explanation = z.object({
-  principal: z.object({ name: z.string(), kind: z.string(), groups: z.array(z.string()), admin: z.boolean(), auditor: z.boolean() }),
+  principal: z.object({ name: z.string(), kind: z.string(), groups: z.array(z.string()), group_sources: z.record(z.string(), z.array(z.enum(['file', 'idp']))).describe('where each group comes from: the policy file, the identity provider at the last sign-in, or both'), admin: z.boolean(), auditor: z.boolean() }),
   policy_hash: z.string(),
   entries: z.array(z.object({
     resource: z.string(),
@@ -132,7 +132,7 @@ const explanation = z.object({
   })),
 }) satisfies z.ZodType<Explanation>;
 
-const consoleSession = z.object({ signed_in: z.literal(true), principal: z.string(), method: z.enum(['password', 'token']), created_at: time, expires_at: time, csrf: z.string().describe(`echo it in the x-airlock-csrf header of changes`) });
+const consoleSession = z.object({ signed_in: z.literal(true), principal: z.string(), method: z.enum(['password', 'token', 'sso']), created_at: time, expires_at: time, csrf: z.string().describe(`echo it in the x-airlock-csrf header of changes`) });
 
 const gatewayListener = z.object({ host: z.string(), port: z.number().int(), ca: z.string().describe('PEM of the CA that signs its certificate') });
 

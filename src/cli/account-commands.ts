@@ -4,6 +4,7 @@ import { run } from './command.js';
 import { makeClient, saveCredentials } from './client.js';
 import { table, when, UsageError } from './output.js';
 import { listenersOf, type Gateways } from './connect-commands.js';
+import { loginWithSso } from './sso-login.js';
 
 function readTokenLine(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('Paste your access token and press Enter: ');
@@ -24,11 +25,23 @@ function readTokenLine(): Promise<string> {
 export function registerAccountCommands(program: Command): void {
   program
     .command('login')
-    .description('check a token against the server and save both for later commands')
+    .description('check a token against the server and save both for later commands; --sso: sign in with the company\'s identity provider instead')
+    .option('--sso', 'sign in with the identity provider (device code where it offers one, else the browser) and save the token it gives')
+    .option('--browser', 'with --sso: sign in through this machine\'s browser even when the device flow is offered')
     .option('--json', 'print only JSON')
     .action(
-      run(async (ctx, _o: unknown, cmd: Command) => {
+      run(async (ctx, o: { sso?: boolean; browser?: boolean }, cmd: Command) => {
         const client = ctx.client();
+        if (o.browser && !o.sso) throw new UsageError('--browser goes with --sso.');
+        if (o.sso) {
+          const t = await loginWithSso(client, { browser: o.browser ?? false });
+          const path = saveCredentials({ server: client.server, token: t.token });
+          ctx.out(
+            `Logged in to ${client.server} as ${t.principal} with single sign-on (groups: ${t.groups.join(', ') || 'none'}); the token expires ${when(t.expires_at)}. Saved to ${path}.`,
+            { ok: true, server: client.server, principal: t.principal, groups: t.groups, expires_at: t.expires_at, method: t.method, saved_to: path },
+          );
+          return;
+        }
         const token = (cmd.optsWithGlobals() as { token?: string }).token ?? process.env.AIRLOCK_TOKEN ?? (await readTokenLine());
         if (!token) throw new UsageError('No token given: pass --token, set AIRLOCK_TOKEN, or paste it when asked.');
         const me = await makeClient({ server: client.server, token }).get<{ principal: { name: string } }>('/api/v1/whoami');

@@ -7,7 +7,9 @@ import { qs } from './client.js';
 import type { Explanation } from '../policy/explain.js';
 
 function explainText(e: Explanation): string {
-  const head = `${e.principal.name} (${e.principal.kind}), groups: ${e.principal.groups.join(', ') || 'none'}${e.principal.admin ? ', admin' : ''}${e.principal.auditor ? ', auditor' : ''}\n`;
+  // Each group with where it comes from: (file), (idp) or (file+idp); an older server sends no group_sources.
+  const sourced = e.principal.groups.map((g) => (e.principal.group_sources?.[g] ? `${g} (${e.principal.group_sources[g].join('+')})` : g));
+  const head = `${e.principal.name} (${e.principal.kind}), groups: ${sourced.join(', ') || 'none'}${e.principal.admin ? ', admin' : ''}${e.principal.auditor ? ', auditor' : ''}\n`;
   const rows = e.entries.map((x) => ({
     resource: x.resource,
     role: x.role,

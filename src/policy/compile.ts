@@ -27,6 +27,17 @@ export interface Policy {
   isAuditor(p: Principal): boolean;
   /** Index of the first auto-approval rule that matches, or -1. */
   autoApproveRule(p: Principal, role: RoleDef, durationSeconds: number, now: Date): number;
+  /** Where each of a principal's groups comes from: the policy file, the identity provider's last sign-in, or both. */
+  groupSources(name: string): Record<string, GroupSource[]>;
+}
+
+export type GroupSource = 'file' | 'idp';
+
+/** What a principal's last single sign-on said (src/identity/identities.ts), laid over the file's principals. */
+export interface IdpIdentity {
+  principal: string;
+  groups: readonly string[];
+  email: string | null;
 }
 
 type Day = TimeWindow['days'][number];
@@ -95,6 +106,7 @@ export function compilePolicy(doc: PolicyDoc, file: string): Policy {
     approversFor: (role) => principals.filter((p) => isApprover(p, role)),
     isAdmin: (p) => p.name === BOOTSTRAP_ADMIN || doc.admins.principals.includes(p.name) || inGroups(p, doc.admins.groups),
     isAuditor: (p) => doc.auditors.principals.includes(p.name) || inGroups(p, doc.auditors.groups),
+    groupSources: (n) => Object.fromEntries((byPrincipal.get(n)?.groups ?? []).map((g) => [g, ['file' as const]])),
     autoApproveRule(p, role, durationSeconds, now) {
       return role.approval.auto_approve.findIndex(
         (rule) =>
@@ -102,6 +114,41 @@ export function compilePolicy(doc: PolicyDoc, file: string): Policy {
           (rule.max_duration === undefined || durationSeconds <= rule.max_duration) &&
           (rule.time_window === undefined || inTimeWindow(rule.time_window, now)),
       );
+    },
+  };
+}
+
+/**
+ * The policy with what the identity provider said at each person's last sign-in: a listed principal has the file's
+ * groups plus the IdP's; a person not in the file exists (with the IdP's groups only) while allow_unlisted is on.
+ */
+export function withIdentities(base: Policy, identities: readonly IdpIdentity[]): Policy {
+  if (identities.length === 0) return base;
+  const allowUnlisted = base.doc.identity?.oidc?.allow_unlisted ?? false;
+  const fromIdp = new Map<string, readonly string[]>();
+  const principals: Principal[] = base.principals.map((p) => p);
+  const index = new Map(principals.map((p, i) => [p.name, i]));
+  for (const id of identities) {
+    const at = index.get(id.principal);
+    if (at !== undefined) {
+      const p = principals[at]!;
+      principals[at] = { ...p, groups: [...new Set([...p.groups, ...id.groups])] };
+    } else if (allowUnlisted) {
+      index.set(id.principal, principals.length);
+      principals.push({ name: id.principal, kind: 'user', groups: [...id.groups], ...(id.email ? { email: id.email } : {}) });
+    } else continue;
+    fromIdp.set(id.principal, id.groups);
+  }
+  const byPrincipal = new Map(principals.map((p) => [p.name, p]));
+  return {
+    ...base,
+    principals,
+    principal: (n) => byPrincipal.get(n),
+    approversFor: (role) => principals.filter((p) => base.isApprover(p, role)),
+    groupSources(n) {
+      const out: Record<string, GroupSource[]> = base.groupSources(n);
+      for (const g of fromIdp.get(n) ?? []) out[g] = [...(out[g] ?? []), 'idp'];
+      return out;
     },
   };
 }

@@ -27,7 +27,8 @@ export interface ExplainEntry {
 }
 
 export interface Explanation {
-  principal: { name: string; kind: string; groups: string[]; admin: boolean; auditor: boolean };
+  /** group_sources: where each group comes from, 'file' (the policy) and/or 'idp' (the last single sign-on). */
+  principal: { name: string; kind: string; groups: string[]; group_sources: Record<string, ('file' | 'idp')[]>; admin: boolean; auditor: boolean };
   policy_hash: string;
   entries: ExplainEntry[];
 }
@@ -71,7 +72,7 @@ export function explain(policy: Policy, principalName: string, resourceName?: st
     }
   }
   return {
-    principal: { name: p.name, kind: p.kind, groups: p.groups, admin: policy.isAdmin(p), auditor: policy.isAuditor(p) },
+    principal: { name: p.name, kind: p.kind, groups: p.groups, group_sources: policy.groupSources(p.name), admin: policy.isAdmin(p), auditor: policy.isAuditor(p) },
     policy_hash: policy.hash,
     entries,
   };

@@ -5,6 +5,9 @@ import { ruleProblem } from '../domain/command-words.js';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
 
+/** A group: a name, which may also hold ":" so groups passed through from an IdP can carry a prefix ("idp:payments"). */
+const groupName = z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,62}$/, 'use 1-63 lower-case letters, digits, ".", "_", ":" or "-", starting with a letter or digit');
+
 // A number is accepted by the parser only to say what is wrong with it: a duration needs a unit.
 const duration = z.union([z.string(), z.number()]).transform((s, ctx) => {
   const v = typeof s === 'string' ? parseDuration(s) : undefined;
@@ -95,7 +98,7 @@ const upstreamAuth = z.strictObject({
 export const principalSchema = z.strictObject({
   name,
   kind: z.enum(['user', 'agent']).default('user'),
-  groups: z.array(name).default([]),
+  groups: z.array(groupName).default([]),
   email: z.string().optional(),
   sponsor: name.optional().describe('for an agent: the person answerable for it, shown to approvers with each of its requests'),
   may_approve: z.boolean().default(false).describe('for an agent: may it approve or deny requests and statement reviews (default false: agents never decide)'),
@@ -193,7 +196,7 @@ function mysqlResourceProblems(r: { address: string; database?: string; database
 }
 
 const subjectSelector = z.strictObject({
-  groups: z.array(name).default([]),
+  groups: z.array(groupName).default([]),
   principals: z.array(name).default([]),
 });
 
@@ -217,7 +220,7 @@ const timeWindow = z.strictObject({
   .refine((w) => !(HHMM.test(w.from) && HHMM_END.test(w.to)) || w.from < w.to, { message: '"to" must be later than "from" on the same day; split a window across midnight into two rules', path: ['to'] });
 
 const autoApprove = z.strictObject({
-  requester_groups: z.array(name).min(1),
+  requester_groups: z.array(groupName).min(1),
   max_duration: duration.optional(),
   time_window: timeWindow.optional(),
 });
@@ -253,7 +256,7 @@ export const roleSchema = z.strictObject({
   approval: z
     .strictObject({
       approvals: z.number().int().min(1).max(10).default(1),
-      approver_groups: z.array(name).default([]),
+      approver_groups: z.array(groupName).default([]),
       approver_principals: z.array(name).default([]),
       allow_self_approval: z.boolean().default(false),
       auto_approve: z.array(autoApprove).default([]),
@@ -286,7 +289,7 @@ export const roleSchema = z.strictObject({
   review: z
     .strictObject({
       statements: z.enum(['writes', 'all', 'none']).default('none').describe('which statements wait for a person: those that may write, all, or none'),
-      approver_groups: z.array(name).default([]).describe('who may review them; default: the approvers of the role'),
+      approver_groups: z.array(groupName).default([]).describe('who may review them; default: the approvers of the role'),
       approver_principals: z.array(name).default([]),
       approvals: z.number().int().min(1).max(10).default(1),
       timeout: duration.default(900).describe('how long a held statement waits for a decision before it is refused'),
@@ -378,6 +381,22 @@ const slackSchema = z.strictObject({
   users: z.record(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user id such as U0123456789'), name).default({}).describe('Slack user id → principal; looked at before the verified e-mail'),
   api_url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL').default('https://slack.com/api').describe('the Web API base URL (tests, Enterprise Grid)'),
 });
+/** Single sign-on with an OpenID Connect provider (docs/identity.md). */
+const oidcSchema = z
+  .strictObject({
+    issuer: z.string().url().refine((u) => /^https:\/\//.test(u) || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/.test(u), 'the issuer is an https:// URL (http:// only on loopback, for tests)').describe('the IdP\'s issuer URL; its /.well-known/openid-configuration is read at start'),
+    client_id: z.string().min(1),
+    client_secret: secretRef.optional().describe('the client secret, by reference; none for a public client'),
+    scopes: z.array(z.string().min(1)).default(['openid', 'profile', 'email', 'groups']).refine((s) => s.includes('openid'), 'scopes must include openid'),
+    groups_claim: z.string().min(1).default('groups').describe('the ID token (or userinfo) claim that lists the person\'s groups'),
+    principal_claim: z.string().min(1).default('preferred_username').describe('the claim that names the principal; email_local_part: the part of email before "@"'),
+    group_mapping: z.record(z.string(), z.array(groupName)).optional().describe('IdP group → Airlock groups; IdP groups not listed give nothing'),
+    group_prefix: z.string().regex(/^([a-z0-9][a-z0-9._:-]{0,19})?$/, 'up to 20 of a-z 0-9 . _ : -').optional().describe('pass every IdP group through as <prefix><group> (lower-cased)'),
+    allow_unlisted: z.boolean().default(false).describe('may people not in principals sign in (their groups then come from the IdP only)'),
+    console_session_max: duration.default(12 * 3600).describe('the longest a console session or `airlock login --sso` token lasts; never longer than the IdP session'),
+    display_name: z.string().min(1).max(60).default('single sign-on').describe('shown on the button: "Sign in with <display_name>"'),
+  })
+  .refine((o) => !(o.group_mapping && o.group_prefix !== undefined), { message: 'use group_mapping or group_prefix, not both', path: ['group_prefix'] });
 
 export const policySchema = z.strictObject({
   version: z.literal(1),
@@ -387,6 +406,7 @@ export const policySchema = z.strictObject({
   resources: z.array(resourceSchema).default([]),
   roles: z.array(roleSchema).default([]),
   notify: z.strictObject({ webhooks: z.array(webhookSchema).default([]), slack: z.array(slackSchema).default([]), email: emailSchema.optional() }).default({ webhooks: [], slack: [] }),
+  identity: z.strictObject({ oidc: oidcSchema.optional() }).optional(),
 });
 
 export type PolicyDoc = z.infer<typeof policySchema>;
@@ -396,6 +416,7 @@ export type RoleDef = z.infer<typeof roleSchema>;
 export type SecretRef = z.infer<typeof secretRef>;
 export type AutoApproveRule = z.infer<typeof autoApprove>;
 export type TimeWindow = z.infer<typeof timeWindow>;
+export type OidcDef = z.infer<typeof oidcSchema>;
 export type WebhookDef = z.infer<typeof webhookSchema>;
 export type EmailDef = z.infer<typeof emailSchema>;
 export type SlackDef = z.infer<typeof slackSchema>;

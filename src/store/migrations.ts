@@ -315,6 +315,25 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('notification_outbox_created').on('notification_outbox').columns(['created_at']).execute();
     },
   },
+  '0010_identities': {
+    async up(db: Kysely<unknown>) {
+      // What the identity provider said about each person at their last single sign-on (src/identity/identities.ts):
+      // the groups it gave them are read back into the policy until their next sign-in.
+      await db.schema
+        .createTable('identities')
+        .addColumn('principal', 'text', (c) => c.primaryKey())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('subject', 'text', (c) => c.notNull())
+        .addColumn('email', 'text')
+        .addColumn('listed', 'integer', (c) => c.notNull())
+        .addColumn('groups', 'text', (c) => c.notNull())
+        .addColumn('groups_from_idp', 'text', (c) => c.notNull())
+        .addColumn('last_sign_in_at', 'text', (c) => c.notNull())
+        .addColumn('session_expires_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('identities_subject').on('identities').columns(['source', 'subject']).execute();
+    },
+  },
 };
 
 /** Sessions recorded before the table existed, from their session.start/kill/end events (counts from session.end). */

@@ -195,6 +195,20 @@ export interface MetaTable {
   value: string;
 }
 
+/** One person's last single sign-on: the Airlock groups it gave them (JSON) and the IdP's own group names (JSON). */
+export interface IdentitiesTable {
+  principal: string;
+  source: string;
+  subject: string;
+  email: string | null;
+  /** 1 when the principal is in the policy file, 0 when signed in as an unlisted person (allow_unlisted). */
+  listed: number;
+  groups: string;
+  groups_from_idp: string;
+  last_sign_in_at: string;
+  session_expires_at: string;
+}
+
 export interface DB {
   requests: RequestsTable;
   reviews: ReviewsTable;
@@ -212,5 +226,6 @@ export interface DB {
   ssh_public_keys: SshPublicKeysTable;
   statement_reviews: StatementReviewsTable;
   notification_outbox: NotificationOutboxTable;
+  identities: IdentitiesTable;
   _unused?: { id: Generated<number> };
 }

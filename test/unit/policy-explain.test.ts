@@ -72,7 +72,7 @@ function throwsAirlock(fn: () => unknown, code: string, message?: RegExp): Airlo
 describe('explain', () => {
   test('for a requester: the roles covering each resource, with limits, approvers and rules', () => {
     const x = explain(policy, 'alice');
-    assert.deepEqual(x.principal, { name: 'alice', kind: 'user', groups: ['engineers'], admin: false, auditor: false });
+    assert.deepEqual(x.principal, { name: 'alice', kind: 'user', groups: ['engineers'], group_sources: { engineers: ['file'] }, admin: false, auditor: false });
     assert.equal(x.policy_hash, policy.hash);
     // Without a resource named, only the roles that cover each resource are listed.
     assert.deepEqual(
@@ -123,7 +123,7 @@ describe('explain', () => {
 
   test('several refusals are all listed, each with its rule', () => {
     const x = explain(policy, 'sec', 'staging-orders');
-    assert.deepEqual(x.principal, { name: 'sec', kind: 'user', groups: ['security'], admin: true, auditor: false });
+    assert.deepEqual(x.principal, { name: 'sec', kind: 'user', groups: ['security'], group_sources: { security: ['file'] }, admin: true, auditor: false });
     const read = entry(x.entries, 'staging-orders', 'read');
     assert.deepEqual(read.refusals.map((r) => [r.code, r.rule]), [
       ['AIRLOCK_ROLE_NOT_FOR_RESOURCE', 'roles.read.resources'],

@@ -35,7 +35,7 @@ export interface Me {
 
 export interface ConsoleSession {
   principal: string;
-  method: 'password' | 'token';
+  method: 'password' | 'token' | 'sso';
   expiresAt: Date;
   csrf: string;
 }
@@ -258,7 +258,7 @@ export function makeMe(json: unknown): Me {
 
 export function makeConsoleSession(json: unknown): ConsoleSession {
   const j = obj(json);
-  return { principal: str(j.principal), method: j.method === 'token' ? 'token' : 'password', expiresAt: date(j.expires_at), csrf: str(j.csrf) };
+  return { principal: str(j.principal), method: j.method === 'token' || j.method === 'sso' ? j.method : 'password', expiresAt: date(j.expires_at), csrf: str(j.csrf) };
 }
 
 function makeRoleOffer(json: unknown): RoleOffer {

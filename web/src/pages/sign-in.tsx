@@ -1,6 +1,6 @@
-// Sign in with a local console password or an access token.
+// Sign in with the company's identity provider (when configured), a local console password or an access token.
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { postJson } from '../api/client.js';
+import { getJson, postJson } from '../api/client.js';
 import { api } from '../api/urls.js';
 import { ErrorNote, Field, useAction } from '../components/ui.js';
 
@@ -12,6 +12,15 @@ export function SignIn(props: { notice: string | null; onSignedIn: () => Promise
   const nameRef = useRef<HTMLInputElement>(null);
   // Focus the first field once; switching tabs with the arrow keys keeps focus on the tabs (the ARIA tabs pattern).
   useEffect(() => nameRef.current?.focus(), []);
+  const [sso, setSso] = useState<{ enabled: boolean; name: string } | null>(null);
+  // A failed single sign-on comes back as /?sso_error=…: shown once, then taken off the address bar.
+  const [ssoError] = useState(() => new URLSearchParams(window.location.search).get('sso_error'));
+  useEffect(() => {
+    if (ssoError !== null) window.history.replaceState(null, '', window.location.pathname);
+    getJson(api.sso(), (j) => j as { enabled: boolean; display_name: string | null }, { quiet401: true })
+      .then((j) => setSso({ enabled: j.enabled, name: j.display_name ?? 'single sign-on' }))
+      .catch(() => setSso(null));
+  }, [ssoError]);
   const signIn = useAction(async () => {
     await postJson(api.signIn(), method === 'password' ? { principal: principal.trim(), password } : { token: token.trim() }, () => undefined, { quiet401: true });
     setPassword('');
@@ -34,6 +43,19 @@ export function SignIn(props: { notice: string | null; onSignedIn: () => Promise
           <p className="notice" role="status">
             {props.notice}
           </p>
+        )}
+        {ssoError !== null && (
+          <p className="state error" role="alert">
+            {ssoError}
+          </p>
+        )}
+        {sso?.enabled && (
+          <>
+            <a className="button primary wide" href={api.ssoStart()}>
+              Sign in with {sso.name}
+            </a>
+            <p className="muted signin-or">or with a password or token</p>
+          </>
         )}
         <div className="tabs" role="tablist" aria-label="How to sign in">
           {(['password', 'token'] as const).map((m) => (
