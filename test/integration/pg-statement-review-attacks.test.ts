@@ -31,7 +31,10 @@ before(async () => {
     create function g() returns int language sql as 'select 2';
     create function w() returns int language sql as 'update accounts set balance = balance - 1 returning 1';
     create view v as select 1 as x;
-    create function h() returns int language sql as 'select 3';`);
+    create function h() returns int language sql as 'select 3';
+    create function k() returns int language sql as 'select 5';
+    create schema evil;
+    create function evil.k2() returns int language sql as 'update accounts set balance = 0 returning 1';`);
   const up = new URL(adminUrl());
   const credential = `{ username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: ATTACK_TEST_PG_PASSWORD }, mode: injected }`;
   a = await startAirlock({
@@ -187,6 +190,24 @@ for (const [label, change, probe] of catalogChanges) {
     } finally {
       await s.c.end();
       await other.c.end();
+    }
+  });
+}
+
+for (const setPath of ['set search_path = evil, public', "select set_config('search_path', 'evil, public', false)"]) {
+  test(`after ${setPath.split(' ')[0]} of search_path, a function of another schema is still judged, and reads run at once again`, async () => {
+    const s = await session((t) => (t === setPath ? 'approve' : 'deny'));
+    try {
+      const before = await balances();
+      assert.match((await s.error('select k2()')) ?? 'ran', /AIRLOCK_REVIEW_DENIED/, 'evil.k2 writes: held before');
+      await s.c.query('show search_path');
+      assert.equal(await s.error('select 1'), null, 'SHOW changes nothing');
+      await s.c.query(setPath);
+      assert.match((await s.error('select k2()')) ?? 'ran', /AIRLOCK_REVIEW_DENIED/, 'evil.k2 is what k2() means now: held');
+      assert.equal(await s.error('select k()'), null, 'public.k only reads (evil.k does not exist): it runs at once');
+      assert.equal(await balances(), before);
+    } finally {
+      await s.c.end();
     }
   });
 }

@@ -16,8 +16,18 @@ const CATALOG_SAFE_KINDS = new Set([
   'notify', 'lock', 'truncate', 'vacuum', 'analyze',
 ]);
 
-/** Which schema an unqualified name means: once a session changes it, the gateway's catalog no longer says. */
+/**
+ * Which schema an unqualified name means. The catalog judges a bare name by every schema's objects of that name, so
+ * a changed search_path cannot make it clear a writing function; the catalog is reloaded after it all the same.
+ */
 const SEARCH_PATH = /search_path/i;
+const SET_CONFIG = /set_config/i;
+
+/** A SET (or set_config) that may name search_path; a SHOW or a read of current_setting does not change it. */
+function mayChangePath(d: Decision | null, sql: string): boolean {
+  if (!SEARCH_PATH.test(sql)) return false;
+  return d === null || d.statements.length === 0 || d.statements.some((s) => s.kind === 'set') || SET_CONFIG.test(sql);
+}
 
 /** True when a statement sent to the server may have changed what the catalog says (fail closed: unknown = may). */
 export function mayChangeCatalog(d: Decision | null): boolean {
@@ -44,8 +54,6 @@ export class SessionCatalog {
   loading: Promise<void> | null = null;
   /** This session sent a statement that may have changed the catalog; it is reloaded when the server is idle. */
   private changed = false;
-  /** The session changed search_path: names mean other objects than the catalog says, for the rest of the session. */
-  private pathChanged = false;
   private readonly blind: Inspector;
   private readonly unwatch: () => void;
 
@@ -57,15 +65,14 @@ export class SessionCatalog {
 
   /** An allowed statement went to the server: if it may change the catalog, judge without one from here on. */
   sent(d: Decision | null, sql: string | null): void {
-    if (sql !== null && SEARCH_PATH.test(sql)) this.pathChanged = true;
-    else if (!mayChangeCatalog(d)) return;
+    if (!mayChangeCatalog(d) && !(sql !== null && mayChangePath(d, sql))) return;
     this.changed = true;
     this.use(this.blind);
   }
 
   /** The server is idle outside a transaction: a change this session made is committed (or rolled back) now. */
   idle(): void {
-    if (!this.changed || this.pathChanged) return;
+    if (!this.changed) return;
     this.changed = false;
     this.o.catalogs.invalidate(this.o.key); // every session on the database reloads, this one too
   }
@@ -77,7 +84,7 @@ export class SessionCatalog {
   private reload(): void {
     const load = this.o.catalogs.forLogin(this.o.key, this.o.login).then(
       (catalog) => {
-        if (this.loading === load && !this.changed && !this.pathChanged) this.use(this.o.inspectorFor(catalog));
+        if (this.loading === load && !this.changed) this.use(this.o.inspectorFor(catalog));
       },
       (err: unknown) => {
         // Fail closed: judged without a catalog until a later change reloads it.
