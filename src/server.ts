@@ -439,6 +439,12 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
     pgGateway: () => (gateways.postgres ? { host: gateways.postgres.host, port: gateways.postgres.port, ca: gateways.postgres.ca } : null),
     sshGateway: () => (sshGateway ? { host: sshGateway.host, port: sshGateway.port, host_key: sshGateway.host_key } : null),
   };
+  // Processes sharing a PostgreSQL store learn of sign-ins made on the others by re-reading the identities table.
+  if (store.dialect === 'postgres') {
+    const reread = setInterval(() => void identities.load().catch((err: unknown) => log.warn({ err }, 'could not re-read the single sign-on identities')), 15_000);
+    reread.unref();
+    stops.push({ name: () => 'single sign-on identities re-read', stop: async () => clearInterval(reread) });
+  }
   const sso = makeSso({ policy: () => policySource.current(), identities, audit, clock, resolveSecret: (ref) => resolveSecret(ref) });
   stops.push({ name: () => 'single sign-on device flows', stop: async () => sso.close() });
   const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings, outbox, sso: { sso, publicUrl } });

@@ -34,9 +34,16 @@ export function ssoRoutes(deps: { access: Access; sso: Sso; consoleAuth: Console
     return { token, expires_at: record.expires_at, principal: s.principal, groups: principal.groups };
   }
 
-  function toSignIn(reply: FastifyReply, message: string) {
-    return reply.code(302).header('location', `/?sso_error=${encodeURIComponent(message)}`).header('cache-control', 'no-store').send();
+  /** A 302 with a line of text for clients that do not follow it. */
+  function redirect(reply: FastifyReply, location: string) {
+    return reply.code(302).header('location', location).header('cache-control', 'no-store').type('text/plain; charset=utf-8').send(`Redirecting to ${location.split('?')[0]}`);
   }
+
+  function toSignIn(reply: FastifyReply, message: string) {
+    return redirect(reply, `/?sso_error=${encodeURIComponent(message)}`);
+  }
+
+  const redirects = (what: string) => ({ 302: { content: 'text/plain', description: `a redirect (Location): ${what}` } });
 
   return [
     {
@@ -47,6 +54,7 @@ export function ssoRoutes(deps: { access: Access; sso: Sso; consoleAuth: Console
     {
       method: 'GET', url: '/api/v1/auth/sso/start', tag: 'console', summary: 'Starts a single sign-on in the browser: 302 to the identity provider (authorization code with PKCE, state and nonce). cli_redirect and challenge: for airlock login --sso', auth: false,
       query: z.strictObject({ cli_redirect: z.string().max(200).optional(), challenge: z.string().regex(/^[A-Za-z0-9_-]{43}$/).optional() }),
+      response: redirects('the identity provider\'s sign-in page'),
       async handler({ req, reply, query }) {
         let purpose: Parameters<Sso['start']>[1] = { kind: 'console' };
         if (query.cli_redirect !== undefined || query.challenge !== undefined) {
@@ -54,12 +62,14 @@ export function ssoRoutes(deps: { access: Access; sso: Sso; consoleAuth: Console
           purpose = { kind: 'cli', redirect: query.cli_redirect, challenge: query.challenge };
         }
         const { url, binding } = await sso.start(`${deps.publicUrl()}${CALLBACK}`, purpose);
-        return reply.code(302).header('location', url).header('set-cookie', bindingCookie(req, binding, 600)).header('cache-control', 'no-store').send();
+        reply.header('set-cookie', bindingCookie(req, binding, 600));
+        return redirect(reply, url);
       },
     },
     {
       method: 'GET', url: CALLBACK, tag: 'console', summary: 'Where the identity provider sends the browser back: validates the sign-in, opens a console session (or hands airlock login --sso its code) and redirects', auth: false,
       query: z.record(z.string(), z.string()),
+      response: redirects('the console (signed in), the sign-in page with ?sso_error=<why>, or airlock login --sso\'s loopback with ?code='),
       async handler({ req, reply }) {
         reply.header('set-cookie', bindingCookie(req, '', 0));
         const url = new URL(`${deps.publicUrl()}${req.url}`);
@@ -72,11 +82,11 @@ export function ssoRoutes(deps: { access: Access; sso: Sso; consoleAuth: Console
         }
         if (done.purpose.kind === 'cli') {
           const code = sso.issueCode(done.signIn, done.purpose.challenge);
-          return reply.code(302).header('location', `${done.purpose.redirect}?code=${encodeURIComponent(code)}`).header('cache-control', 'no-store').send();
+          return redirect(reply, `${done.purpose.redirect}?code=${encodeURIComponent(code)}`);
         }
         // Fastify adds a second Set-Cookie: the binding cleared above, the session set here.
         await deps.consoleAuth.signInWithSso(req, reply, done.signIn.principal, done.signIn.expiresAt);
-        return reply.code(302).header('location', '/').send();
+        return redirect(reply, '/');
       },
     },
     {

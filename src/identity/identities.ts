@@ -1,6 +1,7 @@
 // What the identity provider said about each person at their last single sign-on, kept in the store and laid over
 // the policy's principals (withIdentities), so groups the IdP gives count, and those it takes away stop counting.
 import type { Clock } from '../domain/clock.js';
+import type { AuditInput } from '../domain/model.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Store } from '../store/store.js';
 import { withIdentities, type IdpIdentity, type Policy } from '../policy/compile.js';
@@ -21,7 +22,7 @@ export interface SignInRecord {
   source: string | null;
 }
 
-export function makeIdentities(deps: { store: Store; clock: Clock; audit: Pick<AuditLog, 'append'> }) {
+export function makeIdentities(deps: { store: Store; clock: Clock; audit: Pick<AuditLog, 'appendInTx' | 'published'> }) {
   const { store, clock, audit } = deps;
   let current: IdpIdentity[] = [];
   // policy() is called on every decision: one overlay per (policy, identities) pair, built on first use.
@@ -56,21 +57,22 @@ export function makeIdentities(deps: { store: Store; clock: Clock; audit: Pick<A
     async recordSignIn(r: SignInRecord): Promise<{ added: string[]; removed: string[] }> {
       const now = clock.now().toISOString();
       const row = { principal: r.principal, source: 'oidc', subject: r.subject, email: r.email, listed: r.listed ? 1 : 0, groups: JSON.stringify(r.groups), groups_from_idp: JSON.stringify(r.idpGroups), last_sign_in_at: now, session_expires_at: r.sessionExpiresAt };
-      const before = await store.db.transaction().execute(async (trx) => {
-        const prev = await trx.selectFrom('identities').select(['groups', 'subject']).where('principal', '=', r.principal).executeTakeFirst();
+      // The row and its audit events commit together, as the access services' changes do (unit-of-work.ts).
+      let events: Awaited<ReturnType<AuditLog['appendInTx']>> = [];
+      const changed = await store.transaction(async (trx) => {
+        const prev = await trx.selectFrom('identities').select(['groups']).where('principal', '=', r.principal).executeTakeFirst();
         if (prev) await trx.updateTable('identities').set(row).where('principal', '=', r.principal).execute();
         else await trx.insertInto('identities').values(row).execute();
-        return prev;
+        const was = prev ? (JSON.parse(prev.groups) as string[]) : [];
+        const diff = { added: r.groups.filter((g) => !was.includes(g)), removed: was.filter((g) => !r.groups.includes(g)) };
+        const entries: AuditInput[] = [{ actor: r.principal, action: 'sso.sign_in', target: r.principal, source: r.source, details: { subject: r.subject, groups: r.groups, idp_groups: r.idpGroups, source: 'oidc', via: r.via, listed: r.listed, session_expires_at: r.sessionExpiresAt } }];
+        if (prev && (diff.added.length || diff.removed.length)) entries.push({ actor: r.principal, action: 'sso.groups_changed', target: r.principal, source: r.source, details: { added: diff.added, removed: diff.removed, groups: r.groups } });
+        events = await audit.appendInTx(trx, entries);
+        return diff;
       });
-      const was = before ? (JSON.parse(before.groups) as string[]) : [];
-      const added = r.groups.filter((g) => !was.includes(g));
-      const removed = was.filter((g) => !r.groups.includes(g));
+      audit.published(events);
       replace([...current.filter((i) => i.principal !== r.principal), { principal: r.principal, groups: r.groups, email: r.email }]);
-      await audit.append({ actor: r.principal, action: 'sso.sign_in', target: r.principal, source: r.source, details: { subject: r.subject, groups: r.groups, idp_groups: r.idpGroups, source: 'oidc', via: r.via, listed: r.listed, session_expires_at: r.sessionExpiresAt } });
-      if (before && (added.length || removed.length)) {
-        await audit.append({ actor: r.principal, action: 'sso.groups_changed', target: r.principal, source: r.source, details: { added, removed, groups: r.groups } });
-      }
-      return { added, removed };
+      return changed;
     },
 
     async get(principal: string) {

@@ -112,7 +112,8 @@ export function makeSso(deps: { policy: () => Policy; identities: Identities; au
       const def = settings();
       if (!def) return { enabled: false, display_name: null, device_flow: false };
       // An IdP that cannot be reached now still gets its button: the sign-in then says what went wrong.
-      const device = await client().client.supportsDeviceFlow().catch(() => false);
+      // The sign-in page waits for this answer: an IdP slow to answer discovery costs it 3 s at most.
+      const device = await Promise.race([client().client.supportsDeviceFlow().catch(() => false), new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref())]);
       return { enabled: true, display_name: def.display_name, device_flow: device };
     },
 

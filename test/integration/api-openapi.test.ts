@@ -9,6 +9,10 @@ import type pg from 'pg';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { terminalSessions } from './recordings-harness.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { startTestIdp, browse, CookieJar } from '../support/oidc-provider.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 interface Operation {
@@ -108,6 +112,7 @@ function routeList(tree: string): string[] {
 async function call(token: string | null, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Json; headers: Headers }> {
   const res = await fetch(a.server.apiUrl + url, {
     method,
+    redirect: 'manual',
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
@@ -143,7 +148,7 @@ test('the document lists every route the server has, each with its answer and pr
     for (const [m, op] of Object.entries(ops)) {
       assert.ok(op.summary, `${m} ${p} has a summary`);
       // A websocket's success is its upgrade (101).
-      const ok = Object.entries(op.responses).filter(([status]) => /^2\d\d$/.test(status) || (status === '101' && p === '/api/v1/exec'));
+      const ok = Object.entries(op.responses).filter(([status]) => /^2\d\d$/.test(status) || (status === '101' && p === '/api/v1/exec') || (status === '302' && p.startsWith('/api/v1/auth/sso/')));
       assert.equal(ok.length, 1, `${m} ${p} declares its success answer`);
       assert.ok(ok[0]![1].content, `${m} ${p} declares the body of its success answer`);
       assert.deepEqual(op.responses.default?.content?.['application/problem+json']?.schema, { $ref: '#/components/schemas/Problem' }, `${m} ${p} errors`);
@@ -312,6 +317,33 @@ test('the notification outbox answers as documented', async () => {
   assert.equal((await call(bob, 'GET', '/api/v1/notifications?status=dead')).body.notifications[0].id, 'ntf_openapitest');
   assert.equal((await call(alice, 'GET', '/api/v1/notifications')).status, 403);
   assert.equal((await call(bob, 'POST', '/api/v1/notifications/ntf_openapitest/retry')).body.status, 'pending');
+});
+
+test('single sign-on (docs/identity.md) answers as documented', async () => {
+  const idp = await startTestIdp({ users: { alice: { password: 'pw', email: 'alice@example.com', groups: [] } } });
+  const file = join(a.dir, 'airlock.yaml');
+  const before = readFileSync(file, 'utf8');
+  process.env.OAPI_TEST_OIDC_SECRET = idp.clientSecret;
+  writeFileSync(file, `${before}identity:\n  oidc: { issuer: "${idp.issuer}", client_id: ${idp.clientId}, client_secret: { env: OAPI_TEST_OIDC_SECRET } }\n`);
+  try {
+    await call(bob, 'POST', '/api/v1/policy/reload');
+    idp.serve(a.server.apiUrl);
+    assert.equal((await call(null, 'GET', '/api/v1/auth/sso')).body.enabled, true);
+    assert.equal((await call(null, 'GET', '/api/v1/auth/sso/start')).status, 302);
+    const jar = new CookieJar();
+    const back = await browse(`${a.server.apiUrl}/api/v1/auth/sso/start`, { jar, user: 'alice', password: 'pw', until: (u) => u.pathname === '/api/v1/auth/sso/callback' });
+    assert.equal((await call(null, 'GET', back.url.pathname + back.url.search, undefined, { cookie: jar.header(back.url) })).headers.get('location'), '/');
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const loopback = await browse(`${a.server.apiUrl}/api/v1/auth/sso/start?cli_redirect=${encodeURIComponent('http://127.0.0.1:9/callback')}&challenge=${challenge}`, { user: 'alice', password: 'pw', until: (u) => u.port === '9' });
+    assert.equal((await call(null, 'POST', '/api/v1/auth/sso/exchange', { code: loopback.url.searchParams.get('code'), verifier })).body.principal, 'alice');
+    const device = await call(null, 'POST', '/api/v1/auth/sso/device');
+    assert.equal((await call(null, 'POST', '/api/v1/auth/sso/device/poll', { handle: device.body.handle })).body.status, 'pending');
+  } finally {
+    writeFileSync(file, before);
+    await call(bob, 'POST', '/api/v1/policy/reload');
+    await idp.stop();
+  }
 });
 
 test('every documented operation was called above and its answer checked', () => {

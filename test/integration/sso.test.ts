@@ -99,6 +99,8 @@ test('a person signs in through the IdP; their IdP group maps to an Airlock grou
   assert.deepEqual([...me.body.principal.groups].sort(), ['payments-oncall', 'staff']);
   const session = (await (await fetch(`${base}/api/v1/console/session`, { headers: { cookie: `airlock_session=${s.cookie}` } })).json()) as { method: string; expires_at: string };
   assert.equal(session.method, 'sso');
+  // console_session_max is 8h, but the IdP's ID token lasts an hour: the session ends with what the IdP allows.
+  assert.ok(Date.parse(session.expires_at) <= Date.now() + 3600_000 + 60_000, session.expires_at);
   const asked = await asCookie(s.cookie!, 'POST', '/api/v1/requests', { resource: 'prod-orders', role: 'pg-read', duration: '30m' });
   assert.equal(asked.status, 201, JSON.stringify(asked.body));
   const ex = await airlock.api<{ principal: { group_sources: Record<string, string[]> } }>(airlock.adminToken, 'GET', '/api/v1/policy/explain?principal=alice');
