@@ -85,6 +85,8 @@ export function makeCheckpointVerifier(publicKeyPem: string) {
   let firstInvalid: CheckpointVerdict | undefined;
   let lastValid: { seq: number; covers_seq: number; time: string; every: number; interval_s: number } | null = null;
   let seenGivenKey = false;
+  /** Whether a checkpoint passed over (an earlier key's) announced the given key: only then was passing over right. */
+  let givenAnnounced = false;
   let lastSeq = 0;
   let lastTime = '';
   let tailFirstTime: string | null = null;
@@ -94,8 +96,11 @@ export function makeCheckpointVerifier(publicKeyPem: string) {
     if (!d) return { ...v, problem: `checkpoint ${e.seq} lacks its fields (covers_seq, covers_hash, key_id, signature)` };
     if (d.key_id !== keyId) {
       // Before the given key first signs, checkpoints of earlier keys are passed over: the verifier started later.
-      if (!seenGivenKey && list.every((c) => c.unchecked)) return { ...v, unchecked: true, problem: `signed by an earlier key ${d.key_id.slice(0, 16)}…; give its public key to check it` };
-      return { ...v, problem: `checkpoint ${e.seq} is signed by key ${d.key_id.slice(0, 16)}…, not the key in force ${keyId.slice(0, 16)}…: forged, or the key changed without an announced rotation` };
+      if (!seenGivenKey) {
+        if (d.next_key?.key_id === keyId) givenAnnounced = true;
+        return { ...v, unchecked: true, problem: `signed by an earlier key ${d.key_id.slice(0, 16)}…; give its public key to check it` };
+      }
+      return { ...v, problem: foreignKey(e.seq, d.key_id, keyId) };
     }
     seenGivenKey = true;
     if (d.covers_seq !== e.seq - 1 || d.covers_hash !== e.prev_hash) {
@@ -142,6 +147,14 @@ export function makeCheckpointVerifier(publicKeyPem: string) {
       }
     },
     result(): CheckpointsResult {
+      // Checkpoints passed over before the given key signed are earlier keys only if they announced it; else the
+      // first of them is what it looks like: signed by a key that is not ours.
+      const passed = list.find((c) => c.unchecked);
+      if (passed && !givenAnnounced) {
+        Object.assign(passed, { unchecked: undefined, problem: foreignKey(passed.seq, passed.key_id, keys[0]!) });
+        firstInvalid = passed;
+        lastValid = null;
+      }
       const valid = list.filter((c) => c.valid).length;
       const lastVouched = lastValid?.covers_seq ?? 0;
       const base = { checked: list.length, valid, keys, last_vouched_seq: lastVouched, unvouched_events: Math.max(0, lastSeq - (lastValid?.seq ?? 0)), list };
@@ -160,6 +173,10 @@ export function makeCheckpointVerifier(publicKeyPem: string) {
       return { ok: true, ...base };
     },
   };
+}
+
+function foreignKey(seq: number, signer: string, expected: string): string {
+  return `checkpoint ${seq} is signed by key ${signer.slice(0, 16)}…, not the key in force ${expected.slice(0, 16)}…: forged, or the key changed without an announced rotation`;
 }
 
 /** The chain check (verifyEvents) and the checkpoint check in one walk. */

@@ -59,12 +59,14 @@ export function makeCheckpoints(deps: { store: Store; clock: Clock; audit: Pick<
     return row ? (JSON.parse(row.value) as LastCheckpoint) : null;
   }
 
+  // A store without a checkpoint yet counts from when this process started, as if one had been written then.
+  const startedAt = clock.now().toISOString();
+
   function due(head: { seq: number }, last: LastCheckpoint | null, final: boolean): boolean {
-    if (head.seq === 0) return false;
-    if (!last) return true;
-    if (head.seq <= last.seq) return false;
-    if (final || head.seq - last.seq >= opts.every) return true;
-    return clock.now().getTime() - Date.parse(last.time) >= opts.intervalS * 1000;
+    const since = last ?? { seq: 0, time: startedAt };
+    if (head.seq <= since.seq) return false;
+    if (final || head.seq - since.seq >= opts.every) return true;
+    return clock.now().getTime() - Date.parse(since.time) >= opts.intervalS * 1000;
   }
 
   /** Signs the head inside `trx` (its row locked first) and appends the checkpoint; null when none is due. */

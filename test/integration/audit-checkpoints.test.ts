@@ -7,6 +7,9 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import { openTestStore, STORE_KINDS, type StoreKind } from '../support/harness.js';
 import { attackerHash, readAll, rewriteChain } from '../support/audit-rewrite.js';
@@ -76,9 +79,9 @@ for (const kind of STORE_KINDS) {
   describe(`signed audit checkpoints on ${kind}`, () => {
     test('a checkpoint every N events and after T seconds (only when events came), each an ordinary chained event, each sent to the file sink', async () => {
       await withSetup(kind, async (s) => {
-        // The first event is checkpointed at once (nothing vouched for it), then every EVERY events.
+        // Every EVERY events, counted from the start for the first one.
         const seqs = await appendAndCheck(s, 35);
-        assert.deepEqual(seqs, [2, 13, 24, 35]);
+        assert.deepEqual(seqs, [11, 22, 33]);
         const events = await readAll(s.store);
         for (const seq of seqs) {
           const e = events[seq - 1]!;
@@ -104,17 +107,18 @@ for (const kind of STORE_KINDS) {
         assert.equal(readFileSync(publicKeyPath(s.key.path), 'utf8'), s.key.publicPem);
         const v = await verifyWithKey(s);
         assert.equal(v.ok, true, v.reason);
-        assert.deepEqual({ valid: v.checkpoints.valid, checked: v.checkpoints.checked, vouched: v.checkpoints.last_vouched_seq }, { valid: 5, checked: 5, vouched: timed.seq - 1 });
+        assert.deepEqual({ valid: v.checkpoints.valid, checked: v.checkpoints.checked, vouched: v.checkpoints.last_vouched_seq }, { valid: 4, checked: 4, vouched: timed.seq - 1 });
       });
     });
 
     test('deleting a checkpoint event breaks the chain like any deletion', async () => {
       await withSetup(kind, async (s) => {
         await appendAndCheck(s, 20);
-        await sql`delete from audit_events where seq = ${13}`.execute(s.store.db);
+        assert.equal((await readAll(s.store))[10]!.action, 'audit.checkpoint');
+        await sql`delete from audit_events where seq = ${11}`.execute(s.store.db);
         const v = await s.audit.verify();
         assert.equal(v.ok, false);
-        assert.equal(v.first_bad_seq, 13);
+        assert.equal(v.first_bad_seq, 11);
       });
     });
 
@@ -129,10 +133,10 @@ for (const kind of STORE_KINDS) {
         const v = await verifyWithKey(s);
         assert.equal(v.ok, false);
         assert.equal(v.chain_ok, true);
-        assert.equal(v.checkpoints.first_invalid?.seq, 24, 'the first checkpoint after the edit');
+        assert.equal(v.checkpoints.first_invalid?.seq, 22, 'the first checkpoint after the edit');
         assert.match(v.checkpoints.first_invalid?.problem ?? '', /chain was rewritten/);
-        assert.equal(v.checkpoints.last_vouched_seq, 12, 'vouched for up to the checkpoint before the edit');
-        assert.deepEqual(v.checkpoints.list.map((c) => c.valid), [true, true, false, false], 'every later hash changed too');
+        assert.equal(v.checkpoints.last_vouched_seq, 10, 'vouched for up to the checkpoint before the edit');
+        assert.deepEqual(v.checkpoints.list.map((c) => c.valid), [true, false, false], 'every later hash changed too');
         // The attacker also updates what the checkpoints say they cover: their signatures no longer match.
         await rewriteChain(s.store, (events) => {
           const out = events.map((e) => ({ ...e, details: { ...e.details } }));
@@ -145,7 +149,7 @@ for (const kind of STORE_KINDS) {
           return out;
         });
         const v2 = await verifyWithKey(s);
-        assert.equal(v2.checkpoints.first_invalid?.seq, 24);
+        assert.equal(v2.checkpoints.first_invalid?.seq, 22);
         assert.match(v2.checkpoints.first_invalid?.problem ?? '', /signature does not match/);
       });
     });
@@ -153,19 +157,19 @@ for (const kind of STORE_KINDS) {
     test('TAMPER: the last checkpoints deleted and the chain recomputed — detected back to the last valid checkpoint', async () => {
       await withSetup(kind, async (s) => {
         await appendAndCheck(s, 35);
-        await rewriteChain(s.store, (events) => events.filter((e) => !(e.action === 'audit.checkpoint' && e.seq > 13)));
+        await rewriteChain(s.store, (events) => events.filter((e) => !(e.action === 'audit.checkpoint' && e.seq > 11)));
         assert.equal((await s.audit.verify()).ok, true);
         const v = await verifyWithKey(s);
         assert.equal(v.ok, false);
-        assert.equal(v.checkpoints.valid, 2);
-        assert.equal(v.checkpoints.last_vouched_seq, 12);
-        assert.equal(v.checkpoints.unvouched_events, 37 - 13, 'the events after the last valid checkpoint (seq 13)');
-        assert.match(v.checkpoints.reason ?? '', /later checkpoints were deleted; nothing after seq 12 is vouched for/);
+        assert.equal(v.checkpoints.valid, 1);
+        assert.equal(v.checkpoints.last_vouched_seq, 10);
+        assert.equal(v.checkpoints.unvouched_events, 36 - 11, 'the events after the last valid checkpoint (seq 11)');
+        assert.match(v.checkpoints.reason ?? '', /later checkpoints were deleted; nothing after seq 10 is vouched for/);
         // Cut at a checkpoint instead (everything after it gone): what is left verifies, and the report says how far.
-        await rewriteChain(s.store, (events) => events.filter((e) => e.seq <= 13));
+        await rewriteChain(s.store, (events) => events.filter((e) => e.seq <= 11));
         const cut = await verifyWithKey(s);
         assert.equal(cut.ok, true);
-        assert.deepEqual({ vouched: cut.checkpoints.last_vouched_seq, unvouched: cut.checkpoints.unvouched_events }, { vouched: 12, unvouched: 0 });
+        assert.deepEqual({ vouched: cut.checkpoints.last_vouched_seq, unvouched: cut.checkpoints.unvouched_events }, { vouched: 10, unvouched: 0 });
       });
     });
 
@@ -173,13 +177,13 @@ for (const kind of STORE_KINDS) {
       await withSetup(kind, async (s) => {
         await appendAndCheck(s, 30);
         const mallory = generateKeyPairSync('ed25519');
-        // Event 5 edited, the chain recomputed, and every checkpoint from 13 on signed again with mallory's key.
+        // Event 5 edited, the chain recomputed, and every checkpoint signed again with mallory's key.
         const forge = (claimId: () => string) => (events: AuditEvent[]) => {
           let prev = '0'.repeat(64);
           return events.map((e, i) => {
             const out = { ...e, details: { ...e.details } };
             if (e.seq === 5) out.details.grant_id = 'gr_forged';
-            if (out.action === 'audit.checkpoint' && e.seq >= 13) {
+            if (out.action === 'audit.checkpoint') {
               const d = out.details as unknown as CheckpointDetails;
               d.covers_hash = prev;
               d.key_id = claimId();
@@ -192,11 +196,11 @@ for (const kind of STORE_KINDS) {
         await rewriteChain(s.store, forge(() => keyIdOf(mallory.publicKey)));
         const v = await verifyWithKey(s);
         assert.equal(v.ok, false);
-        assert.equal(v.checkpoints.first_invalid?.seq, 13);
+        assert.equal(v.checkpoints.first_invalid?.seq, 11);
         assert.match(v.checkpoints.first_invalid?.problem ?? '', /signed by key .* not the key in force/);
         await rewriteChain(s.store, forge(() => s.key.keyId));
         const v2 = await verifyWithKey(s);
-        assert.equal(v2.checkpoints.first_invalid?.seq, 13);
+        assert.equal(v2.checkpoints.first_invalid?.seq, 11);
         assert.match(v2.checkpoints.first_invalid?.problem ?? '', /signature does not match/);
       });
     });
@@ -227,6 +231,45 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+describe('checkpoint sinks', () => {
+  test('syslog over UDP receives an RFC 5424 message; a webhook that fails is logged and audited, and the chain goes on', async () => {
+    await withSetup('sqlite', async (s) => {
+      const syslog = createSocket('udp4');
+      const received = new Promise<string>((resolve) => syslog.once('message', (m) => resolve(m.toString())));
+      await new Promise<void>((r) => syslog.bind(0, '127.0.0.1', () => r()));
+      const hook = createServer((req, res) => {
+        req.resume();
+        res.writeHead(503).end();
+      });
+      await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+      try {
+        const udp = makeCheckpoints({ store: s.store, clock: s.clock, audit: s.audit, key: s.key }, { every: 1, intervalS: 60, sink: parseCheckpointSink(`udp://127.0.0.1:${(syslog.address() as AddressInfo).port}`) });
+        await appendAndCheck(s, 1);
+        const cp = await udp.check();
+        assert.ok(cp);
+        const msg = await received;
+        assert.match(msg, /^<37>1 \S+ \S+ airlock \d+ audit\.checkpoint - \{/);
+        assert.equal(JSON.parse(msg.slice(msg.indexOf('{'))).signature, cp.details.signature);
+        const logged: string[] = [];
+        const failing = makeCheckpoints({ store: s.store, clock: s.clock, audit: s.audit, key: s.key, log: { warn: (_o, m) => logged.push(m), error: (_o, m) => logged.push(m) } }, { every: 1, intervalS: 60, sink: parseCheckpointSink(`http://127.0.0.1:${(hook.address() as AddressInfo).port}/checkpoints`) });
+        await appendAndCheck(s, 1);
+        const cp2 = await failing.check();
+        assert.ok(cp2, 'the checkpoint is in the chain whatever the sink does');
+        assert.match(logged.join('\n'), /could not send the audit checkpoint/);
+        await s.audit.flush();
+        const events = await readAll(s.store);
+        const failed = events.find((e) => e.action === 'audit.checkpoint_sink_failed');
+        assert.deepEqual({ seq: failed?.details.checkpoint_seq, error: failed?.details.error }, { seq: cp2.seq, error: 'the webhook answered 503' });
+        assert.deepEqual((await failing.list()).find((c) => c.seq === cp2.seq), { seq: cp2.seq, covers_seq: cp2.seq - 1, time: cp2.details.time, key_id: s.key.keyId, next_key_id: null, sink: 'failed', sink_error: 'the webhook answered 503' });
+        assert.equal((await verifyWithKey(s)).ok, true);
+      } finally {
+        syslog.close();
+        hook.close();
+      }
+    });
+  });
+});
 
 describe('signed checkpoints through the real CLI and server', () => {
   test('verify --public-key online and offline (--file, --data), checkpoints, rotate-key, and a recomputed rewrite named', async () => {
