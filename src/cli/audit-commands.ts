@@ -70,6 +70,7 @@ export function registerAuditCommands(program: Command): void {
         const expectHead = parseHead(o.expectHead);
         const publicKey = o.publicKey === undefined ? undefined : readPublicKey(o.publicKey);
         const offline = Boolean(o.file || o.data || o.store);
+        if (o.recordings && publicKey !== undefined && !offline) throw new UsageError('--recordings with --public-key through the server: verify the recordings in a separate run (airlock audit verify --recordings), or offline with --data.');
         if (o.recordings && offline && !o.data) throw new UsageError('--recordings offline reads the recordings under a data directory: add --data DIR (the server\'s data directory).');
         // A --data given on the command line wins over a store from the environment (the server's variable).
         if (o.data && cmd.getOptionValueSource('store') === 'env') o.store = undefined;
@@ -125,7 +126,6 @@ export function registerAuditCommands(program: Command): void {
             v = { ...v, ok: false, first_bad_seq: Math.min(v.head.seq + 1, expectHead.seq), reason: 'the chain does not reach the expected head' };
           }
         }
-        if (o.recordings && publicKey !== undefined && !offline) throw new UsageError('--recordings with --public-key through the server: verify the recordings in a separate run (airlock audit verify --recordings), or offline with --data.');
         if (rv) {
           recordings = await rv.checkRecordings(o.data!, seals);
           v = rv.withRecordings(v, recordings);
