@@ -26,7 +26,8 @@ const parserImport = { name: 'libpg-query', message: 'import the parser from src
 const serverSide = ['access', 'store', 'policy', 'audit', 'gateway', 'credentials', 'inspect', 'notify', 'api', 'mcp', 'identity'];
 const cliOffline = [
   { file: 'src/cli/server-commands.ts', imports: ['../server.js', '../demo.js'], why: '`airlock server` is the server, and --demo starts the demo database' },
-  { file: 'src/cli/audit-commands.ts', imports: ['../audit/chain.js', '../store/store.js', '../audit/audit-log.js', '../audit/recording-verify.js'], why: 'offline `audit verify --file|--data|--store [--recordings]` checks an export or a store (and the recordings in a data directory) with no server running' },
+  { file: 'src/cli/audit-commands.ts', imports: ['../audit/chain.js', '../store/store.js', '../audit/audit-log.js', '../audit/recording-verify.js', '../audit/checkpoint-verify.js'], why: 'offline `audit verify --file|--data|--store [--recordings]` checks an export or a store (and the recordings in a data directory) with no server running' },
+  { file: 'src/cli/audit-checkpoint-commands.ts', imports: [], why: 'describes the result of the offline checkpoint check (types only)' },
   { file: 'src/cli/policy-commands.ts', imports: ['../policy/load.js', '../policy/explain.js'], why: '`policy check FILE` and `policy explain --config FILE` read a local policy file (e.g. in CI, before it is deployed)' },
 ];
 const cliBanned = [...serverSide.map((l) => `../${l}/*`), '../server.js', '../demo.js'];

@@ -44,6 +44,9 @@ import { makeMetrics } from './metrics.js';
 import { startMetricsListener } from './api/routes-metrics.js';
 import type { FastifyInstance } from 'fastify';
 import { makeRecordings, type Recordings } from './audit/recordings.js';
+import { makeCheckpoints, type CheckpointOptions, type Checkpoints } from './audit/checkpoints.js';
+import { loadCheckpointKey, publicKeyPath } from './audit/checkpoint-key.js';
+import { parseCheckpointSink } from './audit/checkpoint-sinks.js';
 import type { McpDeps } from './mcp/context.js';
 import { registerMcpRoute } from './mcp/http.js';
 import { openExecSession } from './gateway/exec/session.js';
@@ -103,6 +106,11 @@ export interface ServerOptions {
   extensions?: ServerExtension[];
   /** Notification delivery: attempts, back-off, time limits (src/notify/outbox.ts; defaults suit production). */
   notify?: OutboxOptions;
+  /**
+   * Signed checkpoints of the audit chain (docs/audit.md): the Ed25519 key by reference (default: made at first start
+   * under <dataDir>/audit), every N events (1000) or T seconds (300), and an optional sink (URL, file:/path, syslog).
+   */
+  auditCheckpoints?: { keyFile?: string; every?: number; intervalS?: number; sink?: string; tickMs?: number };
 }
 
 export interface ServerExtension {
@@ -123,6 +131,8 @@ export interface ServerContext {
   publicUrl(): string;
   /** Every channel's messages: queued, retried, dead-lettered (docs/notifications.md). */
   outbox: Outbox;
+  /** Signed checkpoints of the audit chain and the key that signs them. */
+  checkpoints: Checkpoints;
 }
 
 export interface RunningServer extends ServerContext {
@@ -294,7 +304,13 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
 
   // One per process: a live session is watched through the instance its front-end records with.
   const recordings = makeRecordings(dataDir);
-  const ctx: ServerContext = { store, audit, access, policySource, log, dataDir, recordings, publicUrl, outbox };
+  const cpOpts = opts.auditCheckpoints ?? {};
+  const checkpointOptions: CheckpointOptions = { every: cpOpts.every ?? 1000, intervalS: cpOpts.intervalS ?? 300, tickMs: cpOpts.tickMs, sink: cpOpts.sink ? parseCheckpointSink(cpOpts.sink) : undefined };
+  const checkpointKey = loadCheckpointKey({ file: cpOpts.keyFile, dataDir });
+  const checkpoints = makeCheckpoints({ store, clock, audit, key: checkpointKey, log }, checkpointOptions);
+  await checkpoints.start();
+  undo.push(() => checkpoints.stop());
+  const ctx: ServerContext = { store, audit, access, policySource, log, dataDir, recordings, publicUrl, outbox, checkpoints };
   /** What close() stops, in order, each with the name it is reported by when it does not finish in time. */
   const stops: { name: () => string; stop: () => Promise<void> }[] = [];
   undo.push(async () => {
@@ -313,6 +329,8 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   const orphanReviews = await access.statementReviews.withdrawOrphans(await liveInstances(store));
   if (orphanReviews) log.info({ reviews: orphanReviews }, 'withdrew statement reviews held by sessions of an earlier run');
   const info: Record<string, string> = {};
+  info.audit_key_id = checkpoints.publicKey().key_id;
+  if (checkpointKey.generated) info.audit_public_key = publicKeyPath(checkpointKey.path);
   const gateways: GatewayInfo = {};
   let sshGateway: RunningServer['sshGateway'] = null;
 
@@ -447,7 +465,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   }
   const sso = makeSso({ policy: () => policySource.current(), identities, audit, clock, resolveSecret: (ref) => resolveSecret(ref) });
   stops.push({ name: () => 'single sign-on device flows', stop: async () => sso.close() });
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings, outbox, sso: { sso, publicUrl } });
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings, outbox, sso: { sso, publicUrl }, checkpoints });
   registerMcpRoute(app, mcp);
   undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -490,6 +508,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
       await audit.append({ actor: 'airlock', action: 'server.stop', details: { reason, version: VERSION, sessions_ended: sessionsBefore } });
       await audit.flush();
     });
+    await step(() => 'audit checkpoint (the last one, covering server.stop)', () => checkpoints.stop());
     await step(() => 'audit writer thread', async () => writer?.close());
     await step(() => 'store', () => store.close());
     log.info({ reason }, 'Airlock stopped');

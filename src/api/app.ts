@@ -29,6 +29,8 @@ import type { Outbox } from '../notify/outbox.js';
 import { notificationRoutes } from './routes-notifications.js';
 import type { Sso } from '../identity/sso.js';
 import { ssoRoutes } from './routes-sso.js';
+import type { Checkpoints } from '../audit/checkpoints.js';
+import { checkpointRoutes } from './routes-audit-checkpoints.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -98,6 +100,8 @@ export interface ApiDeps {
   outbox?: Outbox;
   /** Single sign-on (src/identity/sso.ts) and the public URL its redirect_uri is built on. */
   sso?: { sso: Sso; publicUrl: () => string };
+  /** Signed audit checkpoints: the public key, the list and key rotation when set. */
+  checkpoints?: Checkpoints;
 }
 
 /** A request id that is unique across restarts and processes, so one from a user's error finds its log line. */
@@ -160,6 +164,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...sshKeyRoutes(access),
     ...statementReviewRoutes(access),
     ...(deps.outbox ? notificationRoutes({ access, outbox: deps.outbox }) : []),
+    ...(deps.checkpoints ? checkpointRoutes({ access, checkpoints: deps.checkpoints }) : []),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
     ...(deps.sso ? ssoRoutes({ access, sso: deps.sso.sso, consoleAuth, publicUrl: deps.sso.publicUrl, behindTlsProxy: deps.behindTlsProxy }) : []),
   ];

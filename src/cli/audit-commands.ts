@@ -1,5 +1,5 @@
 // `airlock audit verify|export`: through the API, or offline against a store or an exported file.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -11,6 +11,8 @@ import type { VerifyResult } from '../audit/chain.js';
 import type { RecordingsCheck, SealedRecording } from '../audit/recording-verify.js';
 import { systemClock } from '../domain/clock.js';
 import type { AuditEvent } from '../domain/model.js';
+import type { CheckpointsResult } from '../audit/checkpoint-verify.js';
+import { registerCheckpointCommands, describeCheckpoints, serverEvents } from './audit-checkpoint-commands.js';
 
 function parseHead(text: string | undefined): { seq: number; hash?: string } | undefined {
   if (!text) return undefined;
@@ -39,6 +41,14 @@ function describeRecordings(r: RecordingsCheck): string {
   return `RECORDINGS BROKEN: ${r.problems.length} of ${r.checked} sealed recording(s) fail their seal\n${lines.join('\n')}`;
 }
 
+function readPublicKey(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--public-key ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}); get it with: airlock audit public-key --output FILE`);
+  }
+}
+
 function report(v: VerifyResult): string {
   return v.ok ? `ok: ${v.events} events, chain intact; head ${v.head.seq}:${v.head.hash}` : `BROKEN at seq ${v.first_bad_seq}: ${v.reason}\n(${v.events} events verified before it)`;
 }
@@ -53,11 +63,14 @@ export function registerAuditCommands(program: Command): void {
     .option('--file <path>', 'offline: verify an exported JSONL file ("-" for stdin)')
     .option('--expect-head <seq:hash>', 'also check the chain reaches this head (recorded earlier, elsewhere)')
     .option('--recordings', 'also check every session recording against the seal in its session.end (missing, truncated, edited); offline, the recordings are read under --data')
+    .option('--public-key <file>', 'also check every signed checkpoint with this public key (PEM; the first key, rotations are followed); through the server, the events are checked here, not by the server')
     .option('--json', 'print only JSON')
     .action(
-      run(async (ctx, o: { data?: string; store?: string; file?: string; expectHead?: string; recordings?: boolean }, cmd: Command) => {
+      run(async (ctx, o: { data?: string; store?: string; file?: string; expectHead?: string; recordings?: boolean; publicKey?: string }, cmd: Command) => {
         const expectHead = parseHead(o.expectHead);
+        const publicKey = o.publicKey === undefined ? undefined : readPublicKey(o.publicKey);
         const offline = Boolean(o.file || o.data || o.store);
+        if (o.recordings && publicKey !== undefined && !offline) throw new UsageError('--recordings with --public-key through the server: verify the recordings in a separate run (airlock audit verify --recordings), or offline with --data.');
         if (o.recordings && offline && !o.data) throw new UsageError('--recordings offline reads the recordings under a data directory: add --data DIR (the server\'s data directory).');
         // A --data given on the command line wins over a store from the environment (the server's variable).
         if (o.data && cmd.getOptionValueSource('store') === 'env') o.store = undefined;
@@ -66,7 +79,34 @@ export function registerAuditCommands(program: Command): void {
         // Offline, the seals are picked up from the same walk that checks the chain.
         const seals: SealedRecording[] = [];
         const rv = o.recordings && offline ? await import('../audit/recording-verify.js') : undefined;
-        if (o.file) {
+        let checkpoints: CheckpointsResult | undefined;
+        let chainOk = true;
+        if (publicKey !== undefined) {
+          // The chain and the signatures are checked on this machine, whatever holds the events: a server that was
+          // rewritten cannot vouch for itself.
+          const { verifyWithCheckpoints } = await import('../audit/checkpoint-verify.js');
+          const offlineStore = !o.file && (o.data || o.store) ? await (await import('../store/store.js')).openStore({ url: o.store ?? join(o.data!, 'airlock.db') }) : undefined;
+          try {
+            let events: AsyncIterable<AuditEvent>;
+            let head = expectHead;
+            if (o.file) events = jsonlEvents(o.file);
+            else if (offlineStore) {
+              const log = (await import('../audit/audit-log.js')).makeAuditLog({ store: offlineStore, clock: systemClock });
+              head ??= await log.head();
+              events = log.events();
+            } else {
+              const s = serverEvents(ctx.client());
+              head ??= await s.head();
+              events = s.events();
+            }
+            const r = await verifyWithCheckpoints(rv ? rv.collectSeals(events, seals) : events, publicKey, { expectHead: head });
+            checkpoints = r.checkpoints;
+            chainOk = r.chain_ok;
+            v = r;
+          } finally {
+            await offlineStore?.close();
+          }
+        } else if (o.file) {
           const { verifyEvents } = await import('../audit/chain.js');
           v = await verifyEvents(rv ? rv.collectSeals(jsonlEvents(o.file), seals) : jsonlEvents(o.file), { expectHead });
         } else if (o.data || o.store) {
@@ -94,11 +134,13 @@ export function registerAuditCommands(program: Command): void {
           if (!recordings) throw new UsageError('The server did not check recordings (it predates --recordings); upgrade it, or verify offline with --data.');
         }
         // `ok` covers the recordings too; the chain's own line reads first_bad_seq, which only a chain problem sets.
-        const chainText = report({ ...v, ok: v.first_bad_seq === undefined });
-        ctx.out(recordings ? `${chainText}\n${describeRecordings(recordings)}` : chainText, v);
+        const chainText = checkpoints && chainOk ? `chain: ${v.events} events link and hash (this alone proves nothing against a rewrite; the signatures below do)` : report({ ...v, ok: v.first_bad_seq === undefined });
+        const lines = [chainText, ...(checkpoints ? [describeCheckpoints(checkpoints)] : []), ...(recordings ? [describeRecordings(recordings)] : [])];
+        ctx.out(lines.join('\n'), v);
         return v.ok ? EXIT.ok : EXIT.error;
       }),
     );
+  registerCheckpointCommands(audit);
   audit
     .command('export')
     .description('stream audit events (for a SIEM)')

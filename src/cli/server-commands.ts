@@ -66,6 +66,20 @@ interface ServerFlags {
   logLevel?: string;
   logFormat: string;
   shutdownTimeout: string;
+  auditSigningKey?: string;
+  auditCheckpointEvery: string;
+  auditCheckpointInterval: string;
+  auditCheckpointSink?: string;
+}
+
+/** --audit-checkpoint-every and --audit-checkpoint-interval (docs/audit.md, "Signed checkpoints"). */
+export function parseCheckpointSettings(o: Pick<ServerFlags, 'auditSigningKey' | 'auditCheckpointEvery' | 'auditCheckpointInterval' | 'auditCheckpointSink'>) {
+  const every = Number(o.auditCheckpointEvery);
+  if (!/^\d+$/.test(o.auditCheckpointEvery.trim()) || every < 1 || every > 10_000_000) throw new UsageError(`--audit-checkpoint-every must be a number of events from 1 to 10000000 (got "${o.auditCheckpointEvery}")`);
+  const text = o.auditCheckpointInterval.trim();
+  const intervalS = /^\d+$/.test(text) ? Number(text) : parseDuration(text);
+  if (intervalS === undefined || !(intervalS >= 1) || intervalS > 7 * 86400) throw new UsageError(`--audit-checkpoint-interval must be a duration from 1s to 7d, e.g. 5m (got "${o.auditCheckpointInterval}")`);
+  return { keyFile: o.auditSigningKey ? resolve(o.auditSigningKey) : undefined, every, intervalS, sink: o.auditCheckpointSink || undefined };
 }
 
 function publicUrlArg(text: string | undefined): string | undefined {
@@ -117,6 +131,10 @@ export function registerServerCommands(program: Command): void {
     .addOption(new Option('--log-level <level>', 'trace, debug, info, warn, error, fatal or silent').env('AIRLOCK_LOG_LEVEL'))
     .addOption(new Option('--log-format <format>', 'log lines on stderr: json (for machines) or pretty (one readable line per event)').default('json').env('AIRLOCK_LOG_FORMAT'))
     .addOption(new Option('--shutdown-timeout <duration>', 'on SIGTERM/SIGINT, how long to wait for sessions, streams and the audit log before exiting 1').default('10s').env('AIRLOCK_SHUTDOWN_TIMEOUT'))
+    .addOption(new Option('--audit-signing-key <file>', 'the Ed25519 private key (PEM, PKCS#8) that signs audit checkpoints (default: made at first start as <data>/audit/checkpoint-key.pem)').env('AIRLOCK_AUDIT_SIGNING_KEY_FILE'))
+    .addOption(new Option('--audit-checkpoint-every <events>', 'sign a checkpoint of the audit chain after this many events').default('1000').env('AIRLOCK_AUDIT_CHECKPOINT_EVERY'))
+    .addOption(new Option('--audit-checkpoint-interval <duration>', '…or after this long, when events came since the last one').default('5m').env('AIRLOCK_AUDIT_CHECKPOINT_INTERVAL'))
+    .addOption(new Option('--audit-checkpoint-sink <url>', 'also send each checkpoint to an https:// webhook, file:/path (a JSON line, fsynced) or syslog / udp://host:514').env('AIRLOCK_AUDIT_CHECKPOINT_SINK'))
     .option('--json', 'print the start-up information as JSON')
     .action(
       run(async (ctx, o: ServerFlags, cmd: Command) => {
@@ -129,6 +147,7 @@ export function registerServerCommands(program: Command): void {
         const sshListen = o.sshListen === 'off' ? null : parseHostPort(o.sshListen, flagOrEnv(cmd, 'sshListen'));
         const sshSourceAddresses = parseSshSourceAddress(o.sshSourceAddress, flagOrEnv(cmd, 'sshSourceAddress'));
         const metricsListen = o.metricsListen ? parseHostPort(o.metricsListen, flagOrEnv(cmd, 'metricsListen')) : null;
+        const auditCheckpoints = parseCheckpointSettings(o);
         const { startServer, VERSION } = await import('../server.js');
         const dataDir = resolve(o.data);
         let config = o.config;
@@ -145,7 +164,7 @@ export function registerServerCommands(program: Command): void {
         }
         let server: RunningServer;
         try {
-          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, mysqlListen, sshListen, sshSourceAddresses, publicUrl: publicUrlArg(o.publicUrl), pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd) });
+          server = await startServer({ config, dataDir, listen, storeUrl: o.store, pgListen, mysqlListen, sshListen, sshSourceAddresses, publicUrl: publicUrlArg(o.publicUrl), pgAllowCleartextLoopback: Boolean(o.pgAllowLoopbackCleartext), bootstrapToken: process.env.AIRLOCK_BOOTSTRAP_TOKEN, deploymentId: o.deploymentId, metricsListen, extensions, tls, allowHttp: Boolean(o.allowHttp), logLevel: o.logLevel, logFormat: logFormat(o, cmd), auditCheckpoints });
         } catch (e) {
           await demoStop?.();
           throw e;
@@ -210,6 +229,7 @@ function banner(info: Record<string, unknown>, demoTokens: Record<string, string
     `  Data:      ${info.data} (${info.store})`,
     `  Policy:    ${info.policy} (reloads on change or SIGHUP)`,
     `  Metrics:   ${[info.metrics, info.metrics_listen].filter(Boolean).join(' and ')}`,
+    `  Audit key: ${String(info.audit_key_id).slice(0, 16)}… (public key: ${info.audit_public_key ?? 'GET /api/v1/audit/public-key'})`,
   ];
   if (info.admin_token) lines.push('', `Admin token (shown only now; valid 7 days): ${info.admin_token}`);
   if (Object.keys(demoTokens).length) {

@@ -346,6 +346,17 @@ test('single sign-on (docs/identity.md) answers as documented', async () => {
   }
 });
 
+test('signed audit checkpoints: the public key, a key rotation and the list answer as documented', async () => {
+  const key = (await call(bob, 'GET', '/api/v1/audit/public-key')).body;
+  assert.match(key.public_key, /BEGIN PUBLIC KEY/);
+  assert.equal((await call(alice, 'GET', '/api/v1/audit/public-key')).status, 403);
+  assert.equal((await call(alice, 'POST', '/api/v1/audit/rotate-key')).status, 403);
+  const rotated = (await call(bob, 'POST', '/api/v1/audit/rotate-key')).body;
+  assert.equal(rotated.previous_key_id, key.key_id);
+  const list = (await call(bob, 'GET', '/api/v1/audit/checkpoints')).body;
+  assert.ok(list.checkpoints.some((c: { next_key_id: string | null }) => c.next_key_id === rotated.key_id));
+});
+
 test('every documented operation was called above and its answer checked', () => {
   const documented = Object.entries(doc.paths as Record<string, object>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
   assert.deepEqual(documented.filter((o) => !exercised.has(o)), []);
