@@ -29,6 +29,9 @@ import type { Outbox } from '../notify/outbox.js';
 import { notificationRoutes } from './routes-notifications.js';
 import type { Sso } from '../identity/sso.js';
 import { ssoRoutes } from './routes-sso.js';
+import { credentialRoutes } from './routes-credentials.js';
+import type { StoredCredentials } from '../credentials/stored-credentials.js';
+import type { RekeyResult } from '../credentials/rekey.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -98,6 +101,8 @@ export interface ApiDeps {
   outbox?: Outbox;
   /** Single sign-on (src/identity/sso.ts) and the public URL its redirect_uri is built on. */
   sso?: { sso: Sso; publicUrl: () => string };
+  /** Stored upstream credentials and the rekey of secrets at rest: /api/v1/credentials… and /api/v1/secrets/rekey when set. */
+  credentials?: { stored: StoredCredentials; rekey(): Promise<RekeyResult> };
 }
 
 /** A request id that is unique across restarts and processes, so one from a user's error finds its log line. */
@@ -161,6 +166,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...statementReviewRoutes(access),
     ...(deps.outbox ? notificationRoutes({ access, outbox: deps.outbox }) : []),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
+    ...(deps.credentials ? credentialRoutes({ access, ...deps.credentials }) : []),
     ...(deps.sso ? ssoRoutes({ access, sso: deps.sso.sso, consoleAuth, publicUrl: deps.sso.publicUrl, behindTlsProxy: deps.behindTlsProxy }) : []),
   ];
   defineRoutes(app, authenticate, routes);
