@@ -111,6 +111,7 @@ export function makeMysqlCredentials(deps: {
 
   async function dropFor(grant: Grant): Promise<void> {
     const resource = access.policy().resource(grant.resource);
+    if (resource) await freshStored(resource);
     // Once closed (Airlock stopping), the grant's end is left to the server's event and the next start's cleanup.
     if (closed) return;
     const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();

@@ -93,6 +93,7 @@ export function makePgCredentials(deps: {
 
   async function dropFor(grant: Grant): Promise<void> {
     const resource = access.policy().resource(grant.resource);
+    if (resource) await freshStored(resource);
     const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
     if (!row || row.dropped_at || !perGrant(resource)) return;
     // By the recorded name: the role may predate this deployment's naming (or a change of principal name).

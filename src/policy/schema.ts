@@ -40,7 +40,8 @@ export const secretRef = z.union(
  */
 export const credentialPassword = z.union(
   [secretRef, z.strictObject({ stored: z.literal(true).describe('the password is held by Airlock, encrypted; an admin sets it with `airlock credential set <resource>`') })],
-  { error: () => 'write a reference to the secret: { env: VARIABLE }, { file: /path/to/secret }, or { stored: true } for a password Airlock keeps' },
+  // As secretRef: never echo the input, which may be the very secret.
+  { error: (iss) => (typeof iss.input === 'string' ? 'an inline secret is not allowed here; write a reference: { env: VARIABLE } or { file: /path/to/secret }, or { stored: true } for a password Airlock keeps' : 'write a reference to the secret: { env: VARIABLE }, { file: /path/to/secret }, or { stored: true } for a password Airlock keeps') },
 );
 
 // How long a name may be, and what it may hold, depends on the server: checked per kind in resourceSchema.
