@@ -325,7 +325,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   // One provider per resource kind with gateway sessions (src/credentials/provider.ts).
   // Secrets at rest: versioned keys (docs/credentials.md); passwords Airlock keeps itself, rotated on their schedule.
   const keys = loadSecretKeys({ dataDir });
-  const stored = makeStoredCredentials({ db: store.db, clock, policy: () => access.policy(), keys, audit: (e) => audit.append(e), changePassword: changeUpstreamPassword, log });
+  const stored = makeStoredCredentials({ db: store.db, clock, policy: () => access.policy(), keys, uow: access.uow, changePassword: changeUpstreamPassword, log });
   await stored.start();
   stops.push({ name: () => 'credential rotation schedule', stop: async () => stored.stop() });
   const mysqlCredentials = makeMysqlCredentials({ access, dataDir, deploymentId: deployment, log, keys, stored });

@@ -1,6 +1,6 @@
 // Upstream passwords Airlock keeps itself (`password: { stored: true }`): set by an admin, encrypted at rest, read by
 // the gateways per connection, and rotated on demand or on the resource's `rotate_every` schedule.
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../domain/clock.js';
 import type { AuditInput } from '../domain/model.js';
 import type { Log } from '../domain/log.js';
@@ -39,6 +39,9 @@ const RETRY_MS = 60_000;
 /** The schedule looks again at least this often, so a policy reload that adds rotate_every is noticed. */
 const TICK_MS = 60_000;
 
+/** The access layer's unit of work, as far as this uses it: one transaction for a change and its audit events. */
+type UnitOfWork = <T>(fn: (trx: Transaction<DB>, rec: { audit(e: AuditInput): void }) => Promise<T>) => Promise<T>;
+
 const context = (resource: string) => `stored-credential:${resource}`;
 
 export function isStoredPassword(r: ResourceDef | undefined): r is ResourceDef {
@@ -51,8 +54,8 @@ export function makeStoredCredentials(deps: {
   clock: Clock;
   policy: () => Policy;
   keys: KeySource;
-  /** Appends one audit event (in its own transaction). */
-  audit(e: AuditInput): Promise<unknown>;
+  /** Each change commits with its audit event in one transaction (src/access/unit-of-work.ts). */
+  uow: UnitOfWork;
   changePassword: ChangePassword;
   log: Log;
 }) {
@@ -109,9 +112,11 @@ export function makeStoredCredentials(deps: {
     const before = await row(name);
     const version = (before?.version ?? 0) + 1;
     const values = { username: r.credential!.username, secret, pending_secret: null, version, set_at: now, set_by: by.actor, rotated_at: null, rotation_lease_until: null, last_error: null, last_error_at: null };
-    await db.insertInto('stored_credentials').values({ resource: name, ...values }).onConflict((oc) => oc.column('resource').doUpdateSet(values)).execute();
+    await deps.uow(async (trx, rec) => {
+      await trx.insertInto('stored_credentials').values({ resource: name, ...values }).onConflict((oc) => oc.column('resource').doUpdateSet(values)).execute();
+      rec.audit({ actor: by.actor, action: 'credential.set', target: name, source: by.source ?? null, details: { username: r.credential!.username, version, replaced: !!before } });
+    });
     cache.set(name, password);
-    await deps.audit({ actor: by.actor, action: 'credential.set', target: name, source: by.source ?? null, details: { username: r.credential!.username, version, replaced: !!before } });
     schedule();
     return view(r, await row(name));
   }
@@ -123,8 +128,10 @@ export function makeStoredCredentials(deps: {
 
   async function fail(name: string, username: string, by: { actor: string; source?: string | null }, step: string, why: string, scheduled: boolean): Promise<never> {
     const now = clock.now().toISOString();
-    await db.updateTable('stored_credentials').set({ pending_secret: null, rotation_lease_until: null, last_error: `${step}: ${why}`, last_error_at: now }).where('resource', '=', name).execute();
-    await deps.audit({ actor: by.actor, action: 'credential.rotate_failed', target: name, source: by.source ?? null, details: { username, step, error: why, scheduled } });
+    await deps.uow(async (trx, rec) => {
+      await trx.updateTable('stored_credentials').set({ pending_secret: null, rotation_lease_until: null, last_error: `${step}: ${why}`, last_error_at: now }).where('resource', '=', name).execute();
+      rec.audit({ actor: by.actor, action: 'credential.rotate_failed', target: name, source: by.source ?? null, details: { username, step, error: why, scheduled } });
+    });
     log.error({ resource: name, step, err: why }, 'could not rotate the stored upstream password; the previous one stays in use');
     throw new AirlockError('AIRLOCK_ROTATION_FAILED', `The password of ${name} was not rotated (${step}): ${why}. The previous password is unchanged and still in use.`);
   }
@@ -156,9 +163,11 @@ export function makeStoredCredentials(deps: {
     }
     try {
       const version = s.version + 1;
-      await db.updateTable('stored_credentials').set({ secret: encrypt(deps.keys, next, context(name)), pending_secret: null, version, rotated_at: clock.now().toISOString(), rotation_lease_until: null, last_error: null, last_error_at: null }).where('resource', '=', name).execute();
+      await deps.uow(async (trx, rec) => {
+        await trx.updateTable('stored_credentials').set({ secret: encrypt(deps.keys, next, context(name)), pending_secret: null, version, rotated_at: clock.now().toISOString(), rotation_lease_until: null, last_error: null, last_error_at: null }).where('resource', '=', name).execute();
+        rec.audit({ actor: by.actor, action: 'credential.rotate', target: name, source: by.source ?? null, details: { username, version, scheduled, ...(change.loggedInWith === 1 ? { recovered_interrupted_rotation: true } : {}) } });
+      });
       cache.set(name, next);
-      await deps.audit({ actor: by.actor, action: 'credential.rotate', target: name, source: by.source ?? null, details: { username, version, scheduled, ...(change.loggedInWith === 1 ? { recovered_interrupted_rotation: true } : {}) } });
     } catch (e) {
       await change.revert().catch(() => {});
       await change.close();
