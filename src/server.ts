@@ -52,6 +52,10 @@ import { registerMcpRoute } from './mcp/http.js';
 import { openExecSession } from './gateway/exec/session.js';
 import { makeIdentities } from './identity/identities.js';
 import { makeSso } from './identity/sso.js';
+import { loadSecretKeys } from './credentials/secret-keys.js';
+import { makeStoredCredentials } from './credentials/stored-credentials.js';
+import { rekeySecrets } from './credentials/rekey.js';
+import { changeUpstreamPassword } from './gateway/upstream-password.js';
 
 export const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -337,11 +341,16 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   // Database credentials: per-grant roles follow the grants; those of grants that ended while we were down go now.
   info.deployment_id = deployment;
   // One provider per resource kind with gateway sessions (src/credentials/provider.ts).
-  const mysqlCredentials = makeMysqlCredentials({ access, dataDir, deploymentId: deployment, log });
+  // Secrets at rest: versioned keys (docs/credentials.md); passwords Airlock keeps itself, rotated on their schedule.
+  const keys = loadSecretKeys({ dataDir });
+  const stored = makeStoredCredentials({ db: store.db, clock, policy: () => access.policy(), keys, uow: access.uow, changePassword: changeUpstreamPassword, log });
+  await stored.start();
+  stops.push({ name: () => 'credential rotation schedule', stop: async () => stored.stop() });
+  const mysqlCredentials = makeMysqlCredentials({ access, dataDir, deploymentId: deployment, log, keys, stored });
   // SSH: the user CA and host key under <dataDir>/ssh/, made at first start.
   const sshCredentials = makeSshCredentials({ access, dataDir, log, sourceAddresses: opts.sshSourceAddresses });
   const credentials: CredentialProviders = {
-    postgres: makePgCredentials({ access, dataDir, deploymentId: deployment, log }),
+    postgres: makePgCredentials({ access, dataDir, deploymentId: deployment, log, keys, stored }),
     mysql: mysqlCredentials,
     ssh: sshCredentials,
     exec: makeExecCredentials(),
@@ -465,7 +474,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   }
   const sso = makeSso({ policy: () => policySource.current(), identities, audit, clock, resolveSecret: (ref) => resolveSecret(ref) });
   stops.push({ name: () => 'single sign-on device flows', stop: async () => sso.close() });
-  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings, outbox, sso: { sso, publicUrl }, checkpoints });
+  const app = await buildApi({ access, policySource, reloadPolicy, version: VERSION, gateways: () => gateways, logger: log, https: https ? { key: https.key, cert: https.cert } : undefined, readiness, metrics: metrics.api, behindTlsProxy: !https && (opts.allowHttp ?? false), exec, recordings, outbox, sso: { sso, publicUrl }, checkpoints, credentials: { stored, rekey: () => rekeySecrets({ db: store.db, transaction: (fn) => store.transaction(fn), keys }) } });
   registerMcpRoute(app, mcp);
   undo.push(() => app.close());
   await app.listen({ host: opts.listen.host, port: opts.listen.port });

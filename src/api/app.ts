@@ -31,6 +31,9 @@ import type { Sso } from '../identity/sso.js';
 import { ssoRoutes } from './routes-sso.js';
 import type { Checkpoints } from '../audit/checkpoints.js';
 import { checkpointRoutes } from './routes-audit-checkpoints.js';
+import { credentialRoutes } from './routes-credentials.js';
+import type { StoredCredentials } from '../credentials/stored-credentials.js';
+import type { RekeyResult } from '../credentials/rekey.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -102,6 +105,8 @@ export interface ApiDeps {
   sso?: { sso: Sso; publicUrl: () => string };
   /** Signed audit checkpoints: the public key, the list and key rotation when set. */
   checkpoints?: Checkpoints;
+  /** Stored upstream credentials and the rekey of secrets at rest: /api/v1/credentials… and /api/v1/secrets/rekey when set. */
+  credentials?: { stored: StoredCredentials; rekey(): Promise<RekeyResult> };
 }
 
 /** A request id that is unique across restarts and processes, so one from a user's error finds its log line. */
@@ -166,6 +171,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...(deps.outbox ? notificationRoutes({ access, outbox: deps.outbox }) : []),
     ...(deps.checkpoints ? checkpointRoutes({ access, checkpoints: deps.checkpoints }) : []),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
+    ...(deps.credentials ? credentialRoutes({ access, ...deps.credentials }) : []),
     ...(deps.sso ? ssoRoutes({ access, sso: deps.sso.sso, consoleAuth, publicUrl: deps.sso.publicUrl, behindTlsProxy: deps.behindTlsProxy }) : []),
   ];
   defineRoutes(app, authenticate, routes);

@@ -4,7 +4,7 @@ import { run } from './command.js';
 import { UsageError } from './output.js';
 
 /** Reads one line from the terminal without echoing it; Ctrl-C or Ctrl-D abandon. */
-function promptHidden(question: string): Promise<string> {
+export function promptHidden(question: string): Promise<string> {
   const input = process.stdin;
   process.stderr.write(question);
   return new Promise((resolve, reject) => {
@@ -32,7 +32,7 @@ function promptHidden(question: string): Promise<string> {
 }
 
 /** The first line of stdin (for scripts: `printf '%s\n' "$PW" | airlock passwd --principal alice`). */
-function readFirstLine(): Promise<string> {
+export function readFirstLine(): Promise<string> {
   return new Promise((resolve) => {
     let buf = '';
     const finish = () => {

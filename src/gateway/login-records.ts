@@ -2,7 +2,7 @@
 // the audit events of a login made, dropped or not dropped, the back-off of failed drops, and their retry timer.
 import type { Grant, AuditInput } from '../domain/model.js';
 import { AirlockError } from '../domain/errors.js';
-import { decrypt, encrypt } from '../credentials/encryption.js';
+import { decrypt, encrypt, type KeySource } from '../credentials/encryption.js';
 import { resolveSecret } from '../credentials/secret-ref.js';
 import type { ResourceDef } from '../policy/schema.js';
 import type { Access } from '../access/access.js';
@@ -10,9 +10,14 @@ import type { PendingDrop } from '../credentials/provider.js';
 import type { Log } from '../domain/log.js';
 
 /** The resource's own credential, as the policy names it: the injected login, or the admin of per-grant logins. */
-export function injectedLogin(resource: ResourceDef): { user: string; password: string } {
-  if (!resource.credential?.password) throw new AirlockError('AIRLOCK_BAD_INPUT', `Resource "${resource.name}" has no upstream credential in the policy; an admin must add one.`);
-  return { user: resource.credential.username, password: resolveSecret(resource.credential.password) };
+export function injectedLogin(resource: ResourceDef, stored?: (resource: string) => string | undefined): { user: string; password: string } {
+  const ref = resource.credential?.password;
+  if (!ref) throw new AirlockError('AIRLOCK_BAD_INPUT', `Resource "${resource.name}" has no upstream credential in the policy; an admin must add one.`);
+  if (!('stored' in ref)) return { user: resource.credential!.username, password: resolveSecret(ref) };
+  // A password Airlock keeps (src/credentials/stored-credentials.ts): the caller read it from the store just before.
+  const password = stored?.(resource.name);
+  if (password === undefined) throw new AirlockError('AIRLOCK_BAD_INPUT', `No password is stored for resource "${resource.name}" yet; an admin sets it with: airlock credential set ${resource.name}`);
+  return { user: resource.credential!.username, password };
 }
 
 /** First retry of a failed drop after 5 s, doubling up to 15 min: quick for a passing lock, gentle for a lasting fault. */
@@ -50,7 +55,7 @@ export interface LoginRecords {
  * drop of a grant's login; `what`: the login's name in log lines ('database role', 'database user'); `meanwhile`: what
  * still ends a login whose drop failed, for the log line.
  */
-export function makeLoginRecords(deps: { access: Access; key: Buffer; kind: string; log: Log; what: string; meanwhile: string; dropFor(grant: Grant): Promise<void> }): LoginRecords {
+export function makeLoginRecords(deps: { access: Access; key: KeySource; kind: string; log: Log; what: string; meanwhile: string; dropFor(grant: Grant): Promise<void> }): LoginRecords {
   const { access, log, what } = deps;
   let retryTimer: NodeJS.Timeout | null = null;
   let closed = false;

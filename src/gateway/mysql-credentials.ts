@@ -8,7 +8,8 @@ import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import { makeMysqlGrantUsers, type MysqlGrantUsers, type MysqlPrivileges, type ServerExpiry } from '../credentials/mysql-grant-users.js';
 import { quoteMysqlIdent } from '../credentials/mysql-sql.js';
 import { mysqlPrivilegesFor as privilegeNamesFor } from '../policy/mysql-privileges.js';
-import { loadKey } from '../credentials/encryption.js';
+import { loadKey, type KeySource } from '../credentials/encryption.js';
+import type { StoredCredentials } from '../credentials/stored-credentials.js';
 import { splitAddress } from './pg-credentials.js';
 import { injectedLogin, makeLoginRecords } from './login-records.js';
 import { withFields, type Log } from '../domain/log.js';
@@ -52,18 +53,27 @@ export function makeMysqlCredentials(deps: {
   /** This deployment's id: in the marker role and each user's event comment, so it never touches another Airlock's users. */
   deploymentId?: string;
   log: Log;
+  /** The versioned keys of secrets at rest (src/credentials/secret-keys.ts); default: the data directory's key file. */
+  keys?: KeySource;
+  /** Passwords Airlock keeps itself (`password: { stored: true }`), read from the store for each connection. */
+  stored?: Pick<StoredCredentials, 'refresh' | 'cached'>;
   /** The host part of every account made (where the gateway connects from); default, as the server sees the admin connection. */
   userHost?: string;
 }) {
   const { access, log } = deps;
   let closed = false;
-  const key = loadKey({ keyFile: join(deps.dataDir, 'secret.key') });
+  const key = deps.keys ?? loadKey({ keyFile: join(deps.dataDir, 'secret.key') });
+  /** A stored password is read again before each use: another process (or a rotation) may have changed it. */
+  const freshStored = async (r: ResourceDef) => {
+    if (r.credential?.password && 'stored' in r.credential.password) await deps.stored?.refresh(r.name);
+  };
+  const cachedStored = (name: string) => deps.stored?.cached(name);
   const records = makeLoginRecords({ access, key, kind: 'mysql', log, what: 'database user', meanwhile: 'its expiry event still ends it on time where the event scheduler is on', dropFor: (g) => dropFor(g) });
   const managers = new Map<string, MysqlGrantUsers>();
 
   function managerFor(resource: ResourceDef): MysqlGrantUsers {
     const { host, port } = splitAddress(resource.address, 3306);
-    const admin = injectedLogin(resource);
+    const admin = injectedLogin(resource, cachedStored);
     const id = JSON.stringify([resource.name, host, port, admin.user, admin.password]);
     let m = managers.get(id);
     if (!m) {
@@ -90,6 +100,7 @@ export function makeMysqlCredentials(deps: {
     const resource = policy.resource(grant.resource);
     const role = policy.role(grant.role);
     if (!isPerGrantMysql(resource) || !role) return undefined;
+    await freshStored(resource);
     if (closed) throw new AirlockError('AIRLOCK_NOT_READY', 'Airlock is stopping; no database user is made now.');
     await records.stillActive(grant);
     const schemas = mysqlSchemas(resource);
@@ -100,6 +111,7 @@ export function makeMysqlCredentials(deps: {
 
   async function dropFor(grant: Grant): Promise<void> {
     const resource = access.policy().resource(grant.resource);
+    if (resource) await freshStored(resource);
     // Once closed (Airlock stopping), the grant's end is left to the server's event and the next start's cleanup.
     if (closed) return;
     const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
@@ -176,7 +188,8 @@ export function makeMysqlCredentials(deps: {
     async upstreamFor(grant: Grant, resource: ResourceDef, database: string | undefined): Promise<MysqlUpstreamLogin> {
       const { host, port } = splitAddress(resource.address, 3306);
       const db = database ?? mysqlSchemas(resource)[0] ?? '';
-      if (!isPerGrantMysql(resource)) return { host, port, database: db, ...injectedLogin(resource) };
+      await freshStored(resource);
+      if (!isPerGrantMysql(resource)) return { host, port, database: db, ...injectedLogin(resource, cachedStored) };
       const kept = await records.stored(grant, resource.name);
       if (kept) return { host, port, database: db, user: kept.username, password: kept.password };
       const made = await createFor(grant);

@@ -8,7 +8,8 @@ import type { ResourceDef, RoleDef } from '../policy/schema.js';
 import { makePgGrantRoles, type PgGrantRoles, type PgPrivileges } from '../credentials/pg-grant-roles.js';
 import { coveredDatabases, defaultDatabase } from '../policy/databases.js';
 import { pgAdminConnection, pgUpstreamSecurity } from '../credentials/pg-upstream-security.js';
-import { loadKey } from '../credentials/encryption.js';
+import { loadKey, type KeySource } from '../credentials/encryption.js';
+import type { StoredCredentials } from '../credentials/stored-credentials.js';
 import type { UpstreamLogin } from './types.js';
 import type { CredentialProvider } from '../credentials/provider.js';
 import { injectedLogin, makeLoginRecords } from './login-records.js';
@@ -36,15 +37,24 @@ export function makePgCredentials(deps: {
   /** This deployment's id: in the marker role, role names and comments, so it never touches another Airlock's roles. */
   deploymentId?: string;
   log: Log;
+  /** The versioned keys of secrets at rest (src/credentials/secret-keys.ts); default: the data directory's key file. */
+  keys?: KeySource;
+  /** Passwords Airlock keeps itself (`password: { stored: true }`), read from the store for each connection. */
+  stored?: Pick<StoredCredentials, 'refresh' | 'cached'>;
 }): CredentialProvider {
   const { access, log } = deps;
-  const key = loadKey({ keyFile: join(deps.dataDir, 'secret.key') });
+  const key = deps.keys ?? loadKey({ keyFile: join(deps.dataDir, 'secret.key') });
+  /** A stored password is read again before each use: another process (or a rotation) may have changed it. */
+  const freshStored = async (r: ResourceDef) => {
+    if (r.credential?.password && 'stored' in r.credential.password) await deps.stored?.refresh(r.name);
+  };
+  const cachedStored = (name: string) => deps.stored?.cached(name);
   const records = makeLoginRecords({ access, key, kind: 'postgres', log, what: 'database role', meanwhile: 'its VALID UNTIL bars it meanwhile', dropFor: (g) => dropFor(g) });
   const managers = new Map<string, PgGrantRoles>();
 
   function managerFor(resource: ResourceDef): PgGrantRoles {
     const { host, port } = splitAddress(resource.address, 5432);
-    const admin = injectedLogin(resource);
+    const admin = injectedLogin(resource, cachedStored);
     const url = `postgres://${encodeURIComponent(admin.user)}:${encodeURIComponent(admin.password)}@${host.includes(':') ? `[${host}]` : host}:${port}/${encodeURIComponent(defaultDatabase(resource))}`;
     const id = `${resource.name}\0${url}\0${JSON.stringify([resource.tls, resource.auth])}`;
     let m = managers.get(id);
@@ -71,6 +81,7 @@ export function makePgCredentials(deps: {
     const resource = policy.resource(grant.resource);
     const role = policy.role(grant.role);
     if (!perGrant(resource) || !role) return undefined;
+    await freshStored(resource);
     const m = managerFor(resource);
     await m.ensureMarker();
     const [database, ...otherDatabases] = coveredDatabases(resource);
@@ -82,6 +93,7 @@ export function makePgCredentials(deps: {
 
   async function dropFor(grant: Grant): Promise<void> {
     const resource = access.policy().resource(grant.resource);
+    if (resource) await freshStored(resource);
     const row = await access.store.db.selectFrom('grant_credentials').selectAll().where('grant_id', '=', grant.id).executeTakeFirst();
     if (!row || row.dropped_at || !perGrant(resource)) return;
     // By the recorded name: the role may predate this deployment's naming (or a change of principal name).
@@ -140,7 +152,8 @@ export function makePgCredentials(deps: {
       const { host, port } = splitAddress(resource.address, 5432);
       const db = database ?? defaultDatabase(resource);
       const security = pgUpstreamSecurity(resource, host);
-      if (!perGrant(resource)) return { host, port, database: db, security, ...injectedLogin(resource) };
+      await freshStored(resource);
+      if (!perGrant(resource)) return { host, port, database: db, security, ...injectedLogin(resource, cachedStored) };
       const kept = await records.stored(grant, resource.name);
       if (kept) return { host, port, database: db, security, user: kept.username, password: kept.password };
       const made = await createFor(grant);

@@ -34,6 +34,16 @@ export const secretRef = z.union(
   { error: (iss) => (typeof iss.input === 'string' ? 'an inline secret is not allowed here; write a reference: { env: VARIABLE } or { file: /path/to/secret }' : 'write a reference to the secret: { env: VARIABLE } or { file: /path/to/secret }') },
 );
 
+/**
+ * A resource's upstream password: a reference as above, or `{ stored: true }`, a password Airlock keeps encrypted in
+ * its store, set by an admin (`airlock credential set`) and rotatable (docs/credentials.md, "Stored credentials").
+ */
+export const credentialPassword = z.union(
+  [secretRef, z.strictObject({ stored: z.literal(true).describe('the password is held by Airlock, encrypted; an admin sets it with `airlock credential set <resource>`') })],
+  // As secretRef: never echo the input, which may be the very secret.
+  { error: (iss) => (typeof iss.input === 'string' ? 'an inline secret is not allowed here; write a reference: { env: VARIABLE } or { file: /path/to/secret }, or { stored: true } for a password Airlock keeps' : 'write a reference to the secret: { env: VARIABLE }, { file: /path/to/secret }, or { stored: true } for a password Airlock keeps') },
+);
+
 // How long a name may be, and what it may hold, depends on the server: checked per kind in resourceSchema.
 const databaseName = z
   .string()
@@ -114,7 +124,8 @@ export const resourceSchema = z.strictObject({
   credential: z
     .strictObject({
       username: z.string().min(1).describe('the upstream login (an SSH resource: the Unix user sessions log in as)'),
-      password: secretRef.optional().describe('postgres and mysql resources'),
+      password: credentialPassword.optional().describe('postgres and mysql resources: { env }, { file } or { stored: true }'),
+      rotate_every: duration.optional().describe('stored passwords: Airlock sets a new random password on the upstream account this often (e.g. 30d)'),
       private_key: secretRef.optional().describe('ssh resources with mode injected: an OpenSSH private key'),
       mode: z.enum(CREDENTIAL_MODES, { error: `credential.mode is one of ${CREDENTIAL_MODES.join(', ')}` }).optional().describe('per-grant credential by default: per_grant_role (PostgreSQL), per_grant_user (MySQL), certificate (SSH)'),
     })
@@ -134,6 +145,9 @@ export const resourceSchema = z.strictObject({
   if (r.kind !== 'ssh' && r.host_key) ctx.addIssue({ code: 'custom', message: `host_key is read for ssh resources only, not ${r.kind}`, path: ['host_key'] });
   if (r.kind !== 'ssh' && r.credential?.private_key) ctx.addIssue({ code: 'custom', message: `private_key is read for ssh resources only; a ${r.kind} credential has a password`, path: ['credential', 'private_key'] });
   if ((r.kind === 'postgres' || r.kind === 'mysql') && r.credential && !r.credential.password) ctx.addIssue({ code: 'custom', message: `a ${r.kind} credential needs password: { env: VARIABLE } or { file: /path }`, path: ['credential', 'password'] });
+  if (r.credential?.rotate_every !== undefined && !(r.credential.password && 'stored' in r.credential.password)) {
+    ctx.addIssue({ code: 'custom', message: 'rotate_every needs a password Airlock keeps itself: password: { stored: true } (an { env } or { file } secret is rotated where it lives)', path: ['credential', 'rotate_every'] });
+  }
   if (r.kind !== 'ssh' && r.credential?.mode === 'certificate') ctx.addIssue({ code: 'custom', message: 'mode certificate (short-lived SSH certificates) is for ssh resources', path: ['credential', 'mode'] });
   if (r.kind === 'postgres' && r.credential?.mode === 'per_grant_user') {
     ctx.addIssue({ code: 'custom', message: 'per_grant_user is for mysql resources; a PostgreSQL per-grant credential is a role: write mode: per_grant_role (the default) or injected', path: ['credential', 'mode'] });
@@ -414,6 +428,7 @@ export type PrincipalDef = z.infer<typeof principalSchema>;
 export type ResourceDef = z.infer<typeof resourceSchema>;
 export type RoleDef = z.infer<typeof roleSchema>;
 export type SecretRef = z.infer<typeof secretRef>;
+export type CredentialPassword = z.infer<typeof credentialPassword>;
 export type AutoApproveRule = z.infer<typeof autoApprove>;
 export type TimeWindow = z.infer<typeof timeWindow>;
 export type OidcDef = z.infer<typeof oidcSchema>;

@@ -334,6 +334,26 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('identities_subject').on('identities').columns(['source', 'subject']).execute();
     },
   },
+  '0011_stored_credentials': {
+    async up(db: Kysely<unknown>) {
+      // Upstream passwords Airlock holds itself (src/credentials/stored-credentials.ts), encrypted at rest; a rotation
+      // keeps the new one in pending_secret until the upstream has confirmed it, and leases the row while it runs.
+      await db.schema
+        .createTable('stored_credentials')
+        .addColumn('resource', 'text', (c) => c.primaryKey())
+        .addColumn('username', 'text', (c) => c.notNull())
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('pending_secret', 'text')
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('set_at', 'text', (c) => c.notNull())
+        .addColumn('set_by', 'text', (c) => c.notNull())
+        .addColumn('rotated_at', 'text')
+        .addColumn('rotation_lease_until', 'text')
+        .addColumn('last_error', 'text')
+        .addColumn('last_error_at', 'text')
+        .execute();
+    },
+  },
 };
 
 /** Sessions recorded before the table existed, from their session.start/kill/end events (counts from session.end). */

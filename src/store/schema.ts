@@ -52,6 +52,25 @@ export interface GrantCredentialsTable {
   next_drop_at: string | null;
 }
 
+/** An upstream password Airlock holds itself (`password: { stored: true }`), AES-256-GCM encrypted with its resource as context. */
+export interface StoredCredentialsTable {
+  resource: string;
+  username: string;
+  secret: string;
+  /** A rotation's new password until the upstream has confirmed it; the gateway keeps using `secret` meanwhile. */
+  pending_secret: string | null;
+  /** 1 when set, +1 at each set or rotation. */
+  version: number;
+  set_at: string;
+  set_by: string;
+  rotated_at: string | null;
+  /** A rotation in progress (one process at a time, across a cluster) until this time. */
+  rotation_lease_until: string | null;
+  /** Why the last rotation failed; cleared by the next success. */
+  last_error: string | null;
+  last_error_at: string | null;
+}
+
 export interface PasswordsTable {
   principal: string;
   /** scrypt$N$r$p$salt$key (base64url parts). */
@@ -227,5 +246,6 @@ export interface DB {
   statement_reviews: StatementReviewsTable;
   notification_outbox: NotificationOutboxTable;
   identities: IdentitiesTable;
+  stored_credentials: StoredCredentialsTable;
   _unused?: { id: Generated<number> };
 }

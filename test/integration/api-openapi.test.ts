@@ -31,10 +31,13 @@ let bob: string;
 let carol: string;
 /** "METHOD /path/{template}" of every operation a test called and checked. */
 const exercised = new Set<string>();
+/** A login role of this test's own whose password Airlock keeps (password: { stored: true }) and rotates. */
+const vaultRole = `airlock_oapi_vault_${Date.now().toString(36)}`;
 
 before(async () => {
   db = await createTestDatabase('airlock_oapi');
   const up = new URL(adminUrl());
+  await pgQuery(`CREATE ROLE "${vaultRole}" LOGIN PASSWORD 'oapi-vault-first'`);
   a = await startAirlock({
     env: { OAPI_TEST_PG_PASSWORD: decodeURIComponent(up.password) || 'unused-with-trust-auth', OAPI_SLACK_TOKEN: 'xoxb-unused', OAPI_SLACK_SECRET: 'oapi-signing-secret' },
     policy: `
@@ -53,6 +56,7 @@ resources:
     labels: { env: prod }
     description: the orders database
     credential: { username: ${decodeURIComponent(up.username) || 'postgres'}, password: { env: OAPI_TEST_PG_PASSWORD }, mode: per_grant_role }
+  - { name: vault, kind: postgres, address: "${up.hostname}:${up.port || 5432}", database: ${db.name}, credential: { username: ${vaultRole}, password: { stored: true }, mode: injected } }
   - { name: box, kind: ssh, address: "127.0.0.1:22" }
 roles:
   - name: shell
@@ -81,7 +85,19 @@ after(async () => {
   await a?.dropRoles(adminUrl());
   await a?.stop();
   await db?.drop();
+  await pgQuery(`DROP ROLE IF EXISTS "${vaultRole}"`);
 });
+
+async function pgQuery(text: string): Promise<void> {
+  const { default: pgModule } = await import('pg');
+  const c = new pgModule.Client(adminUrl());
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
 
 /** The document's operation for a concrete path, and its template. */
 function operation(method: string, path: string): { template: string; op: Operation } | undefined {
@@ -355,6 +371,17 @@ test('signed audit checkpoints: the public key, a key rotation and the list answ
   assert.equal(rotated.previous_key_id, key.key_id);
   const list = (await call(bob, 'GET', '/api/v1/audit/checkpoints')).body;
   assert.ok(list.checkpoints.some((c: { next_key_id: string | null }) => c.next_key_id === rotated.key_id));
+});
+
+test('stored credentials (set, list, rotate) and the rekey of secrets at rest answer as documented', async () => {
+  assert.equal((await call(bob, 'POST', '/api/v1/credentials/vault', { password: 'oapi-vault-first' })).body.version, 1);
+  assert.equal((await call(alice, 'GET', '/api/v1/credentials')).status, 403);
+  const listed = (await call(bob, 'GET', '/api/v1/credentials')).body.credentials;
+  assert.equal(listed.find((c: Json) => c.resource === 'vault').set, true);
+  assert.ok(!JSON.stringify(listed).includes('oapi-vault-first'));
+  assert.equal((await call(bob, 'POST', '/api/v1/credentials/vault/rotate')).body.version, 2);
+  assert.equal((await call(alice, 'POST', '/api/v1/secrets/rekey')).status, 403);
+  assert.equal((await call(bob, 'POST', '/api/v1/secrets/rekey')).body.key_version, 2);
 });
 
 test('every documented operation was called above and its answer checked', () => {
