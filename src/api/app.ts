@@ -29,6 +29,7 @@ import type { Outbox } from '../notify/outbox.js';
 import { notificationRoutes } from './routes-notifications.js';
 import type { Sso } from '../identity/sso.js';
 import { ssoRoutes } from './routes-sso.js';
+import { reportRoutes } from './routes-reports.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -159,6 +160,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...(recorded?.routes ?? []),
     ...sshKeyRoutes(access),
     ...statementReviewRoutes(access),
+    ...reportRoutes(access),
     ...(deps.outbox ? notificationRoutes({ access, outbox: deps.outbox }) : []),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),
     ...(deps.sso ? ssoRoutes({ access, sso: deps.sso.sso, consoleAuth, publicUrl: deps.sso.publicUrl, behindTlsProxy: deps.behindTlsProxy }) : []),

@@ -20,6 +20,7 @@ import { registerExecCommand } from './exec-command.js';
 import { registerMcpCommand } from './mcp-command.js';
 import { registerReviewCommands } from './review-commands.js';
 import { registerNotificationCommands } from './notification-commands.js';
+import { registerReportCommands } from './report-commands.js';
 
 export { run, type Ctx } from './command.js';
 
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerMcpCommand(program);
   registerReviewCommands(program);
   registerNotificationCommands(program);
+  registerReportCommands(program);
   return program;
 }
 
