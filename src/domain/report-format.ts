@@ -13,10 +13,14 @@ export function csvRecord(fields: readonly (string | number | boolean | null | u
   return `${fields.map(csvField).join(',')}\r\n`;
 }
 
-/** The IANA zone name as Intl knows it ("UTC", "Europe/Berlin"), or AIRLOCK_BAD_INPUT for a name it does not know. */
+/**
+ * The zone as the caller named it, once Intl knows it ("UTC", "Europe/Berlin"); AIRLOCK_BAD_INPUT otherwise. The name
+ * given is kept: ICU would rename some (Asia/Kolkata to Asia/Calcutta), and the reader should see the one they asked for.
+ */
 export function checkZone(zone: string): string {
   try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return zone;
   } catch {
     throw new AirlockError('AIRLOCK_BAD_INPUT', `"${zone}" is not a time zone; name one such as UTC or Europe/Berlin (IANA names).`);
   }
