@@ -104,9 +104,12 @@ export function reportRoutes(access: Access): RouteDef<any, any, any>[] { // esl
           reply.raw.write(csvHeader(zone));
           try {
             for await (const r of report.rows(q)) if (!reply.raw.write(csvRow(r, zone))) await new Promise((ok) => reply.raw.once('drain', ok));
-          } finally {
-            reply.raw.end();
+          } catch (e) {
+            // The status is sent already: cut the response, so the client sees an unfinished download, not a short report.
+            reply.raw.destroy(e as Error);
+            return undefined;
           }
+          reply.raw.end();
           return undefined;
         }
         const rows: AccessReportRow[] = [];
