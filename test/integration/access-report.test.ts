@@ -130,6 +130,11 @@ for (const kind of STORE_KINDS) {
       g.agent = (await reviews.approve(h.caller('carol'), r.id)).grant_id!;
       at('15:20');
       await locks.create(h.caller('sec'), 'principal', 'helper', 'agent misbehaving');
+      // 19:30 alice break-glass again; carol denies it after the fact at 19:40, which ends it.
+      at('19:30');
+      g.denied = (await requests.create(h.caller('alice'), { resource: 'prod-orders', role: 'write', duration_seconds: 3600, reason: 'INC-10 not really', break_glass: true })).grant_id!;
+      at('19:40');
+      await reviews.deny(h.caller('carol'), (await grants.get(g.denied))!.request_id, 'no outage');
       // dave on bastion back to back: 16:00–17:00, 17:02–18:02, 18:04–19:04; then 22:00–23:00 apart.
       for (const t of ['16:00', '17:02', '18:04', '22:00']) {
         at(t);
@@ -154,7 +159,7 @@ for (const kind of STORE_KINDS) {
 
     test('one row per grant, with how it was approved and how it ended', async () => {
       const all = await rows(DAY, 3); // pages of three: paging must not lose or repeat a grant
-      assert.deepEqual(all.map((r) => r.grant_id), [g.approved, g.auto, g.glass, g.agent, g['chain16:00'], g['chain17:02'], g['chain18:04'], g['chain22:00']]);
+      assert.deepEqual(all.map((r) => r.grant_id), [g.approved, g.auto, g.glass, g.agent, g['chain16:00'], g['chain17:02'], g['chain18:04'], g.denied, g['chain22:00']]);
       const by = new Map(all.map((r) => [r.grant_id, r]));
       const ap = by.get(g.approved)!;
       assert.equal(ap.reason, NASTY);
@@ -175,6 +180,10 @@ for (const kind of STORE_KINDS) {
       const glass = by.get(g.glass)!;
       assert.equal(glass.approval.kind, 'break_glass');
       assert.deepEqual(glass.approval.post_hoc, { reviewer: 'bob', decision: 'approve', at: '2026-03-02T14:30:00.000Z', comment: 'justified' });
+
+      const denied = by.get(g.denied)!;
+      assert.deepEqual(denied.end, { kind: 'denied_on_review', by: 'carol', reason: 'no outage' });
+      assert.deepEqual([denied.approval.post_hoc?.reviewer, denied.approval.post_hoc?.decision], ['carol', 'deny']);
 
       const agent = by.get(g.agent)!;
       assert.deepEqual([agent.principal_kind, agent.sponsor], ['agent', 'alice']);
@@ -202,7 +211,7 @@ for (const kind of STORE_KINDS) {
         for (const a of s.approvals) assert.deepEqual([ev(a).action, ev(a).details.request_id], ['review.approve', r.request_id]);
         assert.equal(s.sessions.length, r.sessions);
         for (const x of s.sessions) assert.equal(ev(x).action, 'session.start');
-        if (r.approval.kind === 'break_glass') assert.deepEqual([ev(s.post_hoc_review).action, ev(s.post_hoc_review).details.post_hoc], ['review.approve', true]);
+        if (r.approval.kind === 'break_glass') assert.deepEqual([ev(s.post_hoc_review).action, ev(s.post_hoc_review).details.post_hoc], [`review.${r.approval.post_hoc!.decision}`, true]);
         else assert.equal(s.post_hoc_review, null);
       }
     });
@@ -218,9 +227,9 @@ for (const kind of STORE_KINDS) {
       const { by_resource, by_principal } = t.result();
       assert.deepEqual(by_resource, [
         { name: 'bastion', grants: 5, break_glass: 0, hours: 4.33 },
-        { name: 'prod-orders', grants: 3, break_glass: 1, hours: 3.5 },
+        { name: 'prod-orders', grants: 4, break_glass: 2, hours: 3.67 },
       ]);
-      assert.deepEqual(by_principal.find((x) => x.name === 'alice'), { name: 'alice', grants: 2, break_glass: 1, hours: 3 });
+      assert.deepEqual(by_principal.find((x) => x.name === 'alice'), { name: 'alice', grants: 3, break_glass: 2, hours: 3.17 });
       assert.deepEqual(by_principal.find((x) => x.name === 'dave'), { name: 'dave', grants: 5, break_glass: 0, hours: 4.5 });
     });
 
