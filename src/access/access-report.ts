@@ -6,7 +6,7 @@ import { AirlockError } from '../domain/errors.js';
 import type { Clock } from '../domain/clock.js';
 import type { Grant } from '../domain/model.js';
 import type { Store } from '../store/store.js';
-import type { GrantsTable, RequestsTable } from '../store/schema.js';
+import type { GrantsTable, RequestsTable, ReviewsTable, SessionsTable } from '../store/schema.js';
 import { toGrant } from '../store/records.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Policy } from '../policy/compile.js';
@@ -126,6 +126,73 @@ interface Found {
   details: Record<string, unknown>;
 }
 
+interface PageParts {
+  reqById: Map<string, Selectable<RequestsTable>>;
+  byRequest: Map<string, Found[]>;
+  byGrant: Map<string, Found[]>;
+  reviews: Selectable<ReviewsTable>[];
+  sessions: Pick<Selectable<SessionsTable>, 'id' | 'grant_id' | 'start_seq' | 'end_reason' | 'statements'>[];
+  stmtReviews: { grant_id: string }[];
+  refused: Map<string, number>;
+  policy: Pick<Policy, 'principal' | 'doc'>;
+  q: ReportQuery;
+  now: string;
+}
+
+/** One grant's row from what its page read. */
+function reportRow(g: Grant, p: PageParts): AccessReportRow {
+  const { reqById, byRequest, byGrant, reviews, sessions, stmtReviews, refused, policy, q, now } = p;
+  const r = reqById.get(g.request_id);
+  const rEvents = byRequest.get(g.request_id) ?? [];
+  const gEvents = byGrant.get(g.id) ?? [];
+  const revs = reviews.filter((x) => x.request_id === g.request_id);
+  const approvals = revs.filter((x) => x.decision === 'approve' && !x.post_hoc);
+  const postHoc = revs.find((x) => Boolean(x.post_hoc));
+  const ses = sessions.filter((s) => s.grant_id === g.id);
+  const seqOf = (action: string, pred: (e: Found) => boolean = () => true) => rEvents.find((e) => e.action === action && pred(e))?.seq ?? null;
+  const kind = g.break_glass ? 'break_glass' : r?.auto_approved_by || r?.decided_by?.startsWith('rule:') ? 'auto' : 'reviewed';
+  const end = effectiveEnd(g, now);
+  const def = principalDef(policy.doc, g.principal);
+  return {
+    grant_id: g.id,
+    request_id: g.request_id,
+    principal: g.principal,
+    principal_kind: policy.principal(g.principal)?.kind ?? def?.kind ?? null,
+    sponsor: def?.sponsor ?? null,
+    resource: g.resource,
+    role: g.role,
+    requested_seconds: r ? Number(r.duration_seconds) : null,
+    started_at: g.starts_at,
+    expires_at: g.expires_at,
+    ended_at: g.ended_at,
+    actual_seconds: secondsBetween(g.starts_at, end),
+    seconds_in_period: clippedSeconds(g.starts_at, end, q.since, q.until < now ? q.until : now),
+    end: endOf(g),
+    reason: r?.reason ?? null,
+    ticket: r?.ticket ?? null,
+    approval: {
+      kind,
+      approvers: approvals.map((a) => ({ reviewer: a.reviewer, at: a.created_at, comment: a.comment })),
+      rule: kind === 'auto' ? (r?.decided_by ?? r?.auto_approved_by ?? null) : null,
+      post_hoc: postHoc ? { reviewer: postHoc.reviewer, decision: postHoc.decision, at: postHoc.created_at, comment: postHoc.comment } : null,
+    },
+    sessions: ses.length,
+    statements: ses.reduce((n, s) => n + Number(s.statements), 0),
+    refused_statements: ses.reduce((n, s) => n + (refused.get(s.id) ?? 0), 0),
+    statement_reviews: stmtReviews.filter((x) => x.grant_id === g.id).length,
+    sessions_token_revoked: ses.filter((s) => /token .*revoked|revoked .*token/i.test(s.end_reason ?? '')).length,
+    audit_seqs: {
+      request_create: seqOf('request.create'),
+      request_decision: seqOf(kind === 'break_glass' ? 'request.break_glass' : kind === 'auto' ? 'request.auto_approve' : 'request.approve'),
+      approvals: rEvents.filter((e) => e.action === 'review.approve' && e.details.post_hoc !== true).map((e) => e.seq),
+      post_hoc_review: rEvents.find((e) => e.action.startsWith('review.') && e.details.post_hoc === true)?.seq ?? null,
+      grant_activate: gEvents.find((e) => e.action === 'grant.activate')?.seq ?? null,
+      grant_end: gEvents.find((e) => e.action === 'grant.expire' || e.action === 'grant.revoke')?.seq ?? null,
+      sessions: ses.map((s) => Number(s.start_seq)),
+    },
+  };
+}
+
 export function makeAccessReport(deps: { store: Store; clock: Clock; audit: Pick<AuditLog, 'flush'>; policy: () => Pick<Policy, 'principal' | 'doc'> }) {
   const { store } = deps;
   const db = store.db;
@@ -225,58 +292,8 @@ export function makeAccessReport(deps: { store: Store; clock: Clock; audit: Pick
       const m = e.action.startsWith('grant.') ? byGrant : byRequest;
       m.set(key, [...(m.get(key) ?? []), e]);
     }
-    const policy = deps.policy();
-    return grants.map((g): AccessReportRow => {
-      const r = reqById.get(g.request_id);
-      const rEvents = byRequest.get(g.request_id) ?? [];
-      const gEvents = byGrant.get(g.id) ?? [];
-      const revs = reviews.filter((x) => x.request_id === g.request_id);
-      const approvals = revs.filter((x) => x.decision === 'approve' && !x.post_hoc);
-      const postHoc = revs.find((x) => Boolean(x.post_hoc));
-      const ses = sessions.filter((s) => s.grant_id === g.id);
-      const seqOf = (action: string, pred: (e: Found) => boolean = () => true) => rEvents.find((e) => e.action === action && pred(e))?.seq ?? null;
-      const kind = g.break_glass ? 'break_glass' : r?.auto_approved_by || r?.decided_by?.startsWith('rule:') ? 'auto' : 'reviewed';
-      const end = effectiveEnd(g, now);
-      const def = principalDef(policy.doc, g.principal);
-      return {
-        grant_id: g.id,
-        request_id: g.request_id,
-        principal: g.principal,
-        principal_kind: policy.principal(g.principal)?.kind ?? def?.kind ?? null,
-        sponsor: def?.sponsor ?? null,
-        resource: g.resource,
-        role: g.role,
-        requested_seconds: r ? Number(r.duration_seconds) : null,
-        started_at: g.starts_at,
-        expires_at: g.expires_at,
-        ended_at: g.ended_at,
-        actual_seconds: secondsBetween(g.starts_at, end),
-        seconds_in_period: clippedSeconds(g.starts_at, end, q.since, q.until < now ? q.until : now),
-        end: endOf(g),
-        reason: r?.reason ?? null,
-        ticket: r?.ticket ?? null,
-        approval: {
-          kind,
-          approvers: approvals.map((a) => ({ reviewer: a.reviewer, at: a.created_at, comment: a.comment })),
-          rule: kind === 'auto' ? (r?.decided_by ?? r?.auto_approved_by ?? null) : null,
-          post_hoc: postHoc ? { reviewer: postHoc.reviewer, decision: postHoc.decision, at: postHoc.created_at, comment: postHoc.comment } : null,
-        },
-        sessions: ses.length,
-        statements: ses.reduce((n, s) => n + Number(s.statements), 0),
-        refused_statements: ses.reduce((n, s) => n + (refused.get(s.id) ?? 0), 0),
-        statement_reviews: stmtReviews.filter((x) => x.grant_id === g.id).length,
-        sessions_token_revoked: ses.filter((s) => /token .*revoked|revoked .*token/i.test(s.end_reason ?? '')).length,
-        audit_seqs: {
-          request_create: seqOf('request.create'),
-          request_decision: seqOf(kind === 'break_glass' ? 'request.break_glass' : kind === 'auto' ? 'request.auto_approve' : 'request.approve'),
-          approvals: rEvents.filter((e) => e.action === 'review.approve' && e.details.post_hoc !== true).map((e) => e.seq),
-          post_hoc_review: rEvents.find((e) => e.action.startsWith('review.') && e.details.post_hoc === true)?.seq ?? null,
-          grant_activate: gEvents.find((e) => e.action === 'grant.activate')?.seq ?? null,
-          grant_end: gEvents.find((e) => e.action === 'grant.expire' || e.action === 'grant.revoke')?.seq ?? null,
-          sessions: ses.map((s) => Number(s.start_seq)),
-        },
-      };
-    });
+    const parts: PageParts = { reqById, byRequest, byGrant, reviews, sessions, stmtReviews, refused, policy: deps.policy(), q, now };
+    return grants.map((g) => reportRow(g, parts));
   }
 
   return {
