@@ -34,6 +34,7 @@ import { checkpointRoutes } from './routes-audit-checkpoints.js';
 import { credentialRoutes } from './routes-credentials.js';
 import type { StoredCredentials } from '../credentials/stored-credentials.js';
 import type { RekeyResult } from '../credentials/rekey.js';
+import { reportRoutes } from './routes-reports.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -168,6 +169,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...(recorded?.routes ?? []),
     ...sshKeyRoutes(access),
     ...statementReviewRoutes(access),
+    ...reportRoutes(access),
     ...(deps.outbox ? notificationRoutes({ access, outbox: deps.outbox }) : []),
     ...(deps.checkpoints ? checkpointRoutes({ access, checkpoints: deps.checkpoints }) : []),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),

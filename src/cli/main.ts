@@ -21,6 +21,7 @@ import { registerMcpCommand } from './mcp-command.js';
 import { registerReviewCommands } from './review-commands.js';
 import { registerNotificationCommands } from './notification-commands.js';
 import { registerCredentialCommands } from './credential-commands.js';
+import { registerReportCommands } from './report-commands.js';
 
 export { run, type Ctx } from './command.js';
 
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerReviewCommands(program);
   registerNotificationCommands(program);
   registerCredentialCommands(program);
+  registerReportCommands(program);
   return program;
 }
 

@@ -384,6 +384,15 @@ test('stored credentials (set, list, rotate) and the rekey of secrets at rest an
   assert.equal((await call(bob, 'POST', '/api/v1/secrets/rekey')).body.key_version, 2);
 });
 
+test('access reports answer as documented (auditors only)', async () => {
+  const since = new Date(Date.now() - 86400_000).toISOString();
+  const r = await call(bob, 'GET', `/api/v1/reports/access?since=${since}`);
+  assert.ok(Array.isArray(r.body.rows) && r.body.rows.length > 0);
+  assert.equal((await call(alice, 'GET', `/api/v1/reports/access?since=${since}`)).status, 403);
+  const st = await call(bob, 'GET', `/api/v1/reports/standing?since=${since}&hours=0`);
+  assert.ok(Array.isArray(st.body.findings));
+});
+
 test('every documented operation was called above and its answer checked', () => {
   const documented = Object.entries(doc.paths as Record<string, object>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
   assert.deepEqual(documented.filter((o) => !exercised.has(o)), []);

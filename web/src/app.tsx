@@ -16,6 +16,7 @@ import { RequestPage } from './pages/request.js';
 import { Sessions, SessionTimeline } from './pages/sessions.js';
 import { Audit } from './pages/audit.js';
 import { Admin } from './pages/admin.js';
+import { Reports } from './pages/reports.js';
 
 type State = { kind: 'checking' } | { kind: 'signed-out'; notice: string | null } | { kind: 'signed-in'; viewer: Viewer };
 
@@ -99,6 +100,9 @@ export function App() {
     case 'admin':
       content = <Admin />;
       break;
+    case 'reports':
+      content = viewer.seesAll ? <Reports /> : <div className="panel"><h1>Reports</h1><p>Only admins and auditors can read access reports.</p></div>;
+      break;
     default:
       content = (
         <div className="panel">
@@ -153,6 +157,7 @@ function Shell(props: { route: string; onSignOut: () => void; children: ReactNod
   if (viewer.reviews || held.length > 0) items.push({ to: page.reviews(), label: 'Reviews', route: ['reviews', 'request'], extra: <ReviewCount statements={held.filter((r) => mayDecide(r, me)).length} /> });
   items.push({ to: page.sessions(), label: 'Sessions', route: ['sessions', 'session'] });
   if (viewer.seesAll) items.push({ to: page.audit(), label: 'Audit', route: ['audit'] });
+  if (viewer.seesAll) items.push({ to: page.reports(), label: 'Reports', route: ['reports'] });
   if (viewer.seesAll) items.push({ to: page.admin(), label: 'Admin', route: ['admin'] });
   const roles = [me.admin ? 'admin' : '', me.auditor ? 'auditor' : '', me.approverOf.length ? `approver of ${me.approverOf.join(', ')}` : ''].filter(Boolean).join(' · ');
   return (

@@ -20,6 +20,13 @@ export interface AuditQuery {
   limit?: number;
 }
 
+export interface ReportQuery {
+  since: string;
+  until?: string;
+  resource?: string;
+  principal?: string;
+}
+
 const auditParams = (q: AuditQuery) => ({ actor: q.actor, action: q.action, target: q.target, since: q.since, until: q.until, after_seq: q.afterSeq, limit: q.limit });
 
 export const api = {
@@ -66,6 +73,9 @@ export const api = {
   explain: (principal: string, resource?: string) => `${API}/policy/explain${query({ principal, resource })}`,
   notifications: (q: { status?: string; limit?: number } = {}) => `${API}/notifications${query(q)}`,
   retryNotification: (id: string) => `${API}/notifications/${seg(id)}/retry`,
+  reportAccess: (q: ReportQuery) => `${API}/reports/access${query({ since: q.since, until: q.until, resource: q.resource, principal: q.principal })}`,
+  reportCsv: (q: ReportQuery, tz: string) => `${API}/reports/access${query({ since: q.since, until: q.until, resource: q.resource, principal: q.principal, format: 'csv', tz })}`,
+  reportStanding: (q: ReportQuery & { hours: number; gapMinutes?: number }) => `${API}/reports/standing${query({ since: q.since, until: q.until, resource: q.resource, principal: q.principal, hours: q.hours, gap_minutes: q.gapMinutes })}`,
 };
 
 /** The console's pages; the server answers each of these paths with the console. */
@@ -76,6 +86,7 @@ export const page = {
   sessions: () => '/sessions',
   session: (id: string) => `/sessions/${seg(id)}`,
   audit: () => '/audit',
+  reports: () => '/reports',
   admin: () => '/admin',
 };
 
@@ -86,6 +97,7 @@ export type Route =
   | { name: 'sessions' }
   | { name: 'session'; id: string }
   | { name: 'audit' }
+  | { name: 'reports' }
   | { name: 'admin' }
   | { name: 'not-found'; path: string };
 
@@ -104,6 +116,7 @@ export function routeOf(path: string): Route {
   if (parts.length === 1 && a === 'sessions') return { name: 'sessions' };
   if (parts.length === 1 && a === 'audit') return { name: 'audit' };
   if (parts.length === 1 && a === 'admin') return { name: 'admin' };
+  if (parts.length === 1 && a === 'reports') return { name: 'reports' };
   if (parts.length === 2 && a === 'requests' && b) return { name: 'request', id: b };
   if (parts.length === 2 && a === 'sessions' && b) return { name: 'session', id: b };
   return { name: 'not-found', path };
