@@ -182,7 +182,7 @@ export function PolicyRender(props: { policy: PolicyView }) {
           </li>
         ))}
       </ul>
-      <h3>Notifications</h3>
+      <h3>Notification channels</h3>
       {p.notify.length === 0 ? (
         <p className="muted small">No notification channels: nobody is told of requests outside the console.</p>
       ) : (
