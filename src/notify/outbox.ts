@@ -234,7 +234,7 @@ export function makeOutbox(deps: OutboxDeps, opts: OutboxOptions = {}) {
         const before = await rows.get(trx, id);
         if (!before) throw new AirlockError('AIRLOCK_NOT_FOUND', `no notification ${id}`);
         if (!(await rows.revive(trx, id, now))) throw new AirlockError('AIRLOCK_BAD_INPUT', `notification ${id} is ${before.status === 'sending' ? 'pending' : before.status}, not dead: only a dead notification can be retried`);
-        const ev = await deps.audit.appendInTx(trx, [{ actor: by.actor, action: 'notify.retry', target: before.channel, source: by.source, details: { notification_id: id, kind: before.kind, event: before.event, key: before.key, attempts: before.attempts, error: before.last_error } }]);
+        const ev = await deps.audit.appendInTx(trx, [{ actor: by.actor, action: 'notify.retry', target: before.channel, source: by.source, details: { notification_id: id, kind: before.kind, event: before.event, key: before.key, attempts: before.attempts, error: before.last_error === null ? null : redactUrls(before.last_error) } }]);
         return { row: (await rows.get(trx, id))!, events: ev };
       });
       deps.audit.published(events);

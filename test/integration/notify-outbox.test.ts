@@ -373,6 +373,15 @@ test('a URL\'s user, password or token never reaches last_error (what the API li
     for (const text of [JSON.stringify(dead), JSON.stringify(audited)]) {
       assert.ok(!/s3cret|user:/.test(text), `no credentials in ${text}`);
     }
+    // A row written before errors were redacted: listed and audited on retry without its password.
+    const old = dead.find((n) => n.channel === 'quoting')!;
+    await store.db.updateTable('notification_outbox').set({ last_error: 'Request cannot be constructed from a URL that includes credentials: https://user:s3cret-old@hooks.example.com/x' }).where('id', '=', old.id).execute();
+    assert.equal((await outbox.list({ status: 'dead' })).find((n) => n.id === old.id)!.last_error, 'Request cannot be constructed from a URL that includes credentials: https://hooks.example.com/…');
+    await outbox.retry(old.id, { actor: 'admin', source: null });
+    await audit.flush();
+    const retried = (await auditEvents(audit)).filter((e) => e.action === 'notify.retry');
+    assert.equal(retried.length, 1);
+    assert.ok(!JSON.stringify(retried).includes('s3cret'));
   } finally {
     await outbox.stop();
     await audit.flush();
