@@ -118,7 +118,11 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
         const webhooks = p.doc.notify.webhooks.map((w) => ({ ...w, url: w.url.replace(/^(https?:\/\/[^/]+).*$/, '$1/…'), secret: w.secret ? '(reference hidden)' : undefined }));
         const oidc = p.doc.identity?.oidc;
         const identity = oidc ? { oidc: { ...oidc, client_secret: oidc.client_secret ? '(reference hidden)' : undefined } } : undefined;
-        return { file: p.file, hash: p.hash, policy: { ...p.doc, resources, notify: { webhooks }, ...(identity ? { identity } : {}) } };
+        // Slack and e-mail as they route and what they send; the token, signing secret and SMTP password only as "set".
+        const slack = p.doc.notify.slack.map((s) => ({ ...s, bot_token: '(reference hidden)', signing_secret: '(reference hidden)' }));
+        const e = p.doc.notify.email;
+        const email = e ? { smtp: { host: e.smtp.host, port: e.smtp.port, starttls: e.smtp.starttls, ...(e.smtp.password ? { password: '(reference hidden)' } : {}) }, from: e.from, security_group: e.security_group, expiry_warning: e.expiry_warning, events: e.events } : undefined;
+        return { file: p.file, hash: p.hash, policy: { ...p.doc, resources, notify: { webhooks, slack, ...(email ? { email } : {}) }, ...(identity ? { identity } : {}) } };
       },
     },
     {

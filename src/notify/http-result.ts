@@ -23,5 +23,24 @@ export function fetchFailure(e: unknown): DeliveryResult {
   const timedOut = err?.name === 'TimeoutError' || err?.name === 'AbortError';
   // undici says "fetch failed" and keeps the reason (ECONNREFUSED, a TLS error…) in its cause.
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
-  return { ok: false, retryable: true, error: timedOut ? 'no answer in time' : cause?.code ?? cause?.message ?? err?.message ?? String(e) };
+  return { ok: false, retryable: true, error: redactUrls(timedOut ? 'no answer in time' : cause?.code ?? cause?.message ?? err?.message ?? String(e)) };
+}
+
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi;
+
+/**
+ * Every URL in an error reduced to its origin: fetch quotes the URL it refused ("…includes credentials: https://user:pw@…"),
+ * and a URL's user and password, query (…?token=) or path (Slack's hooks.slack.com/services/T…/B…/<secret>) may be
+ * the secret itself. Errors are stored, listed to auditors and audited, so none of that may reach them.
+ */
+export function redactUrls(text: string): string {
+  return text.replace(URL_IN_TEXT, (found) => {
+    try {
+      const u = new URL(found);
+      const rest = u.pathname !== '/' || u.search || u.hash || u.username || u.password;
+      return `${u.protocol}//${u.host}${rest ? '/…' : ''}`;
+    } catch {
+      return `${found.slice(0, found.indexOf('://') + 3)}…`;
+    }
+  });
 }

@@ -6,6 +6,7 @@ import type { DB, NotificationOutboxTable } from '../store/schema.js';
 import type { Dialect } from '../store/store.js';
 import type { Channel } from './channel.js';
 import { noticeKey } from './channel.js';
+import { redactUrls } from './http-result.js';
 import type { Notice } from './webhooks.js';
 
 export type NotificationStatus = 'pending' | 'sending' | 'delivered' | 'dead';
@@ -40,7 +41,8 @@ export function toView(r: OutboxRow): NotificationView {
   return {
     id: r.id, channel: r.channel, kind: r.kind, event: r.event, key: r.key,
     subject: r.subject_kind && r.subject_id ? { kind: r.subject_kind, id: r.subject_id } : null,
-    status: r.status as NotificationStatus, attempts: Number(r.attempts), text, last_error: r.last_error,
+    // Rows written before errors were redacted are shown redacted too.
+    status: r.status as NotificationStatus, attempts: Number(r.attempts), text, last_error: r.last_error === null ? null : redactUrls(r.last_error),
     next_attempt_at: r.status === 'pending' ? r.next_attempt_at : null,
     created_at: r.created_at, updated_at: r.updated_at, delivered_at: r.delivered_at,
   };

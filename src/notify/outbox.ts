@@ -8,6 +8,7 @@ import { AirlockError } from '../domain/errors.js';
 import type { Log } from '../domain/log.js';
 import type { Store } from '../store/store.js';
 import type { Channel, DeliveryResult } from './channel.js';
+import { redactUrls } from './http-result.js';
 import { makeOutboxRows, toView, type NotificationStatus, type NotificationView, type OutboxRow } from './outbox-rows.js';
 import type { Notice } from './webhooks.js';
 
@@ -145,7 +146,9 @@ export function makeOutbox(deps: OutboxDeps, opts: OutboxOptions = {}) {
 
   async function sendOne(r: OutboxRow, signal: AbortSignal): Promise<void> {
     const channel = deps.channels().find((c) => c.name === r.channel);
-    const res: DeliveryResult = channel ? await attempt(channel, r, signal) : { ok: false, retryable: false, error: `the policy in force has no notification channel "${r.channel}"` };
+    const got: DeliveryResult = channel ? await attempt(channel, r, signal) : { ok: false, retryable: false, error: `the policy in force has no notification channel "${r.channel}"` };
+    // Whatever a channel says, a URL's credentials or token never reach last_error, the log or the audit.
+    const res: DeliveryResult = got.ok ? got : { ...got, error: redactUrls(got.error) };
     const token = r.lease_token!;
     const now = iso();
     if (res.ok) {
@@ -231,7 +234,7 @@ export function makeOutbox(deps: OutboxDeps, opts: OutboxOptions = {}) {
         const before = await rows.get(trx, id);
         if (!before) throw new AirlockError('AIRLOCK_NOT_FOUND', `no notification ${id}`);
         if (!(await rows.revive(trx, id, now))) throw new AirlockError('AIRLOCK_BAD_INPUT', `notification ${id} is ${before.status === 'sending' ? 'pending' : before.status}, not dead: only a dead notification can be retried`);
-        const ev = await deps.audit.appendInTx(trx, [{ actor: by.actor, action: 'notify.retry', target: before.channel, source: by.source, details: { notification_id: id, kind: before.kind, event: before.event, key: before.key, attempts: before.attempts, error: before.last_error } }]);
+        const ev = await deps.audit.appendInTx(trx, [{ actor: by.actor, action: 'notify.retry', target: before.channel, source: by.source, details: { notification_id: id, kind: before.kind, event: before.event, key: before.key, attempts: before.attempts, error: before.last_error === null ? null : redactUrls(before.last_error) } }]);
         return { row: (await rows.get(trx, id))!, events: ev };
       });
       deps.audit.published(events);

@@ -1,5 +1,5 @@
-// Slack's interactivity requests: the v0 signature checked (timestamp window, constant time, no replays), the Slack
-// user mapped to a principal, and Approve / Deny turned into the same reviews the console makes (source 'slack').
+// Slack's interactivity requests: the v0 signature checked (timestamp window, constant time, no replays), the
+// workspace and app checked when the policy names them, the Slack user mapped to a principal, and Approve / Deny turned into the same reviews the console makes (source 'slack').
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { AirlockError } from '../domain/errors.js';
 import type { Clock } from '../domain/clock.js';
@@ -56,6 +56,7 @@ interface Payload {
   type?: unknown;
   user?: { id?: unknown; team_id?: unknown };
   team?: { id?: unknown };
+  api_app_id?: unknown;
   trigger_id?: unknown;
   response_url?: unknown;
   channel?: { id?: unknown };
@@ -68,7 +69,8 @@ export function makeSlackInteractions(deps: SlackInteractionDeps) {
   /** Signatures seen, with when they stop mattering (their timestamp leaves the window). */
   const seen = new Map<string, number>();
 
-  function authenticate(headers: Record<string, string | string[] | undefined>, raw: string): SlackDef {
+  /** The channels whose signing secret signed this body (one app's secret may serve several channels). */
+  function authenticate(headers: Record<string, string | string[] | undefined>, raw: string): SlackDef[] {
     const defs = deps.slack();
     if (!defs.length) throw new AirlockError('AIRLOCK_NOT_FOUND', 'Slack is not configured: the policy has no notify.slack channel.');
     const ts = headers['x-slack-request-timestamp'];
@@ -77,7 +79,7 @@ export function makeSlackInteractions(deps: SlackInteractionDeps) {
     if (!/^\d{1,12}$/.test(ts)) throw unauthenticated('X-Slack-Request-Timestamp is not a Unix time');
     const now = Math.floor(deps.clock.now().getTime() / 1000);
     if (Math.abs(now - Number(ts)) > SIGNATURE_WINDOW_S) throw unauthenticated(`its timestamp is more than ${SIGNATURE_WINDOW_S / 60} minutes from this server's clock`);
-    const def = defs.find((d) => {
+    const signedBy = defs.filter((d) => {
       try {
         return verifySlackSignature(deps.resolveSecret(d.signing_secret), ts, raw, sig);
       } catch (e) {
@@ -86,11 +88,27 @@ export function makeSlackInteractions(deps: SlackInteractionDeps) {
         return false;
       }
     });
-    if (!def) throw unauthenticated('the signature does not match any configured signing secret');
+    if (!signedBy.length) throw unauthenticated('the signature does not match any configured signing secret');
     for (const [k, until] of seen) if (until < now) seen.delete(k);
     if (seen.has(sig)) throw unauthenticated('this exact request was already received (a replay)');
     seen.set(sig, Number(ts) + SIGNATURE_WINDOW_S);
-    return def;
+    return signedBy;
+  }
+
+  /**
+   * The channel this request belongs to: one whose team_id and app_id (when set) are the payload's. The same app,
+   * and so the same signing secret, may be installed in other workspaces; their clicks must not decide here.
+   */
+  async function channelFor(signedBy: SlackDef[], p: Payload): Promise<SlackDef> {
+    const team = typeof p.team?.id === 'string' ? p.team.id : null;
+    const app = typeof p.api_app_id === 'string' ? p.api_app_id : null;
+    const teamOk = (d: SlackDef) => !d.team_id || d.team_id === team;
+    const def = signedBy.find((d) => teamOk(d) && (!d.app_id || d.app_id === app));
+    if (def) return def;
+    const reason = signedBy.some(teamOk) ? 'other_app' : 'other_team';
+    const message = reason === 'other_team' ? `Slack workspace ${team ?? '(none)'} is not the one this Airlock takes decisions from.` : `Slack app ${app ?? '(none)'} is not the one this Airlock takes decisions from.`;
+    await refuse(signedBy[0]!, p, targetOf(p) ?? signedBy[0]!.name, reason, message);
+    throw new AirlockError('AIRLOCK_FORBIDDEN', `The Slack request was refused: ${message}`);
   }
 
   function parse(raw: string): Payload {
@@ -109,7 +127,12 @@ export function makeSlackInteractions(deps: SlackInteractionDeps) {
   }
 
   /** The principal this Slack user is: the explicit mapping, else the policy principal with their verified e-mail. */
-  async function principalOf(def: SlackDef, userId: string): Promise<{ principal: Principal } | { refused: string; reason: string }> {
+  async function principalOf(def: SlackDef, payload: Payload): Promise<{ principal: Principal } | { refused: string; reason: string }> {
+    const userId = String(payload.user?.id);
+    // A Slack Connect channel holds people of other organisations; their verified e-mail may still match a principal.
+    if (def.team_id && payload.user?.team_id !== def.team_id) {
+      return { refused: `${NOT_LINKED}: your account belongs to another Slack workspace (${String(payload.user?.team_id ?? 'unknown')}); only members of this workspace decide in Slack. Decide in the Airlock console instead.`, reason: 'external_user' };
+    }
     const policy = deps.policy();
     const mapped = def.users[userId];
     if (mapped) {
@@ -154,7 +177,7 @@ export function makeSlackInteractions(deps: SlackInteractionDeps) {
     if (!action || (action.action_id !== APPROVE_ACTION && action.action_id !== DENY_ACTION)) return { status: 200 };
     const id = action.value;
     if (typeof id !== 'string' || !ID.test(id)) throw bad('the button carries no request or review id');
-    const who = await principalOf(def, String(p.user?.id));
+    const who = await principalOf(def, p);
     if ('refused' in who) {
       await refuse(def, p, id, who.reason, who.refused);
       await tell(def, p, who.refused);
@@ -193,7 +216,7 @@ export function makeSlackInteractions(deps: SlackInteractionDeps) {
     const comment = p.view.state?.values?.comment?.comment?.value;
     const errors = (text: string): SlackAnswer => ({ status: 200, json: { response_action: 'errors', errors: { comment: text.slice(0, 2000) } } });
     if (typeof comment !== 'string' || !comment.trim()) return errors('Say why you deny; the requester reads it.');
-    const who = await principalOf(def, String(p.user?.id));
+    const who = await principalOf(def, p);
     if ('refused' in who) {
       await refuse(def, p, id, who.reason, who.refused);
       return errors(who.refused);
@@ -211,13 +234,26 @@ export function makeSlackInteractions(deps: SlackInteractionDeps) {
   return {
     /** One POST from Slack: the raw form body as received (the signature covers it byte for byte). */
     async handle(headers: Record<string, string | string[] | undefined>, raw: string): Promise<SlackAnswer> {
-      const def = authenticate(headers, raw);
+      const signedBy = authenticate(headers, raw);
       const p = parse(raw);
+      const def = await channelFor(signedBy, p);
       if (p.type === 'block_actions') return blockActions(def, p);
       if (p.type === 'view_submission') return viewSubmission(def, p);
       return { status: 200 };
     },
   };
+}
+
+/** What a refusal is about, for the audit: the request or review the button or form names. */
+function targetOf(p: Payload): string | null {
+  const fromButton = Array.isArray(p.actions) ? p.actions[0]?.value : undefined;
+  if (typeof fromButton === 'string' && ID.test(fromButton)) return fromButton;
+  try {
+    const fromForm = (JSON.parse(String(p.view?.private_metadata)) as { id?: unknown }).id;
+    return typeof fromForm === 'string' && ID.test(fromForm) ? fromForm : null;
+  } catch {
+    return null;
+  }
 }
 
 function describeError(e: unknown): string {

@@ -340,9 +340,19 @@ export const roleSchema = z.strictObject({
 
 export const NOTIFY_EVENTS = ['request.created', 'request.approved', 'request.denied', 'request.break_glass', 'request.timed_out', 'grant.revoked', 'lock.created', 'policy.reload_refused', 'review.requested', 'review.decided', 'grant.expiring', 'request.reviewed'] as const;
 
+/** A user or password in a URL is shown wherever the URL is (fetch's own errors quote it): secrets go in references. */
+const noUserinfo = (u: string): boolean => {
+  try {
+    const url = new URL(u);
+    return !url.username && !url.password;
+  } catch {
+    return true;
+  }
+};
+
 const webhookSchema = z.strictObject({
   name,
-  url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL'),
+  url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL').refine(noUserinfo, 'webhook URLs cannot carry a user or password; use the signing secret (secret:)'),
   events: z.array(z.enum(NOTIFY_EVENTS)).min(1).default([...NOTIFY_EVENTS]),
   /** Signs each body: X-Airlock-Signature: sha256=<HMAC-SHA256(secret, body)>. */
   secret: secretRef.optional(),
@@ -393,7 +403,9 @@ const slackSchema = z.strictObject({
     .default({ roles: {}, labels: {} }),
   events: z.array(z.enum(NOTIFY_EVENTS)).min(1).default([...SLACK_DEFAULT_EVENTS]),
   users: z.record(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user id such as U0123456789'), name).default({}).describe('Slack user id → principal; looked at before the verified e-mail'),
-  api_url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL').default('https://slack.com/api').describe('the Web API base URL (tests, Enterprise Grid)'),
+  team_id: z.string().regex(/^[TE][A-Z0-9]{2,}$/, 'a Slack workspace id such as T0123456789').optional().describe('the workspace whose clicks count: others, and its Slack Connect guests, are refused'),
+  app_id: z.string().regex(/^A[A-Z0-9]{2,}$/, 'a Slack app id such as A0123456789').optional().describe("the app whose clicks count (api_app_id): another app's are refused"),
+  api_url: z.string().url().refine((u) => /^https?:\/\//.test(u), 'an http:// or https:// URL').refine(noUserinfo, 'api_url cannot carry a user or password; the bot token is the credential').default('https://slack.com/api').describe('the Web API base URL (tests, Enterprise Grid)'),
 });
 /** Single sign-on with an OpenID Connect provider (docs/identity.md). */
 const oidcSchema = z

@@ -20,7 +20,9 @@ import { resolveSecret } from '../../src/credentials/secret-ref.js';
 import { manualClock, systemClock } from '../../src/domain/clock.js';
 import { silentLog } from '../../src/domain/log.js';
 import type { Notice } from '../../src/notify/webhooks.js';
-import { signBody } from '../../src/notify/webhooks.js';
+import { signBody, webhookChannel } from '../../src/notify/webhooks.js';
+import { parsePolicy } from '../../src/policy/load.js';
+import { NOTIFY_EVENTS } from '../../src/policy/schema.js';
 import type { Channel, DeliveryResult } from '../../src/notify/channel.js';
 import { STORE_KINDS, auditEvents, openTestStore } from '../support/harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
@@ -342,3 +344,47 @@ for (const kind of STORE_KINDS) {
     }
   });
 }
+
+test('a URL\'s user, password or token never reaches last_error (what the API lists) or the notify.dead audit', async () => {
+  const policyWith = (url: string) => `version: 1\nnotify:\n  webhooks:\n    - { name: chat, url: "${url}" }\n`;
+  assert.throws(() => parsePolicy(policyWith('https://user:s3cret-pw@hooks.example.com/x')), (e: Error) => /webhook URLs cannot carry a user or password; use the signing secret/.test(e.message) && !e.message.includes('s3cret'));
+  assert.doesNotThrow(() => parsePolicy(policyWith('https://hooks.example.com/x')));
+
+  const { store, cleanup } = await openTestStore('sqlite');
+  const clock = manualClock(new Date());
+  const audit = makeAuditLog({ store, clock });
+  // Channels the policy schema now refuses to build (as an older policy had them): fetch quotes the URL it refuses.
+  const creds = webhookChannel({ name: 'creds', url: 'http://user:s3cret-pw@127.0.0.1:1/hook', events: [...NOTIFY_EVENTS] }, { resolveSecret: () => '' });
+  const quoting: Channel = { name: 'quoting', kind: 'webhook', wants: () => true, deliver: async () => ({ ok: false, retryable: false, error: 'refused by https://hooks.example.com/services/T1/B2/s3cret-path?token=s3cret-query' }) };
+  const outbox = makeOutbox({ store, clock, channels: () => [creds, quoting], audit, log: silentLog }, { maxAttempts: 1 });
+  try {
+    outbox.start();
+    await outbox.enqueue({ event: 'lock.created', subject: { kind: 'lock', id: 'lck_creds' }, time: clock.now().toISOString(), text: 'locked', data: {} });
+    const dead = await until('both messages dead', async () => {
+      const rows = await outbox.list({ status: 'dead' });
+      return rows.length === 2 ? rows : undefined;
+    });
+    const errors = Object.fromEntries(dead.map((n) => [n.channel, n.last_error ?? '']));
+    assert.match(errors.creds!, /includes credentials: http:\/\/127\.0\.0\.1:1\/…$/, 'the error still says what is wrong, and where');
+    assert.equal(errors.quoting, 'refused by https://hooks.example.com/…');
+    await audit.flush();
+    const audited = (await auditEvents(audit)).filter((e) => e.action === 'notify.dead');
+    assert.equal(audited.length, 2);
+    for (const text of [JSON.stringify(dead), JSON.stringify(audited)]) {
+      assert.ok(!/s3cret|user:/.test(text), `no credentials in ${text}`);
+    }
+    // A row written before errors were redacted: listed and audited on retry without its password.
+    const old = dead.find((n) => n.channel === 'quoting')!;
+    await store.db.updateTable('notification_outbox').set({ last_error: 'Request cannot be constructed from a URL that includes credentials: https://user:s3cret-old@hooks.example.com/x' }).where('id', '=', old.id).execute();
+    assert.equal((await outbox.list({ status: 'dead' })).find((n) => n.id === old.id)!.last_error, 'Request cannot be constructed from a URL that includes credentials: https://hooks.example.com/…');
+    await outbox.retry(old.id, { actor: 'admin', source: null });
+    await audit.flush();
+    const retried = (await auditEvents(audit)).filter((e) => e.action === 'notify.retry');
+    assert.equal(retried.length, 1);
+    assert.ok(!JSON.stringify(retried).includes('s3cret'));
+  } finally {
+    await outbox.stop();
+    await audit.flush();
+    await cleanup();
+  }
+});

@@ -1,11 +1,15 @@
 // Approvals from Slack against a local fake Slack that speaks the Web API's formats and signs interaction payloads
 // as Slack does: messages with buttons routed per role and label, Approve, Deny with its form, decisions made
 // elsewhere updating the message, refusals (self-approval, unlinked or unverified users, bad, stale and replayed
-// signatures), a held statement released from Slack, and a rate-limited post retried by the outbox.
+// signatures), a held statement released from Slack, a rate-limited post retried by the outbox, clicks from another
+// workspace or app and from Slack Connect guests refused, and a click replayed to a process that forgot it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
-import { startFakeSlack, type FakeMessage, type FakeSlack, type FakeSlackUser } from '../support/fake-slack.js';
+import { startFakeSlack, slackSignature, type FakeMessage, type FakeSlack, type FakeSlackUser } from '../support/fake-slack.js';
+import { makeSlackInteractions } from '../../src/notify/slack-interactions.js';
+import { resolveSecret } from '../../src/credentials/secret-ref.js';
+import { silentLog } from '../../src/domain/log.js';
 
 const BOT_TOKEN = 'xoxb-test-bot-token';
 const SIGNING_SECRET = 'test-signing-secret';
@@ -25,7 +29,7 @@ let endpoint: string;
 before(async () => {
   slack = await startFakeSlack({ botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET, users: Object.values(users), channels: ['#airlock-approvals', '#payments-approvals', '#airlock-root'] });
   a = await startAirlock({
-    env: { SLACK_TEST_BOT_TOKEN: BOT_TOKEN, SLACK_TEST_SIGNING_SECRET: SIGNING_SECRET },
+    env: { SLACK_TEST_BOT_TOKEN: BOT_TOKEN, SLACK_TEST_SIGNING_SECRET: SIGNING_SECRET, SLACK_TEST_SMTP_PASSWORD: 'smtp-pw-value' },
     policy: `
 version: 1
 principals:
@@ -50,12 +54,23 @@ roles:
     max_duration: 1h
     requestable_by: { groups: [engineers] }
     approval: { approver_groups: [dba] }
+  - name: twice
+    resources: { names: [box] }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba], approvals: 2 }
 notify:
+  email:
+    smtp: { host: smtp.example.com, port: 587, username: airlock, password: { env: SLACK_TEST_SMTP_PASSWORD } }
+    from: airlock@example.com
+    events: [policy.reload_refused]
   slack:
     - name: ops-slack
       bot_token: { env: SLACK_TEST_BOT_TOKEN }
       signing_secret: { env: SLACK_TEST_SIGNING_SECRET }
       api_url: ${slack.apiUrl}
+      team_id: T0TEST
+      app_id: A0AIRLOCK
       channels:
         roles: { root: "#airlock-root" }
         labels: { "team=payments": "#payments-approvals" }
@@ -215,7 +230,7 @@ test('a malformed but correctly signed body is a 400 with a clear message', asyn
   assert.equal(notJson.status, 400);
   assert.match(String(notJson.json?.detail), /payload is not JSON/);
   assert.match(String((await send('nothing=here')).json?.detail), /no payload= field/);
-  assert.equal((await send(`payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions', user: { id: 'U0BOB' }, actions: [{ action_id: 'airlock_approve', value: '../../etc' }] }))}`)).status, 400);
+  assert.equal((await send(`payload=${encodeURIComponent(JSON.stringify({ type: 'block_actions', team: { id: 'T0TEST' }, api_app_id: 'A0AIRLOCK', user: { id: 'U0BOB', team_id: 'T0TEST' }, actions: [{ action_id: 'airlock_approve', value: '../../etc' }] }))}`)).status, 400);
 });
 
 test('a held statement is posted with its redacted text only, and Approve in Slack releases it', async () => {
@@ -267,4 +282,105 @@ test('break-glass is posted for its review after the fact; Deny in Slack revokes
   const reviews: { source: string | null; actor: string }[] = [];
   for await (const e of a.server.audit.events({ action: 'review.deny' })) reviews.push(e as never);
   assert.ok(reviews.some((e) => e.actor === 'bob' && e.source === 'slack'), 'decisions from Slack are audited with source slack');
+});
+
+/** The same click, changed as another workspace, app or user would send it, and signed with the same secret. */
+function resigned(req: { body: string }, change: (p: Record<string, any>) => void) { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const payload = JSON.parse(new URLSearchParams(req.body).get('payload')!) as Record<string, unknown>;
+  change(payload);
+  const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  const ts = Math.floor(Date.now() / 1000);
+  return { body, headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': String(ts), 'x-slack-signature': slackSignature(SIGNING_SECRET, ts, body) } };
+}
+
+async function refusals(target: string): Promise<string[]> {
+  await a.server.audit.flush();
+  const out: string[] = [];
+  for await (const e of a.server.audit.events({ action: 'slack.refused' })) if ((e as { target: string }).target === target) out.push(String((e as { details: Record<string, unknown> }).details.reason));
+  return out.sort();
+}
+
+test('clicks from another workspace or app are refused with 403, Slack Connect guests are told no; all audited, nothing decided', async () => {
+  const r = await request('alice', { resource: 'box', role: 'shell' });
+  const m = await messageFor(r.id);
+  const otherTeam = await slack.send(endpoint, resigned(slack.click(users.bob!, m, 'airlock_approve'), (p) => {
+    p.team.id = 'T0OTHER';
+    p.user.team_id = 'T0OTHER';
+  }));
+  assert.equal(otherTeam.status, 403);
+  assert.equal(otherTeam.json?.code, 'AIRLOCK_FORBIDDEN');
+  assert.match(String(otherTeam.json?.detail), /Slack workspace T0OTHER is not the one/);
+  const otherApp = await slack.send(endpoint, resigned(slack.click(users.bob!, m, 'airlock_approve'), (p) => (p.api_app_id = 'A0COPYCAT')));
+  assert.equal(otherApp.status, 403);
+  assert.match(String(otherApp.json?.detail), /Slack app A0COPYCAT/);
+  // A guest in a shared channel whose verified e-mail (or even an explicit mapping) names an approver.
+  for (const who of [users.carol!, users.bob!]) {
+    const before = slack.responses.length;
+    const guest = await slack.send(endpoint, resigned(slack.click(who, m, 'airlock_approve'), (p) => (p.user.team_id = 'T0PARTNER')));
+    assert.equal(guest.status, 200);
+    assert.match(String(slack.responses[before]?.text), /belongs to another Slack workspace \(T0PARTNER\)/);
+  }
+  assert.equal((await getRequest(r.id)).status, 'pending');
+  assert.deepEqual(await refusals(r.id), ['external_user', 'external_user', 'other_app', 'other_team']);
+  await a.api(tokens.bob!, 'POST', `/api/v1/requests/${r.id}/deny`, { comment: 'test cleanup' });
+});
+
+test('a click replayed to a process that forgot it (a restart) is refused by the review itself and changes nothing', async () => {
+  // A restarted process has an empty replay memory: the same signed click, within its 5 minutes, reaches the review.
+  const restarted = () => makeSlackInteractions({
+    slack: () => a.server.access.policy().doc.notify.slack, resolveSecret, policy: a.server.access.policy, clock: a.server.access.clock,
+    audit: a.server.access.audit, log: silentLog,
+    decisions: {
+      approveRequest: (caller, id) => a.server.access.reviews.approve(caller, id),
+      denyRequest: (caller, id, comment) => a.server.access.reviews.deny(caller, id, comment),
+      approveStatement: (caller, id) => a.server.access.statementReviews.approve(caller, id),
+      denyStatement: (caller, id, comment) => a.server.access.statementReviews.deny(caller, id, comment),
+    },
+  });
+  const approvals = async (id: string) => {
+    await a.server.audit.flush();
+    let n = 0;
+    for await (const e of a.server.audit.events({ action: 'review.approve' })) if ((e as { details: Record<string, unknown> }).details.request_id === id) n++;
+    return n;
+  };
+
+  const r = await request('alice', { resource: 'box', role: 'shell' });
+  const click = slack.click(users.bob!, (await messageFor(r.id)), 'airlock_approve');
+  assert.equal((await slack.send(endpoint, click)).status, 200);
+  const decided = await getRequest(r.id);
+  assert.equal(decided.status, 'approved');
+  let before = slack.responses.length;
+  assert.equal((await restarted().handle(click.headers, click.body)).status, 200);
+  assert.match(String(slack.responses[before]?.text), /^AIRLOCK_REQUEST_NOT_PENDING/);
+  assert.deepEqual(await getRequest(r.id), decided);
+  assert.equal((await a.api<{ status: string }>(a.adminToken, 'GET', `/api/v1/grants/${decided.grant_id}`)).status, 'active');
+  assert.equal(await approvals(r.id), 1);
+  await a.api(a.adminToken, 'POST', `/api/v1/grants/${decided.grant_id}/revoke`, { reason: 'test done' });
+
+  // Two approvals needed: the same approver's click again does not count twice.
+  const two = await request('alice', { resource: 'box', role: 'twice' });
+  const first = slack.click(users.bob!, (await messageFor(two.id)), 'airlock_approve');
+  assert.equal((await slack.send(endpoint, first)).status, 200);
+  before = slack.responses.length;
+  assert.equal((await restarted().handle(first.headers, first.body)).status, 200);
+  assert.match(String(slack.responses[before]?.text), /^AIRLOCK_ALREADY_REVIEWED/);
+  assert.equal((await getRequest(two.id)).status, 'pending');
+  assert.equal(await approvals(two.id), 1);
+  await a.api(tokens.carol!, 'POST', `/api/v1/requests/${two.id}/deny`, { comment: 'test cleanup' });
+});
+
+test('GET /api/v1/policy shows the Slack and e-mail channels, never their secrets or where they are kept', async () => {
+  const res = await fetch(`${a.server.apiUrl}/api/v1/policy`, { headers: { authorization: `Bearer ${a.adminToken}` } });
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  const notify = (JSON.parse(text) as { policy: { notify: Record<string, any> } }).policy.notify; // eslint-disable-line @typescript-eslint/no-explicit-any
+  assert.equal(notify.slack[0].name, 'ops-slack');
+  assert.equal(notify.slack[0].channel, '#airlock-approvals');
+  assert.deepEqual(notify.slack[0].channels.roles, { root: '#airlock-root' });
+  assert.equal(notify.slack[0].team_id, 'T0TEST');
+  assert.equal(notify.slack[0].bot_token, '(reference hidden)');
+  assert.deepEqual(notify.email.smtp, { host: 'smtp.example.com', port: 587, starttls: true, password: '(reference hidden)' });
+  assert.equal(notify.email.from, 'airlock@example.com');
+  assert.deepEqual(notify.email.events, ['policy.reload_refused']);
+  for (const secret of [BOT_TOKEN, SIGNING_SECRET, 'smtp-pw-value', 'SLACK_TEST_BOT_TOKEN', 'SLACK_TEST_SIGNING_SECRET', 'SLACK_TEST_SMTP_PASSWORD']) assert.ok(!text.includes(secret), `${secret} is not shown`);
 });

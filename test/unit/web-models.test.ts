@@ -80,6 +80,21 @@ test('the policy view says how a credential works, never what it is', () => {
   assert.ok(!JSON.stringify(v).includes('airlock_admin') && !JSON.stringify(v).includes('/etc/secret'));
   assert.equal(v.roles[0]!.maxDuration, '1h30m');
   assert.equal(v.roles[0]!.approval.approvals, 2);
+  assert.deepEqual(v.notify, [], 'a policy without notify has no channels');
+});
+
+test('the policy view lists webhook, Slack and e-mail channels in one line each, without their secrets', () => {
+  const v = makePolicyView({ file: 'a.yaml', hash: 'h', policy: { notify: {
+    webhooks: [{ name: 'chat', url: 'https://hooks.example.com/…', events: ['request.created'], secret: '(reference hidden)' }],
+    slack: [{ name: 'ops', channel: '#airlock-approvals', channels: { roles: { root: '#root' }, labels: { 'team=pay': '#pay' } }, events: ['request.created'], team_id: 'T01', app_id: 'A01', bot_token: '(reference hidden)', signing_secret: '(reference hidden)' }],
+    email: { smtp: { host: 'smtp.example.com', starttls: 'implicit', password: '(reference hidden)' }, from: 'airlock@example.com', events: ['grant.expiring'] },
+  } } });
+  assert.deepEqual(v.notify.map((c) => [c.name, c.kind, c.target, c.events]), [
+    ['chat', 'webhook', 'https://hooks.example.com/…', ['request.created']],
+    ['ops', 'slack', '#airlock-approvals · role root → #root · team=pay → #pay · clicks from workspace T01, app A01 only', ['request.created']],
+    ['email', 'email', 'smtp.example.com:465 (implicit TLS) from airlock@example.com', ['grant.expiring']],
+  ]);
+  assert.ok(!JSON.stringify(v.notify).includes('reference hidden'));
 });
 
 test('API URLs are built in one place, with every part encoded', () => {

@@ -560,6 +560,28 @@ export interface PolicyView {
     guardrails: { denyKinds: string[]; requireWhere: boolean; maxRows: number | null } | null;
     maskedColumns: string[];
   }[];
+  /** Where notices go: each channel of `notify`, with where it sends to in one line (never a secret). */
+  notify: { name: string; kind: 'webhook' | 'slack' | 'email'; target: string; events: string[] }[];
+}
+
+function notifyChannels(v: unknown): PolicyView['notify'] {
+  const n = obj(v);
+  const webhooks = arr(n.webhooks).map((w) => {
+    const x = obj(w);
+    return { name: str(x.name), kind: 'webhook' as const, target: str(x.url), events: strs(x.events) };
+  });
+  const slack = arr(n.slack).map((s) => {
+    const x = obj(s);
+    const routes = obj(x.channels);
+    const rules = [...Object.entries(obj(routes.roles)).map(([role, c]) => `role ${role} → ${str(c)}`), ...Object.entries(obj(routes.labels)).map(([label, c]) => `${label} → ${str(c)}`)];
+    const only = [x.team_id ? `workspace ${str(x.team_id)}` : '', x.app_id ? `app ${str(x.app_id)}` : ''].filter(Boolean);
+    return { name: str(x.name), kind: 'slack' as const, target: [str(x.channel, '#airlock-approvals'), ...rules, ...(only.length ? [`clicks from ${only.join(', ')} only`] : [])].join(' · '), events: strs(x.events) };
+  });
+  const email = n.email ? obj(n.email) : null;
+  const smtp = obj(email?.smtp);
+  const tls = smtp.starttls === 'implicit' ? 'implicit TLS' : smtp.starttls === false ? 'no TLS' : 'STARTTLS required';
+  const mail = email ? [{ name: 'email', kind: 'email' as const, target: `${str(smtp.host)}:${num(smtp.port, smtp.starttls === 'implicit' ? 465 : 587)} (${tls}) from ${str(email.from)}`, events: strs(email.events) }] : [];
+  return [...webhooks, ...slack, ...mail];
 }
 
 function subjects(v: unknown) {
@@ -608,6 +630,7 @@ export function makePolicyView(json: unknown): PolicyView {
         maskedColumns: strs(obj(x.masking).columns),
       };
     }),
+    notify: notifyChannels(doc.notify),
   };
 }
 

@@ -182,6 +182,27 @@ export function PolicyRender(props: { policy: PolicyView }) {
           </li>
         ))}
       </ul>
+      <h3>Notification channels</h3>
+      {p.notify.length === 0 ? (
+        <p className="muted small">No notification channels: nobody is told of requests outside the console.</p>
+      ) : (
+        <DataTable columns={['Channel', 'Kind', 'Sends to', 'Events']}>
+          {p.notify.map((c) => (
+            <tr key={c.name}>
+              <td data-label="Channel">
+                <strong>{c.name}</strong>
+              </td>
+              <td data-label="Kind">{c.kind === 'email' ? 'e-mail' : c.kind === 'slack' ? 'Slack' : 'webhook'}</td>
+              <td data-label="Sends to" className="small">
+                <code>{c.target}</code>
+              </td>
+              <td data-label="Events" className="small">
+                {c.events.join(', ')}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      )}
     </div>
   );
 }
