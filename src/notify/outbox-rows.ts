@@ -120,11 +120,14 @@ export function makeOutboxRows(db: Kysely<DB>, dialect: Dialect) {
       return Number(r.numUpdatedRows) === 1;
     },
 
-    /** The earliest time something may become due: a retry's time or a lease's end. */
-    async nextDue(now: string): Promise<string | null> {
+    /**
+     * The earliest time after `since` (the time a claim used) at which something may become due: a retry's time or a
+     * lease's end. What was due at `since` and not claimed waits on an earlier row of its subject, not on the clock.
+     */
+    async nextDue(since: string): Promise<string | null> {
       const [p, s] = await Promise.all([
-        db.selectFrom('notification_outbox').select((eb) => eb.fn.min('next_attempt_at').as('t')).where('status', '=', 'pending').where('next_attempt_at', '>', now).executeTakeFirst(),
-        db.selectFrom('notification_outbox').select((eb) => eb.fn.min('lease_until').as('t')).where('status', '=', 'sending').executeTakeFirst(),
+        db.selectFrom('notification_outbox').select((eb) => eb.fn.min('next_attempt_at').as('t')).where('status', '=', 'pending').where('next_attempt_at', '>', since).executeTakeFirst(),
+        db.selectFrom('notification_outbox').select((eb) => eb.fn.min('lease_until').as('t')).where('status', '=', 'sending').where('lease_until', '>', since).executeTakeFirst(),
       ]);
       const times = [p?.t, s?.t].filter((t): t is string => typeof t === 'string');
       return times.length ? times.sort()[0]! : null;

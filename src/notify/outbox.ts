@@ -86,10 +86,11 @@ export function makeOutbox(deps: OutboxDeps, opts: OutboxOptions = {}) {
         again = false;
         const room = concurrency - sending.size;
         if (room <= 0) return; // a delivery that finishes kicks again
-        const claimed = await rows.claim(iso(), iso(leaseMs), randomUUID(), room);
+        const now = iso();
+        const claimed = await rows.claim(now, iso(leaseMs), randomUUID(), room);
         for (const r of claimed) start(r);
         if (claimed.length === room) again = true;
-        if (!again) await schedule();
+        if (!again) await schedule(now);
         // A kick while this pass ran (a delivery settled, a notice queued) may have freed a row it did not see.
         if (!again || stopped) return;
       }
@@ -99,9 +100,14 @@ export function makeOutbox(deps: OutboxDeps, opts: OutboxOptions = {}) {
     }
   }
 
-  async function schedule(): Promise<void> {
+  /**
+   * Arms the timer for the earliest time after the claim's `since`, not after the time now: a row that fell due while
+   * the claim ran (a slow store, a timer that fired a little early) is then due at once instead of waiting for the poll.
+   * Rows due at `since` but not claimed wait on an earlier row of their subject, whose settling kicks a pass.
+   */
+  async function schedule(since: string): Promise<void> {
     if (stopped) return;
-    const next = await rows.nextDue(iso());
+    const next = await rows.nextDue(since);
     const wait = next ? new Date(next).getTime() - deps.clock.now().getTime() : pollMs;
     arm(Math.max(0, Math.min(wait, pollMs)));
   }
