@@ -152,6 +152,8 @@ export function makeSso(deps: { policy: () => Policy; identities: Identities; au
     const linked = fileEntry?.sso_subject;
     if (named.name === BOOTSTRAP_ADMIN) return fail(via, source, 'admin_not_linked', `"${BOOTSTRAP_ADMIN}" is Airlock's bootstrap admin and never signs in with single sign-on`, who);
     if (!linked && base.isAdmin(listed ?? { name: named.name, kind: 'user', groups: [] })) return fail(via, source, 'admin_not_linked', `"${named.name}" is an admin, and admins sign in with single sign-on only when the policy names their IdP subject (sso_subject)`, who);
+    // An auditor the policy names but does not list would otherwise be whoever first signs in under allow_unlisted.
+    if (!listed && base.doc.auditors.principals.includes(named.name)) return fail(via, source, 'admin_not_linked', `"${named.name}" is an auditor the policy names but does not list in principals; list it there (with sso_subject) to sign in with single sign-on`, who);
     if (linked && linked !== subject) return fail(via, source, 'subject_mismatch', `"${named.name}" signs in only as the IdP subject the policy names (sso_subject), not this one`, who);
     const verified = idp.claims.email_verified === true;
     const email = typeof idp.claims.email === 'string' ? idp.claims.email : null;

@@ -49,7 +49,7 @@ before(async () => {
   slack = await startFakeSlack({ botToken: 'xoxb-t', signingSecret: 'ss', users: [carolSlack], channels: ['#appr'] });
   A = await site(
     {
-      admin: user(), Admin: user(), ADMIN: user(), root: user(), sam: user(), lin: user(), kim: user(),
+      admin: user(), Admin: user(), ADMIN: user(), root: user(), judy: user(), ops: user(), sam: user(), lin: user(), kim: user(),
       bob: user([], 'bob@evil.example'), dan: user([], 'DAN@Corp.Example'), fay: user([], 'fay@corp.example', { emailVerified: false }),
       carol: user(['approvers'], 'carol@corp.example'),
       eve: user(['SEC Admins', 'Sec/Admins', 'sec\u00a0admins', '/sec admins', 'sec-admins', 'audit', 'Ops', '/ops', 'ops']),
@@ -67,8 +67,8 @@ principals:
   - { name: dan, email: dan@corp.example }
   - { name: fay, email: fay@corp.example }
   - { name: carol, email: carol@corp.example }
-admins: { principals: [root], groups: [sec-admins, "idp:sec-admins"] }
-auditors: { groups: ["idp:audit"] }
+admins: { principals: [root, ops], groups: [sec-admins, "idp:sec-admins"] }
+auditors: { principals: [judy], groups: ["idp:audit"] }
 resources:
   - { name: box, kind: ssh, address: "127.0.0.1:22" }
 roles:
@@ -110,14 +110,14 @@ after(async () => {
   await slack?.close();
 });
 
-test('an IdP account named like the bootstrap admin, or like an admin of the policy, does not become them', async () => {
-  for (const name of ['admin', 'Admin', 'ADMIN', 'root', 'sam']) assert.deepEqual(await signIn(A, name), { error: 'admin_not_linked' }, name);
+test('an IdP account named like the bootstrap admin, an admin or an unlisted auditor of the policy does not become them', async () => {
+  for (const name of ['admin', 'Admin', 'ADMIN', 'root', 'sam', 'judy', 'ops']) assert.deepEqual(await signIn(A, name), { error: 'admin_not_linked' }, name);
   assert.deepEqual(await signIn(A, 'kim'), { error: 'subject_mismatch' }, 'an admin whose sso_subject is another account');
   const lin = await signIn(A, 'lin');
   assert.equal(lin.principal, 'lin', 'an admin whose sso_subject is this account signs in');
   assert.equal(lin.admin, true);
   const failed = await events(A, 'sso.sign_in_failed');
-  assert.deepEqual(failed.filter((e) => e.details.code === 'admin_not_linked').map((e) => e.actor).sort(), ['admin', 'admin', 'admin', 'root', 'sam']);
+  assert.deepEqual(failed.filter((e) => e.details.code === 'admin_not_linked').map((e) => e.actor).sort(), ['admin', 'admin', 'admin', 'judy', 'ops', 'root', 'sam']);
 });
 
 test('when the policy names a principal\'s e-mail, the IdP\'s must be it (any case) and not unverified; unverified e-mails are not kept', async () => {
