@@ -43,7 +43,7 @@ export function makeIdentities(deps: { store: Store; clock: Clock; audit: Pick<A
   function refresh(now: number): void {
     if (now < nextEnd) return;
     live = current.filter((i) => Date.parse(i.expiresAt) > now);
-    nextEnd = Math.min(Infinity, ...live.map((i) => Date.parse(i.expiresAt)));
+    nextEnd = live.reduce((m, i) => Math.min(m, Date.parse(i.expiresAt)), Infinity);
     overlaid = new WeakMap();
   }
 

@@ -102,6 +102,8 @@ export function makeSso(deps: { policy: () => Policy; identities: Identities; au
     let c = counts.get(key);
     if (!c || c.expires <= t) {
       if (counts.size >= MAX_LOGINS) for (const [k, v] of counts) if (v.expires <= t) counts.delete(k);
+      // As many addresses as sign-ins in a minute: a flood from many addresses is refused, not remembered.
+      if (counts.size >= MAX_LOGINS) throw busy('single sign-ons');
       c = { n: 0, expires: t + 60_000 };
       counts.set(key, c);
     }
