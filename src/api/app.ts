@@ -28,7 +28,7 @@ import { registerSlackRoutes } from './routes-slack.js';
 import type { Outbox } from '../notify/outbox.js';
 import { notificationRoutes } from './routes-notifications.js';
 import type { Sso } from '../identity/sso.js';
-import { ssoRoutes } from './routes-sso.js';
+import { ssoRoutes, registerSsoConfirm } from './routes-sso.js';
 import type { Checkpoints } from '../audit/checkpoints.js';
 import { checkpointRoutes } from './routes-audit-checkpoints.js';
 import { credentialRoutes } from './routes-credentials.js';
@@ -178,6 +178,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   ];
   defineRoutes(app, authenticate, routes);
   registerEventStream(app, access, authenticate);
+  if (deps.sso) await registerSsoConfirm(app, { sso: deps.sso.sso, behindTlsProxy: deps.behindTlsProxy });
   await registerSlackRoutes(app, { access, bodyLimit: BODY_LIMIT, log: deps.logger ?? { warn() {} } });
   registerHealth(app, { version: deps.version, readiness: deps.readiness });
   if (deps.exec) await registerExecRoute(app, { access, gateway: deps.exec });

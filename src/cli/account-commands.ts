@@ -51,6 +51,20 @@ export function registerAccountCommands(program: Command): void {
     );
 
   program
+    .command('identities')
+    .description('single sign-on identities (admin): unlink PRINCIPAL forgets the IdP account it is pinned to')
+    .command('unlink')
+    .description('unlink a principal from the IdP subject it first signed in with, and drop its IdP groups (admin)')
+    .argument('<principal>', 'the principal')
+    .option('--json', 'print only JSON')
+    .action(
+      run(async (ctx, principal: string) => {
+        const r = await ctx.client().del<{ principal: string; subject: string; issuer: string }>(`/api/v1/identities/${encodeURIComponent(principal)}`);
+        ctx.out(`Unlinked ${r.principal} from subject ${r.subject} (${r.issuer}); its next single sign-on links it again.`, r);
+      }),
+    );
+
+  program
     .command('whoami')
     .description('who your token belongs to, and what you may do')
     .option('--json', 'print only JSON')

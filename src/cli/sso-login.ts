@@ -1,6 +1,7 @@
 // `airlock login --sso`: signs in through the company's identity provider and returns an Airlock token bound to that
 // sign-in — by the device flow where the IdP offers it (a URL and a code to confirm anywhere), otherwise through this
-// machine's browser, which hands a one-time code to a listener on 127.0.0.1.
+// machine's browser, which (once the person confirms on Airlock's page, comparing a code) hands a one-time code to a
+// listener on 127.0.0.1.
 import { createServer } from 'node:http';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -8,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Client } from './client.js';
 import { ApiError } from './client.js';
 import { relative } from './output.js';
+import { cliConfirmationCode } from '../domain/cli-code.js';
 
 export interface SsoToken {
   token: string;
@@ -90,6 +92,9 @@ async function browserFlow(client: Client): Promise<SsoToken> {
     const start = `${client.server}/api/v1/auth/sso/start?cli_redirect=${encodeURIComponent(`http://127.0.0.1:${port}/callback`)}&challenge=${challenge}`;
     const opened = await openBrowser(start);
     say(opened ? `Your browser opens the sign-in; if it does not, open:\n${start}` : `Open this address in a browser on this machine to sign in:\n${start}`);
+    // Airlock's page asks the person to confirm with the code of the CLI that asked: a link someone else made (their
+    // loopback, their challenge) shows another code.
+    say(`After you sign in, Airlock asks you to confirm; allow only if it shows the code ${cliConfirmationCode(challenge)}.`);
     const stop = statusLine(() => 'waiting for the sign-in in the browser');
     let timer: NodeJS.Timeout | undefined;
     try {

@@ -77,6 +77,7 @@ export const ERRORS = {
   AIRLOCK_SSO_FAILED: { status: 401, kind: 'auth', title: 'Single sign-on did not complete' },
   AIRLOCK_ROTATION_FAILED: { status: 502, kind: 'internal', title: 'The upstream password could not be rotated; the previous one stays in use' },
   AIRLOCK_ROTATION_IN_PROGRESS: { status: 409, kind: 'conflict', title: 'A rotation of this credential is already running' },
+  AIRLOCK_SSO_BUSY: { status: 429, kind: 'refused', title: 'Too many single sign-ons in progress' },
   AIRLOCK_INTERNAL: { status: 500, kind: 'internal', title: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

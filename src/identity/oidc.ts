@@ -135,20 +135,20 @@ export function makeOidcClient(def: OidcDef, clientSecret: string | undefined) {
 
 export type OidcClient = ReturnType<typeof makeOidcClient>;
 
-/** A short reason for a failed sign-in, for the person and the audit log; never a token. */
-export function failureReason(e: unknown): string {
-  if (e instanceof oidc.AuthorizationResponseError || e instanceof oidc.ResponseBodyError) return `the identity provider answered ${e.error}${e.error_description ? `: ${e.error_description}` : ''}`;
+/** A short reason for a failed sign-in, for the person and the audit log (never a token), with its stable code. */
+export function failureReason(e: unknown): { code: string; reason: string } {
+  if (e instanceof oidc.AuthorizationResponseError || e instanceof oidc.ResponseBodyError) return { code: 'idp_refused', reason: `the identity provider answered ${e.error}${e.error_description ? `: ${e.error_description}` : ''}` };
   // openid-client wraps oauth4webapi's error, whose message and cause (claim) say what failed.
   const chain: { message?: string; code?: string; cause?: unknown }[] = [];
   for (let x = e as { message?: string; cause?: unknown } | undefined; x && typeof x === 'object' && chain.length < 5; x = x.cause as typeof x) chain.push(x);
   const inner = [...chain].reverse().find((x) => typeof x.message === 'string') ?? { message: String(e) };
   const claim = chain.map((x) => (x.cause as { claim?: string } | undefined)?.claim).find((c) => c !== undefined);
   const msg = inner.message!;
-  if (claim === 'aud' || /"aud"/.test(msg)) return `the ID token is not meant for this client (its audience is wrong): ${msg}`;
-  if (claim === 'exp' || /"exp"|expired/i.test(msg)) return `the ID token has expired: ${msg}`;
-  if (claim === 'iss' || /"iss"/.test(msg)) return `the ID token comes from another issuer: ${msg}`;
-  if (claim === 'nonce') return `the ID token's nonce does not match this sign-in: ${msg}`;
-  if (/signature/i.test(msg)) return `the ID token's signature does not verify with the identity provider's keys: ${msg}`;
-  if (/verification key/i.test(msg)) return `no key of the identity provider's JWKS verifies the ID token: ${msg}`;
-  return msg;
+  if (claim === 'aud' || /"aud"/.test(msg)) return { code: 'id_token_audience', reason: `the ID token is not meant for this client (its audience is wrong): ${msg}` };
+  if (claim === 'exp' || /"exp"|expired/i.test(msg)) return { code: 'id_token_expired', reason: `the ID token has expired: ${msg}` };
+  if (claim === 'iss' || /"iss"/.test(msg)) return { code: 'id_token_issuer', reason: `the ID token comes from another issuer: ${msg}` };
+  if (claim === 'nonce') return { code: 'id_token_nonce', reason: `the ID token's nonce does not match this sign-in: ${msg}` };
+  if (/signature/i.test(msg)) return { code: 'id_token_signature', reason: `the ID token's signature does not verify with the identity provider's keys: ${msg}` };
+  if (/verification key/i.test(msg)) return { code: 'id_token_key', reason: `no key of the identity provider's JWKS verifies the ID token: ${msg}` };
+  return { code: 'idp_error', reason: msg };
 }

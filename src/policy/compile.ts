@@ -38,6 +38,8 @@ export interface IdpIdentity {
   principal: string;
   groups: readonly string[];
   email: string | null;
+  /** When the sign-in these groups came from ends; the overlay drops the identity then (identities.ts). */
+  expiresAt: string;
 }
 
 type Day = TimeWindow['days'][number];

@@ -110,6 +110,7 @@ export const principalSchema = z.strictObject({
   kind: z.enum(['user', 'agent']).default('user'),
   groups: z.array(groupName).default([]),
   email: z.string().optional(),
+  sso_subject: z.string().min(1).max(255).optional().describe('the IdP subject (sub) this person signs in as with single sign-on; an admin must have one to sign in with SSO at all'),
   sponsor: name.optional().describe('for an agent: the person answerable for it, shown to approvers with each of its requests'),
   may_approve: z.boolean().default(false).describe('for an agent: may it approve or deny requests and statement reviews (default false: agents never decide)'),
 });
@@ -417,12 +418,14 @@ const oidcSchema = z
     groups_claim: z.string().min(1).default('groups').describe('the ID token (or userinfo) claim that lists the person\'s groups'),
     principal_claim: z.string().min(1).default('preferred_username').describe('the claim that names the principal; email_local_part: the part of email before "@"'),
     group_mapping: z.record(z.string(), z.array(groupName)).optional().describe('IdP group → Airlock groups; IdP groups not listed give nothing'),
-    group_prefix: z.string().regex(/^([a-z0-9][a-z0-9._:-]{0,19})?$/, 'up to 20 of a-z 0-9 . _ : -').optional().describe('pass every IdP group through as <prefix><group> (lower-cased)'),
+    group_prefix: z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,19}$/, '1 to 20 of a-z 0-9 . _ : -, starting with a letter or digit (an empty prefix would let IdP group names be the policy\'s own)').optional().describe('pass every IdP group already in Airlock form through as <prefix><group>'),
+    email_domains: z.array(z.string().regex(/^[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, 'a domain such as corp.example')).min(1).optional().describe('the organisation\'s e-mail domains; required with principal_claim: email_local_part'),
     allow_unlisted: z.boolean().default(false).describe('may people not in principals sign in (their groups then come from the IdP only)'),
     console_session_max: duration.default(12 * 3600).describe('the longest a console session or `airlock login --sso` token lasts; never longer than the IdP session'),
     display_name: z.string().min(1).max(60).default('single sign-on').describe('shown on the button: "Sign in with <display_name>"'),
   })
-  .refine((o) => !(o.group_mapping && o.group_prefix !== undefined), { message: 'use group_mapping or group_prefix, not both', path: ['group_prefix'] });
+  .refine((o) => !(o.group_mapping && o.group_prefix !== undefined), { message: 'use group_mapping or group_prefix, not both', path: ['group_prefix'] })
+  .refine((o) => o.principal_claim !== 'email_local_part' || o.email_domains !== undefined, { message: 'principal_claim: email_local_part needs email_domains (the local part names a person only inside your own domains)', path: ['email_domains'] });
 
 export const policySchema = z.strictObject({
   version: z.literal(1),

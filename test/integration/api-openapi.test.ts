@@ -351,8 +351,17 @@ test('single sign-on (docs/identity.md) answers as documented', async () => {
     assert.equal((await call(null, 'GET', back.url.pathname + back.url.search, undefined, { cookie: jar.header(back.url) })).headers.get('location'), '/');
     const verifier = randomBytes(32).toString('base64url');
     const challenge = createHash('sha256').update(verifier).digest('base64url');
-    const loopback = await browse(`${a.server.apiUrl}/api/v1/auth/sso/start?cli_redirect=${encodeURIComponent('http://127.0.0.1:9/callback')}&challenge=${challenge}`, { user: 'alice', password: 'pw', until: (u) => u.port === '9' });
-    assert.equal((await call(null, 'POST', '/api/v1/auth/sso/exchange', { code: loopback.url.searchParams.get('code'), verifier })).body.principal, 'alice');
+    const confirm = await browse(`${a.server.apiUrl}/api/v1/auth/sso/start?cli_redirect=${encodeURIComponent('http://127.0.0.1:9/callback')}&challenge=${challenge}`, { user: 'alice', password: 'pw', until: (u) => u.pathname === '/api/v1/auth/sso/confirm' });
+    const asked = await call(null, 'GET', confirm.url.pathname + confirm.url.search, undefined, { cookie: confirm.jar.header(confirm.url) });
+    const field = (n: string) => new RegExp(`name="${n}" value="([^"]*)"`).exec(String(asked.body))![1]!;
+    const allowed = await fetch(`${a.server.apiUrl}/api/v1/auth/sso/confirm`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: confirm.jar.header(confirm.url) }, body: new URLSearchParams({ id: field('id'), csrf: field('csrf'), decision: 'allow' }).toString() });
+    assert.equal(allowed.status, 302);
+    assert.ok(operation('POST', '/api/v1/auth/sso/confirm')!.op.responses['302']!.content!['text/plain']);
+    exercised.add('POST /api/v1/auth/sso/confirm');
+    const loopback = new URL(allowed.headers.get('location')!);
+    assert.equal(loopback.port, '9');
+    assert.equal((await call(null, 'POST', '/api/v1/auth/sso/exchange', { code: loopback.searchParams.get('code'), verifier })).body.principal, 'alice');
+    assert.equal((await call(bob, 'DELETE', '/api/v1/identities/alice')).body.principal, 'alice');
     const device = await call(null, 'POST', '/api/v1/auth/sso/device');
     assert.equal((await call(null, 'POST', '/api/v1/auth/sso/device/poll', { handle: device.body.handle })).body.status, 'pending');
   } finally {

@@ -11,6 +11,8 @@ export interface TestUser {
   email: string;
   groups: string[];
   name?: string;
+  /** The email_verified claim (default true). */
+  emailVerified?: boolean;
 }
 
 export type Tamper = 'wrong_audience' | 'expired' | 'other_key' | null;
@@ -114,7 +116,7 @@ export async function startTestIdp(opts: { idTokenTtl?: number; users?: Record<s
       async findAccount(_ctx, id) {
         const u = users.get(id);
         if (!u) return undefined;
-        return { accountId: id, claims: async () => ({ sub: id, preferred_username: id, name: u.name ?? id, email: u.email, email_verified: true, groups: [...u.groups] }) };
+        return { accountId: id, claims: async () => ({ sub: id, preferred_username: id, name: u.name ?? id, email: u.email, email_verified: u.emailVerified ?? true, groups: [...u.groups] }) };
       },
     };
     const p = new Provider(issuer, config);
