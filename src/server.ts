@@ -55,7 +55,7 @@ import { makeSso } from './identity/sso.js';
 import { loadSecretKeys } from './credentials/secret-keys.js';
 import { makeStoredCredentials } from './credentials/stored-credentials.js';
 import { rekeySecrets } from './credentials/rekey.js';
-import { changeUpstreamPassword } from './gateway/upstream-password.js';
+import { changeUpstreamPassword, firstLogin } from './gateway/upstream-password.js';
 
 export const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -343,7 +343,7 @@ async function startOnStore(opts: ServerOptions, { log, clock, dataDir, policySo
   // One provider per resource kind with gateway sessions (src/credentials/provider.ts).
   // Secrets at rest: versioned keys (docs/credentials.md); passwords Airlock keeps itself, rotated on their schedule.
   const keys = loadSecretKeys({ dataDir });
-  const stored = makeStoredCredentials({ db: store.db, clock, policy: () => access.policy(), keys, uow: access.uow, changePassword: changeUpstreamPassword, log });
+  const stored = makeStoredCredentials({ db: store.db, clock, policy: () => access.policy(), keys, uow: access.uow, changePassword: changeUpstreamPassword, tryLogin: firstLogin, log });
   await stored.start();
   stops.push({ name: () => 'credential rotation schedule', stop: async () => stored.stop() });
   const mysqlCredentials = makeMysqlCredentials({ access, dataDir, deploymentId: deployment, log, keys, stored });

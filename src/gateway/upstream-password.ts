@@ -11,9 +11,34 @@ import { mysqlSchemas } from './mysql-credentials.js';
 
 /** A failed step of a password change: which one, and the server's reason (never a password). */
 export class PasswordChangeError extends Error {
-  constructor(readonly step: 'connect' | 'change' | 'verify' | 'revert', reason: string) {
+  /**
+   * `mayHoldNext`: the account may now have the new password (a failed revert, or a connection lost during the
+   * change), so the caller must keep it. `loggedInWith`: which candidate logged in, when one did.
+   */
+  constructor(readonly step: 'connect' | 'change' | 'verify' | 'revert', reason: string, readonly mayHoldNext = false, readonly loggedInWith = -1) {
     super(reason);
   }
+}
+
+/** Whether the server answered the statement with an error (so it did not apply), rather than the connection failing. */
+function refusedByServer(e: unknown): boolean {
+  const x = e as { sqlState?: unknown; code?: unknown; fatal?: unknown };
+  if (x.fatal) return false;
+  return typeof x.sqlState === 'string' || (typeof x.code === 'string' && /^[0-9A-Z]{5}$/.test(x.code));
+}
+
+/** The index of the first candidate the account logs in with, or -1 (an interrupted rotation left two to try). */
+export async function firstLogin(resource: ResourceDef, username: string, candidates: string[]): Promise<number> {
+  const open = resource.kind === 'postgres' ? openPg : openMysql;
+  for (const [i, password] of candidates.entries()) {
+    try {
+      await (await open(resource, username, password)).end();
+      return i;
+    } catch {
+      // The next candidate, then -1.
+    }
+  }
+  return -1;
 }
 
 /** A change that succeeded upstream: the caller stores the new password, or reverts if it cannot; then closes. */
@@ -55,14 +80,15 @@ export async function changeUpstreamPassword(resource: ResourceDef, username: st
     try {
       await session.setPassword(previous);
     } catch (e) {
-      throw new PasswordChangeError('revert', `could not put the previous password back: ${(e as Error).message}`);
+      throw new PasswordChangeError('revert', `could not put the previous password back: ${(e as Error).message}`, true, loggedInWith);
     }
   };
   try {
     await session.setPassword(next);
   } catch (e) {
     await session.end();
-    throw new PasswordChangeError('change', `${username} could not change its password: ${(e as Error).message}`);
+    const refused = refusedByServer(e);
+    throw new PasswordChangeError('change', `${username} could not change its password: ${(e as Error).message}`, !refused, loggedInWith);
   }
   try {
     const probe = await open(resource, username, next);
@@ -73,10 +99,10 @@ export async function changeUpstreamPassword(resource: ResourceDef, username: st
       await revert();
     } catch (r) {
       await session.end();
-      throw new PasswordChangeError('revert', `${why}; and ${(r as Error).message}`);
+      throw new PasswordChangeError('revert', `${why}; and ${(r as Error).message}`, true, loggedInWith);
     }
     await session.end();
-    throw new PasswordChangeError('verify', `${why}; the previous password was put back`);
+    throw new PasswordChangeError('verify', `${why}; the previous password was put back`, false, loggedInWith);
   }
   return { loggedInWith, revert, close: () => session.end() };
 }

@@ -349,6 +349,7 @@ const migrations: Record<string, Migration> = {
         .addColumn('set_by', 'text', (c) => c.notNull())
         .addColumn('rotated_at', 'text')
         .addColumn('rotation_lease_until', 'text')
+        .addColumn('rotation_lease_token', 'text')
         .addColumn('last_error', 'text')
         .addColumn('last_error_at', 'text')
         .execute();

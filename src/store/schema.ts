@@ -66,6 +66,8 @@ export interface StoredCredentialsTable {
   rotated_at: string | null;
   /** A rotation in progress (one process at a time, across a cluster) until this time. */
   rotation_lease_until: string | null;
+  /** Which rotation holds the lease: its writes are conditioned on it, so one that lost the lease changes nothing. */
+  rotation_lease_token: string | null;
   /** Why the last rotation failed; cleared by the next success. */
   last_error: string | null;
   last_error_at: string | null;

@@ -21,9 +21,9 @@ type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const id = randomBytes(4).toString('hex');
 const role = { vault: `airlock_rot_v_${id}`, sched: `airlock_rot_s_${id}`, limited: `airlock_rot_l_${id}` };
-const myUser = { vault: `arot_v_${id}`, limited: `arot_l_${id}` };
+const myUser = { vault: `arot_v_${id}`, limited: `arot_l_${id}`, uncertain: `arot_u_${id}` };
 const schema = `airlock_rot_${id}`;
-const initial = { pg: 'pg-initial-Pw1', my: 'my-initial-Pw1', limited: 'my-limited-Pw1' };
+const initial = { pg: 'pg-initial-Pw1', my: 'my-initial-Pw1', limited: 'my-limited-Pw1', uncertain: 'my-uncertain-Pw1' };
 
 let db: TestDatabase;
 let a: InProcessAirlock;
@@ -55,9 +55,10 @@ resources:
   - { name: pglimited, kind: postgres, address: "${pgAddress}", database: ${db.name}, credential: { username: ${role.limited}, password: { stored: true }, mode: injected } }
   - { name: myvault, kind: mysql, address: "${MYSQL_HOST}:${MYSQL_PORT}", database: ${schema}, credential: { username: ${myUser.vault}, password: { stored: true }, mode: injected } }
   - { name: mylimited, kind: mysql, address: "${MYSQL_HOST}:${MYSQL_PORT}", database: ${schema}, credential: { username: ${myUser.limited}, password: { stored: true }, mode: injected } }
+  - { name: myuncertain, kind: mysql, address: "${MYSQL_HOST}:${MYSQL_PORT}", database: ${schema}, credential: { username: ${myUser.uncertain}, password: { stored: true }, mode: injected } }
 roles:
   - name: read
-    resources: { names: [pgvault, pgsched, pglimited, myvault, mylimited] }
+    resources: { names: [pgvault, pgsched, pglimited, myvault, mylimited, myuncertain] }
     privileges: { sql: read }
     max_duration: 1h
     requestable_by: { groups: [engineers] }
@@ -116,13 +117,15 @@ before(async () => {
   await my.query(`INSERT INTO \`${schema}\`.t VALUES (1), (2)`);
   await my.query(`CREATE USER '${myUser.vault}'@'127.0.0.1' IDENTIFIED BY '${initial.my}'`);
   await my.query(`CREATE USER '${myUser.limited}'@'127.0.0.1' IDENTIFIED BY '${initial.limited}' WITH MAX_USER_CONNECTIONS 1`);
+  // Two statements an hour: the rotation's SELECT VERSION() and its SET PASSWORD; the revert is the third, refused.
+  await my.query(`CREATE USER '${myUser.uncertain}'@'127.0.0.1' IDENTIFIED BY '${initial.uncertain}' WITH MAX_USER_CONNECTIONS 1 MAX_QUERIES_PER_HOUR 2`);
   for (const u of Object.values(myUser)) await my.query(`GRANT SELECT ON \`${schema}\`.* TO '${u}'@'127.0.0.1'`);
   const up = new URL(adminUrl());
   a = await startAirlock({ policy: policy(`${up.hostname}:${up.port || 5432}`) });
   dir = a.dir;
   bob = await a.token('bob');
   alice = await a.token('alice');
-  for (const [resource, pw] of [['pgvault', initial.pg], ['pgsched', initial.pg], ['pglimited', initial.pg], ['myvault', initial.my], ['mylimited', initial.limited]] as const) {
+  for (const [resource, pw] of [['pgvault', initial.pg], ['pgsched', initial.pg], ['pglimited', initial.pg], ['myvault', initial.my], ['mylimited', initial.limited], ['myuncertain', initial.uncertain]] as const) {
     const r = await cli(['credential', 'set', resource, '--json'], `${pw}\n`);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).version, 1);
@@ -144,7 +147,7 @@ test('the CLI lists stored credentials without their values, with times and the 
   const r = await cli(['credential', 'list', '--json'], '');
   assert.equal(r.code, 0, r.stderr);
   const list = JSON.parse(r.stdout).credentials as Json[];
-  assert.deepEqual(list.map((c) => c.resource).sort(), ['myvault', 'mylimited', 'pglimited', 'pgsched', 'pgvault'].sort());
+  assert.deepEqual(list.map((c) => c.resource).sort(), ['myvault', 'mylimited', 'myuncertain', 'pglimited', 'pgsched', 'pgvault'].sort());
   assert.equal(list.find((c) => c.resource === 'pgsched').rotate_every, '3s');
   assert.ok(list.find((c) => c.resource === 'pgsched').next_rotation_at);
   assert.equal(list.find((c) => c.resource === 'pgvault').next_rotation_at, null);
@@ -223,6 +226,63 @@ test('a failure keeps the previous password working and says why (PostgreSQL and
   await s.end();
 });
 
+test('MariaDB: verify and revert both fail; the new password is kept as pending, and the next gateway connection recovers it', async () => {
+  const r = await call(bob, 'POST', '/api/v1/credentials/myuncertain/rotate');
+  assert.equal(r.status, 502, JSON.stringify(r.body));
+  assert.equal(r.body.code, 'AIRLOCK_ROTATION_FAILED');
+  assert.match(r.body.detail, /\(revert\).*max_user_connections.*max_queries_per_hour.*may already have the new password.*keeps it as pending/is);
+  const row = await a.server.store.db.selectFrom('stored_credentials').selectAll().where('resource', '=', 'myuncertain').executeTakeFirstOrThrow();
+  assert.ok(row.pending_secret, 'the new password is still in the store');
+  assert.equal(await storedPassword('myuncertain'), initial.uncertain);
+  const listed = (await call(bob, 'GET', '/api/v1/credentials')).body.credentials.find((c: Json) => c.resource === 'myuncertain');
+  assert.match(listed.last_error, /^uncertain: revert: /);
+  // Lift the limits (the password stays as the rotation left it): the account now holds only the new password.
+  await my.query(`ALTER USER '${myUser.uncertain}'@'127.0.0.1' WITH MAX_USER_CONNECTIONS 0 MAX_QUERIES_PER_HOUR 0`);
+  await assert.rejects(mysqlDirect(myUser.uncertain, initial.uncertain), /Access denied/, 'the old password no longer logs in');
+  await a.grant(alice, bob, 'myuncertain', 'read');
+  const g = a.server.gateways.mysql!;
+  const s = await mysql.createConnection({ host: g.host, port: g.port, user: 'alice', password: alice, database: 'myuncertain', ssl: { ca: g.ca } });
+  assert.equal((await s.query<mysql.RowDataPacket[]>('SELECT COUNT(*) AS n FROM t'))[0][0]!.n, 2, 'the gateway logs in: it found the pending password');
+  await s.end();
+  const now = await storedPassword('myuncertain');
+  assert.notEqual(now, initial.uncertain);
+  await (await mysqlDirect(myUser.uncertain, now)).end();
+  const after = (await call(bob, 'GET', '/api/v1/credentials')).body.credentials.find((c: Json) => c.resource === 'myuncertain');
+  assert.equal(after.last_error, null);
+  assert.equal(after.version, 2);
+  const recovered = (await auditOf('credential.recovered')).filter((e) => e.target === 'myuncertain');
+  assert.equal(recovered.length, 1);
+  assert.equal(recovered[0].details.kept, 'pending');
+});
+
+test('a rotation running in another process: set and rotate are refused until its lease ends', async () => {
+  const until = new Date(Date.now() + 60_000).toISOString();
+  await a.server.store.db.updateTable('stored_credentials').set({ rotation_lease_until: until, rotation_lease_token: 'another-process' }).where('resource', '=', 'myvault').execute();
+  try {
+    const before = await storedPassword('myvault');
+    const set = await cli(['credential', 'set', 'myvault', '--json'], 'admin-Pw-during-rotation\n');
+    assert.notEqual(set.code, 0);
+    assert.match(set.stderr + set.stdout, /AIRLOCK_ROTATION_IN_PROGRESS/);
+    assert.equal(await storedPassword('myvault'), before);
+    const rot = await call(bob, 'POST', '/api/v1/credentials/myvault/rotate');
+    assert.equal(rot.status, 409);
+    assert.equal(rot.body.code, 'AIRLOCK_ROTATION_IN_PROGRESS');
+  } finally {
+    await a.server.store.db.updateTable('stored_credentials').set({ rotation_lease_until: null, rotation_lease_token: null }).where('resource', '=', 'myvault').execute();
+  }
+});
+
+test('two rotations at once: one runs, the other is refused, and the stored password is the one MariaDB has', async () => {
+  const before = await storedPassword('myvault');
+  const both = await Promise.all([call(bob, 'POST', '/api/v1/credentials/myvault/rotate'), call(bob, 'POST', '/api/v1/credentials/myvault/rotate')]);
+  assert.deepEqual(both.map((x) => x.status).sort(), [200, 409], JSON.stringify(both.map((x) => x.body)));
+  assert.equal(both.find((x) => x.status === 409)!.body.code, 'AIRLOCK_ROTATION_IN_PROGRESS');
+  const now = await storedPassword('myvault');
+  assert.notEqual(now, before);
+  await (await mysqlDirect(myUser.vault, now)).end();
+  await assert.rejects(mysqlDirect(myUser.vault, before), /Access denied/);
+});
+
 test('an upstream that is down: the rotation fails at connect and nothing changes', async () => {
   const before = (await call(bob, 'GET', '/api/v1/credentials')).body.credentials.find((c: Json) => c.resource === 'pgvault');
   const stored = await storedPassword('pgvault');
@@ -266,12 +326,12 @@ test('rekey: every secret moves to key version 2; restarted without the old key 
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.key_version, 2);
-  assert.equal(out.re_encrypted.stored_credentials, 5);
+  assert.equal(out.re_encrypted.stored_credentials, 6);
   assert.equal(out.re_encrypted.grant_credentials, 1);
   assert.deepEqual(out.retired_versions, [1]);
   assert.ok(existsSync(join(a.dir, 'data', 'secret.key.v2')));
   const audited = await auditOf('secrets.rekey');
-  assert.equal(audited.at(-1).details.re_encrypted.stored_credentials, 5);
+  assert.equal(audited.at(-1).details.re_encrypted.stored_credentials, 6);
   const pgNow = await storedPassword('pgvault');
   const myNow = await storedPassword('myvault');
 
