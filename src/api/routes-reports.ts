@@ -82,7 +82,7 @@ export function csvRow(r: AccessReportRow, zone: string): string {
 }
 
 /** Waits for room in the response; false when the client went away instead, for then 'drain' never comes. */
-function drained(res: ServerResponse): Promise<boolean> {
+export function drained(res: ServerResponse): Promise<boolean> {
   if (res.destroyed || res.closed) return Promise.resolve(false);
   return new Promise((resolve) => {
     const settle = (room: boolean) => () => {

@@ -5,11 +5,14 @@
 // back, and the CLI process.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import pg from 'pg';
 import { makeHarness, auditEvents, STORE_KINDS, type Harness } from '../support/harness.js';
 import { makeAccessReport, type AccessReportRow } from '../../src/access/access-report.js';
 import { makeTotals, standingAccess } from '../../src/access/access-report-totals.js';
 import { csvRecord } from '../../src/domain/report-format.js';
+import { drained } from '../../src/api/routes-reports.js';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { cli } from '../support/server-process.js';
@@ -390,4 +393,30 @@ roles:
     // What no API field lets through untrimmed, the CSV writer still neutralises: a leading TAB or CR.
     assert.equal(csvRecord(['\t=1', '\r=1', -2, 'plain']), `'\t=1,"'\r=1",-2,plain\r\n`);
   });
+});
+
+test('a CSV client that goes away while the stream waits for room stops the stream (its report reader is then closed)', { timeout: 20_000 }, async () => {
+  let client: Socket | undefined;
+  const chunk = Buffer.alloc(64 * 1024, 'a');
+  // The route's loop: write, and when the response is full wait for room, or stop.
+  async function stream(res: ServerResponse): Promise<string> {
+    for (let i = 0; i < 100_000; i++) {
+      if (res.write(chunk)) continue;
+      client?.destroy();
+      if (!(await drained(res))) return `stopped after ${i + 1} chunks`;
+    }
+    return 'wrote everything to a client that is gone';
+  }
+  const outcome = await new Promise<string>((resolve) => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/csv' });
+      void stream(res).then((r) => server.close(() => resolve(r)));
+    });
+    server.listen(0, '127.0.0.1', () => {
+      // The client never reads: the kernel's buffers fill, then the response's.
+      client = connect((server.address() as AddressInfo).port, '127.0.0.1', () => client!.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      client.pause();
+    });
+  });
+  assert.match(outcome, /^stopped after \d+ chunks$/);
 });
