@@ -1,5 +1,6 @@
 // API routes for access reports (auditors and admins): one row per grant in a period as JSON or streamed RFC 4180
 // CSV, with totals; and the standing-access check.
+import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Access } from '../access/access.js';
 import { makeAccessReport, type AccessReportRow } from '../access/access-report.js';
@@ -80,6 +81,22 @@ export function csvRow(r: AccessReportRow, zone: string): string {
   ]);
 }
 
+/** Waits for room in the response; false when the client went away instead, for then 'drain' never comes. */
+export function drained(res: ServerResponse): Promise<boolean> {
+  if (res.destroyed || res.closed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const settle = (room: boolean) => () => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(room);
+    };
+    const onDrain = settle(true);
+    const onClose = settle(false);
+    res.once('drain', onDrain);
+    res.once('close', onClose);
+  });
+}
+
 export function reportRoutes(access: Access): RouteDef<any, any, any>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
   const report = makeAccessReport({ store: access.store, clock: access.clock, audit: access.audit, policy: access.policy });
   const requireAuditor = (c: Parameters<RouteDef['handler']>[0]['caller']) => {
@@ -103,7 +120,8 @@ export function reportRoutes(access: Access): RouteDef<any, any, any>[] { // esl
           reply.raw.writeHead(200, { 'content-type': 'text/csv; charset=utf-8; header=present', 'content-disposition': `attachment; filename="airlock-access-${q.since.slice(0, 10)}-${q.until.slice(0, 10)}.csv"`, 'cache-control': 'no-store' });
           reply.raw.write(csvHeader(zone));
           try {
-            for await (const r of report.rows(q)) if (!reply.raw.write(csvRow(r, zone))) await new Promise((ok) => reply.raw.once('drain', ok));
+            // Leaving the loop on a closed client returns the generator, which closes its reader of the store.
+            for await (const r of report.rows(q)) if (!reply.raw.write(csvRow(r, zone)) && !(await drained(reply.raw))) return undefined;
           } catch (e) {
             // The status is sent already: cut the response, so the client sees an unfinished download, not a short report.
             reply.raw.destroy(e as Error);

@@ -66,6 +66,13 @@ export type VerifyWithCheckpoints = VerifyResult & { chain_ok: boolean; checkpoi
 /** A grace on top of the interval before a missing checkpoint counts as deleted (clock skew, a slow commit, a restart). */
 const DUE_GRACE_S = 60;
 
+/** The policy assumed where no valid checkpoint states one: the server's defaults (--audit-checkpoint-every/-interval). */
+export interface CheckpointPolicy {
+  every: number;
+  intervalS: number;
+}
+export const DEFAULT_CHECKPOINT_POLICY: CheckpointPolicy = { every: 1000, intervalS: 300 };
+
 function asDetails(d: Record<string, unknown>): CheckpointDetails | null {
   if (typeof d.covers_seq !== 'number' || typeof d.covers_hash !== 'string' || typeof d.key_id !== 'string' || typeof d.signature !== 'string' || typeof d.time !== 'string') return null;
   return d as unknown as CheckpointDetails;
@@ -76,7 +83,7 @@ function asDetails(d: Record<string, unknown>): CheckpointDetails | null {
  * A checkpoint is valid when it covers the event before it, names that event's hash as the chain holds it, and is
  * signed by the key in force.
  */
-export function makeCheckpointVerifier(publicKeyPem: string) {
+export function makeCheckpointVerifier(publicKeyPem: string, policy: CheckpointPolicy = DEFAULT_CHECKPOINT_POLICY) {
   const given = parsePublicKey(publicKeyPem, 'the public key');
   let key: KeyObject | null = given;
   let keyId = keyIdOf(given);
@@ -90,6 +97,9 @@ export function makeCheckpointVerifier(publicKeyPem: string) {
   let lastSeq = 0;
   let lastTime = '';
   let tailFirstTime: string | null = null;
+  let seen = 0;
+  /** An event whose time does not parse: every time comparison with it is false, so the time rule would pass it. */
+  let badTime: { seq: number; time: string } | null = null;
 
   function judge(e: AuditEvent, d: CheckpointDetails | null): CheckpointVerdict {
     const v: CheckpointVerdict = { seq: e.seq, covers_seq: d?.covers_seq ?? -1, time: d?.time ?? e.time, key_id: d?.key_id ?? '', valid: false, next_key_id: d?.next_key?.key_id };
@@ -133,6 +143,8 @@ export function makeCheckpointVerifier(publicKeyPem: string) {
     see(e: AuditEvent): void {
       lastSeq = e.seq;
       lastTime = e.time;
+      seen++;
+      if (!badTime && Number.isNaN(Date.parse(e.time))) badTime = { seq: e.seq, time: String(e.time) };
       if (e.action !== CHECKPOINT_ACTION) {
         tailFirstTime ??= e.time;
         return;
@@ -160,19 +172,36 @@ export function makeCheckpointVerifier(publicKeyPem: string) {
       const base = { checked: list.length, valid, keys, last_vouched_seq: lastVouched, unvouched_events: Math.max(0, lastSeq - (lastValid?.seq ?? 0)), list };
       if (firstInvalid) return { ok: false, ...base, first_invalid: firstInvalid, reason: firstInvalid.problem };
       if (!seenGivenKey && list.length > 0) return { ok: false, ...base, reason: `no checkpoint is signed by the given key ${keys[0]!.slice(0, 16)}…` };
+      if (badTime) return { ok: false, ...base, reason: `event ${badTime.seq}'s time ${JSON.stringify(badTime.time)} is not a time: it was edited, and when checkpoints were due cannot be told` };
+      const lv = lastValid as { seq: number; every?: unknown; interval_s?: unknown; time: string } | null;
+      if (!lv) return noCheckpoint(base);
       // Events past the last checkpoint are normal (the next one is not due yet), but not beyond its policy: then
       // the checkpoints that vouched for them were deleted, and the chain recomputed.
-      const lv = lastValid as { seq: number; every: number; interval_s: number; time: string } | null;
-      if (lv && typeof lv.every === 'number' && lastSeq - lv.seq > 2 * lv.every) {
-        return { ok: false, ...base, reason: `${lastSeq - lv.seq} events follow the last valid checkpoint (seq ${lv.seq}), more than twice its every ${lv.every}: later checkpoints were deleted; nothing after seq ${lastVouched} is vouched for` };
+      const every = typeof lv.every === 'number' ? lv.every : policy.every;
+      const intervalS = typeof lv.interval_s === 'number' ? lv.interval_s : policy.intervalS;
+      if (lastSeq - lv.seq > 2 * every) {
+        return { ok: false, ...base, reason: `${lastSeq - lv.seq} events follow the last valid checkpoint (seq ${lv.seq}), more than twice its every ${every}: later checkpoints were deleted; nothing after seq ${lastVouched} is vouched for` };
       }
-      if (lv && tailFirstTime !== null && typeof lv.interval_s === 'number') {
-        const due = Math.max(Date.parse(lv.time) + lv.interval_s * 1000, Date.parse(tailFirstTime)) + DUE_GRACE_S * 1000;
-        if (Date.parse(lastTime) > due) return { ok: false, ...base, reason: `events after the last valid checkpoint (seq ${lv.seq}) run to ${lastTime}, past when the next was due (interval ${lv.interval_s} s): later checkpoints were deleted; nothing after seq ${lastVouched} is vouched for` };
+      if (tailFirstTime !== null) {
+        const due = Math.max(Date.parse(lv.time) + intervalS * 1000, Date.parse(tailFirstTime)) + DUE_GRACE_S * 1000;
+        if (!(Date.parse(lastTime) <= due)) return { ok: false, ...base, reason: `events after the last valid checkpoint (seq ${lv.seq}) run to ${lastTime}, past when the next was due (interval ${intervalS} s): later checkpoints were deleted; nothing after seq ${lastVouched} is vouched for` };
       }
       return { ok: true, ...base };
     },
   };
+
+  /** No valid checkpoint at all: fine for a young chain, not for one the policy says must have been checkpointed. */
+  function noCheckpoint(base: Omit<CheckpointsResult, 'ok'>): CheckpointsResult {
+    const spanS = tailFirstTime === null ? 0 : (Date.parse(lastTime) - Date.parse(tailFirstTime)) / 1000;
+    const tooMany = seen > 2 * policy.every;
+    if (!tooMany && !(spanS > policy.intervalS + DUE_GRACE_S)) return { ok: true, ...base };
+    const why = tooMany ? `more than twice every ${policy.every}` : `spanning ${Math.round(spanS)} s, more than the interval ${policy.intervalS} s + ${DUE_GRACE_S} s`;
+    return {
+      ok: false,
+      ...base,
+      reason: `no signed checkpoint vouches for any of the ${seen} events; checkpoints were deleted or never made — a server checkpointing every ${policy.every} events or ${policy.intervalS} s would have written one (${why}); if it ran with other settings, give them with --checkpoint-every / --checkpoint-interval`,
+    };
+  }
 }
 
 function foreignKey(seq: number, signer: string, expected: string): string {
@@ -180,8 +209,8 @@ function foreignKey(seq: number, signer: string, expected: string): string {
 }
 
 /** The chain check (verifyEvents) and the checkpoint check in one walk. */
-export async function verifyWithCheckpoints(events: AsyncIterable<AuditEvent> | Iterable<AuditEvent>, publicKeyPem: string, opts: Parameters<typeof verifyEvents>[1] = {}): Promise<VerifyWithCheckpoints> {
-  const checker = makeCheckpointVerifier(publicKeyPem);
+export async function verifyWithCheckpoints(events: AsyncIterable<AuditEvent> | Iterable<AuditEvent>, publicKeyPem: string, opts: Parameters<typeof verifyEvents>[1] = {}, policy?: CheckpointPolicy): Promise<VerifyWithCheckpoints> {
+  const checker = makeCheckpointVerifier(publicKeyPem, policy);
   async function* tap(): AsyncGenerator<AuditEvent> {
     for await (const e of events) {
       checker.see(e);

@@ -10,6 +10,7 @@ import { qs } from './client.js';
 import type { VerifyResult } from '../audit/chain.js';
 import type { RecordingsCheck, SealedRecording } from '../audit/recording-verify.js';
 import { systemClock } from '../domain/clock.js';
+import { parseDuration } from '../domain/duration.js';
 import type { AuditEvent } from '../domain/model.js';
 import type { CheckpointsResult } from '../audit/checkpoint-verify.js';
 import { registerCheckpointCommands, describeCheckpoints, serverEvents } from './audit-checkpoint-commands.js';
@@ -53,6 +54,16 @@ function report(v: VerifyResult): string {
   return v.ok ? `ok: ${v.events} events, chain intact; head ${v.head.seq}:${v.head.hash}` : `BROKEN at seq ${v.first_bad_seq}: ${v.reason}\n(${v.events} events verified before it)`;
 }
 
+/** --checkpoint-every / --checkpoint-interval: without them a chain with every checkpoint deleted would have no rule. */
+function checkpointPolicy(everyText: string, intervalText: string): { every: number; intervalS: number } {
+  const every = Number(everyText.trim());
+  if (!/^\d+$/.test(everyText.trim()) || every < 1 || every > 10_000_000) throw new UsageError(`--checkpoint-every must be a number of events from 1 to 10000000 (got "${everyText}")`);
+  const t = intervalText.trim();
+  const intervalS = /^\d+$/.test(t) ? Number(t) : parseDuration(t);
+  if (intervalS === undefined || !(intervalS >= 1) || intervalS > 7 * 86400) throw new UsageError(`--checkpoint-interval must be a duration from 1s to 7d, e.g. 5m (got "${intervalText}")`);
+  return { every, intervalS };
+}
+
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description('the tamper-evident audit log');
   audit
@@ -64,10 +75,13 @@ export function registerAuditCommands(program: Command): void {
     .option('--expect-head <seq:hash>', 'also check the chain reaches this head (recorded earlier, elsewhere)')
     .option('--recordings', 'also check every session recording against the seal in its session.end (missing, truncated, edited); offline, the recordings are read under --data')
     .option('--public-key <file>', 'also check every signed checkpoint with this public key (PEM; the first key, rotations are followed); through the server, the events are checked here, not by the server')
+    .option('--checkpoint-every <events>', 'with --public-key: the server\'s --audit-checkpoint-every, assumed where no valid checkpoint states it', '1000')
+    .option('--checkpoint-interval <duration>', 'with --public-key: the server\'s --audit-checkpoint-interval, assumed where no valid checkpoint states it', '5m')
     .option('--json', 'print only JSON')
     .action(
-      run(async (ctx, o: { data?: string; store?: string; file?: string; expectHead?: string; recordings?: boolean; publicKey?: string }, cmd: Command) => {
+      run(async (ctx, o: { data?: string; store?: string; file?: string; expectHead?: string; recordings?: boolean; publicKey?: string; checkpointEvery: string; checkpointInterval: string }, cmd: Command) => {
         const expectHead = parseHead(o.expectHead);
+        const policy = checkpointPolicy(o.checkpointEvery, o.checkpointInterval);
         const publicKey = o.publicKey === undefined ? undefined : readPublicKey(o.publicKey);
         const offline = Boolean(o.file || o.data || o.store);
         if (o.recordings && publicKey !== undefined && !offline) throw new UsageError('--recordings with --public-key through the server: verify the recordings in a separate run (airlock audit verify --recordings), or offline with --data.');
@@ -99,7 +113,7 @@ export function registerAuditCommands(program: Command): void {
               head ??= await s.head();
               events = s.events();
             }
-            const r = await verifyWithCheckpoints(rv ? rv.collectSeals(events, seals) : events, publicKey, { expectHead: head });
+            const r = await verifyWithCheckpoints(rv ? rv.collectSeals(events, seals) : events, publicKey, { expectHead: head }, policy);
             checkpoints = r.checkpoints;
             chainOk = r.chain_ok;
             v = r;

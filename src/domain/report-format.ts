@@ -1,10 +1,14 @@
 // Presentation of access reports that every front-end shares: RFC 4180 CSV fields and times written in a named zone.
 import { AirlockError } from './errors.js';
 
-/** One CSV field per RFC 4180: quoted when it holds a comma, a quote, CR or LF, with quotes inside doubled. */
+/**
+ * One CSV field per RFC 4180: quoted when it holds a comma, a quote, CR or LF, with quotes inside doubled. Text that a
+ * spreadsheet would run as a formula (starting with = + - @ TAB or CR: requesters write reasons and tickets) gets a
+ * leading ' first, as OWASP advises; numbers are numbers and pass as they are.
+ */
 export function csvField(v: string | number | boolean | null | undefined): string {
   if (v === null || v === undefined) return '';
-  const s = String(v);
+  const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v);
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -5,10 +5,14 @@
 // back, and the CLI process.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import pg from 'pg';
 import { makeHarness, auditEvents, STORE_KINDS, type Harness } from '../support/harness.js';
 import { makeAccessReport, type AccessReportRow } from '../../src/access/access-report.js';
 import { makeTotals, standingAccess } from '../../src/access/access-report-totals.js';
+import { csvRecord } from '../../src/domain/report-format.js';
+import { drained } from '../../src/api/routes-reports.js';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { cli } from '../support/server-process.js';
@@ -358,4 +362,61 @@ roles:
     const bad = await cli(server, bob, ['report', 'access', '--since', 'yesterday']);
     assert.equal(bad.code, 2);
   });
+
+  // Last: it adds grants the tests above do not expect.
+  test('CSV injection: free text a spreadsheet would run as a formula gets a leading quote; numbers stay numbers', async () => {
+    const spellings = [
+      { reason: '=1+1', ticket: "+cmd|' /C calc'!A0", end: '-2+3', bytes: ",revoked,alice,'-2+3,'=1+1,'+cmd|' /C calc'!A0," },
+      // Reasons and tickets are trimmed as they come in, so "\t=1" arrives as "=1" (the TAB case is checked below).
+      { reason: '\t=1', ticket: '=HYPERLINK("x")', end: '@SUM(1)', bytes: `,revoked,alice,'@SUM(1),'=1,"'=HYPERLINK(""x"")",` },
+    ];
+    // One grant of a role at a time: the one made before ends first.
+    await a.api(alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
+    const ids: string[] = [];
+    for (const sp of spellings) {
+      const req = await a.api<{ id: string }>(alice, 'POST', '/api/v1/requests', { resource: 'orders', role: 'read', duration: '30m', reason: sp.reason, ticket: sp.ticket });
+      const id = (await a.api<{ grant_id: string }>(bob, 'POST', `/api/v1/requests/${req.id}/approve`, {})).grant_id;
+      await a.api(alice, 'POST', `/api/v1/grants/${id}/revoke`, { reason: sp.end });
+      ids.push(id);
+    }
+    const text = await (await get(bob, `/api/v1/reports/access?since=${since()}&format=csv`)).text();
+    const [header, ...records] = parseCsv(text);
+    spellings.forEach((sp, i) => {
+      const line = text.split('\r\n').find((l) => l.startsWith(`${ids[i]},`))!;
+      assert.ok(line.includes(sp.bytes), `exact bytes ${JSON.stringify(sp.bytes)} in ${JSON.stringify(line)}`);
+      const rec = records.find((r) => r[0] === ids[i])!;
+      const col = (name: string) => rec[header!.indexOf(name)];
+      assert.deepEqual([col('reason'), col('ticket'), col('end_reason')], [`'${sp.reason.trim()}`, `'${sp.ticket}`, `'${sp.end}`], 'read back, the text is the text with one quote in front');
+      assert.equal(col('requested_hours'), '0.5', 'a numeric column is untouched');
+      assert.match(col('actual_hours')!, /^\d+(\.\d+)?$/);
+    });
+    // What no API field lets through untrimmed, the CSV writer still neutralises: a leading TAB or CR.
+    assert.equal(csvRecord(['\t=1', '\r=1', -2, 'plain']), `'\t=1,"'\r=1",-2,plain\r\n`);
+  });
+});
+
+test('a CSV client that goes away while the stream waits for room stops the stream (its report reader is then closed)', { timeout: 20_000 }, async () => {
+  let client: Socket | undefined;
+  const chunk = Buffer.alloc(64 * 1024, 'a');
+  // The route's loop: write, and when the response is full wait for room, or stop.
+  async function stream(res: ServerResponse): Promise<string> {
+    for (let i = 0; i < 100_000; i++) {
+      if (res.write(chunk)) continue;
+      client?.destroy();
+      if (!(await drained(res))) return `stopped after ${i + 1} chunks`;
+    }
+    return 'wrote everything to a client that is gone';
+  }
+  const outcome = await new Promise<string>((resolve) => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/csv' });
+      void stream(res).then((r) => server.close(() => resolve(r)));
+    });
+    server.listen(0, '127.0.0.1', () => {
+      // The client never reads: the kernel's buffers fill, then the response's.
+      client = connect((server.address() as AddressInfo).port, '127.0.0.1', () => client!.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      client.pause();
+    });
+  });
+  assert.match(outcome, /^stopped after \d+ chunks$/);
 });

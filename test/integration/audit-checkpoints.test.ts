@@ -173,6 +173,41 @@ for (const kind of STORE_KINDS) {
       });
     });
 
+    test('TAMPER: every checkpoint deleted and the chain recomputed — not ok once the policy says one was due', async () => {
+      await withSetup(kind, async (s) => {
+        const policy = { every: EVERY, intervalS: 60 };
+        // A young chain with no checkpoint yet is fine: none was due.
+        await appendAndCheck(s, 2 * EVERY);
+        await rewriteChain(s.store, (events) => events.filter((e) => e.action !== 'audit.checkpoint'));
+        const young = await verifyWithCheckpoints(s.audit.events(), s.key.publicPem, { expectHead: await s.audit.head() }, policy);
+        assert.equal(young.ok, true, young.reason);
+        // More than twice `every` events and not one checkpoint: they were deleted (an event edited under cover of it).
+        await appendAndCheck(s, 15, 100);
+        await rewriteChain(s.store, (events) => events.filter((e) => e.action !== 'audit.checkpoint').map((e) => (e.seq === 5 ? { ...e, actor: 'mallory-erased' } : e)));
+        assert.equal((await s.audit.verify()).ok, true, 'the plain chain cannot see it');
+        const v = await verifyWithCheckpoints(s.audit.events(), s.key.publicPem, { expectHead: await s.audit.head() }, policy);
+        assert.equal(v.ok, false);
+        assert.equal(v.chain_ok, true);
+        assert.deepEqual({ checked: v.checkpoints.checked, vouched: v.checkpoints.last_vouched_seq, unvouched: v.checkpoints.unvouched_events }, { checked: 0, vouched: 0, unvouched: 35 });
+        assert.match(v.reason ?? '', /no signed checkpoint vouches for any of the 35 events; checkpoints were deleted or never made/);
+        // Few events, but spread over more than the interval and its grace: one was due by time.
+        await rewriteChain(s.store, (events) => events.slice(0, 8).map((e, i) => ({ ...e, time: new Date(Date.parse('2026-03-02T10:00:00.000Z') + i * 20_000).toISOString() })));
+        const spread = await verifyWithCheckpoints(s.audit.events(), s.key.publicPem, { expectHead: await s.audit.head() }, policy);
+        assert.equal(spread.ok, false);
+        assert.match(spread.reason ?? '', /no signed checkpoint vouches for any of the 8 events.*spanning 140 s/);
+      });
+    });
+
+    test('TAMPER: an event time that is not a time is refused, not passed by the time rule', async () => {
+      await withSetup(kind, async (s) => {
+        await appendAndCheck(s, 25);
+        await rewriteChain(s.store, (events) => events.map((e) => (e.seq === events.length ? { ...e, time: 'not-a-time' } : e)));
+        const v = await verifyWithKey(s);
+        assert.equal(v.ok, false);
+        assert.match(v.reason ?? '', /event 27's time "not-a-time" is not a time/);
+      });
+    });
+
     test('a checkpoint signed by another key is refused, whatever key id it claims', async () => {
       await withSetup(kind, async (s) => {
         await appendAndCheck(s, 30);
@@ -332,6 +367,19 @@ describe('signed checkpoints through the real CLI and server', () => {
       assert.equal(withKey.json().checkpoints.first_invalid.seq, firstCp.seq, 'names the first checkpoint after the edit');
       const text = await cli(server, undefined, ['audit', 'verify', '--data', data, '--public-key', pub]);
       assert.match(text.stdout, new RegExp(`CHECKPOINT INVALID at seq ${firstCp.seq}`));
+      // Every checkpoint deleted too: the verifier is told the server's policy, which no checkpoint is left to state.
+      const again = await openStore({ url: join(data, 'airlock.db') });
+      try {
+        await rewriteChain(again, (events) => events.filter((e) => e.action !== 'audit.checkpoint'));
+      } finally {
+        await again.close();
+      }
+      const none = await cli(server, undefined, ['audit', 'verify', '--data', data, '--public-key', pub, '--checkpoint-every', '5', '--checkpoint-interval', '1h']);
+      assert.notEqual(none.code, 0, none.stdout);
+      assert.match(none.stdout + none.stderr, /no signed checkpoint vouches for any of the \d+ events; checkpoints were deleted or never made/);
+      const bad = await cli(server, undefined, ['audit', 'verify', '--data', data, '--public-key', pub, '--checkpoint-every', 'often']);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /--checkpoint-every must be a number of events/);
     } finally {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
