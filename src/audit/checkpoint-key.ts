@@ -1,8 +1,9 @@
 // The Ed25519 key that signs audit checkpoints: loaded by reference or made at first start, its id, and rotation on disk.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AirlockError } from '../domain/errors.js';
+import { createPrivateFileOnce, writePrivateTemp } from '../store/private-file.js';
 
 export interface CheckpointKey {
   privateKey: KeyObject;
@@ -70,20 +71,6 @@ export function newPrivatePem(): string {
 }
 
 /** Writes `text` to a 0600 temporary file beside `path`, fsynced; returns its name. */
-function writeTemp(path: string, text: string): string {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    fchmodSync(fd, 0o600);
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return tmp;
-}
-
 /**
  * The key given by reference (`file`), or the one under <data>/audit, made at first start. Creation hard-links a
  * complete 0600 temporary file into place (as the secret key file is made), so two processes starting together
@@ -96,17 +83,7 @@ export function loadCheckpointKey(opts: { file?: string; dataDir: string }): Che
     return fromPrivatePem(pem, opts.file, false);
   }
   const path = checkpointKeyPath(opts.dataDir);
-  if (readPem(path) === undefined) {
-    const tmp = writeTemp(path, newPrivatePem());
-    try {
-      linkSync(tmp, path);
-    } catch (e) {
-      // Another process won the race; its key is the key.
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      unlinkSync(tmp);
-    }
-  }
+  if (readPem(path) === undefined) createPrivateFileOnce(path, newPrivatePem());
   const key = fromPrivatePem(readPem(path)!, path, true);
   writePublicBeside(key);
   return key;
@@ -128,7 +105,7 @@ function nextPath(path: string): string {
 /** Step 1 of a rotation: the new key, written (0600, fsynced) beside the current one but not yet in use. */
 export function prepareNextKey(current: CheckpointKey): CheckpointKey {
   const pem = newPrivatePem();
-  const tmp = writeTemp(nextPath(current.path), pem);
+  const tmp = writePrivateTemp(nextPath(current.path), pem);
   renameSync(tmp, nextPath(current.path));
   return fromPrivatePem(pem, current.path, current.generated);
 }

@@ -1,8 +1,8 @@
 // Secrets at rest: AES-256-GCM with a key from AIRLOCK_SECRET_KEY or a 0600 key file, in a versioned text format.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, fchmodSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, join, basename } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { AirlockError } from '../domain/errors.js';
+import { createPrivateFileOnce } from '../store/private-file.js';
 
 export const KEY_BYTES = 32;
 /** 96-bit IVs are GCM's native size; random ones are safe for far more messages than a secret store will ever hold. */
@@ -60,25 +60,7 @@ export function keyFromEnv(env: NodeJS.ProcessEnv = process.env): Buffer | undef
 export function loadOrCreateKey(path: string): Buffer {
   const existing = readKeyFile(path);
   if (existing) return existing;
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    // The umask can only remove bits, but set it explicitly so the mode never depends on the caller's environment.
-    fchmodSync(fd, 0o600);
-    writeSync(fd, `${randomBytes(KEY_BYTES).toString('base64')}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    linkSync(tmp, path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    // Another process won the race; its key is the key.
-  } finally {
-    unlinkSync(tmp);
-  }
+  createPrivateFileOnce(path, `${randomBytes(KEY_BYTES).toString('base64')}\n`);
   const key = readKeyFile(path);
   if (!key) throw new AirlockError('AIRLOCK_INTERNAL', `the key file ${path} could not be created`);
   return key;
