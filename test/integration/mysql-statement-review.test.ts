@@ -2,70 +2,33 @@
 // (silently: MySQL has no notice) until a person decides. The mariadb client, mysql2's prepared statements, KILL QUERY.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
+import type { InProcessAirlock } from '../support/in-process-server.js';
+import { startMysqlReview, type MysqlReviewSetup } from './mysql-review-harness.js';
 import { auditEvents } from '../support/harness.js';
-import { MARIADB, adminQuery, mariadbCli, until } from './mysql-gateway-harness.js';
+import { adminQuery, mariadbCli, until } from './mysql-gateway-harness.js';
 import type { Caller } from '../../src/domain/model.js';
-import type { StatementReview } from '../../src/access/statement-reviews.js';
 
-const suffix = randomBytes(5).toString('hex');
-const db = `airlock_rv_${suffix}`;
-const user = `airlock_rv_${suffix}`;
-const password = randomBytes(12).toString('base64url');
 let a: InProcessAirlock;
+let db: string;
 let alice: string;
 let bob: Caller;
 let port: number;
+let review: MysqlReviewSetup;
 
 before(async () => {
-  await adminQuery(`CREATE DATABASE \`${db}\``);
-  for (const h of ['%', 'localhost']) {
-    await adminQuery(`CREATE USER '${user}'@'${h}' IDENTIFIED BY '${password}'`);
-    await adminQuery(`GRANT ALL ON \`${db}\`.* TO '${user}'@'${h}'`);
-  }
-  await adminQuery(`CREATE TABLE \`${db}\`.items (id INT PRIMARY KEY, name VARCHAR(100))`);
-  await adminQuery(`INSERT INTO \`${db}\`.items VALUES (1, 'apple'), (2, 'pear'), (3, 'plum')`);
-  a = await startAirlock({
-    env: { REVIEW_T_MYSQL_PW: password },
-    policy: `
-version: 1
-principals:
-  - { name: alice, groups: [engineers] }
-  - { name: bob, groups: [dba] }
-resources:
-  - { name: shop-db, kind: mysql, address: "${MARIADB.host}:${MARIADB.port}", database: ${db}, credential: { username: ${user}, password: { env: REVIEW_T_MYSQL_PW }, mode: injected } }
-roles:
-  - name: reviewed
-    resources: { names: [shop-db] }
-    privileges: { sql: write }
-    max_duration: 1h
-    requestable_by: { groups: [engineers] }
-    approval: { approver_groups: [dba] }
-    review: { statements: writes, approver_groups: [dba], timeout: 15m }
-`,
-  });
-  alice = await a.token('alice');
-  await a.grant(alice, await a.token('bob'), 'shop-db', 'reviewed');
-  bob = { principal: a.server.access.policy().principal('bob')!, source: null, token_id: null };
-  port = a.server.gateways.mysql!.port;
+  review = await startMysqlReview('airlock_rv', (db) => [
+    `CREATE TABLE \`${db}\`.items (id INT PRIMARY KEY, name VARCHAR(100))`,
+    `INSERT INTO \`${db}\`.items VALUES (1, 'apple'), (2, 'pear'), (3, 'plum')`,
+  ]);
+  ({ a, db, alice, bob, port } = review);
 });
 
-after(async () => {
-  await a?.stop();
-  await adminQuery(`DROP DATABASE IF EXISTS \`${db}\``);
-  for (const h of ['%', 'localhost']) await adminQuery(`DROP USER IF EXISTS '${user}'@'${h}'`);
-});
+after(() => review?.stop());
 
 const reviews = () => a.server.access.statementReviews;
 
-/** The one pending review, once the gateway has created it. */
-async function pendingReview(): Promise<StatementReview> {
-  let found: StatementReview | undefined;
-  await until('a pending statement review', async () => (found = (await reviews().list(bob, { status: 'pending' }))[0]) !== undefined, 10_000);
-  return found!;
-}
+const pendingReview = () => review.pendingReview();
 
 async function name(id: number): Promise<string> {
   const rows = (await adminQuery(`SELECT name FROM \`${db}\`.items WHERE id = ?`, [id])) as { name: string }[];
