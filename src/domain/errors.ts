@@ -36,6 +36,8 @@ export const ERRORS = {
   AIRLOCK_POLICY_INVALID: { status: 400, kind: 'usage', title: 'The policy is not valid' },
   AIRLOCK_AUDIT_BROKEN: { status: 500, kind: 'internal', title: 'The audit chain is broken' },
   AIRLOCK_MASKING_UNSUPPORTED: { status: 403, kind: 'refused', title: 'Column masking is not enforced yet' },
+  AIRLOCK_MASKING_REFUSED: { status: 403, kind: 'refused', title: 'The statement could reveal a masked column' },
+  AIRLOCK_MASKING_CATALOG: { status: 503, kind: 'internal', title: 'The masked columns could not be resolved' },
   AIRLOCK_DATABASE_NOT_ALLOWED: { status: 403, kind: 'refused', title: 'The resource does not cover this database' },
   AIRLOCK_EXEC_TARGET_NOT_ALLOWED: { status: 403, kind: 'refused', title: 'The exec resource does not list this target' },
   AIRLOCK_COMMAND_REFUSED: { status: 403, kind: 'refused', title: "The command was refused by the role's command rules" },
