@@ -9,6 +9,7 @@ import type { Log } from '../domain/log.js';
 import type { GatewayProtocol } from './core/session-lifecycle.js';
 import type { Recordings } from '../audit/recordings.js';
 import type { StatementReviewService } from '../access/statement-reviews.js';
+import type { SessionMasking } from '../domain/masking.js';
 
 export type { UpstreamLogin } from '../credentials/provider.js';
 
@@ -21,6 +22,8 @@ export interface SessionPlan {
   upstream: UpstreamLogin;
   guardrails: GuardrailConfig;
   read_only: boolean;
+  /** The role's column masking with its keys read; null when the role masks nothing (docs/masking.md). */
+  masking: SessionMasking | null;
 }
 
 export interface ScramCredentials {

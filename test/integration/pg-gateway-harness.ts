@@ -16,11 +16,14 @@ import { makePgGateway, loadOrCreateTls, type PgGatewayOptions, type TlsMaterial
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { pgUpstreamSecurity } from '../../src/credentials/pg-upstream-security.js';
 import { makeMetrics, type Metrics } from '../../src/metrics.js';
+import type { SessionMasking } from '../../src/domain/masking.js';
 
 export const NO_GRANT_MESSAGE = 'no active grant for prod-orders — request one: airlock request prod-orders --role read --for 1h --reason "…"';
 
 export interface ResourceSetup {
   read_only?: boolean;
+  /** Column masking for the session (docs/masking.md). */
+  masking?: SessionMasking | null;
   guardrails?: Partial<GuardrailConfig>;
   /** Another server than the test database's: its URL gives address, database and upstream login; tls/auth as in a policy. */
   upstream?: { url: string; tls?: unknown; auth?: unknown };
@@ -102,6 +105,7 @@ export async function startRig(opts: { extra?: Record<string, ResourceSetup>; ga
         upstream: { host: target.hostname, port: Number(target.port || 5432), database: database ?? def.database!, user: decodeURIComponent(target.username || 'postgres'), password: decodeURIComponent(target.password), security: pgUpstreamSecurity(def, target.hostname) },
         guardrails: guardrails(setup.guardrails),
         read_only: setup.read_only ?? false,
+        masking: setup.masking ?? null,
       };
     },
   };

@@ -114,7 +114,7 @@ export function makeGatewayAccess(deps: {
         );
       }
       const upstream = await provider.upstreamFor(grant, resource, db);
-      return { principal, grant, resource, role, upstream, guardrails: guardrailsFor(role), read_only: role.privileges.sql === 'read' };
+      return { principal, grant, resource, role, upstream, guardrails: guardrailsFor(role), read_only: role.privileges.sql === 'read', masking: null };
     },
   };
 }
