@@ -24,6 +24,8 @@ export interface SessionOpening {
   token: LoginToken;
   /** What the client calls itself (PostgreSQL application_name, MySQL program_name, an SSH client's version); null if nothing. */
   application_name: string | null;
+  /** The columns the session sees masked (schema.table.column; never a value or key), when its role masks any. */
+  masked_columns?: string[];
 }
 
 /**
@@ -188,6 +190,7 @@ export async function openSession(deps: GatewayDeps, o: SessionOpening): Promise
       application_name: o.application_name,
       gateway_instance: deps.instance ?? null,
       token_id: o.token.id,
+      ...(o.masked_columns ? { masked_columns: o.masked_columns } : {}),
     });
   } catch (err) {
     deps.log.error({ err: String(err) }, `${o.protocol} gateway: could not audit a session start`);

@@ -85,9 +85,11 @@ export class MessageReader {
 export interface ScanSink {
   /**
    * A message whose body the relay does not need (DataRow, CopyData, …): return true to forward its bytes, false to
-   * drop them. Called when its header is complete; may call scanner.cut() and then write messages of its own.
+   * drop them, or WHOLE to have it assembled and passed to `whole` like a message of `wholeTypes` (a DataRow with a
+   * masked column), within the same size cap. Called when its header is complete; may call scanner.cut() and then
+   * write messages of its own.
    */
-  streamed(type: number, length: number): boolean;
+  streamed(type: number, length: number): boolean | typeof WHOLE;
   /**
    * A message the relay reads whole (see `wholeTypes`): return the bytes to forward in its place (`msg` itself to
    * forward it unchanged), or null. `msg` may be a view of the chunk, valid only during the call: copy what you keep.
@@ -97,6 +99,9 @@ export interface ScanSink {
   /** Bytes to forward, in order. */
   out(bytes: Buffer): void;
 }
+
+/** ScanSink.streamed's answer for a message it must read whole after all. */
+export const WHOLE = 'whole';
 
 type Mode = 'boundary' | 'forward' | 'drop' | 'collect';
 
@@ -184,7 +189,8 @@ export class BackendScanner {
     if (length < 4) throw new ProtocolError(`the database server sent message ${typeName(type)} with an invalid length (${length})`);
     this.left = length - 4;
     this.collected = 0;
-    if (this.wholeTypes.has(type)) {
+    const how = this.wholeTypes.has(type) ? WHOLE : this.sink.streamed(type, length);
+    if (how === WHOLE) {
       if (length + 1 > this.maxWhole) throw new ProtocolError(`the database server sent message ${typeName(type)} of ${length} bytes, over the limit`);
       const end = bodyAt + this.left;
       if (!headerSpanned && end <= this.chunk.length) return this.wholeInChunk(end);
@@ -194,7 +200,7 @@ export class BackendScanner {
       else this.chunk.copy(this.collect, 0, this.msgStart, this.msgStart + 5);
       this.collected = 5;
       this.mode = 'collect';
-    } else if (this.sink.streamed(type, length)) {
+    } else if (how) {
       if (headerSpanned) {
         this.flushRun(this.msgStart);
         this.sink.out(Buffer.from(this.head));

@@ -23,33 +23,39 @@ export interface FunctionCatalogs {
   watch(key: string, changed: () => void): () => void;
 }
 
+/**
+ * Runs read-only catalog queries with the session's own login, in one READ ONLY transaction, on a connection of their
+ * own under the same TLS and password rules as the session's upstream login (src/credentials/pg-upstream-security.ts).
+ * Returns each query's rows under its key.
+ */
+export async function readCatalog(login: UpstreamLogin, queries: Record<string, string>): Promise<Record<string, Record<string, unknown>[]>> {
+  const security = login.security;
+  if (!security) throw new Error('a PostgreSQL upstream login came without its TLS settings');
+  const conn = pgAdminConnection(security, login.host, login.port);
+  const ssl = security.mode === 'prefer' && !(await serverOffersTls(login.host, login.port)) ? false : conn.ssl;
+  const client = new conn.Client({
+    host: login.host, port: login.port, database: login.database, user: login.user, password: login.password,
+    ssl, enableChannelBinding: ssl !== false, connectionTimeoutMillis: 10_000, application_name: 'airlock-catalog',
+  });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    await client.query('BEGIN READ ONLY');
+    const rows: Record<string, Record<string, unknown>[]> = {};
+    for (const [name, sql] of Object.entries(queries)) rows[name] = (await client.query(sql)).rows as Record<string, unknown>[];
+    await client.query('COMMIT');
+    return rows;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 export function makeFunctionCatalogs(now: () => number = Date.now): FunctionCatalogs {
   const cache = new Map<string, { at: number; catalog: Promise<FunctionCatalog> }>();
   const watchers = new Map<string, Set<() => void>>();
 
   async function load(login: UpstreamLogin): Promise<FunctionCatalog> {
-    // The same TLS and password rules as the session's own upstream login (src/credentials/pg-upstream-security.ts).
-    const security = login.security;
-    if (!security) throw new Error('a PostgreSQL upstream login came without its TLS settings');
-    const conn = pgAdminConnection(security, login.host, login.port);
-    const ssl = security.mode === 'prefer' && !(await serverOffersTls(login.host, login.port)) ? false : conn.ssl;
-    const client = new conn.Client({
-      host: login.host, port: login.port, database: login.database, user: login.user, password: login.password,
-      ssl, enableChannelBinding: ssl !== false, connectionTimeoutMillis: 10_000, application_name: 'airlock-catalog',
-    });
-    client.on('error', () => {});
-    await client.connect();
-    try {
-      await client.query('BEGIN READ ONLY');
-      const rows = {} as CatalogRows;
-      for (const [name, sql] of Object.entries(CATALOG_QUERIES)) {
-        (rows as unknown as Record<string, unknown[]>)[name] = (await client.query(sql)).rows;
-      }
-      await client.query('COMMIT');
-      return buildCatalog(rows);
-    } finally {
-      await client.end().catch(() => {});
-    }
+    return buildCatalog((await readCatalog(login, CATALOG_QUERIES)) as unknown as CatalogRows);
   }
 
   return {

@@ -6,6 +6,7 @@ import type { GatewayDeps, SessionPlan } from '../types.js';
 import { makeGatewayListener, type GatewayListener } from '../core/listener.js';
 import { CancelKeys } from './cancel-keys.js';
 import { makeFunctionCatalogs } from './function-catalogs.js';
+import { makeMaskCatalogs } from './mask-catalogs.js';
 import { SessionCatalog } from './session-catalog.js';
 import { CancelRateLimit, type CancelRateLimitOptions } from './cancel-rate-limit.js';
 import { tlsServerEndPoint } from './scram-server.js';
@@ -34,6 +35,7 @@ function catalogKey(plan: SessionPlan): string {
 export function makePgGateway(deps: GatewayDeps, opts: PgGatewayOptions): GatewayListener {
   const cancelKeys = new CancelKeys();
   const catalogs = makeFunctionCatalogs();
+  const maskCatalogs = makeMaskCatalogs(catalogs);
 
   const ctx: SessionContext = {
     deps,
@@ -52,8 +54,12 @@ export function makePgGateway(deps: GatewayDeps, opts: PgGatewayOptions): Gatewa
     catalogFor(plan: SessionPlan) {
       return catalogs.forLogin(catalogKey(plan), plan.upstream);
     },
-    sessionCatalog(plan: SessionPlan, catalog) {
-      return new SessionCatalog({ key: catalogKey(plan), login: plan.upstream, catalogs, inspectorFor: (c) => ctx.inspectorFor(plan, c), log: deps.log }, catalog);
+    sessionCatalog(plan: SessionPlan, catalog, alsoReload) {
+      return new SessionCatalog({ key: catalogKey(plan), login: plan.upstream, catalogs, inspectorFor: (c) => ctx.inspectorFor(plan, c), log: deps.log, alsoReload }, catalog);
+    },
+    maskCatalogFor(plan: SessionPlan) {
+      if (!plan.masking) return Promise.reject(new Error('the session masks nothing'));
+      return maskCatalogs.forLogin(catalogKey(plan), plan.upstream, plan.masking);
     },
   };
 

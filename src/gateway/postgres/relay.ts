@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { Inspector, Decision } from '../../inspect/index.js';
 import { BackendScanner, type MessageReader } from './framing.js';
-import { F, B, ProtocolError, TERMINATE, errorResponse, parseMessage, queryMessage, readCString, typeName } from './protocol.js';
+import { F, B, BodyWriter, ProtocolError, TERMINATE, errorResponse, parseMessage, queryMessage, readCString, typeName, typedMessage } from './protocol.js';
 import { Replies, type Pending, type Run, type StatementRecord } from './replies.js';
 import { reportedSettingRisk } from './startup.js';
 import { cursorOpsOf, type RowLimit } from './cursor-limits.js';
@@ -13,6 +13,7 @@ import type { RelayedBytes } from '../types.js';
 import { bindNames, type HeldText, type PgStatementHold } from './statement-hold.js';
 import { PreparedNames } from './prepared-names.js';
 import type { SessionCatalog } from './session-catalog.js';
+import type { ResultShape, SessionMasks } from './masking.js';
 
 export type { StatementRecord } from './replies.js';
 
@@ -71,6 +72,11 @@ export interface RelayOptions {
   hold?: PgStatementHold | null;
   /** The database catalog kept current (session-catalog.ts); statements are judged with its inspector, not `inspector`. */
   catalog?: SessionCatalog | null;
+  /**
+   * The session's masked columns, when its role masks a column of this database (masking.ts): statements pass the
+   * masking check, and results are masked by their RowDescriptions. null: nothing is decoded.
+   */
+  masks?: SessionMasks | null;
 }
 
 export class Relay {
@@ -92,6 +98,12 @@ export class Relay {
   private clientSkipping = false;
   private readonly names = new PreparedNames();
   private readonly portals = new Map<string, { decision: Decision | null; limit: { rows: number }; review: HeldText | null; sql: string | null; generation: number }>();
+  /**
+   * Masking: what each portal's rows look like, from a Describe of it sent since the last statement went upstream (any
+   * statement may close a portal and open another of the same name: a SQL CLOSE and DECLARE, a function's cursor).
+   * An Execute of a portal not described so is preceded by a Describe('P') of the gateway's own.
+   */
+  private shapes = new Map<string, ResultShape>();
   /** The statement held for review, while a person decides (the pump is suspended meanwhile). */
   private reviewing: Run | null = null;
   /** Messages of ours for the client (a review's notice) that wait for the end of a server message in flight. */
@@ -131,11 +143,18 @@ export class Relay {
         this.updateFlow();
       },
       skipClientToSync: () => (this.clientSkipping = true),
-      onIdle: () => this.portals.clear(),
+      onIdle: () => {
+        this.portals.clear();
+        this.shapes.clear();
+      },
       transactionIdle: () => this.o.catalog?.idle(),
       parameterStatus: (msg) => this.checkReportedSetting(msg),
+      masks: o.masks ?? null,
     });
-    this.scanner = new BackendScanner(new Set([B.CommandComplete, B.ErrorResponse, B.ReadyForQuery, B.ParameterStatus]), o.maxMessageBytes, this.replies);
+    // With masked columns, RowDescriptions and notices are read too (DataRows of a masked result on demand: replies.ts).
+    const whole: number[] = [B.CommandComplete, B.ErrorResponse, B.ReadyForQuery, B.ParameterStatus];
+    if (o.masks) whole.push(B.RowDescription, B.NoticeResponse);
+    this.scanner = new BackendScanner(new Set(whole), o.maxMessageBytes, this.replies);
   }
 
   start(): void {
@@ -367,10 +386,44 @@ export class Relay {
   }
 
   private forward(msg: Buffer, type: number, run: Run | null = null, refusal: string | null = null, refusalError?: Buffer): void {
+    const shape = this.o.masks ? this.shapeFor(msg, type) : undefined;
     // A statement verified to only read may run before its event commits (the documented window); anything else waits.
     if (run !== null && this.o.logBeforeForward !== null && !run.readsOnly) this.logFirst(run);
     this.sendUpstream(msg, run);
-    this.replies.expect(refusalError ? { type, run, refusal, refusalError } : ({ type, run, refusal } satisfies Pending));
+    const p: Pending = refusalError ? { type, run, refusal, refusalError } : { type, run, refusal };
+    if (shape) p.shape = shape;
+    this.replies.expect(p);
+  }
+
+  /**
+   * Masking: the shape a request's rows are matched with. A Query describes its own rows; an Execute uses its portal's
+   * Describe when one was sent since the last statement, else the gateway describes the portal first, itself.
+   */
+  private shapeFor(msg: Buffer, type: number): ResultShape | undefined {
+    if (type === F.Query) {
+      this.shapes.clear();
+      return { cols: undefined };
+    }
+    // After a Sync, a Describe skipped in the batch before would not be told apart from one answered.
+    if (type === F.Sync) return void this.shapes.clear();
+    if (type === F.Describe) {
+      if (msg.length < 7 || msg[5] !== 0x50) return undefined;
+      const [portal] = readCString(msg, 6, msg.length);
+      const shape: ResultShape = { cols: undefined };
+      this.shapes.set(portal, shape);
+      return shape;
+    }
+    if (type !== F.Execute) return undefined;
+    const [portal] = readCString(msg, 5, msg.length);
+    let shape = this.shapes.get(portal);
+    if (!shape) {
+      shape = { cols: undefined };
+      this.sendUpstream(describePortal(portal));
+      this.replies.expect({ type: F.Describe, run: null, refusal: null, shape, ours: true });
+    }
+    // What runs now may close this portal or any other and open one of the same name.
+    this.shapes.clear();
+    return shape;
   }
 
   /**
@@ -443,11 +496,26 @@ export class Relay {
   }
 
   private decideNow(sql: string): Decision | null {
+    let d: Decision | null;
     try {
-      return this.inspector.inspectNow(sql);
+      d = this.inspector.inspectNow(sql);
     } catch (err) {
       return this.inspectionFailed(err);
     }
+    return d && this.masked(d, sql);
+  }
+
+  /** The guardrails' decision, refused (rule 'masking') when the session's masked columns do not allow the statement. */
+  private masked(d: Decision, sql: string): Decision {
+    if (!this.o.masks || !d.allowed) return d;
+    let message: string | null;
+    try {
+      message = this.o.masks.refusal(d, sql);
+    } catch (err) {
+      this.o.log.error({ err: err instanceof Error ? err.message : String(err) }, 'postgres gateway: a statement could not be checked against the masked columns');
+      message = 'airlock: the statement could not be checked against the masked columns, so it was refused';
+    }
+    return message === null ? d : { ...d, allowed: false, rule: 'masking', message };
   }
 
   /** A statement only a worker can parse: what was allowed before it goes out now; the pump resumes after it. */
@@ -455,7 +523,7 @@ export class Relay {
     this.flushUpstream();
     let d: Decision;
     try {
-      d = await this.inspector.inspectAsync(stmt.sql);
+      d = this.masked(await this.inspector.inspectAsync(stmt.sql), stmt.sql);
     } catch (err) {
       d = this.inspectionFailed(err);
     }
@@ -485,7 +553,7 @@ export class Relay {
       if (d.allowed) this.forwardStatement(msg, F.Query, run, d, stmt.sql);
       else {
         this.refused(run);
-        this.forward(queryMessage(REFUSED_SQL), F.Query, null, refusalMessage(d));
+        this.forward(queryMessage(REFUSED_SQL), F.Query, null, refusalMessage(d), refusalError(d));
       }
       return false;
     }
@@ -499,7 +567,7 @@ export class Relay {
     this.refused(newRun(d));
     // The server drops the unnamed statement before parsing; a named one that exists stays as it was.
     if (name === '') this.names.closed('');
-    this.forward(parseMessage(name, REFUSED_SQL), F.Parse, null, refusalMessage(d));
+    this.forward(parseMessage(name, REFUSED_SQL), F.Parse, null, refusalMessage(d), refusalError(d));
     this.clientSkipping = true;
     return false;
   }
@@ -520,7 +588,7 @@ export class Relay {
       const d = this.decideNow(prepared.sql);
       if (d && !d.allowed) {
         this.refused(newRun(d));
-        this.forward(parseMessage(REVIEW_REFUSED_NAME, REFUSED_SQL), F.Parse, null, refusalMessage(d));
+        this.forward(parseMessage(REVIEW_REFUSED_NAME, REFUSED_SQL), F.Parse, null, refusalMessage(d), refusalError(d));
         this.clientSkipping = true;
         return false;
       }
@@ -528,6 +596,7 @@ export class Relay {
     }
     const decision = prepared?.d ?? null;
     this.portals.set(portal, { decision, limit: { rows: 0 }, review: this.o.hold?.forBind(statement, prepared, msg, at) ?? null, sql: prepared?.sql ?? null, generation: this.generation });
+    this.shapes.delete(portal);
     this.forward(msg, F.Bind);
     return false;
   }
@@ -616,7 +685,10 @@ export class Relay {
     if (msg.length < 7) throw new ProtocolError('Close message is too short');
     const [name] = readCString(msg, 6, msg.length);
     if (msg[5] === 0x53) this.names.closed(name);
-    else if (msg[5] === 0x50) this.portals.delete(name);
+    else if (msg[5] === 0x50) {
+      this.portals.delete(name);
+      this.shapes.delete(name);
+    }
     this.forward(msg, F.Close);
   }
 
@@ -724,6 +796,17 @@ function parseText(msg: Buffer): StatementText {
 
 function refusalMessage(d: Decision): string {
   return d.message ?? `airlock: statement refused by rule ${d.rule ?? 'unknown'}`;
+}
+
+/** The ErrorResponse of a refusal when it is not the guardrails' (AIRLOCK_STATEMENT_REFUSED): masking's. */
+function refusalError(d: Decision): Buffer | undefined {
+  if (d.rule !== 'masking') return undefined;
+  return errorResponse({ severity: 'ERROR', code: '42501', message: refusalMessage(d), airlock: 'AIRLOCK_MASKING_REFUSED' });
+}
+
+/** Describe('P') of a portal: the gateway's own, to learn which columns an Execute's rows carry (masking). */
+function describePortal(portal: string): Buffer {
+  return typedMessage(F.Describe, new BodyWriter().byte(0x50).cstring(portal).build());
 }
 
 function newRun(d: Decision, limit: RowLimit = { rows: 0 }): Run {

@@ -2,11 +2,13 @@
 // count rows, enforce max_rows, rewrite the error of a refused statement, and time each statement for the audit.
 import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage, DatabaseError } from 'pg-protocol/dist/messages.js';
-import type { ScanSink } from './framing.js';
+import { WHOLE, type ScanSink } from './framing.js';
 import { B, F, ProtocolError, errorResponse, typeName } from './protocol.js';
+import type { ErrorCode } from '../../domain/errors.js';
 import { CursorLimits, type RowLimit } from './cursor-limits.js';
 import type { CursorOp } from '../../inspect/index.js';
 import type { StatementOutcome } from '../core/session-lifecycle.js';
+import { describeColumns, maskDataRow, scrubServerMessage, ShapeMismatch, type ResultShape, type SessionMasks } from './masking.js';
 
 /** One statement as the audit sees it: a simple Query, or one Execute of a prepared statement. */
 export interface Run {
@@ -55,6 +57,10 @@ export interface Pending {
   refusalError?: Buffer;
   /** A Parse: told whether the server made the statement (ParseComplete) or not (its error, or skipped after one). */
   settled?: (ok: boolean) => void;
+  /** In a session with masked columns: what the rows of a Query, an Execute's portal or a Describe('P') look like. */
+  shape?: ResultShape;
+  /** A Describe the gateway sent itself (masking): its reply is read and not forwarded. */
+  ours?: boolean;
 }
 
 export interface RepliesDeps {
@@ -73,6 +79,11 @@ export interface RepliesDeps {
   transactionIdle?(): void;
   /** A ParameterStatus from the server: false when it must not reach the client (the session is ending). */
   parameterStatus(msg: Buffer): boolean;
+  /**
+   * The session's masked columns (masking.ts): RowDescriptions, DataRows of results with a masked column, errors and
+   * notices are then read whole (the scanner must have RowDescription and NoticeResponse among its whole types).
+   */
+  masks?: SessionMasks | null;
 }
 
 /** Server messages that may arrive at any time and belong to no request. */
@@ -141,18 +152,23 @@ export class Replies implements ScanSink {
     this.d.toClient(bytes);
   }
 
-  streamed(type: number, _length: number): boolean {
+  streamed(type: number, _length: number): boolean | typeof WHOLE {
     if (ASYNC.has(type)) return true;
     const p = this.current();
-    if (type === B.DataRow) return this.dataRow(p);
+    if (type === B.DataRow) return this.d.masks ? this.maskedDataRow(p) : this.dataRow(p);
     if (PASSIVE.has(type)) {
       if (type === B.RowDescription && p?.type === F.Describe) this.pop();
     } else if (type === B.NoData) {
-      if (p?.type === F.Describe) this.pop();
+      if (p?.type === F.Describe) {
+        this.pop();
+        if (p.shape) p.shape.cols = null;
+        if (p.ours) return false;
+      }
     } else if (type === B.ParseComplete || type === B.BindComplete || type === B.CloseComplete) {
       this.pop()?.settled?.(type === B.ParseComplete);
     } else if (type === B.EmptyQueryResponse || type === B.PortalSuspended) {
       if (p?.type === F.Execute) this.complete(this.pop()!);
+      else if (p?.type === F.Query && p.shape) p.shape.cols = undefined;
     } else {
       throw new ProtocolError(`unexpected message ${typeName(type)} from the database server`);
     }
@@ -164,7 +180,12 @@ export class Replies implements ScanSink {
     if (type === B.CommandComplete) return this.commandComplete(msg);
     if (type === B.ErrorResponse) return this.error(msg);
     if (type === B.ParameterStatus) return this.d.parameterStatus(msg) ? msg : null;
-    return this.ready(msg);
+    if (type === B.ReadyForQuery) return this.ready(msg);
+    // Only a session with masked columns reads these whole.
+    if (type === B.DataRow) return this.maskRow(msg);
+    if (type === B.RowDescription) return this.rowDescription(msg);
+    if (type === B.NoticeResponse) return scrubServerMessage(msg);
+    throw new ProtocolError(`unexpected message ${typeName(type)} from the database server`);
   }
 
   /** The request the next reply belongs to; requests the server skipped after an error are dropped first. */
@@ -193,6 +214,44 @@ export class Replies implements ScanSink {
     if (p.run) this.d.onStatement(this.record(p.run));
   }
 
+  /**
+   * A DataRow in a session with masked columns: streamed as usual when no column of its result is masked, read whole
+   * (WHOLE) to be rewritten when one is. Rows the gateway cannot match to their columns are not sent (fail closed).
+   */
+  private maskedDataRow(p: Pending | undefined): boolean | typeof WHOLE {
+    if (this.truncation) return false;
+    const cols = p?.shape?.cols;
+    if (!cols) {
+      if (!p?.run) throw new ProtocolError('the database server sent rows the gateway cannot match to a request');
+      this.refuseRows(p, p.run, 'airlock: the result could not be matched to its columns, so the gateway cannot tell which values are masked; nothing more of it was sent and the statement was cancelled', 'AIRLOCK_MASKING_REFUSED', '42501', 'masking');
+      return false;
+    }
+    if (!this.dataRow(p)) return false;
+    return cols.masks ? WHOLE : true;
+  }
+
+  private maskRow(msg: Buffer): Buffer {
+    const cols = this.current()!.shape!.cols!;
+    try {
+      return maskDataRow(msg, cols, this.d.masks!.maskValue);
+    } catch (err) {
+      if (err instanceof ShapeMismatch) throw new ProtocolError('the database server sent a row whose columns do not match its description');
+      throw err;
+    }
+  }
+
+  /** Which columns of the coming rows are masked; a Describe the gateway sent itself is not forwarded. */
+  private rowDescription(msg: Buffer): Buffer | null {
+    const p = this.current();
+    const cols = describeColumns(msg, this.d.masks!.catalog);
+    if (p?.shape) p.shape.cols = cols;
+    if (p?.type === F.Describe) {
+      this.pop();
+      if (p.ours) return null;
+    }
+    return this.truncation ? null : msg;
+  }
+
   private dataRow(p: Pending | undefined): boolean {
     if (this.truncation) return false;
     const run = p?.run;
@@ -213,15 +272,20 @@ export class Replies implements ScanSink {
    * up to ReadyForQuery — which is held until the cancel request has been delivered, so it cannot hit a later query.
    */
   private truncate(p: Pending, run: Run, max: number): void {
-    this.d.cut();
     const cursor = run.limit.cursor;
     const message = cursor === undefined
       ? `airlock: the statement returned more than ${max} rows, the limit of this role's max_rows guardrail; the rest was not sent and the statement was cancelled — add a LIMIT or narrow the WHERE clause`
       : `airlock: the cursor "${cursor}" has returned more than ${max} rows in all, the limit of this role's max_rows guardrail; the rest was not sent and no further FETCH from it returns rows — narrow the cursor's query`;
-    this.d.toClient(errorResponse({ severity: 'ERROR', code: '54000', message, airlock: 'AIRLOCK_MAX_ROWS' }));
+    this.refuseRows(p, run, message, 'AIRLOCK_MAX_ROWS', '54000', 'max_rows');
+  }
+
+  /** The rest of a request's rows are not sent: the client reads `message` instead (see truncate). */
+  private refuseRows(p: Pending, run: Run, message: string, airlock: ErrorCode, sqlstate: string, rule: string): void {
+    this.d.cut();
+    this.d.toClient(errorResponse({ severity: 'ERROR', code: sqlstate, message, airlock }));
     run.truncated = true;
-    run.rule = 'max_rows';
-    run.error = `54000: ${message}`;
+    run.rule = rule;
+    run.error = `${sqlstate}: ${message}`;
     const t = { cancelled: false, heldReady: null as Buffer | null };
     this.truncation = t;
     // In the extended protocol the client now expects the server to skip to Sync; if its Sync is not yet forwarded,
@@ -254,6 +318,7 @@ export class Replies implements ScanSink {
 
   private commandComplete(msg: Buffer): Buffer | null {
     const p = this.current();
+    if (p?.type === F.Query && p.shape) p.shape.cols = undefined; // the next statement of the Query describes its own rows
     const run = p?.run;
     if (run) {
       run.rows += rowsOfTag(msg.toString('utf8', 5, msg.length - 1));
@@ -268,10 +333,12 @@ export class Replies implements ScanSink {
     let e: DatabaseError | undefined;
     this.parser.parse(msg, (m: BackendMessage) => (e = m as DatabaseError));
     const p = this.current();
-    if (!p) return msg; // e.g. FATAL on an administrator's termination: the client should read it
-    let out: Buffer | null = msg;
+    const clear = this.d.masks ? scrubServerMessage(msg) : msg;
+    if (!p) return clear; // e.g. FATAL on an administrator's termination: the client should read it
+    let out: Buffer | null = clear;
+    if (p.shape && p.type === F.Query) p.shape.cols = undefined;
     if (p.refusal) out = p.refusalError ?? errorResponse({ severity: 'ERROR', code: '42501', message: p.refusal, airlock: 'AIRLOCK_STATEMENT_REFUSED' });
-    else if (p.run) p.run.error ??= `${e?.code ?? ''}: ${e?.message ?? ''}`;
+    else if (p.run) p.run.error ??= this.d.masks ? errorText(clear) : `${e?.code ?? ''}: ${e?.message ?? ''}`;
     if (p.type !== F.Query && p.type !== F.Sync) {
       this.pop();
       p.settled?.(false);
@@ -303,6 +370,21 @@ export class Replies implements ScanSink {
     this.d.hold(true);
     return null;
   }
+}
+
+/** `code: message` of an ErrorResponse, as the audit records it. */
+function errorText(msg: Buffer): string {
+  let code = '';
+  let message = '';
+  let at = 5;
+  while (at < msg.length && msg[at] !== 0) {
+    const nul = msg.indexOf(0, at + 1);
+    if (nul < 0) break;
+    if (msg[at] === 0x43) code = msg.toString('utf8', at + 1, nul);
+    else if (msg[at] === 0x4d) message = msg.toString('utf8', at + 1, nul);
+    at = nul + 1;
+  }
+  return `${code}: ${message}`;
 }
 
 const COUNTED = /^(?:SELECT|UPDATE|DELETE|MERGE|COPY|FETCH|MOVE|INSERT \d+) (\d+)$/;

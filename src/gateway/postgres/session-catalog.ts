@@ -43,6 +43,8 @@ export interface SessionCatalogOptions {
   catalogs: FunctionCatalogs;
   inspectorFor(catalog: FunctionCatalog | null): Inspector;
   log: Pick<Log, 'warn'>;
+  /** Reloaded with the catalog, and waited for before anything more is decided (the session's masked columns). */
+  alsoReload?: () => Promise<void>;
 }
 
 export class SessionCatalog {
@@ -82,6 +84,7 @@ export class SessionCatalog {
   }
 
   private reload(): void {
+    const also = this.o.alsoReload?.();
     const load = this.o.catalogs.forLogin(this.o.key, this.o.login).then(
       (catalog) => {
         if (this.loading === load && !this.changed) this.use(this.o.inspectorFor(catalog));
@@ -91,7 +94,7 @@ export class SessionCatalog {
         this.o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'postgres gateway: could not reload the upstream catalog after a change; the session is judged without it');
         this.use(this.blind);
       },
-    ).finally(() => {
+    ).then(() => also).finally(() => {
       if (this.loading === load) this.loading = null;
     });
     this.loading = load;

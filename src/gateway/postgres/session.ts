@@ -20,6 +20,8 @@ import type { CancelRateLimit } from './cancel-rate-limit.js';
 import { PgStatementHold } from './statement-hold.js';
 import type { SessionCatalog } from './session-catalog.js';
 import { holdContext, reviewRuleOf } from '../core/statement-hold.js';
+import type { MaskCatalog } from '../../inspect/masking/index.js';
+import { SessionMasks } from './masking.js';
 
 /** Messages before authentication are small (SCRAM messages are well under this); PostgreSQL allows 64 KiB too. */
 const LOGIN_MESSAGE_LIMIT = 65_536;
@@ -37,8 +39,13 @@ export interface SessionContext {
   inspectorFor(plan: SessionPlan, catalog: FunctionCatalog | null): Inspector;
   /** The upstream database's own functions, views and operators, for read-only sessions (see function-catalogs.ts). */
   catalogFor(plan: SessionPlan): Promise<FunctionCatalog>;
-  /** The session's catalog, kept current after statements that change it (session-catalog.ts). */
-  sessionCatalog?(plan: SessionPlan, catalog: FunctionCatalog): SessionCatalog;
+  /**
+   * The session's catalog, kept current after statements that change it (session-catalog.ts); `alsoReload` runs with
+   * each of its reloads.
+   */
+  sessionCatalog?(plan: SessionPlan, catalog: FunctionCatalog, alsoReload?: () => Promise<void>): SessionCatalog;
+  /** The columns the plan's masking masks in its database, read with its upstream login (mask-catalogs.ts). */
+  maskCatalogFor(plan: SessionPlan): Promise<MaskCatalog>;
 }
 
 /** A refusal the client reads as a FATAL ErrorResponse: 'airlock: ' + message. */
@@ -75,10 +82,11 @@ export async function serveConnection(ctx: SessionContext, socket: Socket): Prom
     // Fail closed: a role whose statements wait for a person gets no session where nobody could decide them.
     if (reviewRuleOf(plan) && !ctx.deps.statementReviews) throw new Refusal('42501', `role "${plan.role.name}" holds statements for review, and this gateway has no statement review service; ask an admin`, 'AIRLOCK_INTERNAL');
     const catalog = await sessionCatalog(ctx, plan, req);
+    const masks = await maskCatalog(ctx, plan);
     const upstream = await openPlanUpstream(plan, req);
     clearTimeout(timer);
     if (!channel.socket.writable) return void upstream.socket.destroy(); // the client left (or timed out) meanwhile
-    await runSession(ctx, channel, { plan, upstream, req, source, tcp: socket, token: login.token, catalog });
+    await runSession(ctx, channel, { plan, upstream, req, source, tcp: socket, token: login.token, catalog, masks });
   } catch (err) {
     clearTimeout(timer);
     if (err instanceof ClientGone) return void channel.socket.destroy();
@@ -195,6 +203,21 @@ async function sessionCatalog(ctx: SessionContext, plan: SessionPlan, req: Start
   }
 }
 
+/**
+ * The columns a masked session sees masked, read before it opens: if they cannot be read, the session is refused
+ * rather than shown them in clear. null: the role masks nothing.
+ */
+async function maskCatalog(ctx: SessionContext, plan: SessionPlan): Promise<MaskCatalog | null> {
+  if (!plan.masking) return null;
+  try {
+    return await ctx.maskCatalogFor(plan);
+  } catch (err) {
+    const why = scrub(err instanceof Error ? err.message : String(err), plan.upstream);
+    ctx.deps.log.warn({ resource: plan.resource.name, err: why }, 'postgres gateway: could not read the masked columns');
+    throw new Refusal('08001', `could not read which columns role "${plan.role.name}" masks in ${plan.resource.name} (${why}), so no session was opened rather than show them unmasked; try again shortly`, 'AIRLOCK_MASKING_CATALOG');
+  }
+}
+
 async function openPlanUpstream(plan: SessionPlan, req: StartupRequest): Promise<UpstreamConnection> {
   // The server must read statement text the way the guardrails' parser does, whatever its own defaults say;
   // a startup value is also what RESET and DISCARD go back to.
@@ -222,6 +245,8 @@ async function openPlanUpstream(plan: SessionPlan, req: StartupRequest): Promise
 interface Opened {
   plan: SessionPlan;
   catalog: FunctionCatalog | null;
+  /** The session's masked columns; null when its role masks nothing. */
+  masks: MaskCatalog | null;
   upstream: UpstreamConnection;
   req: StartupRequest;
   source: string | null;
@@ -233,19 +258,22 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   const { plan, upstream, req, source } = o;
   let session: GatewaySession;
   try {
-    session = await openSession(ctx.deps, { protocol: 'postgres', plan, source, token: o.token, application_name: req.application_name });
+    session = await openSession(ctx.deps, { protocol: 'postgres', plan, source, token: o.token, application_name: req.application_name, masked_columns: o.masks ? maskedNames(o.masks) : undefined });
   } catch (err) {
     upstream.socket.destroy();
     throw err;
   }
 
   const cancelUpstream = () => sendCancel(plan.upstream, upstream.pid, upstream.secret);
-  let relay: Relay | null = null;
   // While a statement is held for review, the client's cancel withdraws it instead (statement-hold.ts).
   const key = ctx.cancelKeys.issue(() => (relay ? relay.cancel() : void cancelUpstream()));
   const holdCtx = holdContext(ctx.deps, plan, session, 'postgres', source);
   const hold = holdCtx ? new PgStatementHold(holdCtx) : null;
-  const catalog = o.catalog && ctx.sessionCatalog ? ctx.sessionCatalog(plan, o.catalog) : null;
+  // A role that masks no column of this database runs as any other: nothing is decoded, nothing checked.
+  const masks = o.masks && !o.masks.empty && plan.masking ? new SessionMasks(o.masks, plan.masking) : null;
+  let relay: Relay | null = null;
+  const reloadMasks = masks && (() => reloadMaskCatalog(ctx, plan, masks, (reason) => relay?.kill(reason, '08006', 'AIRLOCK_MASKING_CATALOG')));
+  const catalog = o.catalog && ctx.sessionCatalog ? ctx.sessionCatalog(plan, o.catalog, reloadMasks ?? undefined) : null;
   const { socket, reader, queued } = channel.release();
   reader.maxMessageBytes = ctx.maxMessageBytes;
   let endReason = '';
@@ -277,6 +305,7 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
       bytes: ctx.deps.metrics?.bytes,
       hold,
       catalog,
+      masks,
     });
     const r = relay;
     const kill = (reason: string) => r.kill(reason);
@@ -293,6 +322,25 @@ async function runSession(ctx: SessionContext, channel: ClientChannel, o: Opened
   ctx.cancelKeys.release(key.pid);
   await hold?.settled(); // a held statement's withdrawal is recorded before the session's end
   await session.end(endReason);
+}
+
+/** Masked columns as session.start records them: their names, each once (a partition's column counts as its own). */
+function maskedNames(catalog: MaskCatalog): string[] {
+  return [...new Set(catalog.columns.map((c) => c.name))].sort();
+}
+
+/**
+ * The database's definitions changed (through this gateway): the masked columns are read again before the session
+ * decides anything more; if they cannot be, the session ends rather than go on with what may be out of date.
+ */
+async function reloadMaskCatalog(ctx: SessionContext, plan: SessionPlan, masks: SessionMasks, end: (reason: string) => void): Promise<void> {
+  try {
+    masks.catalog = await ctx.maskCatalogFor(plan);
+  } catch (err) {
+    const why = scrub(err instanceof Error ? err.message : String(err), plan.upstream);
+    ctx.deps.log.warn({ resource: plan.resource.name, err: why }, 'postgres gateway: could not read the masked columns again after a change; ending the session');
+    end(`the masked columns could not be read again after the database's definitions changed (${why}); the session was ended`);
+  }
 }
 
 function toRefusal(err: unknown, ctx: SessionContext): Refusal {

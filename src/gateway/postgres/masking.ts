@@ -1,0 +1,184 @@
+// Column masking on the PostgreSQL wire (docs/masking.md): which columns of a result are masked (read from its
+// RowDescription), DataRows rewritten with those masks, and the server's errors and notices stripped of the values
+// they may quote. The session's masked columns and the statement check live in inspect/masking.
+import { maskWireValue } from '../../domain/mask-values.js';
+import type { MaskingPolicy } from '../../domain/masking.js';
+import { checkPgMasking, type MaskCatalog, type MaskedColumnInfo } from '../../inspect/masking/index.js';
+import type { Decision } from '../../inspect/index.js';
+import { mayChangeCatalog } from './session-catalog.js';
+import { B, BodyWriter, ProtocolError, typedMessage } from './protocol.js';
+
+/** The columns of one result, as its RowDescription names them. */
+export interface ResultColumns {
+  count: number;
+  /** Per column, its mask (null: in clear); null when no column is masked, so the DataRows stream untouched. */
+  masks: (MaskedColumnInfo | null)[] | null;
+  /** Per column, whether it comes in binary format (format code 1). */
+  binary: boolean[];
+  /** Scratch for one DataRow's replaced values (reused row after row: one row is rewritten at a time). */
+  values: (Buffer | null)[];
+}
+
+/**
+ * What a request's rows look like: `cols` undefined until a RowDescription (or NoData: null) arrives for it. A
+ * simple Query has one, renewed for each of its statements; a portal has one from a Describe of it.
+ */
+export interface ResultShape {
+  cols: ResultColumns | null | undefined;
+}
+
+/** Masks one wire value (domain/mask-values.ts); a parameter so the relay's tests can supply their own. */
+export type MaskValue = typeof maskWireValue;
+export type MaskCheck = typeof checkPgMasking;
+
+/** A session's masked columns (reloaded when the database's definitions change) and how statements are checked. */
+export class SessionMasks {
+  readonly maskValue: MaskValue;
+  private readonly check: MaskCheck;
+
+  constructor(
+    public catalog: MaskCatalog,
+    private readonly masking: Pick<MaskingPolicy, 'predicates'> & { role: string },
+    impl: { maskValue?: MaskValue; check?: MaskCheck } = {},
+  ) {
+    this.maskValue = impl.maskValue ?? maskWireValue;
+    this.check = impl.check ?? checkPgMasking;
+  }
+
+  /**
+   * Why an allowed statement may not run in this session (a sentence starting 'airlock: '), or null. A statement
+   * that may change the database's definitions is refused outright: a view, table or function made in the session
+   * (a temporary one is never visible to the catalog loader) could show a masked column in clear before the gateway
+   * learns of it.
+   */
+  refusal(d: Decision, sql: string): string | null {
+    if (mayChangeCatalog(d)) {
+      return `airlock: role "${this.masking.role}" masks columns in this database, so its sessions cannot change the database's definitions (CREATE, ALTER, DROP, COMMENT, GRANT, DO, CALL…): a new view, table or function could show a masked column unmasked; make schema changes with a role that masks nothing`;
+    }
+    const v = this.check(sql, this.catalog, { predicates: this.masking.predicates });
+    if (v.ok) return null;
+    return v.message.startsWith('airlock: ') ? v.message : `airlock: ${v.message}`;
+  }
+}
+
+/** The result columns a RowDescription names, each with its mask from the catalog (by table OID and column number). */
+export function describeColumns(msg: Buffer, catalog: MaskCatalog): ResultColumns {
+  const end = msg.length;
+  if (end < 7) throw new ProtocolError('the database server sent a RowDescription that is too short');
+  const count = msg.readInt16BE(5);
+  const binary: boolean[] = new Array<boolean>(count);
+  let masks: (MaskedColumnInfo | null)[] | null = null;
+  let at = 7;
+  for (let i = 0; i < count; i++) {
+    const nul = msg.indexOf(0, at);
+    if (nul < 0 || nul + 19 > end) throw new ProtocolError('the database server sent a RowDescription the gateway cannot read');
+    at = nul + 1;
+    // Field: table OID int32, column number int16, type OID int32, type size int16, type modifier int32, format int16.
+    const relid = msg.readUInt32BE(at);
+    const attnum = msg.readInt16BE(at + 4);
+    binary[i] = msg.readInt16BE(at + 16) === 1;
+    at += 18;
+    const mask = relid !== 0 ? catalog.maskOf(relid, attnum) : null;
+    if (mask) {
+      masks ??= new Array<MaskedColumnInfo | null>(count).fill(null);
+      masks[i] = mask;
+    }
+  }
+  return { count, masks, binary, values: masks ? new Array<Buffer | null>(count).fill(null) : [] };
+}
+
+/** A result's column count and a DataRow's disagree: the gateway cannot tell which value is which. */
+export class ShapeMismatch extends Error {}
+
+/**
+ * A DataRow with its masked columns' values replaced (NULL stays NULL). `msg` may be a view of a shared buffer: the
+ * row returned is a buffer of its own.
+ */
+export function maskDataRow(msg: Buffer, cols: ResultColumns, maskValue: MaskValue = maskWireValue): Buffer {
+  const masks = cols.masks!;
+  const values = cols.values;
+  const end = msg.length;
+  if (end < 7 || msg.readInt16BE(5) !== cols.count) throw new ShapeMismatch();
+  let at = 7;
+  let size = 7;
+  for (let i = 0; i < cols.count; i++) {
+    if (at + 4 > end) throw new ProtocolError('the database server sent a DataRow the gateway cannot read');
+    const len = msg.readInt32BE(at);
+    at += 4;
+    if (len > end - at) throw new ProtocolError('the database server sent a DataRow the gateway cannot read');
+    const mask = masks[i];
+    if (mask && len >= 0) {
+      const v = maskValue(msg.subarray(at, at + len), mask.kind, cols.binary[i]!, mask.mask);
+      values[i] = v;
+      size += 4 + (v ? v.length : 0);
+    } else size += 4 + Math.max(len, 0);
+    if (len > 0) at += len;
+  }
+  if (at !== end) throw new ProtocolError('the database server sent a DataRow the gateway cannot read');
+  const out = Buffer.allocUnsafe(size);
+  out[0] = B.DataRow;
+  out.writeInt32BE(size - 1, 1);
+  out.writeInt16BE(cols.count, 5);
+  let from = 7;
+  let to = 7;
+  for (let i = 0; i < cols.count; i++) {
+    const len = msg.readInt32BE(from);
+    from += 4;
+    if (masks[i] && len >= 0) {
+      const v = values[i]!;
+      values[i] = null;
+      if (v === null) to = out.writeInt32BE(-1, to);
+      else {
+        to = out.writeInt32BE(v.length, to);
+        to += v.copy(out, to);
+      }
+    } else {
+      to = out.writeInt32BE(len, to);
+      if (len > 0) to += msg.copy(out, to, from, from + len);
+    }
+    if (len > 0) from += len;
+  }
+  return out;
+}
+
+/** Fields of an ErrorResponse or NoticeResponse that may quote a value: Detail, Where (context), internal query and its position. */
+const VALUE_FIELDS = new Set([0x44, 0x57, 0x71, 0x70]);
+const CODE = 0x43;
+const MESSAGE = 0x4d;
+
+/**
+ * An ErrorResponse or NoticeResponse without what may quote a masked value: Detail and Where go (`Key (email)=(…)`,
+ * `Failing row contains (…)`, a PL/pgSQL line), and for data exceptions and integrity violations (SQLSTATE classes
+ * 22 and 23) every quoted or parenthesised part of the message becomes "…" (`invalid input syntax for type integer:
+ * "…"`); the SQLSTATE stays. PostgreSQL quotes such values without escaping, so the span runs from the first quote
+ * to the last. `msg` itself when nothing changes.
+ */
+export function scrubServerMessage(msg: Buffer): Buffer {
+  const fields: [number, string][] = [];
+  let changed = false;
+  let code = '';
+  let at = 5;
+  while (at < msg.length && msg[at] !== 0) {
+    const type = msg[at]!;
+    const nul = msg.indexOf(0, at + 1);
+    if (nul < 0) throw new ProtocolError('the database server sent an error the gateway cannot read');
+    const value = msg.toString('utf8', at + 1, nul);
+    at = nul + 1;
+    if (VALUE_FIELDS.has(type)) {
+      changed = true;
+      continue;
+    }
+    if (type === CODE) code = value;
+    fields.push([type, value]);
+  }
+  const classOfValues = code.startsWith('22') || code.startsWith('23');
+  if (!changed && !classOfValues) return msg;
+  const w = new BodyWriter();
+  for (const [type, value] of fields) w.byte(type).cstring(type === MESSAGE && classOfValues ? scrubValues(value) : value);
+  return typedMessage(msg[0]!, w.byte(0).build());
+}
+
+/** Quoted and parenthesised spans of a message replaced: from the first `"` to the last, then from the first `(` to the last `)`. */
+export function scrubValues(message: string): string {
+  return message.replace(/"[^]*"/, '"…"').replace(/\([^]*\)/, '(…)');
+}
