@@ -53,9 +53,12 @@ function guardrails(g: Partial<GuardrailConfig> = {}): GuardrailConfig {
  * Resources: "rw" (writable), "ro" (read-only plan), "limited" (max_rows 100), plus `extra`; "prod-orders" has
  * no grant, anything else is unknown. The upstream login is the test server's own (a superuser), on a fresh database.
  */
-/** `auditFailure`: the audit sink fails every statement event with this error, as a store that cannot commit would. */
-export async function startRig(opts: { extra?: Record<string, ResourceSetup>; gateway?: Partial<PgGatewayOptions>; auditFailure?: Error } = {}): Promise<Rig> {
-  const db = await createTestDatabase('airlock_pgw');
+/**
+ * `auditFailure`: the audit sink fails every statement event with this error, as a store that cannot commit would.
+ * `dbPrefix`: the test database's name prefix (default airlock_pgw).
+ */
+export async function startRig(opts: { extra?: Record<string, ResourceSetup>; gateway?: Partial<PgGatewayOptions>; auditFailure?: Error; dbPrefix?: string } = {}): Promise<Rig> {
+  const db = await createTestDatabase(opts.dbPrefix ?? 'airlock_pgw');
   const dataDir = mkdtempSync(join(tmpdir(), 'airlock-pgw-'));
   const tls = await loadOrCreateTls(dataDir);
   const token = `alk_${randomBytes(24).toString('base64url')}`;
