@@ -245,6 +245,27 @@ test('a statement that could read a masked value through an expression is refuse
   await waitFor(() => rig.events.some((e) => e.action === 'statement' && e.details?.decision === 'refused' && e.details?.rule === 'masking'), 3000, 'the refusal in the audit');
 });
 
+test('COPY of a masked column is refused before it runs; COPY of other columns streams; an empty query is answered', async () => {
+  reset();
+  for (const sql of ['copy customers to stdout', 'copy (select id, email from customers) to stdout', 'copy customers (phone) to stdout']) {
+    const r = await psql(sql);
+    assert.notEqual(r.code, 0, sql);
+    assert.match(r.stderr, /AIRLOCK_MASKING_REFUSED/, sql);
+  }
+  const ok = await psql('copy (select id, note from customers order by id) to stdout');
+  assert.equal(ok.stderr, '');
+  assert.equal(ok.stdout, CUSTOMERS.map((c) => `${c.id}\t${c.note ?? '\\N'}`).join('\n') + '\n');
+  assertNothingLeaked('COPY');
+  const c = pgClient();
+  await c.connect();
+  try {
+    // JDBC's isValid() and some pools send an empty query to check a connection.
+    assert.equal((await c.query('')).rowCount, null);
+  } finally {
+    await c.end();
+  }
+});
+
 test('a masked session cannot change the database\'s definitions (a view could show a masked column unmasked)', async () => {
   const r = await psql('create temporary view leak as select * from customers');
   assert.notEqual(r.code, 0);

@@ -5,7 +5,7 @@ import { maskWireValue } from '../../domain/mask-values.js';
 import type { MaskingPolicy } from '../../domain/masking.js';
 import { checkPgMasking, type MaskCatalog, type MaskedColumnInfo } from '../../inspect/masking/index.js';
 import type { Decision } from '../../inspect/index.js';
-import { mayChangeCatalog } from './session-catalog.js';
+import { CATALOG_SAFE_KINDS } from './session-catalog.js';
 import { B, BodyWriter, ProtocolError, typedMessage } from './protocol.js';
 
 /** The columns of one result, as its RowDescription names them. */
@@ -49,10 +49,11 @@ export class SessionMasks {
    * Why an allowed statement may not run in this session (a sentence starting 'airlock: '), or null. A statement
    * that may change the database's definitions is refused outright: a view, table or function made in the session
    * (a temporary one is never visible to the catalog loader) could show a masked column in clear before the gateway
-   * learns of it.
+   * learns of it. A text with no statement the parser read (an empty query, or one it could not parse) is the
+   * masking check's to judge.
    */
   refusal(d: Decision, sql: string): string | null {
-    if (mayChangeCatalog(d)) {
+    if (d.statements.some((s) => !CATALOG_SAFE_KINDS.has(s.kind))) {
       return `airlock: role "${this.masking.role}" masks columns in this database, so its sessions cannot change the database's definitions (CREATE, ALTER, DROP, COMMENT, GRANT, DO, CALL…): a new view, table or function could show a masked column unmasked; make schema changes with a role that masks nothing`;
     }
     const v = this.check(sql, this.catalog, { predicates: this.masking.predicates });

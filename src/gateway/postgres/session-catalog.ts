@@ -10,7 +10,7 @@ import type { FunctionCatalogs } from './function-catalogs.js';
  * policies, types, schemas): plain reads and DML, transaction control, cursors, session commands. Anything else
  * (CREATE, ALTER, DROP, COMMENT, GRANT, DO, CALL, an unknown kind) may. A SET is harmless unless it names search_path.
  */
-const CATALOG_SAFE_KINDS = new Set([
+export const CATALOG_SAFE_KINDS: ReadonlySet<string> = new Set([
   'select', 'insert', 'update', 'delete', 'merge', 'copy', 'explain', 'declare', 'fetch', 'close', 'prepare', 'execute',
   'deallocate', 'discard', 'begin', 'commit', 'rollback', 'savepoint', 'release', 'show', 'set', 'listen', 'unlisten',
   'notify', 'lock', 'truncate', 'vacuum', 'analyze',
