@@ -134,14 +134,17 @@ test('a read grant: psql works through `airlock connect`, writes are refused, th
   await api(alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
 });
 
-test('a role with column masking gets no session (masking is not enforced yet), and the refusal is audited', async () => {
+test('a role with column masking gets a session in which the column is masked; expressions on it are refused; session.start names it', async () => {
   const grantId = await grant('masked-read', '30m');
-  const r = await cli(s, alice, ['connect', 'orders-db', '--exec', 'psql', '--', '-X', '-A', '-t', '-c', 'select customer from orders limit 1']);
-  assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /airlock: role "masked-read" masks orders\.customer, and this front-end \(postgres\) cannot mask result columns yet, so the session was refused/);
-  assert.doesNotMatch(r.stdout, /c1/, 'no unmasked value reached the client');
-  const refused = (await api(bob, 'GET', '/api/v1/audit/events?action=session.refused')).events as { actor: string; details: { code: string; reason: string } }[];
-  assert.ok(refused.some((e) => e.actor === 'alice' && e.details.code === '42501' && /cannot mask/.test(e.details.reason)), JSON.stringify(refused));
+  const r = await cli(s, alice, ['connect', 'orders-db', '--exec', 'psql', '--', '-X', '-A', '-t', '-c', 'select id, customer, total from orders where id <= 2 order by id']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '1|****|1\n2|****|2\n');
+  const x = await cli(s, alice, ['connect', 'orders-db', '--exec', 'psql', '--', '-X', '-A', '-t', '-c', 'select upper(customer) from orders where id = 1']);
+  assert.notEqual(x.code, 0);
+  assert.match(x.stderr, /AIRLOCK_MASKING_REFUSED/);
+  assert.doesNotMatch(x.stdout + x.stderr, /\bC1\b|\bc1\b/, 'no unmasked value reached the client');
+  const started = (await api(bob, 'GET', '/api/v1/audit/events?action=session.start')).events as { actor: string; details: { role: string; masked_columns?: string[] } }[];
+  assert.ok(started.some((e) => e.details.role === 'masked-read' && e.details.masked_columns?.includes('public.orders.customer')), JSON.stringify(started.map((e) => e.details)));
   await api(alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
 });
 
