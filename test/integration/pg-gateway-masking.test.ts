@@ -365,3 +365,25 @@ test('a masked result of 3M rows (~350 MB) to a client that stops reading, then 
     conn.socket.destroy();
   }
 });
+
+test('masked columns that cannot be read refuse the session with AIRLOCK_MASKING_CATALOG, audited as a refusal', async () => {
+  const failing = await startRig({
+    dbPrefix: 'airlock_mrelay',
+    extra: { masked: { masking: MASKING } },
+    gateway: { maskCatalogs: { forLogin: () => Promise.reject(new Error('permission denied for table pg_attribute')) } },
+  });
+  try {
+    const r = await runTool('psql', [failing.conninfo('masked'), '-XAt', '-c', 'select 1'], { password: failing.token });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /FATAL:\s+airlock: could not read which columns role "read" masks in masked \(permission denied for table pg_attribute\), so no session was opened rather than show them unmasked/);
+    assert.match(r.stderr, /AIRLOCK_MASKING_CATALOG/);
+    assert.equal(r.stdout, '');
+    await waitFor(() => failing.events.some((e) => e.action === 'session.refused' && e.details?.airlock_code === 'AIRLOCK_MASKING_CATALOG'), 3000, 'the refusal in the audit');
+    assert.ok(!failing.events.some((e) => e.action === 'session.start'));
+    // A role that masks nothing is not affected.
+    const rw = await runTool('psql', [failing.conninfo('rw'), '-XAt', '-c', 'select 1'], { password: failing.token });
+    assert.equal(rw.stdout, '1\n', rw.stderr);
+  } finally {
+    await failing.stop();
+  }
+});

@@ -6,7 +6,7 @@ import type { GatewayDeps, SessionPlan } from '../types.js';
 import { makeGatewayListener, type GatewayListener } from '../core/listener.js';
 import { CancelKeys } from './cancel-keys.js';
 import { makeFunctionCatalogs } from './function-catalogs.js';
-import { makeMaskCatalogs } from './mask-catalogs.js';
+import { makeMaskCatalogs, type MaskCatalogs } from './mask-catalogs.js';
 import { SessionCatalog } from './session-catalog.js';
 import { CancelRateLimit, type CancelRateLimitOptions } from './cancel-rate-limit.js';
 import { tlsServerEndPoint } from './scram-server.js';
@@ -23,6 +23,8 @@ export interface PgGatewayOptions {
   loginTimeoutMs?: number;
   /** CancelRequests per source address (an IPv6 /64 counts as one): default 20 a second, bursts of 50. */
   cancelRateLimit?: CancelRateLimitOptions;
+  /** Where masked sessions' columns come from; default: read from the upstream database (mask-catalogs.ts). */
+  maskCatalogs?: MaskCatalogs;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -35,7 +37,7 @@ function catalogKey(plan: SessionPlan): string {
 export function makePgGateway(deps: GatewayDeps, opts: PgGatewayOptions): GatewayListener {
   const cancelKeys = new CancelKeys();
   const catalogs = makeFunctionCatalogs();
-  const maskCatalogs = makeMaskCatalogs(catalogs);
+  const maskCatalogs = opts.maskCatalogs ?? makeMaskCatalogs(catalogs);
 
   const ctx: SessionContext = {
     deps,
