@@ -27,6 +27,9 @@ export interface ResultShape {
   cols: ResultColumns | null | undefined;
 }
 
+/** A query text with no statement at all: what JDBC's isValid() and some pools send to check a connection. */
+const EMPTY_QUERY = /^[\s;]*$/;
+
 /** Masks one wire value (domain/mask-values.ts); a parameter so the relay's tests can supply their own. */
 export type MaskValue = typeof maskWireValue;
 export type MaskCheck = typeof checkPgMasking;
@@ -49,10 +52,11 @@ export class SessionMasks {
    * Why an allowed statement may not run in this session (a sentence starting 'airlock: '), or null. A statement
    * that may change the database's definitions is refused outright: a view, table or function made in the session
    * (a temporary one is never visible to the catalog loader) could show a masked column in clear before the gateway
-   * learns of it. A text with no statement the parser read (an empty query, or one it could not parse) is the
-   * masking check's to judge.
+   * learns of it. An empty query (a pool's connection check) reads nothing; any other text with no statement the
+   * parser read is the masking check's to judge.
    */
   refusal(d: Decision, sql: string): string | null {
+    if (d.statements.length === 0 && EMPTY_QUERY.test(sql)) return null;
     if (d.statements.some((s) => !CATALOG_SAFE_KINDS.has(s.kind))) {
       return `airlock: role "${this.masking.role}" masks columns in this database, so its sessions cannot change the database's definitions (CREATE, ALTER, DROP, COMMENT, GRANT, DO, CALL…): a new view, table or function could show a masked column unmasked; make schema changes with a role that masks nothing`;
     }
