@@ -116,13 +116,15 @@ export function adminRoutes(deps: AdminRouteDeps): RouteDef<any, any, any>[] { /
         // Where upstream secrets live (env var names, file paths) is not for browsers either: show only that one is set.
         const resources = p.doc.resources.map((r) => (r.credential ? { ...r, credential: { username: r.credential.username, mode: r.credential.mode, password: '(reference hidden)' } } : r));
         const webhooks = p.doc.notify.webhooks.map((w) => ({ ...w, url: w.url.replace(/^(https?:\/\/[^/]+).*$/, '$1/…'), secret: w.secret ? '(reference hidden)' : undefined }));
+        // A masking hash key is a secret too: shown only as set.
+        const roles = p.doc.roles.map((r) => (r.masking?.rules.some((m) => m.key) ? { ...r, masking: { ...r.masking, rules: r.masking.rules.map((m) => (m.key ? { ...m, key: '(reference hidden)' } : m)) } } : r));
         const oidc = p.doc.identity?.oidc;
         const identity = oidc ? { oidc: { ...oidc, client_secret: oidc.client_secret ? '(reference hidden)' : undefined } } : undefined;
         // Slack and e-mail as they route and what they send; the token, signing secret and SMTP password only as "set".
         const slack = p.doc.notify.slack.map((s) => ({ ...s, bot_token: '(reference hidden)', signing_secret: '(reference hidden)' }));
         const e = p.doc.notify.email;
         const email = e ? { smtp: { host: e.smtp.host, port: e.smtp.port, starttls: e.smtp.starttls, ...(e.smtp.password ? { password: '(reference hidden)' } : {}) }, from: e.from, security_group: e.security_group, expiry_warning: e.expiry_warning, events: e.events } : undefined;
-        return { file: p.file, hash: p.hash, policy: { ...p.doc, resources, notify: { webhooks, slack, ...(email ? { email } : {}) }, ...(identity ? { identity } : {}) } };
+        return { file: p.file, hash: p.hash, policy: { ...p.doc, resources, roles, notify: { webhooks, slack, ...(email ? { email } : {}) }, ...(identity ? { identity } : {}) } };
       },
     },
     {

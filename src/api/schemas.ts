@@ -5,6 +5,7 @@ import type { SessionSummary, StatementEntry } from '../access/session-history.j
 import { z } from 'zod';
 import { accessRequestRecord as requestRecord, auditEventRecord, grantRecord, lockRecord, principalKind, principalRecord, reviewRecord, tokenRecord } from '../domain/model.js';
 import { ERRORS, type ErrorCode } from '../domain/errors.js';
+import { MASK_METHODS } from '../domain/masking.js';
 import type { LiveSessionInfo } from '../access/session-registry.js';
 import type { VerifyResult } from '../audit/chain.js';
 import type { ReviewOutcome } from '../access/reviews.js';
@@ -128,6 +129,16 @@ const explanation = z.object({
       timeout: z.string(),
       timeout_seconds: z.number().int(),
     }).nullable().optional().describe('statement review: statements held until a person approves each; null when the role holds none'),
+    masking: z.object({
+      predicates: z.enum(['allow', 'refuse']).describe('masked columns in WHERE, JOIN ON, ORDER BY…: allowed or refused'),
+      columns: z.array(z.object({
+        column: z.string().optional().describe('table.column, schema.table.column, or a pattern with *'),
+        label: z.string().optional().describe('a column comment label such as pii:email'),
+        method: z.enum(MASK_METHODS),
+        keep: z.number().int().optional().describe('partial: the trailing characters left visible'),
+        example: z.string().describe('the method on a sample value; hash is described, never computed with the real key'),
+      })),
+    }).nullable().optional().describe('column masking (docs/masking.md): the columns the role shows masked; null when none'),
     refusals: z.array(z.object({ code: errorCode, rule: z.string(), message: z.string() })),
   })),
 }) satisfies z.ZodType<Explanation>;

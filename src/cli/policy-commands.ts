@@ -20,7 +20,26 @@ function explainText(e: Explanation): string {
     review: x.review ? `${x.review.statements} statements: ${x.review.approvals} of ${x.review.reviewers.join(', ') || '(nobody)'} within ${x.review.timeout}` : '-',
   }));
   const held = e.entries.some((x) => x.review);
-  return head + table(rows, ['resource', 'role', 'may', 'max', 'approval', ...(held ? ['review'] : []), 'why']);
+  return head + table(rows, ['resource', 'role', 'may', 'max', 'approval', ...(held ? ['review'] : []), 'why']) + maskingText(e);
+}
+
+/** Each masking role once, after the table: its resources, the predicates rule, and one line per masked column. */
+function maskingText(e: Explanation): string {
+  const byRole = new Map<string, { resources: string[]; masking: NonNullable<Explanation['entries'][number]['masking']> }>();
+  for (const x of e.entries) {
+    if (!x.masking) continue;
+    const seen = byRole.get(x.role);
+    if (seen) seen.resources.push(x.resource);
+    else byRole.set(x.role, { resources: [x.resource], masking: x.masking });
+  }
+  let out = '';
+  for (const [role, { resources, masking }] of byRole) {
+    const predicates = masking.predicates === 'refuse' ? 'masked columns refused in WHERE, JOIN ON, ORDER BY…' : 'masked columns allowed in WHERE, JOIN ON, ORDER BY…';
+    out += `\nmasking of role ${role} (${resources.join(', ')}); ${predicates}:\n`;
+    const rows = masking.columns.map((c) => ({ column: c.column ?? `label ${c.label ?? ''}`, method: c.method === 'partial' ? `partial, keep ${c.keep ?? 4}` : c.method, example: c.example }));
+    out += table(rows, ['column', 'method', 'example']).trimEnd().replace(/^/gm, '  ') + '\n';
+  }
+  return out;
 }
 
 export function registerPolicyCommands(program: Command): void {

@@ -35,7 +35,7 @@ export const ERRORS = {
   AIRLOCK_LOCKED: { status: 403, kind: 'refused', title: 'Locked by an administrator' },
   AIRLOCK_POLICY_INVALID: { status: 400, kind: 'usage', title: 'The policy is not valid' },
   AIRLOCK_AUDIT_BROKEN: { status: 500, kind: 'internal', title: 'The audit chain is broken' },
-  AIRLOCK_MASKING_UNSUPPORTED: { status: 403, kind: 'refused', title: 'Column masking is not enforced yet' },
+  AIRLOCK_MASKING_UNSUPPORTED: { status: 403, kind: 'refused', title: 'This front-end cannot mask result columns yet' },
   AIRLOCK_MASKING_REFUSED: { status: 403, kind: 'refused', title: 'The statement could reveal a masked column' },
   AIRLOCK_MASKING_CATALOG: { status: 503, kind: 'internal', title: 'The masked columns could not be resolved' },
   AIRLOCK_DATABASE_NOT_ALLOWED: { status: 403, kind: 'refused', title: 'The resource does not cover this database' },

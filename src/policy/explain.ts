@@ -4,6 +4,8 @@ import { AirlockError } from '../domain/errors.js';
 import type { Policy } from './compile.js';
 import { eligibility, type Refusal } from './decide.js';
 import { isStatementReviewer, statementReviewers } from './statement-review-rule.js';
+import type { MaskMethod, MaskRule } from '../domain/masking.js';
+import { maskText } from '../domain/mask-values.js';
 
 export interface ExplainEntry {
   resource: string;
@@ -23,7 +25,25 @@ export interface ExplainEntry {
   read_only: boolean;
   /** Statement review: which statements wait for a person, who may decide them, how many, how long; null when none. */
   review?: { statements: 'writes' | 'all'; approvals: number; reviewers: string[]; approver_groups: string[]; approver_principals: string[]; timeout: string; timeout_seconds: number } | null;
+  /** Column masking: what the role shows masked, each method shown on a sample value; null when it masks nothing. */
+  masking?: ExplainMasking | null;
   refusals: Refusal[];
+}
+
+export interface ExplainMasking {
+  predicates: 'allow' | 'refuse';
+  columns: ExplainMaskedColumn[];
+}
+
+export interface ExplainMaskedColumn {
+  /** Exactly one of column and label, as the policy wrote it. */
+  column?: string;
+  label?: string;
+  method: MaskMethod;
+  /** partial: the trailing characters left visible. */
+  keep?: number;
+  /** The method on a sample value: `alice@example.com → ****@example.com`; hash is described, never computed. */
+  example: string;
 }
 
 export interface Explanation {
@@ -67,6 +87,7 @@ export function explain(policy: Policy, principalName: string, resourceName?: st
         break_glass: role.break_glass,
         read_only: role.privileges.sql === 'read',
         review: reviewRule(policy, role, p.name),
+        masking: maskingOf(role),
         refusals,
       });
     }
@@ -91,5 +112,40 @@ function reviewRule(policy: Policy, role: Policy['roles'][number], asker: string
     approver_principals: rule.principals,
     timeout: formatDuration(r.timeout),
     timeout_seconds: r.timeout,
+  };
+}
+
+const SAMPLE_EMAIL = 'alice@example.com';
+
+/** A method shown on a sample value. The hash example is a description: it is never computed with the real key. */
+export function maskExample(rule: Pick<MaskRule, 'method' | 'keep'>): string {
+  switch (rule.method) {
+    case 'hash':
+      return `${SAMPLE_EMAIL} → h:… (keyed HMAC-SHA256, 24 hex digits; the same value always gives the same output)`;
+    case 'null':
+      return `${SAMPLE_EMAIL} → NULL`;
+    case 'partial': {
+      const keep = rule.keep ?? 4;
+      // A sample long enough to show the method keeping characters, not the short-value rule.
+      const sample = '4111111111111111'.length > 2 * keep ? '4111111111111111' : '0123456789'.repeat(Math.ceil((2 * keep + 4) / 10));
+      const shown = maskText(sample, { method: 'partial', keep, key: null, rule: '' });
+      return `${sample} → ${shown} (values of ${2 * keep} characters or fewer: ****)`;
+    }
+    default:
+      return `${SAMPLE_EMAIL} → ${maskText(SAMPLE_EMAIL, { method: rule.method, keep: 0, key: null, rule: '' }) ?? 'NULL'}`;
+  }
+}
+
+function maskingOf(role: Policy['roles'][number]): ExplainEntry['masking'] {
+  const m = role.masking;
+  if (!m || m.rules.length === 0) return null;
+  return {
+    predicates: m.predicates,
+    columns: m.rules.map((r) => ({
+      ...(r.column !== undefined ? { column: r.column } : { label: r.label ?? '' }),
+      method: r.method,
+      ...(r.method === 'partial' ? { keep: r.keep ?? 4 } : {}),
+      example: maskExample(r),
+    })),
   };
 }

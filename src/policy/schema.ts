@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../domain/duration.js';
 import { ruleProblem } from '../domain/command-words.js';
+import { MASK_METHODS, type MaskingPolicy, type MaskRule } from '../domain/masking.js';
 
 const name = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use 1-63 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit');
 
@@ -247,6 +248,83 @@ const commandRule = z.string().min(1).superRefine((rule, ctx) => {
   if (why) ctx.addIssue({ code: 'custom', message: `the command rule cannot be read: ${why}` });
 });
 
+/** Why a masked column's name cannot be read, if it cannot (docs/masking.md, "Policy"). */
+function maskColumnProblem(c: string): string | undefined {
+  const parts = c.split('.');
+  if (parts.length === 1) return `"${c}" names no table; write table.column (e.g. customers.${c}), schema.table.column, or *.${c} for a column of that name in every table`;
+  if (parts.length > 3) return `"${c}" has more than three parts; write table.column or schema.table.column`;
+  for (const p of parts) {
+    if (p === '') return `"${c}" has an empty name; write table.column or schema.table.column`;
+    if (p !== '*' && p.includes('*')) return `"${c}": * stands for a whole name (*.email, billing.*.card_number), not for part of one`;
+    if (p.includes('"') || p.includes('\0')) return `"${c}": write names as the database stores them, without quotes (unquoted names are lower case in PostgreSQL)`;
+    if (p.trim() !== p) return `"${c}": a name cannot start or end with a space`;
+  }
+  return undefined;
+}
+
+const maskEntryObject = z
+  .strictObject({
+    column: z.string().optional().describe('table.column, schema.table.column, or a pattern where * stands for any name: *.email, billing.*.card_number'),
+    label: z.string().regex(/^\S{1,200}$/, 'a label is one word, e.g. pii:email (the column\'s comment, or its first word)').optional().describe('every column whose comment is this label, or starts with it as a word: COMMENT ON COLUMN … IS \'pii:email\''),
+    method: z.enum(MASK_METHODS, { error: `method is one of ${MASK_METHODS.join(', ')}` }).default('redact'),
+    keep: z.number().int().min(1, 'keep is 1 to 64 characters').max(64, 'keep is 1 to 64 characters').optional().describe('partial: how many trailing characters stay visible (default 4)'),
+    key: secretRef.optional().describe('hash: the HMAC key, by reference ({ env } or { file })'),
+  })
+  .superRefine((e, ctx) => {
+    if (e.column === undefined && e.label === undefined) ctx.addIssue({ code: 'custom', message: 'name what to mask: column: table.column, or label: pii:email' });
+    if (e.column !== undefined && e.label !== undefined) ctx.addIssue({ code: 'custom', message: 'write column: or label:, not both (two entries mask both)', path: ['label'] });
+    const why = e.column === undefined ? undefined : maskColumnProblem(e.column);
+    if (why) ctx.addIssue({ code: 'custom', message: why, path: ['column'] });
+    if (e.keep !== undefined && e.method !== 'partial') ctx.addIssue({ code: 'custom', message: `keep is read only with method: partial, not ${e.method}`, path: ['keep'] });
+    if (e.method === 'hash' && !e.key) ctx.addIssue({ code: 'custom', message: 'method hash needs key: { env: VARIABLE } or { file: /path/to/key } (the HMAC key, never written here)', path: ['method'] });
+    if (e.key && e.method !== 'hash') ctx.addIssue({ code: 'custom', message: `key is read only with method: hash, not ${e.method}`, path: ['key'] });
+  })
+  .transform((e): MaskRule => ({
+    ...(e.column !== undefined ? { column: e.column } : { label: e.label! }),
+    method: e.method,
+    ...(e.method === 'partial' ? { keep: e.keep ?? 4 } : {}),
+    ...(e.method === 'hash' && e.key ? { key: e.key } : {}),
+  }));
+
+/**
+ * One entry of masking.columns: a plain `table.column` (masked with redact; the form older policies wrote), or an
+ * object with column or label, method, keep (partial) and key (hash). Compiled to a MaskRule (src/domain/masking.ts).
+ */
+const maskEntry = z
+  .union([z.string(), z.looseObject({})], { error: 'write table.column, or { column: table.column, method: … } or { label: pii:email, method: … }' })
+  .transform((v, ctx): MaskRule => {
+    if (typeof v === 'string') {
+      const why = maskColumnProblem(v);
+      if (why) {
+        ctx.addIssue({ code: 'custom', message: why });
+        return z.NEVER;
+      }
+      return { column: v, method: 'redact' };
+    }
+    // Parsed here rather than as a branch of the union, so a problem inside an entry is reported as itself.
+    const r = maskEntryObject.safeParse(v);
+    if (r.success) return r.data;
+    for (const issue of r.error.issues) ctx.addIssue(issue as Parameters<typeof ctx.addIssue>[0]);
+    return z.NEVER;
+  });
+
+/** A role's masking (docs/masking.md), compiled to a MaskingPolicy: role.masking.rules, role.masking.predicates. */
+const maskingSchema = z
+  .strictObject({
+    predicates: z.enum(['allow', 'refuse'], { error: 'predicates is allow or refuse' }).default('allow').describe('masked columns in WHERE, JOIN ON, ORDER BY…: allow (default) or refuse'),
+    columns: z.array(maskEntry).default([]).describe('the columns to mask: table.column, or { column | label, method, keep, key }'),
+  })
+  .superRefine((m, ctx) => {
+    const seen = new Map<string, number>();
+    m.columns.forEach((r, i) => {
+      const what = r.column ?? `label ${r.label}`;
+      const first = seen.get(what);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', message: `${what} is listed twice (first at columns[${first}]); keep one entry`, path: ['columns', i] });
+      else seen.set(what, i);
+    });
+  })
+  .transform((m): MaskingPolicy => ({ rules: m.columns, predicates: m.predicates }));
+
 // Fields kept for when the gateway relays them; until then true is refused at load, as a session would be.
 const NOT_BUILT = (field: string, what: string): string => `${what} is not supported yet: the SSH gateway refuses it in every session; remove ${field} or set it to false`;
 
@@ -300,7 +378,7 @@ export const roleSchema = z.strictObject({
         .describe('functions a read-only role may call although the gateway cannot verify that they only read'),
     })
     .optional(),
-  masking: z.strictObject({ columns: z.array(z.string()).default([]) }).optional(),
+  masking: maskingSchema.optional().describe('column masking: which result columns the role sees masked, and how (docs/masking.md)'),
   review: z
     .strictObject({
       statements: z.enum(['writes', 'all', 'none']).default('none').describe('which statements wait for a person: those that may write, all, or none'),

@@ -138,7 +138,7 @@ test('a role with column masking gets no session (masking is not enforced yet), 
   const grantId = await grant('masked-read', '30m');
   const r = await cli(s, alice, ['connect', 'orders-db', '--exec', 'psql', '--', '-X', '-A', '-t', '-c', 'select customer from orders limit 1']);
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /airlock: role "masked-read" masks orders\.customer, and this gateway cannot mask result columns yet, so the session was refused/);
+  assert.match(r.stderr, /airlock: role "masked-read" masks orders\.customer, and this front-end \(postgres\) cannot mask result columns yet, so the session was refused/);
   assert.doesNotMatch(r.stdout, /c1/, 'no unmasked value reached the client');
   const refused = (await api(bob, 'GET', '/api/v1/audit/events?action=session.refused')).events as { actor: string; details: { code: string; reason: string } }[];
   assert.ok(refused.some((e) => e.actor === 'alice' && e.details.code === '42501' && /cannot mask/.test(e.details.reason)), JSON.stringify(refused));

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePolicy } from '../../src/policy/load.js';
 import { inTimeWindow } from '../../src/policy/compile.js';
-import { explain, type ExplainEntry } from '../../src/policy/explain.js';
+import { explain, maskExample, type ExplainEntry } from '../../src/policy/explain.js';
 import { checkRequest, type RequestAsk } from '../../src/policy/decide.js';
 import { AirlockError } from '../../src/domain/errors.js';
 import type { TimeWindow } from '../../src/policy/schema.js';
@@ -159,6 +159,57 @@ describe('explain', () => {
     throwsAirlock(() => explain(policy, 'alice', 'nope'), 'AIRLOCK_UNKNOWN_RESOURCE', /no resource named "nope" in explain\.yaml/);
     const empty = parsePolicy('version: 1\nprincipals: [{ name: alice }]\n');
     assert.deepEqual(explain(empty, 'alice').entries, []);
+  });
+});
+
+describe('explain masking', () => {
+  const masked = parsePolicy(
+    `
+version: 1
+principals:
+  - { name: alice, groups: [engineers] }
+  - { name: bob, groups: [dba] }
+resources:
+  - { name: orders, kind: postgres, address: "127.0.0.1:5432" }
+roles:
+  - name: support
+    resources: { names: [orders] }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
+    masking:
+      columns:
+        - customers.phone
+        - { column: customers.email, method: email }
+        - { label: "pii:ref", method: hash, key: { env: EXPLAIN_MASK_KEY } }
+  - name: plain
+    resources: { names: [orders] }
+    max_duration: 1h
+    requestable_by: { groups: [engineers] }
+    approval: { approver_groups: [dba] }
+`,
+    'masking.yaml',
+  );
+
+  test('each entry shows what its role masks, with the method on a sample; null for a role that masks nothing', () => {
+    const x = explain(masked, 'alice', 'orders');
+    assert.deepEqual(entry(x.entries, 'orders', 'support').masking, {
+      predicates: 'allow',
+      columns: [
+        { column: 'customers.phone', method: 'redact', example: 'alice@example.com → ****' },
+        { column: 'customers.email', method: 'email', example: 'alice@example.com → ****@example.com' },
+        { label: 'pii:ref', method: 'hash', example: 'alice@example.com → h:… (keyed HMAC-SHA256, 24 hex digits; the same value always gives the same output)' },
+      ],
+    });
+    assert.equal(entry(x.entries, 'orders', 'plain').masking, null);
+    assert.ok(!JSON.stringify(x).includes('EXPLAIN_MASK_KEY'), 'where the key is kept is not part of explain');
+  });
+
+  test('the partial example keeps the policy\'s keep on a sample long enough to show it', () => {
+    assert.equal(maskExample({ method: 'partial', keep: 4 }), '4111111111111111 → ****1111 (values of 8 characters or fewer: ****)');
+    assert.equal(maskExample({ method: 'partial', keep: 12 }), '012345678901234567890123456789 → ****890123456789 (values of 24 characters or fewer: ****)');
+    assert.equal(maskExample({ method: 'partial', keep: 64 }).split(' → ')[1]!.split(' (')[0]!.length, 4 + 64);
+    assert.equal(maskExample({ method: 'null' }), 'alice@example.com → NULL');
   });
 });
 

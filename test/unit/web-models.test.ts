@@ -83,6 +83,13 @@ test('the policy view says how a credential works, never what it is', () => {
   assert.deepEqual(v.notify, [], 'a policy without notify has no channels');
 });
 
+test('the policy view lists a role\'s masked columns with their methods, and none for a role without masking', () => {
+  const role = { name: 'read', resources: { names: ['db'] }, max_duration: 3600, requestable_by: { groups: ['eng'] }, approval: {} };
+  const v = makePolicyView({ file: 'a.yaml', hash: 'h', policy: { roles: [{ ...role, masking: { predicates: 'allow', rules: [{ column: 'customers.email', method: 'email' }, { label: 'pii:ssn', method: 'hash', key: '(reference hidden)' }] } }, { ...role, name: 'plain' }] } });
+  assert.deepEqual(v.roles[0]!.maskedColumns, ['customers.email (email)', 'label pii:ssn (hash)']);
+  assert.deepEqual(v.roles[1]!.maskedColumns, []);
+});
+
 test('the policy view lists webhook, Slack and e-mail channels in one line each, without their secrets', () => {
   const v = makePolicyView({ file: 'a.yaml', hash: 'h', policy: { notify: {
     webhooks: [{ name: 'chat', url: 'https://hooks.example.com/…', events: ['request.created'], secret: '(reference hidden)' }],

@@ -10,6 +10,8 @@ import { coveredDatabase, coveredDatabases } from '../../policy/databases.js';
 import type { GatewayAccess, SessionPlan } from '../types.js';
 import type { CredentialProvider, CredentialProviders } from '../../credentials/provider.js';
 import type { GatewayProtocol } from './session-lifecycle.js';
+import type { SessionMasking } from '../../domain/masking.js';
+import { describeSecretRef, resolveSecret } from '../../credentials/secret-ref.js';
 
 /** The resource kind each front-end serves, and how its users name the listener in a refusal. */
 const SERVES: Record<GatewayProtocol, { kind: ResourceDef['kind']; listener: string }> = {
@@ -23,6 +25,68 @@ const SERVES: Record<GatewayProtocol, { kind: ResourceDef['kind']; listener: str
 function protocolFor(kind: ResourceDef['kind']): GatewayProtocol | null {
   for (const [p, s] of Object.entries(SERVES)) if (s.kind === kind) return p as GatewayProtocol;
   return null;
+}
+
+/**
+ * The front-ends that mask result columns (docs/masking.md). A role with masking gets no session on any other: fail
+ * closed, rather than a session that shows those columns in clear. Each front-end adds itself when it masks.
+ */
+export const MASKING_FRONT_ENDS = new Set<GatewayProtocol>([]);
+
+/** An HMAC key shorter than this could be guessed, and with it every hashed value: the session is refused. */
+export const MIN_MASK_KEY_BYTES = 16;
+
+/** How a rule names itself in messages and explain output: `customers.email`, `label pii:email`. */
+export function maskRuleName(rule: { column?: string; label?: string }): string {
+  return rule.column ?? `label ${rule.label ?? ''}`;
+}
+
+/**
+ * A role's masking for one session, each hash key read now (so a key changed on disk applies to the next session):
+ * null when the role masks nothing. A key that cannot be read refuses the session with AIRLOCK_BAD_INPUT, the code
+ * of every unreadable secret reference, naming the variable or file and never the value.
+ */
+export function sessionMaskingFor(role: RoleDef, env: NodeJS.ProcessEnv = process.env): SessionMasking | null {
+  const rules = role.masking?.rules ?? [];
+  if (rules.length === 0) return null;
+  return {
+    role: role.name,
+    predicates: role.masking?.predicates ?? 'allow',
+    rules: rules.map((r) => {
+      const name = maskRuleName(r);
+      let key: Buffer | null = null;
+      if (r.method === 'hash') {
+        const where = r.key ? describeSecretRef(r.key) : '(no key)';
+        let value: string;
+        try {
+          if (!r.key) throw new AirlockError('AIRLOCK_BAD_INPUT', 'the rule names no key');
+          value = resolveSecret(r.key, { env });
+        } catch (e) {
+          const why = e instanceof AirlockError ? e.message : 'it cannot be read';
+          throw new AirlockError('AIRLOCK_BAD_INPUT', `role "${role.name}" hashes ${name} with the key in ${where}, which cannot be used: ${why}; an admin must provide it (docs/masking.md, "Keys")`, { role: role.name, rule: name, key: where });
+        }
+        key = Buffer.from(value, 'utf8');
+        if (key.length < MIN_MASK_KEY_BYTES) {
+          throw new AirlockError('AIRLOCK_BAD_INPUT', `role "${role.name}" hashes ${name} with the key in ${where}, which is shorter than ${MIN_MASK_KEY_BYTES} bytes and could be guessed; an admin must provide a longer one, e.g. openssl rand -hex 32 (docs/masking.md, "Keys")`, { role: role.name, rule: name, key: where });
+        }
+      }
+      return { ...r, resolved: { method: r.method, keep: r.method === 'partial' ? (r.keep ?? 4) : 0, key, rule: name } };
+    }),
+  };
+}
+
+/** The session's masking, or the refusal of a role with masking on a front-end that cannot mask. */
+function planMasking(role: RoleDef, protocol: GatewayProtocol): SessionMasking | null {
+  const rules = role.masking?.rules ?? [];
+  if (rules.length === 0) return null;
+  if (!MASKING_FRONT_ENDS.has(protocol)) {
+    throw new AirlockError(
+      'AIRLOCK_MASKING_UNSUPPORTED',
+      `role "${role.name}" masks ${rules.map(maskRuleName).join(', ')}, and this front-end (${protocol}) cannot mask result columns yet, so the session was refused rather than show them unmasked; an admin can remove masking from the role (see docs/masking.md)`,
+      { role: role.name, protocol },
+    );
+  }
+  return sessionMaskingFor(role);
 }
 
 export function guardrailsFor(role: RoleDef): GuardrailConfig {
@@ -93,15 +157,7 @@ export function makeGatewayAccess(deps: {
       if (lock) throw new AirlockError('AIRLOCK_LOCKED', `${describeLock(lock)}`);
       const role = policy.role(grant.role);
       if (!role) throw new AirlockError('AIRLOCK_UNKNOWN_ROLE', `role "${grant.role}" of your grant is no longer in the policy; ask an admin`);
-      // Fail closed: the relay does not mask result columns yet, so a role that asks for masking gets no session
-      // rather than one that shows those columns in clear.
-      const masked = role.masking?.columns ?? [];
-      if (masked.length > 0) {
-        throw new AirlockError(
-          'AIRLOCK_MASKING_UNSUPPORTED',
-          `role "${role.name}" masks ${masked.join(', ')}, and this gateway cannot mask result columns yet, so the session was refused rather than show them unmasked; an admin can remove masking from the role (see docs/policy.md)`,
-        );
-      }
+      const masking = planMasking(role, protocol);
       // The wall between databases on one server: the upstream login may be able to connect to any of them
       // (PostgreSQL grants CONNECT to PUBLIC by default), so the gateway opens only those the resource names.
       const db = coveredDatabase(resource, database);
@@ -114,7 +170,7 @@ export function makeGatewayAccess(deps: {
         );
       }
       const upstream = await provider.upstreamFor(grant, resource, db);
-      return { principal, grant, resource, role, upstream, guardrails: guardrailsFor(role), read_only: role.privileges.sql === 'read', masking: null };
+      return { principal, grant, resource, role, upstream, guardrails: guardrailsFor(role), read_only: role.privileges.sql === 'read', masking };
     },
   };
 }

@@ -627,11 +627,20 @@ export function makePolicyView(json: unknown): PolicyView {
         breakGlass: bool(x.break_glass),
         pendingTimeout: seconds(x.pending_timeout),
         guardrails: g ? { denyKinds: strs(g.deny_kinds), requireWhere: bool(g.require_where), maxRows: optNum(g.max_rows) } : null,
-        maskedColumns: strs(obj(x.masking).columns),
+        maskedColumns: maskedColumns(x.masking),
       };
     }),
     notify: notifyChannels(doc.notify),
   };
+}
+
+/** A role's masking as the API sends it ({ predicates, rules: [{ column | label, method }] }) → "customers.email (email)". */
+function maskedColumns(masking: unknown): string[] {
+  return arr(obj(masking).rules).map((r) => {
+    const x = obj(r);
+    const what = typeof x.column === 'string' ? x.column : `label ${str(x.label)}`;
+    return `${what} (${str(x.method, 'redact')})`;
+  });
 }
 
 export type NotificationStatus = 'pending' | 'sending' | 'delivered' | 'dead';
