@@ -3,12 +3,12 @@
 // columns, triggers, labels, `predicates: refuse`, and the result-column lookup the gateway masks by.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkMysqlMasking } from '../../src/inspect/mysql/masking.js';
+import { checkMysqlMasking, type MysqlMaskCheckOptions } from '../../src/inspect/mysql/masking.js';
 import { buildMysqlMaskCatalog, mysqlMaskCatalogQueries, mysqlRuleMatches } from '../../src/inspect/mysql/mask-catalog.js';
 import { SHOP_ROWS, shopCatalog, shopMasking } from '../support/mysql-mask-catalog.js';
 
 const catalog = shopCatalog();
-const opts = { predicates: 'allow' as const, noBackslashEscapes: false };
+const opts: MysqlMaskCheckOptions = { predicates: 'allow', noBackslashEscapes: false };
 const check = (sql: string, c = catalog, o = opts) => checkMysqlMasking(sql, c, o);
 
 /** Allowed, and whether the result passes through the masker. */
@@ -177,7 +177,7 @@ describe('MySQL masking check: refused statements', () => {
 
 describe('MySQL masking check: predicates refuse', () => {
   const strict = shopCatalog('refuse');
-  const o = { predicates: 'refuse' as const, noBackslashEscapes: false };
+  const o: MysqlMaskCheckOptions = { predicates: 'refuse', noBackslashEscapes: false };
   for (const sql of ["SELECT id FROM customers WHERE email = 'a'", 'SELECT id FROM customers ORDER BY email', 'SELECT id FROM customers GROUP BY email', 'SELECT c.id FROM customers c JOIN orders o ON o.email = c.email', 'SELECT id FROM customers JOIN orders USING (email)', 'SELECT id FROM items WHERE name IN (SELECT email FROM customers)', 'SELECT ROW_NUMBER() OVER (ORDER BY email) FROM customers', "DELETE FROM customers WHERE email LIKE 'a%'"]) {
     test(`refuses ${JSON.stringify(sql)}`, () => {
       const v = check(sql, strict, o);

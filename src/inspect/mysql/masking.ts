@@ -802,7 +802,7 @@ function alwaysRefused(t: Token[]): string | null {
     case 'SHOW': {
       const k = isWord(t[1], 'FULL', 'GLOBAL', 'SESSION') ? 2 : 1;
       if (isWord(t[k], ...SHOW_REFUSED)) {
-        return `SHOW ${t.slice(1, k + 1).map((x) => x.value).join(' ')} can show values (warnings, errors, other statements, logs) the gateway cannot mask`;
+        return `SHOW ${t.slice(1, k + 1).map((x) => x.value).join(' ')} can show values (warnings, errors, other statements, logs) the gateway cannot mask; SHOW COUNT(*) WARNINGS and SHOW COUNT(*) ERRORS give the counts`;
       }
       break;
     }
