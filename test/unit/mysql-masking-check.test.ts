@@ -148,6 +148,7 @@ const REFUSED: [string, string][] = [
   ['EXECUTE IMMEDIATE CONCAT(\'SELECT LOWER(em\', \'ail) FROM customers\')', ''],
   ['BEGIN NOT ATOMIC SELECT email FROM customers; END', ''],
   ["SELECT 'unterminated", ''],
+  ['CHECKSUM TABLE customers', 'shop.customers.email'],
 ];
 
 describe('MySQL masking check: allowed statements', () => {

@@ -57,7 +57,7 @@ const SHOW_REFUSED = new Set(['PROCESSLIST', 'ENGINE', 'BINLOG', 'RELAYLOG', 'WA
 const PROGRAM_OBJECTS = new Set(['VIEW', 'PROCEDURE', 'FUNCTION', 'TRIGGER', 'EVENT', 'PACKAGE']);
 const COMPOUND_FIRST = new Set(['DECLARE', 'IF', 'WHILE', 'LOOP', 'REPEAT', 'CASE', 'LEAVE', 'ITERATE', 'RETURN', 'OPEN', 'FETCH', 'CLOSE']);
 /** Statements that read no column values, whatever relations they name. */
-const NO_VALUES = new Set(['SHOW', 'DESCRIBE', 'DESC', 'DROP', 'TRUNCATE', 'LOCK', 'UNLOCK', 'CHECKSUM', 'OPTIMIZE', 'REPAIR', 'CHECK', 'FLUSH', 'USE', 'HELP']);
+const NO_VALUES = new Set(['SHOW', 'DESCRIBE', 'DESC', 'DROP', 'TRUNCATE', 'LOCK', 'UNLOCK', 'OPTIMIZE', 'REPAIR', 'CHECK', 'FLUSH', 'USE', 'HELP']);
 const WRITES = new Set(['INSERT', 'REPLACE', 'UPDATE', 'DELETE', 'LOAD']);
 
 /** One item of a view's top-level select list: its column name and, for a plain column reference, where it comes from. */
