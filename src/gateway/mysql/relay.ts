@@ -4,7 +4,7 @@
 import type { Socket } from 'node:net';
 import type { Log } from '../../domain/log.js';
 import type { RelayedBytes } from '../types.js';
-import { CAP, COM, PacketReader, ProtocolError, errPayload, framePacket, partsFor, type Packet } from './packets.js';
+import { CAP, COM, MAX_PACKET_PAYLOAD, PacketReader, ProtocolError, errPayload, framePacket, partsFor, type Packet } from './packets.js';
 import { ResponseTracker, type ResponseKind } from './responses.js';
 import type { ResultMasker } from './result-masking.js';
 
@@ -369,11 +369,17 @@ export class Relay {
   private maskedRow(payload: Buffer, seq: number, parts: number, buf: Buffer, from: number, off: number): number {
     this.flush(buf, from, off);
     this.rowParts = null;
-    const out = this.masker!.row(payload) ?? payload;
-    this.write(framePacket(out, seq));
-    const delta = partsFor(out.length) - parts;
-    this.seqShift = (this.seqShift + delta) & 0xff;
-    return (seq + partsFor(out.length) - 1) & 0xff;
+    const framed = this.masker!.row(payload, 4);
+    const length = framed === null ? payload.length : framed.length - 4;
+    if (framed !== null && length < MAX_PACKET_PAYLOAD) {
+      framed.writeUIntLE(length, 0, 3);
+      framed[3] = seq;
+      this.write(framed);
+    } else {
+      this.write(framePacket(framed === null ? payload : framed.subarray(4), seq));
+    }
+    this.seqShift = (this.seqShift + partsFor(length) - parts) & 0xff;
+    return (seq + partsFor(length) - 1) & 0xff;
   }
 
   /**
