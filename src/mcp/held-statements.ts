@@ -1,7 +1,7 @@
 // Statements the gateway holds for a person's review, each on its own gateway connection kept open in the background
 // (per principal, by review id) after query answered pending_review, until review_status hands over the outcome.
 import type pg from 'pg';
-import type { SqlRefusal, SqlResult } from './gateway-sql.js';
+import type { SqlRefusal, SqlResult } from '../access/gateway-sql.js';
 
 /** An outcome nobody asked for is dropped after this long (the connection closed long before). */
 const KEEP_SETTLED_MS = 60 * 60_000;

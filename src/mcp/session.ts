@@ -10,7 +10,7 @@ import { registerSqlTools } from './sql-tools.js';
 import { registerExecTools } from './exec-tools.js';
 import type { HeldStatements } from './held-statements.js';
 import { listOnly, makeToolHost } from './tool-host.js';
-import { makeGatewayPool } from './gateway-pool.js';
+import { makeGatewayPool } from '../access/gateway-pool.js';
 
 export const INSTRUCTIONS = `Airlock gives time-bound, approved and audited access to production systems; nobody holds standing access.
 You start with four tools: list_resources (what you may ask for, with each role's limits and approval rule), request_access (ask for a role on a resource for a duration, with a reason), access_status (wait for a person's decision) and list_grants (what you hold now, until when).

@@ -8,8 +8,8 @@ import { redactUnparsed } from '../inspect/redact.js';
 import type { Grant } from '../domain/model.js';
 import type { StatementReviewService } from '../access/statement-reviews.js';
 import { answer, refusal, type CallAuth, type McpDeps, type Progress } from './context.js';
-import { MAX_RESULT_BYTES, SqlRefusal, catalogRows, connectGateway, gatewayClient, runSql, type Running, type SqlResult } from './gateway-sql.js';
-import { poolKey, type GatewayPool } from './gateway-pool.js';
+import { MAX_RESULT_BYTES, SqlRefusal, catalogRows, connectGateway, gatewayClient, runSql, type Running, type SqlResult } from '../access/gateway-sql.js';
+import { poolKey, type GatewayPool } from '../access/gateway-pool.js';
 import { MAX_HELD_PER_PRINCIPAL, type HeldOutcome, type HeldStatement, type HeldStatements } from './held-statements.js';
 import { PROGRESS_INTERVAL_MS, type Extra } from './waiting.js';
 import type { ToolHost } from './tool-host.js';
@@ -43,6 +43,9 @@ async function postgresGrant(deps: McpDeps, call: CallAuth, resource: string): P
   return g;
 }
 
+/** The gateway login of a call: the caller, with the token the call came with as the password. */
+const loginOf = (call: CallAuth) => ({ principal: call.caller.principal.name, token: call.token });
+
 function sqlRefused(e: unknown): CallToolResult {
   if (e instanceof SqlRefusal) return refusal(e.code, e.message);
   throw e;
@@ -72,7 +75,7 @@ function waitHeld(h: HeldStatement, timeoutMs: number, signal: AbortSignal, prog
 }
 
 /** The statement's first news: its result, its refusal, or that the gateway holds it for review. */
-function firstOf(run: Running): Promise<{ ok: SqlResult } | { refused: unknown } | { id: string }> {
+function firstOf(run: Running<SqlResult>): Promise<{ ok: SqlResult } | { refused: unknown } | { id: string }> {
   return Promise.race([run.result.then((ok) => ({ ok }), (refused: unknown) => ({ refused })), run.held.then((id) => ({ id }))]);
 }
 
@@ -125,7 +128,7 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements, pool: Gat
       if (!('refused' in first) || run.sent()) return { c: kept, run, first };
       void kept.end().catch(() => {});
     }
-    const c = gatewayClient(deps.pgGateway()!, call, a.resource, a.database);
+    const c = gatewayClient(deps.pgGateway()!, loginOf(call), a.resource, a.database, 'airlock-mcp');
     using(c);
     await connectGateway(c);
     const run = runSql(c, a.sql, undefined);
@@ -195,7 +198,7 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements, pool: Gat
     annotations: { readOnlyHint: true },
   }, async (a, call) => {
     await postgresGrant(deps, call, a.resource);
-    const c = gatewayClient(deps.pgGateway()!, call, a.resource, a.database);
+    const c = gatewayClient(deps.pgGateway()!, loginOf(call), a.resource, a.database, 'airlock-mcp');
     try {
       await connectGateway(c);
       const r = await catalogRows(c, DESCRIBE_SQL, [a.schema ?? null]);
