@@ -8,7 +8,7 @@ import { refusal, type McpDeps } from './context.js';
 import { registerAccessTools } from './access-tools.js';
 import { registerSqlTools } from './sql-tools.js';
 import { registerExecTools } from './exec-tools.js';
-import type { HeldStatements } from './held-statements.js';
+import type { HeldStatements } from '../access/held-statements.js';
 import { listOnly, makeToolHost } from './tool-host.js';
 import { makeGatewayPool } from '../access/gateway-pool.js';
 

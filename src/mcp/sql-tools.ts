@@ -10,7 +10,7 @@ import type { StatementReviewService } from '../access/statement-reviews.js';
 import { answer, refusal, type CallAuth, type McpDeps, type Progress } from './context.js';
 import { MAX_RESULT_BYTES, SqlRefusal, catalogRows, connectGateway, gatewayClient, runSql, type Running, type SqlResult } from '../access/gateway-sql.js';
 import { poolKey, type GatewayPool } from '../access/gateway-pool.js';
-import { MAX_HELD_PER_PRINCIPAL, type HeldOutcome, type HeldStatement, type HeldStatements } from './held-statements.js';
+import { MAX_HELD_PER_PRINCIPAL, reviewVerdict, withReviewComment, type HeldOutcome, type HeldStatement, type HeldStatements } from '../access/held-statements.js';
 import { PROGRESS_INTERVAL_MS, type Extra } from './waiting.js';
 import type { ToolHost } from './tool-host.js';
 
@@ -93,24 +93,17 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements, pool: Gat
   async function outcomeAnswer(h: HeldStatement, o: HeldOutcome): Promise<CallToolResult> {
     held.remove(h.principal, h.review_id);
     if ('ok' in o) return answer({ status: 'executed', review_id: h.review_id, ...o.ok });
-    let message = o.refused.message;
-    const rev = await reviews().get(h.review_id).catch(() => undefined);
-    if (o.refused.code === 'AIRLOCK_REVIEW_DENIED' && rev?.comment && !message.includes(rev.comment)) message += ` (reviewer's comment: ${rev.comment})`;
-    return refusal(o.refused.code, message);
+    const r = withReviewComment(o.refused, await reviews().get(h.review_id).catch(() => undefined));
+    return refusal(r.code, r.message);
   }
 
   /** query with review_id: the held statement's outcome, or a decided review's state (an approval runs once). */
   async function byReview(a: { resource: string; sql: string; database?: string; review_id: string }, call: CallAuth, grant: Grant): Promise<CallToolResult> {
     const mineHeld = held.get(call.caller.principal.name, a.review_id);
     if (mineHeld) return mineHeld.settled ? outcomeAnswer(mineHeld, mineHeld.settled) : pendingAnswer(mineHeld);
-    const rev = await reviews().get(a.review_id);
-    if (!rev || rev.principal !== call.caller.principal.name) return refusal('AIRLOCK_NOT_FOUND', `you have no statement review ${a.review_id}`);
-    if (rev.status === 'executed') return refusal('AIRLOCK_REVIEW_USED', `review ${rev.id} was approved for one run and that run happened at ${rev.executed_at ?? rev.decided_at}; an approval cannot be replayed — send the statement again (without review_id) for a new review`);
-    if (rev.status === 'denied') return refusal('AIRLOCK_REVIEW_DENIED', `${rev.decided_by ?? 'a reviewer'} denied the statement: ${rev.comment ?? '(no comment)'}`);
-    if (rev.status === 'timed_out') return refusal('AIRLOCK_REVIEW_TIMED_OUT', `nobody decided on review ${rev.id} before ${rev.expires_at}; send the statement again for a new review`);
-    if (rev.status === 'withdrawn') return refusal('AIRLOCK_REVIEW_WITHDRAWN', `review ${rev.id} was withdrawn (its session ended before a decision); send the statement again`);
-    if (rev.statement !== a.sql || rev.grant_id !== grant.id) return refusal('AIRLOCK_REVIEW_MISMATCH', `review ${rev.id} approves another statement${rev.grant_id !== grant.id ? ' under another grant' : ''}; send the exact approved text, or the new statement without review_id`);
-    if (rev.status === 'pending') return answer({ status: 'pending_review', review_id: rev.id, message: `review ${rev.id} still waits for a decision (until ${rev.expires_at}); call review_status to wait` });
+    const v = reviewVerdict(await reviews().get(a.review_id), a.review_id, call.caller.principal.name, a.sql, grant.id);
+    if ('refused' in v) return refusal(v.refused.code, v.refused.message);
+    if ('pending' in v) return answer({ status: 'pending_review', review_id: v.pending.id, message: `review ${v.pending.id} still waits for a decision (until ${v.pending.expires_at}); call review_status to wait` });
     return runQuery(a, call, grant);
   }
 
