@@ -35,15 +35,18 @@ export function makeGatewayPool(o: { idleMs?: number } = {}) {
     e.client.off('error', e.onGone);
   }
 
-  function end(c: pg.Client): void {
-    void c.end().catch(() => {});
+  function end(c: pg.Client): Promise<void> {
+    return c.end().catch(() => {});
   }
 
-  function closeIdle(): void {
+  /** Closes every idle connection; settles once they are closed. */
+  function closeIdle(): Promise<void> {
+    const ending: Promise<void>[] = [];
     for (const [key, e] of idle) {
       release(key, e);
-      end(e.client);
+      ending.push(end(e.client));
     }
+    return Promise.all(ending).then(() => {});
   }
 
   return {
@@ -56,18 +59,18 @@ export function makeGatewayPool(o: { idleMs?: number } = {}) {
       if (!e) return undefined;
       release(key, e);
       if (e.grant_id === grant_id && e.login === login && socketOpen(e.client)) return e.client;
-      end(e.client);
+      void end(e.client);
       return undefined;
     },
 
     /** Keeps a connection whose statement finished with the connection idle, unless one is kept for `key` already. */
     give(key: string, client: pg.Client, grant_id: string, login: string): void {
-      if (closed || idle.has(key) || !socketOpen(client)) return end(client);
+      if (closed || idle.has(key) || !socketOpen(client)) return void end(client);
       const e: Idle = {
         client, grant_id, login,
         timer: setTimeout(() => {
           release(key, e);
-          end(client);
+          void end(client);
         }, idleMs),
         onGone: () => release(key, e),
       };
@@ -82,7 +85,7 @@ export function makeGatewayPool(o: { idleMs?: number } = {}) {
       for (const [key, e] of idle) {
         if (e.grant_id !== grant_id) continue;
         release(key, e);
-        end(e.client);
+        void end(e.client);
       }
     },
 
@@ -90,9 +93,9 @@ export function makeGatewayPool(o: { idleMs?: number } = {}) {
     closeIdle,
 
     /** Its owner ended (the MCP session, the server): closes every idle connection, and any given back later. */
-    close(): void {
+    close(): Promise<void> {
       closed = true;
-      closeIdle();
+      return closeIdle();
     },
 
     size: () => idle.size,

@@ -164,9 +164,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   };
   const query = queryRoutes({ access, consoleAuth, gateway: pgGateway, log: deps.logger });
   // The query runner's gateway connections close with the server (their gateway sessions end).
-  app.addHook('preClose', function closeQueryRunner(done) {
-    query.runner.close();
-    done();
+  app.addHook('preClose', async function closeQueryRunner() {
+    await query.runner.close();
   });
   const routes: RouteDef<any, any, any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
     { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, response: responses.healthz, handler: async ({ reply }) => healthz(deps.version, reply) },

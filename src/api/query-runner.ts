@@ -21,6 +21,8 @@ export const RESULT_MAX_ROWS = 10_000;
 export const RESULT_MAX_BYTES = 8 * 1024 * 1024;
 /** After a cancel, how long the statement has to stop before its connection is cut (which stops it too). */
 const CANCEL_GRACE_MS = 5000;
+/** How long asking for a held statement's outcome waits for it once a reviewer approved it (then: still pending). */
+const APPROVED_WAIT_MS = 20_000;
 /** The application_name of runner connections: the Sessions page and the statement audit show it. */
 export const RUNNER_APPLICATION = 'airlock-console';
 
@@ -110,6 +112,16 @@ export function loginProblem(e: unknown): AirlockError {
 /** The statement's first news: its outcome, its refusal, or that the gateway holds it for review. */
 export function firstOf<T>(run: Running<T>): Promise<Started<T>['first']> {
   return Promise.race([run.result.then((ok) => ({ ok }), (refused: SqlRefusal) => ({ refused })), run.held.then((id) => ({ id }))]);
+}
+
+/** The review was decided (an approval runs the statement; a denial or time-out ends it): its outcome is on the way. */
+const isDecided = (rev: { status: string } | undefined) => rev !== undefined && rev.status !== 'pending';
+
+/** `p`'s value, or null when it takes longer than `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** Collects a statement's last result set as text, up to RESULT_MAX_ROWS and RESULT_MAX_BYTES. */
@@ -295,10 +307,12 @@ export function makeQueryRunner(deps: RunnerDeps) {
   async function byReview(scope: RunnerScope, grant: Grant, a: { sql: string; database: string | null; review_id: string; limit: number }): Promise<RunAnswer> {
     const h = held.get(scope.id, a.review_id);
     if (h) {
-      if (!h.settled) return pendingAnswer(h);
+      // Approved: the gateway runs it now; its outcome is moments away (or as long as the statement takes).
+      const settled = h.settled ?? (isDecided(await access.statementReviews.get(a.review_id).catch(() => undefined)) ? await within(h.outcome, APPROVED_WAIT_MS) : null);
+      if (!settled) return pendingAnswer(h);
       held.remove(scope.id, a.review_id);
-      if ('ok' in h.settled) return { status: 'ok', ...page(keep(scope, keyOf(scope.id, grant.id, a.database), grant, h.settled.ok), 0, a.limit) };
-      return errorAnswer(withReviewComment(h.settled.refused, await access.statementReviews.get(a.review_id).catch(() => undefined)), false, 0);
+      if ('ok' in settled) return { status: 'ok', ...page(keep(scope, keyOf(scope.id, grant.id, a.database), grant, settled.ok), 0, a.limit) };
+      return errorAnswer(withReviewComment(settled.refused, await access.statementReviews.get(a.review_id).catch(() => undefined)), false, 0);
     }
     const v = reviewVerdict(await access.statementReviews.get(a.review_id), a.review_id, scope.caller.principal.name, a.sql, grant.id);
     if ('refused' in v) return errorAnswer(v.refused, false, 0);
@@ -361,7 +375,7 @@ export function makeQueryRunner(deps: RunnerDeps) {
       if (scope) drop({ scope: scope.id });
     }
     if (c.kind === 'grant' && c.event !== 'activated') drop({ grant_id: c.id });
-    if (c.kind === 'policy' || c.kind === 'lock') pool.closeIdle();
+    if (c.kind === 'policy' || c.kind === 'lock') void pool.closeIdle();
   }
 
   return {
@@ -402,13 +416,15 @@ export function makeQueryRunner(deps: RunnerDeps) {
     /** Called on the access change bus: a revoked runner token, an ended grant, a policy or lock change. */
     onChange,
 
-    /** The server stops: every connection closes (their gateway sessions end) and every result is dropped. */
-    close(): void {
+    /**
+     * The server stops: every connection closes, its gateway session ending before the gateway itself stops (which
+     * would otherwise find them half-closed), and every result is dropped.
+     */
+    async close(): Promise<void> {
       closed = true;
-      pool.close();
-      for (const b of busy.values()) void b.client?.end().catch(() => {});
-      for (const c of heldClients.values()) void c.end().catch(() => {});
+      const ending = [...[...busy.values()].map((b) => b.client), ...heldClients.values()].filter((c): c is pg.Client => c !== null);
       for (const id of [...results.keys()]) dropResult(id);
+      await within(Promise.all([pool.close(), ...ending.map((c) => c.end().catch(() => {}))]), CANCEL_GRACE_MS);
     },
 
     stats: () => ({ idle: pool.size(), busy: busy.size, results: results.size, held_tokens: minted.size }),

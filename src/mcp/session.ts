@@ -98,7 +98,7 @@ export function makeMcpSession(deps: McpDeps, held: HeldStatements, principal: P
     // A pooled gateway connection lives under the grant, role and policy it logged in with: none of them may change
     // under it. (The gateway ends a live session when its grant ends or a lock hits; this does not wait for that.)
     if (c.kind === 'grant' && c.principal === principal.name && c.event !== 'activated') pool.dropGrant(c.id);
-    if (c.kind === 'policy' || c.kind === 'lock') pool.closeIdle();
+    if (c.kind === 'policy' || c.kind === 'lock') void pool.closeIdle();
   });
 
   return {
@@ -108,7 +108,7 @@ export function makeMcpSession(deps: McpDeps, held: HeldStatements, principal: P
     calls: () => calls,
     async close() {
       unsubscribe();
-      pool.close();
+      void pool.close();
       await server.close().catch(() => {});
     },
   };
