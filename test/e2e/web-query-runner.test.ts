@@ -10,6 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { ensureConsoleBuilt, launchBrowser, person, screenshot, signInWithToken, type Person } from '../support/browser.js';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { waitFor } from '../integration/pg-gateway-harness.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -47,7 +48,19 @@ roles:
 ${extraRoles}`;
 }
 
-async function setUp(prefix: string, sql: string[], policyOf: (db: TestDatabase) => string) {
+interface Rig {
+  db: TestDatabase;
+  a: InProcessAirlock;
+  browser: Browser;
+  alice: Person;
+  tokens: Record<'alice' | 'bob' | 'sec', string>;
+  /** alice's grant id by resource. */
+  grants: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** A database made by `sql`, the server on `policyOf` it, alice's grants (approved by bob), and alice signed in to the console. */
+async function setUp(prefix: string, sql: string[], policyOf: (db: TestDatabase) => string, want: [resource: string, role: string][]): Promise<Rig> {
   ensureConsoleBuilt();
   const db = await createTestDatabase(prefix);
   const c = new pg.Client(db.url);
@@ -55,13 +68,27 @@ async function setUp(prefix: string, sql: string[], policyOf: (db: TestDatabase)
   for (const s of sql) await c.query(s);
   await c.end();
   const up = new URL(adminUrl());
+  let a: InProcessAirlock;
   try {
-    const a = await startAirlock({ policy: policyOf(db), env: { QR_WEB_PG_PASSWORD: decodeURIComponent(up.password) || 'unused-with-trust-auth' } });
-    return { db, a };
+    a = await startAirlock({ policy: policyOf(db), env: { QR_WEB_PG_PASSWORD: decodeURIComponent(up.password) || 'unused-with-trust-auth' } });
   } catch (e) {
     await db.drop();
     throw e;
   }
+  const tokens = { alice: await a.token('alice'), bob: await a.token('bob'), sec: await a.token('sec') };
+  const grants: Record<string, string> = {};
+  for (const [resource, role] of want) grants[resource] = await a.grant(tokens.alice, tokens.bob, resource, role, '1h');
+  const browser = await launchBrowser();
+  const alice = await person(browser, 'alice');
+  await signInWithToken(alice, a.server.apiUrl, tokens.alice);
+  return {
+    db, a, browser, alice, tokens, grants,
+    async stop() {
+      await browser.close();
+      await a.stop();
+      await db.drop();
+    },
+  };
 }
 
 /** Opens the query runner on the grant's card and returns it. */
@@ -74,31 +101,23 @@ async function openRunner(page: Page, grantId: string, resource: string) {
 }
 
 describe('the query runner', () => {
-  let db: TestDatabase;
+  let rig: Rig;
   let a: InProcessAirlock;
+  let db: TestDatabase;
   let browser: Browser;
   let alice: Person;
-  let tokens: Record<string, string>;
-  const grants: Record<string, string> = {};
+  let tokens: Rig['tokens'];
+  let grants: Rig['grants'];
 
   before(async () => {
-    ({ db, a } = await setUp('airlock_qrweb', [
+    rig = await setUp('airlock_qrweb', [
       'create table orders (id int primary key, item text not null, note text, price numeric(8,2))',
       "insert into orders select g, 'item ' || g, null, g * 1.5 from generate_series(1, 250) g",
       `update orders set note = case id when 1 then 'comma, here' when 2 then 'say "hi"' when 3 then E'two\\nlines' when 4 then '=HYPERLINK("x")' when 5 then '' end where id <= 5`,
-    ], (d) => policy(d)));
-    tokens = { alice: await a.token('alice'), bob: await a.token('bob'), sec: await a.token('sec') };
-    grants['prod-orders'] = await a.grant(tokens.alice!, tokens.bob!, 'prod-orders', 'read', '1h');
-    grants['prod-ledger'] = await a.grant(tokens.alice!, tokens.bob!, 'prod-ledger', 'fix', '1h');
-    browser = await launchBrowser();
-    alice = await person(browser, 'alice');
-    await signInWithToken(alice, a.server.apiUrl, tokens.alice!);
+    ], (d) => policy(d), [['prod-orders', 'read'], ['prod-ledger', 'fix']]);
+    ({ a, db, browser, alice, tokens, grants } = rig);
   });
-  after(async () => {
-    await browser?.close();
-    await a?.stop();
-    await db?.drop();
-  });
+  after(async () => rig?.stop());
 
   test('Ctrl+Enter runs; the table has names and types; Next and Previous page; an error shows its code', async () => {
     const { page } = alice;
@@ -146,7 +165,7 @@ describe('the query runner', () => {
     const status = runner.getByTestId('runner-status');
     await status.filter({ hasText: /Running… \d/ }).waitFor();
     // The gateway has the statement (a live session with a statement running) before Cancel is pressed.
-    await waitFor(async () => (await a.api<{ sessions: Json[] }>(tokens.sec!, 'GET', '/api/v1/sessions')).sessions.some((s) => s.principal === 'alice' && s.statements_running > 0), 'the sleep on the gateway');
+    await waitFor(async () => (await a.api<{ sessions: Json[] }>(tokens.sec!, 'GET', '/api/v1/sessions')).sessions.some((s) => s.principal === 'alice' && s.statements_running > 0), 10_000, 'the sleep on the gateway');
     await status.getByRole('button', { name: 'Cancel' }).click();
     const err = runner.getByTestId('runner-error');
     await err.filter({ hasText: 'Cancelled' }).waitFor();
@@ -212,27 +231,15 @@ describe('the query runner', () => {
   });
 });
 
-/** Polls `check` until it holds (a condition the server reaches on its own). */
-async function waitFor(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 // Needs the masking the gateway helpers build (issue 17, sections 1–2): until it is merged this policy does not load,
 // or the gateway refuses the role's sessions (AIRLOCK_MASKING_UNSUPPORTED), and this case fails — on purpose.
 describe('the query runner with a masking role', () => {
-  let db: TestDatabase;
-  let a: InProcessAirlock;
-  let browser: Browser;
-  let alice: Person;
-  let grantId: string;
+  let rig: Rig;
   const REAL = ['jane.doe@example.com', 'max.mustermann@example.com'];
 
   before(async () => {
-    ({ db, a } = await setUp('airlock_qrmask', [
+    rig = await setUp('airlock_qrmask', [
       'create table customers (id int primary key, name text, email text)',
       `insert into customers values (1, 'Jane', '${REAL[0]}'), (2, 'Max', '${REAL[1]}')`,
     ], (d) => policy(d, `  - name: support
@@ -243,22 +250,13 @@ describe('the query runner with a masking role', () => {
     approval: { approver_groups: [dba] }
     justification: { required: false }
     masking: { columns: [ { column: customers.email, method: email } ] }
-`)));
-    const tokens = { alice: await a.token('alice'), bob: await a.token('bob') };
-    grantId = await a.grant(tokens.alice!, tokens.bob!, 'prod-orders', 'support', '1h');
-    browser = await launchBrowser();
-    alice = await person(browser, 'alice');
-    await signInWithToken(alice, a.server.apiUrl, tokens.alice!);
+`), [['prod-orders', 'support']]);
   });
-  after(async () => {
-    await browser?.close();
-    await a?.stop();
-    await db?.drop();
-  });
+  after(async () => rig?.stop());
 
   test('the table and the CSV show ****@example.com, never the real address', async () => {
-    const { page } = alice;
-    const runner = await openRunner(page, grantId, 'prod-orders');
+    const { page } = rig.alice;
+    const runner = await openRunner(page, rig.grants['prod-orders']!, 'prod-orders');
     const editor = runner.getByRole('textbox', { name: 'SQL on prod-orders' });
     await editor.fill('select id, name, email from customers order by id');
     await editor.press('Control+Enter');

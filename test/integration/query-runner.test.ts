@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { waitFor } from './pg-gateway-harness.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -120,14 +121,6 @@ async function auditOf(action: string) {
   return out;
 }
 
-/** Polls `check` until it holds (a condition the server reaches on its own, e.g. a gateway session's end). */
-async function until(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const liveSessions = async () => (await a.api<{ sessions: Json[] }>(bob, 'GET', '/api/v1/sessions')).sessions;
 
@@ -199,7 +192,7 @@ test('changes need the CSRF header; refusals and errors come back with their cod
 test('Cancel stops a running statement through the gateway; the next statement runs on a new session', async () => {
   const con = await consoleOf(alice);
   const running = con.run(grants.shop!, 'select pg_sleep(30)');
-  await until(async () => (await liveSessions()).some((s) => s.principal === 'alice' && s.grant_id === grants.shop && s.statements_running > 0), 'the sleep running on the gateway');
+  await waitFor(async () => (await liveSessions()).some((s) => s.principal === 'alice' && s.grant_id === grants.shop && s.statements_running > 0), 10_000, 'the sleep running on the gateway');
   const busy = await con.call('POST', '/api/v1/query/run', { grant_id: grants.shop, sql: 'select 1' });
   assert.equal(busy.status, 409);
   assert.equal(busy.body.code, 'AIRLOCK_QUERY_RUNNING');
@@ -252,7 +245,7 @@ test('Export CSV streams every row as RFC 4180 CSV in a READ ONLY transaction, a
   assert.equal(h.status, 409);
   assert.equal(h.body.code, 'AIRLOCK_STATEMENT_HELD');
   const rev = /rev_[a-z0-9]+/.exec(h.body.detail)![0];
-  await until(async () => (await a.api<Json>(bob, 'GET', `/api/v1/statement-reviews/${rev}`)).status === 'withdrawn', 'the export\'s review withdrawn');
+  await waitFor(async () => (await a.api<Json>(bob, 'GET', `/api/v1/statement-reviews/${rev}`)).status === 'withdrawn', 10_000, 'the export\'s review withdrawn');
   const two = await con.call('POST', '/api/v1/query/export', { grant_id: grants.shop, sql: 'select 1; select 2' });
   assert.equal(two.status, 400);
   assert.match(two.body.detail, /SQLSTATE_42601/);
@@ -271,7 +264,7 @@ test('a statement held for review answers pending_review; after approval the sam
   assert.equal((await con.run(grants.ledger!, sql)).review_id, held.review_id, 'sending it again while held is the same review');
   assert.equal((await con.run(grants.ledger!, sql, { review_id: held.review_id })).status, 'pending_review');
   await a.api(bob, 'POST', `/api/v1/statement-reviews/${held.review_id}/approve`, { comment: 'ok' });
-  await until(async () => (await con.run(grants.ledger!, sql, { review_id: held.review_id })).status !== 'pending_review', 'the approved statement to run');
+  await waitFor(async () => (await con.run(grants.ledger!, sql, { review_id: held.review_id })).status !== 'pending_review', 10_000, 'the approved statement to run');
   // The outcome was handed over once (the poll above took it); the review is used now.
   const used = await con.run(grants.ledger!, sql, { review_id: held.review_id });
   assert.deepEqual([used.status, used.code], ['error', 'AIRLOCK_REVIEW_USED']);
@@ -280,7 +273,7 @@ test('a statement held for review answers pending_review; after approval the sam
   const other = await con.run(grants.ledger!, 'update orders set shipped = false where id = 4');
   assert.equal(other.status, 'pending_review');
   assert.equal((await con.call('POST', '/api/v1/query/cancel', { grant_id: grants.ledger, review_id: other.review_id })).body.cancelled, true);
-  await until(async () => (await a.api<Json>(bob, 'GET', `/api/v1/statement-reviews/${other.review_id}`)).status === 'withdrawn', 'the review withdrawn');
+  await waitFor(async () => (await a.api<Json>(bob, 'GET', `/api/v1/statement-reviews/${other.review_id}`)).status === 'withdrawn', 10_000, 'the review withdrawn');
   const out = await con.run(grants.ledger!, 'update orders set shipped = false where id = 4', { review_id: other.review_id });
   assert.deepEqual([out.status, out.code], ['error', 'AIRLOCK_REVIEW_WITHDRAWN']);
 });
@@ -288,11 +281,11 @@ test('a statement held for review answers pending_review; after approval the sam
 test('sign-out ends the runner gateway session and revokes its token; so does the end of the grant', async () => {
   const con = await consoleOf(alice);
   await con.run(grants.tiny!, 'select 1');
-  await until(async () => (await liveSessions()).some((s) => s.grant_id === grants.tiny), 'the runner session');
+  await waitFor(async () => (await liveSessions()).some((s) => s.grant_id === grants.tiny), 10_000, 'the runner session');
   const mine = new Set((await auditOf('token.create')).filter((e) => e.details.console_session_id === con.id).map((e) => e.details.token_id));
   const token = (await liveSessions()).find((s) => mine.has(s.token_id)).token_id;
   assert.equal((await con.signOut()).status, 200);
-  await until(async () => !(await liveSessions()).some((s) => s.token_id === token), 'the runner session to end at sign-out');
+  await waitFor(async () => !(await liveSessions()).some((s) => s.token_id === token), 10_000, 'the runner session to end at sign-out');
   const t = (await a.api<{ tokens: Json[] }>(bob, 'GET', '/api/v1/tokens?principal=alice')).tokens.find((x) => x.id === token);
   assert.ok(t.revoked_at, 'the runner token is revoked');
   assert.equal((await con.call('POST', '/api/v1/query/run', { grant_id: grants.tiny, sql: 'select 1' })).status, 401);
@@ -300,7 +293,7 @@ test('sign-out ends the runner gateway session and revokes its token; so does th
   const again = await consoleOf(alice);
   await again.run(grants.tiny!, 'select 1');
   await a.api(alice, 'POST', `/api/v1/grants/${grants.tiny}/revoke`, { reason: 'done' });
-  await until(async () => !(await liveSessions()).some((s) => s.grant_id === grants.tiny), 'the runner session to end with the grant');
+  await waitFor(async () => !(await liveSessions()).some((s) => s.grant_id === grants.tiny), 10_000, 'the runner session to end with the grant');
   const gone = await again.call('POST', '/api/v1/query/run', { grant_id: grants.tiny, sql: 'select 1' });
   assert.equal(gone.body.code, 'AIRLOCK_GRANT_NOT_ACTIVE');
 });
