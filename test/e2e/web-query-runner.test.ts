@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
-import { ensureConsoleBuilt, launchBrowser, person, screenshot, signInWithToken, type Person } from '../support/browser.js';
+import { DESKTOP, PHONE, ensureConsoleBuilt, launchBrowser, person, screenshot, signInWithToken, type Person } from '../support/browser.js';
 import { startAirlock, type InProcessAirlock } from '../support/in-process-server.js';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { waitFor } from '../integration/pg-gateway-harness.js';
@@ -143,6 +143,11 @@ describe('the query runner', () => {
     assert.equal(await runner.getByRole('button', { name: 'Next' }).isDisabled(), true);
     await runner.getByRole('button', { name: 'Previous' }).click();
     await runner.getByTestId('runner-range').filter({ hasText: 'Rows 101–200 of 250' }).waitFor();
+    // At phone width the result scrolls inside its own box; the page does not scroll sideways.
+    await page.setViewportSize(PHONE);
+    assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= PHONE.width, 'no sideways scrolling at 375 px');
+    await screenshot(page, 'query-runner-phone');
+    await page.setViewportSize(DESKTOP);
 
     await editor.fill('select * from no_such_table');
     await page.keyboard.press('Control+Enter');
