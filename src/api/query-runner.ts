@@ -5,11 +5,11 @@
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { AirlockError, ERRORS, type ErrorCode } from '../domain/errors.js';
-import { randomBase32 } from '../domain/ids.js';
 import type { Caller, Grant } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import { makeGatewayPool } from '../access/gateway-pool.js';
 import { SqlRefusal, cancelOnGateway, connectGateway, gatewayClient, refusalOfPgError, socketOf, streamSql, typeName, type Finished, type PgGatewayAddress, type Running, type RowSink, type SqlColumn } from '../access/gateway-sql.js';
+import { makeResultStore, type Collected, type ResultPage } from './query-results.js';
 import { MAX_HELD_PER_PRINCIPAL, makeHeldStatements, reviewVerdict, withReviewComment, type HeldStatement } from '../access/held-statements.js';
 
 /** A runner connection nobody used for this long is closed, and its gateway session ends. */
@@ -39,42 +39,10 @@ export interface RunnerScope {
   token: string | null;
 }
 
-export interface ResultPage {
-  result_id: string;
-  columns: SqlColumn[];
-  rows: (string | null)[][];
-  offset: number;
-  row_count: number;
-  more: boolean;
-  command: string | null;
-  truncated: boolean;
-  truncated_by: 'max_rows' | 'runner_limit' | null;
-  max_rows: number | null;
-  elapsed_ms: number;
-}
-
 export type RunAnswer =
   | ({ status: 'ok' } & ResultPage)
   | { status: 'pending_review'; review_id: string; message: string }
   | { status: 'error' | 'cancelled'; code: string; message: string; elapsed_ms: number };
-
-/** A statement's rows as the runner keeps them: the server's text, the last result set of the text. */
-export interface Collected {
-  columns: SqlColumn[];
-  rows: (string | null)[][];
-  command: string | null;
-  truncated_by: 'max_rows' | 'runner_limit' | null;
-  elapsed_ms: number;
-}
-
-interface Stored extends Collected {
-  id: string;
-  scope: string;
-  key: string;
-  grant_id: string;
-  max_rows: number | null;
-  timer: NodeJS.Timeout;
-}
 
 /** The one statement (or export) a runner connection serves now. */
 export interface Busy {
@@ -151,8 +119,7 @@ export function makeQueryRunner(deps: RunnerDeps) {
   const { access } = deps;
   const pool = makeGatewayPool({ idleMs: RUNNER_IDLE_MS });
   const busy = new Map<string, Busy>();
-  const results = new Map<string, Stored>();
-  const lastOfKey = new Map<string, string>();
+  const results = makeResultStore(RUNNER_IDLE_MS);
   const held = makeHeldStatements<Collected>();
   const heldClients = new Map<string, pg.Client>();
   /** Minted tokens not yet revoked, with their scope. */
@@ -273,34 +240,6 @@ export function makeQueryRunner(deps: RunnerDeps) {
     });
   }
 
-  function dropResult(id: string): void {
-    const r = results.get(id);
-    if (!r) return;
-    clearTimeout(r.timer);
-    results.delete(id);
-    if (lastOfKey.get(r.key) === id) lastOfKey.delete(r.key);
-  }
-
-  function keep(scope: RunnerScope, key: string, grant: Grant, col: Collected): Stored {
-    const prev = lastOfKey.get(key);
-    if (prev) dropResult(prev);
-    const id = `qr_${randomBase32(20)}`;
-    const r: Stored = { ...col, id, scope: scope.id, key, grant_id: grant.id, max_rows: maxRowsOf(grant), timer: setTimeout(() => dropResult(id), RUNNER_IDLE_MS) };
-    r.timer.unref();
-    results.set(id, r);
-    lastOfKey.set(key, id);
-    return r;
-  }
-
-  function page(r: Stored, offset: number, limit: number): ResultPage {
-    r.timer.refresh();
-    const rows = r.rows.slice(offset, offset + limit);
-    return {
-      result_id: r.id, columns: r.columns, rows, offset, row_count: r.rows.length, more: offset + rows.length < r.rows.length, command: r.command,
-      truncated: r.truncated_by !== null, truncated_by: r.truncated_by, max_rows: r.max_rows, elapsed_ms: r.elapsed_ms,
-    };
-  }
-
   const errorAnswer = (r: SqlRefusal, cancelled: boolean, elapsed: number): RunAnswer => ({ status: cancelled ? 'cancelled' : 'error', code: r.code, message: r.message, elapsed_ms: elapsed });
   const pendingAnswer = (h: HeldStatement<Collected>): RunAnswer => ({ status: 'pending_review', review_id: h.review_id, message: `${h.notice}: a reviewer must approve this exact statement before it runs; once approved it runs here, once.` });
 
@@ -311,7 +250,7 @@ export function makeQueryRunner(deps: RunnerDeps) {
       const settled = h.settled ?? (isDecided(await access.statementReviews.get(a.review_id).catch(() => undefined)) ? await within(h.outcome, APPROVED_WAIT_MS) : null);
       if (!settled) return pendingAnswer(h);
       held.remove(scope.id, a.review_id);
-      if ('ok' in settled) return { status: 'ok', ...page(keep(scope, keyOf(scope.id, grant.id, a.database), grant, settled.ok), 0, a.limit) };
+      if ('ok' in settled) return { status: 'ok', ...results.page(results.keep(scope.id, keyOf(scope.id, grant.id, a.database), grant.id, maxRowsOf(grant), settled.ok), 0, a.limit) };
       return errorAnswer(withReviewComment(settled.refused, await access.statementReviews.get(a.review_id).catch(() => undefined)), false, 0);
     }
     const v = reviewVerdict(await access.statementReviews.get(a.review_id), a.review_id, scope.caller.principal.name, a.sql, grant.id);
@@ -359,13 +298,13 @@ export function makeQueryRunner(deps: RunnerDeps) {
     b.settled = true;
     afterStatement(key, grant, scope, c, running.idle, b);
     if ('refused' in first) return errorAnswer(first.refused, b.cancelled, elapsed());
-    return { status: 'ok', ...page(keep(scope, key, grant, await collected), 0, a.limit) };
+    return { status: 'ok', ...results.page(results.keep(scope.id, key, grant.id, maxRowsOf(grant), await collected), 0, a.limit) };
   }
 
   /** Drops a scope's or a grant's idle connections and results (sign-out, grant end). */
   function drop(match: { scope?: string; grant_id?: string }): void {
     if (match.grant_id) pool.dropGrant(match.grant_id);
-    for (const r of [...results.values()]) if (r.scope === match.scope || r.grant_id === match.grant_id) dropResult(r.id);
+    results.drop(match);
   }
 
   function onChange(c: { kind: string; id: string; event: string }): void {
@@ -385,7 +324,7 @@ export function makeQueryRunner(deps: RunnerDeps) {
     page(scope: RunnerScope, id: string, offset: number, limit: number): ResultPage {
       const r = results.get(id);
       if (!r || r.scope !== scope.id) throw new AirlockError('AIRLOCK_NOT_FOUND', `There is no result ${id} (any more): a result is kept until the next statement on its grant, or ${RUNNER_IDLE_MS / 60_000} minutes unread. Run the statement again.`);
-      return page(r, offset, limit);
+      return results.page(r, offset, limit);
     },
 
     /** Cancels the statement running on the key, or withdraws a held one, with the gateway's CancelRequest. */
@@ -423,11 +362,11 @@ export function makeQueryRunner(deps: RunnerDeps) {
     async close(): Promise<void> {
       closed = true;
       const ending = [...[...busy.values()].map((b) => b.client), ...heldClients.values()].filter((c): c is pg.Client => c !== null);
-      for (const id of [...results.keys()]) dropResult(id);
+      results.drop({});
       await within(Promise.all([pool.close(), ...ending.map((c) => c.end().catch(() => {}))]), CANCEL_GRACE_MS);
     },
 
-    stats: () => ({ idle: pool.size(), busy: busy.size, results: results.size, held_tokens: minted.size }),
+    stats: () => ({ idle: pool.size(), busy: busy.size, results: results.size(), held_tokens: minted.size }),
   };
 }
 
