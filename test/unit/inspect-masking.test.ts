@@ -202,6 +202,13 @@ describe('allowed: masked columns as plain result columns (PostgreSQL names thei
     ['select count(*) from (select email from customers union select email from people) t', false],
     ['update customers set email = \'x\' where email = \'y\'', false],
     ['select email from customers c natural join billing.cards', true],
+    ['select c.email as c from customers c order by c', true],
+    ['select lower(name) as email from customers order by email', false],
+    ['select email as c from customers c group by c', true],
+    ['select g from customers c, generate_series(1, 2) g', false],
+    ['select e from (select * from orders o join public.customers c using (id)) t(a, b, c2, d, e)', true],
+    ['select lower(d) from (select * from orders o join public.customers c using (id)) t(a, b, c2, d, e)', false],
+    ['select id from customers where email ^@ \'a\' and email !~~* \'%b\' and email similar to \'a%\'', false],
   ];
   for (const [sql, masked] of cases) test(sql, () => ok(allow, sql, masked));
 });
@@ -240,6 +247,10 @@ describe('refused: indirect reads of a masked value', () => {
     ['select c.text from customers c', EMAIL, /c\.text names no column/],
     ['select c.row_to_json from customers c', EMAIL, /row_to_json\(\) on/],
     ['select (c).email from customers c', EMAIL],
+    ['select c from customers c, generate_series(1, 2) g', EMAIL, /whole row/],
+    ['select lower(e) from (select * from orders o join public.customers c using (id)) t(a, b, c2, d, e)', EMAIL],
+    ['select lower(c2) from (select * from customers) t(a, b, c2)', EMAIL],
+    ['select lower(x) from (select * from generate_series(1, 2) g, customers c) t(a, x)', EMAIL],
     ['select email from customers union select note from orders', EMAIL, /UNION/],
     ['select email from customers intersect select email from people', EMAIL, /INTERSECT/],
     ['select * from (values ((select email from customers limit 1))) v', EMAIL],

@@ -198,8 +198,8 @@ class Builder implements RelationSource {
 export class PgMaskCatalog implements MaskCatalog, RelationSource {
   readonly empty: boolean;
   readonly columns: readonly MaskedColumnInfo[];
-  /** Verdicts of checkPgMasking for this catalog, by predicates mode and SQL text. */
-  readonly verdicts = new VerdictCache();
+  /** Verdicts of checkPgMasking for this catalog by SQL text, one cache per predicates mode. */
+  readonly verdicts: Readonly<Record<'allow' | 'refuse', VerdictCache>> = { allow: new VerdictCache(), refuse: new VerdictCache() };
   private readonly masks = new Map<number, MaskedColumnInfo>();
   private readonly byName: ReadonlyMap<string, CatRelation[]>;
   private readonly byOid: ReadonlyMap<number, CatRelation>;

@@ -23,8 +23,8 @@ export function isComparison(op: string): boolean {
   return COMPARISONS.has(op);
 }
 
-/** Comparison operators whose plain operands a condition may be (LIKE is ~~, SIMILAR TO is ~ with an escape call). */
-const COMPARISONS: ReadonlySet<string> = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*', '!~', '!~*']);
+/** Comparison operators whose plain operands a condition may be (LIKE is ~~, SIMILAR TO is ~ with an escape call, ^@ starts with). */
+const COMPARISONS: ReadonlySet<string> = new Set(['=', '<>', '!=', '<', '>', '<=', '>=', '~~', '~~*', '!~~', '!~~*', '~', '~*', '!~', '!~*', '^@']);
 
 const CONDITION_KINDS: ReadonlySet<string> = new Set([
   'AEXPR_OP', 'AEXPR_OP_ANY', 'AEXPR_OP_ALL', 'AEXPR_DISTINCT', 'AEXPR_NOT_DISTINCT', 'AEXPR_IN', 'AEXPR_LIKE',

@@ -27,10 +27,10 @@ const CLEAR: MaskVerdict = Object.freeze({ ok: true, masked: false });
 export function checkPgMasking(sql: string, catalog: MaskCatalog, opts: MaskCheckOptions): MaskVerdict {
   if (catalog.empty) return CLEAR;
   if (!(catalog instanceof PgMaskCatalog)) throw new TypeError('checkPgMasking: the catalog was not built by buildMaskCatalog');
-  const key = opts.predicates === 'refuse' ? `r${sql}` : `a${sql}`;
-  const hit = catalog.verdicts.get(key);
+  const cache = catalog.verdicts[opts.predicates === 'refuse' ? 'refuse' : 'allow'];
+  const hit = cache.get(sql);
   if (hit !== undefined) return hit;
   const v = checkText(sql, catalog, opts);
-  catalog.verdicts.set(key, v);
+  cache.set(sql, v);
   return v;
 }

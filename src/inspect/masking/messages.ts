@@ -5,7 +5,14 @@ import { MaskRefusal, PREDICATE_CLAUSES, WRITE_CLAUSES, sourceOf, type Ctx, type
 const HEAD = 'airlock: statement refused by rule masking: ';
 
 function refuse(column: string, text: string): never {
-  throw new MaskRefusal(column, HEAD + text);
+  // A refusal is an answer, not a fault: capturing a stack trace would cost more than the whole check.
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    throw new MaskRefusal(column, HEAD + text);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 function shortName(full: string): string {

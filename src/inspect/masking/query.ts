@@ -3,7 +3,7 @@
 import { isObj, type Obj } from '../tree-walk.js';
 import { derive, nodeOf, operand, outputsProv, predicate, usePlain, value, windowClause, checkCall, checkOperator, isComparison, STATISTICS_RELATIONS } from './expr.js';
 import { refuseCopy, refuseNewer, refuseStatistics, refuseToast, refuseUse, refuseUsingJoin } from './messages.js';
-import { inClause, sourceOf, worse, type Ctx, type Prov } from './model.js';
+import { inClause, sourceOf, worse, type CatRelation, type Ctx, type Prov } from './model.js';
 import {
   appendStar, emptyStar, findCte, newLevel, relationCols, renamed, resolveRef, stringList,
   type CteDef, type Item, type ItemCol, type Level, type StarCols,
@@ -52,16 +52,16 @@ export function targets(list: unknown, level: Level, ctx: Ctx): QueryOut {
     if (v !== null && v[0] === 'ColumnRef') {
       const r = resolveRef(v[1], level);
       if (r.kind === 'star') {
+        if (!r.positional || (out.open && r.cols.length > 0)) out.positional = false;
         for (const c of r.cols) {
           consume(ctx, c.prov);
           out.cols.push({ name: c.name, prov: c.prov });
         }
         if (r.open) {
           consume(ctx, r.openProv);
-          if (out.open || !r.positional) out.positional = false;
           out.open = true;
           out.openProv = worse(out.openProv, r.openProv);
-        } else if (out.open) out.positional = false;
+        }
         continue;
       }
     }
@@ -92,7 +92,7 @@ interface FromOut {
 }
 
 function single(item: Item): FromOut {
-  return { items: [item], star: { cols: item.cols, open: item.open, openProv: item.openProv, positional: !item.open } };
+  return { items: [item], star: { cols: item.cols, open: item.open, openProv: item.openProv, positional: !item.open && item.unordered !== true } };
 }
 
 /** A table, view or CTE named in FROM (or as the target of a write). */
@@ -118,7 +118,9 @@ export function relationItem(rv: Obj, level: Level, ctx: Ctx): Item {
     return { alias: name, schemas: null, cols: [], open: true, openProv: null, label: shown };
   }
   const schemas = alias.name !== null ? null : rels.map((r) => r.schema);
-  return { alias: name, schemas, cols: relationCols(rels, alias.cols), open: false, openProv: null, label: shown };
+  const order = (r: CatRelation) => r.columns.map((c) => c.name).join('\0');
+  const unordered = rels.some((r) => order(r) !== order(rels[0]!));
+  return { alias: name, schemas, cols: relationCols(rels, alias.cols), open: false, openProv: null, label: shown, unordered };
 }
 
 function fromItem(node: unknown, level: Level, lateral: Level, ctx: Ctx): FromOut {
@@ -288,7 +290,10 @@ function sortKeys(list: unknown, out: QueryOut, level: Level, ctx: Ctx, clause: 
       }
       if (k[0] === 'ColumnRef') {
         const f = stringList(k[1].fields);
-        if (f.length === 1) for (const c of out.cols) if (c.name === f[0]) usePlain(ctx, c.prov, `the ${clause} clause`);
+        const named = f.length === 1 && !('A_Star' in (k[1].fields as Obj[]).at(-1)!) ? out.cols.filter((c) => c.name === f[0]) : [];
+        for (const c of named) usePlain(ctx, c.prov, `the ${clause} clause`);
+        // ORDER BY and DISTINCT ON take a result column's name first; GROUP BY an input column's (either may apply).
+        if (named.length > 0 && (clause !== 'GROUP BY' || resolveRef(k[1], level).kind !== 'column')) continue;
       }
       operand(node, level, ctx);
     }

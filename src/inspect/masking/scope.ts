@@ -20,6 +20,8 @@ export interface Item {
   openProv: Prov;
   /** For messages: `public.customers (c)`. */
   label: string;
+  /** Same-named relations of several schemas whose columns differ: positions in `*` are not known. */
+  unordered?: boolean;
 }
 
 export interface CteDef {
@@ -116,10 +118,12 @@ export type Resolved =
   | { kind: 'field'; prov: Prov; ref: string }
   | ({ kind: 'star' } & StarCols);
 
-/** Finds an unqualified column: the nearest level that has it, counting inner open items as possible owners. */
-function findColumn(name: string, level: Level | null): { found: boolean; prov: Prov } {
+/**
+ * Finds an unqualified column: the nearest level with a listed column of that name decides, made worse by any open
+ * item of an inner level (PostgreSQL may find the name there first). `found` is false when no listed column has it.
+ */
+function findColumn(name: string, level: Level | null): { found: boolean; prov: Prov; openProv: Prov } {
   let openProv: Prov = null;
-  let sawOpen = false;
   for (let l = level; l !== null; l = l.parent) {
     let found = false;
     let prov: Prov = null;
@@ -130,15 +134,11 @@ function findColumn(name: string, level: Level | null): { found: boolean; prov: 
           prov = worse(prov, c.prov);
         }
       }
-      if (item.open) {
-        sawOpen = true;
-        openProv = worse(openProv, item.openProv);
-      }
+      if (item.open) openProv = worse(openProv, item.openProv);
     }
-    // An open item of an inner level might own the name instead: PostgreSQL then reads that one.
-    if (found) return { found, prov: worse(prov, openProv) };
+    if (found) return { found, prov: worse(prov, openProv), openProv };
   }
-  return { found: sawOpen, prov: openProv };
+  return { found: false, prov: openProv, openProv };
 }
 
 function findItem(name: string, schema: string | null, level: Level | null): Item | null {
@@ -164,7 +164,7 @@ function colOf(item: Item, name: string): { found: boolean; prov: Prov } {
 }
 
 function star(item: Item): Resolved {
-  return { kind: 'star', cols: item.cols, open: item.open, openProv: item.openProv, positional: !item.open };
+  return { kind: 'star', cols: item.cols, open: item.open, openProv: item.openProv, positional: !item.open && item.unordered !== true };
 }
 
 /** Resolves a ColumnRef's fields (String nodes, A_Star last) against the levels, as PostgreSQL's transformColumnRef. */
@@ -189,9 +189,14 @@ export function resolveRef(ref: Obj, level: Level): Resolved {
   if (f.length === 1) {
     const c = findColumn(f[0]!, level);
     if (c.found) return { kind: 'column', prov: c.prov };
+    // A FROM item of that name: its whole row, even when an open item (a function's result) might own a column of
+    // that name instead; failing closed costs nothing a person would write on purpose.
     const item = findItem(f[0]!, null, level);
-    if (item !== null) return { kind: 'whole', item, prov: wholeRow(item) };
-    return { kind: 'column', prov: null };
+    if (item !== null) {
+      const w = wholeRow(item);
+      return { kind: 'whole', item, prov: w ?? (c.openProv === null ? null : { kind: 'derived', source: c.openProv.kind === 'masked' ? c.openProv.info.name : c.openProv.source, how: 'a function\'s result' }) };
+    }
+    return { kind: 'column', prov: c.openProv };
   }
   // schema.table.column (and db.schema.table.column) before table.column.field.
   if (f.length >= 3) {
