@@ -166,12 +166,13 @@ class Builder implements RelationSource {
     if (rel.definition === null || this.state.has(rel.oid)) return;
     this.state.set(rel.oid, 'busy');
     const out = this.analyze(rel.definition);
-    const any = out === null ? null : worse(out.cols.reduce<Prov>((p, c) => worse(p, c.prov), null), out.openProv);
+    // A definition the check cannot read may carry anything it names: every column is tainted.
+    const any = out === null ? this.unreadable(rel.definition) : worse(out.cols.reduce<Prov>((p, c) => worse(p, c.prov), null), out.openProv);
     rel.columns.forEach((col, i) => {
       if (col.prov !== null) return; // a rule names this column itself
       const full = `${rel.schema}.${rel.name}.${col.name}`;
       // Positions are only trusted when the definition's result has exactly the view's columns.
-      const p = out === null ? null : out.cols.length === rel.columns.length && out.positional && !out.open ? out.cols[i]!.prov : any;
+      const p = out === null ? any : out.cols.length === rel.columns.length && out.positional && !out.open ? out.cols[i]!.prov : any;
       if (p === null) return;
       if (p.kind === 'masked' && out!.cols.length === rel.columns.length && out!.positional) {
         col.prov = masked(rel, col, p.info.mask);
@@ -181,6 +182,15 @@ class Builder implements RelationSource {
       }
     });
     this.state.set(rel.oid, 'done');
+  }
+
+  private unreadable(definition: string): Prov {
+    for (const rel of this.rels.values()) {
+      if (!sensitive(rel) || !spellings(rel.name).some((n) => definition.includes(n))) continue;
+      const col = rel.columns.find((c) => c.prov !== null)!;
+      return { kind: 'derived', source: col.prov!.kind === 'masked' ? col.prov!.info.name : col.prov!.source, how: 'a definition the gateway could not analyze' };
+    }
+    return null;
   }
 
   private analyze(definition: string): QueryOut | null {

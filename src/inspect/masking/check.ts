@@ -112,7 +112,10 @@ function fastPath(stmts: readonly unknown[], catalog: PgMaskCatalog): boolean {
     if (!PLAIN.has(n[0]) && !CHECKED.has(n[0])) return false;
     if (n[0] === 'SelectStmt' && isObj(n[1].intoClause)) return false;
   }
-  const refs = walkTree(stmts).refs;
+  const found = walkTree(stmts);
+  // EXPLAIN ANALYZE can run a CREATE TABLE AS or a SELECT … INTO: DDL, which the full check refuses.
+  if (found.selectInto || found.createTableAs) return false;
+  const refs = found.refs;
   for (const r of refs.relations) if (!catalog.isClearRelation(r)) return false;
   for (const c of refs.calls) {
     const dot = c.lastIndexOf('.');

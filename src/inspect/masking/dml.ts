@@ -56,6 +56,10 @@ function setList(list: unknown, level: Level, ctx: Ctx, clause: Clause): void {
 function insert(b: Obj, level: Level, ctx: Ctx): QueryOut {
   const target = relationItem(isObj(b.relation) ? b.relation : {}, level, ctx);
   const src = nodeOf(b.selectStmt);
+  inClause(ctx, 'INSERT', () => {
+    // Subscripts and field names of the target columns (INSERT INTO t (a[i]) …) are values too.
+    for (const c of Array.isArray(b.cols) ? b.cols : []) written(ctx, value(nodeOf(c)?.[1].indirection, level, ctx));
+  });
   if (src !== null) {
     inClause(ctx, 'INSERT', () => {
       const out = analyzeSelect(src[1], level, ctx);

@@ -318,7 +318,9 @@ function setOperation(b: Obj, level: Level, ctx: Ctx): QueryOut {
     cols.push({ name: l.cols[i]?.name ?? r.cols[i]?.name ?? '?column?', prov: through(worse(l.cols[i]?.prov ?? l.openProv, r.cols[i]?.prov ?? r.openProv)) });
   }
   const out: QueryOut = { cols, open: l.open || r.open, openProv: through(worse(l.openProv, r.openProv)), positional: l.positional && r.positional };
+  // ORDER BY of a set operation reads its result columns (by name, also inside expressions).
   const own = newLevel(level);
+  own.items.push({ alias: null, schemas: null, cols, open: out.open, openProv: out.openProv, label: `the ${word}` });
   sortKeys(b.sortClause, out, own, ctx, 'ORDER BY');
   limits(b, own, ctx);
   return out;
