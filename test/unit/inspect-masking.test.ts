@@ -253,6 +253,8 @@ describe('refused: indirect reads of a masked value', () => {
     ['select lower(e) from (select * from orders o join public.customers c using (id)) t(a, b, c2, d, e)', EMAIL],
     ['select lower(c2) from (select * from customers) t(a, b, c2)', EMAIL],
     ['select lower(x) from (select * from generate_series(1, 2) g, customers c) t(a, x)', EMAIL],
+    ['with w as (select * from generate_series(1, 2) g, public.customers c) select lower(b) from w as x(a, b)', EMAIL],
+    ['select lower(y) from (public.customers c join generate_series(1, 2) g on true) as j(x, y)', EMAIL],
     ['select email from customers union select note from orders', EMAIL, /UNION/],
     ['select email from customers intersect select email from people', EMAIL, /INTERSECT/],
     ['select * from (values ((select email from customers limit 1))) v', EMAIL],

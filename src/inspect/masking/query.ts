@@ -1,7 +1,7 @@
 // One query level: its WITH, FROM items, result columns and clauses, and what each result column carries, so an outer
 // query, a view or the statement's result knows which columns are masked ones passed through plainly.
 import { isObj, type Obj } from '../tree-walk.js';
-import { derive, nodeOf, operand, outputsProv, predicate, usePlain, value, windowClause, checkCall, checkOperator, isComparison, STATISTICS_RELATIONS } from './expr.js';
+import { derive, nodeOf, operand, predicate, usePlain, value, windowClause, checkCall, checkOperator, isComparison, STATISTICS_RELATIONS } from './expr.js';
 import { refuseCopy, refuseNewer, refuseStatistics, refuseToast, refuseUse, refuseUsingJoin } from './messages.js';
 import { inClause, sourceOf, worse, type CatRelation, type Ctx, type Prov } from './model.js';
 import {
@@ -73,12 +73,9 @@ export function targets(list: unknown, level: Level, ctx: Ctx): QueryOut {
   return out;
 }
 
-/** `alias(a, b)` over a query's result; when positions are unknown every renamed column may be any of them. */
+/** `alias(a, b)` over a query's result. */
 function renameOut(out: QueryOut, names: readonly string[]): ItemCol[] {
-  const cols = renamed(out.cols, names);
-  if (out.positional || names.length === 0) return cols;
-  const any = worse(outputsProv(out.cols), out.openProv);
-  return cols.map((c, i) => (i < names.length ? { name: c.name, prov: any } : c));
+  return renamed(out.cols, names, out.positional, out.openProv);
 }
 
 function aliasOf(b: Obj): { name: string | null; cols: string[] } {
@@ -105,7 +102,7 @@ export function relationItem(rv: Obj, level: Level, ctx: Ctx): Item {
   if (schema === null) {
     const cte = findCte(relname, level);
     if (cte !== null) {
-      return { alias: name, schemas: null, cols: renamed(cte.cols, alias.cols), open: cte.open, openProv: cte.openProv, label: shown };
+      return { alias: name, schemas: null, cols: renamed(cte.cols, alias.cols, cte.positional, cte.openProv), open: cte.open, openProv: cte.openProv, label: shown, unordered: !cte.positional };
     }
   }
   if (ctx.strict) {
@@ -134,7 +131,7 @@ function fromItem(node: unknown, level: Level, lateral: Level, ctx: Ctx): FromOu
       const parent = b.lateral === true ? lateral : newLevel(level.parent, level.ctes);
       const out = sub === null ? { cols: [], open: true, openProv: null, positional: false } : analyzeSelect(sub[1], parent, ctx);
       const alias = aliasOf(b);
-      return single({ alias: alias.name, schemas: null, cols: renameOut(out, alias.cols), open: out.open, openProv: out.openProv, label: alias.name ?? 'a subquery' });
+      return single({ alias: alias.name, schemas: null, cols: renameOut(out, alias.cols), open: out.open, openProv: out.openProv, label: alias.name ?? 'a subquery', unordered: !out.positional });
     }
     case 'RangeFunction': return functionItem(b, lateral, ctx);
     case 'JoinExpr': return joinItem(b, level, lateral, ctx);
@@ -202,7 +199,7 @@ function joinItem(b: Obj, level: Level, lateral: Level, ctx: Ctx): FromOut {
   }
   const alias = aliasOf(b);
   if (alias.name !== null) {
-    items.push({ alias: alias.name, schemas: null, cols: renamed(star.cols, alias.cols), open: star.open, openProv: star.openProv, label: alias.name });
+    items.push({ alias: alias.name, schemas: null, cols: renamed(star.cols, alias.cols, star.positional, star.openProv), open: star.open, openProv: star.openProv, label: alias.name, unordered: !star.positional });
   }
   return { items, star };
 }
@@ -223,7 +220,7 @@ export function addFrom(list: unknown, level: Level, ctx: Ctx): void {
 }
 
 function cteDef(out: QueryOut, names: readonly string[]): CteDef {
-  return { cols: renameOut(out, names), open: out.open, openProv: out.openProv };
+  return { cols: renameOut(out, names), open: out.open, openProv: out.openProv, positional: out.positional };
 }
 
 function signature(d: CteDef): string {
@@ -248,7 +245,7 @@ export function withClause(w: Obj, level: Level, ctx: Ctx): void {
     return;
   }
   // WITH RECURSIVE: CTEs may read themselves and each other; provenance only grows, so iterate until it is stable.
-  for (const c of list) ctes.set(String(c.ctename), { cols: stringList(c.aliascolnames).map((name) => ({ name, prov: null })), open: true, openProv: null });
+  for (const c of list) ctes.set(String(c.ctename), { cols: stringList(c.aliascolnames).map((name) => ({ name, prov: null })), open: true, openProv: null, positional: false });
   for (let round = 0; round < 16; round++) {
     let changed = false;
     for (const c of list) {
@@ -263,7 +260,7 @@ export function withClause(w: Obj, level: Level, ctx: Ctx): void {
   for (const c of list) {
     const d = ctes.get(String(c.ctename))!;
     const any = worse(d.cols.reduce<Prov>((p, col) => worse(p, col.prov), null), d.openProv);
-    if (any !== null) ctes.set(String(c.ctename), { cols: d.cols.map((col) => ({ name: col.name, prov: { kind: 'derived', source: sourceOf(any), how: 'a recursive WITH' } })), open: true, openProv: null });
+    if (any !== null) ctes.set(String(c.ctename), { cols: d.cols.map((col) => ({ name: col.name, prov: { kind: 'derived', source: sourceOf(any), how: 'a recursive WITH' } })), open: true, openProv: null, positional: false });
   }
 }
 

@@ -28,6 +28,7 @@ export interface CteDef {
   cols: ItemCol[];
   open: boolean;
   openProv: Prov;
+  positional: boolean;
 }
 
 /** What `*` expands to, in PostgreSQL's order; `positional` false once an item of unknown width came first. */
@@ -79,9 +80,14 @@ export function stringList(list: unknown): string[] {
   return out;
 }
 
-/** Applies `alias(a, b, …)`: the first columns take the new names, in order. */
-export function renamed(cols: readonly ItemCol[], names: readonly string[]): ItemCol[] {
-  return cols.map((c, i) => (i < names.length ? { name: names[i]!, prov: c.prov } : c));
+/**
+ * Applies `alias(a, b, …)`: the first columns take the new names, in order. When the order is not known (a `*` over a
+ * function's result came first), each renamed column may be any of them: it takes the worst provenance of all.
+ */
+export function renamed(cols: readonly ItemCol[], names: readonly string[], positional = true, openProv: Prov = null): ItemCol[] {
+  let any: Prov = openProv;
+  if (!positional) for (const c of cols) any = worse(any, c.prov);
+  return cols.map((c, i) => (i < names.length ? { name: names[i]!, prov: positional ? c.prov : any } : c));
 }
 
 /** Columns of one or more same-named relations (several schemas), merged by name, most restrictive provenance. */
