@@ -156,9 +156,8 @@ export function checkText(sql: string, catalog: PgMaskCatalog, opts: MaskCheckOp
     return masked ? OK_MASKED : OK_CLEAR;
   } catch (e) {
     if (e instanceof MaskRefusal) return Object.freeze({ ok: false, column: e.column, message: e.message });
-    if (e instanceof RangeError) {
-      return Object.freeze({ ok: false, column: '', message: `airlock: statement refused by rule masking: ${errorText(e)} for masked columns` });
-    }
-    throw e;
+    // Fail closed: a statement the check could not finish (too deep for the stack, or a tree shape it trips on) is refused.
+    const why = e instanceof RangeError ? errorText(e) : `the gateway could not check it (${errorText(e)})`;
+    return Object.freeze({ ok: false, column: '', message: `airlock: statement refused by rule masking: ${why} for masked columns` });
   }
 }
