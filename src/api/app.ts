@@ -35,6 +35,7 @@ import { credentialRoutes } from './routes-credentials.js';
 import type { StoredCredentials } from '../credentials/stored-credentials.js';
 import type { RekeyResult } from '../credentials/rekey.js';
 import { reportRoutes } from './routes-reports.js';
+import { queryRoutes } from './routes-query.js';
 
 export const BODY_LIMIT = 64 * 1024;
 
@@ -157,6 +158,15 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     recorded.closeStreams();
     done();
   });
+  const pgGateway = () => {
+    const pg = deps.gateways?.().postgres;
+    return pg ? { host: pg.host, port: pg.port, ca: pg.ca } : null;
+  };
+  const query = queryRoutes({ access, consoleAuth, gateway: pgGateway, log: deps.logger });
+  // The query runner's gateway connections close with the server (their gateway sessions end).
+  app.addHook('preClose', async function closeQueryRunner() {
+    await query.runner.close();
+  });
   const routes: RouteDef<any, any, any>[] = [ // eslint-disable-line @typescript-eslint/no-explicit-any
     { method: 'GET', url: '/api/v1/healthz', tag: 'meta', summary: 'Liveness', auth: false, response: responses.healthz, handler: async ({ reply }) => healthz(deps.version, reply) },
     {
@@ -170,6 +180,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ...sshKeyRoutes(access),
     ...statementReviewRoutes(access),
     ...reportRoutes(access),
+    ...query.routes,
     ...(deps.outbox ? notificationRoutes({ access, outbox: deps.outbox }) : []),
     ...(deps.checkpoints ? checkpointRoutes({ access, checkpoints: deps.checkpoints }) : []),
     ...consoleRoutes({ access, passwords, consoleAuth, gatewayCa: () => describeGateways(deps.gateways?.() ?? {}).ca }),

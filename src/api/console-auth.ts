@@ -170,6 +170,12 @@ export function makeConsoleAuth(deps: { access: Access; passwords: PasswordServi
       return { ended: found?.ended ?? 'Your console session has ended (it expired or you signed out); sign in again.' };
     },
 
+    /** The console session behind the request's cookie (undefined without one): the query runner binds its gateway logins to it. */
+    async consoleSession(req: FastifyRequest): Promise<{ id: string; expires_at: string } | undefined> {
+      const s = await sessionOf(req);
+      return s && { id: s.view.id, expires_at: s.view.expires_at };
+    },
+
     /** A caller from the cookie, or undefined when the request has none. Changes need the CSRF header. */
     async authenticate(req: FastifyRequest): Promise<Caller | undefined> {
       const s = await sessionOf(req);

@@ -51,6 +51,7 @@ export const ERRORS = {
   AIRLOCK_REVIEW_NOT_PENDING: { status: 409, kind: 'conflict', title: 'The statement review is no longer pending' },
   AIRLOCK_SELF_REVIEW: { status: 403, kind: 'refused', title: 'You cannot review your own statement' },
   AIRLOCK_AGENT_CANNOT_APPROVE: { status: 403, kind: 'refused', title: 'An agent cannot approve or deny' },
+  AIRLOCK_QUERY_RUNNING: { status: 409, kind: 'conflict', title: 'A statement is already running in the query runner' },
   AIRLOCK_MAX_ROWS: { status: 403, kind: 'refused', title: 'The result passed the role\'s max_rows limit' },
   AIRLOCK_TLS_REQUIRED: { status: 403, kind: 'refused', title: 'The gateway accepts only encrypted connections' },
   AIRLOCK_SETTING_REFUSED: { status: 403, kind: 'refused', title: 'A connection setting is not passed through the gateway' },

@@ -4,13 +4,9 @@ import { AirlockError, type ErrorCode } from '../domain/errors.js';
 import type { Caller, Principal } from '../domain/model.js';
 import type { Access } from '../access/access.js';
 import type { Log } from '../domain/log.js';
+import type { PgGatewayAddress } from '../access/gateway-sql.js';
 
-/** Where the server's own PostgreSQL gateway listens and the CA that signs its certificate. */
-export interface PgGatewayAddress {
-  host: string;
-  port: number;
-  ca: string;
-}
+export type { PgGatewayAddress } from '../access/gateway-sql.js';
 
 /** The server's own SSH listener and the host key it shows (pinned by the MCP server's SSH client). */
 export interface SshGatewayAddress {

@@ -10,7 +10,7 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { AirlockError } from '../domain/errors.js';
 import type { Caller } from '../domain/model.js';
 import type { McpDeps } from './context.js';
-import { makeHeldStatements } from './held-statements.js';
+import { makeHeldStatements } from '../access/held-statements.js';
 import { makeMcpSession, type McpSession } from './session.js';
 
 export const MCP_PATH = '/mcp';

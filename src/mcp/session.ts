@@ -8,9 +8,9 @@ import { refusal, type McpDeps } from './context.js';
 import { registerAccessTools } from './access-tools.js';
 import { registerSqlTools } from './sql-tools.js';
 import { registerExecTools } from './exec-tools.js';
-import type { HeldStatements } from './held-statements.js';
+import type { HeldStatements } from '../access/held-statements.js';
 import { listOnly, makeToolHost } from './tool-host.js';
-import { makeGatewayPool } from './gateway-pool.js';
+import { makeGatewayPool } from '../access/gateway-pool.js';
 
 export const INSTRUCTIONS = `Airlock gives time-bound, approved and audited access to production systems; nobody holds standing access.
 You start with four tools: list_resources (what you may ask for, with each role's limits and approval rule), request_access (ask for a role on a resource for a duration, with a reason), access_status (wait for a person's decision) and list_grants (what you hold now, until when).
@@ -98,7 +98,7 @@ export function makeMcpSession(deps: McpDeps, held: HeldStatements, principal: P
     // A pooled gateway connection lives under the grant, role and policy it logged in with: none of them may change
     // under it. (The gateway ends a live session when its grant ends or a lock hits; this does not wait for that.)
     if (c.kind === 'grant' && c.principal === principal.name && c.event !== 'activated') pool.dropGrant(c.id);
-    if (c.kind === 'policy' || c.kind === 'lock') pool.closeIdle();
+    if (c.kind === 'policy' || c.kind === 'lock') void pool.closeIdle();
   });
 
   return {
@@ -108,7 +108,7 @@ export function makeMcpSession(deps: McpDeps, held: HeldStatements, principal: P
     calls: () => calls,
     async close() {
       unsubscribe();
-      pool.close();
+      void pool.close();
       await server.close().catch(() => {});
     },
   };

@@ -8,9 +8,9 @@ import { redactUnparsed } from '../inspect/redact.js';
 import type { Grant } from '../domain/model.js';
 import type { StatementReviewService } from '../access/statement-reviews.js';
 import { answer, refusal, type CallAuth, type McpDeps, type Progress } from './context.js';
-import { MAX_RESULT_BYTES, SqlRefusal, catalogRows, connectGateway, gatewayClient, runSql, type Running, type SqlResult } from './gateway-sql.js';
-import { poolKey, type GatewayPool } from './gateway-pool.js';
-import { MAX_HELD_PER_PRINCIPAL, type HeldOutcome, type HeldStatement, type HeldStatements } from './held-statements.js';
+import { MAX_RESULT_BYTES, SqlRefusal, catalogRows, connectGateway, gatewayClient, runSql, type Running, type SqlResult } from '../access/gateway-sql.js';
+import { poolKey, type GatewayPool } from '../access/gateway-pool.js';
+import { MAX_HELD_PER_PRINCIPAL, reviewVerdict, withReviewComment, type HeldOutcome, type HeldStatement, type HeldStatements } from '../access/held-statements.js';
 import { PROGRESS_INTERVAL_MS, type Extra } from './waiting.js';
 import type { ToolHost } from './tool-host.js';
 
@@ -43,6 +43,9 @@ async function postgresGrant(deps: McpDeps, call: CallAuth, resource: string): P
   return g;
 }
 
+/** The gateway login of a call: the caller, with the token the call came with as the password. */
+const loginOf = (call: CallAuth) => ({ principal: call.caller.principal.name, token: call.token });
+
 function sqlRefused(e: unknown): CallToolResult {
   if (e instanceof SqlRefusal) return refusal(e.code, e.message);
   throw e;
@@ -72,7 +75,7 @@ function waitHeld(h: HeldStatement, timeoutMs: number, signal: AbortSignal, prog
 }
 
 /** The statement's first news: its result, its refusal, or that the gateway holds it for review. */
-function firstOf(run: Running): Promise<{ ok: SqlResult } | { refused: unknown } | { id: string }> {
+function firstOf(run: Running<SqlResult>): Promise<{ ok: SqlResult } | { refused: unknown } | { id: string }> {
   return Promise.race([run.result.then((ok) => ({ ok }), (refused: unknown) => ({ refused })), run.held.then((id) => ({ id }))]);
 }
 
@@ -90,24 +93,17 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements, pool: Gat
   async function outcomeAnswer(h: HeldStatement, o: HeldOutcome): Promise<CallToolResult> {
     held.remove(h.principal, h.review_id);
     if ('ok' in o) return answer({ status: 'executed', review_id: h.review_id, ...o.ok });
-    let message = o.refused.message;
-    const rev = await reviews().get(h.review_id).catch(() => undefined);
-    if (o.refused.code === 'AIRLOCK_REVIEW_DENIED' && rev?.comment && !message.includes(rev.comment)) message += ` (reviewer's comment: ${rev.comment})`;
-    return refusal(o.refused.code, message);
+    const r = withReviewComment(o.refused, await reviews().get(h.review_id).catch(() => undefined));
+    return refusal(r.code, r.message);
   }
 
   /** query with review_id: the held statement's outcome, or a decided review's state (an approval runs once). */
   async function byReview(a: { resource: string; sql: string; database?: string; review_id: string }, call: CallAuth, grant: Grant): Promise<CallToolResult> {
     const mineHeld = held.get(call.caller.principal.name, a.review_id);
     if (mineHeld) return mineHeld.settled ? outcomeAnswer(mineHeld, mineHeld.settled) : pendingAnswer(mineHeld);
-    const rev = await reviews().get(a.review_id);
-    if (!rev || rev.principal !== call.caller.principal.name) return refusal('AIRLOCK_NOT_FOUND', `you have no statement review ${a.review_id}`);
-    if (rev.status === 'executed') return refusal('AIRLOCK_REVIEW_USED', `review ${rev.id} was approved for one run and that run happened at ${rev.executed_at ?? rev.decided_at}; an approval cannot be replayed — send the statement again (without review_id) for a new review`);
-    if (rev.status === 'denied') return refusal('AIRLOCK_REVIEW_DENIED', `${rev.decided_by ?? 'a reviewer'} denied the statement: ${rev.comment ?? '(no comment)'}`);
-    if (rev.status === 'timed_out') return refusal('AIRLOCK_REVIEW_TIMED_OUT', `nobody decided on review ${rev.id} before ${rev.expires_at}; send the statement again for a new review`);
-    if (rev.status === 'withdrawn') return refusal('AIRLOCK_REVIEW_WITHDRAWN', `review ${rev.id} was withdrawn (its session ended before a decision); send the statement again`);
-    if (rev.statement !== a.sql || rev.grant_id !== grant.id) return refusal('AIRLOCK_REVIEW_MISMATCH', `review ${rev.id} approves another statement${rev.grant_id !== grant.id ? ' under another grant' : ''}; send the exact approved text, or the new statement without review_id`);
-    if (rev.status === 'pending') return answer({ status: 'pending_review', review_id: rev.id, message: `review ${rev.id} still waits for a decision (until ${rev.expires_at}); call review_status to wait` });
+    const v = reviewVerdict(await reviews().get(a.review_id), a.review_id, call.caller.principal.name, a.sql, grant.id);
+    if ('refused' in v) return refusal(v.refused.code, v.refused.message);
+    if ('pending' in v) return answer({ status: 'pending_review', review_id: v.pending.id, message: `review ${v.pending.id} still waits for a decision (until ${v.pending.expires_at}); call review_status to wait` });
     return runQuery(a, call, grant);
   }
 
@@ -125,7 +121,7 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements, pool: Gat
       if (!('refused' in first) || run.sent()) return { c: kept, run, first };
       void kept.end().catch(() => {});
     }
-    const c = gatewayClient(deps.pgGateway()!, call, a.resource, a.database);
+    const c = gatewayClient(deps.pgGateway()!, loginOf(call), a.resource, a.database, 'airlock-mcp');
     using(c);
     await connectGateway(c);
     const run = runSql(c, a.sql, undefined);
@@ -195,7 +191,7 @@ export function registerSqlTools(host: ToolHost, held: HeldStatements, pool: Gat
     annotations: { readOnlyHint: true },
   }, async (a, call) => {
     await postgresGrant(deps, call, a.resource);
-    const c = gatewayClient(deps.pgGateway()!, call, a.resource, a.database);
+    const c = gatewayClient(deps.pgGateway()!, loginOf(call), a.resource, a.database, 'airlock-mcp');
     try {
       await connectGateway(c);
       const r = await catalogRows(c, DESCRIBE_SQL, [a.schema ?? null]);

@@ -252,6 +252,19 @@ test('a live database session, its kill, history and statements answer as docume
   await call(alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
 });
 
+test('the query runner (run, a page, cancel, Export CSV) answers as documented', async () => {
+  const grantId = await a.grant(alice, bob, 'orders', 'read', '30m');
+  const run = await call(alice, 'POST', '/api/v1/query/run', { grant_id: grantId, sql: 'select g from generate_series(1, 3) g', limit: 2 });
+  assert.deepEqual([run.body.status, run.body.rows, run.body.more], ['ok', [['1'], ['2']], true]);
+  assert.deepEqual((await call(alice, 'GET', `/api/v1/query/results/${run.body.result_id}?offset=2`)).body.rows, [['3']]);
+  assert.equal((await call(alice, 'POST', '/api/v1/query/run', { grant_id: grantId, sql: 'select * from no_such_table' })).body.code, 'SQLSTATE_42P01');
+  assert.equal((await call(alice, 'POST', '/api/v1/query/cancel', { grant_id: grantId })).body.cancelled, false);
+  assert.equal((await call(alice, 'POST', '/api/v1/query/export', { grant_id: grantId, sql: 'select 1 as one' })).body, 'one\r\n1\r\n');
+  assert.equal((await call(alice, 'POST', '/api/v1/query/export', { grant_id: grantId, sql: 'select 1 as one where false' })).body, 'one\r\n', 'no rows: the header row');
+  assert.equal((await call(alice, 'POST', '/api/v1/query/export', { grant_id: grantId, sql: 'delete from t' })).status, 403, 'refused by the guardrail before it ran');
+  await call(alice, 'POST', `/api/v1/grants/${grantId}/revoke`, { reason: 'done' });
+});
+
 test('console sign-in, its session and sign-out answer as documented', async () => {
   const signIn = await call(null, 'POST', '/api/v1/console/sign-in', { token: alice }, { 'x-airlock-csrf': 'sign-in' });
   const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;

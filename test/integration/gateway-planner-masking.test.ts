@@ -111,7 +111,7 @@ async function whilePostgresDoesNotMask<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-test('a front-end that does not mask refuses a role with masking, naming the front-end and the columns', async () => {
+test('a front-end that does not mask: a role with masking is refused, naming the front-end and the columns', async () => {
   const id = await grant('masked');
   const alice = h.policy.principal('alice')!;
   const r = await whilePostgresDoesNotMask(() => refusal(ga.planSession(alice, 'pg-db', undefined, 'postgres')));

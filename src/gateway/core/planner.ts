@@ -31,7 +31,7 @@ function protocolFor(kind: ResourceDef['kind']): GatewayProtocol | null {
  * The front-ends that mask result columns (docs/masking.md). A role with masking gets no session on any other: fail
  * closed, rather than a session that shows those columns in clear. Each front-end adds itself when it masks.
  */
-export const MASKING_FRONT_ENDS = new Set<GatewayProtocol>(['postgres']);
+export const MASKING_FRONT_ENDS = new Set<GatewayProtocol>(['postgres', 'mysql']);
 
 /** An HMAC key shorter than this could be guessed, and with it every hashed value: the session is refused. */
 export const MIN_MASK_KEY_BYTES = 16;

@@ -8,6 +8,8 @@ import { COM, errPayload, okPayload, type Packet } from './packets.js';
 import type { Outcome, Relay } from './relay.js';
 import type { NotRun, StatementHold } from '../core/statement-hold.js';
 import { executeParameters, type ParamState } from './statement-params.js';
+import type { MaskVerdict } from '../../inspect/masking/types.js';
+import type { ResultMasker } from './result-masking.js';
 
 export interface MysqlInspector {
   inspectAsync(sql: string): Promise<Decision>;
@@ -42,6 +44,8 @@ export interface CommandContext {
   logBeforeForward: ((run: { logged: number; text: string; fingerprint: string | null; review_id?: string }) => Promise<void>) | null;
   /** The role's statement review rule, when it holds statements until a person decides (../core/statement-hold.ts). */
   hold?: StatementHold | null;
+  /** The session's column masking (./masking-session.ts): each statement is checked, results of those that may show masked columns masked. */
+  masking?: { check(sql: string): MaskVerdict; masker(binary: boolean): ResultMasker } | null;
 }
 
 /** Error number and SQLSTATE of each way a held statement does not run (MySQL has no notice to say it is held). */
@@ -131,7 +135,7 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
   // Mirrors of the server's prepared-statement state. Each changes only once the command that changes it on the
   // server was forwarded, never for one the gateway refused or a review withheld: a mirror ahead of the server would
   // show a reviewer values or types the server does not use.
-  const statements = new Map<number, { text: string; decision: Decision; params: ParamState; longData: boolean }>();
+  const statements = new Map<number, { text: string; decision: Decision; params: ParamState; longData: boolean; masked: boolean }>();
   let lastPrepared: number | null = null;
   /** MariaDB reads statement id 0xffffffff as the session's last prepared statement, in every COM_STMT_* command. */
   const statementId = (body: Buffer): number | null => {
@@ -196,14 +200,18 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         const kill = KILL.exec(text);
         if (kill) return killCommand(Number(kill[2]), (kill[1] ?? '').toLowerCase() === 'query');
         const d = await ctx.inspector.inspectAsync(text);
+        let masker: ResultMasker | null = null;
         if (d.allowed) {
           const w = wall(text);
           if (w) return void refuseStatement('query', d, w);
+          const m = masked(text);
+          if (m.refusal) return void refuseStatement('query', d, m.refusal);
+          masker = m.masker;
         }
         const held = d.allowed && ctx.hold?.needs(d) ? { text, parameters: null } : undefined;
         // A USE moves the session to a schema the gateway does not follow (it may fail): approvals bind "not known".
         if (d.allowed && USE_WORD.test(text)) ctx.hold?.useDatabase(null);
-        return statement('query', d, () => relay.forward(body, 'result', ctx.maxRows), held);
+        return statement('query', d, () => relay.forward(body, 'result', ctx.maxRows, masker), held);
       }
       case COM.INIT_DB: {
         const why = ctx.schemaRefusal(body.subarray(1).toString('utf8'));
@@ -227,10 +235,12 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         if (!d.allowed) return statement('prepare', d, () => relay.forward(body, 'prepare'));
         const w = wall(text);
         if (w) return void refuseStatement('prepare', d, w);
+        const m = masked(text);
+        if (m.refusal) return void refuseStatement('prepare', d, m.refusal);
         const o = await relay.forward(body, 'prepare');
         // A prepare the server refused leaves it no last prepared statement (MariaDB clears it).
         lastPrepared = o.prepared ? o.prepared.id : null;
-        if (o.prepared) statements.set(o.prepared.id, { text, decision: d, params: { count: o.prepared.params, types: null }, longData: false });
+        if (o.prepared) statements.set(o.prepared.id, { text, decision: d, params: { count: o.prepared.params, types: null }, longData: false, masked: m.masker !== null });
         return;
       }
       case COM.STMT_EXECUTE: {
@@ -245,7 +255,7 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         // an execute it refused before binding them may not have done (COM_STMT_RESET then clears them).
         const send = async () => {
           s.params.types = read.types;
-          const o = await relay.forward(body, 'result', ctx.maxRows);
+          const o = await relay.forward(body, 'result', ctx.maxRows, s.masked ? ctx.masking!.masker(true) : null);
           if (!o.error) s.longData = false;
           return o;
         };
@@ -311,6 +321,14 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
         return relay.end(`the client sent command 0x${(cmd ?? 0).toString(16)}, which the gateway does not relay`);
     }
   };
+
+  /** The masking check of a statement text: a refusal, or the masker its results pass through (null: none needed). */
+  function masked(text: string): { refusal: { code: number; rule: string; message: string } | null; masker: ResultMasker | null } {
+    if (!ctx.masking) return { refusal: null, masker: null };
+    const v = ctx.masking.check(text);
+    if (!v.ok) return { refusal: { code: ER_NOT_ALLOWED, rule: 'masking', message: `airlock: statement refused by rule masking: ${v.message} (AIRLOCK_MASKING_REFUSED)` }, masker: null };
+    return { refusal: null, masker: v.masked ? ctx.masking.masker(false) : null };
+  }
 
   /** Refuses an allowed-by-the-guardrails statement that the gateway's walls stop, and audits it as refused. */
   function refuseStatement(command: StatementRecord['command'], d: Decision, w: { code: number; rule: string; message: string }): void {

@@ -4,8 +4,9 @@
 import type { Socket } from 'node:net';
 import type { Log } from '../../domain/log.js';
 import type { RelayedBytes } from '../types.js';
-import { CAP, COM, PacketReader, ProtocolError, errPayload, framePacket, type Packet } from './packets.js';
+import { CAP, COM, MAX_PACKET_PAYLOAD, PacketReader, ProtocolError, errPayload, framePacket, partsFor, type Packet } from './packets.js';
 import { ResponseTracker, type ResponseKind } from './responses.js';
+import type { ResultMasker } from './result-masking.js';
 
 export interface RelayIo {
   client: Socket;
@@ -18,8 +19,11 @@ export interface RelayIo {
   /** Ends the running query on the server (KILL QUERY on a side connection). */
   /** KILL QUERY of this session's upstream thread on a side connection; resolves with the server's answer. */
   killUpstreamQuery(): Promise<unknown>;
-  /** Removes the upstream login's user name and password from a server message the client or the audit reads. */
-  scrub?: (text: string) => string;
+  /**
+   * Removes the upstream login's user name and password from a server message the client or the audit reads (and, in
+   * a session with masked columns, the values an error quotes); `code` is the server's error number.
+   */
+  scrub?: (text: string, code: number) => string;
   onEnd(reason: string): void;
   log: Log;
   bytes?: RelayedBytes;
@@ -54,6 +58,16 @@ export class Relay {
   private finish: ((o: Outcome) => void) | null = null;
   private maxRowsOfCommand: number | null = null;
   private cut: string | null = null;
+  /** Masks the rows of the command's results (a session with masked columns, a statement that may show them). */
+  private masker: ResultMasker | null = null;
+  /**
+   * How far the server's sequence ids are behind the client's: a masked row that needs another number of wire packets
+   * than the server's (a 16 MiB boundary crossed) shifts every later packet of the response.
+   */
+  private seqShift = 0;
+  /** The wire packets of a masked row longer than one packet, collected until it is whole (one row at a time). */
+  private rowParts: Buffer[] | null = null;
+  private rowSeq = 0;
   /** Chunks of the server's incomplete packet, their bytes, and how many bytes make it whole (or its header). */
   private upPending: Buffer[] = [];
   private upPendingBytes = 0;
@@ -108,12 +122,17 @@ export class Relay {
     this.write(framePacket(payload, this.replySeq));
   }
 
-  /** Sends a command to the server and forwards its response; resolves when the response is complete. */
-  forward(payload: Buffer, kind: ResponseKind, maxRows: number | null = null): Promise<Outcome> {
+  /**
+   * Sends a command to the server and forwards its response; resolves when the response is complete. `masker`: its
+   * rows pass through it (column definitions tell it which cells to mask).
+   */
+  forward(payload: Buffer, kind: ResponseKind, maxRows: number | null = null, masker: ResultMasker | null = null): Promise<Outcome> {
     if (this.ended) return Promise.resolve({ rows: 0, affected: 0, error: { code: 2013, sqlstate: 'HY000', message: 'the session ended' }, prepared: null, cut: null, status: 0 });
     this.io.upstream.write(framePacket(payload, 0));
     if (this.io.bytes) this.io.bytes.toUpstream += payload.length + 4;
-    return this.expect(kind, maxRows);
+    const p = this.expect(kind, maxRows);
+    if (this.tracker) this.masker = masker;
+    return p;
   }
 
   /** Sends a command upstream whose response the client never sees (the session's own setup). */
@@ -134,6 +153,9 @@ export class Relay {
     this.tracker = t;
     this.killSent = false;
     this.maxRowsOfCommand = maxRows;
+    this.masker = null;
+    this.seqShift = 0;
+    this.rowParts = null;
     this.continuing = false;
     this.lastSeq = (this.replySeq - 1) & 0xff;
     return new Promise((resolve) => (this.finish = resolve));
@@ -275,13 +297,24 @@ export class Relay {
       if (buf.length - off < 4 + len) break;
       const tr = t();
       if (!tr) throw new ProtocolError('the server sent a packet nobody asked for');
-      const seq = buf[off + 3]!;
+      let seq = buf[off + 3]!;
+      if (this.seqShift !== 0) {
+        seq = (seq + this.seqShift) & 0xff;
+        buf[off + 3] = seq;
+      }
       const first = !this.continuing;
       this.continuing = len === 0xffffff;
       let replaced = false;
-      if (first) {
+      if (this.rowParts !== null) {
+        // A later wire packet of a masked row: collected, and the row is sent once whole.
+        this.rowParts.push(Buffer.from(buf.subarray(off + 4, off + 4 + len)));
+        replaced = true;
+        if (!this.continuing) seq = this.maskedRow(Buffer.concat(this.rowParts), this.rowSeq, this.rowParts.length, buf, from, off);
+      } else if (first) {
+        const payload = buf.subarray(off + 4, off + 4 + len);
+        const phase = this.masker === null ? null : tr.phase;
         const errBefore = tr.error;
-        const isRow = tr.feed(buf.subarray(off + 4, off + 4 + len), len);
+        const isRow = tr.feed(payload, len);
         if (tr.error !== errBefore && this.io.scrub && this.cut === null) replaced = this.scrubErr(buf, from, off, len, seq);
         if (isRow && this.cut === null && this.maxRowsOfCommand !== null && tr.rowsThisResult > this.maxRowsOfCommand) {
           // The client's result ends here with an ERR in the place of the row; the rest is read and dropped.
@@ -290,6 +323,21 @@ export class Relay {
           this.write(framePacket(errPayload(1317, '70100', `airlock: statement refused by rule max_rows: ${this.cut}`), seq));
           this.killSent = true;
           this.pendingKill = this.io.killUpstreamQuery().catch(() => {});
+        }
+        const m = this.masker;
+        if (m !== null && this.cut === null) {
+          if (phase === 'first' && tr.phase === 'columns') m.begin();
+          else if (phase === 'columns') m.column(payload);
+          else if (isRow && m.active) {
+            replaced = true;
+            if (this.continuing) {
+              this.flush(buf, from, off);
+              this.rowParts = [Buffer.from(payload)];
+              this.rowSeq = seq;
+            } else {
+              seq = this.maskedRow(payload, seq, 1, buf, from, off);
+            }
+          }
         }
       }
       this.lastSeq = seq;
@@ -315,6 +363,26 @@ export class Relay {
   }
 
   /**
+   * Sends a masked row (its payload joined from `parts` wire packets starting at sequence id `seq`) after what came
+   * before it; returns the sequence id of its last wire packet as the client sees it.
+   */
+  private maskedRow(payload: Buffer, seq: number, parts: number, buf: Buffer, from: number, off: number): number {
+    this.flush(buf, from, off);
+    this.rowParts = null;
+    const framed = this.masker!.row(payload, 4);
+    const length = framed === null ? payload.length : framed.length - 4;
+    if (framed !== null && length < MAX_PACKET_PAYLOAD) {
+      framed.writeUIntLE(length, 0, 3);
+      framed[3] = seq;
+      this.write(framed);
+    } else {
+      this.write(framePacket(framed === null ? payload : framed.subarray(4), seq));
+    }
+    this.seqShift = (this.seqShift + partsFor(length) - parts) & 0xff;
+    return (seq + partsFor(length) - 1) & 0xff;
+  }
+
+  /**
    * An ERR from the server may name the upstream login ("Access denied for user 'airlock_…'@'%'"), a credential of
    * its own for a per-grant user: when it does, the bytes before it are forwarded and a scrubbed copy replaces it.
    */
@@ -322,7 +390,7 @@ export class Relay {
     const payload = buf.subarray(off + 4, off + 4 + len);
     const head = payload.length >= 9 && payload[3] === 0x23 ? 9 : 3;
     const text = payload.subarray(head).toString('utf8');
-    const clean = this.io.scrub!(text);
+    const clean = this.io.scrub!(text, payload.readUInt16LE(1));
     if (clean === text) return false;
     this.flush(buf, from, off);
     this.write(framePacket(Buffer.concat([payload.subarray(0, head), Buffer.from(clean, 'utf8')]), seq));
@@ -339,7 +407,10 @@ export class Relay {
     this.tracker = null;
     const f = this.finish;
     this.finish = null;
-    const error = tr.error && this.io.scrub ? { ...tr.error, message: this.io.scrub(tr.error.message) } : tr.error;
+    this.masker = null;
+    this.seqShift = 0;
+    this.rowParts = null;
+    const error = tr.error && this.io.scrub ? { ...tr.error, message: this.io.scrub(tr.error.message, tr.error.code) } : tr.error;
     f?.({ rows: tr.rows, affected: tr.affected, error, prepared: tr.prepared, cut, status: tr.status });
   }
 }

@@ -34,6 +34,15 @@ export class ResponseTracker {
     return this.state === 'done';
   }
 
+  /**
+   * What the next packet is to the result masker: the start of a response or of a further result ('first'), a column
+   * definition of a result set, a row (or the result's end), or anything else.
+   */
+  get phase(): 'first' | 'columns' | 'rows' | 'other' {
+    const s = this.state;
+    return s === 'first' || s === 'columns' || s === 'rows' ? s : 'other';
+  }
+
   /** True while rows stream (a guardrail may cut the result here). */
   get inRows(): boolean {
     return this.state === 'rows';

@@ -15,6 +15,7 @@ import { Relay } from './relay.js';
 import { MysqlRefusal, login } from './login.js';
 import { isSafeCollation } from './handshake.js';
 import { UpstreamLoginError, openUpstream, scrub, sideStatement, upstreamFacts, type UpstreamConnection, type UpstreamFacts } from './upstream.js';
+import { loadMysqlMasking, type MysqlMasking } from './masking-session.js';
 
 /** Login packets are small; a larger one is not a login. */
 const LOGIN_PACKET_LIMIT = 65_536;
@@ -88,9 +89,20 @@ export async function serveConnection(ctx: MysqlSessionContext, socket: Socket):
       const code = (err instanceof UpstreamLoginError && err.airlockCode) || 'AIRLOCK_UPSTREAM_UNAVAILABLE';
       throw new MysqlRefusal(1105, 'HY000', `could not open the upstream database for ${plan.resource.name}: ${why}${why.includes(`(${code})`) ? '' : ` (${code})`}`, code);
     }
+    // Fail closed: a session whose masked columns cannot be resolved is refused, not shown them in clear.
+    let masking: MysqlMasking | null = null;
+    if (plan.masking !== null) {
+      try {
+        masking = await loadMysqlMasking(upstream, plan.upstream, plan.masking, upstreamFacts(upstream));
+      } catch (err) {
+        upstream.socket.destroy();
+        const why = scrub(err instanceof Error ? err.message : String(err), plan.upstream);
+        throw new MysqlRefusal(1105, 'HY000', `the masked columns of ${plan.resource.name} could not be read from the database's information_schema (${why}), so the session was refused rather than show them unmasked; retry, or ask an admin to check the upstream account can read information_schema (AIRLOCK_MASKING_CATALOG)`, 'AIRLOCK_MASKING_CATALOG');
+      }
+    }
     clearTimeout(timer);
     if (!conn.socket.writable) return void upstream.socket.destroy();
-    await runSession(ctx, conn, { plan, upstream, source, tcp: socket, token: l.token, connectionId, guarded, attributes: l.hello.attributes });
+    await runSession(ctx, conn, { plan, upstream, source, tcp: socket, token: l.token, connectionId, guarded, attributes: l.hello.attributes, masking });
   } catch (err) {
     clearTimeout(timer);
     if (err instanceof ClientGone) return void conn.socket.destroy();
@@ -117,6 +129,8 @@ interface Opened {
   connectionId: number;
   guarded: boolean;
   attributes: Record<string, string>;
+  /** The session's column masking; null when its role masks nothing. */
+  masking: MysqlMasking | null;
 }
 
 async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened): Promise<void> {
@@ -146,7 +160,7 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
       upstreamQueued: upstream.queued,
       capabilities: upstream.capabilities,
       killUpstreamQuery: () => sideStatement(plan.upstream, `KILL QUERY ${upstream.threadId}`),
-      scrub: (text) => scrub(text, plan.upstream),
+      scrub: o.masking === null ? (text) => scrub(text, plan.upstream) : (text, code) => o.masking!.scrubError(scrub(text, plan.upstream), code),
       onEnd(reason) {
         endReason = reason;
         hold?.end(reason);
@@ -172,6 +186,7 @@ async function runSession(ctx: MysqlSessionContext, conn: ClientConn, o: Opened)
       // A session that may write: each statement's statement.start is durable before the server sees it.
       logBeforeForward: readOnly ? null : (run) => session.logBeforeForward(run),
       hold,
+      masking: o.masking,
     });
     const kill = (reason: string) => relay.kill(reason);
     session.registered({ kill, auditLost: (reason) => relay.kill(reason, 1105, 'HY000'), running: () => (relay.running || hold?.holding ? 1 : 0) });

@@ -52,7 +52,7 @@ export function executesOn(server: MysqlServer): Executes {
  * Every way an unknown server may read these version comments: MySQL or MariaDB, with a version below each number
  * met or above all of them. The reading that executes every comment is the primary one and is left out.
  */
-function otherReadings(seen: VersionComment[]): Executes[] {
+export function otherReadings(seen: VersionComment[]): Executes[] {
   const cuts = [-1, ...new Set(seen.filter((v) => v.version !== null).map((v) => v.version!))].sort((a, b) => a - b);
   const flavors = seen.some((v) => v.mariadbOnly) ? [false, true] : [true];
   const top = cuts[cuts.length - 1]!;

@@ -5,12 +5,12 @@ import { formatDuration } from '../lib/time.js';
 
 type Json = Record<string, unknown>;
 
-const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
-const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const str = (v: unknown, d = ''): string => (typeof v === 'string' ? v : d);
+export const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
+export const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+export const str = (v: unknown, d = ''): string => (typeof v === 'string' ? v : d);
 const optStr = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
-const num = (v: unknown, d = 0): number => (typeof v === 'number' && Number.isFinite(v) ? v : d);
-const optNum = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+export const num = (v: unknown, d = 0): number => (typeof v === 'number' && Number.isFinite(v) ? v : d);
+export const optNum = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const bool = (v: unknown): boolean => v === true || v === 1;
 const strs = (v: unknown): string[] => arr(v).filter((x): x is string => typeof x === 'string');
 const date = (v: unknown): Date => new Date(typeof v === 'string' ? v : NaN);

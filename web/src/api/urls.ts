@@ -75,6 +75,10 @@ export const api = {
   retryNotification: (id: string) => `${API}/notifications/${seg(id)}/retry`,
   reportAccess: (q: ReportQuery) => `${API}/reports/access${query({ since: q.since, until: q.until, resource: q.resource, principal: q.principal })}`,
   reportCsv: (q: ReportQuery, tz: string) => `${API}/reports/access${query({ since: q.since, until: q.until, resource: q.resource, principal: q.principal, format: 'csv', tz })}`,
+  queryRun: () => `${API}/query/run`,
+  queryResult: (id: string, offset: number, limit: number) => `${API}/query/results/${seg(id)}${query({ offset, limit })}`,
+  queryCancel: () => `${API}/query/cancel`,
+  queryExport: () => `${API}/query/export`,
   reportStanding: (q: ReportQuery & { hours: number; gapMinutes?: number }) => `${API}/reports/standing${query({ since: q.since, until: q.until, resource: q.resource, principal: q.principal, hours: q.hours, gap_minutes: q.gapMinutes })}`,
 };
 

@@ -12,7 +12,7 @@ const PAGE = 500;
 const ACTIONS = [
   'request.*', 'request.create', 'request.approve', 'request.cancel', 'request.timeout', 'request.break_glass', 'request.auto_approve', 'request.refused',
   'review.*', 'grant.*', 'grant.activate', 'grant.expire', 'grant.revoke', 'lock.*', 'session.*', 'session.start', 'session.end', 'session.kill', 'session.refused', 'statement',
-  'token.*', 'auth.refused', 'console.*', 'console.sign_in', 'console.sign_in_failed', 'password.set', 'policy.*', 'server.start',
+  'token.*', 'auth.refused', 'console.*', 'console.sign_in', 'console.sign_in_failed', 'password.set', 'policy.*', 'results.exported', 'server.start',
 ];
 
 function summary(details: Record<string, unknown>): string {

@@ -10,6 +10,7 @@ import { CA_FILE, clientLine } from '../lib/connect.js';
 import { formatDuration } from '../lib/time.js';
 import { useViewer } from '../viewer.js';
 import { RequestForm, type FormPreset } from './request-form.js';
+import { QueryRunner } from './query-runner.js';
 
 const list = <T,>(key: string, make: (j: unknown) => T) => (json: unknown): T[] => (((json as Record<string, unknown>)?.[key] as unknown[]) ?? []).map(make);
 
@@ -117,7 +118,11 @@ function GrantCard(props: { grant: Grant; now: Date; gateway: Gateways | null; k
   const { grant: g } = props;
   const { me } = useViewer();
   const [revoking, setRevoking] = useState(false);
+  const [querying, setQuerying] = useState(false);
   const [why, setWhy] = useState('');
+  // The query runner goes through this server's PostgreSQL gateway (MySQL resources: the mariadb line for now).
+  const runnable = props.kind === 'postgres' && props.gateway?.postgres != null;
+  const runnerId = `runner-${g.id}`;
   const revoke = useAction(() => postJson(api.revoke(g.id), { reason: why.trim() || 'done' }, makeGrant));
   const conn = props.gateway ? clientLine(props.gateway, props.kind, me.name, g.resource) : null;
   return (
@@ -180,12 +185,22 @@ function GrantCard(props: { grant: Grant; now: Date; gateway: Gateways | null; k
         </form>
       ) : (
         <div className="actions">
+          {runnable && (
+            <button type="button" aria-expanded={querying} aria-controls={runnerId} onClick={() => setQuerying(!querying)} aria-label={`Query ${g.resource}`}>
+              Query
+            </button>
+          )}
           <button type="button" onClick={props.onExtend}>
             Extend…
           </button>
           <button type="button" className="danger-outline" onClick={() => setRevoking(true)}>
             Revoke…
           </button>
+        </div>
+      )}
+      {runnable && querying && (
+        <div id={runnerId}>
+          <QueryRunner grant={g} />
         </div>
       )}
     </li>
