@@ -6,7 +6,7 @@ import type { MaskingPolicy } from '../../domain/masking.js';
 import { checkPgMasking, type MaskCatalog, type MaskedColumnInfo } from '../../inspect/masking/index.js';
 import type { Decision } from '../../inspect/index.js';
 import { CATALOG_SAFE_KINDS } from './session-catalog.js';
-import { B, BodyWriter, ProtocolError, typedMessage } from './protocol.js';
+import { BodyWriter, ProtocolError, typedMessage } from './protocol.js';
 
 /** The columns of one result, as its RowDescription names them. */
 export interface ResultColumns {
@@ -15,8 +15,13 @@ export interface ResultColumns {
   masks: (MaskedColumnInfo | null)[] | null;
   /** Per column, whether it comes in binary format (format code 1). */
   binary: boolean[];
-  /** Scratch for one DataRow's replaced values (reused row after row: one row is rewritten at a time). */
+  /**
+   * Scratch for the row being rewritten (one at a time): each replaced value, where its length field is in the row,
+   * and the length it had.
+   */
   values: (Buffer | null)[];
+  at: number[];
+  was: number[];
 }
 
 /**
@@ -89,7 +94,7 @@ export function describeColumns(msg: Buffer, catalog: MaskCatalog): ResultColumn
       masks[i] = mask;
     }
   }
-  return { count, masks, binary, values: masks ? new Array<Buffer | null>(count).fill(null) : [] };
+  return { count, masks, binary, values: [], at: [], was: [] };
 }
 
 /** A result's column count and a DataRow's disagree: the gateway cannot tell which value is which. */
@@ -97,52 +102,47 @@ export class ShapeMismatch extends Error {}
 
 /**
  * A DataRow with its masked columns' values replaced (NULL stays NULL). `msg` may be a view of a shared buffer: the
- * row returned is a buffer of its own.
+ * row returned is a buffer of its own. The columns in clear between two masked ones are copied as one run.
  */
 export function maskDataRow(msg: Buffer, cols: ResultColumns, maskValue: MaskValue = maskWireValue): Buffer {
   const masks = cols.masks!;
-  const values = cols.values;
+  const { values, at: where, was } = cols;
   const end = msg.length;
   if (end < 7 || msg.readInt16BE(5) !== cols.count) throw new ShapeMismatch();
+  let n = 0;
   let at = 7;
-  let size = 7;
+  let size = end;
   for (let i = 0; i < cols.count; i++) {
     if (at + 4 > end) throw new ProtocolError('the database server sent a DataRow the gateway cannot read');
     const len = msg.readInt32BE(at);
-    at += 4;
-    if (len > end - at) throw new ProtocolError('the database server sent a DataRow the gateway cannot read');
+    if (len > end - at - 4) throw new ProtocolError('the database server sent a DataRow the gateway cannot read');
     const mask = masks[i];
     if (mask && len >= 0) {
-      const v = maskValue(msg.subarray(at, at + len), mask.kind, cols.binary[i]!, mask.mask);
-      values[i] = v;
-      size += 4 + (v ? v.length : 0);
-    } else size += 4 + Math.max(len, 0);
-    if (len > 0) at += len;
+      const v = maskValue(msg.subarray(at + 4, at + 4 + len), mask.kind, cols.binary[i]!, mask.mask);
+      values[n] = v;
+      where[n] = at;
+      was[n++] = len;
+      size += (v ? v.length : 0) - len;
+    }
+    at += 4 + Math.max(len, 0);
   }
   if (at !== end) throw new ProtocolError('the database server sent a DataRow the gateway cannot read');
   const out = Buffer.allocUnsafe(size);
-  out[0] = B.DataRow;
-  out.writeInt32BE(size - 1, 1);
-  out.writeInt16BE(cols.count, 5);
-  let from = 7;
-  let to = 7;
-  for (let i = 0; i < cols.count; i++) {
-    const len = msg.readInt32BE(from);
-    from += 4;
-    if (masks[i] && len >= 0) {
-      const v = values[i]!;
-      values[i] = null;
-      if (v === null) to = out.writeInt32BE(-1, to);
-      else {
-        to = out.writeInt32BE(v.length, to);
-        to += v.copy(out, to);
-      }
-    } else {
-      to = out.writeInt32BE(len, to);
-      if (len > 0) to += msg.copy(out, to, from, from + len);
+  let from = 0;
+  let to = 0;
+  for (let k = 0; k < n; k++) {
+    to += msg.copy(out, to, from, where[k]);
+    const v = values[k]!;
+    values[k] = null;
+    if (v === null) to = out.writeInt32BE(-1, to);
+    else {
+      to = out.writeInt32BE(v.length, to);
+      to += v.copy(out, to);
     }
-    if (len > 0) from += len;
+    from = where[k]! + 4 + was[k]!;
   }
+  msg.copy(out, to, from, end);
+  out.writeInt32BE(size - 1, 1);
   return out;
 }
 
