@@ -1,7 +1,7 @@
 // Loading a policy: a valid file compiles; every kind of bad input is reported with file, line, column and field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePolicy, loadPolicyFile, formatProblem, PolicyError, type PolicyProblem } from '../../src/policy/load.js';
@@ -286,6 +286,16 @@ test('examples/airlock.yaml loads', () => {
   assert.equal(write.approval.approvals, 2);
   assert.equal(write.break_glass, true);
   assert.ok(policy.isAdmin(policy.principal('carol')!) || policy.isAdmin(policy.principal('bob')!) || policy.isAdmin(policy.principal('alice')!));
+});
+
+test('examples/demo.yaml loads as npm start fills it in, with a support role that masks e-mail and phone', () => {
+  const text = readFileSync(join(import.meta.dirname, '../../examples/demo.yaml'), 'utf8').replace('${DEMO_PG_PORT}', '5999').replace('${DEMO_BOX_DIR}', '/tmp/demo-box');
+  const policy = parsePolicy(text);
+  const support = policy.role('support')!;
+  assert.ok(policy.roleCovers(support, policy.resource('demo-orders')!));
+  assert.equal(support.privileges.sql, 'read');
+  assert.deepEqual(support.masking?.rules.map((r) => [r.column, r.method]), [['customers.email', 'email'], ['customers.phone', 'partial']]);
+  assert.ok(support.approval.auto_approve.some((r) => r.requester_groups.includes('engineers')), 'alice gets it without waiting for a person');
 });
 
 test('a command rule that cannot be read is a policy error at its line, with the reader\'s reason', () => {
