@@ -58,6 +58,9 @@ function copy(b: Obj, ctx: Ctx): boolean {
     }
     return false;
   }
+  if (b.is_from === true && (b.is_program === true || typeof b.filename === 'string')) {
+    refuseStatement(ctx, 'COPY … FROM', 'reads a file or runs a program on the database server, which can read the tables\' own files with masked columns in clear; load data from the client with COPY … FROM STDIN (psql \\copy)');
+  }
   if (b.is_from === true || !isObj(b.relation)) return false;
   const item = relationItem(b.relation, newLevel(null), ctx);
   const wanted = Array.isArray(b.attlist) ? new Set((b.attlist as unknown[]).map((a) => String(nodeOf(a)?.[1].sval ?? ''))) : null;
@@ -111,6 +114,8 @@ function fastPath(stmts: readonly unknown[], catalog: PgMaskCatalog): boolean {
     if (n === null) continue;
     if (!PLAIN.has(n[0]) && !CHECKED.has(n[0])) return false;
     if (n[0] === 'SelectStmt' && isObj(n[1].intoClause)) return false;
+    // COPY … FROM a server file or program: refused whatever the table (copy() says why).
+    if (n[0] === 'CopyStmt' && n[1].is_from === true && (n[1].is_program === true || typeof n[1].filename === 'string')) return false;
   }
   const found = walkTree(stmts);
   // EXPLAIN ANALYZE can run a CREATE TABLE AS or a SELECT … INTO: DDL, which the full check refuses.
