@@ -88,14 +88,17 @@ export interface CliResult {
 }
 
 /** Runs `airlock ARGS…` with AIRLOCK_SERVER/AIRLOCK_TOKEN set. */
-export function cli(server: { url: string }, token: string | undefined, args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function cli(server: { url: string }, token: string | undefined, args: string[], opts: { stdin?: string; env?: Record<string, string>; onStdout?: (chunk: string) => void } = {}): Promise<CliResult> {
   return new Promise((resolveRun) => {
     const env: Record<string, string | undefined> = { ...process.env, AIRLOCK_SERVER: server.url, AIRLOCK_TOKEN: token, AIRLOCK_CONFIG_DIR: join(tmpdir(), 'airlock-cli-test-none'), ...opts.env };
     if (token === undefined) delete env.AIRLOCK_TOKEN;
     const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
+    child.stdout.on('data', (c) => {
+      stdout += c;
+      opts.onStdout?.(String(c));
+    });
     child.stderr.on('data', (c) => (stderr += c));
     child.stdin.end(opts.stdin ?? '');
     child.on('exit', (code) =>
