@@ -332,6 +332,25 @@ describe('refused: indirect reads of a masked value', () => {
   for (const [sql, column, pattern] of cases) test(sql, () => refused(allow, sql, column, pattern));
 });
 
+describe('server files and programs (a table\'s data file holds its values in clear)', () => {
+  for (const [sql, pattern] of [
+    ["copy orders (note) from program 'psql -c \"select email from customers\"'", /COPY … PROGRAM/],
+    ["copy orders to program 'cat'", /COPY … PROGRAM/],
+    ["COPY public.orders (note) FROM '/var/lib/postgresql/data/base/1/2'", /server file/],
+    ["copy (select id from orders) to '/tmp/x'", /server file/],
+    ["copy orders from program 'true' with (format csv)", /COPY … PROGRAM/],
+    ["select lo_import('/var/lib/postgresql/data/base/1/2')", /lo_import/],
+    ["select pg_catalog.lo_import('base/1/2', 4242)", /lo_import/],
+    ["select lo_get(lo_import('base/1/2'))", /lo_import/],
+    ["select lo_export(4242, '/tmp/x')", /lo_export/],
+    ["explain analyze select lo_import('base/1/2')", /lo_import/],
+  ] as const) test(sql, () => refused(allow, sql, '', pattern));
+  test('COPY to STDOUT and from STDIN of columns in clear still run', () => {
+    ok(allow, 'copy orders (id, note) to stdout', false);
+    ok(allow, 'copy orders (note) from stdin', false);
+  });
+});
+
 describe('predicates: refuse', () => {
   for (const sql of [
     'select id from customers where email = \'a@example.com\'',
