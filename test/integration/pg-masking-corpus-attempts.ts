@@ -8,8 +8,8 @@ export type Client = 'psql' | 'pg-text' | 'pg-binary' | 'postgres.js';
 export interface Attempt {
   sql: string | string[];
   expect: 'masked' | 'refused';
-  /** The resource: "masked" (predicates: allow, the default) or "strict" (predicates: refuse). */
-  resource?: 'masked' | 'strict';
+  /** The resource: "masked" (predicates: allow, the default), "strict" (predicates: refuse); "rw" masks nothing. */
+  resource?: 'masked' | 'strict' | 'rw';
   /** Only these clients (COPY: psql). */
   clients?: Client[];
   /** The statement is refused, but would have been harmless: noted in the report (fail closed). */

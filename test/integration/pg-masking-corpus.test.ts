@@ -249,6 +249,12 @@ test('the corpus has at least 60 attempts, and the masks differ from the real va
   }
 });
 
+test('the checks catch a leak: the same attempt in a session that masks nothing fails them', async () => {
+  const problems = await runAttempt('pg-text', { sql: 'select id, email, card from customers order by id', expect: 'masked', resource: 'rw' });
+  assert.ok(problems.some((p) => p.includes('reached the client')), problems.join('\n'));
+  assert.ok(problems.some((p) => p.includes(' instead of ')), problems.join('\n'));
+});
+
 for (const client of ['psql', 'pg-text', 'pg-binary', 'postgres.js'] as const) {
   test(`the corpus through ${client}: masked results equal the masked real data, refusals are refusals, nothing leaks`, { timeout: 600_000 }, async (t) => {
     const problems: string[] = [];
