@@ -5,10 +5,10 @@
 // client and gateway). Also: statements masking refuses, errors stripped of the values they quote, the audit.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import postgres from 'postgres';
 import { startRig, runTool, waitFor, type Rig } from './pg-gateway-harness.js';
+import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { maskText } from '../../src/domain/mask-values.js';
@@ -53,11 +53,8 @@ const SECRETS = ['alice@example.com', 'bob.builder@example.org', 'alice@', 'bob.
 const masked = (v: string | null, m: ResolvedMask): string | null => (v === null ? null : maskText(v, m));
 
 let rig: Rig;
-let proxy: Server;
+let proxy: RecordingProxy;
 let proxyPort = 0;
-/** Everything the gateway sent to clients through the proxy since the last reset(). */
-let received: Buffer[] = [];
-const sockets = new Set<Socket>();
 
 before(async () => {
   rig = await startRig({ dbPrefix: 'airlock_mrelay', extra: { masked: { masking: MASKING } }, gateway: { allowCleartextWithoutTls: true } });
@@ -76,35 +73,22 @@ before(async () => {
     await admin.end();
   }
   // Plain TCP between proxy and gateway (loopback), so the proxy sees the bytes the client reads.
-  proxy = createServer((client) => {
-    const upstream = connect(rig.port, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    upstream.on('data', (d: Buffer) => received.push(Buffer.from(d)));
-    client.pipe(upstream).pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close).on('close', close);
-    upstream.on('error', close).on('close', close);
-  });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  proxyPort = (proxy.address() as { port: number }).port;
+  proxy = await startRecordingProxy(rig.port);
+  proxyPort = proxy.port;
 });
 
 after(async () => {
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => (proxy ? proxy.close(() => r()) : r()));
+  await proxy?.close();
   await rig?.stop();
 });
 
 function reset(): void {
-  received = [];
+  proxy.reset();
 }
 
 /** No real value of a masked column is in what the gateway sent since reset(). */
 function assertNothingLeaked(what: string): void {
-  const all = Buffer.concat(received);
+  const all = proxy.received();
   assert.ok(all.length > 0, `${what}: the client received something`);
   for (const s of SECRETS) assert.equal(all.indexOf(s), -1, `${what}: "${s.slice(0, 40)}" reached the client`);
 }

@@ -301,8 +301,8 @@ describe('refused: indirect reads of a masked value', () => {
     ['select pg_read_binary_file(\'base/1/100\')', '', /data files/],
     ['select lo_import(\'base/16384/16385\')', '', /reads a server file/],
     ['select pg_catalog.lo_import(\'pg_wal/000000010000000000000001\', 4242)', '', /reads a server file/],
-    ['copy orders from program \'psql -c "copy (select email from customers) to stdout"\'', '', /COPY … FROM reads a file or runs a program/],
-    ['copy orders (note) from \'/var/lib/postgresql/data/base/1/2\'', '', /COPY … FROM reads a file/],
+    ['copy orders from program \'psql -c "copy (select email from customers) to stdout"\'', '', /COPY … PROGRAM runs a program on the database server/],
+    ['copy orders (note) from \'/var/lib/postgresql/data/base/1/2\'', '', /COPY to or from a server file/],
     ['select most_common_vals from pg_stats where tablename = \'customers\'', '', /pg_stats holds sample values/],
     ['select * from pg_catalog.pg_stats', '', /pg_stats/],
     ['select * from customers join orders using (email)', EMAIL, /JOIN … ON a\.email = b\.email/],
@@ -334,6 +334,25 @@ describe('refused: indirect reads of a masked value', () => {
     ['select email from customers where id = 1 \\; select 1', '', /could not be parsed/],
   ];
   for (const [sql, column, pattern] of cases) test(sql, () => refused(allow, sql, column, pattern));
+});
+
+describe('server files and programs (a table\'s data file holds its values in clear)', () => {
+  for (const [sql, pattern] of [
+    ["copy orders (note) from program 'psql -c \"select email from customers\"'", /COPY … PROGRAM/],
+    ["copy orders to program 'cat'", /COPY … PROGRAM/],
+    ["COPY public.orders (note) FROM '/var/lib/postgresql/data/base/1/2'", /server file/],
+    ["copy (select id from orders) to '/tmp/x'", /server file/],
+    ["copy orders from program 'true' with (format csv)", /COPY … PROGRAM/],
+    ["select lo_import('/var/lib/postgresql/data/base/1/2')", /lo_import/],
+    ["select pg_catalog.lo_import('base/1/2', 4242)", /lo_import/],
+    ["select lo_get(lo_import('base/1/2'))", /lo_import/],
+    ["select lo_export(4242, '/tmp/x')", /lo_export/],
+    ["explain analyze select lo_import('base/1/2')", /lo_import/],
+  ] as const) test(sql, () => refused(allow, sql, '', pattern));
+  test('COPY to STDOUT and from STDIN of columns in clear still run', () => {
+    ok(allow, 'copy orders (id, note) to stdout', false);
+    ok(allow, 'copy orders (note) from stdin', false);
+  });
 });
 
 describe('predicates: refuse', () => {

@@ -5,7 +5,7 @@ import { NON_VOLATILE_BUILTINS, VOLATILE_BUILTINS } from '../pg-builtin-function
 import { parseSync } from '../pg-parser.js';
 import { isObj, walkTree, type Obj } from '../tree-walk.js';
 import { nodeOf, value, derive, refusedBuiltin } from './expr.js';
-import { refuseCopy, refuseStatement, refuseUnparsed, refuseUse } from './messages.js';
+import { refuseCopy, refuseServerCopy, refuseStatement, refuseUnparsed, refuseUse } from './messages.js';
 import { MaskRefusal, inClause, sourceOf, type Ctx } from './model.js';
 import { analyzeSelect, relationItem, type QueryOut } from './query.js';
 import { analyzeDml } from './dml.js';
@@ -47,7 +47,13 @@ function verbOf(type: string): string {
   return VERBS[type] ?? type.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
 }
 
+/** COPY to or from a server file or a program: nothing the gateway sees, whatever the table. */
+function isServerCopy(b: Obj): boolean {
+  return b.is_program === true || typeof b.filename === 'string';
+}
+
 function copy(b: Obj, ctx: Ctx): boolean {
+  if (isServerCopy(b)) refuseServerCopy(b.is_program === true);
   const q = nodeOf(b.query);
   if (q !== null) {
     ctx.copy = true;
@@ -57,9 +63,6 @@ function copy(b: Obj, ctx: Ctx): boolean {
       ctx.copy = false;
     }
     return false;
-  }
-  if (b.is_from === true && (b.is_program === true || typeof b.filename === 'string')) {
-    refuseStatement(ctx, 'COPY … FROM', 'reads a file or runs a program on the database server, which can read the tables\' own files with masked columns in clear; load data from the client with COPY … FROM STDIN (psql \\copy)');
   }
   if (b.is_from === true || !isObj(b.relation)) return false;
   const item = relationItem(b.relation, newLevel(null), ctx);
@@ -114,8 +117,7 @@ function fastPath(stmts: readonly unknown[], catalog: PgMaskCatalog): boolean {
     if (n === null) continue;
     if (!PLAIN.has(n[0]) && !CHECKED.has(n[0])) return false;
     if (n[0] === 'SelectStmt' && isObj(n[1].intoClause)) return false;
-    // COPY … FROM a server file or program: refused whatever the table (copy() says why).
-    if (n[0] === 'CopyStmt' && n[1].is_from === true && (n[1].is_program === true || typeof n[1].filename === 'string')) return false;
+    if (n[0] === 'CopyStmt' && isServerCopy(n[1])) return false;
   }
   const found = walkTree(stmts);
   // EXPLAIN ANALYZE can run a CREATE TABLE AS or a SELECT … INTO: DDL, which the full check refuses.

@@ -38,7 +38,8 @@ export const STATISTICS_RELATIONS: ReadonlySet<string> = new Set(['pg_stats', 'p
 const DATA_READERS: ReadonlyMap<string, string> = new Map([
   ['pg_read_file', 'reads server files, tables\' data files included'],
   ['pg_read_binary_file', 'reads server files, tables\' data files included'],
-  ['lo_import', 'reads a server file (a table\'s data file, WAL) into a large object'],
+  ['lo_import', 'reads a server file (a table\'s data file included) into a large object'],
+  ['lo_export', 'writes a large object to a server file, where COPY or lo_import could read it back'],
   ['pg_logical_slot_get_changes', 'decodes WAL, which holds the written values of every column'],
   ['pg_logical_slot_peek_changes', 'decodes WAL, which holds the written values of every column'],
   ['pg_logical_slot_get_binary_changes', 'decodes WAL, which holds the written values of every column'],

@@ -48,6 +48,10 @@ export function refuseCopy(col: string): never {
   refuse(col, `COPY cannot be masked, and this COPY reads the masked column ${col}; select the columns instead, or use the console's CSV export`);
 }
 
+export function refuseServerCopy(program: boolean): never {
+  refuse('', `${program ? 'COPY … PROGRAM runs a program on the database server' : 'COPY to or from a server file reads or writes the server\'s files'}, which can read tables' data files or connect to the database past the gateway, so masked columns would come back unmasked; use COPY … TO STDOUT / FROM STDIN (psql's \\copy)`);
+}
+
 export function refuseUsingJoin(ctx: Ctx, col: string, name: string): never {
   refuse(col, `the column ${col} is masked for role ${ctx.role}, and JOIN … USING / NATURAL JOIN merges it into a new column ${name} the gateway could not mask; write JOIN … ON a.${name} = b.${name} instead`);
 }
