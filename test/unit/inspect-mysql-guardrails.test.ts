@@ -199,6 +199,73 @@ describe('MySQL text settings: character set and sql_mode, for every role', () =
   });
 });
 
+describe('MySQL system variables in every spelling the server accepts (red team: @@`sql_mode`, @@session . name)', () => {
+  const roles = [
+    ['read-only', readOnly],
+    ['write with require_where', makeMysqlInspector({ require_where: true })],
+    ['no guardrails', makeMysqlInspector({})],
+  ] as const;
+  test('the lexer reads @@, a scope, the dot and a plain or backquoted name as one token with the full name', () => {
+    const sysvars = (sql: string) => lexMysql(sql).flatMap((s) => s.tokens.filter((t) => t.type === 'sysvar').map((t) => [t.value, t.unresolved ?? null]));
+    assert.deepEqual(sysvars('SET @@`sql_mode` = 1'), [['sql_mode', null]]);
+    assert.deepEqual(sysvars('SET @@session.`character_set_client` = 1'), [['session.character_set_client', null]]);
+    assert.deepEqual(sysvars('SET @@session . character_set_client = 1'), [['session.character_set_client', null]]);
+    assert.deepEqual(sysvars('SELECT @@SESSION/* c */.\n-- x\n`SQL_MODE`, @@Global.Max_Connections, @@version'), [['session.sql_mode', null], ['global.max_connections', null], ['version', null]]);
+    assert.deepEqual(sysvars('SET @@session/*!40101 .sql_mode*/ = 1'), [['session.sql_mode', null]]);
+    for (const sql of ['SET @@`session`.sql_mode = 1', 'SET @@default.key_buffer_size = 1', 'SET @@a.b.c = 1', 'SET @@ sql_mode = 1', 'SET @@session. = 1', 'SET @@`sql``mode` = 1', 'SET @@\u017fql_mode = 1']) {
+      const [v] = sysvars(sql);
+      assert.ok(v !== undefined && typeof v[1] === 'string', `${sql}: ${JSON.stringify(v)}`);
+    }
+  });
+  const refused = [
+    // The red team's two: a backquoted name, and spaces around the dot.
+    "SET @@`sql_mode` = 'ANSI_QUOTES'",
+    "SET @@session.`character_set_client` = 'sjis'",
+    "SET @@session . character_set_client = 'sjis'",
+    "SET @@SESSION . SQL_MODE = 'ANSI'",
+    "SET @@session/**/./**/`sql_mode` = 'ANSI_QUOTES'",
+    "SET @@session\n.\n`sql_mode` := 'ANSI_QUOTES'",
+    "SET @@local . `sql_mode` := 'ANSI'",
+    "SET @@Global.`sql_mode` = 'ANSI_QUOTES'",
+    "SET SESSION `sql_mode` = 'ANSI_QUOTES'",
+    "SET LOCAL `character_set_client` = gbk",
+    'SET `character_set_connection` = big5',
+    "SET `collation_connection` = 'sjis_japanese_ci'",
+    "SET autocommit = 1, @@`character_set_client` = 'sjis'",
+    "SET @@time_zone = '+00:00', @@session . sql_mode = 'ANSI_QUOTES'",
+    "SET GLOBAL max_connections = 100, SESSION sql_mode = 'ANSI_QUOTES'",
+    "SET STATEMENT @@`sql_mode` = 'ANSI_QUOTES' FOR SELECT 1",
+    "SET STATEMENT @@session . character_set_client = 'sjis' FOR SELECT 1",
+    "/*!40101 SET @@session . sql_mode = 'ANSI' */",
+    "SET @@session/*!40101 . `sql_mode` */ = 'ANSI_QUOTES'",
+    // Names the gateway cannot read as one variable: refused whatever they are.
+    "SET @@`session`.`sql_mode` = ''",
+    "SET @@`session.sql_mode` = ''",
+    'SET @@default.key_buffer_size = 8388608',
+    "SET @@session.sql_mode.x = ''",
+    "SET sql_mode.x = ''",
+    "SET session . sql_mode = ''",
+    "SET @@session. = ''",
+    'SET @@\u017fql_mode = 1',
+    'SET `\u017fql_mode` = 1',
+    'SET STATEMENT @@a.b.c = 1 FOR SELECT 1',
+  ];
+  for (const [name, inspector] of roles) {
+    test(`${name}: every spelling of a text setting, and every name it cannot read, is refused as text_setting`, () => {
+      for (const sql of refused) check((s) => inspector.inspect(s), [sql, 'text_setting']);
+    });
+  }
+  test('plain settings in these spellings stay what they were', () => {
+    const rw = makeMysqlInspector({ require_where: true });
+    for (const sql of ["SET @@session . time_zone = '+00:00'", "SET @@`sql_mode` = 'STRICT_TRANS_TABLES'", "SET @@session.`character_set_client` = 'utf8mb4'", 'SET GLOBAL TRANSACTION READ ONLY', 'SELECT @@`sql_mode`, @@session . character_set_client']) {
+      check((s) => rw.inspect(s), [sql, 'ok']);
+    }
+    check((s) => readOnly.inspect(s), ["SET @@session . time_zone = '+00:00'", 'ok']);
+    check((s) => readOnly.inspect(s), ['SELECT @@`sql_mode`, @@session . character_set_client', 'ok']);
+    check((s) => readOnly.inspect(s), ['SET GLOBAL max_connections = 100', 'read_only']);
+  });
+});
+
 describe('MySQL dynamic SQL in stored program bodies', () => {
   test('refused by hidden_sql under any guardrail, wherever PREPARE … FROM or EXECUTE IMMEDIATE stands', () => {
     const rw = makeMysqlInspector({ require_where: true });

@@ -129,6 +129,22 @@ function stringContent(t: Token, sql: string, noBackslashEscapes: boolean): stri
   return inner;
 }
 
+/**
+ * Statement kinds that can change the session's variables: SET (also SET STATEMENT … FOR), and those that run code
+ * the gateway does not read (a stored procedure, dynamic SQL, DO with a stored function).
+ */
+const SESSION_CHANGING_KINDS = new Set(['set', 'call', 'execute', 'do']);
+
+/**
+ * Whether a statement the server ran may have changed how it reads text: one of SESSION_CHANGING_KINDS, a call of a
+ * function that is not a built-in known to only read (a stored function can SET), or a text the inspector could not
+ * read at all (a session without guardrails forwards it).
+ */
+function maySetVariables(d: Decision): boolean {
+  if (d.statements.length === 0) return true;
+  return d.statements.some((s) => SESSION_CHANGING_KINDS.has(s.kind) || s.calls === true);
+}
+
 /** Returns the handler the relay calls for each command packet. */
 export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<void> {
   const { relay } = ctx;
@@ -181,6 +197,13 @@ export function makeCommandHandler(ctx: CommandContext): (p: Packet) => Promise<
     // KILL/USE wall and the audit text rely on the same reading.
     if (o.status !== 0 && ((o.status & 0x0200) !== 0) !== ctx.noBackslashEscapes) {
       relay.kill('the session changed how the server reads backslashes in strings (sql_mode NO_BACKSLASH_ESCAPES), so its statements can no longer be checked; the session was ended (AIRLOCK_TEXT_SETTING_CHANGED)', 1105, 'HY000');
+    }
+    // Belt and braces behind the inspector's text_setting rule: after a statement that may have changed session
+    // variables, ask the server again how it reads text before the next command; a session it now reads otherwise
+    // is ended.
+    if (!relay.isEnded && maySetVariables(d)) {
+      const c = await relay.internal(TEXT_CHECK);
+      if (c.error || c.rows !== 1) relay.kill(TEXT_CHECK_FAILED, 1105, 'HY000');
     }
     const error = o.cut ?? (o.error ? `${o.error.code} (${o.error.sqlstate}): ${o.error.message}` : null);
     ctx.onStatement({ text: d.redacted, fingerprint: d.fingerprint, decision: 'allowed', rule: o.cut ? 'max_rows' : d.rule, rows: o.rows || o.affected, duration_ms: Math.round((performance.now() - started) * 1000) / 1000, error, logged: no, command, review_id });

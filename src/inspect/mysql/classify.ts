@@ -287,8 +287,10 @@ function classifySet(tokens: Token[]): MysqlFacts {
   if (isWord(second, 'STATEMENT')) {
     // SET STATEMENT sql_mode='ANSI_QUOTES' FOR …: the server reads the statement after FOR under the new settings.
     const forAt = tokens.findIndex((t) => isWord(t, 'FOR'));
-    const text = tokens.slice(2, forAt === -1 ? tokens.length : forAt).find((t) => (t.type === 'word' || t.type === 'qident' || t.type === 'sysvar') && TEXT_RISK_NAMES.has(t.value.toLowerCase().split('.').pop()!));
-    const textRisk = text === undefined ? null : `SET STATEMENT ${text.value.toLowerCase()} … FOR changes how the server reads the statement`;
+    const list = tokens.slice(2, forAt === -1 ? tokens.length : forAt);
+    const unread = list.find((t) => t.type === 'sysvar' && t.unresolved !== undefined);
+    const text = list.find((t) => (t.type === 'word' || t.type === 'qident' || t.type === 'sysvar') && TEXT_RISK_NAMES.has(t.value.toLowerCase().split('.').pop()!));
+    const textRisk = unread !== undefined ? unresolvedRefusal(unread) : text === undefined ? null : `SET STATEMENT ${text.value.toLowerCase()} … FOR changes how the server reads the statement`;
     return facts('set', true, 'SET STATEMENT … FOR changes session variables for the statement', tokens, { textRisk });
   }
   if (isWord(second, 'RESOURCE')) return facts('set', true, 'SET RESOURCE GROUP changes thread scheduling', tokens);
@@ -297,7 +299,8 @@ function classifySet(tokens: Token[]): MysqlFacts {
     if (readWrite(tokens)) return facts('set', true, 'SET TRANSACTION READ WRITE undoes the read-only transactions the gateway sets', tokens);
     return facts('set', false, null, tokens);
   }
-  if (isWord(second, 'GLOBAL', 'PERSIST', 'PERSIST_ONLY')) return facts('set', true, `SET ${second.value} changes the server for every session`, tokens);
+  // SET GLOBAL TRANSACTION …; any other SET GLOBAL goes through the list below, whose text settings are refused too.
+  if (isWord(second, 'GLOBAL', 'PERSIST', 'PERSIST_ONLY') && isWord(tokens[2], 'TRANSACTION')) return facts('set', true, `SET ${second.value} changes the server for every session`, tokens);
 
   // Assignments separated by commas at depth 0.
   let depth = 0;
@@ -326,23 +329,47 @@ function classifySet(tokens: Token[]): MysqlFacts {
     }
     let scope = 'session';
     let name: string;
+    // The token after the name: it must be `=` or `:=`, or the name was not read whole (`SET sql_mode.x`, `SET session . x`).
+    let after = at + 1;
     if (t.type === 'sysvar') {
+      if (t.unresolved !== undefined) {
+        textRisk ??= unresolvedRefusal(t);
+        continue;
+      }
       const parts = t.value.split('.');
-      if (parts.length === 2 && ['global', 'session', 'local', 'persist', 'persist_only'].includes(parts[0]!)) {
+      if (parts.length === 2) {
         scope = parts[0]!;
         name = parts[1]!;
       } else {
         name = t.value;
       }
-    } else if (isWord(t, 'GLOBAL', 'PERSIST', 'PERSIST_ONLY', 'SESSION', 'LOCAL')) {
+    } else if (isWord(t, 'GLOBAL', 'PERSIST', 'PERSIST_ONLY', 'SESSION', 'LOCAL') && !(tokens[at + 1]?.type === 'op')) {
       scope = t.value.toLowerCase();
       const n = tokens[at + 1];
       if (n === undefined) throw new MysqlClassifyError('SET with a scope and no variable');
+      if (n.type !== 'word' && n.type !== 'qident') {
+        textRisk ??= `SET ${t.value} followed by ${n.type === 'sysvar' ? 'an @@ variable' : `"${n.value}"`}, not a variable's name: the gateway cannot tell which setting it changes`;
+        continue;
+      }
       name = n.value.toLowerCase();
+      after = at + 2;
     } else if (t.type === 'word' || t.type === 'qident') {
       name = t.value.toLowerCase();
     } else {
       throw new MysqlClassifyError(`SET of something that is not a variable ("${t.value}")`);
+    }
+    if (name === 'transaction' && tokens[after - 1]!.type === 'word') {
+      // TRANSACTION … among assignments: no server takes it, the list entries after it are still checked.
+      reason ??= 'SET TRANSACTION with variable assignments changes the session\'s state';
+      continue;
+    }
+    const op = tokens[after];
+    if (!/^[a-z0-9_]+$/.test(name) || op === undefined || op.type !== 'op' || (op.value !== '=' && op.value !== ':=')) {
+      // Fail closed: a name the server may read as another variable (a structured or quoted name, a scope written
+      // apart) could be a text setting the checks below would not see.
+      const then = op === undefined ? 'nothing' : `"${op.value.slice(0, 20)}"`;
+      textRisk ??= `SET of "${name.slice(0, 64)}" followed by ${then}, which the gateway cannot read as one system variable and its value; write name = value, SESSION name = value or @@session.name = value`;
+      continue;
     }
     if (TEXT_SETTINGS.has(name)) {
       // `name = value` or `name := value`: the value is the token after the operator.
@@ -368,6 +395,11 @@ function classifySet(tokens: Token[]): MysqlFacts {
   }
   const hidden = hiddenWrite(tokens, 1);
   return facts('set', reason !== null || textRisk !== null || hidden !== null, reason ?? textRisk ?? hidden, tokens, { textRisk });
+}
+
+/** The refusal of a SET of an @@ variable whose name the lexer could not read fully. */
+function unresolvedRefusal(t: Token): string {
+  return `SET of a system variable whose name the gateway cannot read fully (${t.unresolved ?? 'unknown'}), so it could be a setting that changes how the server reads statements; write it as @@name or @@session.name`;
 }
 
 /** Settings that change how the server reads statement text. */

@@ -9,7 +9,7 @@ export type TokenType =
   | 'number' // 12, 1.5e3, .5
   | 'hex' // 0x1F, X'1F', 0b101, B'101'
   | 'var' // @user_var, @'quoted'
-  | 'sysvar' // @@name, @@global.name
+  | 'sysvar' // @@name, @@global.name, @@`name`, @@session . `name` (one token, see Token.value)
   | 'param' // ?
   | 'punct' // ( ) , . ;
   | 'op'; // anything else: = < > + - * / % ! ~ & | ^ : etc.
@@ -19,8 +19,14 @@ export interface Token {
   /** [start, end) in the text. */
   start: number;
   end: number;
-  /** Upper-cased text for words, the unquoted name for qident/dqstr, the source text otherwise. */
+  /**
+   * Upper-cased text for words, the unquoted name for qident/dqstr, the source text otherwise. For a sysvar, its
+   * name as the server looks it up: lower case, `scope.name` (scope global, session, local, persist or persist_only)
+   * or `name`, however it was written (`@@SESSION . sql_mode`, ``@@session.`sql_mode` ``, comments around the dot).
+   */
   value: string;
+  /** sysvar only: why the lexer could not read the name fully (then `value` is its parts joined by dots). */
+  unresolved?: string;
 }
 
 export interface LexedStatement {
@@ -61,6 +67,7 @@ const endsDashDash = (c: number): boolean => Number.isNaN(c) || c <= 32 || c ===
  * defineProperty each where the code runs through tsx (esbuild's keepNames), more than the lexing itself.
  */
 interface LexState {
+  sql: string;
   out: LexedStatement[];
   tokens: Token[];
   stmtStart: number;
@@ -75,6 +82,7 @@ function pushToken(st: LexState, type: TokenType, start: number, end: number, va
 }
 
 function endStatement(st: LexState): void {
+  if (st.tokens.some((t) => t.type === 'sysvar')) st.tokens = joinSysvars(st.sql, st.tokens);
   if (st.tokens.length > 0) st.out.push({ tokens: st.tokens, start: st.stmtStart, end: st.tokens[st.tokens.length - 1]!.end });
   st.tokens = [];
   st.stmtStart = -1;
@@ -114,7 +122,7 @@ const isBitDigit = (x: number): boolean => x === 48 || x === 49;
  * quote or comment, a NUL, a comment inside a version comment or a quoted `*​/` there, an odd version number.
  */
 export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: false }): LexedStatement[] {
-  const st: LexState = { out: [], tokens: [], stmtStart: -1, inVersion: false };
+  const st: LexState = { sql, out: [], tokens: [], stmtStart: -1, inVersion: false };
   const n = sql.length;
   let i = 0;
 
@@ -211,9 +219,12 @@ export function lexMysql(sql: string, opts: LexOptions = { noBackslashEscapes: f
     // Variables.
     if (c === 64) {
       if (sql.charCodeAt(i + 1) === 64) {
+        // `@@` and the first part of the name, plain or backquoted; a scope, dots and more parts are joined to it
+        // at the statement's end (joinSysvars), with whatever spaces and comments the server allows between them.
         let j = i + 2;
-        while (j < n && (isWordChar(sql.charCodeAt(j)) || sql.charCodeAt(j) === 46)) j++;
-        pushToken(st, 'sysvar', i, j, sql.slice(i + 2, j).toLowerCase());
+        if (sql.charCodeAt(j) === 96) j = skipQuoted(sql, j, 96, false);
+        else while (j < n && isWordChar(sql.charCodeAt(j))) j++;
+        pushToken(st, 'sysvar', i, j, sql.slice(i + 2, j));
         i = j;
         continue;
       }
@@ -323,8 +334,63 @@ function prevIsWordOrQuoted(tokens: Token[], at: number): boolean {
   // `t.5col` is a qualified identifier, not a number; the dot belongs to the name before it.
   const prev = tokens[tokens.length - 1];
   if (prev === undefined || prev.end !== at) return false;
-  return prev.type === 'word' || prev.type === 'qident' || prev.type === 'dqstr';
+  return prev.type === 'word' || prev.type === 'qident' || prev.type === 'dqstr' || prev.type === 'sysvar';
 }
+
+const SCOPES = new Set(['global', 'session', 'local', 'persist', 'persist_only']);
+/** A system variable's name as the servers spell theirs: ASCII letters, digits and `_` (a lookup is case-blind). */
+const SYSVAR_NAME = /^[a-z0-9_]+$/;
+
+/**
+ * Joins each `@@` token with the `.` and name parts after it into one sysvar token. The server reads
+ * `@@session . sql_mode`, ``@@`sql_mode` `` and `@@SESSION` + a comment + ``.`sql_mode` `` all as the session's sql_mode; a
+ * check that stopped at the first part would see a variable named "session" or "". A name the lexer cannot place
+ * (empty, not ASCII, a backquoted scope, three parts, a structured variable such as `@@default.key_buffer_size`, a
+ * dot without a name after it) stays one token with `unresolved` set, and a SET of it is refused.
+ */
+function joinSysvars(sql: string, tokens: Token[]): Token[] {
+  const out: Token[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t.type !== 'sysvar') {
+      out.push(t);
+      continue;
+    }
+    const raw = [t.value];
+    const quoted = [t.value.startsWith('`')];
+    let end = t.end;
+    let dangling = false;
+    while (isDot(tokens[i + 1])) {
+      const part = tokens[i + 2];
+      if (part === undefined || !(part.type === 'word' || part.type === 'qident')) {
+        dangling = true;
+        break;
+      }
+      raw.push(sql.slice(part.start, part.end));
+      quoted.push(part.type === 'qident');
+      end = part.end;
+      i += 2;
+    }
+    // `@@session .5x`: the server reads a number there; nothing the lexer can vouch for.
+    const next = tokens[i + 1];
+    if (next !== undefined && next.type === 'number' && next.value.startsWith('.')) dangling = true;
+    const parts = raw.map((p, k) => (quoted[k] ? unquote(p, '`') : p).toLowerCase());
+    let unresolved: string | undefined;
+    let value = parts.join('.');
+    if (parts[0] === '') unresolved = 'no name right after @@';
+    else if (dangling) unresolved = 'a dot after the name without a name the gateway can read';
+    else if (parts.some((p) => !SYSVAR_NAME.test(p))) unresolved = 'a name that is not made of ASCII letters, digits and _';
+    else if (parts.length === 2 && (quoted[0] || !SCOPES.has(parts[0]!))) unresolved = `${quoted[0] ? 'a backquoted' : 'an unknown'} scope "${parts[0]}" before the dot (the scopes are global, session, local, persist and persist_only, written plainly)`;
+    else if (parts.length > 2) unresolved = 'more than a scope and a name';
+    else if (parts.length === 2) value = `${parts[0]}.${parts[1]}`;
+    const joined: Token = { type: 'sysvar', start: t.start, end, value };
+    if (unresolved !== undefined) joined.unresolved = unresolved;
+    out.push(joined);
+  }
+  return out;
+}
+
+const isDot = (t: Token | undefined): boolean => t !== undefined && t.type === 'punct' && t.value === '.';
 
 /** Token boundaries and types as one comparable string. */
 function signature(stmts: LexedStatement[]): string {
