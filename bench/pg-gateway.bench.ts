@@ -16,7 +16,7 @@ import pg from 'pg';
 import { startServerProcess, apiJson as api, rssKb, ROOT } from '../test/support/server-process.js';
 import { createTestDatabase, adminUrl } from '../test/support/pg.js';
 import { freePort, startEmbeddedPostgres } from '../src/store/embedded-postgres.js';
-import { cpuUs, flag, list, median, num, option, stopChild } from './support.js';
+import { cpuUs, flag, list, median, num, option, pgbench, stopChild } from './support.js';
 
 
 const SECONDS = num('seconds', 8);
@@ -94,15 +94,6 @@ async function airlockWithGrant(up: Upstream, extraArgs: string[] = [], root?: s
   }
 }
 
-
-function pgbench(args: string[], env: Record<string, string>): { tps: number; latencyMs: number; transactions: number } {
-  const r = spawnSync('pgbench', args, { env: { ...process.env, ...env }, encoding: 'utf8' });
-  const tps = /tps = ([\d.]+)/.exec(r.stdout);
-  const lat = /latency average = ([\d.]+) ms/.exec(r.stdout);
-  const tx = /number of transactions actually processed: (\d+)/.exec(r.stdout);
-  if (!tps || !tx) throw new Error(`pgbench failed: ${r.stdout}\n${r.stderr}`);
-  return { tps: Number(tps[1]), latencyMs: lat ? Number(lat[1]) : NaN, transactions: Number(tx[1]) };
-}
 
 /** A throwaway self-signed certificate; the key is made world-readable because pgbouncer reads it as postgres. */
 function selfSignedCert(dir: string): { key: string; cert: string } {

@@ -1,6 +1,6 @@
-// What the gateway benchmarks share: their command-line options, the CPU time a process used, medians, and stopping
-// the helper processes they start.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+// What the gateway benchmarks share: their command-line options, the CPU time a process used, medians, running
+// pgbench, and stopping the helper processes they start.
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** `--name value` from the command line. */
@@ -38,4 +38,14 @@ export function stopChild(child: ChildProcess): Promise<void> {
     });
     child.kill('SIGTERM');
   });
+}
+
+/** Runs pgbench to the end (env: PGPASSWORD, PGSSLMODE…) and reads its summary. */
+export function pgbench(args: string[], env: Record<string, string>): { tps: number; latencyMs: number; transactions: number } {
+  const r = spawnSync('pgbench', args, { env: { ...process.env, ...env }, encoding: 'utf8' });
+  const tps = /tps = ([\d.]+)/.exec(r.stdout);
+  const lat = /latency average = ([\d.]+) ms/.exec(r.stdout);
+  const tx = /number of transactions actually processed: (\d+)/.exec(r.stdout);
+  if (!tps || !tx) throw new Error(`pgbench failed: ${r.stdout}\n${r.stderr}`);
+  return { tps: Number(tps[1]), latencyMs: lat ? Number(lat[1]) : NaN, transactions: Number(tx[1]) };
 }

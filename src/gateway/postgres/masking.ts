@@ -1,7 +1,7 @@
 // Column masking on the PostgreSQL wire (docs/masking.md): which columns of a result are masked (read from its
 // RowDescription), DataRows rewritten with those masks, and the server's errors and notices stripped of the values
 // they may quote. The session's masked columns and the statement check live in inspect/masking.
-import { maskWireValue } from '../../domain/mask-values.js';
+import { maskedTail, maskWireValue, REDACTED, TAIL_NONE, TAIL_SLOW } from '../../domain/mask-values.js';
 import type { MaskingPolicy } from '../../domain/masking.js';
 import { checkPgMasking, type MaskCatalog, type MaskedColumnInfo } from '../../inspect/masking/index.js';
 import type { Decision } from '../../inspect/index.js';
@@ -100,29 +100,52 @@ export function describeColumns(msg: Buffer, catalog: MaskCatalog): ResultColumn
 /** A result's column count and a DataRow's disagree: the gateway cannot tell which value is which. */
 export class ShapeMismatch extends Error {}
 
+/** REDACTED's bytes, written in front of a kept tail (maskedTail). */
+const REDACTED_CODES = Buffer.from(REDACTED, 'latin1');
+/** Per masked value of the row being rewritten: where its kept tail starts (maskedTail), or TAIL_SLOW. */
+let tails: Int32Array = new Int32Array(16);
+/** Runs shorter than this are copied byte by byte: a native copy costs more than the loop for a few dozen bytes. */
+const SHORT_COPY = 64;
+
+function copyRun(src: Buffer, from: number, end: number, dst: Buffer, to: number): number {
+  if (end - from >= SHORT_COPY) return to + src.copy(dst, to, from, end);
+  while (from < end) dst[to++] = src[from++]!;
+  return to;
+}
+
 /**
  * A DataRow with its masked columns' values replaced (NULL stays NULL). `msg` may be a view of a shared buffer: the
- * row returned is a buffer of its own. The columns in clear between two masked ones are copied as one run.
+ * row returned is a buffer of its own. One pass decides each masked value — ASCII text under redact, email or
+ * partial in place (maskedTail), anything else through maskValue — and sizes the row; a second writes it, the columns
+ * in clear between two masked ones copied as one run.
  */
 export function maskDataRow(msg: Buffer, cols: ResultColumns, maskValue: MaskValue = maskWireValue): Buffer {
   const masks = cols.masks!;
   const { values, at: where, was } = cols;
+  const fast = maskValue === maskWireValue;
   const end = msg.length;
   if (end < 7 || msg.readInt16BE(5) !== cols.count) throw new ShapeMismatch();
+  if (tails.length < cols.count) tails = new Int32Array(cols.count);
   let n = 0;
   let at = 7;
   let size = end;
   for (let i = 0; i < cols.count; i++) {
     if (at + 4 > end) throw new ProtocolError('the database server sent a DataRow the gateway cannot read');
-    const len = msg.readInt32BE(at);
+    const len = (msg[at]! << 24) | (msg[at + 1]! << 16) | (msg[at + 2]! << 8) | msg[at + 3]!;
     if (len > end - at - 4) throw new ProtocolError('the database server sent a DataRow the gateway cannot read');
     const mask = masks[i];
     if (mask && len >= 0) {
-      const v = maskValue(msg.subarray(at + 4, at + 4 + len), mask.kind, cols.binary[i]!, mask.mask);
-      values[n] = v;
+      const tail = fast ? maskedTail(msg, at + 4, at + 4 + len, mask.kind, mask.mask) : TAIL_SLOW;
+      tails[n] = tail;
+      if (tail === TAIL_SLOW) {
+        const v = maskValue(msg.subarray(at + 4, at + 4 + len), mask.kind, cols.binary[i]!, mask.mask);
+        values[n] = v;
+        size += (v ? v.length : 0) - len;
+      } else {
+        size += REDACTED_CODES.length + (tail === TAIL_NONE ? 0 : at + 4 + len - tail) - len;
+      }
       where[n] = at;
       was[n++] = len;
-      size += (v ? v.length : 0) - len;
     }
     at += 4 + Math.max(len, 0);
   }
@@ -131,7 +154,16 @@ export function maskDataRow(msg: Buffer, cols: ResultColumns, maskValue: MaskVal
   let from = 0;
   let to = 0;
   for (let k = 0; k < n; k++) {
-    to += msg.copy(out, to, from, where[k]);
+    to = copyRun(msg, from, where[k]!, out, to);
+    const tail = tails[k]!;
+    from = where[k]! + 4 + was[k]!;
+    if (tail !== TAIL_SLOW) {
+      // The kept tail runs to the value's end, which is where the next run starts.
+      to = out.writeInt32BE(REDACTED_CODES.length + (tail === TAIL_NONE ? 0 : from - tail), to);
+      for (let j = 0; j < REDACTED_CODES.length; j++) out[to++] = REDACTED_CODES[j]!;
+      if (tail !== TAIL_NONE) to = copyRun(msg, tail, from, out, to);
+      continue;
+    }
     const v = values[k]!;
     values[k] = null;
     if (v === null) to = out.writeInt32BE(-1, to);
@@ -139,9 +171,8 @@ export function maskDataRow(msg: Buffer, cols: ResultColumns, maskValue: MaskVal
       to = out.writeInt32BE(v.length, to);
       to += v.copy(out, to);
     }
-    from = where[k]! + 4 + was[k]!;
   }
-  msg.copy(out, to, from, end);
+  copyRun(msg, from, end, out, to);
   out.writeInt32BE(size - 1, 1);
   return out;
 }
