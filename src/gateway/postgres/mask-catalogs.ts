@@ -1,5 +1,7 @@
 // Loads what a database says about its columns for masking (names, comments, views' pass-through columns) with the
-// session's own login; one load per database serves sessions for the function catalogs' TTL and is dropped with them.
+// session's own login; one load per database serves sessions for the function catalogs' TTL and is dropped with them,
+// and the catalog built from it for one masking (role, rules, keys) serves every session with that masking.
+import { createHash } from 'node:crypto';
 import { MASK_CATALOG_QUERIES, buildMaskCatalog, type MaskCatalog, type MaskCatalogRows } from '../../inspect/masking/index.js';
 import type { SessionMasking } from '../../domain/masking.js';
 import type { UpstreamLogin } from '../types.js';
@@ -15,10 +17,10 @@ export interface MaskCatalogs {
 
 /** `catalogs`: whose invalidate(key) (a definition changed through this gateway) drops the rows loaded for key too. */
 export function makeMaskCatalogs(catalogs: Pick<FunctionCatalogs, 'watch'>, now: () => number = Date.now): MaskCatalogs {
-  const cache = new Map<string, { at: number; rows: Promise<MaskCatalogRows> }>();
+  const cache = new Map<string, { at: number; rows: Promise<MaskCatalogRows>; built: Map<string, Promise<MaskCatalog>> }>();
   const watched = new Set<string>();
 
-  function rowsFor(key: string, login: UpstreamLogin): Promise<MaskCatalogRows> {
+  function entryFor(key: string, login: UpstreamLogin): { rows: Promise<MaskCatalogRows>; built: Map<string, Promise<MaskCatalog>> } {
     // Subscribed before any session of the key is (session-catalog.ts): a session reloading after a change reads
     // fresh rows, not those cached before it.
     if (!watched.has(key)) {
@@ -26,19 +28,41 @@ export function makeMaskCatalogs(catalogs: Pick<FunctionCatalogs, 'watch'>, now:
       catalogs.watch(key, () => cache.delete(key));
     }
     const hit = cache.get(key);
-    if (hit && now() - hit.at < CATALOG_TTL_MS) return hit.rows;
+    if (hit && now() - hit.at < CATALOG_TTL_MS) return hit;
     const rows = readCatalog(login, MASK_CATALOG_QUERIES);
-    const entry = { at: now(), rows };
+    const entry = { at: now(), rows, built: new Map<string, Promise<MaskCatalog>>() };
     cache.set(key, entry);
     rows.catch(() => {
       if (cache.get(key) === entry) cache.delete(key);
     });
-    return rows;
+    return entry;
   }
 
   return {
-    async forLogin(key, login, masking) {
-      return buildMaskCatalog(await rowsFor(key, login), masking);
+    forLogin(key, login, masking) {
+      // Building resolves the rules against every relation and analyses each view over a masked column: once per
+      // load and masking, not per session. The catalog is immutable but for its cache of statement verdicts, which
+      // depend only on the catalog, so sessions share it.
+      const entry = entryFor(key, login);
+      const id = maskingId(masking);
+      let built = entry.built.get(id);
+      if (!built) {
+        built = entry.rows.then((rows) => buildMaskCatalog(rows, masking));
+        entry.built.set(id, built);
+        built.catch(() => entry.built.delete(id));
+      }
+      return built;
     },
   };
+}
+
+/** What a built catalog depends on besides the rows: the role, its rules and predicates, and its keys (as a digest). */
+function maskingId(m: SessionMasking): string {
+  const h = createHash('sha256').update(JSON.stringify([m.role, m.predicates, m.rules.map((r) => [r.column ?? null, r.label ?? null, r.method, r.keep ?? null])]));
+  for (const r of m.rules) {
+    const key = r.resolved.key;
+    h.update(key ? `${key.length}:` : '-:');
+    if (key) h.update(key);
+  }
+  return h.digest('hex');
 }
