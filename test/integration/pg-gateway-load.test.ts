@@ -2,14 +2,13 @@
 // reading, and 100 MB of COPY data into a server that stops reading: neither may grow the gateway's memory.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import pg from 'pg';
 import { startRig, runTool, waitFor, type Rig } from './pg-gateway-harness.js';
 import { openUpstream } from '../../src/gateway/postgres/upstream.js';
 import { BackendScanner } from '../../src/gateway/postgres/framing.js';
 import { B, queryMessage, typedMessage } from '../../src/gateway/postgres/protocol.js';
 import { adminUrl, urlForDatabase } from '../support/pg.js';
+import { liveMemory } from '../support/live-memory.js';
 
 let rig: Rig;
 before(async () => {
@@ -34,28 +33,17 @@ test('pgbench: initialise (COPY, DDL, VACUUM) and run select-only in simple, ext
   assert.equal(rig.errors.length, 0, JSON.stringify(rig.errors));
 });
 
-// The gateway runs in this process, next to a test client that itself receives 500 MB: RSS and heap between
-// collections mostly show garbage in flight. What the gateway holds on to is what survives a full collection.
-v8.setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
-
-/** Memory still referenced after a full collection: JS heap plus Buffers. */
-function memory(): number {
-  collect();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.external;
-}
 
 test('backpressure: a 5M-row (~500 MB) result to a client that stops reading grows live memory by less than 50 MB', { timeout: 120_000 }, async (t) => {
   const conn = await openUpstream({ host: '127.0.0.1', port: rig.port, user: 'alice', password: rig.token, database: 'rw' }, {});
-  const base = memory();
+  const base = liveMemory();
   let peak = base;
-  const sampler = setInterval(() => (peak = Math.max(peak, memory())), 200);
+  const sampler = setInterval(() => (peak = Math.max(peak, liveMemory())), 200);
   try {
     conn.socket.write(queryMessage("select repeat('x', 92) as pad from generate_series(1, 5000000)"));
     // The client reads nothing for 3 s: the gateway must stop reading from the server instead of buffering.
     await new Promise((r) => setTimeout(r, 3000));
-    const whilePaused = memory() - base;
+    const whilePaused = liveMemory() - base;
     assert.ok(whilePaused < 50 * 1024 * 1024, `memory grew ${(whilePaused / 1048576).toFixed(1)} MB while the client was paused`);
 
     let rows = 0;
@@ -99,9 +87,9 @@ test('backpressure the other way: COPY data into a server that does not read (ta
   await admin.query('lock table copy_in in access exclusive mode');
   const conn = await openUpstream({ host: '127.0.0.1', port: rig.port, user: 'alice', password: rig.token, database: 'rw' }, {});
   conn.socket.resume();
-  const base = memory();
+  const base = liveMemory();
   let peak = base;
-  const sampler = setInterval(() => (peak = Math.max(peak, memory())), 200);
+  const sampler = setInterval(() => (peak = Math.max(peak, liveMemory())), 200);
   try {
     conn.socket.write(queryMessage('copy copy_in from stdin'));
     const line = (i: number) => `${i}\t${'y'.repeat(94)}\n`;
@@ -122,7 +110,7 @@ test('backpressure the other way: COPY data into a server that does not read (ta
     })();
     await waitFor(() => stalled, 10_000, 'the client to be held back');
     await new Promise((r) => setTimeout(r, 1500));
-    const held = memory() - base;
+    const held = liveMemory() - base;
     t.diagnostic(`client held back after ${sent} of ${rows} rows; gateway memory +${(held / 1048576).toFixed(1)} MB`);
     assert.ok(sent < rows, 'the client cannot push everything while the server does not read');
     assert.ok(held < 50 * 1024 * 1024, `memory grew ${(held / 1048576).toFixed(1)} MB`);

@@ -9,13 +9,12 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { startRig, runTool, waitFor, type Rig } from './pg-gateway-harness.js';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
-import v8 from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { maskText } from '../../src/domain/mask-values.js';
 import { openUpstream } from '../../src/gateway/postgres/upstream.js';
 import { BackendScanner, WHOLE } from '../../src/gateway/postgres/framing.js';
 import { B, queryMessage } from '../../src/gateway/postgres/protocol.js';
 import type { ResolvedMask, SessionMasking } from '../../src/domain/masking.js';
+import { liveMemory } from '../support/live-memory.js';
 
 const EMAIL: ResolvedMask = { method: 'redact', keep: 4, key: null, rule: 'customers.email' };
 const PHONE: ResolvedMask = { method: 'partial', keep: 4, key: null, rule: 'customers.phone' };
@@ -295,25 +294,16 @@ test('an unmasked session on the same database sees the real values (masking is 
   assert.equal(r.stdout, 'alice@example.com\n');
 });
 
-// The gateway runs in this process, next to the test's client: what it holds on to is what survives a full collection.
-v8.setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as () => void;
-
-function memory(): number {
-  collect();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.external;
-}
 
 test('a masked result of 3M rows (~350 MB) to a client that stops reading, then reads: memory stays flat, every row masked', { timeout: 240_000 }, async (t) => {
   const conn = await openUpstream({ host: '127.0.0.1', port: rig.port, user: 'alice', password: rig.token, database: 'masked' }, {});
-  const base = memory();
+  const base = liveMemory();
   let peak = base;
-  const sampler = setInterval(() => (peak = Math.max(peak, memory())), 200);
+  const sampler = setInterval(() => (peak = Math.max(peak, liveMemory())), 200);
   try {
     conn.socket.write(queryMessage("select c.id, c.email, repeat('x', 80) as pad from customers c, generate_series(1, 1000000) g"));
     await new Promise((r) => setTimeout(r, 3000));
-    const whilePaused = memory() - base;
+    const whilePaused = liveMemory() - base;
     assert.ok(whilePaused < 50 * 1024 * 1024, `memory grew ${(whilePaused / 1048576).toFixed(1)} MB while the client was paused`);
     let rows = 0;
     let leaked = 0;
